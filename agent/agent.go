@@ -1,0 +1,217 @@
+package agent
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/posture"
+)
+
+// Version is the agent's version, reported in posture.
+const Version = "0.1.0"
+
+// Config sets an agent up. Zero fields take sensible defaults.
+type Config struct {
+	StateDir string
+	Secrets  keystore.Store
+	Posture  posture.Source
+	// PostureWatch, when set, runs for the agent's life and calls changed
+	// whenever a fact may have changed, so a report goes out at once.
+	PostureWatch func(ctx context.Context, changed func()) error
+	// CollectInterval is how often cheap facts are re-read; default 1 s.
+	CollectInterval time.Duration
+	// ListenHost is where app proxy ports listen; default 127.0.0.1.
+	ListenHost string
+	// PortBase is the first local proxy port tried; 0 picks free ports.
+	PortBase int
+	// Socket is the local API's unix socket path; empty serves none.
+	Socket string
+	Logger *slog.Logger
+}
+
+// Agent is one running device agent.
+type Agent struct {
+	cfg   Config
+	log   *slog.Logger
+	key   ed25519.PrivateKey
+	wsOpt *websocket.DialOptions
+
+	postureNow chan struct{}
+
+	mu        sync.Mutex
+	st        State
+	conn      *websocket.Conn
+	lastErr   string
+	heartbeat time.Duration
+	query     api.PostureQuery
+	report    *api.PostureReport
+	apps      []api.AppInfo
+	decisions map[string]api.Decision
+	checks    []api.CheckResult
+	tunnels   map[string]*appTunnel
+	pending   map[string]*inflight
+	listeners map[string]net.Listener // by "app/port"
+}
+
+// New loads the enrolled state and device key.
+func New(cfg Config) (*Agent, error) {
+	if cfg.CollectInterval == 0 {
+		cfg.CollectInterval = time.Second
+	}
+	if cfg.ListenHost == "" {
+		cfg.ListenHost = "127.0.0.1"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Posture == nil {
+		return nil, errors.New("agent needs a posture source")
+	}
+	st, err := LoadState(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	key, err := cfg.Secrets.Get(deviceKeyName)
+	if err != nil {
+		return nil, fmt.Errorf("device key: %w (enroll again)", err)
+	}
+	if len(key) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("device key in %s is corrupt (enroll again)", cfg.Secrets.Where())
+	}
+	var caPEM []byte
+	if st.CAFile != "" {
+		if caPEM, err = os.ReadFile(st.CAFile); err != nil {
+			return nil, fmt.Errorf("controller CA: %w", err)
+		}
+	}
+	hc, err := httpClient(caPEM)
+	if err != nil {
+		return nil, err
+	}
+	hc.Timeout = 0 // websockets live long
+	if st.LocalPorts == nil {
+		st.LocalPorts = map[string]int{}
+	}
+	return &Agent{cfg: cfg, log: cfg.Logger, key: key, st: st, wsOpt: &websocket.DialOptions{HTTPClient: hc},
+		postureNow: make(chan struct{}, 1), heartbeat: 30 * time.Second, decisions: map[string]api.Decision{},
+		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}, listeners: map[string]net.Listener{}}, nil
+}
+
+// Run works until ctx ends: the controller session (reconnecting with
+// jittered backoff), posture reports, proxy ports and the local API.
+func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	run := func(f func(context.Context)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(ctx)
+		}()
+	}
+	if a.cfg.Socket != "" {
+		srv, err := a.serveLocalAPI(a.cfg.Socket)
+		if err != nil {
+			return err
+		}
+		run(func(ctx context.Context) {
+			<-ctx.Done()
+			srv.Close()
+		})
+	}
+	if a.cfg.PostureWatch != nil {
+		run(func(ctx context.Context) {
+			if err := a.cfg.PostureWatch(ctx, a.PostureChanged); err != nil && ctx.Err() == nil {
+				a.log.Warn("posture watch stopped", "err", err)
+			}
+		})
+	}
+	run(a.postureLoop)
+	run(a.sessionLoop)
+	<-ctx.Done()
+	a.shutdown()
+	wg.Wait()
+	return nil
+}
+
+// PostureChanged asks for a report at once.
+func (a *Agent) PostureChanged() {
+	select {
+	case a.postureNow <- struct{}{}:
+	default:
+	}
+}
+
+// shutdown closes every listener and tunnel.
+func (a *Agent) shutdown() {
+	a.mu.Lock()
+	for k, l := range a.listeners {
+		l.Close()
+		delete(a.listeners, k)
+	}
+	apps := make([]string, 0, len(a.tunnels))
+	for app := range a.tunnels {
+		apps = append(apps, app)
+	}
+	a.mu.Unlock()
+	for _, app := range apps {
+		a.teardown(app, nil)
+	}
+}
+
+// postureLoop re-collects every CollectInterval and sends a report when a
+// fact changed, on the heartbeat, or when asked to.
+func (a *Agent) postureLoop(ctx context.Context) {
+	t := time.NewTicker(a.cfg.CollectInterval)
+	defer t.Stop()
+	var lastSent time.Time
+	var last api.PostureReport
+	for {
+		force := false
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-a.postureNow:
+			force = true
+		}
+		a.mu.Lock()
+		q, hb := a.query, a.heartbeat
+		a.mu.Unlock()
+		rep := a.cfg.Posture.Collect(ctx, q)
+		rep.AgentVersion = Version
+		if rep.CollectedAt.IsZero() {
+			rep.CollectedAt = time.Now()
+		}
+		a.mu.Lock()
+		a.report = &rep
+		a.mu.Unlock()
+		if !force && samePosture(rep, last) && time.Since(lastSent) < hb {
+			continue
+		}
+		if err := a.send(ctx, api.TypePosture, rep); err != nil {
+			continue // not connected; a new session asks for a report
+		}
+		last, lastSent = rep, time.Now()
+	}
+}
+
+// samePosture ignores the facts that change on their own every second.
+func samePosture(a, b api.PostureReport) bool {
+	a.CollectedAt, b.CollectedAt = time.Time{}, time.Time{}
+	a.UptimeSeconds, b.UptimeSeconds = api.IntFact{}, api.IntFact{}
+	return reflect.DeepEqual(a, b)
+}

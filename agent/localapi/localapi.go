@@ -1,0 +1,109 @@
+// Package localapi is the agent's local API: the types the agent serves on
+// its unix socket and a client for them. The CLI and the tray use only this
+// package to talk to the agent.
+//
+// Imported by agent, cmd/gatehouse, gui and tests.
+package localapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+)
+
+// Paths served on the socket.
+const (
+	PathStatus  = "/v1/status"
+	PathApps    = "/v1/apps"
+	PathPosture = "/v1/posture"
+)
+
+// Status is the agent's state, for `gatehouse status`.
+type Status struct {
+	Controller string   `json:"controller"`
+	DeviceID   string   `json:"device_id"`
+	User       string   `json:"user"`
+	Connected  bool     `json:"connected"`
+	LastError  string   `json:"last_error,omitempty"`
+	SecretsIn  string   `json:"secrets_in"`
+	Tunnels    []Tunnel `json:"tunnels"`
+}
+
+// Tunnel is one live per-app tunnel.
+type Tunnel struct {
+	App         string    `json:"app"`
+	PublicKey   string    `json:"public_key"`
+	OverlayAddr string    `json:"overlay_addr"`
+	VirtualIP   string    `json:"virtual_ip"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	OpenConns   int       `json:"open_conns"`
+}
+
+// App is one app as the user sees it: allowed or denied, why, and where to
+// reach it.
+type App struct {
+	Name       string       `json:"name"`
+	Allowed    bool         `json:"allowed"`
+	Reasons    []api.Reason `json:"reasons,omitempty"`
+	LocalAddrs []string     `json:"local_addrs"` // 127.0.0.1:PORT, one per app port
+	TunnelUp   bool         `json:"tunnel_up"`
+}
+
+// Posture is the latest report and the controller's checks on it.
+type Posture struct {
+	Report *api.PostureReport `json:"report"`
+	Checks []api.CheckResult  `json:"checks"`
+}
+
+// Client talks to an agent over its socket.
+type Client struct {
+	http *http.Client
+}
+
+// NewClient dials the agent's unix socket at path.
+func NewClient(path string) *Client {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}
+	return &Client{http: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+}
+
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var s Status
+	return s, c.get(ctx, PathStatus, &s)
+}
+
+func (c *Client) Apps(ctx context.Context) ([]App, error) {
+	var a []App
+	return a, c.get(ctx, PathApps, &a)
+}
+
+func (c *Client) Posture(ctx context.Context) (Posture, error) {
+	var p Posture
+	return p, c.get(ctx, PathPosture, &p)
+}
+
+func (c *Client) get(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("agent is not answering (is gatehouse-agent running?): %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("agent answered %s for %s", resp.Status, path)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("agent sent a malformed answer for %s: %w", path, err)
+	}
+	return nil
+}

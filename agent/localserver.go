@@ -1,0 +1,96 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/gatehouse-ztna/gatehouse/agent/localapi"
+)
+
+// serveLocalAPI listens on the unix socket (0600: only this user, or root
+// for the service) and serves the local API.
+func (a *Agent) serveLocalAPI(path string) (*http.Server, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create socket dir: %w", err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("local API socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+localapi.PathStatus, func(w http.ResponseWriter, _ *http.Request) { reply(w, a.Status()) })
+	mux.HandleFunc("GET "+localapi.PathApps, func(w http.ResponseWriter, _ *http.Request) { reply(w, a.Apps()) })
+	mux.HandleFunc("GET "+localapi.PathPosture, func(w http.ResponseWriter, _ *http.Request) { reply(w, a.Posture()) })
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(l)
+	return srv, nil
+}
+
+func reply(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// Status is the agent's state for `gatehouse status`.
+func (a *Agent) Status() localapi.Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := localapi.Status{Controller: a.st.Controller, DeviceID: a.st.DeviceID, User: a.st.User,
+		Connected: a.conn != nil, LastError: a.lastErr, SecretsIn: a.cfg.Secrets.Where(), Tunnels: []localapi.Tunnel{}}
+	for _, t := range a.tunnels {
+		t.mu.Lock()
+		s.Tunnels = append(s.Tunnels, localapi.Tunnel{App: t.app, PublicKey: t.pub.String(), OverlayAddr: t.grant.OverlayAddr,
+			VirtualIP: t.grant.VirtualIP, ExpiresAt: t.grant.ExpiresAt, OpenConns: len(t.conns)})
+		t.mu.Unlock()
+	}
+	sort.Slice(s.Tunnels, func(i, j int) bool { return s.Tunnels[i].App < s.Tunnels[j].App })
+	return s
+}
+
+// Apps lists every app with its decision and local addresses.
+func (a *Agent) Apps() []localapi.App {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]localapi.App, 0, len(a.apps))
+	for _, app := range a.apps {
+		d := a.decisions[app.Name]
+		v := localapi.App{Name: app.Name, Allowed: d.Allowed, Reasons: d.Reasons, TunnelUp: a.tunnels[app.Name] != nil, LocalAddrs: []string{}}
+		for _, p := range app.Ports {
+			if l := a.listeners[portKey(app.Name, p)]; l != nil {
+				v.LocalAddrs = append(v.LocalAddrs, l.Addr().String())
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// Posture is the latest report and the controller's checks on it.
+func (a *Agent) Posture() localapi.Posture {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return localapi.Posture{Report: a.report, Checks: a.checks}
+}
+
+// LocalAddr is where app's port is reachable on this device, or "".
+func (a *Agent) LocalAddr(app string, port uint16) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if l := a.listeners[portKey(app, port)]; l != nil {
+		return l.Addr().String()
+	}
+	return ""
+}

@@ -1,0 +1,363 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/tunnel"
+)
+
+// grantWait bounds how long a first connection waits for its tunnel.
+const grantWait = 10 * time.Second
+
+// appTunnel is one app's WireGuard tunnel, with its own key pair.
+type appTunnel struct {
+	app    string
+	pub    tunnel.PublicKey
+	client *tunnel.Client
+	grant  api.Grant
+	vip    netip.Addr
+	timer  *time.Timer
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+// inflight is a grant request in progress; every connection that needs the
+// same app waits on it.
+type inflight struct {
+	key  tunnel.PrivateKey
+	done chan struct{}
+	t    *appTunnel
+	err  error
+}
+
+func (f *inflight) fail(err error) {
+	f.err = err
+	close(f.done)
+}
+
+// DeniedError is returned when the controller refuses a tunnel.
+type DeniedError struct {
+	App     string
+	Reasons []api.Reason
+}
+
+func (e *DeniedError) Error() string {
+	msgs := make([]string, len(e.Reasons))
+	for i, r := range e.Reasons {
+		msgs[i] = r.Message
+	}
+	return fmt.Sprintf("access to %s denied: %s", e.App, strings.Join(msgs, "; "))
+}
+
+// tunnelFor returns the app's live tunnel, asking the controller for a
+// grant (with a fresh key pair) when there is none.
+func (a *Agent) tunnelFor(ctx context.Context, app string) (*appTunnel, error) {
+	a.mu.Lock()
+	if t := a.tunnels[app]; t != nil {
+		a.mu.Unlock()
+		return t, nil
+	}
+	f := a.pending[app]
+	if f == nil {
+		key, err := tunnel.NewPrivateKey()
+		if err != nil {
+			a.mu.Unlock()
+			return nil, err
+		}
+		f = &inflight{key: key, done: make(chan struct{})}
+		a.pending[app] = f
+		a.mu.Unlock()
+		if err := a.send(ctx, api.TypeGrantRequest, api.GrantRequest{App: app, PublicKey: key.Public().String()}); err != nil {
+			a.mu.Lock()
+			if a.pending[app] == f {
+				delete(a.pending, app)
+				f.fail(fmt.Errorf("ask for a tunnel to %s: %w", app, err))
+			}
+			a.mu.Unlock()
+		}
+	} else {
+		a.mu.Unlock()
+	}
+	select {
+	case <-f.done:
+		return f.t, f.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(grantWait):
+		return nil, fmt.Errorf("no answer from the controller for %s within %s", app, grantWait)
+	}
+}
+
+// granted brings up the tunnel a pending request asked for.
+func (a *Agent) granted(ctx context.Context, g api.Grant) {
+	a.mu.Lock()
+	f := a.pending[g.App]
+	delete(a.pending, g.App)
+	a.mu.Unlock()
+	if f == nil {
+		a.log.Warn("grant for an app nobody asked for; releasing it", "app", g.App)
+		a.send(ctx, api.TypeRelease, api.Release{App: g.App})
+		return
+	}
+	t, err := newAppTunnel(f.key, g, a)
+	if err != nil {
+		a.send(ctx, api.TypeRelease, api.Release{App: g.App})
+		f.fail(err)
+		return
+	}
+	a.mu.Lock()
+	a.tunnels[g.App] = t
+	a.mu.Unlock()
+	a.log.Info("tunnel up", "app", g.App, "overlay", g.OverlayAddr, "expires_at", g.ExpiresAt)
+	f.t = t
+	close(f.done)
+}
+
+func newAppTunnel(key tunnel.PrivateKey, g api.Grant, a *Agent) (*appTunnel, error) {
+	gwKey, err := tunnel.ParsePublicKey(g.GatewayPublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("grant for %s: %w", g.App, err)
+	}
+	endpoint, err := netip.ParseAddrPort(g.GatewayEndpoint)
+	if err != nil {
+		ap, rerr := net.ResolveUDPAddr("udp", g.GatewayEndpoint)
+		if rerr != nil {
+			return nil, fmt.Errorf("grant for %s: gateway endpoint %q: %w", g.App, g.GatewayEndpoint, rerr)
+		}
+		endpoint = ap.AddrPort()
+	}
+	overlay, err := netip.ParseAddr(g.OverlayAddr)
+	if err != nil {
+		return nil, fmt.Errorf("grant for %s: overlay address: %w", g.App, err)
+	}
+	vip, err := netip.ParseAddr(g.VirtualIP)
+	if err != nil {
+		return nil, fmt.Errorf("grant for %s: virtual IP: %w", g.App, err)
+	}
+	client, err := tunnel.NewClient(tunnel.ClientConfig{PrivateKey: key, Address: overlay, PeerPublicKey: gwKey,
+		PeerEndpoint: endpoint, AllowedIPs: []netip.Prefix{netip.PrefixFrom(vip, 16).Masked()},
+		Logger: a.log.With("app", g.App)})
+	if err != nil {
+		return nil, err
+	}
+	t := &appTunnel{app: g.App, pub: key.Public(), client: client, grant: g, vip: vip, conns: map[net.Conn]struct{}{}}
+	// Fail closed on our side too: a lease that is not renewed ends here.
+	t.timer = time.AfterFunc(time.Until(g.ExpiresAt), func() {
+		a.teardown(g.App, []api.Reason{{Code: "lease.expired", Message: "the tunnel's lease ran out without renewal"}})
+	})
+	return t, nil
+}
+
+// denied fails the pending request and records why.
+func (a *Agent) denied(d api.Denial) {
+	a.mu.Lock()
+	f := a.pending[d.App]
+	delete(a.pending, d.App)
+	a.decisions[d.App] = api.Decision{App: d.App, Reasons: d.Reasons, EvaluatedAt: time.Now()}
+	a.mu.Unlock()
+	a.log.Info("access denied", "app", d.App, "reasons", d.Reasons)
+	if f != nil {
+		f.fail(&DeniedError{App: d.App, Reasons: d.Reasons})
+	}
+}
+
+func (a *Agent) renewed(r api.Renewal) {
+	a.mu.Lock()
+	t := a.tunnels[r.App]
+	a.mu.Unlock()
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.grant.ExpiresAt = r.ExpiresAt
+	t.timer.Reset(time.Until(r.ExpiresAt))
+	t.mu.Unlock()
+}
+
+// teardown closes the app's connections on this side and its tunnel.
+// reasons, when given, become the app's recorded decision.
+func (a *Agent) teardown(app string, reasons []api.Reason) {
+	a.mu.Lock()
+	t := a.tunnels[app]
+	delete(a.tunnels, app)
+	if reasons != nil {
+		a.decisions[app] = api.Decision{App: app, Reasons: reasons, EvaluatedAt: time.Now()}
+	}
+	a.mu.Unlock()
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	t.closed = true
+	t.timer.Stop()
+	for c := range t.conns {
+		c.Close()
+	}
+	t.conns = nil
+	t.mu.Unlock()
+	t.client.Close()
+	a.log.Info("tunnel down", "app", app)
+}
+
+// track registers connections of t; false if t is already torn down.
+func (t *appTunnel) track(cs ...net.Conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	for _, c := range cs {
+		t.conns[c] = struct{}{}
+	}
+	return true
+}
+
+func (t *appTunnel) untrack(cs ...net.Conn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range cs {
+		delete(t.conns, c)
+	}
+}
+
+// syncListeners opens a local proxy port for every app port and closes
+// those of apps that are gone.
+func (a *Agent) syncListeners(ctx context.Context, apps []api.AppInfo) {
+	want := map[string]api.AppInfo{}
+	for _, app := range apps {
+		for _, p := range app.Ports {
+			want[portKey(app.Name, p)] = app
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for key, l := range a.listeners {
+		if _, ok := want[key]; !ok {
+			l.Close()
+			delete(a.listeners, key)
+		}
+	}
+	saved := false
+	for key, app := range want {
+		if a.listeners[key] != nil {
+			continue
+		}
+		_, port, _ := strings.Cut(key, "/")
+		p, _ := strconv.ParseUint(port, 10, 16)
+		l, err := a.listenLocked(key)
+		if err != nil {
+			a.log.Warn("cannot open local port for app", "app", app.Name, "port", p, "err", err)
+			continue
+		}
+		a.listeners[key] = l
+		if a.cfg.PortBase != 0 && a.st.LocalPorts[key] != l.Addr().(*net.TCPAddr).Port {
+			a.st.LocalPorts[key] = l.Addr().(*net.TCPAddr).Port
+			saved = true
+		}
+		a.log.Info("app reachable locally", "app", app.Name, "port", p, "local", l.Addr().String())
+		go a.accept(ctx, l, app.Name, uint16(p))
+	}
+	if saved {
+		if err := saveState(a.cfg.StateDir, a.st); err != nil {
+			a.log.Warn("save local ports", "err", err)
+		}
+	}
+}
+
+// listenLocked opens key's remembered port, else the next free one from
+// PortBase, else (PortBase 0) any free port.
+func (a *Agent) listenLocked(key string) (net.Listener, error) {
+	listen := func(port int) (net.Listener, error) {
+		return net.Listen("tcp", net.JoinHostPort(a.cfg.ListenHost, strconv.Itoa(port)))
+	}
+	if a.cfg.PortBase == 0 {
+		return listen(0)
+	}
+	if p, ok := a.st.LocalPorts[key]; ok {
+		if l, err := listen(p); err == nil {
+			return l, nil
+		}
+	}
+	taken := map[int]bool{}
+	for k, p := range a.st.LocalPorts {
+		if k != key {
+			taken[p] = true
+		}
+	}
+	for p := a.cfg.PortBase; p < a.cfg.PortBase+1000 && p < 65536; p++ {
+		if taken[p] {
+			continue
+		}
+		if l, err := listen(p); err == nil {
+			return l, nil
+		}
+	}
+	return nil, fmt.Errorf("no free port from %d", a.cfg.PortBase)
+}
+
+func portKey(app string, port uint16) string { return app + "/" + strconv.Itoa(int(port)) }
+
+func (a *Agent) accept(ctx context.Context, l net.Listener, app string, port uint16) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go a.proxy(ctx, c, app, port)
+	}
+}
+
+// proxy carries one local connection through the app's tunnel.
+func (a *Agent) proxy(ctx context.Context, local net.Conn, app string, port uint16) {
+	defer local.Close()
+	t, err := a.tunnelFor(ctx, app)
+	if err != nil {
+		a.log.Info("connection refused", "app", app, "err", err)
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, grantWait)
+	remote, err := t.client.DialContext(dctx, netip.AddrPortFrom(t.vip, port))
+	cancel()
+	if err != nil {
+		a.log.Warn("dial through tunnel failed", "app", app, "err", err)
+		return
+	}
+	defer remote.Close()
+	if !t.track(local, remote) {
+		return
+	}
+	defer t.untrack(local, remote)
+	tunnel.Splice(local, remote)
+}
+
+// DialInTunnel dials any address through app's live tunnel, bypassing the
+// proxy's choice of destination: a diagnostic that shows what the gateway
+// lets through, and how tests prove it refuses the rest.
+func (a *Agent) DialInTunnel(ctx context.Context, app string, dst netip.AddrPort) (net.Conn, error) {
+	a.mu.Lock()
+	t := a.tunnels[app]
+	a.mu.Unlock()
+	if t == nil {
+		return nil, fmt.Errorf("no live tunnel for %s", app)
+	}
+	c, err := t.client.DialContext(ctx, dst)
+	if err != nil {
+		return nil, err
+	}
+	if !t.track(c) {
+		c.Close()
+		return nil, errors.New("tunnel closed")
+	}
+	return c, nil
+}

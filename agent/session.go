@@ -1,0 +1,223 @@
+package agent
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+)
+
+const (
+	minBackoff   = 200 * time.Millisecond
+	maxBackoff   = 10 * time.Second
+	writeTimeout = 5 * time.Second
+)
+
+// errNotConnected is returned by send while there is no session.
+var errNotConnected = errors.New("not connected to the controller")
+
+// sessionLoop keeps one controller session up, reconnecting with jittered
+// exponential backoff.
+func (a *Agent) sessionLoop(ctx context.Context) {
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := a.session(ctx)
+		a.mu.Lock()
+		a.conn = nil
+		if err != nil && ctx.Err() == nil {
+			a.lastErr = err.Error()
+		}
+		for app, f := range a.pending {
+			f.fail(fmt.Errorf("lost the controller while asking for %s: %w", app, errNotConnected))
+			delete(a.pending, app)
+		}
+		a.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		a.log.Warn("controller session ended; reconnecting", "err", err, "in", backoff)
+		if time.Since(start) > maxBackoff {
+			backoff = minBackoff
+		}
+		sleep := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(sleep):
+		}
+		backoff = min(backoff*2, maxBackoff)
+	}
+}
+
+// session dials, proves the device key, and handles messages until the
+// connection ends.
+func (a *Agent) session(ctx context.Context) error {
+	conn, _, err := websocket.Dial(ctx, a.st.Controller+api.AgentWebsocketPath, a.wsOpt)
+	if err != nil {
+		return fmt.Errorf("reach controller at %s: %w", a.st.Controller, err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(api.MaxMessageBytes)
+
+	var hello api.HelloMsg
+	if err := readTyped(ctx, conn, api.TypeHello, &hello); err != nil {
+		return err
+	}
+	nonce, err := base64.StdEncoding.DecodeString(hello.Nonce)
+	if err != nil {
+		return fmt.Errorf("controller sent a malformed nonce: %w", err)
+	}
+	sig := ed25519.Sign(a.key, nonce)
+	if err := writeEnvelope(ctx, conn, api.TypeAuth, api.AuthMsg{DeviceID: a.st.DeviceID, Signature: base64.StdEncoding.EncodeToString(sig)}); err != nil {
+		return err
+	}
+	var welcome api.WelcomeMsg
+	if err := readTyped(ctx, conn, api.TypeWelcome, &welcome); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.conn, a.lastErr = conn, ""
+	if hb := time.Duration(welcome.HeartbeatInterval); hb > 0 {
+		a.heartbeat = hb
+	}
+	a.mu.Unlock()
+	a.log.Info("connected to controller", "controller", a.st.Controller, "user", welcome.User)
+	a.PostureChanged()
+
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			return fmt.Errorf("controller connection: %w", err)
+		}
+		var env api.Envelope
+		if err := json.Unmarshal(data, &env); err != nil {
+			a.log.Warn("malformed message from controller", "err", err)
+			continue
+		}
+		if err := a.handle(ctx, env); err != nil {
+			a.log.Warn("could not handle message from controller", "type", env.Type, "err", err)
+		}
+	}
+}
+
+func (a *Agent) handle(ctx context.Context, env api.Envelope) error {
+	switch env.Type {
+	case api.TypeDecisions:
+		var m api.DecisionsMsg
+		if err := env.Decode(&m); err != nil {
+			return err
+		}
+		a.applyDecisions(ctx, m)
+	case api.TypeGrant:
+		var g api.Grant
+		if err := env.Decode(&g); err != nil {
+			return err
+		}
+		a.granted(ctx, g)
+	case api.TypeDeny:
+		var d api.Denial
+		if err := env.Decode(&d); err != nil {
+			return err
+		}
+		a.denied(d)
+	case api.TypeRevoke:
+		var r api.Revocation
+		if err := env.Decode(&r); err != nil {
+			return err
+		}
+		a.log.Info("access revoked", "app", r.App, "reasons", r.Reasons)
+		a.teardown(r.App, r.Reasons)
+	case api.TypeRenew:
+		var r api.Renewal
+		if err := env.Decode(&r); err != nil {
+			return err
+		}
+		a.renewed(r)
+	case api.TypeError:
+		var e api.ErrorMsg
+		if err := env.Decode(&e); err != nil {
+			return err
+		}
+		a.log.Warn("controller reported an error", "code", e.Code, "message", e.Message)
+	default:
+		return fmt.Errorf("unknown message type %q (is the agent older than the controller?)", env.Type)
+	}
+	return nil
+}
+
+// applyDecisions records the controller's view and opens or closes proxy
+// ports to match the app list.
+func (a *Agent) applyDecisions(ctx context.Context, m api.DecisionsMsg) {
+	a.mu.Lock()
+	a.apps, a.checks = m.Apps, m.Checks
+	a.decisions = map[string]api.Decision{}
+	for _, d := range m.Decisions {
+		a.decisions[d.App] = d
+	}
+	queryChanged := !slices.Equal(a.query.Processes, m.Query.Processes)
+	a.query = m.Query
+	a.mu.Unlock()
+	if queryChanged {
+		a.PostureChanged()
+	}
+	a.syncListeners(ctx, m.Apps)
+}
+
+// send writes one message on the current session.
+func (a *Agent) send(ctx context.Context, typ string, data any) error {
+	a.mu.Lock()
+	conn := a.conn
+	a.mu.Unlock()
+	if conn == nil {
+		return errNotConnected
+	}
+	return writeEnvelope(ctx, conn, typ, data)
+}
+
+func writeEnvelope(ctx context.Context, conn *websocket.Conn, typ string, data any) error {
+	env, err := api.NewEnvelope(typ, data)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(env)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	return conn.Write(ctx, websocket.MessageText, b)
+}
+
+// readTyped reads one message that must be of type want; an error message
+// from the controller becomes the returned error.
+func readTyped(ctx context.Context, conn *websocket.Conn, want string, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, data, err := conn.Read(ctx)
+	if err != nil {
+		return fmt.Errorf("waiting for %s from controller: %w", want, err)
+	}
+	var env api.Envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return fmt.Errorf("malformed %s from controller: %w", want, err)
+	}
+	if env.Type == api.TypeError {
+		var e api.ErrorMsg
+		env.Decode(&e)
+		return fmt.Errorf("controller refused the session: %s", e.Message)
+	}
+	if env.Type != want {
+		return fmt.Errorf("expected %s from controller, got %q", want, env.Type)
+	}
+	return env.Decode(v)
+}

@@ -1,0 +1,145 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
+	"github.com/gatehouse-ztna/gatehouse/api"
+)
+
+// deviceKeyName is the keystore entry holding the Ed25519 device key.
+const deviceKeyName = "device-key"
+
+// State is what an enrolled agent remembers; it holds no secrets.
+type State struct {
+	Controller string `json:"controller"`
+	// CAFile is a copy of the controller's CA, empty to use system roots.
+	CAFile   string `json:"ca_file,omitempty"`
+	DeviceID string `json:"device_id"`
+	User     string `json:"user"`
+	// LocalPorts remembers each app port's local proxy port ("app/port").
+	LocalPorts map[string]int `json:"local_ports,omitempty"`
+}
+
+func statePath(dir string) string { return filepath.Join(dir, "state.json") }
+
+// LoadState reads the agent's state; an unenrolled agent gets a clear error.
+func LoadState(dir string) (State, error) {
+	var st State
+	b, err := os.ReadFile(statePath(dir))
+	if errors.Is(err, os.ErrNotExist) {
+		return st, fmt.Errorf("this device is not enrolled (no %s): run `gatehouse-agent enroll --controller URL --token TOKEN`", statePath(dir))
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, fmt.Errorf("%s is corrupt: %w (enroll again)", statePath(dir), err)
+	}
+	return st, nil
+}
+
+// saveState writes atomically so a crash never leaves half a file.
+func saveState(dir string, st State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := statePath(dir) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write agent state: %w", err)
+	}
+	return os.Rename(tmp, statePath(dir))
+}
+
+// EnrollOptions are the inputs of `gatehouse-agent enroll`.
+type EnrollOptions struct {
+	StateDir   string
+	Controller string // base URL, https://host:port
+	Token      string
+	CAFile     string // PEM of the controller's CA; empty for system roots
+	Hostname   string
+	Secrets    keystore.Store
+}
+
+// Enroll makes the device key, registers it with the enrollment token, and
+// saves the state. On any error nothing is saved.
+func Enroll(ctx context.Context, o EnrollOptions) (State, error) {
+	st := State{Controller: strings.TrimRight(o.Controller, "/")}
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return st, fmt.Errorf("create state dir: %w", err)
+	}
+	var caPEM []byte
+	if o.CAFile != "" {
+		var err error
+		if caPEM, err = os.ReadFile(o.CAFile); err != nil {
+			return st, fmt.Errorf("read controller CA: %w", err)
+		}
+		st.CAFile = filepath.Join(o.StateDir, "controller-ca.pem")
+	}
+	client, err := httpClient(caPEM)
+	if err != nil {
+		return st, err
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return st, fmt.Errorf("make device key: %w", err)
+	}
+	body, _ := json.Marshal(api.EnrollRequest{Token: o.Token, PublicKey: base64.StdEncoding.EncodeToString(pub), Hostname: o.Hostname})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, st.Controller+api.PathEnroll, bytes.NewReader(body))
+	if err != nil {
+		return st, fmt.Errorf("controller URL %q: %w", o.Controller, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("reach controller at %s: %w", st.Controller, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e api.ErrorResponse
+		json.NewDecoder(resp.Body).Decode(&e)
+		return st, fmt.Errorf("enrollment refused (%s): %s", resp.Status, e.Error)
+	}
+	var er api.EnrollResponse
+	if err := json.NewDecoder(resp.Body).Decode(&er); err != nil {
+		return st, fmt.Errorf("controller sent a malformed enrollment answer: %w", err)
+	}
+	st.DeviceID, st.User = er.DeviceID, er.User
+	if err := o.Secrets.Set(deviceKeyName, priv); err != nil {
+		return st, err
+	}
+	if caPEM != nil {
+		if err := os.WriteFile(st.CAFile, caPEM, 0o644); err != nil {
+			return st, err
+		}
+	}
+	return st, saveState(o.StateDir, st)
+}
+
+// httpClient trusts caPEM only, or the system roots when it is nil.
+func httpClient(caPEM []byte) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if caPEM != nil {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(caPEM) {
+			return nil, fmt.Errorf("controller CA file holds no PEM certificate")
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
+}

@@ -1,0 +1,129 @@
+// Package adminclient is a client of the controller's admin REST API, for
+// `gatehouse admin`, the demo and tests.
+//
+// Imported by cmd/gatehouse, cmd/gatehouse-demo and tests; it imports only api.
+package adminclient
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+)
+
+// Client calls one controller with one admin token.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// New makes a client; caPEM, when set, is the only CA trusted.
+func New(baseURL, token string, caPEM []byte) (*Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if len(caPEM) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(caPEM) {
+			return nil, fmt.Errorf("CA file holds no PEM certificate")
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), token: token,
+		http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}, nil
+}
+
+// Error is a non-2xx answer.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("controller answered %d: %s", e.Status, e.Message) }
+
+// Do sends in (if not nil) as JSON and decodes the answer into out (if not nil).
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("reach controller: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		var e api.ErrorResponse
+		json.NewDecoder(resp.Body).Decode(&e)
+		return &Error{Status: resp.StatusCode, Message: e.Error}
+	}
+	if out != nil && resp.StatusCode != http.StatusNoContent {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			return fmt.Errorf("malformed answer from controller: %w", err)
+		}
+	}
+	return nil
+}
+
+// Create POSTs v to a collection path and decodes the stored object into v.
+func Create[T any](ctx context.Context, c *Client, path string, v *T) error {
+	return c.Do(ctx, http.MethodPost, path, v, v)
+}
+
+// Update PUTs v at path/name.
+func Update[T any](ctx context.Context, c *Client, path, name string, v *T) error {
+	return c.Do(ctx, http.MethodPut, path+"/"+url.PathEscape(name), v, v)
+}
+
+// Get reads path/name.
+func Get[T any](ctx context.Context, c *Client, path, name string) (T, error) {
+	var v T
+	return v, c.Do(ctx, http.MethodGet, path+"/"+url.PathEscape(name), nil, &v)
+}
+
+// List reads a collection.
+func List[T any](ctx context.Context, c *Client, path string) ([]T, error) {
+	var v []T
+	return v, c.Do(ctx, http.MethodGet, path, nil, &v)
+}
+
+// Delete removes path/name.
+func (c *Client) Delete(ctx context.Context, path, name string) error {
+	return c.Do(ctx, http.MethodDelete, path+"/"+url.PathEscape(name), nil, nil)
+}
+
+// AddMember puts user in group.
+func (c *Client) AddMember(ctx context.Context, group, user string) error {
+	return c.Do(ctx, http.MethodPut, api.PathGroups+"/"+url.PathEscape(group)+"/members/"+url.PathEscape(user), nil, nil)
+}
+
+// RemoveMember takes user out of group.
+func (c *Client) RemoveMember(ctx context.Context, group, user string) error {
+	return c.Do(ctx, http.MethodDelete, api.PathGroups+"/"+url.PathEscape(group)+"/members/"+url.PathEscape(user), nil, nil)
+}
+
+// EnrollmentToken makes a single-use token for user.
+func (c *Client) EnrollmentToken(ctx context.Context, user string, ttl time.Duration) (api.EnrollmentToken, error) {
+	var t api.EnrollmentToken
+	return t, c.Do(ctx, http.MethodPost, api.PathEnrollmentTokens, api.EnrollmentTokenRequest{User: user, TTL: api.Duration(ttl)}, &t)
+}

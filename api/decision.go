@@ -1,0 +1,37 @@
+package api
+
+import "time"
+
+// Reason explains one part of a decision in words a user can act on.
+type Reason struct {
+	// Code is stable and machine-readable, e.g. "posture.disk_encryption".
+	Code string `json:"code"`
+	// Message says what is wrong: "disk encryption is off".
+	Message string `json:"message"`
+	// Remediation says what to do: "Turn on disk encryption".
+	Remediation string `json:"remediation,omitempty"`
+}
+
+// Decision is the controller's verdict for one (device, app) pair.
+type Decision struct {
+	App         string    `json:"app"`
+	Allowed     bool      `json:"allowed"`
+	Reasons     []Reason  `json:"reasons,omitempty"`
+	EvaluatedAt time.Time `json:"evaluated_at"`
+}
+
+// CheckResult is one posture check of one profile, for `gatehouse posture`.
+type CheckResult struct {
+	Profile string `json:"profile"`
+	Check   string `json:"check"`
+	// Status is "pass", "fail" or "unknown"; unknown never passes.
+	Status string `json:"status"`
+	Reason Reason `json:"reason"`
+}
+
+// Check statuses.
+const (
+	CheckPass    = "pass"
+	CheckFail    = "fail"
+	CheckUnknown = "unknown"
+)

@@ -1,0 +1,53 @@
+package api
+
+import "time"
+
+// BoolFact is a yes/no posture fact. Known is false when the OS could not
+// tell; an unknown fact fails every check that asks about it.
+type BoolFact struct {
+	Value bool `json:"value"`
+	Known bool `json:"known"`
+}
+
+// StringFact is a textual posture fact (an OS version, a hostname).
+type StringFact struct {
+	Value string `json:"value"`
+	Known bool   `json:"known"`
+}
+
+// IntFact is a numeric posture fact (uptime in seconds).
+type IntFact struct {
+	Value int64 `json:"value"`
+	Known bool  `json:"known"`
+}
+
+// Known helpers keep collectors short.
+func KnownBool(v bool) BoolFact       { return BoolFact{Value: v, Known: true} }
+func KnownString(v string) StringFact { return StringFact{Value: v, Known: true} }
+func KnownInt(v int64) IntFact        { return IntFact{Value: v, Known: true} }
+
+// PostureReport is what an agent says about its device. Collectors fill it;
+// only the controller decides what it means.
+type PostureReport struct {
+	CollectedAt    time.Time  `json:"collected_at"`
+	AgentVersion   string     `json:"agent_version"`
+	OSFamily       StringFact `json:"os_family"` // linux, darwin, windows
+	OSName         StringFact `json:"os_name"`   // e.g. debian, ubuntu
+	OSVersion      StringFact `json:"os_version"`
+	Kernel         StringFact `json:"kernel"`
+	Hostname       StringFact `json:"hostname"`
+	Serial         StringFact `json:"serial"`
+	DiskEncryption BoolFact   `json:"disk_encryption"` // the root volume
+	Firewall       BoolFact   `json:"firewall"`
+	ScreenLock     BoolFact   `json:"screen_lock"`
+	SecureBoot     BoolFact   `json:"secure_boot"`
+	UptimeSeconds  IntFact    `json:"uptime_seconds"`
+	// Processes holds only the process names the controller asked about:
+	// name → running.
+	Processes map[string]BoolFact `json:"processes,omitempty"`
+}
+
+// PostureQuery tells the agent which extra facts the policy needs.
+type PostureQuery struct {
+	Processes []string `json:"processes,omitempty"`
+}

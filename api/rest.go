@@ -1,0 +1,124 @@
+package api
+
+import "time"
+
+// REST paths. Everything under /api/v1 except Enroll needs
+// "Authorization: Bearer <admin token>".
+const (
+	PathEnroll           = "/api/v1/enroll"
+	PathUsers            = "/api/v1/users"
+	PathGroups           = "/api/v1/groups"
+	PathApps             = "/api/v1/apps"
+	PathPostureProfiles  = "/api/v1/posture-profiles"
+	PathPolicies         = "/api/v1/policies"
+	PathEnrollmentTokens = "/api/v1/enrollment-tokens"
+	PathDevices          = "/api/v1/devices"
+	PathGrants           = "/api/v1/grants"
+	PathGatewayPeers     = "/api/v1/gateway/peers"
+)
+
+// User is a person from the built-in user store.
+type User struct {
+	Name   string   `json:"name"`
+	Email  string   `json:"email,omitempty"`
+	Groups []string `json:"groups"`
+}
+
+// Group names a set of users; membership lives on User.Groups.
+type Group struct {
+	Name    string   `json:"name"`
+	Members []string `json:"members,omitempty"` // read-only
+}
+
+// App is one application behind a gateway. Each upstream "host:port" is
+// reachable inside a tunnel at VirtualIP on the same port.
+type App struct {
+	Name      string   `json:"name"`
+	Upstreams []string `json:"upstreams"`
+	Protocol  string   `json:"protocol,omitempty"` // "tcp" (the default)
+	Gateway   string   `json:"gateway,omitempty"`  // "embedded" (the default)
+	VirtualIP string   `json:"virtual_ip,omitempty"`
+}
+
+// PostureProfile is a set of typed checks a device must pass.
+type PostureProfile struct {
+	Name              string   `json:"name"`
+	OSFamily          string   `json:"os_family,omitempty"`
+	MinKernel         string   `json:"min_kernel,omitempty"`
+	MinOSVersion      string   `json:"min_os_version,omitempty"`
+	DiskEncryption    bool     `json:"disk_encryption,omitempty"`
+	Firewall          bool     `json:"firewall,omitempty"`
+	RequiredProcesses []string `json:"required_processes,omitempty"`
+}
+
+// Policy grants Groups access to Apps while every PostureProfile passes.
+type Policy struct {
+	Name            string   `json:"name"`
+	Groups          []string `json:"groups"`
+	Apps            []string `json:"apps"`
+	PostureProfiles []string `json:"posture_profiles,omitempty"`
+}
+
+// EnrollmentTokenRequest asks for a single-use token bound to User.
+type EnrollmentTokenRequest struct {
+	User string   `json:"user"`
+	TTL  Duration `json:"ttl,omitempty"` // default 1h
+}
+
+// EnrollmentToken describes a token; Token (the secret) is set only in the
+// answer to its creation and is stored only as a hash.
+type EnrollmentToken struct {
+	ID        string    `json:"id"`
+	User      string    `json:"user"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Used      bool      `json:"used"`
+	Token     string    `json:"token,omitempty"`
+}
+
+// EnrollRequest is sent by `gatehouse-agent enroll`.
+type EnrollRequest struct {
+	Token     string `json:"token"`
+	PublicKey string `json:"public_key"` // Ed25519, base64
+	Hostname  string `json:"hostname"`
+}
+
+// EnrollResponse names the new device.
+type EnrollResponse struct {
+	DeviceID string `json:"device_id"`
+	User     string `json:"user"`
+}
+
+// Device is an enrolled device.
+type Device struct {
+	ID         string         `json:"id"`
+	User       string         `json:"user"`
+	Hostname   string         `json:"hostname"`
+	PublicKey  string         `json:"public_key"`
+	EnrolledAt time.Time      `json:"enrolled_at"`
+	Online     bool           `json:"online"`
+	Posture    *PostureReport `json:"posture,omitempty"`
+}
+
+// LiveGrant is a grant the controller holds right now.
+type LiveGrant struct {
+	Device      string    `json:"device"`
+	User        string    `json:"user"`
+	App         string    `json:"app"`
+	PublicKey   string    `json:"public_key"`
+	OverlayAddr string    `json:"overlay_addr"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// GatewayPeer is a WireGuard peer installed on a gateway.
+type GatewayPeer struct {
+	PublicKey   string    `json:"public_key"`
+	OverlayAddr string    `json:"overlay_addr"`
+	App         string    `json:"app"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	OpenFlows   int       `json:"open_flows"`
+}
+
+// ErrorResponse is the body of every non-2xx REST answer.
+type ErrorResponse struct {
+	Error string `json:"error"`
+}

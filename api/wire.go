@@ -1,0 +1,183 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Version is the wire protocol version carried in every envelope.
+const Version = 1
+
+// MaxMessageBytes is the read limit on every websocket; larger frames close
+// the connection with a policy violation.
+const MaxMessageBytes = 64 << 10
+
+// Agent websocket path and the message types on it. The controller speaks
+// first (hello with a nonce); the agent must answer with auth before any
+// other message is accepted.
+const (
+	AgentWebsocketPath = "/api/v1/agent/ws"
+
+	TypeHello        = "hello"         // controller → agent: HelloMsg
+	TypeAuth         = "auth"          // agent → controller: AuthMsg
+	TypeWelcome      = "welcome"       // controller → agent: WelcomeMsg
+	TypePosture      = "posture"       // agent → controller: PostureReport
+	TypeGrantRequest = "grant_request" // agent → controller: GrantRequest
+	TypeGrant        = "grant"         // controller → agent: Grant
+	TypeDeny         = "deny"          // controller → agent: Denial
+	TypeRevoke       = "revoke"        // controller → agent: Revocation
+	TypeRenew        = "renew"         // controller → agent: Renewal
+	TypeRelease      = "release"       // agent → controller: Release
+	TypeDecisions    = "decisions"     // controller → agent: DecisionsMsg
+	TypeError        = "error"         // either way: ErrorMsg
+)
+
+// Envelope wraps every websocket message.
+type Envelope struct {
+	V    int             `json:"v"`
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// NewEnvelope marshals data into an envelope of the given type.
+func NewEnvelope(typ string, data any) (Envelope, error) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("encode %s message: %w", typ, err)
+	}
+	return Envelope{V: Version, Type: typ, Data: raw}, nil
+}
+
+// Decode unmarshals the envelope's data into dst, rejecting unknown fields
+// so that a confused peer is told so instead of being half-understood.
+func (e Envelope) Decode(dst any) error {
+	if e.V != Version {
+		return fmt.Errorf("unsupported protocol version %d (this side speaks %d)", e.V, Version)
+	}
+	if err := json.Unmarshal(e.Data, dst); err != nil {
+		return fmt.Errorf("malformed %s message: %w", e.Type, err)
+	}
+	return nil
+}
+
+// HelloMsg opens a session: the agent signs Nonce with its device key.
+type HelloMsg struct {
+	Nonce string `json:"nonce"` // base64
+}
+
+// AuthMsg proves the device key: Signature is Ed25519 over the nonce bytes.
+type AuthMsg struct {
+	DeviceID  string `json:"device_id"`
+	Signature string `json:"signature"` // base64
+}
+
+// WelcomeMsg accepts the session.
+type WelcomeMsg struct {
+	User string `json:"user"`
+	// HeartbeatInterval is how often the agent sends a full posture report
+	// even when nothing changed.
+	HeartbeatInterval Duration `json:"heartbeat_interval"`
+}
+
+// AppInfo is what an agent knows of an app before it has a tunnel.
+type AppInfo struct {
+	Name  string   `json:"name"`
+	Ports []uint16 `json:"ports"`
+}
+
+// GrantRequest asks for a tunnel to App; PublicKey is the WireGuard public
+// key the agent made for this tunnel alone (base64).
+type GrantRequest struct {
+	App       string `json:"app"`
+	PublicKey string `json:"public_key"`
+}
+
+// Grant answers a GrantRequest with everything the agent needs to bring the
+// tunnel up.
+type Grant struct {
+	App              string    `json:"app"`
+	GatewayEndpoint  string    `json:"gateway_endpoint"`   // host:port (UDP)
+	GatewayPublicKey string    `json:"gateway_public_key"` // base64
+	OverlayAddr      string    `json:"overlay_addr"`       // this tunnel's /32
+	VirtualIP        string    `json:"virtual_ip"`         // the app inside the tunnel
+	Ports            []uint16  `json:"ports"`
+	ExpiresAt        time.Time `json:"expires_at"`
+}
+
+// Denial answers a GrantRequest that the policy refuses.
+type Denial struct {
+	App     string   `json:"app"`
+	Reasons []Reason `json:"reasons"`
+}
+
+// Revocation takes a grant back; the agent closes the app's connections and
+// tears its tunnel down.
+type Revocation struct {
+	App     string   `json:"app"`
+	Reasons []Reason `json:"reasons"`
+}
+
+// Renewal extends a live grant's lease.
+type Renewal struct {
+	App       string    `json:"app"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Release tells the controller the agent no longer wants a grant.
+type Release struct {
+	App string `json:"app"`
+}
+
+// DecisionsMsg carries the current decision for every app the controller
+// knows, so `gatehouse apps` can say why before a connection is tried.
+type DecisionsMsg struct {
+	Apps      []AppInfo  `json:"apps"`
+	Decisions []Decision `json:"decisions"`
+	// Checks are the posture checks of every profile the user's policies
+	// require, run on the latest report.
+	Checks []CheckResult `json:"checks"`
+	// Query names the extra facts the policy needs in posture reports.
+	Query PostureQuery `json:"query"`
+}
+
+// ErrorMsg reports a request the other side could not accept.
+type ErrorMsg struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Duration is a time.Duration that travels as a Go duration string ("5s").
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string like \"5s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// PeerConfig is what a controller tells a gateway to install for a grant.
+type PeerConfig struct {
+	PublicKey    string        `json:"public_key"`
+	OverlayAddr  string        `json:"overlay_addr"` // the peer's /32
+	App          string        `json:"app"`
+	Destinations []Destination `json:"destinations"`
+	ExpiresAt    time.Time     `json:"expires_at"`
+}
+
+// Destination maps an address inside the tunnel to the real upstream.
+type Destination struct {
+	VirtualAddr string `json:"virtual_addr"` // virtual IP:port
+	Upstream    string `json:"upstream"`     // host:port the gateway dials
+}

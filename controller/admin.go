@@ -1,0 +1,437 @@
+package controller
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/controller/policy"
+	"github.com/gatehouse-ztna/gatehouse/controller/store"
+)
+
+const maxBodyBytes = 1 << 20
+
+// errBadRequest marks input the caller must fix (400).
+var errBadRequest = errors.New("bad request")
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+}
+
+// Handler is the controller's HTTP surface.
+func (c *Controller) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+api.PathEnroll, c.handleEnroll)
+	mux.HandleFunc("GET "+api.AgentWebsocketPath, c.handleAgent)
+
+	mountResource(c, mux, api.PathUsers, resource[api.User]{
+		name: func(u api.User) string { return u.Name }, validate: c.validateUser,
+		create: c.store.CreateUser, update: c.store.UpdateUser, get: c.store.GetUser,
+		del: c.store.DeleteUser, list: c.store.ListUsers})
+	mountResource(c, mux, api.PathGroups, resource[api.Group]{
+		name: func(g api.Group) string { return g.Name }, validate: func(_ context.Context, g *api.Group) error { return validName("group", g.Name) },
+		create: c.store.CreateGroup, get: c.store.GetGroup, del: c.store.DeleteGroup, list: c.store.ListGroups})
+	mountResource(c, mux, api.PathApps, resource[api.App]{
+		name: func(a api.App) string { return a.Name }, validate: c.validateApp,
+		create: c.store.CreateApp, update: c.store.UpdateApp, get: c.store.GetApp,
+		del: c.store.DeleteApp, list: c.store.ListApps})
+	mountResource(c, mux, api.PathPostureProfiles, resource[api.PostureProfile]{
+		name: func(p api.PostureProfile) string { return p.Name }, validate: validateProfile,
+		create: c.store.CreateProfile, update: c.store.UpdateProfile, get: c.store.GetProfile,
+		del: c.store.DeleteProfile, list: c.store.ListProfiles})
+	mountResource(c, mux, api.PathPolicies, resource[api.Policy]{
+		name: func(p api.Policy) string { return p.Name }, validate: c.validatePolicy,
+		create: c.store.CreatePolicy, update: c.store.UpdatePolicy, get: c.store.GetPolicy,
+		del: c.store.DeletePolicy, list: c.store.ListPolicies})
+
+	mux.HandleFunc("PUT "+api.PathGroups+"/{name}/members/{user}", c.admin(func(r *http.Request) (any, error) {
+		return nil, c.changed(r.Context(), c.store.AddMember(r.Context(), r.PathValue("name"), r.PathValue("user")))
+	}))
+	mux.HandleFunc("DELETE "+api.PathGroups+"/{name}/members/{user}", c.admin(func(r *http.Request) (any, error) {
+		return nil, c.changed(r.Context(), c.store.RemoveMember(r.Context(), r.PathValue("name"), r.PathValue("user")))
+	}))
+	mux.HandleFunc("POST "+api.PathEnrollmentTokens, c.admin(c.createEnrollmentToken))
+	mux.HandleFunc("GET "+api.PathEnrollmentTokens, c.admin(func(r *http.Request) (any, error) {
+		return c.store.ListEnrollmentTokens(r.Context())
+	}))
+	mux.HandleFunc("GET "+api.PathDevices, c.admin(func(r *http.Request) (any, error) { return c.devices(r.Context()) }))
+	mux.HandleFunc("DELETE "+api.PathDevices+"/{id}", c.admin(func(r *http.Request) (any, error) {
+		return nil, c.deleteDevice(r.Context(), r.PathValue("id"))
+	}))
+	mux.HandleFunc("GET "+api.PathGrants, c.admin(func(r *http.Request) (any, error) { return c.liveGrants(), nil }))
+	mux.HandleFunc("GET "+api.PathGatewayPeers, c.admin(func(r *http.Request) (any, error) { return c.gw.Peers(r.Context()), nil }))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// resource is the shape every named admin object shares.
+type resource[T any] struct {
+	name     func(T) string
+	validate func(context.Context, *T) error
+	create   func(context.Context, T) error
+	update   func(context.Context, T) error // nil: not updatable
+	get      func(context.Context, string) (T, error)
+	del      func(context.Context, string) error
+	list     func(context.Context) ([]T, error)
+}
+
+func mountResource[T any](c *Controller, mux *http.ServeMux, path string, r resource[T]) {
+	mux.HandleFunc("GET "+path, c.admin(func(req *http.Request) (any, error) { return r.list(req.Context()) }))
+	mux.HandleFunc("GET "+path+"/{name}", c.admin(func(req *http.Request) (any, error) {
+		return r.get(req.Context(), req.PathValue("name"))
+	}))
+	write := func(store func(context.Context, T) error, fromPath bool) http.HandlerFunc {
+		return c.admin(func(req *http.Request) (any, error) {
+			var v T
+			if err := decodeBody(req, &v); err != nil {
+				return nil, err
+			}
+			if fromPath && r.name(v) != req.PathValue("name") {
+				return nil, badRequest("name in body %q does not match the path %q", r.name(v), req.PathValue("name"))
+			}
+			if err := r.validate(req.Context(), &v); err != nil {
+				return nil, err
+			}
+			if err := c.changed(req.Context(), store(req.Context(), v)); err != nil {
+				return nil, err
+			}
+			return r.get(req.Context(), r.name(v))
+		})
+	}
+	mux.HandleFunc("POST "+path, write(r.create, false))
+	if r.update != nil {
+		mux.HandleFunc("PUT "+path+"/{name}", write(r.update, true))
+	}
+	mux.HandleFunc("DELETE "+path+"/{name}", c.admin(func(req *http.Request) (any, error) {
+		return nil, c.changed(req.Context(), r.del(req.Context(), req.PathValue("name")))
+	}))
+}
+
+// changed follows every successful admin write: rebuild the snapshot and
+// re-decide every live grant at once.
+func (c *Controller) changed(ctx context.Context, err error) error {
+	if err != nil {
+		return err
+	}
+	if err := c.reload(ctx); err != nil {
+		return fmt.Errorf("change saved, but reloading policy failed: %w", err)
+	}
+	c.reevaluate(ctx, "", true)
+	return nil
+}
+
+// admin wraps a handler with the bearer-token check and JSON answers.
+func (c *Controller) admin(h func(*http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !c.isAdmin(tok) {
+			c.log.Warn("admin request refused: bad token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			writeError(w, http.StatusUnauthorized, "missing or wrong admin token: pass it as `Authorization: Bearer <token>` (gatehouse admin --token)")
+			return
+		}
+		v, err := h(r)
+		if err != nil {
+			status := statusOf(err)
+			if status >= 500 {
+				c.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			} else {
+				c.log.Info("admin request rejected", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			writeError(w, status, err.Error())
+			return
+		}
+		if v == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		writeJSONResponse(w, http.StatusOK, v)
+	}
+}
+
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, errBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, store.ErrExists):
+		return http.StatusConflict
+	case errors.Is(err, store.ErrTokenUnknown), errors.Is(err, store.ErrTokenExpired), errors.Is(err, store.ErrTokenUsed):
+		return http.StatusForbidden
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSONResponse(w, status, api.ErrorResponse{Error: msg})
+}
+
+func writeJSONResponse(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// decodeBody reads one JSON object, refusing unknown fields and trailing
+// data, so that a typo is an error rather than a silently ignored setting.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("malformed JSON body: %v", err)
+	}
+	if dec.More() {
+		return badRequest("malformed JSON body: more than one JSON value")
+	}
+	return nil
+}
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,62}$`)
+
+func validName(kind, name string) error {
+	if !nameRE.MatchString(name) {
+		return badRequest("%s name %q: use 1-63 letters, digits, '.', '_', '@' or '-', starting with a letter or digit", kind, name)
+	}
+	return nil
+}
+
+func (c *Controller) validateUser(_ context.Context, u *api.User) error {
+	if err := validName("user", u.Name); err != nil {
+		return err
+	}
+	for _, g := range u.Groups {
+		if err := validName("group", g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateApp checks upstreams and gives a new app its virtual IP (an
+// existing app keeps its own).
+func (c *Controller) validateApp(ctx context.Context, a *api.App) error {
+	if err := validName("app", a.Name); err != nil {
+		return err
+	}
+	if a.Protocol == "" {
+		a.Protocol = "tcp"
+	}
+	if a.Protocol != "tcp" {
+		return badRequest("app %q: protocol %q is not supported yet; use tcp", a.Name, a.Protocol)
+	}
+	if a.Gateway == "" {
+		a.Gateway = "embedded"
+	}
+	if a.Gateway != "embedded" {
+		return badRequest("app %q: gateway %q does not exist; use embedded", a.Name, a.Gateway)
+	}
+	if len(a.Upstreams) == 0 {
+		return badRequest("app %q needs at least one upstream host:port", a.Name)
+	}
+	ports := map[string]bool{}
+	for _, up := range a.Upstreams {
+		host, port, err := net.SplitHostPort(up)
+		if err != nil || host == "" {
+			return badRequest("app %q: upstream %q is not host:port", a.Name, up)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+			return badRequest("app %q: upstream %q: port must be 1-65535", a.Name, up)
+		}
+		if ports[port] {
+			return badRequest("app %q: two upstreams use port %s; each port of an app maps to one upstream", a.Name, port)
+		}
+		ports[port] = true
+	}
+	existing, err := c.store.GetApp(ctx, a.Name)
+	switch {
+	case err == nil:
+		a.VirtualIP = existing.VirtualIP
+	case errors.Is(err, store.ErrNotFound):
+		ip, err := c.freeVirtualIP(ctx)
+		if err != nil {
+			return err
+		}
+		a.VirtualIP = ip.String()
+	default:
+		return err
+	}
+	return nil
+}
+
+func (c *Controller) freeVirtualIP(ctx context.Context) (netip.Addr, error) {
+	apps, err := c.store.ListApps(ctx)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	pool := newAddrPool(appPrefix)
+	for _, a := range apps {
+		if ip, err := netip.ParseAddr(a.VirtualIP); err == nil {
+			pool.mark(ip)
+		}
+	}
+	ip := pool.take()
+	if !ip.IsValid() {
+		return ip, fmt.Errorf("no virtual IPs left in %s", appPrefix)
+	}
+	return ip, nil
+}
+
+func validateProfile(_ context.Context, p *api.PostureProfile) error {
+	if err := validName("posture profile", p.Name); err != nil {
+		return err
+	}
+	switch p.OSFamily {
+	case "", "linux", "darwin", "windows":
+	default:
+		return badRequest("posture profile %q: os_family %q must be linux, darwin or windows", p.Name, p.OSFamily)
+	}
+	for field, v := range map[string]string{"min_kernel": p.MinKernel, "min_os_version": p.MinOSVersion} {
+		if v != "" && !policy.ValidVersion(v) {
+			return badRequest("posture profile %q: %s %q is not a version like 6.1 or 14.2.1", p.Name, field, v)
+		}
+	}
+	for _, proc := range p.RequiredProcesses {
+		if proc == "" || strings.ContainsAny(proc, "/\x00") {
+			return badRequest("posture profile %q: required process %q must be a process name", p.Name, proc)
+		}
+	}
+	return nil
+}
+
+// validatePolicy refuses references to apps and profiles that do not exist
+// (groups may be empty or filled later).
+func (c *Controller) validatePolicy(ctx context.Context, p *api.Policy) error {
+	if err := validName("policy", p.Name); err != nil {
+		return err
+	}
+	if len(p.Groups) == 0 || len(p.Apps) == 0 {
+		return badRequest("policy %q needs at least one group and one app", p.Name)
+	}
+	for _, g := range p.Groups {
+		if err := validName("group", g); err != nil {
+			return err
+		}
+	}
+	for _, a := range p.Apps {
+		if _, err := c.store.GetApp(ctx, a); err != nil {
+			return badRequest("policy %q: app %q: %v", p.Name, a, err)
+		}
+	}
+	for _, n := range p.PostureProfiles {
+		if _, err := c.store.GetProfile(ctx, n); err != nil {
+			return badRequest("policy %q: posture profile %q: %v", p.Name, n, err)
+		}
+	}
+	return nil
+}
+
+func (c *Controller) createEnrollmentToken(r *http.Request) (any, error) {
+	var req api.EnrollmentTokenRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	if _, err := c.store.GetUser(r.Context(), req.User); err != nil {
+		return nil, badRequest("enrollment token for user %q: %v", req.User, err)
+	}
+	ttl := time.Duration(req.TTL)
+	if ttl == 0 {
+		ttl = time.Hour
+	}
+	if ttl < 0 || ttl > 30*24*time.Hour {
+		return nil, badRequest("enrollment token ttl %s must be between 1s and 720h", ttl)
+	}
+	secret, err := newSecret("ghe_")
+	if err != nil {
+		return nil, err
+	}
+	t := api.EnrollmentToken{ID: newID("et_"), User: req.User, ExpiresAt: time.Now().Add(ttl).UTC()}
+	if err := c.store.CreateEnrollmentToken(r.Context(), t, hashSecret(secret)); err != nil {
+		return nil, err
+	}
+	c.log.Info("enrollment token created", "id", t.ID, "user", t.User, "expires_at", t.ExpiresAt)
+	t.Token = secret
+	return t, nil
+}
+
+// handleEnroll turns a single-use token into a device bound to its user.
+func (c *Controller) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	var req api.EnrollRequest
+	err := decodeBody(r, &req)
+	if err == nil {
+		var pub []byte
+		pub, err = base64.StdEncoding.DecodeString(req.PublicKey)
+		if err != nil || len(pub) != ed25519.PublicKeySize {
+			err = badRequest("device public key must be a base64 Ed25519 key")
+		}
+	}
+	var dev api.Device
+	if err == nil {
+		dev, err = c.store.EnrollDevice(r.Context(), hashSecret(req.Token), time.Now(), api.Device{
+			ID: newID("dev_"), Hostname: req.Hostname, PublicKey: req.PublicKey, EnrolledAt: time.Now().UTC()})
+	}
+	if err != nil {
+		c.log.Warn("enrollment refused", "remote", r.RemoteAddr, "hostname", req.Hostname, "err", err)
+		msg := err.Error()
+		if statusOf(err) == http.StatusForbidden {
+			msg += ": ask an admin for a new enrollment token"
+		}
+		writeError(w, statusOf(err), msg)
+		return
+	}
+	c.log.Info("device enrolled", "device", dev.ID, "user", dev.User, "hostname", dev.Hostname)
+	writeJSONResponse(w, http.StatusOK, api.EnrollResponse{DeviceID: dev.ID, User: dev.User})
+}
+
+func (c *Controller) devices(ctx context.Context) ([]api.Device, error) {
+	devs, err := c.store.ListDevices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range devs {
+		devs[i].Online = c.sessions[devs[i].ID] != nil
+		devs[i].Posture = c.posture[devs[i].ID]
+	}
+	return devs, nil
+}
+
+// deleteDevice forgets a device and ends its session and grants.
+func (c *Controller) deleteDevice(ctx context.Context, id string) error {
+	if err := c.store.DeleteDevice(ctx, id); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	s := c.sessions[id]
+	delete(c.posture, id)
+	var gone []*grant
+	for key, g := range c.grants {
+		if key.device == id {
+			delete(c.grants, key)
+			gone = append(gone, g)
+		}
+	}
+	c.mu.Unlock()
+	for _, g := range gone {
+		c.revoke(ctx, g, s, []api.Reason{{Code: "device.deleted", Message: "an admin removed this device",
+			Remediation: "Enroll the device again with a new enrollment token"}})
+	}
+	if s != nil {
+		s.close("device was deleted by an admin")
+	}
+	return nil
+}

@@ -1,0 +1,331 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/controller/pki"
+	"github.com/gatehouse-ztna/gatehouse/controller/policy"
+	"github.com/gatehouse-ztna/gatehouse/controller/store"
+	"github.com/gatehouse-ztna/gatehouse/gateway"
+	"github.com/gatehouse-ztna/gatehouse/tunnel"
+)
+
+// Defaults a controller runs with when its Config leaves a field zero.
+const (
+	DefaultLeaseTTL          = 2 * time.Minute
+	DefaultHeartbeatInterval = 30 * time.Second
+	DefaultGatewayPort       = 51820
+)
+
+// Config sets a controller up. Zero fields take the defaults above.
+type Config struct {
+	DataDir string
+	// Listen is the HTTPS address, e.g. ":8443".
+	Listen string
+	// InsecureHTTP serves plain HTTP; it is refused unless Listen is loopback.
+	InsecureHTTP      bool
+	LeaseTTL          time.Duration
+	HeartbeatInterval time.Duration
+	// Enforcer replaces the embedded gateway (tests wrap it to cut the link).
+	Enforcer Enforcer
+	// GatewayPort and GatewayHost place the embedded gateway's WireGuard
+	// endpoint; the host defaults to Listen's host, or 127.0.0.1.
+	GatewayPort int
+	GatewayHost string
+	Logger      *slog.Logger
+}
+
+// Controller is one running controller.
+type Controller struct {
+	cfg      Config
+	log      *slog.Logger
+	store    store.Store
+	gw       Enforcer
+	embedded *gateway.Gateway // nil when cfg.Enforcer was given
+
+	adminHash      []byte
+	bootstrapToken string
+
+	mu       sync.Mutex
+	snap     *policy.Snapshot
+	sessions map[string]*session // by device ID
+	posture  map[string]*api.PostureReport
+	grants   map[grantKey]*grant
+	overlays *addrPool
+
+	ln     net.Listener
+	http   *http.Server
+	tls    bool
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New opens (or creates) the data dir and store, starts the embedded
+// gateway unless one is given, and listens. Call Serve to accept requests.
+func New(ctx context.Context, cfg Config) (*Controller, error) {
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen address %q: %w", cfg.Listen, err)
+	}
+	if cfg.InsecureHTTP && !isLoopback(host) {
+		return nil, fmt.Errorf("plain HTTP is allowed only on loopback, not on %q: drop --insecure-http or listen on 127.0.0.1", cfg.Listen)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "gatehouse.db"))
+	if err != nil {
+		return nil, err
+	}
+	c := &Controller{cfg: cfg, log: cfg.Logger, store: st, sessions: map[string]*session{},
+		posture: map[string]*api.PostureReport{}, grants: map[grantKey]*grant{}, overlays: newAddrPool(overlayPrefix)}
+	if err := c.start(ctx, host); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Controller) start(ctx context.Context, host string) error {
+	if err := c.loadAdminToken(ctx); err != nil {
+		return err
+	}
+	if err := c.reload(ctx); err != nil {
+		return err
+	}
+	c.gw = c.cfg.Enforcer
+	if c.gw == nil {
+		gw, err := c.startEmbeddedGateway(ctx, host)
+		if err != nil {
+			return err
+		}
+		c.embedded, c.gw = gw, gw
+	}
+	ln, err := net.Listen("tcp", c.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", c.cfg.Listen, err)
+	}
+	c.ln = ln
+	c.http = &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelWarn)}
+	if !c.cfg.InsecureHTTP {
+		cert, err := pki.LoadOrCreate(c.cfg.DataDir, []string{"localhost", "127.0.0.1", "::1", hostOr(host, "localhost")})
+		if err != nil {
+			return err
+		}
+		c.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		c.ln = tls.NewListener(ln, c.http.TLSConfig)
+		c.tls = true
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.renewLoop(runCtx)
+	}()
+	return nil
+}
+
+// startEmbeddedGateway runs a gateway in this process; its WireGuard key is
+// kept in the data dir (0600) so agents' configs survive restarts.
+func (c *Controller) startEmbeddedGateway(ctx context.Context, listenHost string) (*gateway.Gateway, error) {
+	key, err := loadOrCreateWGKey(filepath.Join(c.cfg.DataDir, "gateway.key"))
+	if err != nil {
+		return nil, err
+	}
+	port := c.cfg.GatewayPort
+	if port == 0 {
+		port = DefaultGatewayPort
+	}
+	if port < 0 {
+		port = 0 // tests: pick a free port
+	}
+	host := c.cfg.GatewayHost
+	if host == "" {
+		host = listenHost
+		if host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+			host = "127.0.0.1"
+		}
+	}
+	return gateway.New(gateway.Config{PrivateKey: key, ListenPort: port, PublicHost: host,
+		Logger: c.log.With("component", "gateway")})
+}
+
+// Addr is the address the controller listens on.
+func (c *Controller) Addr() net.Addr { return c.ln.Addr() }
+
+// URL is the controller's base URL.
+func (c *Controller) URL() string {
+	scheme := "http"
+	if c.tls {
+		scheme = "https"
+	}
+	return scheme + "://" + c.ln.Addr().String()
+}
+
+// CAFile is the PEM file agents must trust, empty with plain HTTP.
+func (c *Controller) CAFile() string {
+	if !c.tls {
+		return ""
+	}
+	return filepath.Join(c.cfg.DataDir, pki.CAFile)
+}
+
+// BootstrapToken is the admin token made at first start; empty afterwards.
+// It exists only in memory and is shown once.
+func (c *Controller) BootstrapToken() string { return c.bootstrapToken }
+
+// Gateway is the embedded gateway, nil when an Enforcer was configured.
+func (c *Controller) Gateway() *gateway.Gateway { return c.embedded }
+
+// Serve accepts requests until Close.
+func (c *Controller) Serve() error {
+	err := c.http.Serve(c.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close stops serving, ends every session and the embedded gateway.
+func (c *Controller) Close() error {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	if c.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		c.http.Shutdown(ctx)
+		c.http.Close()
+	}
+	c.mu.Lock()
+	for _, s := range c.sessions {
+		s.close("controller shutting down")
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+	if c.embedded != nil {
+		c.embedded.Close()
+	}
+	return c.store.Close()
+}
+
+// loadAdminToken makes and shows the admin token on the first start.
+func (c *Controller) loadAdminToken(ctx context.Context) error {
+	hash, err := c.store.AdminTokenHash(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		tok, err := newSecret("gha_")
+		if err != nil {
+			return err
+		}
+		hash = hashSecret(tok)
+		if err := c.store.SetAdminTokenHash(ctx, hash); err != nil {
+			return err
+		}
+		c.bootstrapToken = tok
+	} else if err != nil {
+		return err
+	}
+	c.adminHash, err = hex.DecodeString(hash)
+	if err != nil {
+		return fmt.Errorf("stored admin token hash is corrupt: %w", err)
+	}
+	return nil
+}
+
+func (c *Controller) isAdmin(token string) bool {
+	h := sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(h[:], c.adminHash) == 1
+}
+
+// reload rebuilds the policy snapshot from the store.
+func (c *Controller) reload(ctx context.Context) error {
+	users, err := c.store.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	apps, err := c.store.ListApps(ctx)
+	if err != nil {
+		return err
+	}
+	profiles, err := c.store.ListProfiles(ctx)
+	if err != nil {
+		return err
+	}
+	policies, err := c.store.ListPolicies(ctx)
+	if err != nil {
+		return err
+	}
+	snap := &policy.Snapshot{Users: map[string]api.User{}, Apps: map[string]api.App{},
+		Profiles: map[string]api.PostureProfile{}, Policies: policies}
+	for _, u := range users {
+		snap.Users[u.Name] = u
+	}
+	for _, a := range apps {
+		snap.Apps[a.Name] = a
+	}
+	for _, p := range profiles {
+		snap.Profiles[p.Name] = p
+	}
+	c.mu.Lock()
+	c.snap = snap
+	c.mu.Unlock()
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func hostOr(h, def string) string {
+	if h == "" {
+		return def
+	}
+	return h
+}
+
+func loadOrCreateWGKey(path string) (tunnel.PrivateKey, error) {
+	var key tunnel.PrivateKey
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) == len(key) {
+		copy(key[:], b)
+		return key, nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return key, fmt.Errorf("read gateway key: %w", err)
+	}
+	if key, err = tunnel.NewPrivateKey(); err != nil {
+		return key, err
+	}
+	if err := os.WriteFile(path, key[:], 0o600); err != nil {
+		return key, fmt.Errorf("write gateway key: %w", err)
+	}
+	return key, nil
+}

@@ -1,0 +1,149 @@
+package policy
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+)
+
+// check is one typed posture check of a profile.
+type check struct {
+	name string
+	run  func(p *api.PostureReport) api.CheckResult
+}
+
+// checksOf expands a profile into its checks, in a stable order.
+func checksOf(prof api.PostureProfile) []check {
+	var cs []check
+	if prof.OSFamily != "" {
+		want := prof.OSFamily
+		cs = append(cs, check{"os_family", func(p *api.PostureReport) api.CheckResult {
+			return stringCheck("os_family", p, func(p *api.PostureReport) api.StringFact { return p.OSFamily },
+				func(v string) bool { return v == want },
+				api.Reason{Code: "posture.os_family", Message: "this device runs %s; this app needs " + want,
+					Remediation: "Use a " + want + " device for this app"}, "operating system")
+		}})
+	}
+	if prof.MinKernel != "" {
+		cs = append(cs, minVersion("kernel", prof.MinKernel, func(p *api.PostureReport) api.StringFact { return p.Kernel }))
+	}
+	if prof.MinOSVersion != "" {
+		cs = append(cs, minVersion("os_version", prof.MinOSVersion, func(p *api.PostureReport) api.StringFact { return p.OSVersion }))
+	}
+	if prof.DiskEncryption {
+		cs = append(cs, boolCheck("disk_encryption", "disk encryption", "Turn on disk encryption for the system disk (LUKS, FileVault or BitLocker)",
+			func(p *api.PostureReport) api.BoolFact { return p.DiskEncryption }))
+	}
+	if prof.Firewall {
+		cs = append(cs, boolCheck("firewall", "the firewall", "Turn on the firewall",
+			func(p *api.PostureReport) api.BoolFact { return p.Firewall }))
+	}
+	for _, proc := range prof.RequiredProcesses {
+		cs = append(cs, boolCheck("process:"+proc, fmt.Sprintf("required process %q", proc),
+			fmt.Sprintf("Start %s (your IT department's required software)", proc),
+			func(p *api.PostureReport) api.BoolFact { return p.Processes[proc] }))
+	}
+	return cs
+}
+
+// boolCheck passes only on a known true fact.
+func boolCheck(name, what, remedy string, fact func(*api.PostureReport) api.BoolFact) check {
+	return check{name, func(p *api.PostureReport) api.CheckResult {
+		r := api.CheckResult{Check: name, Reason: api.Reason{Code: "posture." + name, Remediation: remedy}}
+		f := api.BoolFact{}
+		if p != nil {
+			f = fact(p)
+		}
+		switch {
+		case !f.Known:
+			r.Status, r.Reason.Message = api.CheckUnknown, fmt.Sprintf("the state of %s is unknown", what)
+		case !f.Value:
+			r.Status, r.Reason.Message = api.CheckFail, fmt.Sprintf("%s is off", what)
+			if strings.HasPrefix(name, "process:") {
+				r.Reason.Message = fmt.Sprintf("%s is not running", what)
+			}
+		default:
+			r.Status, r.Reason.Message = api.CheckPass, fmt.Sprintf("%s is on", what)
+			if strings.HasPrefix(name, "process:") {
+				r.Reason.Message = fmt.Sprintf("%s is running", what)
+			}
+		}
+		return r
+	}}
+}
+
+func minVersion(name, min string, fact func(*api.PostureReport) api.StringFact) check {
+	what := strings.ReplaceAll(name, "_", " ")
+	return check{"min_" + name, func(p *api.PostureReport) api.CheckResult {
+		return stringCheck("min_"+name, p, fact,
+			func(v string) bool { return CompareVersions(v, min) >= 0 },
+			api.Reason{Code: "posture.min_" + name, Message: what + " %s is older than " + min,
+				Remediation: fmt.Sprintf("Update this device to %s %s or newer", what, min)}, what)
+	}}
+}
+
+// stringCheck runs ok on a known string fact; failing.Message has one %s
+// for the value.
+func stringCheck(name string, p *api.PostureReport, fact func(*api.PostureReport) api.StringFact,
+	ok func(string) bool, failing api.Reason, what string) api.CheckResult {
+	r := api.CheckResult{Check: name, Reason: failing}
+	f := api.StringFact{}
+	if p != nil {
+		f = fact(p)
+	}
+	switch {
+	case !f.Known:
+		r.Status, r.Reason.Message = api.CheckUnknown, fmt.Sprintf("the %s is unknown", what)
+	case !ok(f.Value):
+		r.Status, r.Reason.Message = api.CheckFail, fmt.Sprintf(failing.Message, f.Value)
+	default:
+		r.Status, r.Reason.Message = api.CheckPass, fmt.Sprintf("%s %s is fine", what, f.Value)
+	}
+	return r
+}
+
+// CompareVersions compares dotted versions numerically by their leading
+// numeric parts ("6.1.0-18-amd64" is 6.1.0): -1, 0 or 1.
+func CompareVersions(a, b string) int {
+	pa, pb := versionParts(a), versionParts(b)
+	for i := 0; i < max(len(pa), len(pb)); i++ {
+		var x, y int
+		if i < len(pa) {
+			x = pa[i]
+		}
+		if i < len(pb) {
+			y = pb[i]
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+func versionParts(v string) []int {
+	var out []int
+	for _, part := range strings.Split(v, ".") {
+		end := 0
+		for end < len(part) && part[end] >= '0' && part[end] <= '9' {
+			end++
+		}
+		n, err := strconv.Atoi(part[:end])
+		if err != nil {
+			break
+		}
+		out = append(out, n)
+		if end < len(part) {
+			break
+		}
+	}
+	return out
+}
+
+// ValidVersion reports whether v starts with a number CompareVersions can use.
+func ValidVersion(v string) bool { return len(versionParts(v)) > 0 }

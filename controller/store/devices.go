@@ -1,0 +1,141 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+)
+
+// tokenRow is an enrollment token as stored: with the hash of its secret,
+// never the secret.
+type tokenRow struct {
+	api.EnrollmentToken
+	hash string
+}
+
+// setting is one row of the key/value settings table.
+type setting struct{ key, value string }
+
+const adminTokenKey = "admin_token_hash"
+
+var (
+	tokens = newTable("enrollment token", "enrollment_tokens",
+		[]string{"id", "user_name", "secret_hash", "expires_at", "used"},
+		func(t *tokenRow) []any {
+			return []any{&t.ID, &t.User, &t.hash, timeCol{&t.ExpiresAt}, &t.Used}
+		})
+	devices = newTable("device", "devices",
+		[]string{"id", "user_name", "hostname", "public_key", "enrolled_at"},
+		func(d *api.Device) []any {
+			return []any{&d.ID, &d.User, &d.Hostname, &d.PublicKey, timeCol{&d.EnrolledAt}}
+		})
+	settings = newTable("setting", "settings", []string{"key", "value"},
+		func(s *setting) []any { return []any{&s.key, &s.value} })
+)
+
+// CreateEnrollmentToken implements Store.
+func (s *SQLite) CreateEnrollmentToken(ctx context.Context, t api.EnrollmentToken, secretHash string) error {
+	if secretHash == "" {
+		return fmt.Errorf("enrollment token %q: empty secret hash", t.ID)
+	}
+	t.Token = ""
+	return inTx(ctx, s.db, func(tx *sql.Tx) error {
+		if _, err := users.get(ctx, tx, t.User); err != nil {
+			return fmt.Errorf("enrollment token %q: %w", t.ID, err)
+		}
+		return tokens.create(ctx, tx, tokenRow{t, secretHash})
+	})
+}
+
+// ListEnrollmentTokens implements Store.
+func (s *SQLite) ListEnrollmentTokens(ctx context.Context) ([]api.EnrollmentToken, error) {
+	rows, err := tokens.list(ctx, s.db)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.EnrollmentToken, len(rows))
+	for i, r := range rows {
+		out[i] = r.EnrollmentToken
+	}
+	return out, nil
+}
+
+// EnrollDevice implements Store.
+func (s *SQLite) EnrollDevice(ctx context.Context, secretHash string, now time.Time, dev api.Device) (api.Device, error) {
+	var stored api.Device
+	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		t, err := tokens.getBy(ctx, tx, "secret_hash", secretHash)
+		switch {
+		case errors.Is(err, ErrNotFound) || secretHash == "":
+			return ErrTokenUnknown
+		case err != nil:
+			return err
+		case t.Used:
+			return fmt.Errorf("%w: token %q", ErrTokenUsed, t.ID)
+		case !now.Before(t.ExpiresAt):
+			return fmt.Errorf("%w: token %q expired at %s", ErrTokenExpired, t.ID, t.ExpiresAt.Format(time.RFC3339))
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE enrollment_tokens SET used = 1 WHERE id = ?", t.ID); err != nil {
+			return fmt.Errorf("enrollment token %q: mark used: %w", t.ID, err)
+		}
+		dev.User, dev.Online, dev.Posture = t.User, false, nil
+		if dev.ID == "" {
+			dev.ID = rand.Text()
+		}
+		if dev.EnrolledAt.IsZero() {
+			dev.EnrolledAt = now
+		}
+		if err := devices.create(ctx, tx, dev); err != nil {
+			return err
+		}
+		stored, err = devices.get(ctx, tx, dev.ID)
+		return err
+	})
+	if err != nil {
+		return api.Device{}, err
+	}
+	return stored, nil
+}
+
+// GetDevice implements Store.
+func (s *SQLite) GetDevice(ctx context.Context, id string) (api.Device, error) {
+	return devices.get(ctx, s.db, id)
+}
+
+// ListDevices implements Store.
+func (s *SQLite) ListDevices(ctx context.Context) ([]api.Device, error) {
+	return devices.list(ctx, s.db)
+}
+
+// DeleteDevice implements Store.
+func (s *SQLite) DeleteDevice(ctx context.Context, id string) error {
+	return devices.delete(ctx, s.db, id)
+}
+
+// AdminTokenHash implements Store.
+func (s *SQLite) AdminTokenHash(ctx context.Context) (string, error) {
+	v, err := settings.get(ctx, s.db, adminTokenKey)
+	if errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("admin token: %w", ErrNotFound)
+	}
+	return v.value, err
+}
+
+// SetAdminTokenHash implements Store.
+func (s *SQLite) SetAdminTokenHash(ctx context.Context, hash string) error {
+	if hash == "" {
+		return errors.New("admin token: empty hash")
+	}
+	_, err := s.db.ExecContext(ctx,
+		"INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+		adminTokenKey, hash)
+	if err != nil {
+		return fmt.Errorf("set admin token: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,326 @@
+// Package e2e is the end-to-end harness: a real controller, its gateway,
+// real upstream apps and real agents in one process, on loopback, with real
+// WireGuard, TLS and SQLite. Tests read like a script:
+//
+//	env := e2e.New(t)
+//	a := env.Agent(t, "alice")
+//	a.Get("grafana")
+//	a.SetPosture(`{"disk_encryption": false}`)
+//
+// Imported only by tests and benchmarks.
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/agent"
+	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
+	"github.com/gatehouse-ztna/gatehouse/controller"
+	"github.com/gatehouse-ztna/gatehouse/gateway"
+	"github.com/gatehouse-ztna/gatehouse/posture"
+	"github.com/gatehouse-ztna/gatehouse/tunnel"
+)
+
+// Options change the controller's timing for a test.
+type Options struct {
+	LeaseTTL          time.Duration
+	HeartbeatInterval time.Duration
+	// Verbose sends controller, gateway and agent logs to the test log.
+	Verbose bool
+}
+
+// Env is one running installation.
+type Env struct {
+	Ctrl    *controller.Controller
+	Gateway *gateway.Gateway
+	Link    *Link
+	Admin   *adminclient.Client
+	Log     *slog.Logger
+	dir     string
+}
+
+// New starts a controller with TLS and SQLite in a temp dir, and a gateway
+// driven through a Link the test can cut.
+func New(t testing.TB, opts Options) *Env {
+	t.Helper()
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	if opts.Verbose || os.Getenv("GATEHOUSE_E2E_VERBOSE") != "" {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	gwKey, err := tunnel.NewPrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(gateway.Config{PrivateKey: gwKey, PublicHost: "127.0.0.1", Logger: log.With("component", "gateway")})
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	link := &Link{Enforcer: gw}
+	ctrl, err := controller.New(context.Background(), controller.Config{
+		DataDir: filepath.Join(dir, "controller"), Listen: "127.0.0.1:0",
+		LeaseTTL: opts.LeaseTTL, HeartbeatInterval: opts.HeartbeatInterval,
+		Enforcer: link, Logger: log.With("component", "controller"),
+	})
+	if err != nil {
+		t.Fatalf("controller.New: %v", err)
+	}
+	go ctrl.Serve()
+	t.Cleanup(func() {
+		ctrl.Close()
+		gw.Close()
+	})
+	ca, err := os.ReadFile(ctrl.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := adminclient.New(ctrl.URL(), ctrl.BootstrapToken(), ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Env{Ctrl: ctrl, Gateway: gw, Link: link, Admin: admin, Log: log, dir: dir}
+}
+
+// Upstream starts a real HTTP server on loopback that answers
+// "hello from NAME", and returns its host:port.
+func (e *Env) Upstream(t testing.TB, name string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			streamUntilClosed(w)
+			return
+		}
+		fmt.Fprintf(w, "hello from %s", name)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().String()
+}
+
+// streamUntilClosed writes a chunk every 10 ms until the client goes away,
+// so a test can watch an established flow be cut.
+func streamUntilClosed(w http.ResponseWriter) {
+	f := w.(http.Flusher)
+	for {
+		if _, err := w.Write([]byte("tick\n")); err != nil {
+			return
+		}
+		f.Flush()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Must fails the test on err.
+func Must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Standard sets up the usual world: group eng with user alice, a posture
+// profile "secure" (disk encryption and firewall), apps grafana and wiki
+// (each a real upstream), and a policy giving eng grafana under "secure".
+// wiki is in no policy.
+func (e *Env) Standard(t testing.TB) {
+	t.Helper()
+	ctx := context.Background()
+	Must(t, adminclient.Create(ctx, e.Admin, api.PathUsers, &api.User{Name: "alice", Groups: []string{"eng"}}))
+	Must(t, adminclient.Create(ctx, e.Admin, api.PathPostureProfiles, &api.PostureProfile{Name: "secure", DiskEncryption: true, Firewall: true}))
+	Must(t, adminclient.Create(ctx, e.Admin, api.PathApps, &api.App{Name: "grafana", Upstreams: []string{e.Upstream(t, "grafana")}}))
+	Must(t, adminclient.Create(ctx, e.Admin, api.PathApps, &api.App{Name: "wiki", Upstreams: []string{e.Upstream(t, "wiki")}}))
+	Must(t, adminclient.Create(ctx, e.Admin, api.PathPolicies, &api.Policy{Name: "eng-grafana", Groups: []string{"eng"},
+		Apps: []string{"grafana"}, PostureProfiles: []string{"secure"}}))
+}
+
+// GoodPosture is an override under which the "secure" profile passes.
+const GoodPosture = `{"disk_encryption": true, "firewall": true}`
+
+// Agent is a real agent enrolled for one user, with a posture override
+// file the test rewrites.
+type Agent struct {
+	*agent.Agent
+	t        testing.TB
+	env      *Env
+	Override string
+	Socket   string
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// Agent enrolls a new device for user and runs its agent.
+func (e *Env) Agent(t testing.TB, user string) *Agent {
+	t.Helper()
+	ctx := context.Background()
+	tok, err := e.Admin.EnrollmentToken(ctx, user, time.Hour)
+	if err != nil {
+		t.Fatalf("enrollment token: %v", err)
+	}
+	dir := t.TempDir()
+	sockDir, err := os.MkdirTemp("", "gh-agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	secrets := keystore.Files{Dir: dir}
+	if _, err := agent.Enroll(ctx, agent.EnrollOptions{StateDir: dir, Controller: e.Ctrl.URL(), Token: tok.Token,
+		CAFile: e.Ctrl.CAFile(), Hostname: "test-" + user, Secrets: secrets}); err != nil {
+		t.Fatalf("agent.Enroll: %v", err)
+	}
+	override := filepath.Join(dir, "posture-override.json")
+	Must(t, os.WriteFile(override, []byte(GoodPosture), 0o644))
+	src := posture.WithOverride(posture.NewSystem(agent.Version), override, e.Log)
+	a, err := agent.New(agent.Config{StateDir: dir, Secrets: secrets, Posture: src, PostureWatch: src.Watch,
+		Socket: filepath.Join(sockDir, "agent.sock"), Logger: e.Log.With("component", "agent", "user", user)})
+	if err != nil {
+		t.Fatalf("agent.New: %v", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	ta := &Agent{Agent: a, t: t, env: e, Override: override, Socket: filepath.Join(sockDir, "agent.sock"), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(ta.done)
+		a.Run(runCtx)
+	}()
+	t.Cleanup(ta.Stop)
+	return ta
+}
+
+// Stop ends the agent and waits for it.
+func (a *Agent) Stop() {
+	a.cancel()
+	<-a.done
+}
+
+// SetPosture rewrites the override file; the agent reports at once.
+func (a *Agent) SetPosture(json string) {
+	a.t.Helper()
+	tmp := a.Override + ".tmp"
+	Must(a.t, os.WriteFile(tmp, []byte(json), 0o644))
+	Must(a.t, os.Rename(tmp, a.Override))
+}
+
+// Addr waits until app's first port has a local proxy address.
+func (a *Agent) Addr(app string) string {
+	a.t.Helper()
+	var addr string
+	a.Eventually(5*time.Second, func() error {
+		for _, v := range a.Apps() {
+			if v.Name == app && len(v.LocalAddrs) > 0 {
+				addr = v.LocalAddrs[0]
+				return nil
+			}
+		}
+		return fmt.Errorf("app %s has no local address yet", app)
+	})
+	return addr
+}
+
+// Get does an HTTP GET of path through the agent's local port for app.
+func (a *Agent) Get(app, path string) (string, error) {
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get("http://" + a.Addr(app) + path)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// Decision waits for the agent to hold a decision for app with allowed.
+func (a *Agent) Decision(app string, allowed bool, within time.Duration) []api.Reason {
+	a.t.Helper()
+	var reasons []api.Reason
+	a.Eventually(within, func() error {
+		for _, v := range a.Apps() {
+			if v.Name == app && v.Allowed == allowed && len(v.Reasons) > 0 {
+				reasons = v.Reasons
+				return nil
+			}
+		}
+		return fmt.Errorf("no decision allowed=%v for %s yet: %+v", allowed, app, a.Apps())
+	})
+	return reasons
+}
+
+// Eventually retries f every 10 ms until it returns nil or within passes.
+func (a *Agent) Eventually(within time.Duration, f func() error) {
+	a.t.Helper()
+	Eventually(a.t, within, f)
+}
+
+// Eventually retries f every 10 ms until it returns nil or within passes.
+func Eventually(t testing.TB, within time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", within, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Link stands between the controller and the gateway; Cut makes every
+// call fail, as a lost network would.
+type Link struct {
+	controller.Enforcer
+	cut atomic.Bool
+}
+
+var _ controller.Enforcer = (*Link)(nil)
+
+// ErrLinkCut is what the controller sees while the link is cut.
+var ErrLinkCut = errors.New("link to gateway cut")
+
+func (l *Link) Cut()     { l.cut.Store(true) }
+func (l *Link) Restore() { l.cut.Store(false) }
+
+func (l *Link) AddPeer(ctx context.Context, pc api.PeerConfig) error {
+	if l.cut.Load() {
+		return ErrLinkCut
+	}
+	return l.Enforcer.AddPeer(ctx, pc)
+}
+
+func (l *Link) RenewPeer(ctx context.Context, pub string, exp time.Time) error {
+	if l.cut.Load() {
+		return ErrLinkCut
+	}
+	return l.Enforcer.RenewPeer(ctx, pub, exp)
+}
+
+func (l *Link) RemovePeer(ctx context.Context, pub string) error {
+	if l.cut.Load() {
+		return ErrLinkCut
+	}
+	return l.Enforcer.RemovePeer(ctx, pub)
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}

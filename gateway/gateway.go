@@ -1,0 +1,267 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/tunnel"
+)
+
+// ErrUnknownPeer is returned for a public key the gateway does not hold.
+var ErrUnknownPeer = errors.New("no such peer on this gateway")
+
+// Config sets a gateway up.
+type Config struct {
+	PrivateKey tunnel.PrivateKey
+	ListenPort int    // UDP for WireGuard; 0 picks one
+	PublicHost string // the host agents reach the UDP port at
+	Logger     *slog.Logger
+	// DialTimeout bounds the dial to an upstream; default 5 s.
+	DialTimeout time.Duration
+}
+
+// Gateway holds one peer per grant.
+type Gateway struct {
+	srv    *tunnel.Server
+	log    *slog.Logger
+	host   string
+	dialer net.Dialer
+
+	mu    sync.Mutex
+	peers map[netip.Addr]*peer // by overlay address
+}
+
+type peer struct {
+	pub     tunnel.PublicKey
+	overlay netip.Addr
+	app     string
+	dests   map[netip.AddrPort]string
+	expires time.Time
+	timer   *time.Timer
+	flows   map[*tunnel.Flow]struct{}
+}
+
+// New starts the WireGuard device. It admits nothing until AddPeer.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = 5 * time.Second
+	}
+	g := &Gateway{log: cfg.Logger, host: cfg.PublicHost, peers: map[netip.Addr]*peer{}}
+	g.dialer.Timeout = cfg.DialTimeout
+	srv, err := tunnel.NewServer(tunnel.ServerConfig{
+		PrivateKey: cfg.PrivateKey,
+		ListenPort: cfg.ListenPort,
+		Logger:     cfg.Logger.With("component", "wireguard"),
+		Admit:      g.admit,
+		Serve:      g.serve,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start gateway: %w", err)
+	}
+	g.srv = srv
+	return g, nil
+}
+
+// Endpoint is the host:port agents send WireGuard packets to.
+func (g *Gateway) Endpoint() string {
+	return net.JoinHostPort(g.host, fmt.Sprint(g.srv.Port()))
+}
+
+// PublicKey is the gateway's WireGuard public key (base64).
+func (g *Gateway) PublicKey() string { return g.srv.PublicKey().String() }
+
+// AddPeer installs a grant's peer; it admits flows as soon as it returns.
+func (g *Gateway) AddPeer(_ context.Context, pc api.PeerConfig) error {
+	p, err := parsePeer(pc)
+	if err != nil {
+		return err
+	}
+	if !p.expires.After(time.Now()) {
+		return fmt.Errorf("peer for app %q: lease already expired at %s", pc.App, pc.ExpiresAt.Format(time.RFC3339))
+	}
+	g.mu.Lock()
+	if old, ok := g.peers[p.overlay]; ok && old.pub != p.pub {
+		g.mu.Unlock()
+		return fmt.Errorf("overlay address %s is already held by another peer", p.overlay)
+	}
+	g.mu.Unlock()
+	if err := g.srv.SetPeer(p.pub, netip.PrefixFrom(p.overlay, 32)); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if old, ok := g.peers[p.overlay]; ok {
+		old.timer.Stop()
+		p.flows = old.flows
+	}
+	g.peers[p.overlay] = p
+	p.timer = time.AfterFunc(time.Until(p.expires), func() { g.expire(p.overlay) })
+	g.log.Info("peer added", "app", p.app, "overlay", p.overlay, "expires_at", p.expires)
+	return nil
+}
+
+// RenewPeer moves a peer's lease expiry.
+func (g *Gateway) RenewPeer(_ context.Context, publicKey string, expiresAt time.Time) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p := g.byKeyLocked(publicKey)
+	if p == nil {
+		return fmt.Errorf("renew %s: %w", publicKey, ErrUnknownPeer)
+	}
+	p.expires = expiresAt
+	p.timer.Reset(time.Until(expiresAt))
+	return nil
+}
+
+// RemovePeer resets the peer's open flows — the resets still travel through
+// the tunnel — and then removes the peer.
+func (g *Gateway) RemovePeer(_ context.Context, publicKey string) error {
+	g.mu.Lock()
+	p := g.byKeyLocked(publicKey)
+	if p == nil {
+		g.mu.Unlock()
+		return fmt.Errorf("remove %s: %w", publicKey, ErrUnknownPeer)
+	}
+	g.detachLocked(p)
+	g.mu.Unlock()
+	g.log.Info("peer removed", "app", p.app, "overlay", p.overlay)
+	return g.srv.RemovePeer(p.pub)
+}
+
+// Peers lists the installed peers, sorted by overlay address.
+func (g *Gateway) Peers(context.Context) []api.GatewayPeer {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]api.GatewayPeer, 0, len(g.peers))
+	for _, p := range g.peers {
+		out = append(out, api.GatewayPeer{PublicKey: p.pub.String(), OverlayAddr: p.overlay.String(),
+			App: p.app, ExpiresAt: p.expires, OpenFlows: len(p.flows)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].OverlayAddr < out[j].OverlayAddr })
+	return out
+}
+
+// Close stops the gateway; every flow ends.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	for _, p := range g.peers {
+		g.detachLocked(p)
+	}
+	g.mu.Unlock()
+	return g.srv.Close()
+}
+
+// expire drops a peer whose lease ran out without renewal: a gateway that
+// has lost its controller fails closed on its own.
+func (g *Gateway) expire(overlay netip.Addr) {
+	g.mu.Lock()
+	p, ok := g.peers[overlay]
+	if !ok || p.expires.After(time.Now()) {
+		g.mu.Unlock()
+		return
+	}
+	g.detachLocked(p)
+	g.mu.Unlock()
+	g.log.Info("peer lease expired", "app", p.app, "overlay", overlay)
+	if err := g.srv.RemovePeer(p.pub); err != nil {
+		g.log.Warn("remove expired peer", "err", err)
+	}
+}
+
+// detachLocked forgets p so no new flow is admitted, and resets its flows.
+func (g *Gateway) detachLocked(p *peer) {
+	p.timer.Stop()
+	delete(g.peers, p.overlay)
+	for f := range p.flows {
+		f.Reset()
+	}
+	p.flows = nil
+}
+
+func (g *Gateway) byKeyLocked(publicKey string) *peer {
+	for _, p := range g.peers {
+		if p.pub.String() == publicKey {
+			return p
+		}
+	}
+	return nil
+}
+
+// admit runs before the TCP handshake completes: only a live peer reaching
+// one of its grant's destinations passes.
+func (g *Gateway) admit(src, dst netip.AddrPort) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p, ok := g.peers[src.Addr()]
+	if !ok || !p.expires.After(time.Now()) {
+		return false
+	}
+	_, ok = p.dests[dst]
+	if !ok {
+		g.log.Info("flow refused: destination not in grant", "app", p.app, "src", src, "dst", dst)
+	}
+	return ok
+}
+
+func (g *Gateway) serve(f *tunnel.Flow) {
+	defer f.Close()
+	g.mu.Lock()
+	p, ok := g.peers[f.Src.Addr()]
+	var upstream string
+	if ok {
+		upstream, ok = p.dests[f.Dst]
+	}
+	if !ok {
+		g.mu.Unlock()
+		f.Reset()
+		return
+	}
+	p.flows[f] = struct{}{}
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		delete(p.flows, f)
+		g.mu.Unlock()
+	}()
+
+	up, err := g.dialer.Dial("tcp", upstream)
+	if err != nil {
+		g.log.Warn("upstream unreachable", "app", p.app, "upstream", upstream, "err", err)
+		f.Reset()
+		return
+	}
+	defer up.Close()
+	tunnel.Splice(f, up)
+}
+
+func parsePeer(pc api.PeerConfig) (*peer, error) {
+	pub, err := tunnel.ParsePublicKey(pc.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("peer for app %q: %w", pc.App, err)
+	}
+	overlay, err := netip.ParseAddr(pc.OverlayAddr)
+	if err != nil {
+		return nil, fmt.Errorf("peer for app %q: overlay address: %w", pc.App, err)
+	}
+	p := &peer{pub: pub, overlay: overlay, app: pc.App, expires: pc.ExpiresAt,
+		dests: map[netip.AddrPort]string{}, flows: map[*tunnel.Flow]struct{}{}}
+	for _, d := range pc.Destinations {
+		vaddr, err := netip.ParseAddrPort(d.VirtualAddr)
+		if err != nil {
+			return nil, fmt.Errorf("peer for app %q: destination %q: %w", pc.App, d.VirtualAddr, err)
+		}
+		p.dests[vaddr] = d.Upstream
+	}
+	return p, nil
+}

@@ -1,0 +1,210 @@
+package posture_test
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/posture"
+)
+
+// baseReport is a fully known report that overrides are applied to.
+func baseReport() api.PostureReport {
+	return api.PostureReport{
+		AgentVersion:   "1.0.0",
+		OSFamily:       api.KnownString("linux"),
+		OSName:         api.KnownString("debian"),
+		OSVersion:      api.KnownString("12"),
+		Kernel:         api.KnownString("6.18.0"),
+		Hostname:       api.KnownString("laptop"),
+		Serial:         api.KnownString("SN1"),
+		DiskEncryption: api.KnownBool(true),
+		Firewall:       api.KnownBool(true),
+		ScreenLock:     api.KnownBool(true),
+		SecureBoot:     api.KnownBool(true),
+		UptimeSeconds:  api.KnownInt(100),
+		Processes: map[string]api.BoolFact{
+			"falcon-sensor": api.KnownBool(false),
+			"sshd":          api.KnownBool(true),
+		},
+	}
+}
+
+func TestLoadOverride(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    func(*api.PostureReport) // edits baseReport into the expected report
+		wantErr string                   // substring of the error; "" for none
+	}{
+		{name: "empty file", in: "", want: func(*api.PostureReport) {}},
+		{name: "blank file", in: " \n\t\n", want: func(*api.PostureReport) {}},
+		{name: "empty object", in: "{}", want: func(*api.PostureReport) {}},
+		{
+			name: "good",
+			in: `{"disk_encryption": false, "kernel": "6.1.0", "os_family": "darwin", "os_name": "macos",
+				"os_version": "14.5", "hostname": "h", "serial": "S", "firewall": false, "screen_lock": false,
+				"secure_boot": false, "uptime_seconds": 42, "processes": {"falcon-sensor": true}}`,
+			want: func(r *api.PostureReport) {
+				r.DiskEncryption = api.KnownBool(false)
+				r.Kernel = api.KnownString("6.1.0")
+				r.OSFamily = api.KnownString("darwin")
+				r.OSName = api.KnownString("macos")
+				r.OSVersion = api.KnownString("14.5")
+				r.Hostname = api.KnownString("h")
+				r.Serial = api.KnownString("S")
+				r.Firewall = api.KnownBool(false)
+				r.ScreenLock = api.KnownBool(false)
+				r.SecureBoot = api.KnownBool(false)
+				r.UptimeSeconds = api.KnownInt(42)
+				r.Processes["falcon-sensor"] = api.KnownBool(true)
+			},
+		},
+		{
+			name: "null makes unknown",
+			in:   `{"serial": null, "firewall": null, "uptime_seconds": null, "processes": {"sshd": null}}`,
+			want: func(r *api.PostureReport) {
+				r.Serial = api.StringFact{}
+				r.Firewall = api.BoolFact{}
+				r.UptimeSeconds = api.IntFact{}
+				r.Processes["sshd"] = api.BoolFact{}
+			},
+		},
+		{
+			name: "null processes makes every asked process unknown",
+			in:   `{"processes": null}`,
+			want: func(r *api.PostureReport) {
+				r.Processes["sshd"] = api.BoolFact{}
+				r.Processes["falcon-sensor"] = api.BoolFact{}
+			},
+		},
+		{name: "process not asked about is not added", in: `{"processes": {"other": true}}`, want: func(*api.PostureReport) {}},
+		{name: "unknown key", in: `{"disk_encryption": true, "disk_crypt": true}`, wantErr: `"disk_crypt"`},
+		{name: "report field that is not a fact", in: `{"collected_at": "2024-01-01T00:00:00Z"}`, wantErr: `"collected_at"`},
+		{name: "bool as string", in: `{"disk_encryption": "no"}`, wantErr: `"disk_encryption"`},
+		{name: "string as number", in: `{"kernel": 6}`, wantErr: `"kernel"`},
+		{name: "fractional uptime", in: `{"uptime_seconds": 1.5}`, wantErr: `"uptime_seconds"`},
+		{name: "process as string", in: `{"processes": {"sshd": "yes"}}`, wantErr: `"processes"`},
+		{name: "processes as list", in: `{"processes": ["sshd"]}`, wantErr: `"processes"`},
+		{name: "not an object", in: `[1, 2]`, wantErr: "JSON object"},
+		{name: "garbage", in: `{"disk_encryption": fals`, wantErr: "JSON object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "override.json")
+			if err := os.WriteFile(path, []byte(tt.in), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			o, err := posture.LoadOverride(path)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), path) {
+					t.Fatalf("LoadOverride(%q) error = %v, want one naming %s and the file", tt.in, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("LoadOverride(%q) error = %v, want nil", tt.in, err)
+			}
+			got, want := baseReport(), baseReport()
+			o.Apply(&got)
+			tt.want(&want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("LoadOverride(%q).Apply(base) = %+v, want %+v", tt.in, got, want)
+			}
+		})
+	}
+}
+
+func TestLoadOverrideMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.json")
+	_, err := posture.LoadOverride(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("LoadOverride(%q) error = %v, want %v", path, err, fs.ErrNotExist)
+	}
+}
+
+func TestOverrideApply(t *testing.T) {
+	load := func(t *testing.T, s string) posture.Override {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "override.json")
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		o, err := posture.LoadOverride(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	tests := []struct {
+		name string
+		in   posture.Override
+		r    api.PostureReport
+		want api.PostureReport
+	}{
+		{name: "zero override changes nothing", in: posture.Override{}, r: baseReport(), want: baseReport()},
+		{
+			name: "unknown becomes known",
+			in:   load(t, `{"screen_lock": true}`),
+			r:    api.PostureReport{},
+			want: api.PostureReport{ScreenLock: api.KnownBool(true)},
+		},
+		{
+			name: "no processes asked, none added",
+			in:   load(t, `{"processes": {"sshd": true}}`),
+			r:    api.PostureReport{},
+			want: api.PostureReport{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.r
+			tt.in.Apply(&got)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Override%v.Apply(%+v) = %+v, want %+v", tt.in.Keys(), tt.r, got, tt.want)
+			}
+		})
+	}
+}
+
+// Apply must not write into the Processes map it was given: a Source may
+// still hold that map.
+func TestOverrideApplyLeavesSourceMap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "override.json")
+	if err := os.WriteFile(path, []byte(`{"processes": {"sshd": false}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, err := posture.LoadOverride(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := baseReport()
+	held := r.Processes
+	o.Apply(&r)
+	if got, want := held["sshd"], api.KnownBool(true); got != want {
+		t.Errorf("after Apply, source map[%q] = %+v, want %+v", "sshd", got, want)
+	}
+	if got, want := r.Processes["sshd"], api.KnownBool(false); got != want {
+		t.Errorf("Apply(r).Processes[%q] = %+v, want %+v", "sshd", got, want)
+	}
+}
+
+func TestOverrideKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "override.json")
+	if err := os.WriteFile(path, []byte(`{"serial": null, "processes": {}, "disk_encryption": true, "uptime_seconds": 1}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, err := posture.LoadOverride(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"disk_encryption", "processes", "serial", "uptime_seconds"}
+	if got := o.Keys(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Keys() = %v, want %v", got, want)
+	}
+}

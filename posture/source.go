@@ -1,0 +1,18 @@
+package posture
+
+import (
+	"context"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+)
+
+// Source collects one posture report about this device.
+type Source interface {
+	// Collect never fails as a whole: a fact it cannot read stays
+	// Known=false (unknown is never a pass), and the rest of the report is
+	// still filled. The Processes map contains exactly the names in
+	// q.Processes (nil when none are asked), each running, not running or
+	// unknown. Collect is safe for concurrent use and returns early with
+	// unknown facts when ctx is done.
+	Collect(ctx context.Context, q api.PostureQuery) api.PostureReport
+}

@@ -1,0 +1,133 @@
+package posture
+
+import (
+	"context"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/shirou/gopsutil/v4/host"
+	"github.com/shirou/gopsutil/v4/process"
+)
+
+// slowFactsTTL is how long System reuses its slow facts. Collect runs about
+// every second; running nft or reading sysfs that often buys nothing.
+const slowFactsTTL = 30 * time.Second
+
+// System is the Source for the device the agent runs on. The facts it can
+// read depend on the OS (see collect_*.go); the rest stay unknown.
+type System struct {
+	agentVersion string
+	now          func() time.Time
+
+	mu     sync.Mutex
+	slow   slowFacts // cached; refreshed when older than slowFactsTTL
+	slowAt time.Time
+}
+
+var _ Source = (*System)(nil)
+
+// slowFacts are the facts that cost an exec or several file reads and
+// change rarely.
+type slowFacts struct {
+	OSName, OSVersion, Serial                        api.StringFact
+	DiskEncryption, Firewall, ScreenLock, SecureBoot api.BoolFact
+}
+
+// NewSystem returns the real collector for this OS. agentVersion is copied
+// into every report.
+func NewSystem(agentVersion string) Source {
+	return &System{agentVersion: agentVersion, now: time.Now}
+}
+
+// Collect implements Source.
+func (s *System) Collect(ctx context.Context, q api.PostureQuery) api.PostureReport {
+	now := s.now()
+	slow := s.slowFacts(ctx, now)
+	r := api.PostureReport{
+		CollectedAt:    now,
+		AgentVersion:   s.agentVersion,
+		OSFamily:       api.KnownString(osFamily),
+		OSName:         slow.OSName,
+		OSVersion:      slow.OSVersion,
+		Serial:         slow.Serial,
+		DiskEncryption: slow.DiskEncryption,
+		Firewall:       slow.Firewall,
+		ScreenLock:     slow.ScreenLock,
+		SecureBoot:     slow.SecureBoot,
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		r.Hostname = api.KnownString(h)
+	}
+	if k, err := host.KernelVersionWithContext(ctx); err == nil && k != "" {
+		r.Kernel = api.KnownString(k)
+	}
+	if up, err := host.UptimeWithContext(ctx); err == nil {
+		r.UptimeSeconds = api.KnownInt(int64(up))
+	}
+	r.Processes = runningProcesses(ctx, q.Processes)
+	return r
+}
+
+// slowFacts returns the cached slow facts, refreshing them when stale.
+// Concurrent callers wait for one refresh rather than each running it.
+func (s *System) slowFacts(ctx context.Context, now time.Time) slowFacts {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.slowAt.IsZero() && now.Sub(s.slowAt) < slowFactsTTL && !now.Before(s.slowAt) {
+		return s.slow
+	}
+	f := collectSlow(ctx)
+	if ctx.Err() != nil {
+		// Facts cut short by a cancelled caller are not worth keeping.
+		return f
+	}
+	s.slow, s.slowAt = f, now
+	return f
+}
+
+// runningProcesses reports, for each asked name, whether a process with
+// exactly that name (as gopsutil reports it) is running. Names stay unknown
+// when the process list cannot be read completely.
+func runningProcesses(ctx context.Context, names []string) map[string]api.BoolFact {
+	if len(names) == 0 {
+		return nil
+	}
+	facts := make(map[string]api.BoolFact, len(names))
+	for _, n := range names {
+		facts[n] = api.BoolFact{}
+	}
+	procs, err := process.ProcessesWithContext(ctx)
+	if err != nil {
+		return facts
+	}
+	running := make(map[string]bool)
+	complete := true
+	for _, p := range procs {
+		name, err := p.NameWithContext(ctx)
+		if err != nil {
+			if alive, _ := process.PidExistsWithContext(ctx, p.Pid); alive {
+				// A live process we cannot name might be the one asked
+				// about: "not running" would be a guess.
+				complete = false
+			}
+			continue
+		}
+		if _, asked := facts[name]; asked {
+			running[name] = true
+		}
+	}
+	if ctx.Err() != nil {
+		complete = false
+	}
+	for n := range facts {
+		switch {
+		case running[n]:
+			facts[n] = api.KnownBool(true)
+		case complete:
+			facts[n] = api.KnownBool(false)
+		}
+	}
+	return facts
+}

@@ -1,0 +1,271 @@
+package tunnel
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun"
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+const nicID = 1
+
+// ServerConfig describes the gateway end: one WireGuard device, many peers.
+type ServerConfig struct {
+	PrivateKey PrivateKey
+	ListenPort int // UDP; 0 picks one
+	MTU        int
+	Logger     *slog.Logger
+	// Admit decides, before the TCP handshake completes, whether a new flow
+	// from src to dst may pass. A refused flow is answered with a reset.
+	Admit func(src, dst netip.AddrPort) bool
+	// Serve owns an admitted flow until it returns and must close it.
+	Serve func(f *Flow)
+}
+
+// Flow is one admitted TCP connection arriving through the tunnel.
+type Flow struct {
+	Src, Dst netip.AddrPort
+	net.Conn
+	ep tcpip.Endpoint
+}
+
+// Reset aborts the flow with a TCP reset, so the application on the other
+// end of the tunnel sees the connection end at once instead of hanging.
+func (f *Flow) Reset() { f.ep.Abort() }
+
+// Server is a wireguard-go device over a gVisor netstack that accepts flows
+// to any destination address and hands each to its owner.
+type Server struct {
+	dev   *device.Device
+	tun   *stackTUN
+	port  int
+	pub   PublicKey
+	cfg   ServerConfig
+	mu    sync.Mutex // serialises peer changes
+	peers map[PublicKey]netip.Prefix
+}
+
+// NewServer starts the device and its netstack.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.MTU == 0 {
+		cfg.MTU = DefaultMTU
+	}
+	if cfg.Admit == nil || cfg.Serve == nil {
+		return nil, fmt.Errorf("tunnel server needs both Admit and Serve")
+	}
+	st, err := newStackTUN(cfg.MTU)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{tun: st, pub: cfg.PrivateKey.Public(), cfg: cfg, peers: map[PublicKey]netip.Prefix{}}
+	fwd := tcp.NewForwarder(st.stack, 0, 1024, s.handle)
+	st.stack.SetTransportProtocolHandler(tcp.ProtocolNumber, fwd.HandlePacket)
+
+	s.dev, err = newDevice(st, cfg.PrivateKey, cfg.ListenPort, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	if s.port, err = listenPort(s.dev); err != nil {
+		s.dev.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) handle(r *tcp.ForwarderRequest) {
+	id := r.ID()
+	src := netip.AddrPortFrom(addrFrom(id.RemoteAddress), id.RemotePort)
+	dst := netip.AddrPortFrom(addrFrom(id.LocalAddress), id.LocalPort)
+	if !s.cfg.Admit(src, dst) {
+		r.Complete(true)
+		return
+	}
+	var wq waiter.Queue
+	ep, tcpErr := r.CreateEndpoint(&wq)
+	if tcpErr != nil {
+		r.Complete(true)
+		return
+	}
+	r.Complete(false)
+	ep.SocketOptions().SetKeepAlive(true)
+	s.cfg.Serve(&Flow{Src: src, Dst: dst, Conn: gonet.NewTCPConn(&wq, ep), ep: ep})
+}
+
+// Port is the UDP port WireGuard listens on.
+func (s *Server) Port() int { return s.port }
+
+// PublicKey is the server's WireGuard public key.
+func (s *Server) PublicKey() PublicKey { return s.pub }
+
+// SetPeer adds or replaces a peer whose packets must come from allowed.
+func (s *Server) SetPeer(pub PublicKey, allowed netip.Prefix) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cfg := fmt.Sprintf("public_key=%s\nreplace_allowed_ips=true\nallowed_ip=%s\n", pub.hex(), allowed)
+	if err := s.dev.IpcSet(cfg); err != nil {
+		return fmt.Errorf("add peer %s: %w", pub, err)
+	}
+	s.peers[pub] = allowed
+	return nil
+}
+
+// RemovePeer drops a peer. Packets the netstack already queued for it (the
+// resets of its flows) are flushed first, bounded by a short wait, so that
+// they still travel through the tunnel.
+func (s *Server) RemovePeer(pub PublicKey) error {
+	s.tun.flush(100 * time.Millisecond)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.dev.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", pub.hex())); err != nil {
+		return fmt.Errorf("remove peer %s: %w", pub, err)
+	}
+	delete(s.peers, pub)
+	return nil
+}
+
+// Peers lists the installed peers.
+func (s *Server) Peers() map[PublicKey]netip.Prefix {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[PublicKey]netip.Prefix, len(s.peers))
+	for k, v := range s.peers {
+		out[k] = v
+	}
+	return out
+}
+
+// Close stops the device; every flow through it ends.
+func (s *Server) Close() error {
+	s.dev.Close()
+	return nil
+}
+
+func addrFrom(a tcpip.Address) netip.Addr {
+	ip, _ := netip.AddrFromSlice(a.AsSlice())
+	return ip
+}
+
+// stackTUN is a tun.Device whose other side is a gVisor stack in promiscuous
+// mode: it terminates TCP for every destination address, which is how app
+// virtual IPs exist without being configured one by one.
+type stackTUN struct {
+	ep     *channel.Endpoint
+	stack  *stack.Stack
+	events chan tun.Event
+	mtu    int
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+var _ tun.Device = (*stackTUN)(nil)
+
+func newStackTUN(mtu int) (*stackTUN, error) {
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
+	})
+	sack := tcpip.TCPSACKEnabled(true)
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); err != nil {
+		return nil, fmt.Errorf("enable TCP SACK: %v", err)
+	}
+	ep := channel.New(1024, uint32(mtu), "")
+	if err := s.CreateNIC(nicID, ep); err != nil {
+		return nil, fmt.Errorf("create NIC: %v", err)
+	}
+	if err := s.SetPromiscuousMode(nicID, true); err != nil {
+		return nil, fmt.Errorf("promiscuous mode: %v", err)
+	}
+	if err := s.SetSpoofing(nicID, true); err != nil {
+		return nil, fmt.Errorf("spoofing: %v", err)
+	}
+	s.AddRoute(tcpip.Route{Destination: header.IPv4EmptySubnet, NIC: nicID})
+	s.AddRoute(tcpip.Route{Destination: header.IPv6EmptySubnet, NIC: nicID})
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &stackTUN{ep: ep, stack: s, events: make(chan tun.Event, 1), mtu: mtu, ctx: ctx, cancel: cancel}
+	t.events <- tun.EventUp
+	return t, nil
+}
+
+func (t *stackTUN) Name() (string, error) { return "gatehouse", nil }
+func (t *stackTUN) File() *os.File        { return nil }
+func (t *stackTUN) Events() <-chan tun.Event {
+	return t.events
+}
+func (t *stackTUN) MTU() (int, error) { return t.mtu, nil }
+func (t *stackTUN) BatchSize() int    { return 1 }
+
+// Read hands WireGuard the next packet the netstack wants to send.
+func (t *stackTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	pkt := t.ep.ReadContext(t.ctx)
+	if pkt == nil {
+		return 0, os.ErrClosed
+	}
+	view := pkt.ToView()
+	pkt.DecRef()
+	n, err := view.Read(bufs[0][offset:])
+	view.Release()
+	if err != nil {
+		return 0, err
+	}
+	sizes[0] = n
+	return 1, nil
+}
+
+// Write gives the netstack packets WireGuard decrypted.
+func (t *stackTUN) Write(bufs [][]byte, offset int) (int, error) {
+	for _, b := range bufs {
+		packet := b[offset:]
+		if len(packet) == 0 {
+			continue
+		}
+		pkb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(packet)})
+		switch packet[0] >> 4 {
+		case 4:
+			t.ep.InjectInbound(header.IPv4ProtocolNumber, pkb)
+		case 6:
+			t.ep.InjectInbound(header.IPv6ProtocolNumber, pkb)
+		default:
+			pkb.DecRef()
+			return 0, syscall.EAFNOSUPPORT
+		}
+		pkb.DecRef()
+	}
+	return len(bufs), nil
+}
+
+// flush waits until WireGuard has taken every queued outbound packet, then
+// a moment more for it to encrypt and send them.
+func (t *stackTUN) flush(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for t.ep.NumQueued() > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(5 * time.Millisecond)
+}
+
+func (t *stackTUN) Close() error {
+	t.cancel()
+	t.stack.RemoveNIC(nicID)
+	t.stack.Close()
+	t.ep.Close()
+	close(t.events)
+	return nil
+}
