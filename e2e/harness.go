@@ -20,6 +20,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,7 +51,9 @@ type Env struct {
 	Link    *Link
 	Admin   *adminclient.Client
 	Log     *slog.Logger
-	dir     string
+	// Logs holds everything the controller, gateway and agents logged.
+	Logs *LogBuffer
+	dir  string
 }
 
 // New starts a controller with TLS and SQLite in a temp dir, and a gateway
@@ -57,10 +61,12 @@ type Env struct {
 func New(t testing.TB, opts Options) *Env {
 	t.Helper()
 	dir := t.TempDir()
-	log := slog.New(slog.DiscardHandler)
+	logs := &LogBuffer{}
+	var w io.Writer = logs
 	if opts.Verbose || os.Getenv("GATEHOUSE_E2E_VERBOSE") != "" {
-		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		w = io.MultiWriter(logs, testWriter{t})
 	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	gwKey, err := tunnel.NewPrivateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +97,7 @@ func New(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Env{Ctrl: ctrl, Gateway: gw, Link: link, Admin: admin, Log: log, dir: dir}
+	return &Env{Ctrl: ctrl, Gateway: gw, Link: link, Admin: admin, Log: log, Logs: logs, dir: dir}
 }
 
 // Upstream starts a real HTTP server on loopback that answers
@@ -318,9 +324,81 @@ func (l *Link) RemovePeer(ctx context.Context, pub string) error {
 	return l.Enforcer.RemovePeer(ctx, pub)
 }
 
+// LogBuffer collects log lines for assertions.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// Contains reports whether any logged line contains s.
+func (b *LogBuffer) Contains(s string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Contains(b.buf.String(), s)
+}
+
 type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
+}
+
+// Stream is an established flow through a tunnel that keeps receiving
+// data until the flow is cut.
+type Stream struct {
+	conn  net.Conn
+	ended chan struct{}
+}
+
+// OpenStream starts a GET /stream through app's local port and waits for
+// the first bytes.
+func (a *Agent) OpenStream(app string) *Stream {
+	a.t.Helper()
+	conn, err := net.DialTimeout("tcp", a.Addr(app), 5*time.Second)
+	Must(a.t, err)
+	a.t.Cleanup(func() { conn.Close() })
+	_, err = conn.Write([]byte("GET /stream HTTP/1.1\r\nHost: app\r\n\r\n"))
+	Must(a.t, err)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(conn, first); err != nil {
+		a.t.Fatalf("stream through %s: no data: %v", app, err)
+	}
+	conn.SetReadDeadline(time.Time{})
+	s := &Stream{conn: conn, ended: make(chan struct{})}
+	go func() {
+		defer close(s.ended)
+		io.Copy(io.Discard, conn)
+	}()
+	return s
+}
+
+// AwaitEnd fails the test unless the stream ends within d of now.
+func (s *Stream) AwaitEnd(t testing.TB, d time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	select {
+	case <-s.ended:
+		return time.Since(start)
+	case <-time.After(d):
+		t.Fatalf("established flow still open %s after the cut", d)
+		return 0
+	}
+}
+
+// Open reports whether the stream is still receiving.
+func (s *Stream) Open() bool {
+	select {
+	case <-s.ended:
+		return false
+	default:
+		return true
+	}
 }

@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun/netstack"
+	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
 // ClientConfig describes one end of a single-app tunnel.
@@ -60,6 +62,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 func (c *Client) DialContext(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
 	conn, err := c.net.DialContextTCPAddrPort(ctx, addr)
 	if err != nil {
+		// gonet flattens gVisor's errors to text; give callers the errno
+		// they would get from a kernel socket.
+		if strings.Contains(err.Error(), (&tcpip.ErrConnectionRefused{}).String()) {
+			return nil, fmt.Errorf("dial %s through tunnel: %w", addr, syscall.ECONNREFUSED)
+		}
 		return nil, fmt.Errorf("dial %s through tunnel: %w", addr, err)
 	}
 	return conn, nil

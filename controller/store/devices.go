@@ -43,7 +43,6 @@ func (s *SQLite) CreateEnrollmentToken(ctx context.Context, t api.EnrollmentToke
 	if secretHash == "" {
 		return fmt.Errorf("enrollment token %q: empty secret hash", t.ID)
 	}
-	t.Token = ""
 	return inTx(ctx, s.db, func(tx *sql.Tx) error {
 		if _, err := users.get(ctx, tx, t.User); err != nil {
 			return fmt.Errorf("enrollment token %q: %w", t.ID, err)

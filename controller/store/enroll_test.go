@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -32,12 +33,25 @@ func snap(t *testing.T, s store.Store) snapshot {
 	return snapshot{toks, devs}
 }
 
+// withTokens makes user alice and, for each id, an enrollment token for her
+// with hash "h"+id that expires an hour after now.
+func withTokens(t *testing.T, s store.Store, ids ...string) {
+	t.Helper()
+	if err := s.CreateUser(t.Context(), api.User{Name: "alice"}); err != nil {
+		t.Fatalf("CreateUser(%q) = %v", "alice", err)
+	}
+	for _, id := range ids {
+		tok := api.EnrollmentToken{ID: id, User: "alice", ExpiresAt: now.Add(time.Hour)}
+		if err := s.CreateEnrollmentToken(t.Context(), tok, "h"+id); err != nil {
+			t.Fatalf("CreateEnrollmentToken(%q) = %v", id, err)
+		}
+	}
+}
+
 func TestEnrollDevice(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := t.Context()
-	if err := s.CreateUser(ctx, api.User{Name: "alice"}); err != nil {
-		t.Fatal(err)
-	}
+	withTokens(t, s) // alice only: these tokens need other expiries
 	for _, tok := range []struct {
 		id, hash string
 		expires  time.Time
@@ -110,36 +124,50 @@ func TestEnrollDevice(t *testing.T) {
 	}
 }
 
+func TestEnrollDeviceConcurrent(t *testing.T) {
+	s, _ := newStore(t)
+	withTokens(t, s, "t")
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := s.EnrollDevice(t.Context(), "ht", now, api.Device{ID: fmt.Sprint("d", i)})
+			errs <- err
+		}()
+	}
+	var ok, used int
+	for range n {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case errors.Is(err, store.ErrTokenUsed):
+			used++
+		default:
+			t.Errorf("EnrollDevice(%q) = %v, want nil or %v", "ht", err, store.ErrTokenUsed)
+		}
+	}
+	if ok != 1 || used != n-1 {
+		t.Errorf("%d concurrent EnrollDevice(%q): %d enrolled, %d used, want 1 and %d", n, "ht", ok, used, n-1)
+	}
+}
+
 func TestEnrollDeviceDefaults(t *testing.T) {
 	s, _ := newStore(t)
-	ctx := t.Context()
-	if err := s.CreateUser(ctx, api.User{Name: "alice"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateEnrollmentToken(ctx, api.EnrollmentToken{ID: "t", User: "alice", ExpiresAt: now.Add(time.Hour)}, "h"); err != nil {
-		t.Fatal(err)
-	}
+	withTokens(t, s, "t")
 	local := now.In(time.FixedZone("CET", 3600))
-	got, err := s.EnrollDevice(ctx, "h", local, api.Device{Hostname: "srv"})
+	got, err := s.EnrollDevice(t.Context(), "ht", local, api.Device{Hostname: "srv"})
 	if err != nil {
-		t.Fatalf("EnrollDevice(%q) = %v", "h", err)
+		t.Fatalf("EnrollDevice(%q) = %v", "ht", err)
 	}
 	if got.ID == "" || !got.EnrolledAt.Equal(now) || got.User != "alice" {
-		t.Errorf("EnrollDevice(%q) = %+v, want a random ID, EnrolledAt %v, user alice", "h", got, now)
+		t.Errorf("EnrollDevice(%q) = %+v, want a random ID, EnrolledAt %v, user alice", "ht", got, now)
 	}
 }
 
 func TestDeleteUserCascades(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := t.Context()
-	if err := s.CreateUser(ctx, api.User{Name: "alice"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range []string{"t1", "t2"} {
-		if err := s.CreateEnrollmentToken(ctx, api.EnrollmentToken{ID: id, User: "alice", ExpiresAt: now.Add(time.Hour)}, "h"+id); err != nil {
-			t.Fatal(err)
-		}
-	}
+	withTokens(t, s, "t1", "t2")
 	if _, err := s.EnrollDevice(ctx, "ht1", now, api.Device{ID: "d1"}); err != nil {
 		t.Fatal(err)
 	}
@@ -153,15 +181,9 @@ func TestDeleteUserCascades(t *testing.T) {
 
 func TestDevices(t *testing.T) {
 	s, _ := newStore(t)
-	ctx := t.Context()
-	if err := s.CreateUser(ctx, api.User{Name: "alice"}); err != nil {
-		t.Fatal(err)
-	}
+	withTokens(t, s, "b", "a")
 	for _, id := range []string{"b", "a"} {
-		if err := s.CreateEnrollmentToken(ctx, api.EnrollmentToken{ID: id, User: "alice", ExpiresAt: now.Add(time.Hour)}, "h"+id); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.EnrollDevice(ctx, "h"+id, now, api.Device{ID: "dev-" + id}); err != nil {
+		if _, err := s.EnrollDevice(t.Context(), "h"+id, now, api.Device{ID: "dev-" + id}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -24,7 +24,7 @@ func open(t *testing.T, path string) *store.SQLite {
 }
 
 func newStore(t *testing.T) (*store.SQLite, string) {
-	path := filepath.Join(t.TempDir(), "data", "gatehouse.db")
+	path := filepath.Join(t.TempDir(), "data dir?#", "gatehouse.db") // Open must escape the path
 	return open(t, path), path
 }
 

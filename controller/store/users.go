@@ -95,7 +95,11 @@ func (s *SQLite) RemoveMember(ctx context.Context, group, user string) error {
 	if err != nil {
 		return fmt.Errorf("remove user %q from group %q: %w", user, group, err)
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("remove user %q from group %q: %w", user, group, err)
+	}
+	if n == 0 {
 		return fmt.Errorf("user %q in group %q: %w", user, group, ErrNotFound)
 	}
 	return nil

@@ -1,0 +1,210 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
+)
+
+func TestAllowedAppThroughTunnel(t *testing.T) {
+	env := New(t, Options{})
+	env.Standard(t)
+	a := env.Agent(t, "alice")
+	a.Decision("grafana", true, 5*time.Second)
+
+	got, err := a.Get("grafana", "/")
+	if err != nil || got != "hello from grafana" {
+		t.Fatalf("Get(grafana) = %q, %v, want %q", got, err, "hello from grafana")
+	}
+	peers := env.Gateway.Peers(context.Background())
+	if len(peers) != 1 || peers[0].App != "grafana" {
+		t.Fatalf("gateway peers = %+v, want one for grafana", peers)
+	}
+	if !strings.HasPrefix(peers[0].OverlayAddr, "100.") {
+		t.Errorf("peer overlay %q, want an address from 100.64.0.0/12", peers[0].OverlayAddr)
+	}
+}
+
+func TestPostureFlipCutsOpenFlowAndRestores(t *testing.T) {
+	env := New(t, Options{})
+	env.Standard(t)
+	a := env.Agent(t, "alice")
+	a.Decision("grafana", true, 5*time.Second)
+	stream := a.OpenStream("grafana")
+
+	a.SetPosture(`{"disk_encryption": false, "firewall": true}`)
+	took := stream.AwaitEnd(t, 2*time.Second)
+	t.Logf("open flow cut %s after the posture flip", took)
+	Eventually(t, 2*time.Second-took, func() error {
+		if got, err := a.Get("grafana", "/"); err == nil {
+			return errors.New("new connection still served: " + got)
+		}
+		return nil
+	})
+	reasons := a.Decision("grafana", false, time.Second)
+	if !hasReason(reasons, "disk encryption is off") {
+		t.Errorf("reasons = %+v, want one saying disk encryption is off", reasons)
+	}
+	if peers := env.Gateway.Peers(context.Background()); len(peers) != 0 {
+		t.Errorf("gateway peers after revoke = %+v, want none", peers)
+	}
+
+	a.SetPosture(GoodPosture)
+	a.Decision("grafana", true, 2*time.Second)
+	if got, err := a.Get("grafana", "/"); err != nil || got != "hello from grafana" {
+		t.Fatalf("Get(grafana) after restoring posture = %q, %v, want %q", got, err, "hello from grafana")
+	}
+}
+
+func TestAppOutsidePolicyDenied(t *testing.T) {
+	env := New(t, Options{})
+	env.Standard(t)
+	a := env.Agent(t, "alice")
+	reasons := a.Decision("wiki", false, 5*time.Second)
+	if !hasReason(reasons, `app "wiki" is not in any policy for your groups (eng)`) {
+		t.Errorf("reasons = %+v, want the no-policy reason", reasons)
+	}
+	if got, err := a.Get("wiki", "/"); err == nil {
+		t.Fatalf("Get(wiki) = %q, want an error", got)
+	}
+	for _, p := range env.Gateway.Peers(context.Background()) {
+		if p.App == "wiki" {
+			t.Fatalf("gateway has a peer for denied app wiki: %+v", p)
+		}
+	}
+	if !env.Logs.Contains("grant denied") {
+		t.Error("the denial was not logged")
+	}
+}
+
+func TestTwoAppsTwoTunnelsDifferentKeys(t *testing.T) {
+	env := New(t, Options{})
+	env.Standard(t)
+	Must(t, adminclient.Create(context.Background(), env.Admin, api.PathPolicies,
+		&api.Policy{Name: "eng-wiki", Groups: []string{"eng"}, Apps: []string{"wiki"}}))
+	a := env.Agent(t, "alice")
+	a.Decision("wiki", true, 5*time.Second)
+	for _, app := range []string{"grafana", "wiki"} {
+		if got, err := a.Get(app, "/"); err != nil || got != "hello from "+app {
+			t.Fatalf("Get(%s) = %q, %v, want %q", app, got, err, "hello from "+app)
+		}
+	}
+	peers := env.Gateway.Peers(context.Background())
+	if len(peers) != 2 {
+		t.Fatalf("gateway peers = %+v, want 2", peers)
+	}
+	if peers[0].PublicKey == peers[1].PublicKey || peers[0].App == peers[1].App {
+		t.Errorf("peers = %+v, want two apps with different public keys", peers)
+	}
+	if peers[0].OverlayAddr == peers[1].OverlayAddr {
+		t.Errorf("peers share overlay address %s", peers[0].OverlayAddr)
+	}
+}
+
+func TestTunnelReachesOnlyItsAppAndPorts(t *testing.T) {
+	env := New(t, Options{})
+	env.Standard(t)
+	ctx := context.Background()
+	a := env.Agent(t, "alice")
+	a.Decision("grafana", true, 5*time.Second)
+	if _, err := a.Get("grafana", "/"); err != nil {
+		t.Fatal(err)
+	}
+	grafana, err := adminclient.Get[api.App](ctx, env.Admin, api.PathApps, "grafana")
+	Must(t, err)
+	wiki, err := adminclient.Get[api.App](ctx, env.Admin, api.PathApps, "wiki")
+	Must(t, err)
+	port := func(app api.App) uint16 {
+		return netip.MustParseAddrPort(app.Upstreams[0]).Port()
+	}
+	allowed := netip.AddrPortFrom(netip.MustParseAddr(grafana.VirtualIP), port(grafana))
+	c, err := a.DialInTunnel(ctx, "grafana", allowed)
+	if err != nil {
+		t.Fatalf("DialInTunnel(grafana, %s) = %v, want a connection (control case)", allowed, err)
+	}
+	c.Close()
+
+	for _, dst := range []netip.AddrPort{
+		netip.AddrPortFrom(netip.MustParseAddr(wiki.VirtualIP), port(wiki)),         // app B's address
+		netip.AddrPortFrom(netip.MustParseAddr(grafana.VirtualIP), port(grafana)+1), // another port of A
+	} {
+		dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		c, err := a.DialInTunnel(dctx, "grafana", dst)
+		cancel()
+		if err == nil {
+			c.Close()
+			t.Errorf("DialInTunnel(grafana, %s) connected, want refused", dst)
+		} else if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("DialInTunnel(grafana, %s) = %v, want connection refused", dst, err)
+		}
+	}
+	if !env.Logs.Contains("flow refused: destination not in grant") {
+		t.Error("refused flows were not logged by the gateway")
+	}
+}
+
+func TestAdminChangeRevokesWithinOneSecond(t *testing.T) {
+	env := New(t, Options{})
+	env.Standard(t)
+	a := env.Agent(t, "alice")
+	a.Decision("grafana", true, 5*time.Second)
+	stream := a.OpenStream("grafana")
+
+	start := time.Now()
+	Must(t, env.Admin.RemoveMember(context.Background(), "eng", "alice"))
+	stream.AwaitEnd(t, time.Second-time.Since(start))
+	t.Logf("open flow cut %s after the admin change", time.Since(start))
+	reasons := a.Decision("grafana", false, time.Second)
+	if !hasReason(reasons, "not in any policy") {
+		t.Errorf("reasons = %+v, want the no-policy reason", reasons)
+	}
+}
+
+func TestUnrenewedLeaseExpiresAtGateway(t *testing.T) {
+	const lease = 1500 * time.Millisecond
+	env := New(t, Options{LeaseTTL: lease})
+	env.Standard(t)
+	a := env.Agent(t, "alice")
+	a.Decision("grafana", true, 5*time.Second)
+	stream := a.OpenStream("grafana")
+	// Renewals keep the flow alive well past one lease.
+	time.Sleep(2 * lease)
+	if !stream.Open() {
+		t.Fatal("flow ended while leases were being renewed")
+	}
+
+	env.Link.Cut()
+	cut := time.Now()
+	stream.AwaitEnd(t, lease+time.Second)
+	t.Logf("flow ended %s after the link was cut (lease %s)", time.Since(cut), lease)
+	// The controller could not reach the gateway, so an empty peer list
+	// means the gateway dropped the peer on its own.
+	Eventually(t, time.Second, func() error {
+		if peers := env.Gateway.Peers(context.Background()); len(peers) != 0 {
+			return errors.New("gateway still holds peers after lease expiry")
+		}
+		return nil
+	})
+	if _, err := a.Get("grafana", "/"); err == nil {
+		t.Fatal("new connection served while the gateway link is cut")
+	}
+}
+
+func hasReason(rs []api.Reason, substr string) bool {
+	for _, r := range rs {
+		if strings.Contains(r.Message, substr) {
+			return true
+		}
+	}
+	return false
+}
+
+var _ = net.Dial
