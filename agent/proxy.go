@@ -28,7 +28,8 @@ type appTunnel struct {
 	timer  *time.Timer
 
 	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
+	conns  map[net.Conn]struct{} // both ends of every flow
+	flows  int
 	closed bool
 }
 
@@ -210,7 +211,8 @@ func (a *Agent) teardown(app string, reasons []api.Reason) {
 	a.log.Info("tunnel down", "app", app)
 }
 
-// track registers connections of t; false if t is already torn down.
+// track registers the connections of one flow through t, so teardown can
+// close them; false if t is already torn down.
 func (t *appTunnel) track(cs ...net.Conn) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -220,15 +222,18 @@ func (t *appTunnel) track(cs ...net.Conn) bool {
 	for _, c := range cs {
 		t.conns[c] = struct{}{}
 	}
+	t.flows++
 	return true
 }
 
+// untrack forgets a flow that ended.
 func (t *appTunnel) untrack(cs ...net.Conn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, c := range cs {
 		delete(t.conns, c)
 	}
+	t.flows--
 }
 
 // syncListeners opens a local proxy port for every app port and closes
@@ -359,5 +364,17 @@ func (a *Agent) DialInTunnel(ctx context.Context, app string, dst netip.AddrPort
 		c.Close()
 		return nil, errors.New("tunnel closed")
 	}
-	return c, nil
+	return &trackedConn{Conn: c, t: t}, nil
+}
+
+// trackedConn leaves its tunnel's flow count when closed.
+type trackedConn struct {
+	net.Conn
+	t    *appTunnel
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() { c.t.untrack(c.Conn) })
+	return c.Conn.Close()
 }

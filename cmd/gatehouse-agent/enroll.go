@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-ztna/gatehouse/agent"
+	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
+)
+
+func enrollCmd() *cobra.Command {
+	var o agent.EnrollOptions
+	cmd := &cobra.Command{
+		Use:   "enroll --controller URL --token TOKEN",
+		Short: "Enroll this device with a single-use enrollment token",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.StateDir, _ = cmd.Flags().GetString("state-dir")
+			if o.Controller == "" || o.Token == "" {
+				return fmt.Errorf("both --controller and --token are needed; ask your admin for an enrollment token")
+			}
+			if o.Hostname == "" {
+				o.Hostname, _ = os.Hostname()
+			}
+			o.Secrets = keystore.Open("gatehouse-agent:"+o.StateDir, o.StateDir)
+			st, err := agent.Enroll(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("enrolled device %s for %s with %s\ndevice key kept in %s\nnext: gatehouse-agent run --state-dir %s\n",
+				st.DeviceID, st.User, st.Controller, o.Secrets.Where(), o.StateDir)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Controller, "controller", "", "controller URL, e.g. https://gatehouse.example.com:8443")
+	f.StringVar(&o.Token, "token", "", "single-use enrollment token from your admin")
+	f.StringVar(&o.CAFile, "ca", "", "controller CA certificate (PEM) to trust instead of the system roots")
+	f.StringVar(&o.Hostname, "hostname", "", "name of this device (default: the OS hostname)")
+	return cmd
+}

@@ -1,0 +1,31 @@
+// Command gatehouse-agent is the device agent: `enroll` once, then `run`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-ztna/gatehouse/agent/localapi"
+)
+
+func main() {
+	root := &cobra.Command{
+		Use:           "gatehouse-agent",
+		Short:         "The Gatehouse device agent",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().String("state-dir", localapi.DefaultStateDir(), "where the agent keeps its state")
+	root.AddCommand(enrollCmd(), runCmd())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "gatehouse-agent:", err)
+		os.Exit(1)
+	}
+}

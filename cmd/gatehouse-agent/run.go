@@ -1,0 +1,49 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-ztna/gatehouse/agent"
+	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
+	"github.com/gatehouse-ztna/gatehouse/posture"
+)
+
+func runCmd() *cobra.Command {
+	var cfg agent.Config
+	var override string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the agent in the foreground",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.StateDir, _ = cmd.Flags().GetString("state-dir")
+			if cfg.Socket == "" {
+				cfg.Socket = filepath.Join(cfg.StateDir, "agent.sock")
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+			cfg.Secrets = keystore.Open("gatehouse-agent:"+cfg.StateDir, cfg.StateDir)
+			cfg.Posture = posture.NewSystem(agent.Version)
+			if override != "" {
+				src := posture.WithOverride(cfg.Posture, override, cfg.Logger)
+				cfg.Posture, cfg.PostureWatch = src, src.Watch
+				cfg.Logger.Warn("posture override in use: facts from this file replace what the OS reports (development and tests only)", "file", override)
+			}
+			a, err := agent.New(cfg)
+			if err != nil {
+				return err
+			}
+			cfg.Logger.Info("agent running", "socket", cfg.Socket, "secrets", cfg.Secrets.Where())
+			return a.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Socket, "socket", "", "local API socket (default: agent.sock in the state dir)")
+	f.StringVar(&override, "posture-override", "", "JSON file whose facts replace the collected ones; FOR DEVELOPMENT AND TESTS ONLY")
+	f.IntVar(&cfg.PortBase, "port-base", 17000, "first local port for app proxies (0: any free port)")
+	f.StringVar(&cfg.ListenHost, "listen-host", "127.0.0.1", "address app proxies listen on")
+	return cmd
+}

@@ -1,0 +1,74 @@
+// Command gatehouse-controller runs the Gatehouse controller: admin API,
+// enrollment, agent sessions, decisions, and an embedded gateway.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-ztna/gatehouse/controller"
+)
+
+func main() {
+	var cfg controller.Config
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:           "gatehouse-controller",
+		Short:         "Run the Gatehouse controller with its embedded gateway",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			return run(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", "gatehouse-data", "where the database, CA and gateway key live")
+	f.StringVar(&cfg.Listen, "listen", ":8443", "HTTPS address for the API, console and agent websockets")
+	f.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "serve plain HTTP (only allowed on a loopback --listen; for development)")
+	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", controller.DefaultLeaseTTL, "how long a grant lives without renewal")
+	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", controller.DefaultHeartbeatInterval, "how often agents send a full posture report")
+	f.IntVar(&cfg.GatewayPort, "gateway-port", controller.DefaultGatewayPort, "UDP port of the embedded gateway's WireGuard")
+	f.StringVar(&cfg.GatewayHost, "gateway-host", "", "host agents reach the embedded gateway at (default: the --listen host, or 127.0.0.1)")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "gatehouse-controller:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg controller.Config) error {
+	c, err := controller.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if tok := c.BootstrapToken(); tok != "" {
+		// Shown once on stdout, never logged; only its hash is stored.
+		fmt.Printf("admin token (shown once, store it now): %s\n", tok)
+	}
+	cfg.Logger.Info("controller listening", "url", c.URL(), "gateway", c.Gateway().Endpoint(), "ca", c.CAFile())
+	errc := make(chan error, 1)
+	go func() { errc <- c.Serve() }()
+	select {
+	case <-ctx.Done():
+		cfg.Logger.Info("shutting down")
+	case err = <-errc:
+	}
+	if cerr := c.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
+)
+
+func adminCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "admin",
+		Short: "Administer a controller over its REST API",
+	}
+	pf := cmd.PersistentFlags()
+	pf.String("controller", os.Getenv("GATEHOUSE_CONTROLLER"), "controller URL (env GATEHOUSE_CONTROLLER)")
+	pf.String("token", "", "admin token (prefer env GATEHOUSE_ADMIN_TOKEN: flags show up in ps)")
+	pf.String("ca", os.Getenv("GATEHOUSE_CA"), "controller CA certificate to trust (env GATEHOUSE_CA)")
+	cmd.AddCommand(usersCmd(), groupsCmd(), appsAdminCmd(), profilesCmd(), policiesCmd(), tokensCmd(), devicesCmd(), grantsCmd())
+	return cmd
+}
+
+// admin builds a REST client from the admin flags.
+func admin(cmd *cobra.Command) (*adminclient.Client, error) {
+	url, _ := cmd.Flags().GetString("controller")
+	token, _ := cmd.Flags().GetString("token")
+	caFile, _ := cmd.Flags().GetString("ca")
+	if token == "" {
+		token = os.Getenv("GATEHOUSE_ADMIN_TOKEN")
+	}
+	if url == "" || token == "" {
+		return nil, fmt.Errorf("set --controller and the admin token (GATEHOUSE_CONTROLLER, GATEHOUSE_ADMIN_TOKEN)")
+	}
+	var ca []byte
+	if caFile != "" {
+		var err error
+		if ca, err = os.ReadFile(caFile); err != nil {
+			return nil, fmt.Errorf("read --ca: %w", err)
+		}
+	}
+	return adminclient.New(url, token, ca)
+}
+
+// kind describes one kind of named admin object for the generic
+// list/get/delete subcommands.
+type kind[T any] struct {
+	use, path, header string
+	row               func(T) []string
+}
+
+// commands returns list, get and delete for k.
+func (k kind[T]) commands() []*cobra.Command {
+	list := &cobra.Command{
+		Use: "list", Short: "List " + k.use, Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := admin(cmd)
+			if err != nil {
+				return err
+			}
+			vs, err := adminclient.List[T](cmd.Context(), c, k.path)
+			if err != nil {
+				return err
+			}
+			if printJSON(cmd, vs) {
+				return nil
+			}
+			rows := make([][]string, len(vs))
+			for i, v := range vs {
+				rows[i] = k.row(v)
+			}
+			table(cmd, k.header, rows)
+			return nil
+		},
+	}
+	get := &cobra.Command{
+		Use: "get NAME", Short: "Show one of the " + k.use, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := admin(cmd)
+			if err != nil {
+				return err
+			}
+			v, err := adminclient.Get[T](cmd.Context(), c, k.path, args[0])
+			if err != nil {
+				return err
+			}
+			cmd.Flags().Set("json", "true")
+			printJSON(cmd, v)
+			return nil
+		},
+	}
+	del := &cobra.Command{
+		Use: "delete NAME", Short: "Delete one of the " + k.use, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := admin(cmd)
+			if err != nil {
+				return err
+			}
+			if err := c.Delete(cmd.Context(), k.path, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", args[0])
+			return nil
+		},
+	}
+	return []*cobra.Command{list, get, del}
+}
+
+// createCmd posts the object fill builds from args and flags.
+func createCmd[T any](use, short, path string, args cobra.PositionalArgs, fill func(cmd *cobra.Command, args []string) T) *cobra.Command {
+	return &cobra.Command{
+		Use: use, Short: short, Args: args,
+		RunE: func(cmd *cobra.Command, a []string) error {
+			c, err := admin(cmd)
+			if err != nil {
+				return err
+			}
+			v := fill(cmd, a)
+			if err := adminclient.Create(cmd.Context(), c, path, &v); err != nil {
+				return err
+			}
+			cmd.Flags().Set("json", "true")
+			printJSON(cmd, v)
+			return nil
+		},
+	}
+}
+
+func group(use, short string, cmds ...*cobra.Command) *cobra.Command {
+	g := &cobra.Command{Use: use, Short: short}
+	g.AddCommand(cmds...)
+	return g
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+)
+
+func usersCmd() *cobra.Command {
+	k := kind[api.User]{use: "users", path: api.PathUsers, header: "NAME\tEMAIL\tGROUPS",
+		row: func(u api.User) []string { return []string{u.Name, u.Email, strings.Join(u.Groups, ",")} }}
+	create := createCmd("create NAME", "Create a user", api.PathUsers, cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) api.User {
+		email, _ := cmd.Flags().GetString("email")
+		groups, _ := cmd.Flags().GetStringSlice("groups")
+		return api.User{Name: args[0], Email: email, Groups: groups}
+	})
+	create.Flags().String("email", "", "email address")
+	create.Flags().StringSlice("groups", nil, "groups the user belongs to (made if missing)")
+	return group("users", "Manage users", append(k.commands(), create)...)
+}
+
+func groupsCmd() *cobra.Command {
+	k := kind[api.Group]{use: "groups", path: api.PathGroups, header: "NAME\tMEMBERS",
+		row: func(g api.Group) []string { return []string{g.Name, strings.Join(g.Members, ",")} }}
+	create := createCmd("create NAME", "Create a group", api.PathGroups, cobra.ExactArgs(1), func(_ *cobra.Command, args []string) api.Group {
+		return api.Group{Name: args[0]}
+	})
+	member := func(use, short string, add bool) *cobra.Command {
+		return &cobra.Command{Use: use + " GROUP USER", Short: short, Args: cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, err := admin(cmd)
+				if err != nil {
+					return err
+				}
+				if add {
+					err = c.AddMember(cmd.Context(), args[0], args[1])
+				} else {
+					err = c.RemoveMember(cmd.Context(), args[0], args[1])
+				}
+				if err == nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s\n", args[0], use, args[1])
+				}
+				return err
+			}}
+	}
+	return group("groups", "Manage groups", append(k.commands(), create,
+		member("add-member", "Put a user in a group", true),
+		member("remove-member", "Take a user out of a group (their access is re-decided at once)", false))...)
+}
+
+func appsAdminCmd() *cobra.Command {
+	k := kind[api.App]{use: "apps", path: api.PathApps, header: "NAME\tVIRTUAL IP\tUPSTREAMS\tGATEWAY",
+		row: func(a api.App) []string {
+			return []string{a.Name, a.VirtualIP, strings.Join(a.Upstreams, ","), a.Gateway}
+		}}
+	create := createCmd("create NAME --upstream HOST:PORT", "Create an app", api.PathApps, cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) api.App {
+		ups, _ := cmd.Flags().GetStringSlice("upstream")
+		return api.App{Name: args[0], Upstreams: ups}
+	})
+	create.Flags().StringSlice("upstream", nil, "host:port the gateway forwards to (repeatable, one per port)")
+	return group("apps", "Manage apps", append(k.commands(), create)...)
+}
+
+func profilesCmd() *cobra.Command {
+	k := kind[api.PostureProfile]{use: "posture profiles", path: api.PathPostureProfiles,
+		header: "NAME\tOS\tMIN KERNEL\tMIN OS\tDISK ENC\tFIREWALL\tPROCESSES",
+		row: func(p api.PostureProfile) []string {
+			return []string{p.Name, p.OSFamily, p.MinKernel, p.MinOSVersion, fmt.Sprint(p.DiskEncryption),
+				fmt.Sprint(p.Firewall), strings.Join(p.RequiredProcesses, ",")}
+		}}
+	create := createCmd("create NAME", "Create a posture profile", api.PathPostureProfiles, cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) api.PostureProfile {
+		f := cmd.Flags()
+		p := api.PostureProfile{Name: args[0]}
+		p.OSFamily, _ = f.GetString("os-family")
+		p.MinKernel, _ = f.GetString("min-kernel")
+		p.MinOSVersion, _ = f.GetString("min-os-version")
+		p.DiskEncryption, _ = f.GetBool("disk-encryption")
+		p.Firewall, _ = f.GetBool("firewall")
+		p.RequiredProcesses, _ = f.GetStringSlice("require-process")
+		return p
+	})
+	f := create.Flags()
+	f.String("os-family", "", "linux, darwin or windows")
+	f.String("min-kernel", "", "minimum kernel version, e.g. 6.1")
+	f.String("min-os-version", "", "minimum OS version, e.g. 12")
+	f.Bool("disk-encryption", false, "require an encrypted system disk")
+	f.Bool("firewall", false, "require the firewall on")
+	f.StringSlice("require-process", nil, "process that must be running (repeatable)")
+	return group("profiles", "Manage posture profiles", append(k.commands(), create)...)
+}
+
+func policiesCmd() *cobra.Command {
+	k := kind[api.Policy]{use: "policies", path: api.PathPolicies, header: "NAME\tGROUPS\tAPPS\tPOSTURE PROFILES",
+		row: func(p api.Policy) []string {
+			return []string{p.Name, strings.Join(p.Groups, ","), strings.Join(p.Apps, ","), strings.Join(p.PostureProfiles, ",")}
+		}}
+	create := createCmd("create NAME --groups G --apps A", "Create an access policy", api.PathPolicies, cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) api.Policy {
+		f := cmd.Flags()
+		p := api.Policy{Name: args[0]}
+		p.Groups, _ = f.GetStringSlice("groups")
+		p.Apps, _ = f.GetStringSlice("apps")
+		p.PostureProfiles, _ = f.GetStringSlice("profiles")
+		return p
+	})
+	create.Flags().StringSlice("groups", nil, "groups this policy lets in")
+	create.Flags().StringSlice("apps", nil, "apps they may reach")
+	create.Flags().StringSlice("profiles", nil, "posture profiles a device must pass")
+	return group("policies", "Manage access policies", append(k.commands(), create)...)
+}

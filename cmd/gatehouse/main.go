@@ -1,0 +1,63 @@
+// Command gatehouse is the Gatehouse CLI: the device commands talk to the
+// local agent; `gatehouse admin …` talks to the controller's REST API.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-ztna/gatehouse/agent/localapi"
+)
+
+func main() {
+	root := &cobra.Command{
+		Use:           "gatehouse",
+		Short:         "Zero-trust access to your apps",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().String("socket", localapi.DefaultSocket(), "the agent's local API socket")
+	root.PersistentFlags().Bool("json", false, "print JSON instead of text")
+	root.AddCommand(statusCmd(), appsCmd(), postureCmd(), adminCmd())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		os.Exit(1)
+	}
+}
+
+func agentClient(cmd *cobra.Command) *localapi.Client {
+	sock, _ := cmd.Flags().GetString("socket")
+	return localapi.NewClient(sock)
+}
+
+// printJSON writes v as indented JSON when --json is set and reports
+// whether it did.
+func printJSON(cmd *cobra.Command, v any) bool {
+	if asJSON, _ := cmd.Flags().GetBool("json"); !asJSON {
+		return false
+	}
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+	return true
+}
+
+// table prints rows under a header, aligned.
+func table(cmd *cobra.Command, header string, rows [][]string) {
+	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, header)
+	for _, r := range rows {
+		fmt.Fprintln(w, strings.Join(r, "\t"))
+	}
+	w.Flush()
+}

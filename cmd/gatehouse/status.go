@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func statusCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the agent's connection, identity and live tunnels",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := agentClient(cmd).Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if printJSON(cmd, s) {
+				return nil
+			}
+			out := cmd.OutOrStdout()
+			state := "connected"
+			if !s.Connected {
+				state = "NOT connected"
+				if s.LastError != "" {
+					state += " (" + s.LastError + ")"
+				}
+			}
+			fmt.Fprintf(out, "controller: %s, %s\nuser:       %s\ndevice:     %s\nsecrets:    %s\n",
+				s.Controller, state, s.User, s.DeviceID, s.SecretsIn)
+			if len(s.Tunnels) == 0 {
+				fmt.Fprintln(out, "tunnels:    none (a tunnel comes up on the first connection to an app)")
+				return nil
+			}
+			var rows [][]string
+			for _, t := range s.Tunnels {
+				rows = append(rows, []string{t.App, t.OverlayAddr, t.VirtualIP, fmt.Sprint(t.OpenConns),
+					time.Until(t.ExpiresAt).Round(time.Second).String(), t.PublicKey})
+			}
+			fmt.Fprintln(out)
+			table(cmd, "APP\tOVERLAY\tVIRTUAL IP\tCONNS\tLEASE LEFT\tPUBLIC KEY", rows)
+			return nil
+		},
+	}
+}
