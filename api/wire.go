@@ -9,8 +9,8 @@ import (
 // Version is the wire protocol version carried in every envelope.
 const Version = 1
 
-// MaxMessageBytes is the read limit on every websocket; larger frames close
-// the connection with a policy violation.
+// MaxMessageBytes is the read limit on every websocket; a larger message
+// closes the connection with status 1009 (message too big).
 const MaxMessageBytes = 64 << 10
 
 // Agent websocket path and the message types on it. The controller speaks
@@ -49,8 +49,9 @@ func NewEnvelope(typ string, data any) (Envelope, error) {
 	return Envelope{V: Version, Type: typ, Data: raw}, nil
 }
 
-// Decode unmarshals the envelope's data into dst, rejecting unknown fields
-// so that a confused peer is told so instead of being half-understood.
+// Decode unmarshals the envelope's data into dst. Unknown fields are
+// ignored so that a newer peer may add fields within v1; anything that
+// changes the meaning of a message needs a new Version.
 func (e Envelope) Decode(dst any) error {
 	if e.V != Version {
 		return fmt.Errorf("unsupported protocol version %d (this side speaks %d)", e.V, Version)

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"sort"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
-	"github.com/gatehouse-ztna/gatehouse/tunnel"
 )
 
 // Address plan: every tunnel gets an overlay /32 from overlayPrefix; every
@@ -35,10 +33,6 @@ type grant struct {
 // requestGrant decides and, if allowed, installs the peer on the gateway
 // before answering the agent.
 func (c *Controller) requestGrant(ctx context.Context, s *session, req api.GrantRequest) {
-	if _, err := tunnel.ParsePublicKey(req.PublicKey); err != nil {
-		s.sendError("bad_request", fmt.Sprintf("grant request for %q: %v", req.App, err))
-		return
-	}
 	key := grantKey{s.device, req.App}
 	c.mu.Lock()
 	d := c.snap.Decide(s.user, c.posture[s.device], req.App, time.Now())

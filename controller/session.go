@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller/policy"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
+	"github.com/gatehouse-ztna/gatehouse/tunnel"
 )
 
 const (
@@ -183,7 +184,10 @@ func (c *Controller) readLoop(ctx context.Context, s *session) {
 	for {
 		_, data, err := s.conn.Read(ctx)
 		if err != nil {
-			if websocket.CloseStatus(err) == -1 && ctx.Err() == nil {
+			switch {
+			case errors.Is(err, websocket.ErrMessageTooBig):
+				c.log.Warn("agent sent an oversized message; connection closed", "device", s.device, "limit", api.MaxMessageBytes)
+			case websocket.CloseStatus(err) == -1 && ctx.Err() == nil:
 				c.log.Info("agent connection ended", "device", s.device, "err", err)
 			}
 			return
@@ -216,6 +220,9 @@ func (c *Controller) dispatch(ctx context.Context, s *session, env api.Envelope)
 		var req api.GrantRequest
 		if err := env.Decode(&req); err != nil {
 			return err
+		}
+		if _, err := tunnel.ParsePublicKey(req.PublicKey); err != nil {
+			return fmt.Errorf("grant request for %q: %w", req.App, err)
 		}
 		c.requestGrant(ctx, s, req)
 	case api.TypeRelease:

@@ -37,6 +37,8 @@ type Gateway struct {
 
 	mu    sync.Mutex
 	peers map[netip.Addr]*peer // by overlay address
+
+	removals sync.WaitGroup // WireGuard peer removals still flushing
 }
 
 type peer struct {
@@ -136,7 +138,22 @@ func (g *Gateway) RemovePeer(_ context.Context, publicKey string) error {
 	g.detachLocked(p)
 	g.mu.Unlock()
 	g.log.Info("peer removed", "app", p.app, "overlay", p.overlay)
-	return g.srv.RemovePeer(p.pub)
+	g.removeWireGuardPeer(p)
+	return nil
+}
+
+// removeWireGuardPeer drops the peer from WireGuard once its resets have
+// been flushed. The data already stopped when the peer was detached (no
+// flow is admitted, open ones are reset), so the caller need not wait —
+// which keeps a revocation of many grants from queueing behind the flushes.
+func (g *Gateway) removeWireGuardPeer(p *peer) {
+	g.removals.Add(1)
+	go func() {
+		defer g.removals.Done()
+		if err := g.srv.RemovePeer(p.pub); err != nil {
+			g.log.Warn("remove WireGuard peer", "app", p.app, "err", err)
+		}
+	}()
 }
 
 // Peers lists the installed peers, sorted by overlay address.
@@ -159,6 +176,7 @@ func (g *Gateway) Close() error {
 		g.detachLocked(p)
 	}
 	g.mu.Unlock()
+	g.removals.Wait()
 	return g.srv.Close()
 }
 
@@ -174,9 +192,7 @@ func (g *Gateway) expire(overlay netip.Addr) {
 	g.detachLocked(p)
 	g.mu.Unlock()
 	g.log.Info("peer lease expired", "app", p.app, "overlay", overlay)
-	if err := g.srv.RemovePeer(p.pub); err != nil {
-		g.log.Warn("remove expired peer", "err", err)
-	}
+	g.removeWireGuardPeer(p)
 }
 
 // detachLocked forgets p so no new flow is admitted, and resets its flows.
