@@ -60,7 +60,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 				wantCode: "bad_request", wantMsg: "malformed grant_request message",
 				logs: []string{"rejected message from agent", "malformed grant_request message"}},
 			{name: "grant request with a short WireGuard key", wantCode: "bad_request", wantMsg: "want 32 bytes of base64",
-				logs: []string{"rejected message from agent", "want 32 bytes of base64"},
+				logs:  []string{"rejected message from agent", "want 32 bytes of base64"},
 				frame: wireFrame(t, api.TypeGrantRequest, api.GrantRequest{App: "grafana", PublicKey: base64.StdEncoding.EncodeToString([]byte("short"))})},
 		}
 		for _, tt := range tests {
