@@ -84,3 +84,53 @@ func TestCLIShowsWhyAccessIsDenied(t *testing.T) {
 		}
 	}
 }
+
+// admin runs `gatehouse admin ARGS` against env's controller.
+func (e *Env) admin(t *testing.T, wantErr bool, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(cli(t), append([]string{"admin"}, args...)...)
+	cmd.Env = append(os.Environ(), "GATEHOUSE_CONTROLLER="+e.Ctrl.URL(), "GATEHOUSE_CA="+e.Ctrl.CAFile(),
+		"GATEHOUSE_ADMIN_TOKEN="+e.Ctrl.BootstrapToken())
+	out, err := cmd.CombinedOutput()
+	if (err != nil) != wantErr {
+		t.Fatalf("gatehouse admin %v: err = %v, want error %v\n%s", args, err, wantErr, out)
+	}
+	return string(out)
+}
+
+func TestAdminCLIBuildsAWorkingPolicy(t *testing.T) {
+	env := New(t, Options{})
+	up := env.Upstream(t, "grafana")
+	env.admin(t, false, "users", "create", "bob", "--groups", "ops", "--email", "bob@example.com")
+	env.admin(t, false, "apps", "create", "grafana", "--upstream", up)
+	env.admin(t, false, "profiles", "create", "linux-only", "--os-family", "linux", "--disk-encryption")
+	env.admin(t, false, "policies", "create", "ops-grafana", "--groups", "ops", "--apps", "grafana", "--profiles", "linux-only")
+
+	if out := env.admin(t, true, "apps", "create", "broken", "--upstream", "nohostport"); !strings.Contains(out, `upstream "nohostport" is not host:port`) {
+		t.Errorf("gatehouse admin apps create with a bad upstream = %q, want the reason", out)
+	}
+	if out := env.admin(t, true, "policies", "create", "p2", "--groups", "ops", "--apps", "nope"); !strings.Contains(out, `app "nope"`) {
+		t.Errorf("gatehouse admin policies create with a missing app = %q, want it named", out)
+	}
+	list := env.admin(t, false, "apps", "list")
+	if !strings.Contains(list, "grafana") || !strings.Contains(list, "100.80.") || strings.Contains(list, "broken") {
+		t.Errorf("gatehouse admin apps list = %q, want grafana with a virtual IP and no broken app", list)
+	}
+
+	a := env.Agent(t, "bob")
+	if _, err := a.Get("grafana", "/"); err != nil {
+		t.Fatalf("Get(grafana) for bob = %v, want access granted by the CLI-made policy", err)
+	}
+	grants := env.admin(t, false, "grants")
+	if !strings.Contains(grants, "bob") || !strings.Contains(grants, "grafana") {
+		t.Errorf("gatehouse admin grants = %q, want bob's grafana grant", grants)
+	}
+	devices := env.admin(t, false, "devices", "list")
+	if !strings.Contains(devices, "test-bob") || !strings.Contains(devices, "true") {
+		t.Errorf("gatehouse admin devices list = %q, want bob's device online", devices)
+	}
+	start := time.Now()
+	env.admin(t, false, "groups", "remove-member", "ops", "bob")
+	a.Decision("grafana", false, time.Second)
+	t.Logf("denied %s after `gatehouse admin groups remove-member`", time.Since(start))
+}
