@@ -1,0 +1,471 @@
+package e2e
+
+// Benchmarks for the three numbers the issue sets targets for: throughput
+// through a tunnel against a bare wireguard-go pair, how long a posture flip
+// takes to stop an open flow, and how long the first connection to an app
+// waits for its tunnel. scripts/bench.sh runs them all and checks the
+// targets; compare runs with benchstat.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/curve25519"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/tun/netstack"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
+)
+
+const (
+	// benchChunk is what one Write in the throughput benchmarks carries.
+	benchChunk = 64 << 10
+	// benchRatioVolume is what each path moves per BenchmarkThroughputRatio
+	// iteration.
+	benchRatioVolume = 16 << 20
+	// benchRevocationTrials and benchColdTrials are the least number of
+	// trials the latency benchmarks run, whatever -benchtime says.
+	benchRevocationTrials = 50
+	benchColdTrials       = 20
+)
+
+// BenchmarkThroughput moves b.N chunks over one TCP connection to a
+// discarding sink on loopback, directly, through a bare wireguard-go pair,
+// and through a gatehouse tunnel (agent port → agent netstack → WireGuard →
+// gateway netstack → upstream).
+func BenchmarkThroughput(b *testing.B) {
+	for _, p := range newBenchPaths(b) {
+		b.Run(p.name, func(b *testing.B) {
+			b.SetBytes(benchChunk)
+			c, err := p.dial()
+			if err != nil {
+				b.Fatalf("dial %s: %v", p.name, err)
+			}
+			defer c.Close()
+			b.ResetTimer()
+			if err := pushToSink(c, int64(b.N)*benchChunk); err != nil {
+				b.Fatalf("%s: %v", p.name, err)
+			}
+		})
+	}
+}
+
+// BenchmarkThroughputRatio moves benchRatioVolume over each path back to
+// back in every iteration, rotating the order, and reports the throughputs
+// and their ratios: drift in the machine's speed hits all paths alike.
+// Target: gatehouse/bare ≥ 0.80.
+func BenchmarkThroughputRatio(b *testing.B) {
+	paths := newBenchPaths(b)
+	spent := make([]time.Duration, len(paths))
+	moved := make([]int64, len(paths))
+	round := 0
+	for b.Loop() {
+		for k := range paths {
+			i := (k + round) % len(paths)
+			took, err := timedPush(paths[i], benchRatioVolume)
+			if err != nil {
+				b.Fatalf("%s: %v", paths[i].name, err)
+			}
+			spent[i] += took
+			moved[i] += benchRatioVolume
+		}
+		round++
+	}
+	mbps := map[string]float64{}
+	for i, p := range paths {
+		mbps[p.name] = float64(moved[i]) / 1e6 / spent[i].Seconds()
+		b.ReportMetric(mbps[p.name], "MB/s-"+benchShortName(p.name))
+	}
+	b.ReportMetric(mbps["gatehouse"]/mbps["wireguard-bare"], "gatehouse/bare")
+	b.ReportMetric(mbps["gatehouse"]/mbps["direct"], "gatehouse/direct")
+}
+
+// BenchmarkRevocation flips posture to failing under an open flow and
+// measures how long until the flow ends, then restores posture and waits
+// for a working tunnel before the next trial. Target: p99 ≤ 1000 ms.
+//
+// Whole trials are timed, restoring included, so that -benchtime bounds the
+// wall-clock time: ns/op is the cost of a trial cycle, and the figures to
+// read are the reported percentiles.
+func BenchmarkRevocation(b *testing.B) {
+	env := New(b, Options{})
+	env.Standard(b)
+	a := env.Agent(b, "alice")
+	a.Decision("grafana", true, 5*time.Second)
+	awaitGet(b, a, "grafana")
+
+	var lat []time.Duration
+	trial := func() {
+		s := a.OpenStream("grafana")
+		t0 := time.Now()
+		a.SetPosture(`{"disk_encryption": false, "firewall": true}`)
+		select {
+		case <-s.ended:
+		case <-time.After(10 * time.Second):
+			b.Fatalf("trial %d: open flow still alive 10s after the posture flip", len(lat)+1)
+		}
+		lat = append(lat, time.Since(t0))
+		s.conn.Close()
+		a.SetPosture(GoodPosture)
+		a.Decision("grafana", true, 5*time.Second)
+		awaitGet(b, a, "grafana")
+	}
+	for b.Loop() {
+		trial()
+	}
+	for len(lat) < benchRevocationTrials {
+		trial()
+	}
+	reportLatencies(b, "", lat)
+	b.ReportMetric(float64(len(lat)), "trials")
+}
+
+// BenchmarkColdConnect measures, from the first connection on the agent's
+// local port, the time to the first byte of an HTTP response while the
+// tunnel is cold: each trial adds a new app (own upstream, own policy) so
+// no grant exists yet. A second connection on the now warm tunnel gives
+// the baseline. Target: cold ≤ 150 ms (checked on p99). As in
+// BenchmarkRevocation, ns/op is the cost of a whole trial, app setup
+// included.
+func BenchmarkColdConnect(b *testing.B) {
+	env := New(b, Options{})
+	env.Standard(b)
+	a := env.Agent(b, "alice")
+	a.Decision("grafana", true, 5*time.Second)
+	ctx := context.Background()
+
+	var cold, warm []time.Duration
+	trial := func() {
+		app := fmt.Sprintf("cold%d", len(cold))
+		Must(b, adminclient.Create(ctx, env.Admin, api.PathApps, &api.App{Name: app, Upstreams: []string{env.Upstream(b, app)}}))
+		Must(b, adminclient.Create(ctx, env.Admin, api.PathPolicies, &api.Policy{Name: "eng-" + app,
+			Groups: []string{"eng"}, Apps: []string{app}}))
+		a.Decision(app, true, 5*time.Second)
+		addr := a.Addr(app)
+		took, err := timeToFirstByte(addr)
+		if err != nil {
+			b.Fatalf("cold connect to %s: %v", app, err)
+		}
+		cold = append(cold, took)
+		if took, err = timeToFirstByte(addr); err != nil {
+			b.Fatalf("warm connect to %s: %v", app, err)
+		}
+		warm = append(warm, took)
+	}
+	for b.Loop() {
+		trial()
+	}
+	for len(cold) < benchColdTrials {
+		trial()
+	}
+	reportLatencies(b, "", cold)
+	reportLatencies(b, "warm-", warm)
+	b.ReportMetric(float64(len(cold)), "trials")
+}
+
+// benchPath is one way to reach the sink.
+type benchPath struct {
+	name string
+	dial func() (net.Conn, error)
+}
+
+// newBenchPaths starts a sink, a bare WireGuard pair and a gatehouse
+// installation in front of it, and returns the three ways to reach it.
+func newBenchPaths(tb testing.TB) []benchPath {
+	tb.Helper()
+	sink := startCountingSink(tb)
+	bare := newBarePair(tb, sink)
+
+	env := New(tb, Options{})
+	ctx := context.Background()
+	Must(tb, adminclient.Create(ctx, env.Admin, api.PathUsers, &api.User{Name: "alice", Groups: []string{"eng"}}))
+	Must(tb, adminclient.Create(ctx, env.Admin, api.PathApps, &api.App{Name: "sink", Upstreams: []string{sink}}))
+	Must(tb, adminclient.Create(ctx, env.Admin, api.PathPolicies, &api.Policy{Name: "eng-sink",
+		Groups: []string{"eng"}, Apps: []string{"sink"}}))
+	a := env.Agent(tb, "alice")
+	a.Decision("sink", true, 5*time.Second)
+	local := a.Addr("sink")
+
+	paths := []benchPath{
+		{"direct", func() (net.Conn, error) { return net.DialTimeout("tcp", sink, 5*time.Second) }},
+		{"wireguard-bare", bare.dial},
+		{"gatehouse", func() (net.Conn, error) { return net.DialTimeout("tcp", local, 5*time.Second) }},
+	}
+	// Warm every path up: handshakes, the grant, buffers.
+	for _, p := range paths {
+		if _, err := timedPush(p, 4<<20); err != nil {
+			tb.Fatalf("warm up %s: %v", p.name, err)
+		}
+	}
+	return paths
+}
+
+func benchShortName(path string) string {
+	if path == "wireguard-bare" {
+		return "bare"
+	}
+	return path
+}
+
+// timedPush dials p and pushes n bytes; dialing is not timed.
+func timedPush(p benchPath, n int64) (time.Duration, error) {
+	c, err := p.dial()
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	start := time.Now()
+	if err := pushToSink(c, n); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+var benchPayload = make([]byte, benchChunk)
+
+// pushToSink writes n bytes in chunks, half-closes, and waits for the sink to
+// confirm it received all of them.
+func pushToSink(c net.Conn, n int64) error {
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	for left := n; left > 0; left -= benchChunk {
+		if _, err := c.Write(benchPayload[:min(left, benchChunk)]); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+	}
+	cw, ok := c.(interface{ CloseWrite() error })
+	if !ok {
+		return fmt.Errorf("%T cannot half-close", c)
+	}
+	if err := cw.CloseWrite(); err != nil {
+		return fmt.Errorf("half-close: %w", err)
+	}
+	var ack [8]byte
+	if _, err := io.ReadFull(c, ack[:]); err != nil {
+		return fmt.Errorf("read sink's count: %w", err)
+	}
+	if got := int64(binary.BigEndian.Uint64(ack[:])); got != n {
+		return fmt.Errorf("sink received %d bytes, want %d", got, n)
+	}
+	return nil
+}
+
+// startCountingSink listens on loopback, discards everything a connection
+// sends and answers the byte count (8 bytes, big endian) once the sender
+// half-closes.
+func startCountingSink(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 256<<10)
+				var n int64
+				for {
+					m, err := c.Read(buf)
+					n += int64(m)
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						return
+					}
+				}
+				var ack [8]byte
+				binary.BigEndian.PutUint64(ack[:], uint64(n))
+				c.Write(ack[:])
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// barePair is two wireguard-go devices over gVisor netstacks on loopback,
+// built only from wireguard-go's own packages: the yardstick for what a
+// user-space tunnel costs. The server end accepts on one address in its
+// netstack and forwards each connection to the upstream, as the gateway
+// does.
+type barePair struct {
+	client *netstack.Net
+	server netip.AddrPort
+}
+
+var (
+	bareClientIP = netip.MustParseAddr("10.99.0.1")
+	bareServerIP = netip.MustParseAddr("10.99.0.2")
+)
+
+func newBarePair(tb testing.TB, upstream string) *barePair {
+	tb.Helper()
+	const mtu = 1420
+	cKey, sKey := wgKey(tb), wgKey(tb)
+
+	sTun, sNet, err := netstack.CreateNetTUN([]netip.Addr{bareServerIP}, nil, mtu)
+	Must(tb, err)
+	sDev := device.NewDevice(sTun, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
+	tb.Cleanup(sDev.Close)
+	Must(tb, sDev.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=0\npublic_key=%s\nallowed_ip=%s/32\n",
+		hex.EncodeToString(sKey[:]), hex.EncodeToString(wgPublic(cKey)), bareClientIP)))
+	Must(tb, sDev.Up())
+	sPort := wgListenPort(tb, sDev)
+
+	cTun, cNet, err := netstack.CreateNetTUN([]netip.Addr{bareClientIP}, nil, mtu)
+	Must(tb, err)
+	cDev := device.NewDevice(cTun, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
+	tb.Cleanup(cDev.Close)
+	Must(tb, cDev.IpcSet(fmt.Sprintf("private_key=%s\nlisten_port=0\npublic_key=%s\nendpoint=127.0.0.1:%d\nallowed_ip=%s/32\n",
+		hex.EncodeToString(cKey[:]), hex.EncodeToString(wgPublic(sKey)), sPort, bareServerIP)))
+	Must(tb, cDev.Up())
+
+	server := netip.AddrPortFrom(bareServerIP, 80)
+	l, err := sNet.ListenTCPAddrPort(server)
+	Must(tb, err)
+	tb.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go forwardTo(c, upstream)
+		}
+	}()
+	return &barePair{client: cNet, server: server}
+}
+
+func (p *barePair) dial() (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return p.client.DialContextTCPAddrPort(ctx, p.server)
+}
+
+// forwardTo copies both ways between c and a new connection to upstream,
+// passing half-closes on.
+func forwardTo(c net.Conn, upstream string) {
+	defer c.Close()
+	up, err := net.Dial("tcp", upstream)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	var wg sync.WaitGroup
+	cp := func(dst, src net.Conn) {
+		defer wg.Done()
+		io.Copy(dst, src)
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+	}
+	wg.Add(2)
+	go cp(up, c)
+	go cp(c, up)
+	wg.Wait()
+}
+
+func wgKey(tb testing.TB) [32]byte {
+	var k [32]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		tb.Fatal(err)
+	}
+	k[0] &= 248
+	k[31] = (k[31] & 127) | 64
+	return k
+}
+
+func wgPublic(k [32]byte) []byte {
+	pub, err := curve25519.X25519(k[:], curve25519.Basepoint)
+	if err != nil {
+		panic(err) // only for a low-order result, which a clamped key cannot give
+	}
+	return pub
+}
+
+func wgListenPort(tb testing.TB, dev *device.Device) int {
+	tb.Helper()
+	state, err := dev.IpcGet()
+	Must(tb, err)
+	var port int
+	for _, line := range strings.Split(state, "\n") {
+		if _, err := fmt.Sscanf(line, "listen_port=%d", &port); err == nil {
+			return port
+		}
+	}
+	tb.Fatalf("wireguard device reports no listen_port in %q", state)
+	return 0
+}
+
+// awaitGet retries a GET through app's local port until it succeeds.
+func awaitGet(tb testing.TB, a *Agent, app string) {
+	tb.Helper()
+	Eventually(tb, 5*time.Second, func() error {
+		_, err := a.Get(app, "/")
+		return err
+	})
+}
+
+// timeToFirstByte connects to addr, sends a GET and returns the time from
+// the start of the connect to the first byte of the response.
+func timeToFirstByte(addr string) (time.Duration, error) {
+	start := time.Now()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(start.Add(15 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n"); err != nil {
+		return 0, err
+	}
+	var one [1]byte
+	if _, err := io.ReadFull(c, one[:]); err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0, errors.New("connection closed before any response (tunnel refused?)")
+		}
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+// reportLatencies reports the p50, p99 and max of ds in milliseconds, with
+// prefix before each unit.
+func reportLatencies(b *testing.B, prefix string, ds []time.Duration) {
+	if len(ds) == 0 {
+		return
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	b.ReportMetric(millis(nearestRank(s, 0.50)), prefix+"p50-ms")
+	b.ReportMetric(millis(nearestRank(s, 0.99)), prefix+"p99-ms")
+	b.ReportMetric(millis(s[len(s)-1]), prefix+"max-ms")
+}
+
+// nearestRank is the nearest-rank percentile p (0..1) of sorted s.
+func nearestRank(s []time.Duration, p float64) time.Duration {
+	i := int(math.Ceil(p*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
