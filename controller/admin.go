@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
-	"github.com/gatehouse-ztna/gatehouse/controller/policy"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
 )
 
@@ -100,6 +99,8 @@ func mountResource[T any](c *Controller, mux *http.ServeMux, path string, r reso
 			if err := decodeBody(req, &v); err != nil {
 				return nil, err
 			}
+			c.adminMu.Lock()
+			defer c.adminMu.Unlock()
 			if fromPath && r.name(v) != req.PathValue("name") {
 				return nil, badRequest("name in body %q does not match the path %q", r.name(v), req.PathValue("name"))
 			}
@@ -200,7 +201,10 @@ func decodeBody(r *http.Request, v any) error {
 	return nil
 }
 
-var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,62}$`)
+var (
+	nameRE    = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._@-]{0,62}$`)
+	versionRE = regexp.MustCompile(`^[0-9]{1,9}(\.[0-9]{1,9}){0,5}$`)
+)
 
 func validName(kind, name string) error {
 	if !nameRE.MatchString(name) {
@@ -242,19 +246,21 @@ func (c *Controller) validateApp(ctx context.Context, a *api.App) error {
 	if len(a.Upstreams) == 0 {
 		return badRequest("app %q needs at least one upstream host:port", a.Name)
 	}
-	ports := map[string]bool{}
-	for _, up := range a.Upstreams {
+	ports := map[uint64]bool{}
+	for i, up := range a.Upstreams {
 		host, port, err := net.SplitHostPort(up)
 		if err != nil || host == "" {
 			return badRequest("app %q: upstream %q is not host:port", a.Name, up)
 		}
-		if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-			return badRequest("app %q: upstream %q: port must be 1-65535", a.Name, up)
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || p == 0 || strconv.FormatUint(p, 10) != port {
+			return badRequest("app %q: upstream %q: port must be a number from 1 to 65535", a.Name, up)
 		}
-		if ports[port] {
-			return badRequest("app %q: two upstreams use port %s; each port of an app maps to one upstream", a.Name, port)
+		if ports[p] {
+			return badRequest("app %q: two upstreams use port %d; each port of an app maps to one upstream", a.Name, p)
 		}
-		ports[port] = true
+		ports[p] = true
+		a.Upstreams[i] = net.JoinHostPort(host, port)
 	}
 	existing, err := c.store.GetApp(ctx, a.Name)
 	switch {
@@ -300,7 +306,7 @@ func validateProfile(_ context.Context, p *api.PostureProfile) error {
 		return badRequest("posture profile %q: os_family %q must be linux, darwin or windows", p.Name, p.OSFamily)
 	}
 	for field, v := range map[string]string{"min_kernel": p.MinKernel, "min_os_version": p.MinOSVersion} {
-		if v != "" && !policy.ValidVersion(v) {
+		if v != "" && !versionRE.MatchString(v) {
 			return badRequest("posture profile %q: %s %q is not a version like 6.1 or 14.2.1", p.Name, field, v)
 		}
 	}

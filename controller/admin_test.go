@@ -720,7 +720,6 @@ func TestTLSByDefault(t *testing.T) {
 // Known bugs in validateApp and validateProfile: each case is accepted
 // today. Remove the skip once they are refused.
 func TestAdminValidationKnownBugs(t *testing.T) {
-	t.Skip("known bugs: upstream ports with a sign or leading zeros, and versions with a % verb, pass validation")
 	_, admin, _ := startAdminController(t, t.TempDir())
 	tests := []struct {
 		name    string
@@ -748,7 +747,6 @@ func TestAdminValidationKnownBugs(t *testing.T) {
 // Known bug: validateApp picks a free virtual IP from a listing and the
 // store write happens later, so concurrent creates share addresses.
 func TestAdminConcurrentAppsGetDistinctVirtualIPs(t *testing.T) {
-	t.Skip("known bug: concurrent app creation hands out the same virtual IP twice")
 	_, admin, _ := startAdminController(t, t.TempDir())
 	const n = 20
 	vips := make([]string, n)

@@ -59,6 +59,9 @@ type Controller struct {
 
 	adminHash      []byte
 	bootstrapToken string
+	// adminMu serialises admin writes: validation reads the store (a free
+	// virtual IP, the apps a policy names) and the write must see the same.
+	adminMu sync.Mutex
 
 	mu       sync.Mutex
 	snap     *policy.Snapshot

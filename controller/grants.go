@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"sort"
@@ -35,6 +36,14 @@ type grant struct {
 func (c *Controller) requestGrant(ctx context.Context, s *session, req api.GrantRequest) {
 	key := grantKey{s.device, req.App}
 	c.mu.Lock()
+	for k, g := range c.grants {
+		if g.pub == req.PublicKey && k != key {
+			c.mu.Unlock()
+			c.log.Warn("grant request reuses a live tunnel key", "device", s.device, "app", req.App)
+			s.sendError("bad_request", fmt.Sprintf("grant request for %q: this WireGuard key already belongs to another tunnel; make a fresh key for each app", req.App))
+			return
+		}
+	}
 	d := c.snap.Decide(s.user, c.posture[s.device], req.App, time.Now())
 	app := c.snap.Apps[req.App]
 	old := c.grants[key]

@@ -39,6 +39,7 @@ type Gateway struct {
 	peers map[netip.Addr]*peer // by overlay address
 
 	removals sync.WaitGroup // WireGuard peer removals still flushing
+	closed   bool
 }
 
 type peer struct {
@@ -84,6 +85,7 @@ func (g *Gateway) Endpoint() string {
 func (g *Gateway) PublicKey() string { return g.srv.PublicKey().String() }
 
 // AddPeer installs a grant's peer; it admits flows as soon as it returns.
+// Re-adding a key at its own overlay address updates the grant in place.
 func (g *Gateway) AddPeer(_ context.Context, pc api.PeerConfig) error {
 	p, err := parsePeer(pc)
 	if err != nil {
@@ -93,16 +95,19 @@ func (g *Gateway) AddPeer(_ context.Context, pc api.PeerConfig) error {
 		return fmt.Errorf("peer for app %q: lease already expired at %s", pc.App, pc.ExpiresAt.Format(time.RFC3339))
 	}
 	g.mu.Lock()
-	if old, ok := g.peers[p.overlay]; ok && old.pub != p.pub {
-		g.mu.Unlock()
-		return fmt.Errorf("overlay address %s is already held by another peer", p.overlay)
+	defer g.mu.Unlock()
+	if g.closed {
+		return fmt.Errorf("peer for app %q: gateway is shut down", pc.App)
 	}
-	g.mu.Unlock()
+	if old, ok := g.peers[p.overlay]; ok && old.pub != p.pub {
+		return fmt.Errorf("peer for app %q: overlay address %s is already held by another peer", pc.App, p.overlay)
+	}
+	if other := g.byKeyLocked(pc.PublicKey); other != nil && other.overlay != p.overlay {
+		return fmt.Errorf("peer for app %q: public key already holds overlay address %s; one key, one grant", pc.App, other.overlay)
+	}
 	if err := g.srv.SetPeer(p.pub, netip.PrefixFrom(p.overlay, 32)); err != nil {
 		return err
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	if old, ok := g.peers[p.overlay]; ok {
 		old.timer.Stop()
 		p.flows = old.flows
@@ -135,25 +140,10 @@ func (g *Gateway) RemovePeer(_ context.Context, publicKey string) error {
 		g.mu.Unlock()
 		return fmt.Errorf("remove %s: %w", publicKey, ErrUnknownPeer)
 	}
-	g.detachLocked(p)
+	g.dropLocked(p)
 	g.mu.Unlock()
 	g.log.Info("peer removed", "app", p.app, "overlay", p.overlay)
-	g.removeWireGuardPeer(p)
 	return nil
-}
-
-// removeWireGuardPeer drops the peer from WireGuard once its resets have
-// been flushed. The data already stopped when the peer was detached (no
-// flow is admitted, open ones are reset), so the caller need not wait —
-// which keeps a revocation of many grants from queueing behind the flushes.
-func (g *Gateway) removeWireGuardPeer(p *peer) {
-	g.removals.Add(1)
-	go func() {
-		defer g.removals.Done()
-		if err := g.srv.RemovePeer(p.pub); err != nil {
-			g.log.Warn("remove WireGuard peer", "app", p.app, "err", err)
-		}
-	}()
 }
 
 // Peers lists the installed peers, sorted by overlay address.
@@ -169,9 +159,11 @@ func (g *Gateway) Peers(context.Context) []api.GatewayPeer {
 	return out
 }
 
-// Close stops the gateway; every flow ends.
+// Close stops the gateway; every flow is reset, and the resets are
+// flushed through the tunnels before the device goes.
 func (g *Gateway) Close() error {
 	g.mu.Lock()
+	g.closed = true
 	for _, p := range g.peers {
 		g.detachLocked(p)
 	}
@@ -189,10 +181,24 @@ func (g *Gateway) expire(overlay netip.Addr) {
 		g.mu.Unlock()
 		return
 	}
-	g.detachLocked(p)
+	g.dropLocked(p)
 	g.mu.Unlock()
 	g.log.Info("peer lease expired", "app", p.app, "overlay", overlay)
-	g.removeWireGuardPeer(p)
+}
+
+// dropLocked detaches p and removes it from WireGuard once its resets have
+// been flushed. The data stops at the detach (no flow is admitted, open
+// ones are reset), so nobody waits for the flush — which keeps a
+// revocation of many grants from queueing behind one another.
+func (g *Gateway) dropLocked(p *peer) {
+	g.detachLocked(p)
+	g.removals.Add(1) // under g.mu, so Close's Wait never races it
+	go func() {
+		defer g.removals.Done()
+		if err := g.srv.RemovePeer(p.pub); err != nil {
+			g.log.Warn("remove WireGuard peer", "app", p.app, "err", err)
+		}
+	}()
 }
 
 // detachLocked forgets p so no new flow is admitted, and resets its flows.

@@ -417,7 +417,6 @@ func TestUnknownPeer(t *testing.T) {
 // lease timer later removes the key from WireGuard and silently kills the
 // new grant (its flow hangs; Peers still lists it).
 func TestAddPeerSameKeyNewOverlay(t *testing.T) {
-	t.Skip("known bug in gateway.AddPeer (stale entry per key); remove this skip once fixed")
 	gw := newGateway(t)
 	key := newKey(t)
 	upstream := echoUpstream(t)
@@ -445,7 +444,6 @@ func TestAddPeerSameKeyNewOverlay(t *testing.T) {
 // WireGuard device before they are sent, so agents' connections hang
 // instead of ending.
 func TestCloseResetsOpenFlows(t *testing.T) {
-	t.Skip("known bug in gateway.Close / tunnel.Server.Close (resets not flushed); remove this skip once fixed")
 	gw := newGateway(t)
 	key := newKey(t)
 	addPeer(t, gw, peerConfig(key, "100.64.0.2", echoUpstream(t), time.Now().Add(time.Minute)))
@@ -462,7 +460,6 @@ func TestCloseResetsOpenFlows(t *testing.T) {
 // expiry (or RemovePeer) in flight when Close calls removals.Wait breaks
 // the WaitGroup contract; the race detector reports it (go test -race).
 func TestCloseDuringLeaseExpiry(t *testing.T) {
-	t.Skip("known bug: Gateway.removals.Add races Close's Wait; remove this skip once fixed")
 	gw := newGateway(t)
 	key := newKey(t)
 	expires := time.Now().Add(300 * time.Millisecond)

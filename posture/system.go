@@ -12,8 +12,9 @@ import (
 )
 
 // slowFactsTTL is how long System reuses its slow facts. Collect runs about
-// every second; running nft or reading sysfs that often buys nothing.
-const slowFactsTTL = 30 * time.Second
+// every second; running nft that often costs more than it buys, while a
+// firewall turned off must still be seen within a few seconds.
+const slowFactsTTL = 3 * time.Second
 
 // System is the Source for the device the agent runs on. The facts it can
 // read depend on the OS (see collect_*.go); the rest stay unknown.

@@ -152,8 +152,10 @@ func (s *Server) Peers() map[PublicKey]netip.Prefix {
 	return out
 }
 
-// Close stops the device; every flow through it ends.
+// Close stops the device; packets already queued (the resets of flows its
+// owner just aborted) are flushed first.
 func (s *Server) Close() error {
+	s.tun.flush(100 * time.Millisecond)
 	s.dev.Close()
 	return nil
 }

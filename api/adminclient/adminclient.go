@@ -85,14 +85,25 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	return nil
 }
 
-// Create POSTs v to a collection path and decodes the stored object into v.
+// Create POSTs v to a collection path and replaces v with the stored object.
 func Create[T any](ctx context.Context, c *Client, path string, v *T) error {
-	return c.Do(ctx, http.MethodPost, path, v, v)
+	return roundTrip(ctx, c, http.MethodPost, path, v)
 }
 
-// Update PUTs v at path/name.
+// Update PUTs v at path/name and replaces v with the stored object.
 func Update[T any](ctx context.Context, c *Client, path, name string, v *T) error {
-	return c.Do(ctx, http.MethodPut, path+"/"+url.PathEscape(name), v, v)
+	return roundTrip(ctx, c, http.MethodPut, path+"/"+url.PathEscape(name), v)
+}
+
+// roundTrip decodes the answer into a fresh value, so fields the server
+// leaves out do not keep what the caller sent.
+func roundTrip[T any](ctx context.Context, c *Client, method, path string, v *T) error {
+	var stored T
+	if err := c.Do(ctx, method, path, v, &stored); err != nil {
+		return err
+	}
+	*v = stored
+	return nil
 }
 
 // Get reads path/name.

@@ -22,8 +22,8 @@ func checksOf(prof api.PostureProfile) []check {
 		cs = append(cs, check{"os_family", func(p *api.PostureReport) api.CheckResult {
 			return stringCheck("os_family", p, func(p *api.PostureReport) api.StringFact { return p.OSFamily },
 				func(v string) bool { return v == want },
-				api.Reason{Code: "posture.os_family", Message: "this device runs %s; this app needs " + want,
-					Remediation: "Use a " + want + " device for this app"}, "operating system")
+				func(v string) string { return fmt.Sprintf("this device runs %s; this app needs %s", v, want) },
+				api.Reason{Code: "posture.os_family", Remediation: "Use a " + want + " device for this app"}, "operating system")
 		}})
 	}
 	if prof.MinKernel != "" {
@@ -79,15 +79,15 @@ func minVersion(name, min string, fact func(*api.PostureReport) api.StringFact) 
 	return check{"min_" + name, func(p *api.PostureReport) api.CheckResult {
 		return stringCheck("min_"+name, p, fact,
 			func(v string) bool { return CompareVersions(v, min) >= 0 },
-			api.Reason{Code: "posture.min_" + name, Message: what + " %s is older than " + min,
-				Remediation: fmt.Sprintf("Update this device to %s %s or newer", what, min)}, what)
+			func(v string) string { return fmt.Sprintf("%s %s is older than %s", what, v, min) },
+			api.Reason{Code: "posture.min_" + name, Remediation: fmt.Sprintf("Update this device to %s %s or newer", what, min)}, what)
 	}}
 }
 
-// stringCheck runs ok on a known string fact; failing.Message has one %s
-// for the value.
+// stringCheck runs ok on a known string fact; failure says what is wrong
+// with a value that fails.
 func stringCheck(name string, p *api.PostureReport, fact func(*api.PostureReport) api.StringFact,
-	ok func(string) bool, failing api.Reason, what string) api.CheckResult {
+	ok func(string) bool, failure func(string) string, failing api.Reason, what string) api.CheckResult {
 	r := api.CheckResult{Check: name, Reason: failing}
 	f := api.StringFact{}
 	if p != nil {
@@ -97,7 +97,7 @@ func stringCheck(name string, p *api.PostureReport, fact func(*api.PostureReport
 	case !f.Known:
 		r.Status, r.Reason.Message = api.CheckUnknown, fmt.Sprintf("the %s is unknown", what)
 	case !ok(f.Value):
-		r.Status, r.Reason.Message = api.CheckFail, fmt.Sprintf(failing.Message, f.Value)
+		r.Status, r.Reason.Message = api.CheckFail, failure(f.Value)
 	default:
 		r.Status, r.Reason.Message = api.CheckPass, fmt.Sprintf("%s %s is fine", what, f.Value)
 	}
@@ -144,6 +144,3 @@ func versionParts(v string) []int {
 	}
 	return out
 }
-
-// ValidVersion reports whether v starts with a number CompareVersions can use.
-func ValidVersion(v string) bool { return len(versionParts(v)) > 0 }

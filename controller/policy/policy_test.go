@@ -308,27 +308,3 @@ func TestCompareVersions(t *testing.T) {
 		})
 	}
 }
-
-func TestValidVersion(t *testing.T) {
-	tests := []struct {
-		in   string
-		want bool
-	}{
-		{"6.1", true},
-		{"6", true},
-		{"14.2.1", true},
-		{"6.1.0-18-amd64", true},
-		{"", false},
-		{"abc", false},
-		{"v6.1", false},
-		{".6", false},
-		{"-1", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			if got := ValidVersion(tt.in); got != tt.want {
-				t.Errorf("ValidVersion(%q) = %v, want %v", tt.in, got, tt.want)
-			}
-		})
-	}
-}
