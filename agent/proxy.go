@@ -54,11 +54,7 @@ type DeniedError struct {
 }
 
 func (e *DeniedError) Error() string {
-	msgs := make([]string, len(e.Reasons))
-	for i, r := range e.Reasons {
-		msgs[i] = r.Message
-	}
-	return fmt.Sprintf("access to %s denied: %s", e.App, strings.Join(msgs, "; "))
+	return fmt.Sprintf("access to %s denied: %s", e.App, api.ReasonsText(e.Reasons))
 }
 
 // tunnelFor returns the app's live tunnel, asking the controller for a
@@ -96,6 +92,12 @@ func (a *Agent) tunnelFor(ctx context.Context, app string) (*appTunnel, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-time.After(grantWait):
+		// Give up on this request so the next connection asks afresh.
+		a.mu.Lock()
+		if a.pending[app] == f {
+			delete(a.pending, app)
+		}
+		a.mu.Unlock()
 		return nil, fmt.Errorf("no answer from the controller for %s within %s", app, grantWait)
 	}
 }
@@ -104,16 +106,21 @@ func (a *Agent) tunnelFor(ctx context.Context, app string) (*appTunnel, error) {
 func (a *Agent) granted(ctx context.Context, g api.Grant) {
 	a.mu.Lock()
 	f := a.pending[g.App]
-	delete(a.pending, g.App)
+	if f != nil && f.key.Public().String() != g.PublicKey {
+		f = nil // an answer to an older request
+	}
+	if f != nil {
+		delete(a.pending, g.App)
+	}
 	a.mu.Unlock()
 	if f == nil {
 		a.log.Warn("grant for an app nobody asked for; releasing it", "app", g.App)
-		a.send(ctx, api.TypeRelease, api.Release{App: g.App})
+		a.send(ctx, api.TypeRelease, api.Release{App: g.App, PublicKey: g.PublicKey})
 		return
 	}
 	t, err := newAppTunnel(f.key, g, a)
 	if err != nil {
-		a.send(ctx, api.TypeRelease, api.Release{App: g.App})
+		a.send(ctx, api.TypeRelease, api.Release{App: g.App, PublicKey: g.PublicKey})
 		f.fail(err)
 		return
 	}
@@ -167,17 +174,21 @@ func (a *Agent) denied(d api.Denial) {
 	delete(a.pending, d.App)
 	a.decisions[d.App] = api.Decision{App: d.App, Reasons: d.Reasons, EvaluatedAt: time.Now()}
 	a.mu.Unlock()
-	a.log.Info("access denied", "app", d.App, "reasons", d.Reasons)
+	a.log.Info("access denied", "app", d.App, "reasons", api.ReasonsText(d.Reasons))
 	if f != nil {
 		f.fail(&DeniedError{App: d.App, Reasons: d.Reasons})
 	}
 }
 
-func (a *Agent) renewed(r api.Renewal) {
+// renewed moves a tunnel's lease; a renewal for a tunnel this agent does
+// not hold (lost in a restart, or already torn down) is released.
+func (a *Agent) renewed(ctx context.Context, r api.Renewal) {
 	a.mu.Lock()
 	t := a.tunnels[r.App]
 	a.mu.Unlock()
-	if t == nil {
+	if t == nil || t.pub.String() != r.PublicKey {
+		a.log.Info("releasing a grant this agent does not hold", "app", r.App)
+		a.send(ctx, api.TypeRelease, api.Release{App: r.App, PublicKey: r.PublicKey})
 		return
 	}
 	t.mu.Lock()

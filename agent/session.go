@@ -135,14 +135,14 @@ func (a *Agent) handle(ctx context.Context, env api.Envelope) error {
 		if err := env.Decode(&r); err != nil {
 			return err
 		}
-		a.log.Info("access revoked", "app", r.App, "reasons", r.Reasons)
+		a.log.Info("access revoked", "app", r.App, "reasons", api.ReasonsText(r.Reasons))
 		a.teardown(r.App, r.Reasons)
 	case api.TypeRenew:
 		var r api.Renewal
 		if err := env.Decode(&r); err != nil {
 			return err
 		}
-		a.renewed(r)
+		a.renewed(ctx, r)
 	case api.TypeError:
 		var e api.ErrorMsg
 		if err := env.Decode(&e); err != nil {

@@ -1,6 +1,9 @@
 package api
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Reason explains one part of a decision in words a user can act on.
 type Reason struct {
@@ -35,3 +38,12 @@ const (
 	CheckFail    = "fail"
 	CheckUnknown = "unknown"
 )
+
+// ReasonsText joins the reasons' messages for logs and errors.
+func ReasonsText(rs []Reason) string {
+	msgs := make([]string, len(rs))
+	for i, r := range rs {
+		msgs[i] = r.Message
+	}
+	return strings.Join(msgs, "; ")
+}

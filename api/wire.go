@@ -98,6 +98,7 @@ type GrantRequest struct {
 // tunnel up.
 type Grant struct {
 	App              string    `json:"app"`
+	PublicKey        string    `json:"public_key"`         // the agent's key this grant is for`
 	GatewayEndpoint  string    `json:"gateway_endpoint"`   // host:port (UDP)
 	GatewayPublicKey string    `json:"gateway_public_key"` // base64
 	OverlayAddr      string    `json:"overlay_addr"`       // this tunnel's /32
@@ -119,15 +120,20 @@ type Revocation struct {
 	Reasons []Reason `json:"reasons"`
 }
 
-// Renewal extends a live grant's lease.
+// Renewal extends a live grant's lease. An agent that holds no tunnel
+// with PublicKey for App answers with a Release, so grants it lost (say, in
+// a restart) do not live on.
 type Renewal struct {
 	App       string    `json:"app"`
+	PublicKey string    `json:"public_key"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// Release tells the controller the agent no longer wants a grant.
+// Release tells the controller the agent no longer wants the grant of App
+// with PublicKey; a newer grant of the same app under another key stays.
 type Release struct {
-	App string `json:"app"`
+	App       string `json:"app"`
+	PublicKey string `json:"public_key"`
 }
 
 // DecisionsMsg carries the current decision for every app the controller

@@ -57,7 +57,7 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 		c.dropPeer(ctx, old)
 	}
 	if !d.Allowed {
-		c.log.Info("grant denied", "device", s.device, "user", s.user, "app", req.App, "reasons", reasonText(d.Reasons))
+		c.log.Info("grant denied", "device", s.device, "user", s.user, "app", req.App, "reasons", api.ReasonsText(d.Reasons))
 		s.send(api.TypeDeny, api.Denial{App: req.App, Reasons: d.Reasons})
 		return
 	}
@@ -89,19 +89,24 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 		return
 	}
 	c.log.Info("grant", "device", s.device, "user", s.user, "app", app.Name, "overlay", overlay, "expires_at", g.expires)
-	s.send(api.TypeGrant, api.Grant{App: app.Name, GatewayEndpoint: c.gw.Endpoint(), GatewayPublicKey: c.gw.PublicKey(),
+	s.send(api.TypeGrant, api.Grant{App: app.Name, PublicKey: g.pub, GatewayEndpoint: c.gw.Endpoint(), GatewayPublicKey: c.gw.PublicKey(),
 		OverlayAddr: overlay.String(), VirtualIP: app.VirtualIP, Ports: appPorts(app), ExpiresAt: g.expires})
 }
 
-// release ends a grant the agent no longer wants.
-func (c *Controller) release(ctx context.Context, device, app string) {
+// release ends a grant the agent no longer wants, if it is still the one
+// with that key.
+func (c *Controller) release(ctx context.Context, device string, rel api.Release) {
+	key := grantKey{device, rel.App}
 	c.mu.Lock()
-	g := c.grants[grantKey{device, app}]
-	delete(c.grants, grantKey{device, app})
-	c.mu.Unlock()
-	if g != nil {
-		c.dropPeer(ctx, g)
+	g := c.grants[key]
+	if g == nil || g.pub != rel.PublicKey {
+		c.mu.Unlock()
+		return
 	}
+	delete(c.grants, key)
+	c.mu.Unlock()
+	c.log.Info("grant released by agent", "device", device, "app", rel.App)
+	c.dropPeer(ctx, g)
 }
 
 // reevaluate re-decides every live grant (of one device, or all when
@@ -144,7 +149,7 @@ func (c *Controller) reevaluate(ctx context.Context, device string, notify bool)
 // revoke tells the agent first (it closes its side at once), then has the
 // gateway reset the flows and remove the peer. Either alone stops the data.
 func (c *Controller) revoke(ctx context.Context, g *grant, s *session, reasons []api.Reason) {
-	c.log.Info("grant revoked", "device", g.device, "user", g.user, "app", g.app, "reasons", reasonText(reasons))
+	c.log.Info("grant revoked", "device", g.device, "user", g.user, "app", g.app, "reasons", api.ReasonsText(reasons))
 	if s != nil {
 		s.send(api.TypeRevoke, api.Revocation{App: g.app, Reasons: reasons})
 	}
@@ -218,7 +223,7 @@ func (c *Controller) renewAll(ctx context.Context) {
 			r.g.expires = exp
 		}
 		c.mu.Unlock()
-		r.s.send(api.TypeRenew, api.Renewal{App: r.g.app, ExpiresAt: exp})
+		r.s.send(api.TypeRenew, api.Renewal{App: r.g.app, PublicKey: r.g.pub, ExpiresAt: exp})
 	}
 }
 
@@ -261,16 +266,6 @@ func appPorts(app api.App) []uint16 {
 	return out
 }
 
-func reasonText(rs []api.Reason) string {
-	s := ""
-	for i, r := range rs {
-		if i > 0 {
-			s += "; "
-		}
-		s += r.Message
-	}
-	return s
-}
 
 // addrPool hands out addresses of a prefix, skipping the network address.
 type addrPool struct {

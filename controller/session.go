@@ -35,6 +35,7 @@ type session struct {
 	out          chan api.Envelope
 	done         chan struct{}
 	once         sync.Once
+	why          string // set once, before done is closed
 	log          *slog.Logger
 }
 
@@ -58,16 +59,22 @@ func (s *session) sendError(code, msg string) {
 	s.send(api.TypeError, api.ErrorMsg{Code: code, Message: msg})
 }
 
+// close ends the session. It returns at once: the write loop does the
+// closing handshake, so a stuck agent never holds up anyone else.
 func (s *session) close(why string) {
 	s.once.Do(func() {
+		s.why = why
 		close(s.done)
-		s.conn.Close(websocket.StatusPolicyViolation, why)
 	})
 }
 
+// writeLoop owns the connection's writes and its closing: it sends queued
+// messages and pings until the session is closed, then closes the socket
+// with the reason.
 func (s *session) writeLoop(ctx context.Context) {
 	ping := time.NewTicker(pingInterval)
 	defer ping.Stop()
+	defer func() { s.conn.Close(websocket.StatusPolicyViolation, s.why) }()
 	for {
 		select {
 		case <-s.done:
@@ -126,13 +133,18 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 		old.close("replaced by a newer session of the same device")
 	}
 	c.log.Info("agent connected", "device", s.device, "user", s.user, "remote", r.RemoteAddr)
-	go s.writeLoop(ctx)
+	writer := make(chan struct{})
+	go func() {
+		defer close(writer)
+		s.writeLoop(ctx)
+	}()
 	s.send(api.TypeWelcome, api.WelcomeMsg{User: s.user, HeartbeatInterval: api.Duration(c.cfg.HeartbeatInterval)})
 	c.sendDecisions(s)
 
 	c.readLoop(ctx, s)
 
 	s.close("session ended")
+	<-writer
 	c.mu.Lock()
 	if c.sessions[s.device] == s {
 		delete(c.sessions, s.device)
@@ -230,7 +242,7 @@ func (c *Controller) dispatch(ctx context.Context, s *session, env api.Envelope)
 		if err := env.Decode(&rel); err != nil {
 			return err
 		}
-		c.release(ctx, s.device, rel.App)
+		c.release(ctx, s.device, rel)
 	default:
 		return fmt.Errorf("unknown message type %q", env.Type)
 	}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"strings"
 	"syscall"
@@ -207,4 +206,36 @@ func hasReason(rs []api.Reason, substr string) bool {
 	return false
 }
 
-var _ = net.Dial
+// TestRestartedAgentReleasesLostGrants: an agent that restarts has lost
+// its tunnels' keys; the controller must not keep renewing their peers.
+func TestRestartedAgentReleasesLostGrants(t *testing.T) {
+	const lease = 3 * time.Second
+	env := New(t, Options{LeaseTTL: lease})
+	env.Standard(t)
+	a := env.Agent(t, "alice")
+	a.Decision("grafana", true, 5*time.Second)
+	if _, err := a.Get("grafana", "/"); err != nil {
+		t.Fatal(err)
+	}
+	before := env.Gateway.Peers(context.Background())
+	if len(before) != 1 {
+		t.Fatalf("gateway peers = %+v, want 1", before)
+	}
+
+	a.Restart()
+	// The first renewal after the restart (every lease/3) is answered with
+	// a release; well before the lease itself would run out.
+	Eventually(t, lease/3+time.Second, func() error {
+		if peers := env.Gateway.Peers(context.Background()); len(peers) != 0 {
+			return errors.New("the lost tunnel's peer is still installed")
+		}
+		return nil
+	})
+	if got, err := a.Get("grafana", "/"); err != nil || got != "hello from grafana" {
+		t.Fatalf("Get(grafana) after restart = %q, %v, want a fresh tunnel", got, err)
+	}
+	after := env.Gateway.Peers(context.Background())
+	if len(after) != 1 || after[0].PublicKey == before[0].PublicKey {
+		t.Errorf("peers after restart = %+v, want one with a new key (old %s)", after, before[0].PublicKey)
+	}
+}

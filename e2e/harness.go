@@ -165,6 +165,7 @@ type Agent struct {
 	*agent.Agent
 	t        testing.TB
 	env      *Env
+	cfg      agent.Config
 	Override string
 	Socket   string
 	cancel   context.CancelFunc
@@ -193,25 +194,40 @@ func (e *Env) Agent(t testing.TB, user string) *Agent {
 	override := filepath.Join(dir, "posture-override.json")
 	Must(t, os.WriteFile(override, []byte(GoodPosture), 0o644))
 	src := posture.WithOverride(posture.NewSystem(agent.Version), override, e.Log)
-	a, err := agent.New(agent.Config{StateDir: dir, Secrets: secrets, Posture: src, PostureWatch: src.Watch,
-		Socket: filepath.Join(sockDir, "agent.sock"), Logger: e.Log.With("component", "agent", "user", user)})
-	if err != nil {
-		t.Fatalf("agent.New: %v", err)
-	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	ta := &Agent{Agent: a, t: t, env: e, Override: override, Socket: filepath.Join(sockDir, "agent.sock"), cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(ta.done)
-		a.Run(runCtx)
-	}()
+	ta := &Agent{t: t, env: e, Override: override, Socket: filepath.Join(sockDir, "agent.sock"),
+		cfg: agent.Config{StateDir: dir, Secrets: secrets, Posture: src, PostureWatch: src.Watch,
+			Socket: filepath.Join(sockDir, "agent.sock"), Logger: e.Log.With("component", "agent", "user", user)}}
+	ta.start()
 	t.Cleanup(ta.Stop)
 	return ta
+}
+
+// start runs a fresh agent process-equivalent on the enrolled state.
+func (a *Agent) start() {
+	a.t.Helper()
+	ag, err := agent.New(a.cfg)
+	if err != nil {
+		a.t.Fatalf("agent.New: %v", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	a.Agent, a.cancel, a.done = ag, cancel, make(chan struct{})
+	go func() {
+		defer close(a.done)
+		ag.Run(runCtx)
+	}()
 }
 
 // Stop ends the agent and waits for it.
 func (a *Agent) Stop() {
 	a.cancel()
 	<-a.done
+}
+
+// Restart stops the agent and starts a new one on the same state, as a
+// reboot or an agent upgrade would: its tunnels and their keys are gone.
+func (a *Agent) Restart() {
+	a.Stop()
+	a.start()
 }
 
 // SetPosture rewrites the override file; the agent reports at once.
