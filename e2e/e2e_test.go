@@ -239,3 +239,45 @@ func TestRestartedAgentReleasesLostGrants(t *testing.T) {
 		t.Errorf("peers after restart = %+v, want one with a new key (old %s)", after, before[0].PublicKey)
 	}
 }
+
+// TestPostureHeartbeatAndUnknownFacts: the agent reports on the
+// controller's heartbeat even when nothing changed, and a fact the agent
+// cannot tell (null in the override) fails its check as unknown.
+func TestPostureHeartbeatAndUnknownFacts(t *testing.T) {
+	const heartbeat = 400 * time.Millisecond
+	env := New(t, Options{HeartbeatInterval: heartbeat})
+	env.Standard(t)
+	a := env.Agent(t, "alice")
+	a.Decision("grafana", true, 5*time.Second)
+
+	collectedAt := func() time.Time {
+		devs, err := adminclient.List[api.Device](context.Background(), env.Admin, api.PathDevices)
+		Must(t, err)
+		if len(devs) != 1 || devs[0].Posture == nil {
+			t.Fatalf("devices = %+v, want one with a posture report", devs)
+		}
+		return devs[0].Posture.CollectedAt
+	}
+	first := collectedAt()
+	Eventually(t, 3*heartbeat, func() error {
+		if !collectedAt().After(first) {
+			return errors.New("no new posture report on the heartbeat")
+		}
+		return nil
+	})
+
+	a.SetPosture(`{"disk_encryption": true, "firewall": null}`)
+	reasons := a.Decision("grafana", false, 2*time.Second)
+	if !hasReason(reasons, "the state of the firewall is unknown") {
+		t.Errorf("reasons = %+v, want the firewall unknown", reasons)
+	}
+	var status string
+	for _, c := range a.Posture().Checks {
+		if c.Check == "firewall" {
+			status = c.Status
+		}
+	}
+	if status != api.CheckUnknown {
+		t.Errorf("firewall check status = %q, want %q", status, api.CheckUnknown)
+	}
+}
