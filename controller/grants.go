@@ -266,7 +266,6 @@ func appPorts(app api.App) []uint16 {
 	return out
 }
 
-
 // addrPool hands out addresses of a prefix, skipping the network address.
 type addrPool struct {
 	prefix netip.Prefix
