@@ -15,6 +15,9 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/tunnel"
 )
 
+// flushLimit bounds the wait for a removed peer's resets to leave.
+const flushLimit = 100 * time.Millisecond
+
 // ErrUnknownPeer is returned for a public key the gateway does not hold.
 var ErrUnknownPeer = errors.New("no such peer on this gateway")
 
@@ -195,6 +198,12 @@ func (g *Gateway) dropLocked(p *peer) {
 	g.removals.Add(1) // under g.mu, so Close's Wait never races it
 	go func() {
 		defer g.removals.Done()
+		g.srv.Flush(flushLimit)
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.byKeyLocked(p.pub.String()) != nil {
+			return // the key was granted again meanwhile; keep its peer
+		}
 		if err := g.srv.RemovePeer(p.pub); err != nil {
 			g.log.Warn("remove WireGuard peer", "app", p.app, "err", err)
 		}

@@ -273,6 +273,24 @@ func TestRemovePeerResetsOpenFlow(t *testing.T) {
 	}
 }
 
+// A key granted again right after its removal keeps working: the delayed
+// WireGuard removal of the old grant must not take the new one with it.
+func TestRemoveThenReAddSameKey(t *testing.T) {
+	gw := newGateway(t)
+	key := newKey(t)
+	up := echoUpstream(t)
+	addPeer(t, gw, peerConfig(key, "100.64.0.2", up, time.Now().Add(time.Minute)))
+	cl := newAgent(t, gw, key, "100.64.0.2")
+	echo(t, dial(t, cl, appAddr), "ping")
+
+	if err := gw.RemovePeer(context.Background(), key.Public().String()); err != nil {
+		t.Fatalf("RemovePeer = %v, want nil", err)
+	}
+	addPeer(t, gw, peerConfig(key, "100.64.0.2", up, time.Now().Add(time.Minute)))
+	time.Sleep(300 * time.Millisecond) // past the old grant's flush and removal
+	echo(t, dial(t, cl, appAddr), "pong")
+}
+
 // A gateway with no controller at all still ends a grant at its lease.
 func TestLeaseExpiryWithoutController(t *testing.T) {
 	gw := newGateway(t)

@@ -127,11 +127,14 @@ func (s *Server) SetPeer(pub PublicKey, allowed netip.Prefix) error {
 	return nil
 }
 
-// RemovePeer drops a peer. Packets the netstack already queued for it (the
-// resets of its flows) are flushed first, bounded by a short wait, so that
-// they still travel through the tunnel.
+// Flush waits, at most limit, until WireGuard has taken and sent every
+// packet the netstack has queued — the resets of flows just aborted — so
+// that a RemovePeer after it does not swallow them.
+func (s *Server) Flush(limit time.Duration) { s.tun.flush(limit) }
+
+// RemovePeer drops a peer at once; call Flush first to let its queued
+// packets out.
 func (s *Server) RemovePeer(pub PublicKey) error {
-	s.tun.flush(100 * time.Millisecond)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.dev.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", pub.hex())); err != nil {
@@ -155,7 +158,7 @@ func (s *Server) Peers() map[PublicKey]netip.Prefix {
 // Close stops the device; packets already queued (the resets of flows its
 // owner just aborted) are flushed first.
 func (s *Server) Close() error {
-	s.tun.flush(100 * time.Millisecond)
+	s.Flush(100 * time.Millisecond)
 	s.dev.Close()
 	return nil
 }

@@ -78,6 +78,7 @@ func TestResetReachesClient(t *testing.T) {
 	}
 	f := <-flows
 	f.Reset()
+	srv.Flush(100 * time.Millisecond)
 	for pub := range srv.Peers() {
 		srv.RemovePeer(pub)
 	}
