@@ -50,6 +50,10 @@ type Agent struct {
 
 	postureNow chan struct{}
 
+	postureMu  sync.Mutex // one report at a time; guards the two below
+	lastSent   api.PostureReport
+	lastSentAt time.Time
+
 	mu        sync.Mutex
 	st        State
 	conn      *websocket.Conn
@@ -177,8 +181,6 @@ func (a *Agent) shutdown() {
 func (a *Agent) postureLoop(ctx context.Context) {
 	t := time.NewTicker(a.cfg.CollectInterval)
 	defer t.Stop()
-	var lastSent time.Time
-	var last api.PostureReport
 	for {
 		force := false
 		select {
@@ -189,24 +191,38 @@ func (a *Agent) postureLoop(ctx context.Context) {
 			force = true
 		}
 		a.mu.Lock()
-		q, hb := a.query, a.heartbeat
+		conn := a.conn
 		a.mu.Unlock()
-		rep := a.cfg.Posture.Collect(ctx, q)
-		rep.AgentVersion = Version
-		if rep.CollectedAt.IsZero() {
-			rep.CollectedAt = time.Now()
+		if conn != nil {
+			a.reportPosture(ctx, conn, force)
 		}
-		a.mu.Lock()
-		a.report = &rep
-		a.mu.Unlock()
-		if !force && samePosture(rep, last) && time.Since(lastSent) < hb {
-			continue
-		}
-		if err := a.send(ctx, api.TypePosture, rep); err != nil {
-			continue // not connected; a new session asks for a report
-		}
-		last, lastSent = rep, time.Now()
 	}
+}
+
+// reportPosture collects and, when a fact changed, the heartbeat is due or
+// force is set, sends a report on conn.
+func (a *Agent) reportPosture(ctx context.Context, conn *websocket.Conn, force bool) error {
+	a.postureMu.Lock()
+	defer a.postureMu.Unlock()
+	a.mu.Lock()
+	q, hb := a.query, a.heartbeat
+	a.mu.Unlock()
+	rep := a.cfg.Posture.Collect(ctx, q)
+	rep.AgentVersion = Version
+	if rep.CollectedAt.IsZero() {
+		rep.CollectedAt = time.Now()
+	}
+	a.mu.Lock()
+	a.report = &rep
+	a.mu.Unlock()
+	if !force && samePosture(rep, a.lastSent) && time.Since(a.lastSentAt) < hb {
+		return nil
+	}
+	if err := writeEnvelope(ctx, conn, api.TypePosture, rep); err != nil {
+		return err
+	}
+	a.lastSent, a.lastSentAt = rep, time.Now()
+	return nil
 }
 
 // samePosture ignores the facts that change on their own every second.

@@ -86,13 +86,20 @@ func (a *Agent) session(ctx context.Context) error {
 		return err
 	}
 	a.mu.Lock()
-	a.conn, a.lastErr = conn, ""
 	if hb := time.Duration(welcome.HeartbeatInterval); hb > 0 {
 		a.heartbeat = hb
 	}
+	a.query = welcome.Query
+	a.mu.Unlock()
+	// The first report goes out before anything else can use the session,
+	// so the controller never decides a grant request on no posture.
+	if err := a.reportPosture(ctx, conn, true); err != nil {
+		return fmt.Errorf("send posture: %w", err)
+	}
+	a.mu.Lock()
+	a.conn, a.lastErr = conn, ""
 	a.mu.Unlock()
 	a.log.Info("connected to controller", "controller", a.st.Controller, "user", welcome.User)
-	a.PostureChanged()
 
 	for {
 		_, data, err := conn.Read(ctx)

@@ -79,6 +79,9 @@ type WelcomeMsg struct {
 	// HeartbeatInterval is how often the agent sends a full posture report
 	// even when nothing changed.
 	HeartbeatInterval Duration `json:"heartbeat_interval"`
+	// Query names the extra facts the policy needs, so the first report
+	// already has them (DecisionsMsg carries later changes).
+	Query PostureQuery `json:"query"`
 }
 
 // AppInfo is what an agent knows of an app before it has a tunnel.

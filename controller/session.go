@@ -138,7 +138,10 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 		defer close(writer)
 		s.writeLoop(ctx)
 	}()
-	s.send(api.TypeWelcome, api.WelcomeMsg{User: s.user, HeartbeatInterval: api.Duration(c.cfg.HeartbeatInterval)})
+	c.mu.Lock()
+	query := c.snap.Query()
+	c.mu.Unlock()
+	s.send(api.TypeWelcome, api.WelcomeMsg{User: s.user, HeartbeatInterval: api.Duration(c.cfg.HeartbeatInterval), Query: query})
 	c.sendDecisions(s)
 
 	c.readLoop(ctx, s)

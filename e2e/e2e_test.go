@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -91,6 +93,7 @@ func TestTwoAppsTwoTunnelsDifferentKeys(t *testing.T) {
 		&api.Policy{Name: "eng-wiki", Groups: []string{"eng"}, Apps: []string{"wiki"}}))
 	a := env.Agent(t, "alice")
 	a.Decision("wiki", true, 5*time.Second)
+	a.Decision("grafana", true, 5*time.Second)
 	for _, app := range []string{"grafana", "wiki"} {
 		if got, err := a.Get(app, "/"); err != nil || got != "hello from "+app {
 			t.Fatalf("Get(%s) = %q, %v, want %q", app, got, err, "hello from "+app)
@@ -279,5 +282,24 @@ func TestPostureHeartbeatAndUnknownFacts(t *testing.T) {
 	}
 	if status != api.CheckUnknown {
 		t.Errorf("firewall check status = %q, want %q", status, api.CheckUnknown)
+	}
+}
+
+// TestFirstConnectionRightAfterStart: a connection made the moment the
+// agent's ports open is decided on the device's posture, never on "no
+// report yet" (the first report precedes every grant request).
+func TestFirstConnectionRightAfterStart(t *testing.T) {
+	env := New(t, Options{})
+	env.Standard(t)
+	Must(t, adminclient.Create(context.Background(), env.Admin, api.PathPostureProfiles,
+		&api.PostureProfile{Name: "self", RequiredProcesses: []string{filepath.Base(os.Args[0])}}))
+	Must(t, adminclient.Update(context.Background(), env.Admin, api.PathPolicies, "eng-grafana",
+		&api.Policy{Name: "eng-grafana", Groups: []string{"eng"}, Apps: []string{"grafana"}, PostureProfiles: []string{"secure", "self"}}))
+	for i := range 5 {
+		a := env.Agent(t, "alice")
+		if got, err := a.Get("grafana", "/"); err != nil || got != "hello from grafana" {
+			t.Fatalf("agent %d: first Get(grafana) = %q, %v, want %q", i, got, err, "hello from grafana")
+		}
+		a.Stop()
 	}
 }
