@@ -303,3 +303,29 @@ func TestFirstConnectionRightAfterStart(t *testing.T) {
 		a.Stop()
 	}
 }
+
+// TestLostControllerFailsClosed: with the controller gone, nobody renews;
+// the gateway and the agent each end the grant at its lease.
+func TestLostControllerFailsClosed(t *testing.T) {
+	const lease = 1500 * time.Millisecond
+	env := New(t, Options{LeaseTTL: lease})
+	env.Standard(t)
+	a := env.Agent(t, "alice")
+	a.Decision("grafana", true, 5*time.Second)
+	stream := a.OpenStream("grafana")
+
+	Must(t, env.Ctrl.Close())
+	stream.AwaitEnd(t, lease+time.Second)
+	Eventually(t, time.Second, func() error {
+		if peers := env.Gateway.Peers(context.Background()); len(peers) != 0 {
+			return errors.New("gateway still holds peers with its controller gone")
+		}
+		return nil
+	})
+	if _, err := a.Get("grafana", "/"); err == nil {
+		t.Fatal("new connection served with the controller gone")
+	}
+	if a.Status().Connected {
+		t.Error("agent says it is connected to a closed controller")
+	}
+}
