@@ -49,7 +49,7 @@ const (
 // and through a gatehouse tunnel (agent port → agent netstack → WireGuard →
 // gateway netstack → upstream).
 func BenchmarkThroughput(b *testing.B) {
-	for _, p := range newBenchPaths(b) {
+	for _, p := range newBenchPaths(b, startCountingSink(b)) {
 		b.Run(p.name, func(b *testing.B) {
 			b.SetBytes(benchChunk)
 			c, err := p.dial()
@@ -70,14 +70,26 @@ func BenchmarkThroughput(b *testing.B) {
 // and their ratios: drift in the machine's speed hits all paths alike.
 // Target: gatehouse/bare ≥ 0.80.
 func BenchmarkThroughputRatio(b *testing.B) {
-	paths := newBenchPaths(b)
+	benchRatio(b, newBenchPaths(b, startCountingSink(b)), timedPush)
+}
+
+// BenchmarkDownloadRatio is BenchmarkThroughputRatio the other way: the
+// app sends, the client receives — what a web app mostly does.
+func BenchmarkDownloadRatio(b *testing.B) {
+	benchRatio(b, newBenchPaths(b, startSource(b)), timedPull)
+}
+
+// benchRatio moves benchRatioVolume over each path with move, back to back
+// in every iteration and rotating the order, and reports the throughputs
+// and their ratios.
+func benchRatio(b *testing.B, paths []benchPath, move func(benchPath, int64) (time.Duration, error)) {
 	spent := make([]time.Duration, len(paths))
 	moved := make([]int64, len(paths))
 	round := 0
 	for b.Loop() {
 		for k := range paths {
 			i := (k + round) % len(paths)
-			took, err := timedPush(paths[i], benchRatioVolume)
+			took, err := move(paths[i], benchRatioVolume)
 			if err != nil {
 				b.Fatalf("%s: %v", paths[i].name, err)
 			}
@@ -178,39 +190,40 @@ func BenchmarkColdConnect(b *testing.B) {
 	b.ReportMetric(float64(len(cold)), "trials")
 }
 
-// benchPath is one way to reach the sink.
+// benchPath is one way to reach the upstream.
 type benchPath struct {
 	name string
 	dial func() (net.Conn, error)
 }
 
-// newBenchPaths starts a sink, a bare WireGuard pair and a gatehouse
-// installation in front of it, and returns the three ways to reach it.
-func newBenchPaths(tb testing.TB) []benchPath {
+// newBenchPaths starts a bare WireGuard pair and a gatehouse installation
+// in front of upstream, and returns the three ways to reach it.
+func newBenchPaths(tb testing.TB, upstream string) []benchPath {
 	tb.Helper()
-	sink := startCountingSink(tb)
-	bare := newBarePair(tb, sink)
+	bare := newBarePair(tb, upstream)
 
 	env := New(tb, Options{})
 	ctx := context.Background()
 	Must(tb, adminclient.Create(ctx, env.Admin, api.PathUsers, &api.User{Name: "alice", Groups: []string{"eng"}}))
-	Must(tb, adminclient.Create(ctx, env.Admin, api.PathApps, &api.App{Name: "sink", Upstreams: []string{sink}}))
-	Must(tb, adminclient.Create(ctx, env.Admin, api.PathPolicies, &api.Policy{Name: "eng-sink",
-		Groups: []string{"eng"}, Apps: []string{"sink"}}))
+	Must(tb, adminclient.Create(ctx, env.Admin, api.PathApps, &api.App{Name: "bench", Upstreams: []string{upstream}}))
+	Must(tb, adminclient.Create(ctx, env.Admin, api.PathPolicies, &api.Policy{Name: "eng-bench",
+		Groups: []string{"eng"}, Apps: []string{"bench"}}))
 	a := env.Agent(tb, "alice")
-	a.Decision("sink", true, 5*time.Second)
-	local := a.Addr("sink")
+	a.Decision("bench", true, 5*time.Second)
+	local := a.Addr("bench")
 
 	paths := []benchPath{
-		{"direct", func() (net.Conn, error) { return net.DialTimeout("tcp", sink, 5*time.Second) }},
+		{"direct", func() (net.Conn, error) { return net.DialTimeout("tcp", upstream, 5*time.Second) }},
 		{"wireguard-bare", bare.dial},
 		{"gatehouse", func() (net.Conn, error) { return net.DialTimeout("tcp", local, 5*time.Second) }},
 	}
-	// Warm every path up: handshakes, the grant, buffers.
+	// Bring every path up: handshakes, the grant.
 	for _, p := range paths {
-		if _, err := timedPush(p, 4<<20); err != nil {
+		c, err := p.dial()
+		if err != nil {
 			tb.Fatalf("warm up %s: %v", p.name, err)
 		}
+		c.Close()
 	}
 	return paths
 }
@@ -262,6 +275,63 @@ func pushToSink(c net.Conn, n int64) error {
 		return fmt.Errorf("sink received %d bytes, want %d", got, n)
 	}
 	return nil
+}
+
+// timedPull dials p, asks the source for n bytes and reads them all;
+// dialing is not timed.
+func timedPull(p benchPath, n int64) (time.Duration, error) {
+	c, err := p.dial()
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	start := time.Now()
+	var ask [8]byte
+	binary.BigEndian.PutUint64(ask[:], uint64(n))
+	if _, err := c.Write(ask[:]); err != nil {
+		return 0, fmt.Errorf("ask source: %w", err)
+	}
+	got, err := io.Copy(io.Discard, c)
+	if err != nil {
+		return 0, fmt.Errorf("read from source: %w", err)
+	}
+	if got != n {
+		return 0, fmt.Errorf("source sent %d bytes, want %d", got, n)
+	}
+	return time.Since(start), nil
+}
+
+// startSource listens on loopback and, for each connection, reads a byte
+// count (8 bytes, big endian), sends that many bytes and closes.
+func startSource(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				var ask [8]byte
+				if _, err := io.ReadFull(c, ask[:]); err != nil {
+					return
+				}
+				for left := int64(binary.BigEndian.Uint64(ask[:])); left > 0; left -= benchChunk {
+					if _, err := c.Write(benchPayload[:min(left, benchChunk)]); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
 }
 
 // startCountingSink listens on loopback, discards everything a connection

@@ -3,7 +3,7 @@
 # writes the raw output to bench.out (benchstat reads it as is), and prints
 # the figures the issue sets targets for with PASS/FAIL:
 #
-#   gatehouse/bare throughput ratio  >= 0.80
+#   gatehouse/bare throughput ratio  >= 0.80 (upload and download)
 #   revocation p99                   <= 1000 ms
 #   cold connect p99                 <= 150 ms
 #
@@ -21,7 +21,6 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-export GOFLAGS="${GOFLAGS:--mod=mod}"
 benchtime="${BENCHTIME:-5s}"
 count="${COUNT:-1}"
 pattern="${BENCH:-.}"
@@ -46,6 +45,10 @@ function verdict(ok) { if (ok) { pass++; return "PASS" } fail++; return "FAIL" }
 	r = metric("gatehouse/bare")
 	printf "throughput  gatehouse/bare %.2f (target >= 0.80) %s   gatehouse/direct %.3f   MB/s gatehouse %s, bare %s, direct %s\n",
 		r, verdict(r >= 0.80), metric("gatehouse/direct"), metric("MB/s-gatehouse"), metric("MB/s-bare"), metric("MB/s-direct")
+}
+/^BenchmarkDownloadRatio/ {
+	printf "download    gatehouse/bare %.2f (upload target applies: >= 0.80) %s   MB/s gatehouse %s, bare %s, direct %s\n",
+		metric("gatehouse/bare"), verdict(metric("gatehouse/bare") >= 0.80), metric("MB/s-gatehouse"), metric("MB/s-bare"), metric("MB/s-direct")
 }
 /^BenchmarkThroughput\// {
 	split($1, name, "/")
