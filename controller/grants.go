@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -28,6 +29,7 @@ type grant struct {
 	user    string
 	pub     string
 	overlay netip.Addr
+	dests   []api.Destination // as installed on the gateway
 	expires time.Time
 }
 
@@ -66,10 +68,9 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 			Message: "the controller has no overlay addresses left", Remediation: "Ask an admin to check the controller"}}})
 		return
 	}
-	g := &grant{grantKey: key, user: s.user, pub: req.PublicKey, overlay: overlay, expires: time.Now().Add(c.cfg.LeaseTTL)}
-	pc := api.PeerConfig{PublicKey: g.pub, OverlayAddr: overlay.String(), App: app.Name,
-		Destinations: destinations(app), ExpiresAt: g.expires}
-	if err := c.gw.AddPeer(ctx, pc); err != nil {
+	g := &grant{grantKey: key, user: s.user, pub: req.PublicKey, overlay: overlay, dests: destinations(app),
+		expires: time.Now().Add(c.cfg.LeaseTTL)}
+	if err := c.gw.AddPeer(ctx, g.peerConfig()); err != nil {
 		c.log.Warn("gateway refused peer", "app", app.Name, "err", err)
 		c.releaseAddr(overlay)
 		s.send(api.TypeDeny, api.Denial{App: req.App, Reasons: []api.Reason{{Code: "gateway.unavailable",
@@ -109,9 +110,15 @@ func (c *Controller) release(ctx context.Context, device string, rel api.Release
 	c.dropPeer(ctx, g)
 }
 
+func (g *grant) peerConfig() api.PeerConfig {
+	return api.PeerConfig{PublicKey: g.pub, OverlayAddr: g.overlay.String(), App: g.app,
+		Destinations: g.dests, ExpiresAt: g.expires}
+}
+
 // reevaluate re-decides every live grant (of one device, or all when
-// device is empty), revokes those that no longer pass, and, with notify,
-// refreshes every affected agent's view of its decisions.
+// device is empty), revokes those that no longer pass, moves those whose
+// app changed its upstreams to the new ones, and, with notify, refreshes
+// every affected agent's view of its decisions.
 func (c *Controller) reevaluate(ctx context.Context, device string, notify bool) {
 	type revocation struct {
 		g       *grant
@@ -119,6 +126,7 @@ func (c *Controller) reevaluate(ctx context.Context, device string, notify bool)
 		reasons []api.Reason
 	}
 	var revoked []revocation
+	var moved []*grant
 	var sessions []*session
 	now := time.Now()
 	c.mu.Lock()
@@ -130,6 +138,11 @@ func (c *Controller) reevaluate(ctx context.Context, device string, notify bool)
 		if !d.Allowed {
 			delete(c.grants, key)
 			revoked = append(revoked, revocation{g, c.sessions[key.device], d.Reasons})
+			continue
+		}
+		if dests := destinations(c.snap.Apps[key.app]); !slices.Equal(dests, g.dests) {
+			g.dests = dests
+			moved = append(moved, g)
 		}
 	}
 	for id, s := range c.sessions {
@@ -141,8 +154,38 @@ func (c *Controller) reevaluate(ctx context.Context, device string, notify bool)
 	for _, r := range revoked {
 		c.revoke(ctx, r.g, r.s, r.reasons)
 	}
+	for _, g := range moved {
+		c.moveGrant(ctx, g)
+	}
 	for _, s := range sessions {
 		c.sendDecisions(s)
+	}
+}
+
+// moveGrant installs a grant's new destinations: the same key at the same
+// overlay address, so the gateway updates it in place and resets flows to
+// destinations it no longer has. A gateway that cannot take the change
+// must not keep the old ones: the grant is revoked.
+func (c *Controller) moveGrant(ctx context.Context, g *grant) {
+	c.mu.Lock()
+	pc := g.peerConfig()
+	c.mu.Unlock()
+	err := c.gw.AddPeer(ctx, pc)
+	if err == nil {
+		c.log.Info("grant moved to the app's new upstreams", "device", g.device, "app", g.app)
+		return
+	}
+	c.log.Warn("could not move grant to the app's new upstreams", "device", g.device, "app", g.app, "err", err)
+	c.mu.Lock()
+	live := c.grants[g.grantKey] == g
+	if live {
+		delete(c.grants, g.grantKey)
+	}
+	s := c.sessions[g.device]
+	c.mu.Unlock()
+	if live {
+		c.revoke(ctx, g, s, []api.Reason{{Code: "gateway.unavailable",
+			Message: "the app changed and its gateway could not take the change", Remediation: "Reconnect in a minute; if it persists, tell IT"}})
 	}
 }
 

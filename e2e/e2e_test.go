@@ -3,9 +3,11 @@ package e2e
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -328,4 +330,53 @@ func TestLostControllerFailsClosed(t *testing.T) {
 	if a.Status().Connected {
 		t.Error("agent says it is connected to a closed controller")
 	}
+}
+
+// TestAppUpstreamChangeMovesLiveGrant: an admin pointing an app at a new
+// upstream moves live grants in place (same tunnel key) to it.
+func TestAppUpstreamChangeMovesLiveGrant(t *testing.T) {
+	env := New(t, Options{})
+	env.Standard(t)
+	a := env.Agent(t, "alice")
+	a.Decision("grafana", true, 5*time.Second)
+	if got, err := a.Get("grafana", "/"); err != nil || got != "hello from grafana" {
+		t.Fatalf("Get(grafana) = %q, %v", got, err)
+	}
+	before := env.Gateway.Peers(context.Background())
+
+	ctx := context.Background()
+	app, err := adminclient.Get[api.App](ctx, env.Admin, api.PathApps, "grafana")
+	Must(t, err)
+	v2 := env.Upstream(t, "grafana-v2")
+	_, oldPort, _ := net.SplitHostPort(app.Upstreams[0])
+	_, newPort, _ := net.SplitHostPort(v2)
+	app.Upstreams = []string{v2}
+	Must(t, adminclient.Update(ctx, env.Admin, api.PathApps, "grafana", &app))
+
+	Eventually(t, 2*time.Second, func() error {
+		for _, v := range a.Apps() {
+			if v.Name == "grafana" && len(v.LocalAddrs) == 1 && a.LocalAddr("grafana", mustPort(t, newPort)) != "" {
+				return nil
+			}
+		}
+		return errors.New("agent has no local port for grafana's new upstream port yet")
+	})
+	if a.LocalAddr("grafana", mustPort(t, oldPort)) != "" && oldPort != newPort {
+		t.Errorf("agent still listens for grafana's old port %s", oldPort)
+	}
+	got, err := a.Get("grafana", "/")
+	if err != nil || got != "hello from grafana-v2" {
+		t.Fatalf("Get(grafana) after the change = %q, %v, want %q", got, err, "hello from grafana-v2")
+	}
+	after := env.Gateway.Peers(context.Background())
+	if len(after) != 1 || after[0].PublicKey != before[0].PublicKey {
+		t.Errorf("peers = %+v, want the same tunnel (key %s) moved in place", after, before[0].PublicKey)
+	}
+}
+
+func mustPort(t *testing.T, s string) uint16 {
+	t.Helper()
+	p, err := strconv.ParseUint(s, 10, 16)
+	Must(t, err)
+	return uint16(p)
 }

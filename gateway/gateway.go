@@ -114,6 +114,12 @@ func (g *Gateway) AddPeer(_ context.Context, pc api.PeerConfig) error {
 	if old, ok := g.peers[p.overlay]; ok {
 		old.timer.Stop()
 		p.flows = old.flows
+		for f := range p.flows {
+			if _, still := p.dests[f.Dst]; !still {
+				f.Reset() // its destination left the grant
+				delete(p.flows, f)
+			}
+		}
 	}
 	g.peers[p.overlay] = p
 	p.timer = time.AfterFunc(time.Until(p.expires), func() { g.expire(p.overlay) })
