@@ -87,6 +87,9 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkControllerURL(st.Controller); err != nil {
+		return nil, err
+	}
 	key, err := cfg.Secrets.Get(deviceKeyName)
 	if err != nil {
 		return nil, fmt.Errorf("device key: %w (enroll again)", err)
@@ -166,13 +169,13 @@ func (a *Agent) shutdown() {
 		l.Close()
 		delete(a.listeners, k)
 	}
-	apps := make([]string, 0, len(a.tunnels))
-	for app := range a.tunnels {
-		apps = append(apps, app)
+	tunnels := make([]*appTunnel, 0, len(a.tunnels))
+	for _, t := range a.tunnels {
+		tunnels = append(tunnels, t)
 	}
 	a.mu.Unlock()
-	for _, app := range apps {
-		a.teardown(app, nil)
+	for _, t := range tunnels {
+		a.teardown(t, nil)
 	}
 }
 

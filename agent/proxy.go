@@ -102,15 +102,14 @@ func (a *Agent) tunnelFor(ctx context.Context, app string) (*appTunnel, error) {
 	}
 }
 
-// granted brings up the tunnel a pending request asked for.
+// granted brings up the tunnel a pending request asked for. The request
+// stays pending while the tunnel is built, so connections arriving
+// meanwhile wait for it instead of asking again.
 func (a *Agent) granted(ctx context.Context, g api.Grant) {
 	a.mu.Lock()
 	f := a.pending[g.App]
 	if f != nil && f.key.Public().String() != g.PublicKey {
 		f = nil // an answer to an older request
-	}
-	if f != nil {
-		delete(a.pending, g.App)
 	}
 	a.mu.Unlock()
 	if f == nil {
@@ -119,14 +118,32 @@ func (a *Agent) granted(ctx context.Context, g api.Grant) {
 		return
 	}
 	t, err := newAppTunnel(f.key, g, a)
-	if err != nil {
+	a.mu.Lock()
+	current := a.pending[g.App] == f
+	if current {
+		delete(a.pending, g.App)
+	}
+	var old *appTunnel
+	if current && err == nil {
+		old = a.tunnels[g.App]
+		a.tunnels[g.App] = t
+	}
+	a.mu.Unlock()
+	switch {
+	case err != nil:
 		a.send(ctx, api.TypeRelease, api.Release{App: g.App, PublicKey: g.PublicKey})
-		f.fail(err)
+		if current {
+			f.fail(err)
+		}
+		return
+	case !current: // the request timed out meanwhile
+		t.close()
+		a.send(ctx, api.TypeRelease, api.Release{App: g.App, PublicKey: g.PublicKey})
 		return
 	}
-	a.mu.Lock()
-	a.tunnels[g.App] = t
-	a.mu.Unlock()
+	if old != nil {
+		old.close()
+	}
 	a.log.Info("tunnel up", "app", g.App, "overlay", g.OverlayAddr, "expires_at", g.ExpiresAt)
 	f.t = t
 	close(f.done)
@@ -162,7 +179,7 @@ func newAppTunnel(key tunnel.PrivateKey, g api.Grant, a *Agent) (*appTunnel, err
 	t := &appTunnel{app: g.App, pub: key.Public(), client: client, grant: g, vip: vip, conns: map[net.Conn]struct{}{}}
 	// Fail closed on our side too: a lease that is not renewed ends here.
 	t.timer = time.AfterFunc(time.Until(g.ExpiresAt), func() {
-		a.teardown(g.App, []api.Reason{{Code: "lease.expired", Message: "the tunnel's lease ran out without renewal"}})
+		a.teardown(t, []api.Reason{{Code: "lease.expired", Message: "the tunnel's lease ran out without renewal"}})
 	})
 	return t, nil
 }
@@ -186,30 +203,57 @@ func (a *Agent) renewed(ctx context.Context, r api.Renewal) {
 	a.mu.Lock()
 	t := a.tunnels[r.App]
 	a.mu.Unlock()
-	if t == nil || t.pub.String() != r.PublicKey {
-		a.log.Info("releasing a grant this agent does not hold", "app", r.App)
-		a.send(ctx, api.TypeRelease, api.Release{App: r.App, PublicKey: r.PublicKey})
+	if t != nil && t.pub.String() == r.PublicKey && t.renew(r.ExpiresAt) {
 		return
 	}
-	t.mu.Lock()
-	t.grant.ExpiresAt = r.ExpiresAt
-	t.timer.Reset(time.Until(r.ExpiresAt))
-	t.mu.Unlock()
+	a.log.Info("releasing a grant this agent does not hold", "app", r.App)
+	a.send(ctx, api.TypeRelease, api.Release{App: r.App, PublicKey: r.PublicKey})
 }
 
-// teardown closes the app's connections on this side and its tunnel.
-// reasons, when given, become the app's recorded decision.
-func (a *Agent) teardown(app string, reasons []api.Reason) {
-	a.mu.Lock()
-	t := a.tunnels[app]
-	delete(a.tunnels, app)
-	if reasons != nil {
-		a.decisions[app] = api.Decision{App: app, Reasons: reasons, EvaluatedAt: time.Now()}
+// renew moves the lease expiry; false if t is already torn down.
+func (t *appTunnel) renew(exp time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
 	}
+	t.grant.ExpiresAt = exp
+	t.timer.Reset(time.Until(exp))
+	return true
+}
+
+// revoked tears down the app's tunnel if it is the one with pub.
+func (a *Agent) revoked(r api.Revocation) {
+	a.mu.Lock()
+	t := a.tunnels[r.App]
 	a.mu.Unlock()
-	if t == nil {
+	if t == nil || t.pub.String() != r.PublicKey {
+		return // an older tunnel of this app, already gone
+	}
+	a.log.Info("access revoked", "app", r.App, "reasons", api.ReasonsText(r.Reasons))
+	a.teardown(t, r.Reasons)
+}
+
+// teardown closes t, if it is still its app's tunnel: the connections on
+// this side first, then the tunnel. reasons, when given, become the app's
+// recorded decision.
+func (a *Agent) teardown(t *appTunnel, reasons []api.Reason) {
+	a.mu.Lock()
+	if a.tunnels[t.app] != t {
+		a.mu.Unlock()
 		return
 	}
+	delete(a.tunnels, t.app)
+	if reasons != nil {
+		a.decisions[t.app] = api.Decision{App: t.app, Reasons: reasons, EvaluatedAt: time.Now()}
+	}
+	a.mu.Unlock()
+	t.close()
+	a.log.Info("tunnel down", "app", t.app)
+}
+
+// close ends every connection through t and the tunnel itself.
+func (t *appTunnel) close() {
 	t.mu.Lock()
 	t.closed = true
 	t.timer.Stop()
@@ -219,7 +263,6 @@ func (a *Agent) teardown(app string, reasons []api.Reason) {
 	t.conns = nil
 	t.mu.Unlock()
 	t.client.Close()
-	a.log.Info("tunnel down", "app", app)
 }
 
 // track registers the connections of one flow through t, so teardown can

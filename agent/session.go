@@ -90,7 +90,17 @@ func (a *Agent) session(ctx context.Context) error {
 		a.heartbeat = hb
 	}
 	a.query = welcome.Query
+	var lost []*appTunnel
+	for _, t := range a.tunnels {
+		if !slices.Contains(welcome.Tunnels, t.pub.String()) {
+			lost = append(lost, t)
+		}
+	}
 	a.mu.Unlock()
+	for _, t := range lost {
+		a.teardown(t, []api.Reason{{Code: "controller.lost_grant",
+			Message: "the controller no longer holds this tunnel (it may have restarted)", Remediation: "Reconnect; a new tunnel comes up on the next connection"}})
+	}
 	// The first report goes out before anything else can use the session,
 	// so the controller never decides a grant request on no posture.
 	if err := a.reportPosture(ctx, conn, true); err != nil {
@@ -142,8 +152,7 @@ func (a *Agent) handle(ctx context.Context, env api.Envelope) error {
 		if err := env.Decode(&r); err != nil {
 			return err
 		}
-		a.log.Info("access revoked", "app", r.App, "reasons", api.ReasonsText(r.Reasons))
-		a.teardown(r.App, r.Reasons)
+		a.revoked(r)
 	case api.TypeRenew:
 		var r api.Renewal
 		if err := env.Decode(&r); err != nil {

@@ -11,7 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,10 +78,34 @@ type EnrollOptions struct {
 	Secrets    keystore.Store
 }
 
+// checkControllerURL allows https, and plain http only to a loopback
+// controller (development): the session carries the enrollment token and
+// every decision, and must not be readable or forgeable on the way.
+func checkControllerURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("controller URL %q: want https://host:port", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+			return nil
+		}
+		return fmt.Errorf("controller URL %q: plain http is only for a controller on this machine; use https:// (and --ca with the controller's CA file)", raw)
+	}
+	return fmt.Errorf("controller URL %q: scheme must be https", raw)
+}
+
 // Enroll makes the device key, registers it with the enrollment token, and
 // saves the state. On any error nothing is saved.
 func Enroll(ctx context.Context, o EnrollOptions) (State, error) {
 	st := State{Controller: strings.TrimRight(o.Controller, "/")}
+	if err := checkControllerURL(st.Controller); err != nil {
+		return st, err
+	}
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return st, fmt.Errorf("create state dir: %w", err)
 	}

@@ -82,6 +82,9 @@ type WelcomeMsg struct {
 	// Query names the extra facts the policy needs, so the first report
 	// already has them (DecisionsMsg carries later changes).
 	Query PostureQuery `json:"query"`
+	// Tunnels are the public keys of this device's live grants; the agent
+	// tears down any tunnel not listed (the controller restarted, say).
+	Tunnels []string `json:"tunnels"`
 }
 
 // AppInfo is what an agent knows of an app before it has a tunnel.
@@ -116,11 +119,13 @@ type Denial struct {
 	Reasons []Reason `json:"reasons"`
 }
 
-// Revocation takes a grant back; the agent closes the app's connections and
-// tears its tunnel down.
+// Revocation takes the grant of App with PublicKey back; the agent closes
+// that tunnel's connections and tears it down (a newer tunnel of the same
+// app, under another key, stays).
 type Revocation struct {
-	App     string   `json:"app"`
-	Reasons []Reason `json:"reasons"`
+	App       string   `json:"app"`
+	PublicKey string   `json:"public_key"`
+	Reasons   []Reason `json:"reasons"`
 }
 
 // Renewal extends a live grant's lease. An agent that holds no tunnel

@@ -38,7 +38,7 @@ func (c *Controller) Handler() http.Handler {
 	mountResource(c, mux, api.PathUsers, resource[api.User]{
 		name: func(u api.User) string { return u.Name }, validate: c.validateUser,
 		create: c.store.CreateUser, update: c.store.UpdateUser, get: c.store.GetUser,
-		del: c.store.DeleteUser, list: c.store.ListUsers})
+		del: c.deleteUser, list: c.store.ListUsers})
 	mountResource(c, mux, api.PathGroups, resource[api.Group]{
 		name: func(g api.Group) string { return g.Name }, validate: func(_ context.Context, g *api.Group) error { return validName("group", g.Name) },
 		create: c.store.CreateGroup, get: c.store.GetGroup, del: c.store.DeleteGroup, list: c.store.ListGroups})
@@ -99,8 +99,6 @@ func mountResource[T any](c *Controller, mux *http.ServeMux, path string, r reso
 			if err := decodeBody(req, &v); err != nil {
 				return nil, err
 			}
-			c.adminMu.Lock()
-			defer c.adminMu.Unlock()
 			if fromPath && r.name(v) != req.PathValue("name") {
 				return nil, badRequest("name in body %q does not match the path %q", r.name(v), req.PathValue("name"))
 			}
@@ -143,6 +141,12 @@ func (c *Controller) admin(h func(*http.Request) (any, error)) http.HandlerFunc 
 			c.log.Warn("admin request refused: bad token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 			writeError(w, http.StatusUnauthorized, "missing or wrong admin token: pass it as `Authorization: Bearer <token>` (gatehouse admin --token)")
 			return
+		}
+		if r.Method != http.MethodGet {
+			// One admin write at a time: validation reads the store and the
+			// policy snapshot must be rebuilt from the state the write left.
+			c.adminMu.Lock()
+			defer c.adminMu.Unlock()
 		}
 		v, err := h(r)
 		if err != nil {
@@ -411,7 +415,7 @@ func (c *Controller) devices(ctx context.Context) ([]api.Device, error) {
 	defer c.mu.Unlock()
 	for i := range devs {
 		devs[i].Online = c.sessions[devs[i].ID] != nil
-		devs[i].Posture = c.posture[devs[i].ID]
+		devs[i].Posture = c.posture[devs[i].ID].report
 	}
 	return devs, nil
 }
@@ -421,23 +425,62 @@ func (c *Controller) deleteDevice(ctx context.Context, id string) error {
 	if err := c.store.DeleteDevice(ctx, id); err != nil {
 		return err
 	}
+	c.forgetDevices(ctx, []string{id}, []api.Reason{{Code: "device.deleted", Message: "an admin removed this device",
+		Remediation: "Enroll the device again with a new enrollment token"}})
+	return nil
+}
+
+// deleteUser deletes the user with their devices, and ends those devices'
+// sessions and grants: a user re-created under the same name starts with
+// no devices.
+func (c *Controller) deleteUser(ctx context.Context, name string) error {
+	devs, err := c.store.ListDevices(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.store.DeleteUser(ctx, name); err != nil {
+		return err
+	}
+	var ids []string
+	for _, d := range devs {
+		if d.User == name {
+			ids = append(ids, d.ID)
+		}
+	}
+	c.forgetDevices(ctx, ids, []api.Reason{{Code: "user.deleted", Message: "an admin removed your account",
+		Remediation: "Ask an admin to restore your account, then enroll again"}})
+	return nil
+}
+
+// forgetDevices drops the hot state of devices that are gone from the
+// store: their sessions end and their grants are revoked with reasons.
+func (c *Controller) forgetDevices(ctx context.Context, ids []string, reasons []api.Reason) {
+	type revocation struct {
+		g *grant
+		s *session
+	}
+	var gone []revocation
+	var sessions []*session
 	c.mu.Lock()
-	s := c.sessions[id]
-	delete(c.posture, id)
-	var gone []*grant
-	for key, g := range c.grants {
-		if key.device == id {
-			delete(c.grants, key)
-			gone = append(gone, g)
+	for _, id := range ids {
+		s := c.sessions[id]
+		if s != nil {
+			delete(c.sessions, id)
+			sessions = append(sessions, s)
+		}
+		delete(c.posture, id)
+		for key, g := range c.grants {
+			if key.device == id {
+				delete(c.grants, key)
+				gone = append(gone, revocation{g, s})
+			}
 		}
 	}
 	c.mu.Unlock()
-	for _, g := range gone {
-		c.revoke(ctx, g, s, []api.Reason{{Code: "device.deleted", Message: "an admin removed this device",
-			Remediation: "Enroll the device again with a new enrollment token"}})
+	for _, r := range gone {
+		c.revoke(ctx, r.g, r.s, reasons)
 	}
-	if s != nil {
-		s.close("device was deleted by an admin")
+	for _, s := range sessions {
+		s.close("device removed by an admin")
 	}
-	return nil
 }

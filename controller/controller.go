@@ -66,7 +66,7 @@ type Controller struct {
 	mu       sync.Mutex
 	snap     *policy.Snapshot
 	sessions map[string]*session // by device ID
-	posture  map[string]*api.PostureReport
+	posture  map[string]postureEntry
 	grants   map[grantKey]*grant
 	overlays *addrPool
 
@@ -75,6 +75,12 @@ type Controller struct {
 	tls    bool
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+}
+
+// postureEntry is a device's latest report and when it arrived.
+type postureEntry struct {
+	report *api.PostureReport
+	at     time.Time
 }
 
 // New opens (or creates) the data dir and store, starts the embedded
@@ -104,7 +110,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 		return nil, err
 	}
 	c := &Controller{cfg: cfg, log: cfg.Logger, store: st, sessions: map[string]*session{},
-		posture: map[string]*api.PostureReport{}, grants: map[grantKey]*grant{}, overlays: newAddrPool(overlayPrefix)}
+		posture: map[string]postureEntry{}, grants: map[grantKey]*grant{}, overlays: newAddrPool(overlayPrefix)}
 	if err := c.start(ctx, host); err != nil {
 		c.Close()
 		return nil, err
@@ -126,6 +132,15 @@ func (c *Controller) start(ctx context.Context, host string) error {
 			return err
 		}
 		c.embedded, c.gw = gw, gw
+	}
+	// A controller starts with no grants, so a gateway that outlived the
+	// last one must not keep peers nobody renews or can revoke.
+	for _, p := range c.gw.Peers(ctx) {
+		if err := c.gw.RemovePeer(ctx, p.PublicKey); err != nil {
+			c.log.Warn("remove a peer left from before this start", "app", p.App, "err", err)
+		} else {
+			c.log.Info("removed a peer left from before this start", "app", p.App, "overlay", p.OverlayAddr)
+		}
 	}
 	ln, err := net.Listen("tcp", c.cfg.Listen)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
@@ -29,8 +30,34 @@ type grant struct {
 	user    string
 	pub     string
 	overlay netip.Addr
+
+	// gwMu serialises this grant's calls to the gateway, so a renewal or a
+	// move can never put back a peer a revocation just removed.
+	gwMu    sync.Mutex
+	dropped bool // under gwMu: the peer is gone for good
+
+	// Under c.mu.
 	dests   []api.Destination // as installed on the gateway
 	expires time.Time
+}
+
+func (g *grant) peerConfig() api.PeerConfig {
+	return api.PeerConfig{PublicKey: g.pub, OverlayAddr: g.overlay.String(), App: g.app,
+		Destinations: g.dests, ExpiresAt: g.expires}
+}
+
+// postureLocked is the device's latest report, or nil when there is none
+// or it is too old to trust: an agent that stopped reporting fails closed.
+func (c *Controller) postureLocked(device string, now time.Time) *api.PostureReport {
+	p, ok := c.posture[device]
+	if !ok || now.Sub(p.at) > 3*c.cfg.HeartbeatInterval+2*time.Second {
+		return nil
+	}
+	return p.report
+}
+
+func (c *Controller) decideLocked(user, device, app string, now time.Time) api.Decision {
+	return c.snap.Decide(user, c.postureLocked(device, now), app, now)
 }
 
 // requestGrant decides and, if allowed, installs the peer on the gateway
@@ -46,7 +73,7 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 			return
 		}
 	}
-	d := c.snap.Decide(s.user, c.posture[s.device], req.App, time.Now())
+	d := c.decideLocked(s.user, s.device, req.App, time.Now())
 	app := c.snap.Apps[req.App]
 	old := c.grants[key]
 	delete(c.grants, key)
@@ -77,16 +104,25 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 			Message: "the gateway for this app did not accept the tunnel", Remediation: "Try again in a minute; if it persists, tell IT"}}})
 		return
 	}
+	// Things may have changed while the gateway was busy: the decision, the
+	// device (deleted), the session (replaced). Re-check before keeping it.
 	c.mu.Lock()
-	// The decision may have changed while the gateway was busy; re-check.
-	d = c.snap.Decide(s.user, c.posture[s.device], req.App, time.Now())
-	if d.Allowed {
+	d = c.decideLocked(s.user, s.device, req.App, time.Now())
+	current := c.sessions[s.device] == s
+	var displaced *grant
+	if d.Allowed && current {
+		displaced = c.grants[key]
 		c.grants[key] = g
 	}
 	c.mu.Unlock()
-	if !d.Allowed {
+	if displaced != nil {
+		c.dropPeer(ctx, displaced)
+	}
+	if !d.Allowed || !current {
 		c.dropPeer(ctx, g)
-		s.send(api.TypeDeny, api.Denial{App: req.App, Reasons: d.Reasons})
+		if current {
+			s.send(api.TypeDeny, api.Denial{App: req.App, Reasons: d.Reasons})
+		}
 		return
 	}
 	c.log.Info("grant", "device", s.device, "user", s.user, "app", app.Name, "overlay", overlay, "expires_at", g.expires)
@@ -110,11 +146,6 @@ func (c *Controller) release(ctx context.Context, device string, rel api.Release
 	c.dropPeer(ctx, g)
 }
 
-func (g *grant) peerConfig() api.PeerConfig {
-	return api.PeerConfig{PublicKey: g.pub, OverlayAddr: g.overlay.String(), App: g.app,
-		Destinations: g.dests, ExpiresAt: g.expires}
-}
-
 // reevaluate re-decides every live grant (of one device, or all when
 // device is empty), revokes those that no longer pass, moves those whose
 // app changed its upstreams to the new ones, and, with notify, refreshes
@@ -134,7 +165,7 @@ func (c *Controller) reevaluate(ctx context.Context, device string, notify bool)
 		if device != "" && key.device != device {
 			continue
 		}
-		d := c.snap.Decide(g.user, c.posture[key.device], key.app, now)
+		d := c.decideLocked(g.user, key.device, key.app, now)
 		if !d.Allowed {
 			delete(c.grants, key)
 			revoked = append(revoked, revocation{g, c.sessions[key.device], d.Reasons})
@@ -167,10 +198,16 @@ func (c *Controller) reevaluate(ctx context.Context, device string, notify bool)
 // destinations it no longer has. A gateway that cannot take the change
 // must not keep the old ones: the grant is revoked.
 func (c *Controller) moveGrant(ctx context.Context, g *grant) {
+	g.gwMu.Lock()
+	if g.dropped {
+		g.gwMu.Unlock()
+		return
+	}
 	c.mu.Lock()
 	pc := g.peerConfig()
 	c.mu.Unlock()
 	err := c.gw.AddPeer(ctx, pc)
+	g.gwMu.Unlock()
 	if err == nil {
 		c.log.Info("grant moved to the app's new upstreams", "device", g.device, "app", g.app)
 		return
@@ -194,14 +231,28 @@ func (c *Controller) moveGrant(ctx context.Context, g *grant) {
 func (c *Controller) revoke(ctx context.Context, g *grant, s *session, reasons []api.Reason) {
 	c.log.Info("grant revoked", "device", g.device, "user", g.user, "app", g.app, "reasons", api.ReasonsText(reasons))
 	if s != nil {
-		s.send(api.TypeRevoke, api.Revocation{App: g.app, Reasons: reasons})
+		s.send(api.TypeRevoke, api.Revocation{App: g.app, PublicKey: g.pub, Reasons: reasons})
 	}
 	c.dropPeer(ctx, g)
 }
 
+// dropPeer removes g's peer from the gateway, once, and frees its overlay
+// address. If the gateway cannot be told, the address stays taken until the
+// gateway's own timer has dropped the peer at the lease's end.
 func (c *Controller) dropPeer(ctx context.Context, g *grant) {
+	g.gwMu.Lock()
+	defer g.gwMu.Unlock()
+	if g.dropped {
+		return
+	}
+	g.dropped = true
 	if err := c.gw.RemovePeer(ctx, g.pub); err != nil {
-		c.log.Warn("remove peer from gateway", "app", g.app, "err", err)
+		c.log.Warn("remove peer from gateway; it ends at its lease", "app", g.app, "err", err)
+		c.mu.Lock()
+		wait := time.Until(g.expires) + time.Second
+		c.mu.Unlock()
+		time.AfterFunc(wait, func() { c.releaseAddr(g.overlay) })
+		return
 	}
 	c.releaseAddr(g.overlay)
 }
@@ -230,14 +281,14 @@ func (c *Controller) renewLoop(ctx context.Context) {
 }
 
 func (c *Controller) renewAll(ctx context.Context) {
-	now := time.Now()
 	type renewal struct {
 		g *grant
 		s *session
 	}
 	var renew []renewal
 	var expired []*grant
-	c.reevaluate(ctx, "", false)
+	c.reevaluate(ctx, "", false) // also catches posture that went stale
+	now := time.Now()
 	c.mu.Lock()
 	for key, g := range c.grants {
 		s := c.sessions[key.device]
@@ -256,17 +307,30 @@ func (c *Controller) renewAll(ctx context.Context) {
 			Message: "the tunnel's lease ran out before it could be renewed", Remediation: "Reconnect; if it keeps happening, tell IT"}})
 	}
 	for _, r := range renew {
-		exp := now.Add(c.cfg.LeaseTTL)
-		if err := c.gw.RenewPeer(ctx, r.g.pub, exp); err != nil {
-			c.log.Warn("renew lease on gateway", "app", r.g.app, "device", r.g.device, "err", err)
-			continue
-		}
-		c.mu.Lock()
-		if c.grants[r.g.grantKey] == r.g {
-			r.g.expires = exp
-		}
-		c.mu.Unlock()
-		r.s.send(api.TypeRenew, api.Renewal{App: r.g.app, PublicKey: r.g.pub, ExpiresAt: exp})
+		c.renew(ctx, r.g, r.s, now.Add(c.cfg.LeaseTTL))
+	}
+}
+
+// renew moves g's lease to exp on the gateway and tells the agent, unless
+// g was revoked meanwhile.
+func (c *Controller) renew(ctx context.Context, g *grant, s *session, exp time.Time) {
+	g.gwMu.Lock()
+	defer g.gwMu.Unlock()
+	if g.dropped {
+		return
+	}
+	if err := c.gw.RenewPeer(ctx, g.pub, exp); err != nil {
+		c.log.Warn("renew lease on gateway", "app", g.app, "device", g.device, "err", err)
+		return
+	}
+	c.mu.Lock()
+	live := c.grants[g.grantKey] == g
+	if live {
+		g.expires = exp
+	}
+	c.mu.Unlock()
+	if live {
+		s.send(api.TypeRenew, api.Renewal{App: g.app, PublicKey: g.pub, ExpiresAt: exp})
 	}
 }
 
@@ -322,13 +386,10 @@ func newAddrPool(p netip.Prefix) *addrPool {
 }
 
 // take returns an unused address, or the zero Addr when none is left.
+// Fresh addresses go first and freed ones are reused oldest first, so an
+// address is handed out again as late as possible: packets still queued
+// for its last holder never reach the next one.
 func (p *addrPool) take() netip.Addr {
-	if n := len(p.free); n > 0 {
-		a := p.free[n-1]
-		p.free = p.free[:n-1]
-		p.used[a] = true
-		return a
-	}
 	for p.prefix.Contains(p.next) {
 		a := p.next
 		p.next = a.Next()
@@ -336,6 +397,12 @@ func (p *addrPool) take() netip.Addr {
 			p.used[a] = true
 			return a
 		}
+	}
+	if len(p.free) > 0 {
+		a := p.free[0]
+		p.free = p.free[1:]
+		p.used[a] = true
+		return a
 	}
 	return netip.Addr{}
 }

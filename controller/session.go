@@ -128,9 +128,23 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	old := c.sessions[s.device]
 	c.sessions[s.device] = s
+	var tunnels []string
+	for key, g := range c.grants {
+		if key.device == s.device {
+			tunnels = append(tunnels, g.pub)
+		}
+	}
+	query := c.snap.Query()
 	c.mu.Unlock()
 	if old != nil {
 		old.close("replaced by a newer session of the same device")
+	}
+	// The device may have been deleted between the proof and now.
+	if _, err := c.store.GetDevice(ctx, s.device); err != nil {
+		c.forgetDevices(ctx, []string{s.device}, nil)
+		writeJSON(ctx, conn, mustEnvelope(api.TypeError, api.ErrorMsg{Code: "unauthorized", Message: "this device was removed by an admin: enroll again"}))
+		conn.Close(websocket.StatusPolicyViolation, "device removed")
+		return
 	}
 	c.log.Info("agent connected", "device", s.device, "user", s.user, "remote", r.RemoteAddr)
 	writer := make(chan struct{})
@@ -138,10 +152,8 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 		defer close(writer)
 		s.writeLoop(ctx)
 	}()
-	c.mu.Lock()
-	query := c.snap.Query()
-	c.mu.Unlock()
-	s.send(api.TypeWelcome, api.WelcomeMsg{User: s.user, HeartbeatInterval: api.Duration(c.cfg.HeartbeatInterval), Query: query})
+	s.send(api.TypeWelcome, api.WelcomeMsg{User: s.user, HeartbeatInterval: api.Duration(c.cfg.HeartbeatInterval),
+		Query: query, Tunnels: tunnels})
 	c.sendDecisions(s)
 
 	c.readLoop(ctx, s)
@@ -228,7 +240,7 @@ func (c *Controller) dispatch(ctx context.Context, s *session, env api.Envelope)
 			return err
 		}
 		c.mu.Lock()
-		c.posture[s.device] = &rep
+		c.posture[s.device] = postureEntry{report: &rep, at: time.Now()}
 		c.mu.Unlock()
 		c.reevaluate(ctx, s.device, true)
 	case api.TypeGrantRequest:
@@ -257,7 +269,7 @@ func (c *Controller) dispatch(ctx context.Context, s *session, env api.Envelope)
 func (c *Controller) sendDecisions(s *session) {
 	now := time.Now()
 	c.mu.Lock()
-	rep := c.posture[s.device]
+	rep := c.postureLocked(s.device, now)
 	msg := api.DecisionsMsg{Apps: appInfos(c.snap), Checks: c.snap.Checks(s.user, rep), Query: c.snap.Query()}
 	for _, app := range c.snap.AppNames() {
 		msg.Decisions = append(msg.Decisions, c.snap.Decide(s.user, rep, app, now))

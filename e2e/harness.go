@@ -54,6 +54,7 @@ type Env struct {
 	// Logs holds everything the controller, gateway and agents logged.
 	Logs *LogBuffer
 	dir  string
+	cfg  controller.Config
 }
 
 // New starts a controller with TLS and SQLite in a temp dir, and a gateway
@@ -76,11 +77,12 @@ func New(t testing.TB, opts Options) *Env {
 		t.Fatalf("gateway.New: %v", err)
 	}
 	link := &Link{Enforcer: gw}
-	ctrl, err := controller.New(context.Background(), controller.Config{
+	cfg := controller.Config{
 		DataDir: filepath.Join(dir, "controller"), Listen: "127.0.0.1:0",
 		LeaseTTL: opts.LeaseTTL, HeartbeatInterval: opts.HeartbeatInterval,
 		Enforcer: link, Logger: log.With("component", "controller"),
-	})
+	}
+	ctrl, err := controller.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("controller.New: %v", err)
 	}
@@ -97,7 +99,25 @@ func New(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Env{Ctrl: ctrl, Gateway: gw, Link: link, Admin: admin, Log: log, Logs: logs, dir: dir}
+	return &Env{Ctrl: ctrl, Gateway: gw, Link: link, Admin: admin, Log: log, Logs: logs, dir: dir, cfg: cfg}
+}
+
+// RestartController stops the controller and starts a new one on the same
+// data dir, address and gateway, as a crash or an upgrade would.
+func (e *Env) RestartController(t testing.TB) {
+	t.Helper()
+	addr := e.Ctrl.Addr().String()
+	Must(t, e.Ctrl.Close())
+	ctrl, err := controller.New(context.Background(), controller.Config{
+		DataDir: e.cfg.DataDir, Listen: addr, LeaseTTL: e.cfg.LeaseTTL, HeartbeatInterval: e.cfg.HeartbeatInterval,
+		Enforcer: e.Link, Logger: e.cfg.Logger,
+	})
+	if err != nil {
+		t.Fatalf("restart controller: %v", err)
+	}
+	go ctrl.Serve()
+	t.Cleanup(func() { ctrl.Close() })
+	e.Ctrl = ctrl
 }
 
 // Upstream starts a real HTTP server on loopback that answers
@@ -175,6 +195,13 @@ type Agent struct {
 // Agent enrolls a new device for user and runs its agent.
 func (e *Env) Agent(t testing.TB, user string) *Agent {
 	t.Helper()
+	return e.AgentWith(t, user, nil)
+}
+
+// AgentWith is Agent with a hook that may change the agent's config (its
+// posture source, say) before it starts.
+func (e *Env) AgentWith(t testing.TB, user string, change func(*agent.Config)) *Agent {
+	t.Helper()
 	ctx := context.Background()
 	tok, err := e.Admin.EnrollmentToken(ctx, user, time.Hour)
 	if err != nil {
@@ -197,6 +224,9 @@ func (e *Env) Agent(t testing.TB, user string) *Agent {
 	ta := &Agent{t: t, env: e, Override: override, Socket: filepath.Join(sockDir, "agent.sock"),
 		cfg: agent.Config{StateDir: dir, Secrets: secrets, Posture: src, PostureWatch: src.Watch,
 			Socket: filepath.Join(sockDir, "agent.sock"), Logger: e.Log.With("component", "agent", "user", user)}}
+	if change != nil {
+		change(&ta.cfg)
+	}
 	ta.start()
 	t.Cleanup(ta.Stop)
 	return ta

@@ -52,7 +52,7 @@ type peer struct {
 	dests   map[netip.AddrPort]string
 	expires time.Time
 	timer   *time.Timer
-	flows   map[*tunnel.Flow]struct{}
+	flows   map[*tunnel.Flow]string // open flows → the upstream each was dialed to
 }
 
 // New starts the WireGuard device. It admits nothing until AddPeer.
@@ -114,9 +114,9 @@ func (g *Gateway) AddPeer(_ context.Context, pc api.PeerConfig) error {
 	if old, ok := g.peers[p.overlay]; ok {
 		old.timer.Stop()
 		p.flows = old.flows
-		for f := range p.flows {
-			if _, still := p.dests[f.Dst]; !still {
-				f.Reset() // its destination left the grant
+		for f, upstream := range p.flows {
+			if p.dests[f.Dst] != upstream {
+				f.Reset() // its destination left the grant, or moved
 				delete(p.flows, f)
 			}
 		}
@@ -264,7 +264,7 @@ func (g *Gateway) serve(f *tunnel.Flow) {
 		f.Reset()
 		return
 	}
-	p.flows[f] = struct{}{}
+	p.flows[f] = upstream
 	g.mu.Unlock()
 	defer func() {
 		g.mu.Lock()
@@ -292,7 +292,7 @@ func parsePeer(pc api.PeerConfig) (*peer, error) {
 		return nil, fmt.Errorf("peer for app %q: overlay address: %w", pc.App, err)
 	}
 	p := &peer{pub: pub, overlay: overlay, app: pc.App, expires: pc.ExpiresAt,
-		dests: map[netip.AddrPort]string{}, flows: map[*tunnel.Flow]struct{}{}}
+		dests: map[netip.AddrPort]string{}, flows: map[*tunnel.Flow]string{}}
 	for _, d := range pc.Destinations {
 		vaddr, err := netip.ParseAddrPort(d.VirtualAddr)
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -12,14 +13,22 @@ import (
 
 func enrollCmd() *cobra.Command {
 	var o agent.EnrollOptions
+	var tokenFile string
 	cmd := &cobra.Command{
 		Use:   "enroll --controller URL --token TOKEN",
 		Short: "Enroll this device with a single-use enrollment token",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.StateDir, _ = cmd.Flags().GetString("state-dir")
+			if tokenFile != "" {
+				b, err := os.ReadFile(tokenFile)
+				if err != nil {
+					return fmt.Errorf("read --token-file: %w", err)
+				}
+				o.Token = strings.TrimSpace(string(b))
+			}
 			if o.Controller == "" || o.Token == "" {
-				return fmt.Errorf("both --controller and --token are needed; ask your admin for an enrollment token")
+				return fmt.Errorf("both --controller and --token (or --token-file) are needed; ask your admin for an enrollment token")
 			}
 			if o.Hostname == "" {
 				o.Hostname, _ = os.Hostname()
@@ -36,7 +45,8 @@ func enrollCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Controller, "controller", "", "controller URL, e.g. https://gatehouse.example.com:8443")
-	f.StringVar(&o.Token, "token", "", "single-use enrollment token from your admin")
+	f.StringVar(&o.Token, "token", "", "single-use enrollment token from your admin (visible in ps; prefer --token-file)")
+	f.StringVar(&tokenFile, "token-file", "", "file holding the enrollment token")
 	f.StringVar(&o.CAFile, "ca", "", "controller CA certificate (PEM) to trust instead of the system roots")
 	f.StringVar(&o.Hostname, "hostname", "", "name of this device (default: the OS hostname)")
 	return cmd

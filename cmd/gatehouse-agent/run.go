@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -31,6 +32,9 @@ func runCmd() *cobra.Command {
 				src := posture.WithOverride(cfg.Posture, override, cfg.Logger)
 				cfg.Posture, cfg.PostureWatch = src, src.Watch
 				cfg.Logger.Warn("posture override in use: facts from this file replace what the OS reports (development and tests only)", "file", override)
+			}
+			if ip := net.ParseIP(cfg.ListenHost); cfg.ListenHost != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				cfg.Logger.Warn("app ports listen beyond loopback: anyone who can reach this address uses this device's access", "listen_host", cfg.ListenHost)
 			}
 			a, err := agent.New(cfg)
 			if err != nil {

@@ -1,0 +1,121 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/agent"
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
+	"github.com/gatehouse-ztna/gatehouse/posture"
+)
+
+// TestDeletedUserLosesDevicesAndAccess: deleting a user ends their
+// devices' sessions and grants at once, and re-creating the name does not
+// bring the old device back.
+func TestDeletedUserLosesDevicesAndAccess(t *testing.T) {
+	env := New(t, Options{})
+	env.Standard(t)
+	ctx := context.Background()
+	a := env.Agent(t, "alice")
+	a.Decision("grafana", true, 5*time.Second)
+	stream := a.OpenStream("grafana")
+
+	start := time.Now()
+	Must(t, env.Admin.Delete(ctx, api.PathUsers, "alice"))
+	stream.AwaitEnd(t, time.Second-time.Since(start))
+	if peers := env.Gateway.Peers(ctx); len(peers) != 0 {
+		t.Errorf("gateway peers after deleting the user = %+v, want none", peers)
+	}
+
+	Must(t, adminclient.Create(ctx, env.Admin, api.PathUsers, &api.User{Name: "alice", Groups: []string{"eng"}}))
+	time.Sleep(time.Second) // the old agent keeps trying to reconnect
+	if got, err := a.Get("grafana", "/"); err == nil {
+		t.Fatalf("Get(grafana) from the deleted user's device = %q, want refused", got)
+	}
+	if a.Status().Connected {
+		t.Error("the deleted user's device is connected again")
+	}
+	devs, err := adminclient.List[api.Device](ctx, env.Admin, api.PathDevices)
+	Must(t, err)
+	if len(devs) != 0 {
+		t.Errorf("devices after re-creating the user = %+v, want none", devs)
+	}
+}
+
+// stallingSource stops answering once stalled, as a hung collector or a
+// tampered agent that stops reporting would.
+type stallingSource struct {
+	posture.Source
+	stalled atomic.Bool
+}
+
+func (s *stallingSource) Collect(ctx context.Context, q api.PostureQuery) api.PostureReport {
+	if s.stalled.Load() {
+		<-ctx.Done()
+	}
+	return s.Source.Collect(ctx, q)
+}
+
+// TestStalePostureFailsClosed: a device whose reports stop (while its
+// session stays up) loses its grants once its last report is too old.
+func TestStalePostureFailsClosed(t *testing.T) {
+	const heartbeat = 300 * time.Millisecond
+	env := New(t, Options{HeartbeatInterval: heartbeat, LeaseTTL: 1500 * time.Millisecond})
+	env.Standard(t)
+	var src *stallingSource
+	a := env.AgentWith(t, "alice", func(c *agent.Config) {
+		src = &stallingSource{Source: c.Posture}
+		c.Posture = src
+	})
+	a.Decision("grafana", true, 5*time.Second)
+	stream := a.OpenStream("grafana")
+
+	src.stalled.Store(true)
+	// Stale after 3 heartbeats + 2 s; noticed at the next renewal round.
+	stream.AwaitEnd(t, 3*heartbeat+2*time.Second+time.Second)
+	if !a.Status().Connected {
+		t.Error("agent session dropped; the test meant to keep it up while reports stop")
+	}
+	reasons := a.Decision("grafana", false, time.Second)
+	if !hasReason(reasons, "unknown") {
+		t.Errorf("reasons = %+v, want posture unknown", reasons)
+	}
+}
+
+// TestControllerRestartRebuildsTunnels: a restarted controller clears the
+// gateway of peers it does not know, the agent drops the tunnels the new
+// controller does not hold, and the next connection gets a fresh one.
+func TestControllerRestartRebuildsTunnels(t *testing.T) {
+	env := New(t, Options{})
+	env.Standard(t)
+	a := env.Agent(t, "alice")
+	a.Decision("grafana", true, 5*time.Second)
+	if _, err := a.Get("grafana", "/"); err != nil {
+		t.Fatal(err)
+	}
+	before := env.Gateway.Peers(context.Background())
+
+	env.RestartController(t)
+	if peers := env.Gateway.Peers(context.Background()); len(peers) != 0 {
+		t.Errorf("gateway peers after the controller restarted = %+v, want none", peers)
+	}
+	Eventually(t, 5*time.Second, func() error {
+		s := a.Status()
+		if !s.Connected || len(s.Tunnels) != 0 {
+			return errors.New("agent not reconnected, or still holds the old tunnel")
+		}
+		return nil
+	})
+	a.Decision("grafana", true, 5*time.Second)
+	if got, err := a.Get("grafana", "/"); err != nil || got != "hello from grafana" {
+		t.Fatalf("Get(grafana) after restart = %q, %v, want %q", got, err, "hello from grafana")
+	}
+	after := env.Gateway.Peers(context.Background())
+	if len(after) != 1 || after[0].PublicKey == before[0].PublicKey {
+		t.Errorf("peers = %+v, want one new tunnel (old key %s)", after, before[0].PublicKey)
+	}
+}
