@@ -119,3 +119,36 @@ func TestControllerRestartRebuildsTunnels(t *testing.T) {
 		t.Errorf("peers = %+v, want one new tunnel (old key %s)", after, before[0].PublicKey)
 	}
 }
+
+// TestBurstOfFirstConnectionsSharesOneTunnel: many connections racing to
+// bring an app's tunnel up get one tunnel, and every one of them is served.
+func TestBurstOfFirstConnectionsSharesOneTunnel(t *testing.T) {
+	env := New(t, Options{})
+	env.Standard(t)
+	a := env.Agent(t, "alice")
+	a.Decision("grafana", true, 5*time.Second)
+	a.Addr("grafana")
+
+	const n = 50
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			got, err := a.Get("grafana", "/")
+			if err == nil && got != "hello from grafana" {
+				err = errors.New("unexpected body " + got)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent first Get(grafana) = %v, want success", err)
+		}
+	}
+	if peers := env.Gateway.Peers(context.Background()); len(peers) != 1 {
+		t.Errorf("gateway peers after a burst = %+v, want exactly one tunnel", peers)
+	}
+	if tunnels := a.Status().Tunnels; len(tunnels) != 1 {
+		t.Errorf("agent tunnels after a burst = %+v, want exactly one", tunnels)
+	}
+}
