@@ -1,6 +1,11 @@
 package api
 
-import "time"
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+)
 
 // BoolFact is a yes/no posture fact. Known is false when the OS could not
 // tell; an unknown fact fails every check that asks about it.
@@ -45,6 +50,35 @@ type PostureReport struct {
 	// Processes holds only the process names the controller asked about:
 	// name → running.
 	Processes map[string]BoolFact `json:"processes,omitempty"`
+	// Overridden names the facts a development override file set instead
+	// of the OS; a controller that does not trust overrides treats them as
+	// unknown.
+	Overridden []string `json:"overridden,omitempty"`
+}
+
+// MarkUnknown makes the facts named by their JSON names unknown
+// ("processes" makes every asked process unknown). Unknown names are
+// ignored.
+func (r *PostureReport) MarkUnknown(names []string) {
+	v := reflect.ValueOf(r).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
+		if !slices.Contains(names, name) {
+			continue
+		}
+		switch f := v.Field(i).Addr().Interface().(type) {
+		case *BoolFact:
+			*f = BoolFact{}
+		case *StringFact:
+			*f = StringFact{}
+		case *IntFact:
+			*f = IntFact{}
+		case *map[string]BoolFact:
+			for k := range *f {
+				(*f)[k] = BoolFact{}
+			}
+		}
+	}
 }
 
 // PostureQuery tells the agent which extra facts the policy needs.

@@ -46,7 +46,10 @@ type Config struct {
 	// endpoint; the host defaults to Listen's host, or 127.0.0.1.
 	GatewayPort int
 	GatewayHost string
-	Logger      *slog.Logger
+	// TrustPostureOverrides takes facts an agent's override file set as if
+	// collected. For development and tests only: otherwise they are unknown.
+	TrustPostureOverrides bool
+	Logger                *slog.Logger
 }
 
 // Controller is one running controller.

@@ -36,7 +36,9 @@ type session struct {
 	done         chan struct{}
 	once         sync.Once
 	why          string // set once, before done is closed
-	log          *slog.Logger
+
+	warnedOverride bool // read loop only
+	log            *slog.Logger
 }
 
 // send queues a message; a session that cannot keep up is closed rather
@@ -238,6 +240,14 @@ func (c *Controller) dispatch(ctx context.Context, s *session, env api.Envelope)
 		var rep api.PostureReport
 		if err := env.Decode(&rep); err != nil {
 			return err
+		}
+		if len(rep.Overridden) > 0 && !c.cfg.TrustPostureOverrides {
+			if !s.warnedOverride {
+				c.log.Warn("agent reports overridden posture facts; treating them as unknown (start the controller with --trust-posture-overrides only for development)",
+					"device", s.device, "facts", rep.Overridden)
+				s.warnedOverride = true
+			}
+			rep.MarkUnknown(rep.Overridden)
 		}
 		c.mu.Lock()
 		c.posture[s.device] = postureEntry{report: &rep, at: time.Now()}

@@ -42,6 +42,9 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// Verbose sends controller, gateway and agent logs to the test log.
 	Verbose bool
+	// StrictPosture makes the controller distrust override files, as in
+	// production; by default tests flip posture through them.
+	StrictPosture bool
 }
 
 // Env is one running installation.
@@ -81,6 +84,7 @@ func New(t testing.TB, opts Options) *Env {
 		DataDir: filepath.Join(dir, "controller"), Listen: "127.0.0.1:0",
 		LeaseTTL: opts.LeaseTTL, HeartbeatInterval: opts.HeartbeatInterval,
 		Enforcer: link, Logger: log.With("component", "controller"),
+		TrustPostureOverrides: !opts.StrictPosture,
 	}
 	ctrl, err := controller.New(context.Background(), cfg)
 	if err != nil {
@@ -110,7 +114,7 @@ func (e *Env) RestartController(t testing.TB) {
 	Must(t, e.Ctrl.Close())
 	ctrl, err := controller.New(context.Background(), controller.Config{
 		DataDir: e.cfg.DataDir, Listen: addr, LeaseTTL: e.cfg.LeaseTTL, HeartbeatInterval: e.cfg.HeartbeatInterval,
-		Enforcer: e.Link, Logger: e.cfg.Logger,
+		Enforcer: e.Link, Logger: e.cfg.Logger, TrustPostureOverrides: e.cfg.TrustPostureOverrides,
 	})
 	if err != nil {
 		t.Fatalf("restart controller: %v", err)

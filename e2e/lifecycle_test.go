@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -150,5 +151,28 @@ func TestBurstOfFirstConnectionsSharesOneTunnel(t *testing.T) {
 	}
 	if tunnels := a.Status().Tunnels; len(tunnels) != 1 {
 		t.Errorf("agent tunnels after a burst = %+v, want exactly one", tunnels)
+	}
+}
+
+// TestOverriddenPostureIsUnknownToAStrictController: a production
+// controller does not take an override file's word for a fact.
+func TestOverriddenPostureIsUnknownToAStrictController(t *testing.T) {
+	env := New(t, Options{StrictPosture: true})
+	env.Standard(t)
+	a := env.Agent(t, "alice") // its override file says encrypted and firewalled
+	reasons := a.Decision("grafana", false, 5*time.Second)
+	for _, want := range []string{"the state of disk encryption is unknown", "the state of the firewall is unknown"} {
+		if !hasReason(reasons, want) {
+			t.Errorf("reasons = %+v, want %q", reasons, want)
+		}
+	}
+	if got, err := a.Get("grafana", "/"); err == nil {
+		t.Errorf("Get(grafana) with overridden posture = %q, want refused", got)
+	}
+	if rep := a.Posture().Report; rep == nil || !slices.Contains(rep.Overridden, "disk_encryption") {
+		t.Errorf("agent's report = %+v, want disk_encryption listed as overridden", rep)
+	}
+	if !env.Logs.Contains("agent reports overridden posture facts; treating them as unknown") {
+		t.Error("the distrusted override was not logged")
 	}
 }

@@ -175,6 +175,12 @@ func (o Override) Keys() []string {
 // for a null. Processes are overridden only where r already has them, so a
 // report still holds exactly the processes that were asked about.
 func (o Override) Apply(r *api.PostureReport) {
+	for _, k := range o.Keys() {
+		if !slices.Contains(r.Overridden, k) {
+			r.Overridden = append(r.Overridden, k)
+		}
+	}
+	slices.Sort(r.Overridden)
 	for k, v := range o.bools {
 		f := boolFacts[k](r)
 		*f = api.BoolFact{}

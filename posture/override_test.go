@@ -113,6 +113,7 @@ func TestLoadOverride(t *testing.T) {
 			got, want := baseReport(), baseReport()
 			o.Apply(&got)
 			tt.want(&want)
+			want.Overridden = o.Keys() // checked on its own in TestApplyListsOverriddenFacts
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("LoadOverride(%q).Apply(base) = %+v, want %+v", tt.in, got, want)
 			}
@@ -128,19 +129,21 @@ func TestLoadOverrideMissingFile(t *testing.T) {
 	}
 }
 
-func TestOverrideApply(t *testing.T) {
-	load := func(t *testing.T, s string) posture.Override {
-		t.Helper()
-		path := filepath.Join(t.TempDir(), "override.json")
-		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		o, err := posture.LoadOverride(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return o
+// load writes s to an override file and loads it.
+func load(t *testing.T, s string) posture.Override {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "override.json")
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
 	}
+	o, err := posture.LoadOverride(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func TestOverrideApply(t *testing.T) {
 	tests := []struct {
 		name string
 		in   posture.Override
@@ -165,6 +168,7 @@ func TestOverrideApply(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := tt.r
 			tt.in.Apply(&got)
+			tt.want.Overridden = tt.in.Keys()
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("Override%v.Apply(%+v) = %+v, want %+v", tt.in.Keys(), tt.r, got, tt.want)
 			}
@@ -206,5 +210,16 @@ func TestOverrideKeys(t *testing.T) {
 	want := []string{"disk_encryption", "processes", "serial", "uptime_seconds"}
 	if got := o.Keys(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Keys() = %v, want %v", got, want)
+	}
+}
+
+// TestApplyListsOverriddenFacts: a report says which facts an override set,
+// so a controller can refuse to take them as collected.
+func TestApplyListsOverriddenFacts(t *testing.T) {
+	r := api.PostureReport{Overridden: []string{"kernel"}}
+	load(t, `{"firewall": true, "disk_encryption": null}`).Apply(&r)
+	want := []string{"disk_encryption", "firewall", "kernel"}
+	if !reflect.DeepEqual(r.Overridden, want) {
+		t.Errorf("Apply().Overridden = %v, want %v", r.Overridden, want)
 	}
 }

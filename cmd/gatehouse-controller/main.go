@@ -40,6 +40,7 @@ func main() {
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", controller.DefaultHeartbeatInterval, "how often agents send a full posture report")
 	f.IntVar(&cfg.GatewayPort, "gateway-port", controller.DefaultGatewayPort, "UDP port of the embedded gateway's WireGuard")
 	f.StringVar(&cfg.GatewayHost, "gateway-host", "", "host agents reach the embedded gateway at (default: the --listen host, or 127.0.0.1)")
+	f.BoolVar(&cfg.TrustPostureOverrides, "trust-posture-overrides", false, "accept facts from agents' --posture-override files (development and demos only)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

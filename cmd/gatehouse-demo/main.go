@@ -77,7 +77,8 @@ func run(ctx context.Context, dir, listen string, gwPort, portBase int, once boo
 
 	step("starting gatehouse-controller (SQLite + embedded gateway) on https://%s", listen)
 	ctrlDir := filepath.Join(dir, "controller")
-	token, err := d.startController(ctx, "--data-dir", ctrlDir, "--listen", listen, "--gateway-port", fmt.Sprint(gwPort))
+	token, err := d.startController(ctx, "--data-dir", ctrlDir, "--listen", listen, "--gateway-port", fmt.Sprint(gwPort),
+		"--trust-posture-overrides") // the demo flips posture with the agent's override file
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,9 @@ func postureCmd() *cobra.Command {
 				rows = append(rows, []string{"  " + f[0], f[1]})
 			}
 			table(cmd, "  FACT\tVALUE", rows)
+			if len(p.Report.Overridden) > 0 {
+				fmt.Fprintf(out, "  overridden by a development file, not collected: %s\n", strings.Join(p.Report.Overridden, ", "))
+			}
 			fmt.Fprintln(out, "\nchecks:")
 			if len(p.Checks) == 0 {
 				fmt.Fprintln(out, "  none (no policy for you requires a posture profile)")
