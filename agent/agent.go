@@ -67,6 +67,7 @@ type Agent struct {
 	tunnels   map[string]*appTunnel
 	pending   map[string]*inflight
 	listeners map[string]net.Listener // by "app/port"
+	stopped   bool
 }
 
 // New loads the enrolled state and device key.
@@ -162,9 +163,11 @@ func (a *Agent) PostureChanged() {
 	}
 }
 
-// shutdown closes every listener and tunnel.
+// shutdown closes every listener and tunnel; a grant that arrives after
+// it is not brought up.
 func (a *Agent) shutdown() {
 	a.mu.Lock()
+	a.stopped = true
 	for k, l := range a.listeners {
 		l.Close()
 		delete(a.listeners, k)

@@ -119,7 +119,7 @@ func (a *Agent) granted(ctx context.Context, g api.Grant) {
 	}
 	t, err := newAppTunnel(f.key, g, a)
 	a.mu.Lock()
-	current := a.pending[g.App] == f
+	current := a.pending[g.App] == f && !a.stopped
 	if current {
 		delete(a.pending, g.App)
 	}
@@ -166,6 +166,9 @@ func newAppTunnel(key tunnel.PrivateKey, g api.Grant, a *Agent) (*appTunnel, err
 	if err != nil {
 		return nil, fmt.Errorf("grant for %s: overlay address: %w", g.App, err)
 	}
+	if !time.Now().Before(g.ExpiresAt) {
+		return nil, fmt.Errorf("grant for %s expired at %s by this device's clock: check that the clock is right", g.App, g.ExpiresAt.Format(time.RFC3339))
+	}
 	vip, err := netip.ParseAddr(g.VirtualIP)
 	if err != nil {
 		return nil, fmt.Errorf("grant for %s: virtual IP: %w", g.App, err)
@@ -188,7 +191,12 @@ func newAppTunnel(key tunnel.PrivateKey, g api.Grant, a *Agent) (*appTunnel, err
 func (a *Agent) denied(d api.Denial) {
 	a.mu.Lock()
 	f := a.pending[d.App]
-	delete(a.pending, d.App)
+	if f != nil && f.key.Public().String() != d.PublicKey {
+		f = nil // the answer to an older request
+	}
+	if f != nil {
+		delete(a.pending, d.App)
+	}
 	a.decisions[d.App] = api.Decision{App: d.App, Reasons: d.Reasons, EvaluatedAt: time.Now()}
 	a.mu.Unlock()
 	a.log.Info("access denied", "app", d.App, "reasons", api.ReasonsText(d.Reasons))

@@ -113,10 +113,11 @@ type Grant struct {
 	ExpiresAt        time.Time `json:"expires_at"`
 }
 
-// Denial answers a GrantRequest that the policy refuses.
+// Denial answers the GrantRequest for App with PublicKey.
 type Denial struct {
-	App     string   `json:"app"`
-	Reasons []Reason `json:"reasons"`
+	App       string   `json:"app"`
+	PublicKey string   `json:"public_key"`
+	Reasons   []Reason `json:"reasons"`
 }
 
 // Revocation takes the grant of App with PublicKey back; the agent closes

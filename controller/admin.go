@@ -126,8 +126,11 @@ func (c *Controller) changed(ctx context.Context, err error) error {
 	if err != nil {
 		return err
 	}
+	// The change is saved: see it through even if the admin's client goes.
+	ctx = context.WithoutCancel(ctx)
 	if err := c.reload(ctx); err != nil {
-		return fmt.Errorf("change saved, but reloading policy failed: %w", err)
+		c.policyStale.Store(true) // the renewal loop retries; nothing renews until then
+		return fmt.Errorf("change saved, but reloading policy failed (the controller retries and renews no grant until it succeeds): %w", err)
 	}
 	c.reevaluate(ctx, "", true)
 	return nil

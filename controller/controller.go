@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
@@ -65,6 +66,10 @@ type Controller struct {
 	// adminMu serialises admin writes: validation reads the store (a free
 	// virtual IP, the apps a policy names) and the write must see the same.
 	adminMu sync.Mutex
+	// policyStale is set when a saved change could not be loaded: decisions
+	// would come from an old snapshot, so no grant is renewed until a
+	// reload succeeds.
+	policyStale atomic.Bool
 
 	mu       sync.Mutex
 	snap     *policy.Snapshot
@@ -73,11 +78,12 @@ type Controller struct {
 	grants   map[grantKey]*grant
 	overlays *addrPool
 
-	ln     net.Listener
-	http   *http.Server
-	tls    bool
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ln       net.Listener
+	http     *http.Server
+	tls      bool
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // the renewal loop
+	sessionW sync.WaitGroup // agent session handlers (hijacked: Shutdown does not wait for them)
 }
 
 // postureEntry is a device's latest report and when it arrived.
@@ -248,6 +254,7 @@ func (c *Controller) Close() error {
 	}
 	c.mu.Unlock()
 	c.wg.Wait()
+	c.sessionW.Wait()
 	if c.embedded != nil {
 		c.embedded.Close()
 	}

@@ -69,7 +69,10 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 		if g.pub == req.PublicKey && k != key {
 			c.mu.Unlock()
 			c.log.Warn("grant request reuses a live tunnel key", "device", s.device, "app", req.App)
-			s.sendError("bad_request", fmt.Sprintf("grant request for %q: this WireGuard key already belongs to another tunnel; make a fresh key for each app", req.App))
+			msg := fmt.Sprintf("grant request for %q: this WireGuard key already belongs to another tunnel; make a fresh key for each app", req.App)
+			s.sendError("bad_request", msg)
+			s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: "bad_request",
+				Message: msg, Remediation: "Update the Gatehouse agent"}}})
 			return
 		}
 	}
@@ -87,11 +90,11 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 	}
 	if !d.Allowed {
 		c.log.Info("grant denied", "device", s.device, "user", s.user, "app", req.App, "reasons", api.ReasonsText(d.Reasons))
-		s.send(api.TypeDeny, api.Denial{App: req.App, Reasons: d.Reasons})
+		s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: d.Reasons})
 		return
 	}
 	if !overlay.IsValid() {
-		s.send(api.TypeDeny, api.Denial{App: req.App, Reasons: []api.Reason{{Code: "controller.exhausted",
+		s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: "controller.exhausted",
 			Message: "the controller has no overlay addresses left", Remediation: "Ask an admin to check the controller"}}})
 		return
 	}
@@ -100,7 +103,7 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 	if err := c.gw.AddPeer(ctx, g.peerConfig()); err != nil {
 		c.log.Warn("gateway refused peer", "app", app.Name, "err", err)
 		c.releaseAddr(overlay)
-		s.send(api.TypeDeny, api.Denial{App: req.App, Reasons: []api.Reason{{Code: "gateway.unavailable",
+		s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: "gateway.unavailable",
 			Message: "the gateway for this app did not accept the tunnel", Remediation: "Try again in a minute; if it persists, tell IT"}}})
 		return
 	}
@@ -113,6 +116,10 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 	if d.Allowed && current {
 		displaced = c.grants[key]
 		c.grants[key] = g
+		// Queued before c.mu is released, so no renew or revoke of this
+		// grant can overtake it.
+		s.send(api.TypeGrant, api.Grant{App: app.Name, PublicKey: g.pub, GatewayEndpoint: c.gw.Endpoint(), GatewayPublicKey: c.gw.PublicKey(),
+			OverlayAddr: overlay.String(), VirtualIP: app.VirtualIP, Ports: appPorts(app), ExpiresAt: g.expires})
 	}
 	c.mu.Unlock()
 	if displaced != nil {
@@ -121,13 +128,11 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 	if !d.Allowed || !current {
 		c.dropPeer(ctx, g)
 		if current {
-			s.send(api.TypeDeny, api.Denial{App: req.App, Reasons: d.Reasons})
+			s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: d.Reasons})
 		}
 		return
 	}
-	c.log.Info("grant", "device", s.device, "user", s.user, "app", app.Name, "overlay", overlay, "expires_at", g.expires)
-	s.send(api.TypeGrant, api.Grant{App: app.Name, PublicKey: g.pub, GatewayEndpoint: c.gw.Endpoint(), GatewayPublicKey: c.gw.PublicKey(),
-		OverlayAddr: overlay.String(), VirtualIP: app.VirtualIP, Ports: appPorts(app), ExpiresAt: g.expires})
+	c.log.Info("grant", "device", s.device, "user", s.user, "app", app.Name, "overlay", overlay)
 }
 
 // release ends a grant the agent no longer wants, if it is still the one
@@ -287,6 +292,16 @@ func (c *Controller) renewAll(ctx context.Context) {
 	}
 	var renew []renewal
 	var expired []*grant
+	if c.policyStale.Load() {
+		c.adminMu.Lock()
+		err := c.reload(ctx)
+		c.adminMu.Unlock()
+		if err != nil {
+			c.log.Error("policy still not reloaded; renewing no grant", "err", err)
+			return
+		}
+		c.policyStale.Store(false)
+	}
 	c.reevaluate(ctx, "", false) // also catches posture that went stale
 	now := time.Now()
 	c.mu.Lock()

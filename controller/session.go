@@ -111,6 +111,8 @@ func writeJSON(ctx context.Context, conn *websocket.Conn, v any) error {
 // handleAgent runs one agent session: nonce, proof of the device key, then
 // messages until either side goes away.
 func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
+	c.sessionW.Add(1)
+	defer c.sessionW.Done()
 	conn, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		c.log.Warn("agent websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
@@ -128,24 +130,38 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.mu.Lock()
-	old := c.sessions[s.device]
-	c.sessions[s.device] = s
 	var tunnels []string
 	for key, g := range c.grants {
 		if key.device == s.device {
 			tunnels = append(tunnels, g.pub)
 		}
 	}
-	query := c.snap.Query()
+	// Welcome is queued first, before the session can be found and sent
+	// anything else.
+	s.send(api.TypeWelcome, api.WelcomeMsg{User: s.user, HeartbeatInterval: api.Duration(c.cfg.HeartbeatInterval),
+		Query: c.snap.Query(), Tunnels: tunnels})
+	old := c.sessions[s.device]
+	c.sessions[s.device] = s
 	c.mu.Unlock()
 	if old != nil {
 		old.close("replaced by a newer session of the same device")
 	}
 	// The device may have been deleted between the proof and now.
 	if _, err := c.store.GetDevice(ctx, s.device); err != nil {
-		c.forgetDevices(ctx, []string{s.device}, nil)
-		writeJSON(ctx, conn, mustEnvelope(api.TypeError, api.ErrorMsg{Code: "unauthorized", Message: "this device was removed by an admin: enroll again"}))
-		conn.Close(websocket.StatusPolicyViolation, "device removed")
+		msg := "controller error; the agent will retry"
+		if errors.Is(err, store.ErrNotFound) {
+			c.forgetDevices(ctx, []string{s.device}, nil)
+			msg = "this device was removed by an admin: enroll again"
+		} else {
+			c.log.Error("look up device of a new session", "device", s.device, "err", err)
+			c.mu.Lock()
+			if c.sessions[s.device] == s {
+				delete(c.sessions, s.device)
+			}
+			c.mu.Unlock()
+		}
+		writeJSON(ctx, conn, mustEnvelope(api.TypeError, api.ErrorMsg{Code: "unauthorized", Message: msg}))
+		conn.Close(websocket.StatusPolicyViolation, msg)
 		return
 	}
 	c.log.Info("agent connected", "device", s.device, "user", s.user, "remote", r.RemoteAddr)
@@ -154,8 +170,6 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 		defer close(writer)
 		s.writeLoop(ctx)
 	}()
-	s.send(api.TypeWelcome, api.WelcomeMsg{User: s.user, HeartbeatInterval: api.Duration(c.cfg.HeartbeatInterval),
-		Query: query, Tunnels: tunnels})
 	c.sendDecisions(s)
 
 	c.readLoop(ctx, s)
@@ -258,15 +272,25 @@ func (c *Controller) dispatch(ctx context.Context, s *session, env api.Envelope)
 		if err := env.Decode(&req); err != nil {
 			return err
 		}
-		if _, err := tunnel.ParsePublicKey(req.PublicKey); err != nil {
-			return fmt.Errorf("grant request for %q: %w", req.App, err)
+		pub, err := tunnel.ParsePublicKey(req.PublicKey)
+		if err != nil {
+			err = fmt.Errorf("grant request for %q: %w", req.App, err)
+			s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: "bad_request",
+				Message: err.Error(), Remediation: "Update the Gatehouse agent"}}})
+			return err
 		}
+		req.PublicKey = pub.String() // one spelling per key from here on
 		c.requestGrant(ctx, s, req)
 	case api.TypeRelease:
 		var rel api.Release
 		if err := env.Decode(&rel); err != nil {
 			return err
 		}
+		pub, err := tunnel.ParsePublicKey(rel.PublicKey)
+		if err != nil {
+			return fmt.Errorf("release of %q: %w", rel.App, err)
+		}
+		rel.PublicKey = pub.String()
 		c.release(ctx, s.device, rel)
 	default:
 		return fmt.Errorf("unknown message type %q", env.Type)

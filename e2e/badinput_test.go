@@ -43,6 +43,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	}
 
 	t.Run("after auth", func(t *testing.T) {
+		oddKey := nonCanonicalKey(t)
 		tests := []struct {
 			name     string
 			frame    []byte
@@ -62,8 +63,11 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 			{name: "grant request reusing another tunnel's key", wantCode: "bad_request", wantMsg: "already belongs to another tunnel",
 				logs:  []string{"grant request reuses a live tunnel key"},
 				frame: wireFrame(t, api.TypeGrantRequest, api.GrantRequest{App: "wiki", PublicKey: env.Gateway.Peers(context.Background())[0].PublicKey})},
+			{name: "grant request with a non-canonical spelling of a key", wantCode: "bad_request", wantMsg: "want 32 bytes of base64",
+				logs:  []string{"rejected message from agent", oddKey},
+				frame: wireFrame(t, api.TypeGrantRequest, api.GrantRequest{App: "wiki", PublicKey: oddKey})},
 			{name: "grant request with a short WireGuard key", wantCode: "bad_request", wantMsg: "want 32 bytes of base64",
-				logs:  []string{"rejected message from agent", "want 32 bytes of base64"},
+				logs:  []string{"rejected message from agent", "c2hvcnQ="},
 				frame: wireFrame(t, api.TypeGrantRequest, api.GrantRequest{App: "grafana", PublicKey: base64.StdEncoding.EncodeToString([]byte("short"))})},
 		}
 		for _, tt := range tests {
@@ -547,4 +551,18 @@ func authWireFrame(t *testing.T, device string, sig []byte) []byte {
 func passingPostureReport() api.PostureReport {
 	return api.PostureReport{CollectedAt: time.Now().UTC(), AgentVersion: "raw-client",
 		OSFamily: api.KnownString("linux"), DiskEncryption: api.KnownBool(true), Firewall: api.KnownBool(true)}
+}
+
+// nonCanonicalKey spells a valid 32-byte key with non-zero padding bits:
+// a lax decoder reads the same key, a string comparison sees another.
+func nonCanonicalKey(t *testing.T) string {
+	t.Helper()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	k := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	last := strings.IndexByte(alphabet, k[42])
+	odd := k[:42] + string(alphabet[last^1]) + "="
+	if b, err := base64.StdEncoding.DecodeString(odd); err != nil || !bytes.Equal(b, bytes.Repeat([]byte{7}, 32)) {
+		t.Fatalf("%q does not decode laxly to the same key: %v", odd, err)
+	}
+	return odd
 }

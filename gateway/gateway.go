@@ -227,8 +227,12 @@ func (g *Gateway) detachLocked(p *peer) {
 }
 
 func (g *Gateway) byKeyLocked(publicKey string) *peer {
+	pub, err := tunnel.ParsePublicKey(publicKey)
+	if err != nil {
+		return nil
+	}
 	for _, p := range g.peers {
-		if p.pub.String() == publicKey {
+		if p.pub == pub {
 			return p
 		}
 	}

@@ -43,10 +43,11 @@ func (p PublicKey) String() string { return base64.StdEncoding.EncodeToString(p[
 
 func (p PublicKey) hex() string { return hex.EncodeToString(p[:]) }
 
-// ParsePublicKey reads the base64 form.
+// ParsePublicKey reads the base64 form, strictly: one key has exactly one
+// spelling, so keys can be compared as strings once parsed and printed.
 func ParsePublicKey(s string) (PublicKey, error) {
 	var p PublicKey
-	b, err := base64.StdEncoding.DecodeString(s)
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) != len(p) {
 		return p, fmt.Errorf("WireGuard public key %q: want 32 bytes of base64", s)
 	}
