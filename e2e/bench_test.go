@@ -302,9 +302,9 @@ func timedPull(p benchPath, n int64) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-// startSource listens on loopback and, for each connection, reads a byte
-// count (8 bytes, big endian), sends that many bytes and closes.
-func startSource(tb testing.TB) string {
+// serveLoopback listens on loopback and runs handle for each connection
+// (which it then closes) until the test ends.
+func serveLoopback(tb testing.TB, handle func(net.Conn)) string {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -319,58 +319,49 @@ func startSource(tb testing.TB) string {
 			}
 			go func() {
 				defer c.Close()
-				var ask [8]byte
-				if _, err := io.ReadFull(c, ask[:]); err != nil {
-					return
-				}
-				for left := int64(binary.BigEndian.Uint64(ask[:])); left > 0; left -= benchChunk {
-					if _, err := c.Write(benchPayload[:min(left, benchChunk)]); err != nil {
-						return
-					}
-				}
+				handle(c)
 			}()
 		}
 	}()
 	return l.Addr().String()
 }
 
-// startCountingSink listens on loopback, discards everything a connection
-// sends and answers the byte count (8 bytes, big endian) once the sender
-// half-closes.
+// startSource serves connections that send a byte count (8 bytes, big
+// endian) and get that many bytes back.
+func startSource(tb testing.TB) string {
+	return serveLoopback(tb, func(c net.Conn) {
+		var ask [8]byte
+		if _, err := io.ReadFull(c, ask[:]); err != nil {
+			return
+		}
+		for left := int64(binary.BigEndian.Uint64(ask[:])); left > 0; left -= benchChunk {
+			if _, err := c.Write(benchPayload[:min(left, benchChunk)]); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// startCountingSink serves connections whose data it discards, answering
+// the byte count (8 bytes, big endian) once the sender half-closes.
 func startCountingSink(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { l.Close() })
-	go func() {
+	return serveLoopback(tb, func(c net.Conn) {
+		buf := make([]byte, 256<<10) // io.Discard reads 8 KiB at a time: too slow for "direct"
+		var n int64
 		for {
-			c, err := l.Accept()
+			m, err := c.Read(buf)
+			n += int64(m)
+			if err == io.EOF {
+				break
+			}
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 256<<10)
-				var n int64
-				for {
-					m, err := c.Read(buf)
-					n += int64(m)
-					if err == io.EOF {
-						break
-					}
-					if err != nil {
-						return
-					}
-				}
-				var ack [8]byte
-				binary.BigEndian.PutUint64(ack[:], uint64(n))
-				c.Write(ack[:])
-			}()
 		}
-	}()
-	return l.Addr().String()
+		var ack [8]byte
+		binary.BigEndian.PutUint64(ack[:], uint64(n))
+		c.Write(ack[:])
+	})
 }
 
 // barePair is two wireguard-go devices over gVisor netstacks on loopback,
