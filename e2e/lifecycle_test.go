@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -174,5 +175,30 @@ func TestOverriddenPostureIsUnknownToAStrictController(t *testing.T) {
 	}
 	if !env.Logs.Contains("agent reports overridden posture facts; treating them as unknown") {
 		t.Error("the distrusted override was not logged")
+	}
+}
+
+// TestDeletedDeviceLosesAccess: an admin removing a device ends its
+// session and grants at once, and it cannot come back without enrolling.
+func TestDeletedDeviceLosesAccess(t *testing.T) {
+	env := New(t, Options{})
+	env.Standard(t)
+	ctx := context.Background()
+	a := env.Agent(t, "alice")
+	a.Decision("grafana", true, 5*time.Second)
+	stream := a.OpenStream("grafana")
+
+	start := time.Now()
+	Must(t, env.Admin.Delete(ctx, api.PathDevices, a.Status().DeviceID))
+	stream.AwaitEnd(t, time.Second-time.Since(start))
+	if peers := env.Gateway.Peers(ctx); len(peers) != 0 {
+		t.Errorf("gateway peers after deleting the device = %+v, want none", peers)
+	}
+	time.Sleep(time.Second) // the agent keeps trying to reconnect
+	if a.Status().Connected {
+		t.Error("the deleted device is connected again")
+	}
+	if st := a.Status(); !strings.Contains(st.LastError, "unknown device") {
+		t.Errorf("agent's last error = %q, want it to say the device is unknown", st.LastError)
 	}
 }
