@@ -114,7 +114,7 @@ func (a *Agent) granted(ctx context.Context, g api.Grant) {
 	a.mu.Unlock()
 	if f == nil {
 		a.log.Warn("grant for an app nobody asked for; releasing it", "app", g.App)
-		a.send(ctx, api.TypeRelease, api.Release{App: g.App, PublicKey: g.PublicKey})
+		a.release(ctx, g.App, g.PublicKey)
 		return
 	}
 	t, err := newAppTunnel(f.key, g, a)
@@ -131,14 +131,14 @@ func (a *Agent) granted(ctx context.Context, g api.Grant) {
 	a.mu.Unlock()
 	switch {
 	case err != nil:
-		a.send(ctx, api.TypeRelease, api.Release{App: g.App, PublicKey: g.PublicKey})
+		a.release(ctx, g.App, g.PublicKey)
 		if current {
 			f.fail(err)
 		}
 		return
 	case !current: // the request timed out meanwhile
 		t.close()
-		a.send(ctx, api.TypeRelease, api.Release{App: g.App, PublicKey: g.PublicKey})
+		a.release(ctx, g.App, g.PublicKey)
 		return
 	}
 	if old != nil {
@@ -215,7 +215,14 @@ func (a *Agent) renewed(ctx context.Context, r api.Renewal) {
 		return
 	}
 	a.log.Info("releasing a grant this agent does not hold", "app", r.App)
-	a.send(ctx, api.TypeRelease, api.Release{App: r.App, PublicKey: r.PublicKey})
+	a.release(ctx, r.App, r.PublicKey)
+}
+
+// release tells the controller to drop the grant of app with key pub.
+func (a *Agent) release(ctx context.Context, app, pub string) {
+	if err := a.send(ctx, api.TypeRelease, api.Release{App: app, PublicKey: pub}); err != nil {
+		a.log.Warn("release grant", "app", app, "err", err)
+	}
 }
 
 // renew moves the lease expiry; false if t is already torn down.

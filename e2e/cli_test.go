@@ -49,10 +49,7 @@ func (a *Agent) run(t *testing.T, args ...string) string {
 }
 
 func TestCLIShowsWhyAccessIsDenied(t *testing.T) {
-	env := New(t, Options{})
-	env.Standard(t)
-	a := env.Agent(t, "alice")
-	a.Decision("grafana", true, 5*time.Second)
+	_, a := NewStandard(t, Options{})
 	if _, err := a.Get("grafana", "/"); err != nil {
 		t.Fatal(err)
 	}

@@ -18,10 +18,7 @@ import (
 )
 
 func TestAllowedAppThroughTunnel(t *testing.T) {
-	env := New(t, Options{})
-	env.Standard(t)
-	a := env.Agent(t, "alice")
-	a.Decision("grafana", true, 5*time.Second)
+	env, a := NewStandard(t, Options{})
 
 	got, err := a.Get("grafana", "/")
 	if err != nil || got != "hello from grafana" {
@@ -37,10 +34,7 @@ func TestAllowedAppThroughTunnel(t *testing.T) {
 }
 
 func TestPostureFlipCutsOpenFlowAndRestores(t *testing.T) {
-	env := New(t, Options{})
-	env.Standard(t)
-	a := env.Agent(t, "alice")
-	a.Decision("grafana", true, 5*time.Second)
+	env, a := NewStandard(t, Options{})
 	stream := a.OpenStream("grafana")
 
 	a.SetPosture(`{"disk_encryption": false, "firewall": true}`)
@@ -156,10 +150,7 @@ func TestTunnelReachesOnlyItsAppAndPorts(t *testing.T) {
 }
 
 func TestAdminChangeRevokesWithinOneSecond(t *testing.T) {
-	env := New(t, Options{})
-	env.Standard(t)
-	a := env.Agent(t, "alice")
-	a.Decision("grafana", true, 5*time.Second)
+	env, a := NewStandard(t, Options{})
 	stream := a.OpenStream("grafana")
 
 	start := time.Now()
@@ -174,10 +165,7 @@ func TestAdminChangeRevokesWithinOneSecond(t *testing.T) {
 
 func TestUnrenewedLeaseExpiresAtGateway(t *testing.T) {
 	const lease = 1500 * time.Millisecond
-	env := New(t, Options{LeaseTTL: lease})
-	env.Standard(t)
-	a := env.Agent(t, "alice")
-	a.Decision("grafana", true, 5*time.Second)
+	env, a := NewStandard(t, Options{LeaseTTL: lease})
 	stream := a.OpenStream("grafana")
 	// Renewals keep the flow alive well past one lease.
 	time.Sleep(2 * lease)
@@ -215,10 +203,7 @@ func hasReason(rs []api.Reason, substr string) bool {
 // its tunnels' keys; the controller must not keep renewing their peers.
 func TestRestartedAgentReleasesLostGrants(t *testing.T) {
 	const lease = 3 * time.Second
-	env := New(t, Options{LeaseTTL: lease})
-	env.Standard(t)
-	a := env.Agent(t, "alice")
-	a.Decision("grafana", true, 5*time.Second)
+	env, a := NewStandard(t, Options{LeaseTTL: lease})
 	if _, err := a.Get("grafana", "/"); err != nil {
 		t.Fatal(err)
 	}
@@ -250,10 +235,7 @@ func TestRestartedAgentReleasesLostGrants(t *testing.T) {
 // cannot tell (null in the override) fails its check as unknown.
 func TestPostureHeartbeatAndUnknownFacts(t *testing.T) {
 	const heartbeat = 400 * time.Millisecond
-	env := New(t, Options{HeartbeatInterval: heartbeat})
-	env.Standard(t)
-	a := env.Agent(t, "alice")
-	a.Decision("grafana", true, 5*time.Second)
+	env, a := NewStandard(t, Options{HeartbeatInterval: heartbeat})
 
 	collectedAt := func() time.Time {
 		devs, err := adminclient.List[api.Device](context.Background(), env.Admin, api.PathDevices)
@@ -310,10 +292,7 @@ func TestFirstConnectionRightAfterStart(t *testing.T) {
 // the gateway and the agent each end the grant at its lease.
 func TestLostControllerFailsClosed(t *testing.T) {
 	const lease = 1500 * time.Millisecond
-	env := New(t, Options{LeaseTTL: lease})
-	env.Standard(t)
-	a := env.Agent(t, "alice")
-	a.Decision("grafana", true, 5*time.Second)
+	env, a := NewStandard(t, Options{LeaseTTL: lease})
 	stream := a.OpenStream("grafana")
 
 	Must(t, env.Ctrl.Close())
@@ -335,10 +314,7 @@ func TestLostControllerFailsClosed(t *testing.T) {
 // TestAppUpstreamChangeMovesLiveGrant: an admin pointing an app at a new
 // upstream moves live grants in place (same tunnel key) to it.
 func TestAppUpstreamChangeMovesLiveGrant(t *testing.T) {
-	env := New(t, Options{})
-	env.Standard(t)
-	a := env.Agent(t, "alice")
-	a.Decision("grafana", true, 5*time.Second)
+	env, a := NewStandard(t, Options{})
 	if got, err := a.Get("grafana", "/"); err != nil || got != "hello from grafana" {
 		t.Fatalf("Get(grafana) = %q, %v", got, err)
 	}

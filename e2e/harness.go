@@ -180,6 +180,17 @@ func (e *Env) Standard(t testing.TB) {
 		Apps: []string{"grafana"}, PostureProfiles: []string{"secure"}}))
 }
 
+// NewStandard is New, Standard and alice's agent, once grafana is allowed
+// for it: where most tests start.
+func NewStandard(t testing.TB, opts Options) (*Env, *Agent) {
+	t.Helper()
+	env := New(t, opts)
+	env.Standard(t)
+	a := env.Agent(t, "alice")
+	a.Decision("grafana", true, 5*time.Second)
+	return env, a
+}
+
 // GoodPosture is an override under which the "secure" profile passes.
 const GoodPosture = `{"disk_encryption": true, "firewall": true}`
 

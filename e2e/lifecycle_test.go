@@ -92,10 +92,7 @@ func TestStalePostureFailsClosed(t *testing.T) {
 // gateway of peers it does not know, the agent drops the tunnels the new
 // controller does not hold, and the next connection gets a fresh one.
 func TestControllerRestartRebuildsTunnels(t *testing.T) {
-	env := New(t, Options{})
-	env.Standard(t)
-	a := env.Agent(t, "alice")
-	a.Decision("grafana", true, 5*time.Second)
+	env, a := NewStandard(t, Options{})
 	if _, err := a.Get("grafana", "/"); err != nil {
 		t.Fatal(err)
 	}
@@ -125,10 +122,7 @@ func TestControllerRestartRebuildsTunnels(t *testing.T) {
 // TestBurstOfFirstConnectionsSharesOneTunnel: many connections racing to
 // bring an app's tunnel up get one tunnel, and every one of them is served.
 func TestBurstOfFirstConnectionsSharesOneTunnel(t *testing.T) {
-	env := New(t, Options{})
-	env.Standard(t)
-	a := env.Agent(t, "alice")
-	a.Decision("grafana", true, 5*time.Second)
+	env, a := NewStandard(t, Options{})
 	a.Addr("grafana")
 
 	const n = 50

@@ -54,13 +54,12 @@ func (f *Flow) Reset() { f.ep.Abort() }
 // Server is a wireguard-go device over a gVisor netstack that accepts flows
 // to any destination address and hands each to its owner.
 type Server struct {
-	dev   *device.Device
-	tun   *stackTUN
-	port  int
-	pub   PublicKey
-	cfg   ServerConfig
-	mu    sync.Mutex // serialises peer changes
-	peers map[PublicKey]netip.Prefix
+	dev  *device.Device
+	tun  *stackTUN
+	port int
+	pub  PublicKey
+	cfg  ServerConfig
+	mu   sync.Mutex // serialises peer changes
 }
 
 // NewServer starts the device and its netstack.
@@ -75,7 +74,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{tun: st, pub: cfg.PrivateKey.Public(), cfg: cfg, peers: map[PublicKey]netip.Prefix{}}
+	s := &Server{tun: st, pub: cfg.PrivateKey.Public(), cfg: cfg}
 	fwd := tcp.NewForwarder(st.stack, 0, 1024, s.handle)
 	st.stack.SetTransportProtocolHandler(tcp.ProtocolNumber, fwd.HandlePacket)
 
@@ -123,7 +122,6 @@ func (s *Server) SetPeer(pub PublicKey, allowed netip.Prefix) error {
 	if err := s.dev.IpcSet(cfg); err != nil {
 		return fmt.Errorf("add peer %s: %w", pub, err)
 	}
-	s.peers[pub] = allowed
 	return nil
 }
 
@@ -140,19 +138,7 @@ func (s *Server) RemovePeer(pub PublicKey) error {
 	if err := s.dev.IpcSet(fmt.Sprintf("public_key=%s\nremove=true\n", pub.hex())); err != nil {
 		return fmt.Errorf("remove peer %s: %w", pub, err)
 	}
-	delete(s.peers, pub)
 	return nil
-}
-
-// Peers lists the installed peers.
-func (s *Server) Peers() map[PublicKey]netip.Prefix {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[PublicKey]netip.Prefix, len(s.peers))
-	for k, v := range s.peers {
-		out[k] = v
-	}
-	return out
 }
 
 // Close stops the device; packets already queued (the resets of flows its

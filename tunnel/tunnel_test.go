@@ -11,7 +11,7 @@ import (
 )
 
 // newPair starts a Server with admit and serve, and a Client peered with it.
-func newPair(t *testing.T, admit func(src, dst netip.AddrPort) bool, serve func(*Flow)) (*Server, *Client) {
+func newPair(t *testing.T, admit func(src, dst netip.AddrPort) bool, serve func(*Flow)) (*Server, *Client, PublicKey) {
 	t.Helper()
 	serverKey, _ := NewPrivateKey()
 	srv, err := NewServer(ServerConfig{PrivateKey: serverKey, Admit: admit, Serve: serve})
@@ -35,12 +35,12 @@ func newPair(t *testing.T, admit func(src, dst netip.AddrPort) bool, serve func(
 		t.Fatalf("NewClient: %v", err)
 	}
 	t.Cleanup(func() { cl.Close() })
-	return srv, cl
+	return srv, cl, clientKey.Public()
 }
 
 func TestServerAdmitsOnlyAllowedFlows(t *testing.T) {
 	app := netip.MustParseAddrPort("100.80.0.1:80")
-	_, cl := newPair(t, func(_, dst netip.AddrPort) bool { return dst == app }, func(f *Flow) {
+	_, cl, _ := newPair(t, func(_, dst netip.AddrPort) bool { return dst == app }, func(f *Flow) {
 		defer f.Close()
 		io.Copy(f, f)
 	})
@@ -71,7 +71,7 @@ func TestServerAdmitsOnlyAllowedFlows(t *testing.T) {
 func TestResetReachesClient(t *testing.T) {
 	app := netip.MustParseAddrPort("100.80.0.1:80")
 	flows := make(chan *Flow, 1)
-	srv, cl := newPair(t, func(_, _ netip.AddrPort) bool { return true }, func(f *Flow) { flows <- f })
+	srv, cl, clientPub := newPair(t, func(_, _ netip.AddrPort) bool { return true }, func(f *Flow) { flows <- f })
 	conn, err := cl.DialContext(context.Background(), app)
 	if err != nil {
 		t.Fatal(err)
@@ -79,9 +79,7 @@ func TestResetReachesClient(t *testing.T) {
 	f := <-flows
 	f.Reset()
 	srv.Flush(100 * time.Millisecond)
-	for pub := range srv.Peers() {
-		srv.RemovePeer(pub)
-	}
+	srv.RemovePeer(clientPub)
 	conn.SetReadDeadline(time.Now().Add(2 * time.Second))
 	_, err = conn.Read(make([]byte, 1))
 	var ne interface{ Timeout() bool }

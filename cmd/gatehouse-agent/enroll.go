@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-ztna/gatehouse/agent"
-	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
 )
 
 func enrollCmd() *cobra.Command {
@@ -19,7 +18,7 @@ func enrollCmd() *cobra.Command {
 		Short: "Enroll this device with a single-use enrollment token",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.StateDir, _ = cmd.Flags().GetString("state-dir")
+			o.StateDir = stateDir(cmd)
 			if tokenFile != "" {
 				b, err := os.ReadFile(tokenFile)
 				if err != nil {
@@ -33,7 +32,7 @@ func enrollCmd() *cobra.Command {
 			if o.Hostname == "" {
 				o.Hostname, _ = os.Hostname()
 			}
-			o.Secrets = keystore.Open("gatehouse-agent:"+o.StateDir, o.StateDir)
+			o.Secrets = secrets(o.StateDir)
 			st, err := agent.Enroll(cmd.Context(), o)
 			if err != nil {
 				return err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
 	"github.com/gatehouse-ztna/gatehouse/agent/localapi"
 )
 
@@ -28,4 +29,15 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gatehouse-agent:", err)
 		os.Exit(1)
 	}
+}
+
+// stateDir is the --state-dir flag, and secrets the keystore kept for it:
+// enroll and run must agree on both.
+func stateDir(cmd *cobra.Command) string {
+	dir, _ := cmd.Flags().GetString("state-dir")
+	return dir
+}
+
+func secrets(stateDir string) keystore.Store {
+	return keystore.Open("gatehouse-agent:"+stateDir, stateDir)
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-ztna/gatehouse/agent"
-	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
 	"github.com/gatehouse-ztna/gatehouse/posture"
 )
 
@@ -21,12 +20,12 @@ func runCmd() *cobra.Command {
 		Short: "Run the agent in the foreground",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.StateDir, _ = cmd.Flags().GetString("state-dir")
+			cfg.StateDir = stateDir(cmd)
 			if cfg.Socket == "" {
 				cfg.Socket = filepath.Join(cfg.StateDir, "agent.sock")
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-			cfg.Secrets = keystore.Open("gatehouse-agent:"+cfg.StateDir, cfg.StateDir)
+			cfg.Secrets = secrets(cfg.StateDir)
 			cfg.Posture = posture.NewSystem(agent.Version)
 			if override != "" {
 				src := posture.WithOverride(cfg.Posture, override, cfg.Logger)
