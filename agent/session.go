@@ -62,11 +62,15 @@ func (a *Agent) sessionLoop(ctx context.Context) {
 // session dials, proves the device key, and handles messages until the
 // connection ends.
 func (a *Agent) session(ctx context.Context) error {
-	conn, _, err := websocket.Dial(ctx, a.st.Controller+api.AgentWebsocketPath, a.wsOpt)
+	conn, resp, err := websocket.Dial(ctx, a.st.Controller+api.AgentWebsocketPath, a.wsOpt)
 	if err != nil {
 		return fmt.Errorf("reach controller at %s: %w", a.st.Controller, err)
 	}
 	defer conn.CloseNow()
+	exporter, err := api.AuthExporter(resp.TLS)
+	if err != nil {
+		return err
+	}
 	conn.SetReadLimit(api.MaxMessageBytes)
 
 	var hello api.HelloMsg
@@ -77,7 +81,7 @@ func (a *Agent) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("controller sent a malformed nonce: %w", err)
 	}
-	sig := ed25519.Sign(a.key, nonce)
+	sig := ed25519.Sign(a.key, api.AuthProof(exporter, a.st.DeviceID, nonce))
 	if err := writeEnvelope(ctx, conn, api.TypeAuth, api.AuthMsg{DeviceID: a.st.DeviceID, Signature: base64.StdEncoding.EncodeToString(sig)}); err != nil {
 		return err
 	}

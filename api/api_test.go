@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -59,5 +60,38 @@ func TestDurationJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`120`), &d); err == nil {
 		t.Error("Unmarshal(120) = nil error, want one asking for a string")
+	}
+}
+
+// TestAuthProofIsUnambiguous: no two different (exporter, device, nonce)
+// triples sign the same message, and every proof opens with the context.
+func TestAuthProofIsUnambiguous(t *testing.T) {
+	type in struct {
+		exporter, device, nonce string
+	}
+	ins := []in{
+		{"", "dev_a", "n"},
+		{"", "dev_an", ""},
+		{"x", "dev_a", "n"},
+		{"", "xdev_a", "n"},
+		{"", "dev_a", "nn"},
+		{"e", "", "dev_an"},
+	}
+	seen := map[string]in{}
+	for _, v := range ins {
+		msg := string(AuthProof([]byte(v.exporter), v.device, []byte(v.nonce)))
+		if !strings.HasPrefix(msg, AuthProofContext) {
+			t.Errorf("AuthProof(%+v) = %q, want it to start with %q", v, msg, AuthProofContext)
+		}
+		if other, ok := seen[msg]; ok {
+			t.Errorf("AuthProof(%+v) = AuthProof(%+v) = %q", v, other, msg)
+		}
+		seen[msg] = v
+	}
+}
+
+func TestAuthExporterWithoutTLS(t *testing.T) {
+	if got, err := AuthExporter(nil); got != nil || err != nil {
+		t.Errorf("AuthExporter(nil) = %x, %v, want nil, nil", got, err)
 	}
 }

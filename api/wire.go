@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/tls"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -62,12 +64,52 @@ func (e Envelope) Decode(dst any) error {
 	return nil
 }
 
+// AuthProofContext opens every signed session proof, so a device key's
+// signature can never be taken for a signature over anything else.
+const AuthProofContext = "gatehouse agent session proof v1"
+
+// AuthExporterLabel is the TLS exporter label (RFC 5705, RFC 8446 7.5)
+// whose 32-byte value binds a session proof to its TLS connection: a proof
+// relayed by a man in the middle onto another connection does not verify.
+const AuthExporterLabel = "EXPORTER-gatehouse-agent-auth"
+
+// AuthExporterLength is how many exporter bytes a proof binds.
+const AuthExporterLength = 32
+
+// AuthProof is the message a device signs to open a session: the context
+// string, then the TLS exporter value (empty over plain HTTP on loopback),
+// the device ID and the controller's nonce, each length-prefixed so no two
+// different inputs make the same message.
+func AuthProof(exporter []byte, deviceID string, nonce []byte) []byte {
+	msg := []byte(AuthProofContext)
+	for _, part := range [][]byte{exporter, []byte(deviceID), nonce} {
+		msg = binary.BigEndian.AppendUint32(msg, uint32(len(part)))
+		msg = append(msg, part...)
+	}
+	return msg
+}
+
+// AuthExporter is the exporter value of a session's TLS connection, or nil
+// for a plain-HTTP session (allowed on loopback only).
+func AuthExporter(cs *tls.ConnectionState) ([]byte, error) {
+	if cs == nil {
+		return nil, nil
+	}
+	ekm, err := cs.ExportKeyingMaterial(AuthExporterLabel, nil, AuthExporterLength)
+	if err != nil {
+		return nil, fmt.Errorf("TLS exporter for the session proof: %w (TLS must end at the controller, with TLS 1.3 or extended master secret)", err)
+	}
+	return ekm, nil
+}
+
 // HelloMsg opens a session: the agent signs Nonce with its device key.
 type HelloMsg struct {
 	Nonce string `json:"nonce"` // base64
 }
 
-// AuthMsg proves the device key: Signature is Ed25519 over the nonce bytes.
+// AuthMsg proves the device key: Signature is Ed25519 over
+// AuthProof(exporter, DeviceID, nonce), so a signature is good for one
+// device, one nonce and one TLS connection only.
 type AuthMsg struct {
 	DeviceID  string `json:"device_id"`
 	Signature string `json:"signature"` // base64

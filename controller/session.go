@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -122,7 +123,7 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 
-	s, err := c.authenticate(ctx, conn)
+	s, err := c.authenticate(ctx, conn, r.TLS)
 	if err != nil {
 		c.log.Warn("agent session refused", "remote", r.RemoteAddr, "err", err)
 		writeJSON(ctx, conn, mustEnvelope(api.TypeError, api.ErrorMsg{Code: "unauthorized", Message: err.Error()}))
@@ -184,8 +185,13 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 	c.log.Info("agent disconnected", "device", s.device, "user", s.user)
 }
 
-// authenticate sends a nonce and checks the device's signature over it.
-func (c *Controller) authenticate(ctx context.Context, conn *websocket.Conn) (*session, error) {
+// authenticate sends a nonce and checks the device's signature over the
+// session proof: the nonce bound to this TLS connection and the device ID.
+func (c *Controller) authenticate(ctx context.Context, conn *websocket.Conn, cs *tls.ConnectionState) (*session, error) {
+	exporter, err := api.AuthExporter(cs)
+	if err != nil {
+		return nil, err
+	}
 	nonce := make([]byte, 32)
 	rand.Read(nonce)
 	if err := writeJSON(ctx, conn, mustEnvelope(api.TypeHello, api.HelloMsg{Nonce: base64.StdEncoding.EncodeToString(nonce)})); err != nil {
@@ -216,7 +222,7 @@ func (c *Controller) authenticate(ctx context.Context, conn *websocket.Conn) (*s
 	}
 	pub, err := base64.StdEncoding.DecodeString(dev.PublicKey)
 	sig, serr := base64.StdEncoding.DecodeString(auth.Signature)
-	if err != nil || serr != nil || len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, nonce, sig) {
+	if err != nil || serr != nil || len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, api.AuthProof(exporter, auth.DeviceID, nonce), sig) {
 		return nil, fmt.Errorf("device %q: signature does not match its enrolled key", auth.DeviceID)
 	}
 	return &session{device: dev.ID, user: dev.User, conn: conn, out: make(chan api.Envelope, sendQueue),

@@ -106,37 +106,63 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	t.Run("auth", func(t *testing.T) {
 		tests := []struct {
 			name   string
-			answer func(t *testing.T, d rawDevice, nonce []byte) []byte // the reply to hello
+			answer func(t *testing.T, d rawDevice, c *rawClient) []byte // the reply to hello
 			want   func(d rawDevice) string                             // in the error and the log
 		}{
-			{name: "signature over another nonce",
-				answer: func(t *testing.T, d rawDevice, nonce []byte) []byte {
-					return authWireFrame(t, d.ID, ed25519.Sign(d.Key, append([]byte("replayed "), nonce...)))
+			{name: "signature over the bare nonce",
+				answer: func(t *testing.T, d rawDevice, c *rawClient) []byte {
+					return authWireFrame(t, d.ID, ed25519.Sign(d.Key, c.nonce))
+				},
+				want: func(d rawDevice) string {
+					return fmt.Sprintf("device %q: signature does not match its enrolled key", d.ID)
+				}},
+			{name: "proof over another nonce",
+				answer: func(t *testing.T, d rawDevice, c *rawClient) []byte {
+					return authWireFrame(t, d.ID, ed25519.Sign(d.Key, api.AuthProof(c.exporter, d.ID, append([]byte("replayed "), c.nonce...))))
+				},
+				want: func(d rawDevice) string {
+					return fmt.Sprintf("device %q: signature does not match its enrolled key", d.ID)
+				}},
+			{name: "proof relayed from another TLS connection",
+				answer: func(t *testing.T, d rawDevice, c *rawClient) []byte {
+					// A man in the middle holds the agent's connection and its
+					// own to the controller: the agent's proof carries the
+					// exporter of the connection it sees, not the relay's.
+					agentSide := dialRaw(t, env)
+					return authWireFrame(t, d.ID, ed25519.Sign(d.Key, api.AuthProof(agentSide.exporter, d.ID, c.nonce)))
+				},
+				want: func(d rawDevice) string {
+					return fmt.Sprintf("device %q: signature does not match its enrolled key", d.ID)
+				}},
+			{name: "proof naming another device",
+				answer: func(t *testing.T, d rawDevice, c *rawClient) []byte {
+					return authWireFrame(t, d.ID, ed25519.Sign(d.Key, api.AuthProof(c.exporter, "dev_other", c.nonce)))
 				},
 				want: func(d rawDevice) string {
 					return fmt.Sprintf("device %q: signature does not match its enrolled key", d.ID)
 				}},
 			{name: "signature by another key",
-				answer: func(t *testing.T, d rawDevice, nonce []byte) []byte {
+				answer: func(t *testing.T, d rawDevice, c *rawClient) []byte {
 					_, other, err := ed25519.GenerateKey(nil)
 					Must(t, err)
-					return authWireFrame(t, d.ID, ed25519.Sign(other, nonce))
+					return authWireFrame(t, d.ID, ed25519.Sign(other, c.proof(d)))
 				},
 				want: func(d rawDevice) string {
 					return fmt.Sprintf("device %q: signature does not match its enrolled key", d.ID)
 				}},
 			{name: "unknown device",
-				answer: func(t *testing.T, d rawDevice, nonce []byte) []byte {
-					return authWireFrame(t, d.ID+"-forged", ed25519.Sign(d.Key, nonce))
+				answer: func(t *testing.T, d rawDevice, c *rawClient) []byte {
+					forged := rawDevice{ID: d.ID + "-forged", Key: d.Key}
+					return authWireFrame(t, forged.ID, ed25519.Sign(d.Key, c.proof(forged)))
 				},
 				want: func(d rawDevice) string { return fmt.Sprintf("unknown device %q", d.ID+"-forged") }},
 			{name: "posture before auth",
-				answer: func(t *testing.T, _ rawDevice, _ []byte) []byte {
+				answer: func(t *testing.T, _ rawDevice, _ *rawClient) []byte {
 					return wireFrame(t, api.TypePosture, passingPostureReport())
 				},
 				want: func(rawDevice) string { return `expected an auth message first, got "posture"` }},
 			{name: "malformed auth",
-				answer: func(t *testing.T, _ rawDevice, _ []byte) []byte { return []byte("{auth") },
+				answer: func(t *testing.T, _ rawDevice, _ *rawClient) []byte { return []byte("{auth") },
 				want:   func(rawDevice) string { return "malformed auth message" }},
 		}
 		for _, tt := range tests {
@@ -145,7 +171,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 				want := tt.want(d)
 				check.refused(t, []string{"agent session refused", want}, func(t *testing.T) {
 					c := dialRaw(t, env)
-					c.send(tt.answer(t, d, c.nonce))
+					c.send(tt.answer(t, d, c))
 					if got := c.readError(); got.Code != "unauthorized" || !strings.Contains(got.Message, want) {
 						t.Errorf("answer to auth = %+v, want code %q and a message containing %q", got, "unauthorized", want)
 					}
@@ -445,23 +471,31 @@ func restErrorText(body []byte) string {
 
 // rawClient speaks the agent wire protocol by hand.
 type rawClient struct {
-	t     *testing.T
-	conn  *websocket.Conn
-	nonce []byte // from the controller's hello
+	t        *testing.T
+	conn     *websocket.Conn
+	nonce    []byte // from the controller's hello
+	exporter []byte // this TLS connection's exporter value
 }
+
+// proof is what d signs to open this connection's session.
+func (c *rawClient) proof(d rawDevice) []byte { return api.AuthProof(c.exporter, d.ID, c.nonce) }
 
 // dialRaw opens an agent websocket and reads the hello, without answering it.
 func dialRaw(t *testing.T, env *Env) *rawClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, env.Ctrl.URL()+api.AgentWebsocketPath, &websocket.DialOptions{HTTPClient: controllerHTTPClient(t, env)})
+	conn, resp, err := websocket.Dial(ctx, env.Ctrl.URL()+api.AgentWebsocketPath, &websocket.DialOptions{HTTPClient: controllerHTTPClient(t, env)})
 	if err != nil {
 		t.Fatalf("websocket.Dial(%s) = %v", api.AgentWebsocketPath, err)
 	}
 	conn.SetReadLimit(api.MaxMessageBytes)
 	t.Cleanup(func() { conn.CloseNow() })
-	c := &rawClient{t: t, conn: conn}
+	exporter, err := api.AuthExporter(resp.TLS)
+	if err != nil || len(exporter) != api.AuthExporterLength {
+		t.Fatalf("TLS exporter of the agent websocket = %x, %v; want %d bytes", exporter, err, api.AuthExporterLength)
+	}
+	c := &rawClient{t: t, conn: conn, exporter: exporter}
 	var hello api.HelloMsg
 	Must(t, c.readUntil(api.TypeHello).Decode(&hello))
 	c.nonce, err = base64.StdEncoding.DecodeString(hello.Nonce)
@@ -476,7 +510,7 @@ func dialRaw(t *testing.T, env *Env) *rawClient {
 func connectRaw(t *testing.T, env *Env, d rawDevice) *rawClient {
 	t.Helper()
 	c := dialRaw(t, env)
-	c.send(authWireFrame(t, d.ID, ed25519.Sign(d.Key, c.nonce)))
+	c.send(authWireFrame(t, d.ID, ed25519.Sign(d.Key, c.proof(d))))
 	c.readUntil(api.TypeWelcome)
 	c.readUntil(api.TypeDecisions)
 	return c
