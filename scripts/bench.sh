@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
-# bench.sh runs the end-to-end benchmarks (e2e/bench_test.go) in one go,
+# bench.sh runs the end-to-end benchmarks (e2e/bench*_test.go) in one go,
 # writes the raw output to bench.out (benchstat reads it as is), and prints
-# the figures the issue sets targets for with PASS/FAIL:
+# the figures the issues set targets for with PASS/FAIL:
 #
-#   gatehouse/bare throughput ratio  >= 0.80 (upload and download)
-#   revocation p99                   <= 1000 ms
-#   cold connect p99                 <= 150 ms
+#   gatehouse/bare throughput ratio      >= 0.80 (upload and download)
+#   revocation p99 (override flip)       <= 1000 ms
+#   revocation p99, uncooperative client <= 1000 ms (the gateway's own cut)
+#   revocation p99, slow reader          <= 1000 ms (the application sees the end)
+#   cold connect p99                     <= 150 ms
 #
-# A missed target is reported, not fatal: the script exits 0 once the
-# benchmarks ran, and non-zero only if they could not run.
+# Figures without a target here are printed for the record: the tunnel
+# pair baseline, and revocation with the real collectors (a required
+# process killed), whose <= 1 s p99 target belongs to the event-driven
+# posture issue; it runs too few trials for a p99, so its max is shown.
+#
+# Exit status: non-zero when a benchmark could not run, when a target is
+# missed, or when a targeted figure is missing from the output.
 #
 # Environment:
 #   BENCHTIME  -benchtime for every benchmark (default 5s; the latency
-#              benchmarks run at least 50 and 20 trials whatever it says)
+#              benchmarks run at least 100 trials — 20 with real posture —
+#              whatever it says)
 #   COUNT      -count (default 1; use 6+ when comparing runs with benchstat)
 #   BENCH      -bench pattern (default .)
 #   BENCH_OUT  where the raw output goes (default bench.out)
 #
-# With the defaults the whole run takes about a minute on 2 cores.
+# With the defaults the whole run takes a few minutes on 2 cores.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,11 +35,12 @@ pattern="${BENCH:-.}"
 out="${BENCH_OUT:-bench.out}"
 
 status=0
-go test -run '^$' -bench "$pattern" -benchtime="$benchtime" -count="$count" -timeout 10m ./e2e/ 2>&1 |
+go test -run '^$' -bench "$pattern" -benchtime="$benchtime" -count="$count" -timeout 30m ./e2e/ 2>&1 |
 	tee "$out" || status=$?
 
 echo
 echo "== summary (targets from the issue; raw figures in $out)"
+verdicts=0
 awk '
 # metric returns the value printed before unit on the current line, or "".
 function metric(unit,   i) {
@@ -40,39 +49,63 @@ function metric(unit,   i) {
 			return $i
 	return ""
 }
-function verdict(ok) { if (ok) { pass++; return "PASS" } fail++; return "FAIL" }
+function verdict(v, ok) {
+	if (v == "") { fail++; return "MISSING (too few trials for a p99?)" }
+	if (ok) { pass++; return "PASS" }
+	fail++; return "FAIL"
+}
 /^BenchmarkThroughputRatio/ {
+	seen["upload"] = 1
 	r = metric("gatehouse/bare")
-	printf "throughput  gatehouse/bare %.2f (target >= 0.80) %s   gatehouse/direct %.3f   MB/s gatehouse %s, bare %s, direct %s\n",
-		r, verdict(r >= 0.80), metric("gatehouse/direct"), metric("MB/s-gatehouse"), metric("MB/s-bare"), metric("MB/s-direct")
+	printf "throughput  gatehouse/bare %.2f (target >= 0.80) %s   gatehouse/tunnel %.2f, tunnel/bare %.2f, gatehouse/direct %.3f   MB/s gatehouse %s, tunnel pair %s, bare %s, direct %s\n",
+		r, verdict(r, r >= 0.80), metric("gatehouse/tunnel"), metric("tunnel/bare"), metric("gatehouse/direct"),
+		metric("MB/s-gatehouse"), metric("MB/s-tunnel"), metric("MB/s-bare"), metric("MB/s-direct")
 }
 /^BenchmarkDownloadRatio/ {
-	printf "download    gatehouse/bare %.2f (upload target applies: >= 0.80) %s   MB/s gatehouse %s, bare %s, direct %s\n",
-		metric("gatehouse/bare"), verdict(metric("gatehouse/bare") >= 0.80), metric("MB/s-gatehouse"), metric("MB/s-bare"), metric("MB/s-direct")
+	seen["download"] = 1
+	r = metric("gatehouse/bare")
+	printf "download    gatehouse/bare %.2f (target >= 0.80) %s   gatehouse/tunnel %.2f   MB/s gatehouse %s, tunnel pair %s, bare %s, direct %s\n",
+		r, verdict(r, r >= 0.80), metric("gatehouse/tunnel"), metric("MB/s-gatehouse"), metric("MB/s-tunnel"), metric("MB/s-bare"), metric("MB/s-direct")
 }
 /^BenchmarkThroughput\// {
 	split($1, name, "/")
 	sub(/-[0-9]+$/, "", name[2])
 	printf "throughput  %-15s %s MB/s\n", name[2], metric("MB/s")
 }
-/^BenchmarkRevocation/ {
+function latency(label, target,   p99) {
 	p99 = metric("p99-ms")
-	printf "revocation  p99 %s ms (target <= 1000) %s   p50 %s ms, max %s ms, %s trials\n",
-		p99, verdict(p99 <= 1000), metric("p50-ms"), metric("max-ms"), metric("trials")
+	printf "%-34s p99 %s ms (target <= %d) %s   p50 %s ms, max %s ms, %s trials\n",
+		label, p99, target, verdict(p99, p99 != "" && p99 <= target), metric("p50-ms"), metric("max-ms"), metric("trials")
 }
-/^BenchmarkColdConnect/ {
-	p99 = metric("p99-ms")
-	printf "cold connect p99 %s ms (target <= 150) %s   p50 %s ms, max %s ms, warm p50 %s ms, %s trials\n",
-		p99, verdict(p99 <= 150), metric("p50-ms"), metric("max-ms"), metric("warm-p50-ms"), metric("trials")
+/^BenchmarkRevocation-/               { latency("revocation (override flip)", 1000) }
+/^BenchmarkRevocationUncooperative-/  { latency("revocation (uncooperative client)", 1000) }
+/^BenchmarkRevocationSlowReader-/     { latency("revocation (slow reader)", 1000) }
+/^BenchmarkColdConnect-/ {
+	latency("cold connect", 150)
+	printf "%-34s warm p50 %s ms\n", "", metric("warm-p50-ms")
+}
+/^BenchmarkRevocationRealPosture-/ {
+	printf "%-34s p50 %s ms, max %s ms over %s trials (no p99 from so few; the <= 1 s target is the event-driven posture issue'"'"'s)\n",
+		"revocation (real process kill)", metric("p50-ms"), metric("max-ms"), metric("trials")
+}
+/^Benchmark/ && !/^BenchmarkThroughput\// {
+	n = $1; sub(/-[0-9]+$/, "", n)
+	if (n != "BenchmarkThroughputRatio" && n != "BenchmarkDownloadRatio" && n !~ /^BenchmarkRevocation/ && n != "BenchmarkColdConnect")
+		print "other       " $0
 }
 END {
 	if (pass + fail == 0)
 		print "no target figures found: did the benchmarks run?"
 	else
 		printf "%d target(s) met, %d missed\n", pass, fail
-}' "$out"
+	exit (fail > 0 || pass + fail == 0) ? 3 : 0
+}' "$out" || verdicts=$?
 
 if [ "$status" -ne 0 ]; then
 	echo "go test exited $status: the benchmarks did not all run" >&2
+	exit "$status"
 fi
-exit "$status"
+if [ "$verdicts" -ne 0 ]; then
+	echo "a target was missed, or a targeted figure is missing (see above)" >&2
+	exit "$verdicts"
+fi
