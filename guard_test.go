@@ -1,5 +1,6 @@
 // Package gatehouse_test holds the repository's guards: formatting, vet,
-// one package doc comment per package, and the import rules between rooms.
+// one package doc comment per package, the table of what each package may
+// import, and that device-side code never links the controller or gateway.
 package gatehouse_test
 
 import (
@@ -8,6 +9,7 @@ import (
 	"go/token"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -15,12 +17,14 @@ import (
 const module = "github.com/gatehouse-ztna/gatehouse"
 
 type pkg struct {
-	ImportPath string
-	Dir        string
-	Name       string
-	GoFiles    []string
-	Imports    []string
-	Deps       []string
+	ImportPath   string
+	Dir          string
+	Name         string
+	GoFiles      []string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
+	Deps         []string
 }
 
 func listPackages(t *testing.T) []pkg {
@@ -64,7 +68,8 @@ func TestVet(t *testing.T) {
 }
 
 // TestPackageDocs: every package has exactly one file carrying the package
-// doc comment, saying its job (and, for libraries, who may import it).
+// doc comment, saying its job (and, for libraries, who may import it; the
+// import table below is what enforces the rules).
 func TestPackageDocs(t *testing.T) {
 	for _, p := range listPackages(t) {
 		if len(p.GoFiles) == 0 {
@@ -82,40 +87,173 @@ func TestPackageDocs(t *testing.T) {
 		}
 		if len(withDoc) != 1 {
 			t.Errorf("package %s: package doc comment in %v, want exactly one file", p.ImportPath, withDoc)
-			continue
-		}
-		if p.Name != "main" {
-			file, _ := parser.ParseFile(token.NewFileSet(), filepath.Join(p.Dir, withDoc[0]), nil, parser.PackageClauseOnly|parser.ParseComments)
-			if doc := file.Doc.Text(); !strings.Contains(doc, "mport") {
-				t.Errorf("package %s: doc comment does not say who may import it", p.ImportPath)
-			}
 		}
 	}
 }
 
-// TestImportRules keeps the rooms apart: the wire types import only the
-// standard library, and nothing on the device side reaches into the
-// controller.
-func TestImportRules(t *testing.T) {
-	deviceSide := []string{"/agent", "/posture", "/tunnel", "/gui", "/cmd/gatehouse", "/cmd/gatehouse-agent", "/cmd/gatehouse-tray"}
+// allowedImports is, for every package of the module, the packages of the
+// module it may import (its tests included) and why. A package missing
+// here, or an import not listed for it, fails TestImportTable: a new
+// dependency between rooms is a decision, written down with its reason.
+var allowedImports = map[string]map[string]string{
+	"/api": {},
+	"/api/adminclient": {
+		"/api": "REST paths and types",
+	},
+	"/tunnel": {},
+	"/gateway": {
+		"/api":    "PeerConfig and GatewayPeer from the controller",
+		"/tunnel": "the WireGuard server it enforces on",
+	},
+	"/posture": {
+		"/api":                 "the PostureReport it fills",
+		"/posture/posturetest": "tests: a scripted source",
+	},
+	"/posture/posturetest": {
+		"/api":     "PostureReport",
+		"/posture": "the Source interface it fakes",
+	},
+	"/agent/keystore": {},
+	"/agent/localapi": {
+		"/api": "decisions, reasons and posture shown to the CLI and tray",
+	},
+	"/agent": {
+		"/agent/keystore": "the device key",
+		"/agent/localapi": "the local API it serves",
+		"/api":            "the wire protocol",
+		"/posture":        "posture collection",
+		"/tunnel":         "per-app WireGuard tunnels",
+	},
+	"/controller/pki": {},
+	"/controller/policy": {
+		"/api": "users, apps, profiles, policies and decisions",
+	},
+	"/controller/store": {
+		"/api": "the objects it stores",
+	},
+	"/controller": {
+		"/api":               "the wire protocol and REST types",
+		"/api/adminclient":   "tests: drive the admin API as the CLI does",
+		"/controller/pki":    "its CA and serving certificate",
+		"/controller/policy": "decisions",
+		"/controller/store":  "durable state",
+		"/gateway":           "the embedded gateway (moves to cmd/gatehouse-controller with the standalone gateway)",
+		"/tunnel":            "WireGuard key parsing and the embedded gateway's key",
+	},
+	"/cmd/gatehouse": {
+		"/agent/localapi":  "status, apps and posture from the local agent",
+		"/api":             "REST and decision types",
+		"/api/adminclient": "gatehouse admin",
+	},
+	"/cmd/gatehouse-agent": {
+		"/agent":          "the agent",
+		"/agent/keystore": "where the device key lives",
+		"/agent/localapi": "the local API socket path",
+		"/posture":        "the system collector and the override file",
+	},
+	"/cmd/gatehouse-controller": {
+		"/controller": "the controller",
+	},
+	"/cmd/gatehouse-demo": {
+		"/agent/localapi":  "shows what the agent says",
+		"/api":             "REST types",
+		"/api/adminclient": "sets the demo's policy up",
+	},
+	"/e2e": {
+		"/agent":               "real agents",
+		"/agent/keystore":      "agents' device keys in files",
+		"/api":                 "the wire protocol, spoken by hand by uncooperative clients",
+		"/api/adminclient":     "admin API",
+		"/controller":          "a real controller",
+		"/gateway":             "a real gateway behind a link the test can cut",
+		"/posture":             "real and overridden posture",
+		"/posture/posturetest": "scripted posture",
+		"/tunnel":              "raw WireGuard peers and the tunnel-pair baseline",
+	},
+}
+
+// TestImportTable: every package of the module imports (tests included)
+// only what allowedImports lists for it; api imports only the standard
+// library.
+func TestImportTable(t *testing.T) {
+	seen := map[string]bool{}
 	for _, p := range listPackages(t) {
 		rel := strings.TrimPrefix(p.ImportPath, module)
-		if rel == "/api" {
-			for _, imp := range p.Imports {
-				if strings.Contains(imp, ".") {
+		if rel == "" {
+			continue // this guard package
+		}
+		seen[rel] = true
+		allowed, ok := allowedImports[rel]
+		if !ok {
+			t.Errorf("package %s is not in allowedImports (guard_test.go): add it with what it may import and why", p.ImportPath)
+			continue
+		}
+		for _, imp := range slices.Concat(p.Imports, p.TestImports, p.XTestImports) {
+			irel, internal := strings.CutPrefix(imp, module)
+			if !internal || irel == rel {
+				if rel == "/api" && strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") {
 					t.Errorf("api imports %s; it may import only the standard library", imp)
 				}
-			}
-		}
-		for _, side := range deviceSide {
-			if rel != side && !strings.HasPrefix(rel, side+"/") {
 				continue
 			}
-			for _, imp := range p.Imports {
-				if strings.HasPrefix(imp, module+"/controller") || strings.HasPrefix(imp, module+"/gateway") {
-					t.Errorf("%s imports %s; device-side code must talk to the controller only through api", p.ImportPath, imp)
-				}
+			if _, ok := allowed[irel]; !ok {
+				t.Errorf("%s imports %s, which allowedImports does not allow it (guard_test.go): if it must, add it there with the reason", p.ImportPath, imp)
 			}
 		}
 	}
+	for rel := range allowedImports {
+		if !seen[rel] {
+			t.Errorf("allowedImports lists %s, which is no package of the module: remove it", rel)
+		}
+	}
 }
+
+// deviceSide are the packages that run on employees' devices: none of them
+// may link the controller or the gateway, directly or through anything
+// else, tests included.
+var deviceSide = []string{"/agent", "/posture", "/tunnel", "/gui", "/cmd/gatehouse", "/cmd/gatehouse-agent", "/cmd/gatehouse-tray"}
+
+// TestDeviceSideLinksNoControllerOrGateway checks the transitive imports of
+// every device-side package and of its tests.
+func TestDeviceSideLinksNoControllerOrGateway(t *testing.T) {
+	out, err := exec.Command("go", "list", "-test", "-json=ImportPath,Deps", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list -test: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	checked := 0
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		// "x", "x [x.test]", "x_test [x.test]" and "x.test" all belong to x.
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.Fields(p.ImportPath)[0], ".test"), "_test")
+		rel := strings.TrimPrefix(base, module)
+		if !isDeviceSide(rel) {
+			continue
+		}
+		checked++
+		for _, dep := range p.Deps {
+			drel, internal := strings.CutPrefix(dep, module)
+			if internal && (isUnder(drel, "/controller") || isUnder(drel, "/gateway")) {
+				t.Errorf("%s links %s; device-side code must talk to the controller only through api", p.ImportPath, dep)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no device-side package found: the guard checks nothing")
+	}
+}
+
+func isDeviceSide(rel string) bool {
+	for _, side := range deviceSide {
+		if isUnder(rel, side) {
+			return true
+		}
+	}
+	return false
+}
+
+// isUnder reports whether rel is dir or inside it.
+func isUnder(rel, dir string) bool { return rel == dir || strings.HasPrefix(rel, dir+"/") }
