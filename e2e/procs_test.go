@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -128,11 +129,13 @@ func cleanEnv() []string {
 	return env
 }
 
-// runCmd runs argv to the end with env and reports its combined output;
-// wantErr says whether it must fail.
+// runCmd runs argv to the end (at most a minute) with env and reports its
+// combined output; wantErr says whether it must fail.
 func runCmd(t *testing.T, env []string, wantErr bool, argv ...string) string {
 	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(cleanEnv(), env...)
 	out, err := cmd.CombinedOutput()
 	if (err != nil) != wantErr {
