@@ -406,6 +406,9 @@ var dnsNameRE = regexp.MustCompile(`^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])
 
 // validHost accepts an IP address or a DNS name (no port, no wildcard).
 func validHost(h string) error {
+	if h == "" {
+		return fmt.Errorf("empty: give the DNS name or address agents reach this machine at")
+	}
 	if _, err := netip.ParseAddr(h); err == nil {
 		return nil
 	}
