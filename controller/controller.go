@@ -58,7 +58,7 @@ type Config struct {
 	// the controller at; the serving certificate covers them, the loopback
 	// names, Listen's host and GatewayHost.
 	PublicNames []string
-	// Limits bound unauthenticated load; zero fields take DefaultLimits.
+	// Limits bound unauthenticated load; zero fields take DefaultLimits().
 	Limits Limits
 	// TrustPostureOverrides takes facts an agent's override file set as if
 	// collected. For development and tests only: otherwise they are unknown.

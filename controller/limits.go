@@ -3,7 +3,6 @@ package controller
 import (
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -49,15 +48,17 @@ type Rate struct {
 // DefaultLimits are generous enough for a few hundred agents behind one NAT
 // reconnecting after a controller restart, and small enough that one
 // source cannot keep the store or the signature checks busy.
-var DefaultLimits = Limits{
-	ReadHeaderTimeout: 10 * time.Second,
-	ReadTimeout:       30 * time.Second,
-	WriteTimeout:      30 * time.Second,
-	IdleTimeout:       2 * time.Minute,
-	MaxHeaderBytes:    16 << 10,
-	MaxConns:          10000,
-	Enroll:            Rate{Every: time.Second, Burst: 30},
-	AgentAuth:         Rate{Every: 100 * time.Millisecond, Burst: 100},
+func DefaultLimits() Limits {
+	return Limits{
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		MaxConns:          10000,
+		Enroll:            Rate{Every: time.Second, Burst: 30},
+		AgentAuth:         Rate{Every: 100 * time.Millisecond, Burst: 100},
+	}
 }
 
 // Body limits: an unauthenticated request gets only what its message needs.
@@ -68,7 +69,7 @@ const (
 
 // withDefaults fills l's zero fields from DefaultLimits.
 func (l Limits) withDefaults() Limits {
-	d := DefaultLimits
+	d := DefaultLimits()
 	durations := []struct{ v, def *time.Duration }{
 		{&l.ReadHeaderTimeout, &d.ReadHeaderTimeout}, {&l.ReadTimeout, &d.ReadTimeout},
 		{&l.WriteTimeout, &d.WriteTimeout}, {&l.IdleTimeout, &d.IdleTimeout},
@@ -219,12 +220,4 @@ func clip(s string) string {
 		cut--
 	}
 	return fmt.Sprintf("%s…(%d bytes)", s[:cut], len(s))
-}
-
-// hostOf is the host of a host:port, or s itself.
-func hostOf(s string) string {
-	if h, _, err := net.SplitHostPort(s); err == nil {
-		return h
-	}
-	return s
 }
