@@ -15,6 +15,9 @@ const (
 	PathDevices          = "/api/v1/devices"
 	PathGrants           = "/api/v1/grants"
 	PathGatewayPeers     = "/api/v1/gateway/peers"
+	// PathAdminTokenRotate (POST) replaces the admin token; the answer is
+	// an AdminToken and the old token stops working at once.
+	PathAdminTokenRotate = "/api/v1/admin-token/rotate"
 )
 
 // User is a person from the built-in user store.
@@ -62,7 +65,7 @@ type Policy struct {
 // EnrollmentTokenRequest asks for a single-use token bound to User.
 type EnrollmentTokenRequest struct {
 	User string   `json:"user"`
-	TTL  Duration `json:"ttl,omitempty"` // default 1h
+	TTL  Duration `json:"ttl,omitempty"` // default 1h, at most 7 days
 }
 
 // EnrollmentToken describes a token; Token (the secret) is set only in the
@@ -75,11 +78,17 @@ type EnrollmentToken struct {
 	Token     string    `json:"token,omitempty"`
 }
 
-// EnrollRequest is sent by `gatehouse-agent enroll`.
+// AdminToken is the answer to a rotation: the new admin token, shown once.
+type AdminToken struct {
+	Token string `json:"token"`
+}
+
+// EnrollRequest is sent by `gatehouse-agent enroll`; the whole body may be
+// at most 4 KiB.
 type EnrollRequest struct {
 	Token     string `json:"token"`
 	PublicKey string `json:"public_key"` // Ed25519, base64
-	Hostname  string `json:"hostname"`
+	Hostname  string `json:"hostname"`   // 1-253 of a-z A-Z 0-9 . - _
 }
 
 // EnrollResponse names the new device.

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -20,10 +19,17 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
 )
 
-const maxBodyBytes = 1 << 20
+// MaxEnrollmentTokenTTL is the longest an enrollment token may live: a
+// token is a bearer secret for a device slot, so it should not outlive the
+// rollout it was made for.
+const MaxEnrollmentTokenTTL = 7 * 24 * time.Hour
 
-// errBadRequest marks input the caller must fix (400).
-var errBadRequest = errors.New("bad request")
+// errBadRequest marks input the caller must fix (400); errTooLarge a body
+// over the endpoint's limit (413).
+var (
+	errBadRequest = errors.New("bad request")
+	errTooLarge   = errors.New("request body too large")
+)
 
 func badRequest(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
@@ -32,8 +38,9 @@ func badRequest(format string, args ...any) error {
 // Handler is the controller's HTTP surface.
 func (c *Controller) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+api.PathEnroll, c.handleEnroll)
-	mux.HandleFunc("GET "+api.AgentWebsocketPath, c.handleAgent)
+	// The two doors open to anyone get a token bucket per source.
+	mux.Handle("POST "+api.PathEnroll, c.enrollLimit.wrap(c.log.Warn, http.HandlerFunc(c.handleEnroll)))
+	mux.Handle("GET "+api.AgentWebsocketPath, c.authLimit.wrap(c.log.Warn, http.HandlerFunc(c.handleAgent)))
 
 	mountResource(c, mux, api.PathUsers, resource[api.User]{
 		name: func(u api.User) string { return u.Name }, validate: c.validateUser,
@@ -65,6 +72,8 @@ func (c *Controller) Handler() http.Handler {
 	mux.HandleFunc("GET "+api.PathEnrollmentTokens, c.admin(func(r *http.Request) (any, error) {
 		return c.store.ListEnrollmentTokens(r.Context())
 	}))
+	mux.HandleFunc("DELETE "+api.PathEnrollmentTokens+"/{id}", c.admin(c.revokeEnrollmentToken))
+	mux.HandleFunc("POST "+api.PathAdminTokenRotate, c.admin(c.rotateAdminToken))
 	mux.HandleFunc("GET "+api.PathDevices, c.admin(func(r *http.Request) (any, error) { return c.devices(r.Context()) }))
 	mux.HandleFunc("DELETE "+api.PathDevices+"/{id}", c.admin(func(r *http.Request) (any, error) {
 		return nil, c.deleteDevice(r.Context(), r.PathValue("id"))
@@ -141,10 +150,11 @@ func (c *Controller) admin(h func(*http.Request) (any, error)) http.HandlerFunc 
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || !c.isAdmin(tok) {
-			c.log.Warn("admin request refused: bad token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			c.log.Warn("admin request refused: bad token", "method", clip(r.Method), "path", clip(r.URL.Path), "remote", r.RemoteAddr)
 			writeError(w, http.StatusUnauthorized, "missing or wrong admin token: pass it as `Authorization: Bearer <token>` (gatehouse admin --token)")
 			return
 		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxAdminBodyBytes)
 		if r.Method != http.MethodGet {
 			// One admin write at a time: validation reads the store and the
 			// policy snapshot must be rebuilt from the state the write left.
@@ -174,6 +184,8 @@ func statusOf(err error) int {
 	switch {
 	case errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, store.ErrExists):
@@ -196,10 +208,14 @@ func writeJSONResponse(w http.ResponseWriter, status int, v any) {
 
 // decodeBody reads one JSON object, refusing unknown fields and trailing
 // data, so that a typo is an error rather than a silently ignored setting.
+// The caller limits r.Body with http.MaxBytesReader.
 func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes))
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if tooLarge, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return fmt.Errorf("%w: the limit here is %d bytes", errTooLarge, tooLarge.Limit)
+		}
 		return badRequest("malformed JSON body: %v", err)
 	}
 	if dec.More() {
@@ -364,8 +380,8 @@ func (c *Controller) createEnrollmentToken(r *http.Request) (any, error) {
 	if ttl == 0 {
 		ttl = time.Hour
 	}
-	if ttl < 0 || ttl > 30*24*time.Hour {
-		return nil, badRequest("enrollment token ttl %s must be between 1s and 720h", ttl)
+	if ttl < time.Second || ttl > MaxEnrollmentTokenTTL {
+		return nil, badRequest("enrollment token ttl %s must be between 1s and %s (7 days); make a new token when it runs out", ttl, MaxEnrollmentTokenTTL)
 	}
 	secret, err := newSecret("ghe_")
 	if err != nil {
@@ -380,8 +396,42 @@ func (c *Controller) createEnrollmentToken(r *http.Request) (any, error) {
 	return t, nil
 }
 
+// revokeEnrollmentToken deletes a token so it can no longer enroll a
+// device; devices it already enrolled stay.
+func (c *Controller) revokeEnrollmentToken(r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	if err := c.store.DeleteEnrollmentToken(r.Context(), id); err != nil {
+		return nil, err
+	}
+	c.log.Info("enrollment token revoked", "id", id)
+	return nil, nil
+}
+
+// rotateAdminToken replaces the admin token: the one that made this
+// request stops working at once.
+func (c *Controller) rotateAdminToken(r *http.Request) (any, error) {
+	tok, err := c.newAdminToken(r.Context())
+	if err != nil {
+		return nil, fmt.Errorf("rotate admin token: %w", err)
+	}
+	c.log.Info("admin token rotated", "remote", r.RemoteAddr)
+	return api.AdminToken{Token: tok}, nil
+}
+
+var hostnameRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,253}$`)
+
+// validHostname keeps what an admin later sees in `gatehouse admin devices
+// list` to plain characters: no terminal escapes, no look-alikes.
+func validHostname(h string) error {
+	if !hostnameRE.MatchString(h) {
+		return badRequest("device hostname %q: use 1-253 letters, digits, '.', '-' or '_' (gatehouse-agent enroll --hostname NAME)", clip(h))
+	}
+	return nil
+}
+
 // handleEnroll turns a single-use token into a device bound to its user.
 func (c *Controller) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxEnrollBodyBytes)
 	var req api.EnrollRequest
 	err := decodeBody(r, &req)
 	if err == nil {
@@ -391,13 +441,16 @@ func (c *Controller) handleEnroll(w http.ResponseWriter, r *http.Request) {
 			err = badRequest("device public key must be a base64 Ed25519 key")
 		}
 	}
+	if err == nil {
+		err = validHostname(req.Hostname)
+	}
 	var dev api.Device
 	if err == nil {
 		dev, err = c.store.EnrollDevice(r.Context(), hashSecret(req.Token), time.Now(), api.Device{
 			ID: newID("dev_"), Hostname: req.Hostname, PublicKey: req.PublicKey, EnrolledAt: time.Now().UTC()})
 	}
 	if err != nil {
-		c.log.Warn("enrollment refused", "remote", r.RemoteAddr, "hostname", req.Hostname, "err", err)
+		c.log.Warn("enrollment refused", "remote", r.RemoteAddr, "hostname", clip(req.Hostname), "err", clip(err.Error()))
 		msg := err.Error()
 		if statusOf(err) == http.StatusForbidden {
 			msg += ": ask an admin for a new enrollment token"

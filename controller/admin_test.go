@@ -495,6 +495,9 @@ func TestAdminEnrollmentTokens(t *testing.T) {
 		{name: "unknown user", in: api.EnrollmentTokenRequest{User: "ghost"}, wantErr: http.StatusBadRequest},
 		{name: "negative ttl", in: api.EnrollmentTokenRequest{User: "alice", TTL: api.Duration(-time.Minute)}, wantErr: http.StatusBadRequest},
 		{name: "ttl over 30 days", in: api.EnrollmentTokenRequest{User: "alice", TTL: api.Duration(31 * 24 * time.Hour)}, wantErr: http.StatusBadRequest},
+		{name: "ttl of 7 days, the maximum", in: api.EnrollmentTokenRequest{User: "alice", TTL: api.Duration(7 * 24 * time.Hour)}, wantTTL: 7 * 24 * time.Hour},
+		{name: "ttl just over 7 days", in: api.EnrollmentTokenRequest{User: "alice", TTL: api.Duration(7*24*time.Hour + time.Second)}, wantErr: http.StatusBadRequest},
+		{name: "ttl under a second", in: api.EnrollmentTokenRequest{User: "alice", TTL: api.Duration(time.Millisecond)}, wantErr: http.StatusBadRequest},
 	}
 	made := 0
 	for _, tt := range tests {

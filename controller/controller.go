@@ -11,11 +11,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/netutil"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller/pki"
@@ -44,9 +49,17 @@ type Config struct {
 	// Enforcer replaces the embedded gateway (tests wrap it to cut the link).
 	Enforcer Enforcer
 	// GatewayPort and GatewayHost place the embedded gateway's WireGuard
-	// endpoint; the host defaults to Listen's host, or 127.0.0.1.
+	// endpoint. The host is required when Listen is beyond loopback (only
+	// the admin knows the name agents reach this machine at); on loopback
+	// it defaults to Listen's host.
 	GatewayPort int
 	GatewayHost string
+	// PublicNames are the DNS names and addresses agents and admins reach
+	// the controller at; the serving certificate covers them, the loopback
+	// names, Listen's host and GatewayHost.
+	PublicNames []string
+	// Limits bound unauthenticated load; zero fields take DefaultLimits().
+	Limits Limits
 	// TrustPostureOverrides takes facts an agent's override file set as if
 	// collected. For development and tests only: otherwise they are unknown.
 	TrustPostureOverrides bool
@@ -61,8 +74,12 @@ type Controller struct {
 	gw       Enforcer
 	embedded *gateway.Gateway // nil when cfg.Enforcer was given
 
-	adminHash      []byte
+	// adminHash is the SHA-256 of the admin token; rotation swaps it.
+	adminHash      atomic.Pointer[[sha256.Size]byte]
 	bootstrapToken string
+	limits         Limits
+	enrollLimit    *sourceLimiter
+	authLimit      *sourceLimiter
 	// adminMu serialises admin writes: validation reads the store (a free
 	// virtual IP, the apps a policy names) and the write must see the same.
 	adminMu sync.Mutex
@@ -111,15 +128,28 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	if cfg.InsecureHTTP && !isLoopback(host) {
 		return nil, fmt.Errorf("plain HTTP is allowed only on loopback, not on %q: drop --insecure-http or listen on 127.0.0.1", cfg.Listen)
 	}
+	if err := checkPublicAddresses(cfg, host); err != nil {
+		return nil, err
+	}
+	limits := cfg.Limits.withDefaults()
+	if err := limits.validate(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	if err := tightenDataDir(cfg.DataDir, cfg.Logger); err != nil {
+		return nil, err
 	}
 	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "gatehouse.db"))
 	if err != nil {
 		return nil, err
 	}
 	c := &Controller{cfg: cfg, log: cfg.Logger, store: st, sessions: map[string]*session{},
-		posture: map[string]postureEntry{}, grants: map[grantKey]*grant{}, overlays: newAddrPool(overlayPrefix)}
+		posture: map[string]postureEntry{}, grants: map[grantKey]*grant{}, overlays: newAddrPool(overlayPrefix),
+		limits:      limits,
+		enrollLimit: newSourceLimiter("enrollment attempts", limits.Enroll, time.Now),
+		authLimit:   newSourceLimiter("agent connections", limits.AgentAuth, time.Now)}
 	if err := c.start(ctx, host); err != nil {
 		c.Close()
 		return nil, err
@@ -155,13 +185,20 @@ func (c *Controller) start(ctx context.Context, host string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.cfg.Listen, err)
 	}
+	ln = netutil.LimitListener(ln, c.limits.MaxConns)
 	c.ln = ln
-	c.http = &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelWarn)}
+	c.http = &http.Server{Handler: c.Handler(),
+		ReadHeaderTimeout: c.limits.ReadHeaderTimeout, ReadTimeout: c.limits.ReadTimeout,
+		WriteTimeout: c.limits.WriteTimeout, IdleTimeout: c.limits.IdleTimeout,
+		MaxHeaderBytes: c.limits.MaxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(c.log.Handler(), slog.LevelWarn)}
 	if !c.cfg.InsecureHTTP {
-		cert, err := pki.LoadOrCreate(c.cfg.DataDir, []string{"localhost", "127.0.0.1", "::1", hostOr(host, "localhost")})
+		names := certNames(c.cfg, host)
+		cert, err := pki.LoadOrCreate(c.cfg.DataDir, names)
 		if err != nil {
 			return err
 		}
+		c.log.Info("serving certificate", "names", names)
 		c.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		c.ln = tls.NewListener(ln, c.http.TLSConfig)
 		c.tls = true
@@ -192,10 +229,7 @@ func (c *Controller) startEmbeddedGateway(ctx context.Context, listenHost string
 	}
 	host := c.cfg.GatewayHost
 	if host == "" {
-		host = listenHost
-		if host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
-			host = "127.0.0.1"
-		}
+		host = listenHost // loopback: checkPublicAddresses requires a host otherwise
 	}
 	return gateway.New(gateway.Config{PrivateKey: key, ListenPort: port, PublicHost: host,
 		Logger: c.log.With("component", "gateway")})
@@ -261,32 +295,47 @@ func (c *Controller) Close() error {
 	return c.store.Close()
 }
 
-// loadAdminToken makes and shows the admin token on the first start.
+// loadAdminToken makes the admin token on the first start (BootstrapToken
+// hands it to whoever shows it once).
 func (c *Controller) loadAdminToken(ctx context.Context) error {
 	hash, err := c.store.AdminTokenHash(ctx)
 	if errors.Is(err, store.ErrNotFound) {
-		tok, err := newSecret("gha_")
+		tok, err := c.newAdminToken(ctx)
 		if err != nil {
 			return err
 		}
-		hash = hashSecret(tok)
-		if err := c.store.SetAdminTokenHash(ctx, hash); err != nil {
-			return err
-		}
 		c.bootstrapToken = tok
+		return nil
 	} else if err != nil {
 		return err
 	}
-	c.adminHash, err = hex.DecodeString(hash)
-	if err != nil {
-		return fmt.Errorf("stored admin token hash is corrupt: %w", err)
+	b, err := hex.DecodeString(hash)
+	if err != nil || len(b) != sha256.Size {
+		return fmt.Errorf("stored admin token hash is corrupt (%v): make a new data dir or restore a backup", err)
 	}
+	c.adminHash.Store((*[sha256.Size]byte)(b))
 	return nil
+}
+
+// newAdminToken makes a fresh admin token, stores its hash and makes it the
+// only one accepted from now on.
+func (c *Controller) newAdminToken(ctx context.Context) (string, error) {
+	tok, err := newSecret("gha_")
+	if err != nil {
+		return "", err
+	}
+	if err := c.store.SetAdminTokenHash(ctx, hashSecret(tok)); err != nil {
+		return "", err
+	}
+	h := sha256.Sum256([]byte(tok))
+	c.adminHash.Store(&h)
+	return tok, nil
 }
 
 func (c *Controller) isAdmin(token string) bool {
 	h := sha256.Sum256([]byte(token))
-	return subtle.ConstantTimeCompare(h[:], c.adminHash) == 1
+	want := c.adminHash.Load()
+	return want != nil && subtle.ConstantTimeCompare(h[:], want[:]) == 1
 }
 
 // reload rebuilds the policy snapshot from the store.
@@ -332,11 +381,66 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func hostOr(h, def string) string {
-	if h == "" {
-		return def
+// checkPublicAddresses refuses a controller that listens beyond loopback
+// but would tell agents to reach its embedded gateway at 127.0.0.1, and
+// names that cannot go into a certificate.
+func checkPublicAddresses(cfg Config, listenHost string) error {
+	if cfg.Enforcer == nil && cfg.GatewayHost == "" && !isLoopback(listenHost) {
+		return fmt.Errorf("listening on %q, beyond loopback, needs --gateway-host: the name or address agents reach this machine at "+
+			"(the embedded gateway's WireGuard endpoint); add --public-name with the same name so the certificate covers it", cfg.Listen)
 	}
-	return h
+	if cfg.GatewayHost != "" {
+		if err := validHost(cfg.GatewayHost); err != nil {
+			return fmt.Errorf("--gateway-host: %w", err)
+		}
+	}
+	for _, n := range cfg.PublicNames {
+		if err := validHost(n); err != nil {
+			return fmt.Errorf("--public-name: %w", err)
+		}
+	}
+	return nil
+}
+
+var dnsNameRE = regexp.MustCompile(`^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)*[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.?$`)
+
+// validHost accepts an IP address or a DNS name (no port, no wildcard).
+func validHost(h string) error {
+	if h == "" {
+		return fmt.Errorf("empty: give the DNS name or address agents reach this machine at")
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return nil
+	}
+	if len(h) > 253 || !dnsNameRE.MatchString(h) {
+		return fmt.Errorf("%q is neither an IP address nor a DNS name (give a name like gatehouse.example.com or an address like 192.0.2.10, without a port)", h)
+	}
+	return nil
+}
+
+// certNames are the names the serving certificate must cover: loopback,
+// the listen host when it is a specific one, the public names and the
+// gateway host (the same machine, by the name agents know it).
+func certNames(cfg Config, listenHost string) []string {
+	names := []string{"localhost", "127.0.0.1", "::1"}
+	seen := map[string]bool{}
+	for _, n := range names {
+		seen[n] = true
+	}
+	add := func(n string) {
+		n = strings.TrimSuffix(n, ".")
+		if ip, err := netip.ParseAddr(n); n == "" || seen[n] || err == nil && ip.IsUnspecified() {
+			return
+		}
+		seen[n] = true
+		names = append(names, n)
+	}
+	add(listenHost)
+	for _, n := range cfg.PublicNames {
+		add(n)
+	}
+	add(cfg.GatewayHost)
+	return names
 }
 
 func loadOrCreateWGKey(path string) (tunnel.PrivateKey, error) {

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -27,8 +28,13 @@ type Client struct {
 	http  *http.Client
 }
 
-// New makes a client; caPEM, when set, is the only CA trusted.
+// New makes a client; caPEM, when set, is the only CA trusted. The URL
+// must be https, or plain http to a controller on this machine: every
+// request carries the admin token.
 func New(baseURL, token string, caPEM []byte) (*Client, error) {
+	if err := CheckURL(baseURL); err != nil {
+		return nil, err
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if len(caPEM) > 0 {
 		pool := x509.NewCertPool()
@@ -38,7 +44,42 @@ func New(baseURL, token string, caPEM []byte) (*Client, error) {
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	return &Client{base: strings.TrimRight(baseURL, "/"), token: token,
-		http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}, nil
+		http: &http.Client{Transport: tr, Timeout: 30 * time.Second, CheckRedirect: checkRedirect}}, nil
+}
+
+// CheckURL allows https, and plain http only to loopback (development):
+// the same rule the agent applies to its controller URL.
+func CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("controller URL %q: want https://host:port", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+			return nil
+		}
+		return fmt.Errorf("controller URL %q: plain http would send the admin token in clear; use https:// (with --ca and the controller's ca.pem); plain http is only for a controller on this machine", raw)
+	}
+	return fmt.Errorf("controller URL %q: scheme must be https", raw)
+}
+
+// checkRedirect follows a redirect only to a URL New would accept, and
+// never from https down to http, which would carry the token in clear.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return fmt.Errorf("controller redirected %d times: check --controller", len(via))
+	}
+	if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("controller redirected from https to %s: refused, it would send the admin token in clear; check --controller", req.URL.Redacted())
+	}
+	if err := CheckURL(req.URL.String()); err != nil {
+		return fmt.Errorf("controller redirected to %s: refused: %w", req.URL.Redacted(), err)
+	}
+	return nil
 }
 
 // Error is a non-2xx answer.
@@ -137,4 +178,20 @@ func (c *Client) RemoveMember(ctx context.Context, group, user string) error {
 func (c *Client) EnrollmentToken(ctx context.Context, user string, ttl time.Duration) (api.EnrollmentToken, error) {
 	var t api.EnrollmentToken
 	return t, c.Do(ctx, http.MethodPost, api.PathEnrollmentTokens, api.EnrollmentTokenRequest{User: user, TTL: api.Duration(ttl)}, &t)
+}
+
+// RevokeEnrollmentToken deletes the enrollment token with id, so that it
+// cannot enroll a device any more.
+func (c *Client) RevokeEnrollmentToken(ctx context.Context, id string) error {
+	return c.Delete(ctx, api.PathEnrollmentTokens, id)
+}
+
+// RotateAdminToken replaces the admin token and returns the new one; this
+// client (and every other holding the old token) stops working.
+func (c *Client) RotateAdminToken(ctx context.Context) (string, error) {
+	var t api.AdminToken
+	if err := c.Do(ctx, http.MethodPost, api.PathAdminTokenRotate, nil, &t); err != nil {
+		return "", err
+	}
+	return t.Token, nil
 }

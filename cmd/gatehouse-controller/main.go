@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -17,7 +18,7 @@ import (
 
 func main() {
 	var cfg controller.Config
-	var logLevel string
+	var logLevel, tokenFile string
 	cmd := &cobra.Command{
 		Use:           "gatehouse-controller",
 		Short:         "Run the Gatehouse controller with its embedded gateway",
@@ -29,7 +30,12 @@ func main() {
 				return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			return run(cmd.Context(), cfg)
+			show := tokenShower{out: os.Stdout, terminal: isTerminal(os.Stdout), file: tokenFile,
+				fileChosen: cmd.Flags().Changed("admin-token-file")}
+			if show.file == "" {
+				show.file = filepath.Join(cfg.DataDir, "admin-token")
+			}
+			return run(cmd.Context(), cfg, show)
 		},
 	}
 	f := cmd.Flags()
@@ -39,10 +45,14 @@ func main() {
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", controller.DefaultLeaseTTL, "how long a grant lives without renewal")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", controller.DefaultHeartbeatInterval, "how often agents send a full posture report")
 	f.IntVar(&cfg.GatewayPort, "gateway-port", controller.DefaultGatewayPort, "UDP port of the embedded gateway's WireGuard")
-	f.StringVar(&cfg.GatewayHost, "gateway-host", "", "host agents reach the embedded gateway at (default: the --listen host, or 127.0.0.1)")
+	f.StringVar(&cfg.GatewayHost, "gateway-host", "", "name or address agents reach this machine's embedded gateway at (required unless --listen is loopback)")
+	f.StringArrayVar(&cfg.PublicNames, "public-name", nil, "DNS name or address agents and admins reach the controller at; the certificate covers it (repeatable)")
+	f.StringVar(&tokenFile, "admin-token-file", "", "where the first start writes the admin token, 0600 (default DATA_DIR/admin-token; used unless stdout is a terminal)")
 	f.BoolVar(&cfg.TrustPostureOverrides, "trust-posture-overrides", false, "accept facts from agents' --posture-override files (development and demos only)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 
+	// Every file the controller makes (database, keys, token) is private.
+	restrictUmask()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := cmd.ExecuteContext(ctx); err != nil {
@@ -51,14 +61,16 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, cfg controller.Config) error {
+func run(ctx context.Context, cfg controller.Config, show tokenShower) error {
 	c, err := controller.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	if tok := c.BootstrapToken(); tok != "" {
-		// Shown once on stdout, never logged; only its hash is stored.
-		fmt.Printf("admin token (shown once, store it now): %s\n", tok)
+		if err := show.show(tok); err != nil {
+			c.Close()
+			return err
+		}
 	}
 	cfg.Logger.Info("controller listening", "url", c.URL(), "gateway", c.Gateway().Endpoint(), "ca", c.CAFile())
 	errc := make(chan error, 1)

@@ -77,7 +77,8 @@ func run(ctx context.Context, dir, listen string, gwPort, portBase int, once boo
 
 	step("starting gatehouse-controller (SQLite + embedded gateway) on https://%s", listen)
 	ctrlDir := filepath.Join(dir, "controller")
-	token, err := d.startController(ctx, "--data-dir", ctrlDir, "--listen", listen, "--gateway-port", fmt.Sprint(gwPort),
+	tokenFile := filepath.Join(ctrlDir, "admin-token")
+	token, err := d.startController(ctx, tokenFile, "--data-dir", ctrlDir, "--listen", listen, "--gateway-port", fmt.Sprint(gwPort),
 		"--trust-posture-overrides") // the demo flips posture with the agent's override file
 	if err != nil {
 		return err
@@ -166,10 +167,10 @@ Gatehouse is running. Try:
   %[3]s/gatehouse --socket %[4]s status    # tunnels, leases, keys
 Cut access:   echo '%[5]s' > %[6]s
 Restore:      echo '%[7]s' > %[6]s
-Admin:        export GATEHOUSE_CONTROLLER=%[8]s GATEHOUSE_CA=%[9]s GATEHOUSE_ADMIN_TOKEN=%[10]s
+Admin:        export GATEHOUSE_CONTROLLER=%[8]s GATEHOUSE_CA=%[9]s GATEHOUSE_ADMIN_TOKEN_FILE=%[10]s
               %[3]s/gatehouse admin grants
 Logs: %[11]s/controller.log %[11]s/agent.log. Ctrl-C stops everything.
-`, apps["grafana"], apps["wiki"], d.bin, sock, badPosture, override, goodPosture, url, caFile, token, dir)
+`, apps["grafana"], apps["wiki"], d.bin, sock, badPosture, override, goodPosture, url, caFile, tokenFile, dir)
 	if once {
 		return nil
 	}
@@ -179,8 +180,10 @@ Logs: %[11]s/controller.log %[11]s/agent.log. Ctrl-C stops everything.
 
 func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
 
-// startController runs the controller and reads its one-time admin token.
-func (d *demo) startController(ctx context.Context, args ...string) (string, error) {
+// startController runs the controller and reads the admin token it writes
+// to tokenFile on its first start.
+func (d *demo) startController(ctx context.Context, tokenFile string, args ...string) (string, error) {
+	args = append(args, "--admin-token-file", tokenFile)
 	cmd := exec.CommandContext(ctx, filepath.Join(d.bin, "gatehouse-controller"), args...)
 	logf, err := os.Create(filepath.Join(d.dir, "controller.log"))
 	if err != nil {
@@ -197,12 +200,13 @@ func (d *demo) startController(ctx context.Context, args ...string) (string, err
 	d.procs = append(d.procs, cmd)
 	lines := bufio.NewScanner(out)
 	for lines.Scan() {
-		if tok, ok := strings.CutPrefix(lines.Text(), "admin token (shown once, store it now): "); ok {
+		if strings.HasPrefix(lines.Text(), "admin token written to ") {
 			go io.Copy(logf, out)
-			return tok, nil
+			tok, err := os.ReadFile(tokenFile)
+			return strings.TrimSpace(string(tok)), err
 		}
 	}
-	return "", fmt.Errorf("controller exited before printing its admin token; see %s", logf.Name())
+	return "", fmt.Errorf("controller exited before writing its admin token; see %s", logf.Name())
 }
 
 func (d *demo) start(ctx context.Context, logName, bin string, args ...string) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -16,22 +17,47 @@ func adminCmd() *cobra.Command {
 	}
 	pf := cmd.PersistentFlags()
 	pf.String("controller", os.Getenv("GATEHOUSE_CONTROLLER"), "controller URL (env GATEHOUSE_CONTROLLER)")
-	pf.String("token", "", "admin token (prefer env GATEHOUSE_ADMIN_TOKEN: flags show up in ps)")
+	pf.String("token", "", "admin token (prefer --admin-token-file or env GATEHOUSE_ADMIN_TOKEN: flags show up in ps)")
+	pf.String("admin-token-file", os.Getenv("GATEHOUSE_ADMIN_TOKEN_FILE"), "file holding the admin token, e.g. DATA_DIR/admin-token (env GATEHOUSE_ADMIN_TOKEN_FILE)")
 	pf.String("ca", os.Getenv("GATEHOUSE_CA"), "controller CA certificate to trust (env GATEHOUSE_CA)")
-	cmd.AddCommand(usersCmd(), groupsCmd(), appsAdminCmd(), profilesCmd(), policiesCmd(), tokensCmd(), devicesCmd(), grantsCmd())
+	cmd.AddCommand(usersCmd(), groupsCmd(), appsAdminCmd(), profilesCmd(), policiesCmd(), tokensCmd(), devicesCmd(), grantsCmd(), adminTokenCmd())
 	return cmd
+}
+
+// adminToken finds the admin token: --token, else the token file, else
+// GATEHOUSE_ADMIN_TOKEN. file is the token file it came from, if any.
+func adminToken(cmd *cobra.Command) (token, file string, err error) {
+	token, _ = cmd.Flags().GetString("token")
+	file, _ = cmd.Flags().GetString("admin-token-file")
+	if token != "" && cmd.Flags().Changed("admin-token-file") {
+		return "", "", fmt.Errorf("give the admin token either with --token or with --admin-token-file, not both")
+	}
+	switch {
+	case token != "":
+		return token, "", nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", "", fmt.Errorf("read the admin token file: %w (the controller writes it to DATA_DIR/admin-token on its first start)", err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return "", "", fmt.Errorf("admin token file %s is empty", file)
+		}
+		return token, file, nil
+	}
+	return os.Getenv("GATEHOUSE_ADMIN_TOKEN"), "", nil
 }
 
 // admin builds a REST client from the admin flags.
 func admin(cmd *cobra.Command) (*adminclient.Client, error) {
 	url, _ := cmd.Flags().GetString("controller")
-	token, _ := cmd.Flags().GetString("token")
 	caFile, _ := cmd.Flags().GetString("ca")
-	if token == "" {
-		token = os.Getenv("GATEHOUSE_ADMIN_TOKEN")
+	token, _, err := adminToken(cmd)
+	if err != nil {
+		return nil, err
 	}
 	if url == "" || token == "" {
-		return nil, fmt.Errorf("set --controller and the admin token (GATEHOUSE_CONTROLLER, GATEHOUSE_ADMIN_TOKEN)")
+		return nil, fmt.Errorf("set --controller and the admin token (GATEHOUSE_CONTROLLER, and GATEHOUSE_ADMIN_TOKEN_FILE or GATEHOUSE_ADMIN_TOKEN)")
 	}
 	var ca []byte
 	if caFile != "" {

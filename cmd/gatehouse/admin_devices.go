@@ -32,12 +32,26 @@ func tokensCmd() *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&user, "user", "", "the user the enrolled device will belong to")
-	create.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token stays valid")
+	create.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token stays valid (at most 168h, 7 days)")
+	revoke := &cobra.Command{
+		Use: "revoke ID", Short: "Revoke an enrollment token so it cannot enroll a device (devices it enrolled stay)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := admin(cmd)
+			if err != nil {
+				return err
+			}
+			if err := c.RevokeEnrollmentToken(cmd.Context(), args[0]); err != nil {
+				return fmt.Errorf("revoke enrollment token %s: %w (see `gatehouse admin tokens list` for IDs)", args[0], err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked enrollment token %s\n", args[0])
+			return nil
+		},
+	}
 	k := kind[api.EnrollmentToken]{use: "enrollment tokens", path: api.PathEnrollmentTokens, header: "ID\tUSER\tEXPIRES\tUSED",
 		row: func(t api.EnrollmentToken) []string {
 			return []string{t.ID, t.User, t.ExpiresAt.Local().Format(time.RFC3339), fmt.Sprint(t.Used)}
 		}}
-	return group("tokens", "Manage enrollment tokens", k.commands()[0], create)
+	return group("tokens", "Manage enrollment tokens", k.commands()[0], create, revoke)
 }
 
 func devicesCmd() *cobra.Command {

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -52,12 +55,31 @@ func printJSON(cmd *cobra.Command, v any) bool {
 	return true
 }
 
-// table prints rows under a header, aligned.
+// table prints rows under a header, aligned. Cells come from the
+// controller and, through it, from devices: each is made printable so that
+// no cell can move the cursor, clear the screen or break the columns.
 func table(cmd *cobra.Command, header string, rows [][]string) {
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, header)
 	for _, r := range rows {
-		fmt.Fprintln(w, strings.Join(r, "\t"))
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = printable(c)
+		}
+		fmt.Fprintln(w, strings.Join(cells, "\t"))
 	}
 	w.Flush()
+}
+
+// printable returns s unchanged when every rune in it prints as itself,
+// and otherwise s as a Go-quoted string, in which control characters
+// (ESC, tab, newline…), invisible formatting runes (bidi overrides) and
+// invalid UTF-8 appear escaped: "\x1b[2J".
+func printable(s string) string {
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }

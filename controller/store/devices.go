@@ -64,6 +64,11 @@ func (s *SQLite) ListEnrollmentTokens(ctx context.Context) ([]api.EnrollmentToke
 	return out, nil
 }
 
+// DeleteEnrollmentToken implements Store.
+func (s *SQLite) DeleteEnrollmentToken(ctx context.Context, id string) error {
+	return tokens.delete(ctx, s.db, id)
+}
+
 // EnrollDevice implements Store.
 func (s *SQLite) EnrollDevice(ctx context.Context, secretHash string, now time.Time, dev api.Device) (api.Device, error) {
 	var stored api.Device

@@ -211,3 +211,28 @@ func TestAdminTokenHash(t *testing.T) {
 		{name: "AdminTokenHash() replaced", run: get, want: "h2"},
 	})
 }
+
+func TestDeleteEnrollmentToken(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := t.Context()
+	withTokens(t, s, "t-revoked", "t-kept")
+	if err := s.DeleteEnrollmentToken(ctx, "t-revoked"); err != nil {
+		t.Fatalf("DeleteEnrollmentToken(%q) = %v, want nil", "t-revoked", err)
+	}
+	if err := s.DeleteEnrollmentToken(ctx, "t-revoked"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteEnrollmentToken(%q) again = %v, want ErrNotFound", "t-revoked", err)
+	}
+	if _, err := s.EnrollDevice(ctx, "ht-revoked", now, api.Device{ID: "d1"}); !errors.Is(err, store.ErrTokenUnknown) {
+		t.Errorf("EnrollDevice(revoked token) = %v, want ErrTokenUnknown", err)
+	}
+	if _, err := s.EnrollDevice(ctx, "ht-kept", now, api.Device{ID: "d2"}); err != nil {
+		t.Errorf("EnrollDevice(kept token) = %v, want nil", err)
+	}
+	// Deleting the used token keeps the device it enrolled.
+	if err := s.DeleteEnrollmentToken(ctx, "t-kept"); err != nil {
+		t.Fatalf("DeleteEnrollmentToken(%q) = %v, want nil", "t-kept", err)
+	}
+	if got := snap(t, s); len(got.Tokens) != 0 || len(got.Devices) != 1 || got.Devices[0].ID != "d2" {
+		t.Errorf("after deleting both tokens: %+v, want no tokens and device d2", got)
+	}
+}

@@ -106,6 +106,9 @@ type Store interface {
 	CreateEnrollmentToken(ctx context.Context, t api.EnrollmentToken, secretHash string) error
 	// ListEnrollmentTokens returns all tokens sorted by ID, Token empty.
 	ListEnrollmentTokens(ctx context.Context) ([]api.EnrollmentToken, error)
+	// DeleteEnrollmentToken deletes the token so that it cannot enroll a
+	// device any more (devices it enrolled stay). ErrNotFound if absent.
+	DeleteEnrollmentToken(ctx context.Context, id string) error
 
 	// EnrollDevice, in one transaction, finds the token whose hash is
 	// secretHash — ErrTokenUnknown if none, ErrTokenUsed if already used,
