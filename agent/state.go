@@ -35,6 +35,9 @@ type State struct {
 	User     string `json:"user"`
 	// LocalPorts remembers each app port's local proxy port ("app/port").
 	LocalPorts map[string]int `json:"local_ports,omitempty"`
+	// LocalUID is the local user who enrolled the device, the only one
+	// the proxy ports serve; absent: the user running the agent.
+	LocalUID *int `json:"local_uid,omitempty"`
 }
 
 func statePath(dir string) string { return filepath.Join(dir, "state.json") }
@@ -76,6 +79,9 @@ type EnrollOptions struct {
 	CAFile     string // PEM of the controller's CA; empty for system roots
 	Hostname   string
 	Secrets    keystore.Store
+	// LocalUID is recorded as the device's local user (see EnrollingUID);
+	// nil records none.
+	LocalUID *int
 }
 
 // checkControllerURL allows https, and plain http only to a loopback
@@ -102,7 +108,7 @@ func checkControllerURL(raw string) error {
 // Enroll makes the device key, registers it with the enrollment token, and
 // saves the state. On any error nothing is saved.
 func Enroll(ctx context.Context, o EnrollOptions) (State, error) {
-	st := State{Controller: strings.TrimRight(o.Controller, "/")}
+	st := State{Controller: strings.TrimRight(o.Controller, "/"), LocalUID: o.LocalUID}
 	if err := checkControllerURL(st.Controller); err != nil {
 		return st, err
 	}

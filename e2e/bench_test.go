@@ -497,7 +497,7 @@ func timeToFirstByte(addr string) (time.Duration, error) {
 	}
 	defer c.Close()
 	c.SetDeadline(start.Add(15 * time.Second))
-	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: "+addr+"\r\nConnection: close\r\n\r\n"); err != nil {
 		return 0, err
 	}
 	var one [1]byte
