@@ -43,7 +43,7 @@ type Config struct {
 	// connections the proxy ports serve; empty: the user recorded at
 	// enrollment, else the user running the agent.
 	LocalUser string
-	Logger *slog.Logger
+	Logger    *slog.Logger
 }
 
 // Agent is one running device agent.

@@ -218,7 +218,7 @@ type localConn struct {
 	head      []byte // client bytes read for the check and not yet handed on
 	started   time.Time
 	decided   bool
-	readErr   error          // what ended the read of the head, after head is handed on
+	readErr   error           // what ended the read of the head, after head is handed on
 	onRefused func(headCheck) // counts and logs a refusal that happens inside Read
 
 	// Write side.
