@@ -375,30 +375,40 @@ const (
 	paceInitBudget = 16 << 10
 	paceMaxBudget  = 4 << 20
 	// paceWindow is the shortest interval a reading-rate sample covers.
-	paceWindow  = 10 * time.Millisecond
-	paceMinWait = time.Millisecond
-	paceMaxWait = 20 * time.Millisecond
+	paceWindow = 10 * time.Millisecond
+	// paceLookEvery bounds how stale the view of the client may get while
+	// writing within the budget, so a budget grown while the app was the
+	// bottleneck is corrected when the client turns out to be.
+	paceLookEvery = 50 * time.Millisecond
+	paceMinWait   = time.Millisecond
+	paceMaxWait   = 20 * time.Millisecond
 )
 
 // pacer keeps the bytes a local client has been sent but not read yet (in
 // its receive queue and in ours) within a budget of about paceLag of its
-// reading, so that aborting the connection leaves it little to read. A
-// client that reads all it gets doubles its budget, as TCP's slow start
-// does; one that falls behind gets its measured rate × paceLag. Looking
-// costs one sock_diag query per budget's worth of data, so a fast reader
-// is looked at rarely.
+// reading, so that aborting the connection leaves it little to read.
+//
+// A client that eats at least half its budget between two looks and has
+// little left doubles it, as TCP's slow start does; one that stays behind
+// gets its measured reading rate × paceLag (measured only while it has a
+// backlog, so the pacer's own limit does not pass for the client's speed).
+// A look is one sock_diag query: a fast reader is looked at about once per
+// budget or paceLookEvery, a slow one every few milliseconds while it is
+// behind.
 type pacer struct {
 	unread func() (int, error) // bytes sent and not yet read by the client
 	now    func() time.Time
 	wait   func(time.Duration) bool // false when the connection closed
 
-	off       bool // unread is not available: no pacing
-	budget    int  // unread bytes allowed
-	queued    int  // unread at the last look plus what was written since
-	sinceLook int  // bytes written since the last look
-	rate      float64
-	winStart  time.Time // current rate window
-	winRead   int       // bytes the client read in it
+	off      bool // unread is not available: no pacing
+	budget   int  // unread bytes allowed
+	queued   int  // unread at the last look plus what was written since
+	lastLook time.Time
+	behind   bool    // the client had a backlog at the last look
+	rate     float64 // bytes/s the client reads while behind; 0: not known
+	winStart time.Time
+	winRead  int
+	stalls   int // waits in a row in which the client read nothing
 }
 
 func newPacer(unread func() (int, error), now func() time.Time, wait func(time.Duration) bool) *pacer {
@@ -412,7 +422,7 @@ func (p *pacer) grant(n int) (int, error) {
 		if p.off {
 			return n, nil
 		}
-		if room := p.budget - p.queued; room > 0 {
+		if room := p.budget - p.queued; room > 0 && p.now().Sub(p.lastLook) < paceLookEvery {
 			return min(n, room), nil
 		}
 		if err := p.look(); err != nil {
@@ -429,10 +439,7 @@ func (p *pacer) grant(n int) (int, error) {
 }
 
 // wrote records k bytes written.
-func (p *pacer) wrote(k int) {
-	p.queued += k
-	p.sinceLook += k
-}
+func (p *pacer) wrote(k int) { p.queued += k }
 
 // look asks how much the client has not read yet and adjusts the budget.
 func (p *pacer) look() error {
@@ -441,36 +448,50 @@ func (p *pacer) look() error {
 		return err
 	}
 	now := p.now()
-	if p.winStart.IsZero() {
-		p.winStart = now
+	read := max(0, p.queued-u)
+	if read > 0 {
+		p.stalls = 0
+	} else {
+		p.stalls++
 	}
-	p.winRead += max(0, p.queued-u)
-	if el := now.Sub(p.winStart); el >= paceWindow {
-		sample := float64(p.winRead) / el.Seconds()
-		if p.rate == 0 {
-			p.rate = sample
-		} else {
-			p.rate = 0.7*p.rate + 0.3*sample
+	// Sample the reading rate only over stretches the client was behind
+	// throughout: otherwise it read what it got, not what it could.
+	if p.behind && u > 0 {
+		if p.winStart.IsZero() {
+			p.winStart = p.lastLook
 		}
-		p.winStart, p.winRead = now, 0
+		p.winRead += read
+		if el := now.Sub(p.winStart); el >= paceWindow {
+			sample := float64(p.winRead) / el.Seconds()
+			if p.rate == 0 {
+				p.rate = sample
+			} else {
+				p.rate = 0.7*p.rate + 0.3*sample
+			}
+			p.winStart, p.winRead = now, 0
+		}
+	} else {
+		p.winStart, p.winRead = time.Time{}, 0
 	}
 	switch {
-	case u == 0 && p.sinceLook >= p.budget:
-		// It read a whole budget as fast as it came: offer more.
+	case read >= p.budget/2 && u < p.budget/4:
+		// It ate at least half a budget and wants more: offer more.
 		p.budget = min(2*p.budget, paceMaxBudget)
-	case u > 0 && p.rate > 0:
+	case u >= p.budget/2 && p.rate > 0:
 		p.budget = max(paceMinBudget, min(paceMaxBudget, int(p.rate*paceLag.Seconds())))
 	}
-	p.queued, p.sinceLook = u, 0
+	p.queued, p.behind, p.lastLook = u, u > 0, now
 	return nil
 }
 
-// waitFor is how long until about half the budget should be free.
+// waitFor is how long until about half the budget should be free; while
+// the reading rate is unknown, or the client reads nothing, it backs off
+// from paceMinWait.
 func (p *pacer) waitFor() time.Duration {
-	if p.rate <= 0 {
-		return paceMaxWait
+	d := paceMinWait << min(p.stalls, 8)
+	if p.rate > 0 {
+		need := float64(p.queued - p.budget/2)
+		d = max(d, time.Duration(need/p.rate*float64(time.Second)))
 	}
-	need := float64(p.queued - p.budget/2)
-	d := time.Duration(need / p.rate * float64(time.Second))
 	return max(paceMinWait, min(paceMaxWait, d))
 }

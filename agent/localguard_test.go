@@ -84,39 +84,59 @@ func TestClassifyHead(t *testing.T) {
 	}
 }
 
-// simReader is a client reading chunk bytes every period on a fake clock:
-// what the pacer's unread, now and wait see.
+// simReader is a client on a fake clock: what the pacer's unread, now
+// and wait see. It reads chunk bytes every period (at most what is there,
+// like a blocking read), or continuously at bps, or all at once.
 type simReader struct {
 	now      time.Time
 	start    time.Time
 	chunk    int
 	period   time.Duration
+	instant  bool    // reads everything at once
+	bps      float64 // when set: reads continuously at this many bytes/s
 	written  int
+	read     int
+	readTo   time.Time // reading done up to here
 	looks    int
 	waits    int
-	instant  bool // reads everything at once
 	maxAfter time.Duration
 	maxSeen  int // most unread seen by a look after maxAfter
 }
 
-func (s *simReader) read() int {
-	if s.instant {
-		return s.written
+// advance lets the client read until d from now, and moves the clock.
+func (s *simReader) advance(d time.Duration) {
+	to := s.now.Add(d)
+	if s.readTo.IsZero() {
+		s.readTo = s.start
 	}
-	return min(s.written, int(s.now.Sub(s.start)/s.period)*s.chunk)
+	switch {
+	case s.instant:
+		s.read = s.written
+	case s.bps > 0:
+		s.read = min(s.written, s.read+int(to.Sub(s.readTo).Seconds()*s.bps))
+	default:
+		for ; !s.readTo.Add(s.period).After(to); s.readTo = s.readTo.Add(s.period) {
+			s.read = min(s.written, s.read+s.chunk)
+		}
+	}
+	if s.bps > 0 || s.instant {
+		s.readTo = to
+	}
+	s.now = to
 }
 
 func (s *simReader) pacer() *pacer {
 	return newPacer(func() (int, error) {
 		s.looks++
-		u := s.written - s.read()
+		s.advance(0)
+		u := s.written - s.read
 		if s.now.Sub(s.start) > s.maxAfter {
 			s.maxSeen = max(s.maxSeen, u)
 		}
 		return u, nil
 	}, func() time.Time { return s.now }, func(d time.Duration) bool {
 		s.waits++
-		s.now = s.now.Add(d)
+		s.advance(d)
 		return true
 	})
 }
@@ -163,6 +183,40 @@ func TestPacerLetsAFastReaderThrough(t *testing.T) {
 	}
 	if p.budget != paceMaxBudget {
 		t.Errorf("budget after 64 MiB read at once = %d, want %d", p.budget, paceMaxBudget)
+	}
+}
+
+// TestPacerKeepsUpWithAFastReader: a reader at 200 MB/s is fed at nearly
+// its speed; the pacer's own limit must not pass for the reader's speed.
+func TestPacerKeepsUpWithAFastReader(t *testing.T) {
+	start := time.Unix(1000, 0)
+	s := &simReader{now: start, start: start, bps: 200e6}
+	p := s.pacer()
+	const total = 200 << 20
+	s.write(t, p, total)
+	ideal := time.Duration(float64(total) / s.bps * float64(time.Second))
+	took := s.now.Sub(start)
+	t.Logf("200 MiB at 200 MB/s: %s (ideal %s), %d looks, %d waits, budget %d", took, ideal, s.looks, s.waits, p.budget)
+	if took > ideal*11/10 {
+		t.Errorf("200 MiB to a 200 MB/s reader took %s, want within 10%% of %s", took, ideal)
+	}
+}
+
+// TestPacerCatchesABurstAfterATrickle: an app that trickled (the client
+// kept up) and then bursts to a slow client does not fill its queue.
+func TestPacerCatchesABurstAfterATrickle(t *testing.T) {
+	start := time.Unix(1000, 0)
+	s := &simReader{now: start, start: start, chunk: 1 << 10, period: 10 * time.Millisecond}
+	p := s.pacer()
+	for range 100 { // 100 bytes every 10 ms for a second
+		s.write(t, p, 100)
+		s.advance(10 * time.Millisecond)
+	}
+	s.maxAfter = s.now.Sub(start)
+	s.write(t, p, 256<<10)
+	t.Logf("backlog during the burst: up to %d bytes, budget %d", s.maxSeen, p.budget)
+	if s.maxSeen > paceInitBudget {
+		t.Errorf("slow client's backlog in a burst after a trickle = up to %d bytes, want <= %d", s.maxSeen, paceInitBudget)
 	}
 }
 
