@@ -268,14 +268,11 @@ type readEvent struct {
 
 func openSlowRead(tb testing.TB, addr string) *slowRead {
 	tb.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
-		// Before connect, so the window scale allows the large buffer.
-		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<20) })
-	}}
-	c, err := d.Dial("tcp", addr)
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	Must(tb, err)
 	tb.Cleanup(func() { c.Close() })
 	s := &slowRead{conn: c.(*net.TCPConn), reads: make(chan readEvent, 4096)}
+	Must(tb, s.conn.SetReadBuffer(4<<20))
 	go func() {
 		defer close(s.reads)
 		buf := make([]byte, 1<<10)
