@@ -327,3 +327,28 @@ func TestResolveLocalUser(t *testing.T) {
 		})
 	}
 }
+
+func TestEnrollingUID(t *testing.T) {
+	if os.Getuid() != 0 {
+		if got := EnrollingUID(); got != os.Getuid() {
+			t.Errorf("EnrollingUID() = %d, want %d", got, os.Getuid())
+		}
+		t.Skip("the sudo cases need root")
+	}
+	tests := []struct {
+		name, sudoUID string
+		want          int
+	}{
+		{"root, not through sudo", "", 0},
+		{"through sudo", "1000", 1000},
+		{"garbage SUDO_UID", "alice", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("SUDO_UID", tt.sudoUID)
+			if got := EnrollingUID(); got != tt.want {
+				t.Errorf("EnrollingUID() with SUDO_UID=%q = %d, want %d", tt.sudoUID, got, tt.want)
+			}
+		})
+	}
+}
