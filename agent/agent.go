@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -38,7 +39,11 @@ type Config struct {
 	PortBase int
 	// Socket is the local API's unix socket path; empty serves none.
 	Socket string
-	Logger *slog.Logger
+	// LocalUser is the only local user (a name or a numeric uid) whose
+	// connections the proxy ports serve; empty: the user recorded at
+	// enrollment, else the user running the agent.
+	LocalUser string
+	Logger    *slog.Logger
 }
 
 // Agent is one running device agent.
@@ -49,6 +54,10 @@ type Agent struct {
 	wsOpt *websocket.DialOptions
 
 	postureNow chan struct{}
+
+	localUser      localUser
+	refusedCallers atomic.Int64 // local connections refused: not the device's user
+	refusedHosts   atomic.Int64 // HTTP requests refused: Host names another site
 
 	postureMu  sync.Mutex // one report at a time; guards the two below
 	lastSent   api.PostureReport
@@ -112,7 +121,11 @@ func New(cfg Config) (*Agent, error) {
 	if st.LocalPorts == nil {
 		st.LocalPorts = map[string]int{}
 	}
-	return &Agent{cfg: cfg, log: cfg.Logger, key: key, st: st, wsOpt: &websocket.DialOptions{HTTPClient: hc},
+	lu, err := resolveLocalUser(cfg.LocalUser, st.LocalUID)
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{cfg: cfg, log: cfg.Logger, key: key, st: st, wsOpt: &websocket.DialOptions{HTTPClient: hc}, localUser: lu,
 		postureNow: make(chan struct{}, 1), heartbeat: 30 * time.Second, decisions: map[string]api.Decision{},
 		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}, listeners: map[string]net.Listener{}}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-ztna/gatehouse/agent/localpeer"
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/tunnel"
 )
@@ -267,13 +268,17 @@ func (a *Agent) teardown(t *appTunnel, reasons []api.Reason) {
 	a.log.Info("tunnel down", "app", t.app)
 }
 
-// close ends every connection through t and the tunnel itself.
+// close ends every connection through t and the tunnel itself. Access
+// ended (revoked, expired, lost, removed, or the agent stopping), so local
+// connections are aborted, not closed: an orderly close would let the
+// kernel keep delivering what is queued for them after the decision.
+// (TUN mode, when it comes, must end its flows the same way: a reset.)
 func (t *appTunnel) close() {
 	t.mu.Lock()
 	t.closed = true
 	t.timer.Stop()
 	for c := range t.conns {
-		c.Close()
+		tunnel.Abort(c)
 	}
 	t.conns = nil
 	t.mu.Unlock()
@@ -313,6 +318,22 @@ func (a *Agent) syncListeners(ctx context.Context, apps []api.AppInfo) {
 		for _, p := range app.Ports {
 			want[portKey(app.Name, p)] = app
 		}
+	}
+	listed := map[string]bool{}
+	for _, app := range apps {
+		listed[app.Name] = true
+	}
+	// An app that left the list takes its tunnel and connections with it.
+	var gone []*appTunnel
+	a.mu.Lock()
+	for app, t := range a.tunnels {
+		if !listed[app] {
+			gone = append(gone, t)
+		}
+	}
+	a.mu.Unlock()
+	for _, t := range gone {
+		a.teardown(t, []api.Reason{{Code: "app.removed", Message: "the app is no longer offered to this device"}})
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -388,12 +409,27 @@ func (a *Agent) accept(ctx context.Context, l net.Listener, app string, port uin
 		if err != nil {
 			return
 		}
-		go a.proxy(ctx, c, app, port)
+		go a.proxy(ctx, c.(*net.TCPConn), app, port)
 	}
 }
 
-// proxy carries one local connection through the app's tunnel.
-func (a *Agent) proxy(ctx context.Context, local net.Conn, app string, port uint16) {
+// proxy carries one local connection through the app's tunnel, once the
+// caller is the device's user and its first bytes are not an HTTP request
+// for another site: both are checked before a tunnel is asked for.
+func (a *Agent) proxy(ctx context.Context, c *net.TCPConn, app string, port uint16) {
+	if !a.callerAllowed(c, app) {
+		c.Close()
+		return
+	}
+	local := newLocalConn(c, newHostRule(app, c.LocalAddr().(*net.TCPAddr).AddrPort(), port),
+		func() (int, error) { return localpeer.Unread(c) })
+	local.onRefused = func(hc headCheck) { a.requestRefused(app, hc) }
+	if hc := local.readHead(time.Now().Add(headWait)); hc.verdict == headRefused {
+		local.refuse(hc)
+		a.requestRefused(app, hc)
+		local.closeAfterRefusal()
+		return
+	}
 	defer local.Close()
 	t, err := a.tunnelFor(ctx, app)
 	if err != nil {
@@ -413,6 +449,30 @@ func (a *Agent) proxy(ctx context.Context, local net.Conn, app string, port uint
 	}
 	defer t.untrack(local, remote)
 	tunnel.Splice(local, remote)
+}
+
+// callerAllowed reports whether the process calling on c runs as the
+// device's local user; a refusal is counted and logged.
+func (a *Agent) callerAllowed(c *net.TCPConn, app string) bool {
+	uid, err := localpeer.Owner(c)
+	if err == nil && uid == a.localUser.uid {
+		return true
+	}
+	a.refusedCallers.Add(1)
+	if err != nil {
+		a.log.Warn("local connection refused: cannot tell which local user is calling", "app", app,
+			"from", c.RemoteAddr().String(), "err", err)
+		return false
+	}
+	a.log.Warn("local connection refused: the caller is another local user than the device's", "app", app,
+		"from", c.RemoteAddr().String(), "caller_uid", uid, "device_user", a.localUser.name)
+	return false
+}
+
+// requestRefused counts and logs a refused HTTP request head.
+func (a *Agent) requestRefused(app string, hc headCheck) {
+	a.refusedHosts.Add(1)
+	a.log.Warn("local HTTP request refused", "app", app, "why", hc.why)
 }
 
 // DialInTunnel dials any address through app's live tunnel, bypassing the

@@ -35,6 +35,9 @@ type State struct {
 	User     string `json:"user"`
 	// LocalPorts remembers each app port's local proxy port ("app/port").
 	LocalPorts map[string]int `json:"local_ports,omitempty"`
+	// LocalUID is the local user who enrolled the device, the only one
+	// the proxy ports serve; absent: the user running the agent.
+	LocalUID *int `json:"local_uid,omitempty"`
 }
 
 func statePath(dir string) string { return filepath.Join(dir, "state.json") }
@@ -76,6 +79,9 @@ type EnrollOptions struct {
 	CAFile     string // PEM of the controller's CA; empty for system roots
 	Hostname   string
 	Secrets    keystore.Store
+	// LocalUID is recorded as the device's local user (see EnrollingUID);
+	// nil records none.
+	LocalUID *int
 }
 
 // checkControllerURL allows https, and plain http only to a loopback
@@ -102,7 +108,7 @@ func checkControllerURL(raw string) error {
 // Enroll makes the device key, registers it with the enrollment token, and
 // saves the state. On any error nothing is saved.
 func Enroll(ctx context.Context, o EnrollOptions) (State, error) {
-	st := State{Controller: strings.TrimRight(o.Controller, "/")}
+	st := State{Controller: strings.TrimRight(o.Controller, "/"), LocalUID: o.LocalUID}
 	if err := checkControllerURL(st.Controller); err != nil {
 		return st, err
 	}
@@ -157,7 +163,9 @@ func Enroll(ctx context.Context, o EnrollOptions) (State, error) {
 	return st, saveState(o.StateDir, st)
 }
 
-// httpClient trusts caPEM only, or the system roots when it is nil.
+// httpClient trusts caPEM only, or the system roots when it is nil. With
+// caPEM, a server whose certificate is not from it is refused before any
+// request is sent, with an error that says so.
 func httpClient(caPEM []byte) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if caPEM != nil {
@@ -166,6 +174,17 @@ func httpClient(caPEM []byte) (*http.Client, error) {
 			return nil, fmt.Errorf("controller CA file holds no PEM certificate")
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		// Its own config (no ALPN: HTTP/1.1, which websockets need).
+		dialer := tls.Dialer{Config: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+		tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			var cv *tls.CertificateVerificationError
+			if errors.As(err, &cv) {
+				return nil, fmt.Errorf("%s is not the controller this device enrolled with: its certificate is not from the enrolled controller CA (%w); "+
+					"check the controller URL, or enroll again with --ca if the controller's CA changed", addr, err)
+			}
+			return c, err
+		}
 	}
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
 }

@@ -425,7 +425,7 @@ func (a *Agent) OpenStream(app string) *Stream {
 	conn, err := net.DialTimeout("tcp", a.Addr(app), 5*time.Second)
 	Must(a.t, err)
 	a.t.Cleanup(func() { conn.Close() })
-	_, err = conn.Write([]byte("GET /stream HTTP/1.1\r\nHost: app\r\n\r\n"))
+	_, err = conn.Write([]byte("GET /stream HTTP/1.1\r\nHost: " + app + "\r\n\r\n"))
 	Must(a.t, err)
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	first := make([]byte, 1)

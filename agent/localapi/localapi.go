@@ -32,6 +32,14 @@ type Status struct {
 	LastError  string   `json:"last_error,omitempty"`
 	SecretsIn  string   `json:"secrets_in"`
 	Tunnels    []Tunnel `json:"tunnels"`
+	// LocalUser is the only local account the proxy ports serve.
+	LocalUser string `json:"local_user"`
+	// RefusedCallers counts local connections refused because another
+	// local user (or no user that could be found) was calling.
+	RefusedCallers int64 `json:"refused_callers"`
+	// RefusedRequests counts HTTP requests refused because they named
+	// another host than the app's local address or name (DNS rebinding).
+	RefusedRequests int64 `json:"refused_requests"`
 }
 
 // Tunnel is one live per-app tunnel.

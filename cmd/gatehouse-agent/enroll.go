@@ -33,12 +33,18 @@ func enrollCmd() *cobra.Command {
 				o.Hostname, _ = os.Hostname()
 			}
 			o.Secrets = secrets(o.StateDir)
+			if uid := agent.EnrollingUID(); uid >= 0 {
+				o.LocalUID = &uid
+			}
 			st, err := agent.Enroll(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
-			fmt.Printf("enrolled device %s for %s with %s\ndevice key kept in %s\nnext: gatehouse-agent run --state-dir %s\n",
-				st.DeviceID, st.User, st.Controller, o.Secrets.Where(), o.StateDir)
+			fmt.Printf("enrolled device %s for %s with %s\ndevice key kept in %s\n", st.DeviceID, st.User, st.Controller, o.Secrets.Where())
+			if st.LocalUID != nil {
+				fmt.Printf("app ports will serve only local uid %d (change with gatehouse-agent run --local-user)\n", *st.LocalUID)
+			}
+			fmt.Printf("next: gatehouse-agent run --state-dir %s\n", o.StateDir)
 			return nil
 		},
 	}

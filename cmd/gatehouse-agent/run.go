@@ -33,13 +33,13 @@ func runCmd() *cobra.Command {
 				cfg.Logger.Warn("posture override in use: facts from this file replace what the OS reports (development and tests only)", "file", override)
 			}
 			if ip := net.ParseIP(cfg.ListenHost); cfg.ListenHost != "localhost" && (ip == nil || !ip.IsLoopback()) {
-				cfg.Logger.Warn("app ports listen beyond loopback: anyone who can reach this address uses this device's access", "listen_host", cfg.ListenHost)
+				cfg.Logger.Warn("app ports listen beyond loopback; callers from other hosts are refused, since only the local user may ride this device's access", "listen_host", cfg.ListenHost)
 			}
 			a, err := agent.New(cfg)
 			if err != nil {
 				return err
 			}
-			cfg.Logger.Info("agent running", "socket", cfg.Socket, "secrets", cfg.Secrets.Where())
+			cfg.Logger.Info("agent running", "socket", cfg.Socket, "secrets", cfg.Secrets.Where(), "local_user", a.Status().LocalUser)
 			return a.Run(cmd.Context())
 		},
 	}
@@ -48,5 +48,6 @@ func runCmd() *cobra.Command {
 	f.StringVar(&override, "posture-override", "", "JSON file whose facts replace the collected ones; FOR DEVELOPMENT AND TESTS ONLY")
 	f.IntVar(&cfg.PortBase, "port-base", 17000, "first local port for app proxies (0: any free port)")
 	f.StringVar(&cfg.ListenHost, "listen-host", "127.0.0.1", "address app proxies listen on")
+	f.StringVar(&cfg.LocalUser, "local-user", "", "the only local user (name or uid) served on the app ports (default: who enrolled, else who runs the agent)")
 	return cmd
 }

@@ -124,8 +124,13 @@ func run(ctx context.Context, dir, listen string, gwPort, portBase int, once boo
 		return fmt.Errorf("enroll: %w", err)
 	}
 	sock := filepath.Join(agentDir, "agent.sock")
-	if err := d.start(ctx, "agent.log", filepath.Join(d.bin, "gatehouse-agent"), "run", "--state-dir", agentDir,
-		"--posture-override", override, "--port-base", fmt.Sprint(portBase)); err != nil {
+	args := []string{"run", "--state-dir", agentDir, "--posture-override", override, "--port-base", fmt.Sprint(portBase)}
+	if uid := os.Getuid(); uid >= 0 {
+		// The demo itself makes the requests, even when started through
+		// sudo (where enroll would record the sudoing user).
+		args = append(args, "--local-user", fmt.Sprint(uid))
+	}
+	if err := d.start(ctx, "agent.log", filepath.Join(d.bin, "gatehouse-agent"), args...); err != nil {
 		return err
 	}
 	client := localapi.NewClient(sock)

@@ -30,6 +30,11 @@ func statusCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "controller: %s, %s\nuser:       %s\ndevice:     %s\nsecrets:    %s\n",
 				s.Controller, state, s.User, s.DeviceID, s.SecretsIn)
+			fmt.Fprintf(out, "local user: %s (the only account served on the app ports)\n", s.LocalUser)
+			if s.RefusedCallers > 0 || s.RefusedRequests > 0 {
+				fmt.Fprintf(out, "refused:    %d connections from other local users, %d requests naming another host (DNS rebinding)\n",
+					s.RefusedCallers, s.RefusedRequests)
+			}
 			if len(s.Tunnels) == 0 {
 				fmt.Fprintln(out, "tunnels:    none (a tunnel comes up on the first connection to an app)")
 				return nil

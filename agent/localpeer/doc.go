@@ -1,0 +1,18 @@
+// Package localpeer tells who is on the other end of a TCP connection the
+// agent accepted on loopback: the local user that owns the caller's socket,
+// and how much of what the agent sent the caller has not read yet. The
+// agent uses the first to serve only the device's user on its proxy ports,
+// and the second to keep a slow reader's backlog small so that an aborted
+// connection ends for it at once.
+//
+// Linux asks the kernel through sock_diag (NETLINK_INET_DIAG) for the exact
+// socket of the connection's 4-tuple. Other systems have no implementation
+// yet: there every call fails, and the agent refuses every caller.
+//
+// Imported by agent only.
+package localpeer
+
+import "errors"
+
+// ErrUnsupported is returned on systems where the caller cannot be found.
+var ErrUnsupported = errors.New("finding the local user behind a connection is not implemented on this system")
