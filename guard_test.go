@@ -117,12 +117,14 @@ var allowedImports = map[string]map[string]string{
 	"/agent/localapi": {
 		"/api": "decisions, reasons and posture shown to the CLI and tray",
 	},
+	"/agent/localpeer": {},
 	"/agent": {
-		"/agent/keystore": "the device key",
-		"/agent/localapi": "the local API it serves",
-		"/api":            "the wire protocol",
-		"/posture":        "posture collection",
-		"/tunnel":         "per-app WireGuard tunnels",
+		"/agent/keystore":  "the device key",
+		"/agent/localpeer": "who is calling a local proxy port",
+		"/agent/localapi":  "the local API it serves",
+		"/api":             "the wire protocol",
+		"/posture":         "posture collection",
+		"/tunnel":          "per-app WireGuard tunnels",
 	},
 	"/controller/pki": {},
 	"/controller/policy": {
@@ -165,6 +167,7 @@ var allowedImports = map[string]map[string]string{
 		"/api":                 "the wire protocol, spoken by hand by uncooperative clients",
 		"/api/adminclient":     "admin API",
 		"/controller":          "a real controller",
+		"/controller/store":    "plant rows an older controller could have stored (a hostname with escapes)",
 		"/gateway":             "a real gateway behind a link the test can cut",
 		"/posture":             "real and overridden posture",
 		"/posture/posturetest": "scripted posture",
