@@ -14,9 +14,10 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/api"
 )
 
-// Address plan: every tunnel gets an overlay /32 from overlayPrefix; every
-// app a virtual IP from appPrefix. Agents route appPrefix into each tunnel
-// and the gateway decides what may pass.
+// Address plan: every tunnel gets an overlay /32 from overlayPrefix (unless
+// Config.OverlayPrefix says otherwise); every app a virtual IP from
+// appPrefix. Agents route appPrefix into each tunnel and the gateway
+// decides what may pass.
 var (
 	overlayPrefix = netip.MustParsePrefix("100.64.0.0/12")
 	appPrefix     = netip.MustParsePrefix("100.80.0.0/16")
