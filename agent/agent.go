@@ -67,7 +67,10 @@ type Agent struct {
 	tunnels   map[string]*appTunnel
 	pending   map[string]*inflight
 	listeners map[string]net.Listener // by "app/port"
-	stopped   bool
+	// asked holds denials of apps outside the entitled list (answers to
+	// this device's own requests), by app; nil until the first.
+	asked   map[string]api.Decision
+	stopped bool
 }
 
 // New loads the enrolled state and device key.

@@ -115,6 +115,7 @@ func (a *Agent) session(ctx context.Context) error {
 	a.mu.Unlock()
 	a.log.Info("connected to controller", "controller", a.st.Controller, "user", welcome.User)
 
+	var pages api.DecisionPages
 	for {
 		_, data, err := conn.Read(ctx)
 		if err != nil {
@@ -125,20 +126,28 @@ func (a *Agent) session(ctx context.Context) error {
 			a.log.Warn("malformed message from controller", "err", err)
 			continue
 		}
-		if err := a.handle(ctx, env); err != nil {
+		if err := a.handle(ctx, env, &pages); err != nil {
 			a.log.Warn("could not handle message from controller", "type", env.Type, "err", err)
 		}
 	}
 }
 
-func (a *Agent) handle(ctx context.Context, env api.Envelope) error {
+// handle acts on one message from the controller; pages holds the pages
+// of a decisions set that is still arriving.
+func (a *Agent) handle(ctx context.Context, env api.Envelope, pages *api.DecisionPages) error {
 	switch env.Type {
 	case api.TypeDecisions:
 		var m api.DecisionsMsg
 		if err := env.Decode(&m); err != nil {
 			return err
 		}
-		a.applyDecisions(ctx, m)
+		set, done, err := pages.Add(m)
+		if err != nil {
+			return err
+		}
+		if done {
+			a.applyDecisions(ctx, set)
+		}
 	case api.TypeGrant:
 		var g api.Grant
 		if err := env.Decode(&g); err != nil {
@@ -150,6 +159,7 @@ func (a *Agent) handle(ctx context.Context, env api.Envelope) error {
 		if err := env.Decode(&d); err != nil {
 			return err
 		}
+		a.recordAsked(d)
 		a.denied(d)
 	case api.TypeRevoke:
 		var r api.Revocation
@@ -176,13 +186,16 @@ func (a *Agent) handle(ctx context.Context, env api.Envelope) error {
 }
 
 // applyDecisions records the controller's view and opens or closes proxy
-// ports to match the app list.
+// ports to match the app list: the apps the user is entitled to.
 func (a *Agent) applyDecisions(ctx context.Context, m api.DecisionsMsg) {
 	a.mu.Lock()
 	a.apps, a.checks = m.Apps, m.Checks
 	a.decisions = map[string]api.Decision{}
 	for _, d := range m.Decisions {
 		a.decisions[d.App] = d
+	}
+	for _, app := range m.Apps {
+		delete(a.asked, app.Name) // listed as entitled from now on
 	}
 	queryChanged := !slices.Equal(a.query.Processes, m.Query.Processes)
 	a.query = m.Query
@@ -191,6 +204,36 @@ func (a *Agent) applyDecisions(ctx context.Context, m api.DecisionsMsg) {
 		a.PostureChanged()
 	}
 	a.syncListeners(ctx, m.Apps)
+}
+
+// maxAsked bounds how many denied apps outside the entitled list the
+// agent remembers for `gatehouse apps`.
+const maxAsked = 64
+
+// recordAsked remembers the denial of an app the controller does not list
+// for this user (one they asked for by name), so `gatehouse apps` shows
+// it with its reasons; the oldest is forgotten past maxAsked.
+func (a *Agent) recordAsked(d api.Denial) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, app := range a.apps {
+		if app.Name == d.App {
+			return
+		}
+	}
+	if a.asked == nil {
+		a.asked = map[string]api.Decision{}
+	}
+	a.asked[d.App] = api.Decision{App: d.App, Reasons: d.Reasons, EvaluatedAt: time.Now()}
+	for len(a.asked) > maxAsked {
+		oldest := d.App
+		for name, dec := range a.asked {
+			if dec.EvaluatedAt.Before(a.asked[oldest].EvaluatedAt) {
+				oldest = name
+			}
+		}
+		delete(a.asked, oldest)
+	}
 }
 
 // send writes one message on the current session.
