@@ -425,6 +425,15 @@ func (c *Controller) sendDecisions(s *session) {
 	s.setDecisions(seq, envs)
 }
 
+// DecisionSets is how many decision sets the controller has computed for
+// agent sessions since it started (one per affected session for every
+// posture re-decision and admin change): a measure of its decision load.
+func (c *Controller) DecisionSets() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.decisionSeq
+}
+
 func appInfos(snap *policy.Snapshot, names []string) []api.AppInfo {
 	out := make([]api.AppInfo, 0, len(names))
 	for _, n := range names {
