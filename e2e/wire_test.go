@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
 	"github.com/gatehouse-ztna/gatehouse/controller"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
+	"github.com/gatehouse-ztna/gatehouse/tunnel"
 )
 
 // keepStore is an Options.Controller hook that hands the controller's
@@ -197,4 +198,191 @@ func openFDs(t testing.TB) int {
 	es, err := os.ReadDir("/proc/self/fd")
 	Must(t, err)
 	return len(es)
+}
+
+// TestPostureFloodIsCoalesced: one session sends posture reports as fast
+// as it can (10,000 and more) while alice's normal agent keeps working: it
+// reaches grafana, a posture flip on it still cuts its open flow within a
+// second, and the restored posture gets it a new grant. The flooding
+// session stays connected, is told it is rate-limited, its reports are
+// re-decided at most every PostureDecideInterval, and its last report is
+// the one that counts.
+func TestPostureFloodIsCoalesced(t *testing.T) {
+	var st store.Store
+	env, a := NewStandard(t, Options{Controller: both(ramDataDir(t), keepStore(&st, nil))})
+	// Decisions worth coalescing: alice is entitled to 300 more apps.
+	entitle(t, env, "flood", "eng", bulkApps(t, st, 300, env.Upstream(t, "bulk")), "secure")
+	a.Decision("app-00299", true, 5*time.Second)
+
+	flooder := dialWire(t, env, enrollWireDevice(t, env, "alice"), wireOptions{})
+	Must(t, flooder.Send(api.TypePosture, passingPostureReport()))
+	if _, reasons := flooder.Ask("grafana"); reasons != nil {
+		t.Fatalf("flooder's grant request for grafana denied: %+v", reasons)
+	}
+
+	setsBefore, start := env.Ctrl.DecisionSets(), time.Now()
+	var sent int
+	stop, flooded := make(chan struct{}), make(chan error, 1)
+	go func() {
+		rep := passingPostureReport()
+		for ; ; sent++ {
+			select {
+			case <-stop:
+				if sent >= 10000 {
+					rep.Hostname, rep.DiskEncryption = api.KnownString("flood-last"), api.KnownBool(false)
+					flooded <- flooder.Send(api.TypePosture, rep)
+					return
+				}
+			default:
+			}
+			rep.Hostname, rep.DiskEncryption = api.KnownString(fmt.Sprintf("flood-%d", sent)), api.KnownBool(sent%2 == 0)
+			if err := flooder.Send(api.TypePosture, rep); err != nil {
+				flooded <- err
+				return
+			}
+		}
+	}()
+
+	// Alice's agent is served throughout.
+	for i := range 10 {
+		if got, err := a.Get("grafana", "/"); err != nil || got != "hello from grafana" {
+			t.Fatalf("Get(grafana) #%d during the flood = %q, %v, want %q", i, got, err, "hello from grafana")
+		}
+	}
+	stream := a.OpenStream("grafana")
+	a.SetPosture(`{"disk_encryption": false, "firewall": true}`)
+	took := stream.AwaitEnd(t, time.Second)
+	a.Decision("grafana", false, time.Second)
+	t.Logf("during the flood, alice's open flow was cut %s after her posture flip", took.Round(time.Millisecond))
+	a.SetPosture(GoodPosture)
+	a.Eventually(2*time.Second, func() error {
+		_, err := a.Get("grafana", "/")
+		return err
+	})
+	close(stop)
+	Must(t, <-flooded)
+	elapsed := time.Since(start)
+	sets := env.Ctrl.DecisionSets() - setsBefore
+	t.Logf("flood: %d posture reports in %s (%.0f/s); the controller computed %d decision sets meanwhile",
+		sent+1, elapsed.Round(time.Millisecond), float64(sent+1)/elapsed.Seconds(), sets)
+
+	// At most one re-decision per interval for the flooder, plus a few for
+	// alice's agent.
+	if limit := uint64(elapsed/controller.DefaultPostureDecideInterval) + 20; sets > limit {
+		t.Errorf("decision sets during a %s flood = %d, want at most %d (coalesced every %s)", elapsed.Round(time.Millisecond), sets, limit, controller.DefaultPostureDecideInterval)
+	}
+	// The last report counts: grafana is denied for its reason. (Reports
+	// still in the socket buffers are read first: under the race detector
+	// the controller reads a few thousand a second.)
+	Eventually(t, 30*time.Second, func() error {
+		got, err := adminclient.List[api.Device](context.Background(), env.Admin, api.PathDevices)
+		if err != nil {
+			return err
+		}
+		for _, d := range got {
+			if d.ID == flooder.dev.ID && (d.Posture == nil || d.Posture.Hostname.Value != "flood-last" || !d.Online) {
+				return fmt.Errorf("flooder's device = online %v, posture %+v; want online with the last report", d.Online, d.Posture)
+			}
+		}
+		return nil
+	})
+	t.Logf("the controller had read the last report %s after it was sent", time.Since(start.Add(elapsed)).Round(time.Millisecond))
+	if _, reasons := flooder.Ask("grafana"); !hasReason(reasons, "disk encryption is off") {
+		t.Errorf("flooder's grant request after the flood = denied %+v, want denied for the last report's disk encryption", reasons)
+	}
+	flooder.Await(time.Second, "a decision set denying grafana for the last report", func([]wireMsg) (wireMsg, bool) {
+		sets, err := flooder.DecisionSets()
+		if err != nil || len(sets) == 0 {
+			return wireMsg{}, false
+		}
+		for _, d := range sets[len(sets)-1].Decisions {
+			if d.App == "grafana" && !d.Allowed && hasReason(d.Reasons, "disk encryption is off") {
+				return wireMsg{}, true
+			}
+		}
+		return wireMsg{}, false
+	})
+	// Told, not cut off.
+	notices := 0
+	for _, m := range flooder.Messages() {
+		var e api.ErrorMsg
+		if m.Env.Type == api.TypeError && m.Env.Decode(&e) == nil && e.Code == api.CodeRateLimited {
+			notices++
+		}
+	}
+	if maxNotices := int(time.Since(start)/time.Second) + 2; notices == 0 || notices > maxNotices {
+		t.Errorf("rate_limited errors to the flooder = %d, want 1 to %d (one a second at most)", notices, maxNotices)
+	}
+	if err := flooder.Ended(); err != nil {
+		t.Errorf("flooding session ended: %v, want it connected", err)
+	}
+}
+
+// TestGrantRequestFloodIsRateLimited: a session asking for grants faster
+// than its limit gets the excess denied with code rate_limited and an
+// error saying so, stays connected, and is served again once it slows
+// down; alice's normal agent is served throughout.
+func TestGrantRequestFloodIsRateLimited(t *testing.T) {
+	const rate, burst = 5, 10
+	env, a := NewStandard(t, Options{Controller: func(cfg *controller.Config) {
+		cfg.GrantRequestRate, cfg.GrantRequestBurst = rate, burst
+	}})
+	flooder := dialWire(t, env, enrollWireDevice(t, env, "alice"), wireOptions{})
+	Must(t, flooder.Send(api.TypePosture, passingPostureReport()))
+
+	const asks = 200
+	start := time.Now()
+	keys := map[string]bool{}
+	for range asks {
+		key, err := tunnelKey()
+		Must(t, err)
+		keys[key] = true
+		Must(t, flooder.Send(api.TypeGrantRequest, api.GrantRequest{App: "grafana", PublicKey: key}))
+	}
+	elapsed := time.Since(start)
+	if got, err := a.Get("grafana", "/"); err != nil || got != "hello from grafana" {
+		t.Errorf("alice.Get(grafana) during the flood = %q, %v, want %q", got, err, "hello from grafana")
+	}
+	// Every request gets an answer (the queue had room for all of them).
+	var grants, limited, notices int
+	flooder.Await(10*time.Second, "an answer to each grant request", func(msgs []wireMsg) (wireMsg, bool) {
+		grants, limited, notices = 0, 0, 0
+		for _, m := range msgs {
+			switch m.Env.Type {
+			case api.TypeGrant:
+				grants++
+			case api.TypeDeny:
+				var d api.Denial
+				if m.Env.Decode(&d) == nil && keys[d.PublicKey] && len(d.Reasons) == 1 && d.Reasons[0].Code == api.CodeRateLimited {
+					limited++
+				}
+			case api.TypeError:
+				var e api.ErrorMsg
+				if m.Env.Decode(&e) == nil && e.Code == api.CodeRateLimited && strings.Contains(e.Message, "slow down") {
+					notices++
+				}
+			}
+		}
+		return wireMsg{}, grants+limited == asks
+	})
+	t.Logf("%d grant requests in %s: %d answered, %d denied as rate_limited, %d rate_limited errors", asks, elapsed.Round(time.Millisecond), grants, limited, notices)
+	if most := burst + int(rate*elapsed.Seconds()) + 1; grants > most {
+		t.Errorf("grants for a burst of %d requests = %d, want at most %d (burst %d, %d/s)", asks, grants, most, burst, rate)
+	}
+	if notices == 0 || notices > int(time.Since(start)/time.Second)+2 {
+		t.Errorf("rate_limited errors = %d, want at least one and at most one a second", notices)
+	}
+	time.Sleep(time.Second / rate) // a token comes back
+	if _, reasons := flooder.Ask("grafana"); reasons != nil {
+		t.Errorf("a grant request after slowing down = denied %+v, want a grant", reasons)
+	}
+	if err := flooder.Ended(); err != nil {
+		t.Errorf("flooding session ended: %v, want it connected", err)
+	}
+}
+
+// tunnelKey is a fresh WireGuard public key.
+func tunnelKey() (string, error) {
+	k, err := tunnel.NewPrivateKey()
+	return k.Public().String(), err
 }
