@@ -58,6 +58,9 @@ type Config struct {
 	// how long its pong may take before the session is closed.
 	PingInterval time.Duration
 	PingTimeout  time.Duration
+	// WriteTimeout bounds one write to an agent: one that stops reading
+	// is disconnected after it.
+	WriteTimeout time.Duration
 	// PostureDecideInterval is the least time between two re-decisions
 	// of one session's posture: a burst of reports is coalesced, its first
 	// decided at once and its last never lost.

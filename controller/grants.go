@@ -293,17 +293,23 @@ func (c *Controller) renewAll(ctx context.Context) {
 	}
 	var renew []renewal
 	var expired []*grant
-	if c.policyStale.Load() {
+	stale := c.policyStale.Load()
+	if stale {
 		c.adminMu.Lock()
 		err := c.reload(ctx)
 		c.adminMu.Unlock()
 		if err != nil {
+			// Decisions would come from an old snapshot: renew nothing,
+			// and let leases end.
 			c.log.Error("policy still not reloaded; renewing no grant", "err", err)
-			return
+		} else {
+			c.policyStale.Store(false)
+			stale = false
 		}
-		c.policyStale.Store(false)
 	}
-	c.reevaluate(ctx, "", false) // also catches posture that went stale
+	if !stale {
+		c.reevaluate(ctx, "", false) // also catches posture that went stale
+	}
 	now := time.Now()
 	c.mu.Lock()
 	for key, g := range c.grants {
@@ -312,7 +318,7 @@ func (c *Controller) renewAll(ctx context.Context) {
 		case !g.expires.After(now):
 			delete(c.grants, key)
 			expired = append(expired, g)
-		case s != nil:
+		case s != nil && !stale:
 			renew = append(renew, renewal{g, s})
 		}
 	}

@@ -24,7 +24,7 @@ import (
 
 const (
 	authTimeout  = 10 * time.Second
-	writeTimeout = 5 * time.Second
+	writeTimeout = 5 * time.Second // before a session exists
 	sendQueue    = 64
 )
 
@@ -122,13 +122,16 @@ func (s *session) close(why string) {
 // messages, the latest decision set and pings until the session is
 // closed, then closes the socket with the reason. Queued messages go
 // before a decision set that is waiting, so welcome is always first.
-func (s *session) writeLoop(ctx context.Context, pingEvery, pingTimeout time.Duration) {
-	ping := time.NewTicker(pingEvery)
+func (s *session) writeLoop(ctx context.Context, cfg Config) {
+	ping := time.NewTicker(cfg.PingInterval)
 	defer ping.Stop()
 	defer func() { s.conn.Close(websocket.StatusPolicyViolation, s.why) }()
 	write := func(envs ...api.Envelope) bool {
 		for _, env := range envs {
-			if err := writeJSON(ctx, s.conn, env); err != nil {
+			if err := writeJSONWithin(ctx, s.conn, env, cfg.WriteTimeout); err != nil {
+				// A timed-out write also ends the read loop, which may
+				// close the session first: say why here.
+				s.log.Warn("write to agent failed; closing its session", "device", s.device, "timeout", cfg.WriteTimeout, "err", err)
 				s.close("write failed: the agent is not reading its messages")
 				return false
 			}
@@ -157,7 +160,7 @@ func (s *session) writeLoop(ctx context.Context, pingEvery, pingTimeout time.Dur
 			}
 		case <-ping.C:
 			// Ping waits for the pong, which the read loop receives.
-			pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+			pctx, cancel := context.WithTimeout(ctx, cfg.PingTimeout)
 			err := s.conn.Ping(pctx)
 			cancel()
 			if err != nil {
@@ -169,11 +172,17 @@ func (s *session) writeLoop(ctx context.Context, pingEvery, pingTimeout time.Dur
 }
 
 func writeJSON(ctx context.Context, conn *websocket.Conn, v any) error {
+	return writeJSONWithin(ctx, conn, v, writeTimeout)
+}
+
+// writeJSONWithin writes v as one message, giving up after timeout: an
+// agent that does not read must not hold its writer for ever.
+func writeJSONWithin(ctx context.Context, conn *websocket.Conn, v any, timeout time.Duration) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return conn.Write(ctx, websocket.MessageText, b)
 }
@@ -238,12 +247,26 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 	writer := make(chan struct{})
 	go func() {
 		defer close(writer)
-		s.writeLoop(ctx, c.cfg.PingInterval, c.cfg.PingTimeout)
+		s.writeLoop(ctx, c.cfg)
 	}()
 	decider := make(chan struct{})
 	go func() {
 		defer close(decider)
 		s.limits.posture.Run(s.done, func() { c.reevaluate(ctx, s.device, true) })
+	}()
+	forgotten := make(chan struct{})
+	go func() {
+		// A session is over once it is closed, though the closing
+		// handshake with a silent agent takes seconds: it gets nothing
+		// more, renews nothing, and the device shows offline at once.
+		defer close(forgotten)
+		<-s.done
+		c.mu.Lock()
+		if c.sessions[s.device] == s {
+			delete(c.sessions, s.device)
+		}
+		c.mu.Unlock()
+		c.log.Info("agent session closed", "device", s.device, "reason", s.why)
 	}()
 	c.sendDecisions(s)
 
@@ -252,11 +275,7 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 	s.close("session ended")
 	<-writer
 	<-decider
-	c.mu.Lock()
-	if c.sessions[s.device] == s {
-		delete(c.sessions, s.device)
-	}
-	c.mu.Unlock()
+	<-forgotten
 	c.log.Info("agent disconnected", "device", s.device, "user", s.user)
 }
 

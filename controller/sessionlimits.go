@@ -11,6 +11,7 @@ import (
 const (
 	DefaultPingInterval          = 15 * time.Second
 	DefaultPingTimeout           = 5 * time.Second
+	DefaultWriteTimeout          = 5 * time.Second
 	DefaultPostureDecideInterval = 100 * time.Millisecond
 	DefaultGrantRequestRate      = 20.0
 	DefaultGrantRequestBurst     = 100
@@ -26,6 +27,7 @@ func (cfg *Config) sessionDefaults() error {
 	}{
 		{"ping interval", &cfg.PingInterval, DefaultPingInterval},
 		{"ping timeout", &cfg.PingTimeout, DefaultPingTimeout},
+		{"write timeout", &cfg.WriteTimeout, DefaultWriteTimeout},
 		{"posture decide interval", &cfg.PostureDecideInterval, DefaultPostureDecideInterval},
 	} {
 		if *f.v < 0 {

@@ -153,7 +153,7 @@ func TestSessionDefaults(t *testing.T) {
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("sessionDefaults(%+v) = %v, want error containing %q", tt.in, err, tt.wantErr)
 			}
-			if err == nil && (cfg.PingInterval <= 0 || cfg.PingTimeout <= 0 || cfg.PostureDecideInterval <= 0 ||
+			if err == nil && (cfg.PingInterval <= 0 || cfg.PingTimeout <= 0 || cfg.WriteTimeout <= 0 || cfg.PostureDecideInterval <= 0 ||
 				cfg.GrantRequestRate <= 0 || cfg.GrantRequestBurst <= 0 || !cfg.OverlayPrefix.IsValid()) {
 				t.Errorf("sessionDefaults(%+v) left a zero field: %+v", tt.in, cfg)
 			}
