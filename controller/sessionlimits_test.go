@@ -1,11 +1,15 @@
 package controller
 
 import (
+	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
 )
 
 // fakeClock is a clock that moves only when the test advances it.
@@ -156,6 +160,74 @@ func TestSessionDefaults(t *testing.T) {
 			if err == nil && (cfg.PingInterval <= 0 || cfg.PingTimeout <= 0 || cfg.WriteTimeout <= 0 || cfg.PostureDecideInterval <= 0 ||
 				cfg.GrantRequestRate <= 0 || cfg.GrantRequestBurst <= 0 || !cfg.OverlayPrefix.IsValid()) {
 				t.Errorf("sessionDefaults(%+v) left a zero field: %+v", tt.in, cfg)
+			}
+		})
+	}
+}
+
+func testSession(queue int) *session {
+	return &session{device: "dev_test", out: make(chan api.Envelope, queue), done: make(chan struct{}),
+		decReady: make(chan struct{}, 1), log: slog.New(slog.DiscardHandler)}
+}
+
+func isClosed(s *session) bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// TestSendClosesASessionThatDoesNotRead: a full queue closes the session
+// (it must not stall whoever is sending), but an answer to a message over
+// the session's limits is dropped instead.
+func TestSendClosesASessionThatDoesNotRead(t *testing.T) {
+	s := testSession(2)
+	s.trySend(api.TypeError, api.ErrorMsg{Code: "a"})
+	s.send(api.TypeRenew, api.Renewal{App: "b"})
+	if isClosed(s) {
+		t.Fatal("send() closed a session whose queue had room")
+	}
+	s.trySend(api.TypeError, api.ErrorMsg{Code: api.CodeRateLimited})
+	if isClosed(s) {
+		t.Fatal("trySend() on a full queue closed the session, want the message dropped")
+	}
+	s.send(api.TypeRenew, api.Renewal{App: "c"})
+	if !isClosed(s) || s.why != "agent is not reading its messages" {
+		t.Fatalf("send() on a full queue: closed %v (%q), want closed because the agent is not reading", isClosed(s), s.why)
+	}
+}
+
+// TestDecisionsLatestSetWins: a decision set waiting to be written is
+// replaced by a newer one and never by an older one.
+func TestDecisionsLatestSetWins(t *testing.T) {
+	set := func(name string) []api.Envelope { return []api.Envelope{{Type: name}} }
+	tests := []struct {
+		name string
+		in   []uint64 // sequence numbers set, each as set "s<n>"
+		want string   // the set taken, "" for none
+	}{
+		{name: "one set", in: []uint64{1}, want: "s1"},
+		{name: "newer replaces", in: []uint64{1, 2, 3}, want: "s3"},
+		{name: "older ignored", in: []uint64{2, 1}, want: "s2"},
+		{name: "nothing set", in: nil, want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := testSession(1)
+			for _, seq := range tt.in {
+				s.setDecisions(seq, set(fmt.Sprintf("s%d", seq)))
+			}
+			got := ""
+			if pages := s.takeDecisions(); len(pages) > 0 {
+				got = pages[0].Type
+			}
+			if got != tt.want {
+				t.Errorf("takeDecisions() after %v = %q, want %q", tt.in, got, tt.want)
+			}
+			if again := s.takeDecisions(); again != nil {
+				t.Errorf("takeDecisions() twice = %v, want nil the second time", again)
 			}
 		})
 	}
