@@ -214,7 +214,10 @@ func TestPostureFloodIsCoalesced(t *testing.T) {
 	entitle(t, env, "flood", "eng", bulkApps(t, st, 300, env.Upstream(t, "bulk")), "secure")
 	a.Decision("app-00299", true, 5*time.Second)
 
-	flooder := dialWire(t, env, enrollWireDevice(t, env, "alice"), wireOptions{})
+	// A small send buffer keeps the backlog of reports the controller has
+	// not read yet — and the pongs queued behind it — short, even under
+	// the race detector, where the controller reads ~1,300 reports a second.
+	flooder := dialWire(t, env, enrollWireDevice(t, env, "alice"), wireOptions{SendBuffer: 64 << 10})
 	Must(t, flooder.Send(api.TypePosture, passingPostureReport()))
 	if _, reasons := flooder.Ask("grafana"); reasons != nil {
 		t.Fatalf("flooder's grant request for grafana denied: %+v", reasons)

@@ -35,10 +35,11 @@ type wireClient struct {
 	// Welcome is the controller's first message after auth.
 	Welcome api.WelcomeMsg
 
-	mu      sync.Mutex // guards msgs and ended
+	mu      sync.Mutex // guards msgs, ended and reading
 	msgs    []wireMsg
 	ended   error // why the read loop stopped; nil while it runs
 	reading bool
+	arrived chan struct{} // signalled (capacity 1) after each new message
 }
 
 // wireMsg is one message from the controller and when it arrived.
@@ -55,13 +56,17 @@ type wireOptions struct {
 	// ReceiveBuffer, when set, is the socket's SO_RCVBUF, so a client that
 	// stops reading makes the controller's writes block soon.
 	ReceiveBuffer int
+	// SendBuffer, when set, is the socket's SO_SNDBUF, so a client that
+	// writes faster than the controller reads is held back by TCP rather
+	// than queueing seconds of messages (and the pongs behind them).
+	SendBuffer int
 }
 
 // dialWire connects as d, proves the device key and reads the welcome;
 // then, unless opts.NoRead, records every message in the background.
 func dialWire(t testing.TB, env *Env, d rawDevice, opts wireOptions) *wireClient {
 	t.Helper()
-	hc := wireHTTPClient(t, env, opts.ReceiveBuffer)
+	hc := wireHTTPClient(t, env, opts.ReceiveBuffer, opts.SendBuffer)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, resp, err := websocket.Dial(ctx, env.Ctrl.URL()+api.AgentWebsocketPath, &websocket.DialOptions{HTTPClient: hc})
@@ -72,7 +77,7 @@ func dialWire(t testing.TB, env *Env, d rawDevice, opts wireOptions) *wireClient
 	t.Cleanup(func() { conn.CloseNow() })
 	exporter, err := api.AuthExporter(resp.TLS)
 	Must(t, err)
-	c := &wireClient{t: t, dev: d, conn: conn}
+	c := &wireClient{t: t, dev: d, conn: conn, arrived: make(chan struct{}, 1)}
 	var hello api.HelloMsg
 	Must(t, c.readNow(ctx, api.TypeHello).Decode(&hello))
 	nonce, err := base64.StdEncoding.DecodeString(hello.Nonce)
@@ -86,9 +91,9 @@ func dialWire(t testing.TB, env *Env, d rawDevice, opts wireOptions) *wireClient
 	return c
 }
 
-// wireHTTPClient trusts only the controller's CA and, with rcvbuf, sets
-// each connection's receive buffer before it connects.
-func wireHTTPClient(t testing.TB, env *Env, rcvbuf int) *http.Client {
+// wireHTTPClient trusts only the controller's CA and sets each
+// connection's receive and send buffers (when not 0) before it connects.
+func wireHTTPClient(t testing.TB, env *Env, rcvbuf, sndbuf int) *http.Client {
 	t.Helper()
 	pem, err := os.ReadFile(env.Ctrl.CAFile())
 	Must(t, err)
@@ -97,14 +102,16 @@ func wireHTTPClient(t testing.TB, env *Env, rcvbuf int) *http.Client {
 		t.Fatalf("CA file %s holds no certificate", env.Ctrl.CAFile())
 	}
 	d := &net.Dialer{}
-	if rcvbuf > 0 {
-		d.Control = func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
-			})
-			return errors.Join(err, serr)
-		}
+	d.Control = func(_, _ string, rc syscall.RawConn) error {
+		var errs []error
+		errs = append(errs, rc.Control(func(fd uintptr) {
+			for opt, size := range map[int]int{syscall.SO_RCVBUF: rcvbuf, syscall.SO_SNDBUF: sndbuf} {
+				if size > 0 {
+					errs = append(errs, syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, opt, size))
+				}
+			}
+		}))
+		return errors.Join(errs...)
 	}
 	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, TLSClientConfig: &tls.Config{RootCAs: pool}}}
 }
@@ -119,7 +126,7 @@ func enrollWireDevice(t testing.TB, env *Env, user string) rawDevice {
 	Must(t, err)
 	body, err := json.Marshal(api.EnrollRequest{Token: tok.Token, PublicKey: base64.StdEncoding.EncodeToString(pub), Hostname: "wire-client"})
 	Must(t, err)
-	resp, err := wireHTTPClient(t, env, 0).Post(env.Ctrl.URL()+api.PathEnroll, "application/json", bytes.NewReader(body))
+	resp, err := wireHTTPClient(t, env, 0, 0).Post(env.Ctrl.URL()+api.PathEnroll, "application/json", bytes.NewReader(body))
 	Must(t, err)
 	defer resp.Body.Close()
 	var res api.EnrollResponse
@@ -168,6 +175,10 @@ func (c *wireClient) StartReading() {
 			}
 			c.msgs = append(c.msgs, wireMsg{At: time.Now(), Env: env})
 			c.mu.Unlock()
+			select {
+			case c.arrived <- struct{}{}:
+			default:
+			}
 		}
 	}()
 }
@@ -215,9 +226,12 @@ func (c *wireClient) Await(within time.Duration, what string, find func([]wireMs
 			c.t.Fatalf("waiting for %s: the connection ended: %v", what, err)
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("no %s within %s", what, within)
+			c.t.Fatalf("waited %s for %s", within, what)
 		}
-		time.Sleep(5 * time.Millisecond)
+		select {
+		case <-c.arrived:
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
 
@@ -242,6 +256,14 @@ func ofType[T any](typ string, from time.Time, match func(T) bool) func([]wireMs
 // answer: a grant, or the denial's reasons.
 func (c *wireClient) Ask(app string) (api.Grant, []api.Reason) {
 	c.t.Helper()
+	g, reasons, _ := c.AskTimed(app)
+	return g, reasons
+}
+
+// AskTimed is Ask, also returning how long the answer took from the
+// request's send to its arrival.
+func (c *wireClient) AskTimed(app string) (api.Grant, []api.Reason, time.Duration) {
+	c.t.Helper()
 	key, err := tunnel.NewPrivateKey()
 	Must(c.t, err)
 	pub := key.Public().String()
@@ -261,14 +283,15 @@ func (c *wireClient) Ask(app string) (api.Grant, []api.Reason) {
 		}
 		return wireMsg{}, false
 	})
+	took := m.At.Sub(from)
 	if m.Env.Type == api.TypeDeny {
 		var d api.Denial
 		Must(c.t, m.Env.Decode(&d))
-		return api.Grant{}, d.Reasons
+		return api.Grant{}, d.Reasons, took
 	}
 	var g api.Grant
 	Must(c.t, m.Env.Decode(&g))
-	return g, nil
+	return g, nil, took
 }
 
 // DecisionSets puts the decisions pages received so far back together,
