@@ -67,10 +67,7 @@ type Agent struct {
 	tunnels   map[string]*appTunnel
 	pending   map[string]*inflight
 	listeners map[string]net.Listener // by "app/port"
-	// asked holds denials of apps outside the entitled list (answers to
-	// this device's own requests), by app; nil until the first.
-	asked   map[string]api.Decision
-	stopped bool
+	stopped   bool
 }
 
 // New loads the enrolled state and device key.

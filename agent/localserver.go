@@ -78,10 +78,16 @@ func (a *Agent) Apps() []localapi.App {
 		out = append(out, v)
 	}
 	// Then the apps outside the user's entitlement that they asked for,
-	// each with the reasons it was denied.
-	asked := make([]localapi.App, 0, len(a.asked))
-	for name, d := range a.asked {
-		asked = append(asked, localapi.App{Name: name, Reasons: d.Reasons, LocalAddrs: []string{}})
+	// each with its decision (a denial, and why).
+	listed := make(map[string]bool, len(a.apps))
+	for _, app := range a.apps {
+		listed[app.Name] = true
+	}
+	var asked []localapi.App
+	for name, d := range a.decisions {
+		if !listed[name] {
+			asked = append(asked, localapi.App{Name: name, Allowed: d.Allowed, Reasons: d.Reasons, LocalAddrs: []string{}})
+		}
 	}
 	sort.Slice(asked, func(i, j int) bool { return asked[i].Name < asked[j].Name })
 	return append(out, asked...)

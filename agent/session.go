@@ -159,7 +159,6 @@ func (a *Agent) handle(ctx context.Context, env api.Envelope, pages *api.Decisio
 		if err := env.Decode(&d); err != nil {
 			return err
 		}
-		a.recordAsked(d)
 		a.denied(d)
 	case api.TypeRevoke:
 		var r api.Revocation
@@ -194,9 +193,6 @@ func (a *Agent) applyDecisions(ctx context.Context, m api.DecisionsMsg) {
 	for _, d := range m.Decisions {
 		a.decisions[d.App] = d
 	}
-	for _, app := range m.Apps {
-		delete(a.asked, app.Name) // listed as entitled from now on
-	}
 	queryChanged := !slices.Equal(a.query.Processes, m.Query.Processes)
 	a.query = m.Query
 	a.mu.Unlock()
@@ -204,36 +200,6 @@ func (a *Agent) applyDecisions(ctx context.Context, m api.DecisionsMsg) {
 		a.PostureChanged()
 	}
 	a.syncListeners(ctx, m.Apps)
-}
-
-// maxAsked bounds how many denied apps outside the entitled list the
-// agent remembers for `gatehouse apps`.
-const maxAsked = 64
-
-// recordAsked remembers the denial of an app the controller does not list
-// for this user (one they asked for by name), so `gatehouse apps` shows
-// it with its reasons; the oldest is forgotten past maxAsked.
-func (a *Agent) recordAsked(d api.Denial) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, app := range a.apps {
-		if app.Name == d.App {
-			return
-		}
-	}
-	if a.asked == nil {
-		a.asked = map[string]api.Decision{}
-	}
-	a.asked[d.App] = api.Decision{App: d.App, Reasons: d.Reasons, EvaluatedAt: time.Now()}
-	for len(a.asked) > maxAsked {
-		oldest := d.App
-		for name, dec := range a.asked {
-			if dec.EvaluatedAt.Before(a.asked[oldest].EvaluatedAt) {
-				oldest = name
-			}
-		}
-		delete(a.asked, oldest)
-	}
 }
 
 // send writes one message on the current session.

@@ -190,8 +190,10 @@ type Release struct {
 // DecisionsMsg carries the current decision for every app the user is
 // entitled to (named by a policy for one of their groups, whatever the
 // posture), so `gatehouse apps` can say why before a connection is tried.
-// Apps outside every policy of the user are never listed; asking for one
-// is answered with a Denial.
+// Apps outside every policy of the user are never in Apps; asking for one
+// is answered with a Denial, and from then on Decisions also holds its
+// decision (with the reason) for as long as the controller remembers the
+// request.
 //
 // A set larger than MaxMessageBytes travels as several pages (see
 // SplitDecisions): Page counts from 0 to Pages-1, the pages of one set are

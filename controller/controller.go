@@ -102,6 +102,10 @@ type Controller struct {
 	posture  map[string]postureEntry
 	grants   map[grantKey]*grant
 	overlays *addrPool
+	// asked holds, by device, the app names its agent asked for (newest
+	// last, at most maxAsked): their decisions go out even when the user
+	// is not entitled to them, so the agent can say why.
+	asked map[string][]string
 	// decisionSeq numbers decision sets in the order they were computed,
 	// so a session never replaces a newer set with an older one.
 	decisionSeq uint64

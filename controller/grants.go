@@ -66,6 +66,11 @@ func (c *Controller) decideLocked(user, device, app string, now time.Time) api.D
 func (c *Controller) requestGrant(ctx context.Context, s *session, req api.GrantRequest) {
 	key := grantKey{s.device, req.App}
 	c.mu.Lock()
+	if c.noteAskedLocked(s.device, s.user, req.App) {
+		// A decision set computed before now lacks this app: send a new
+		// one after the answer.
+		defer s.limits.posture.Kick()
+	}
 	for k, g := range c.grants {
 		if g.pub == req.PublicKey && k != key {
 			c.mu.Unlock()
@@ -134,6 +139,28 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 		return
 	}
 	c.log.Info("grant", "device", s.device, "user", s.user, "app", app.Name, "overlay", overlay)
+}
+
+// maxAsked bounds how many asked-for app names the controller keeps per
+// device.
+const maxAsked = 64
+
+// noteAskedLocked records that device (of user) asked for app, and
+// reports whether the device's decision sets did not name it until now.
+func (c *Controller) noteAskedLocked(device, user, app string) bool {
+	if c.asked == nil {
+		c.asked = map[string][]string{}
+	}
+	names := c.asked[device]
+	if i := slices.Index(names, app); i >= 0 {
+		c.asked[device] = append(slices.Delete(names, i, i+1), app)
+		return false
+	}
+	if len(names) >= maxAsked {
+		names = slices.Delete(names, 0, 1)
+	}
+	c.asked[device] = append(names, app)
+	return !c.snap.Entitles(user, app)
 }
 
 // release ends a grant the agent no longer wants, if it is still the one

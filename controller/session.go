@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -421,14 +422,23 @@ func (c *Controller) rateLimited(s *session, msg string) {
 }
 
 // sendDecisions gives the agent the current decision for every app its
-// user is entitled to and the results of its posture checks, in pages
-// that each fit in a message.
+// user is entitled to (and for the apps it asked for) and the results of
+// its posture checks, in pages that each fit in a message.
 func (c *Controller) sendDecisions(s *session) {
 	now := time.Now()
 	c.mu.Lock()
 	rep := c.postureLocked(s.device, now)
-	names := c.snap.Entitled(s.user)
-	msg := api.DecisionsMsg{Apps: appInfos(c.snap, names), Decisions: c.snap.DecideAll(s.user, rep, names, now),
+	entitled := c.snap.Entitled(s.user)
+	apps := appInfos(c.snap, entitled)
+	// Apps the agent asked for outside the user's entitlement get their
+	// decision (a denial, with the reason) but no place in the app list.
+	names := slices.Clone(entitled)
+	for _, app := range c.asked[s.device] {
+		if _, found := slices.BinarySearch(entitled, app); !found {
+			names = append(names, app)
+		}
+	}
+	msg := api.DecisionsMsg{Apps: apps, Decisions: c.snap.DecideAll(s.user, rep, names, now),
 		Checks: c.snap.Checks(s.user, rep), Query: c.snap.Query()}
 	c.decisionSeq++
 	seq := c.decisionSeq

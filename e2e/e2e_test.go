@@ -95,9 +95,9 @@ func TestAppOutsidePolicyDenied(t *testing.T) {
 	if !env.Logs.Contains("grant denied") {
 		t.Error("the denial was not logged")
 	}
-	// A later decision set (after a posture report) keeps the answer.
-	a.SetPosture(`{"disk_encryption": true, "firewall": true, "screen_lock": true}`)
-	a.Decision("grafana", true, 2*time.Second)
+	// Later decision sets (here after a posture change) keep the answer.
+	a.SetPosture(`{"disk_encryption": true, "firewall": false}`)
+	a.Decision("grafana", false, 2*time.Second)
 	if reasons := a.Decision("wiki", false, time.Second); !hasReason(reasons, `app "wiki" is not in any policy`) {
 		t.Errorf("reasons after new decisions = %+v, want the no-policy reason still", reasons)
 	}

@@ -174,6 +174,20 @@ func (s *Snapshot) Entitled(user string) []string {
 	return names
 }
 
+// Entitles reports whether app is among Entitled(user).
+func (s *Snapshot) Entitles(user, app string) bool {
+	u, ok := s.Users[user]
+	if _, exists := s.Apps[app]; !ok || !exists {
+		return false
+	}
+	for _, p := range s.Policies {
+		if slices.Contains(p.Apps, app) && intersects(p.Groups, u.Groups) {
+			return true
+		}
+	}
+	return false
+}
+
 // AppNames lists the apps, sorted.
 func (s *Snapshot) AppNames() []string {
 	names := make([]string, 0, len(s.Apps))

@@ -352,6 +352,11 @@ func TestEntitled(t *testing.T) {
 			if got := snap.Entitled(tt.in); !slices.Equal(got, tt.want) {
 				t.Errorf("Entitled(%q) = %q, want %q", tt.in, got, tt.want)
 			}
+			for _, app := range append(snap.AppNames(), "deleted-app") {
+				if got, want := snap.Entitles(tt.in, app), slices.Contains(tt.want, app); got != want {
+					t.Errorf("Entitles(%q, %q) = %v, want %v", tt.in, app, got, want)
+				}
+			}
 		})
 	}
 }
