@@ -46,7 +46,7 @@ type Options struct {
 	// production; by default tests flip posture through them.
 	StrictPosture bool
 	// Controller, when set, changes the controller's config before it
-	// starts (and again on RestartController).
+	// starts; RestartController keeps the changed config.
 	Controller func(*controller.Config)
 }
 
