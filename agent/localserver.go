@@ -34,6 +34,7 @@ func (a *Agent) serveLocalAPI(path string) (*http.Server, error) {
 	mux.HandleFunc("GET "+localapi.PathStatus, func(w http.ResponseWriter, _ *http.Request) { reply(w, a.Status()) })
 	mux.HandleFunc("GET "+localapi.PathApps, func(w http.ResponseWriter, _ *http.Request) { reply(w, a.Apps()) })
 	mux.HandleFunc("GET "+localapi.PathPosture, func(w http.ResponseWriter, _ *http.Request) { reply(w, a.Posture()) })
+	mux.HandleFunc("POST "+localapi.PathConnect, a.serveConnect)
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(l)
 	return srv, nil
@@ -61,7 +62,8 @@ func (a *Agent) Status() localapi.Status {
 	return s
 }
 
-// Apps lists every app with its decision and local addresses.
+// Apps lists every app the user is entitled to with its decision and
+// local addresses, then the other apps they asked for, denied.
 func (a *Agent) Apps() []localapi.App {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -76,7 +78,20 @@ func (a *Agent) Apps() []localapi.App {
 		}
 		out = append(out, v)
 	}
-	return out
+	// Then the apps outside the user's entitlement that they asked for,
+	// each with its decision (a denial, and why).
+	listed := make(map[string]bool, len(a.apps))
+	for _, app := range a.apps {
+		listed[app.Name] = true
+	}
+	var asked []localapi.App
+	for name, d := range a.decisions {
+		if !listed[name] {
+			asked = append(asked, localapi.App{Name: name, Allowed: d.Allowed, Reasons: d.Reasons, LocalAddrs: []string{}})
+		}
+	}
+	sort.Slice(asked, func(i, j int) bool { return asked[i].Name < asked[j].Name })
+	return append(out, asked...)
 }
 
 // Posture is the latest report and the controller's checks on it.

@@ -115,6 +115,7 @@ func (a *Agent) session(ctx context.Context) error {
 	a.mu.Unlock()
 	a.log.Info("connected to controller", "controller", a.st.Controller, "user", welcome.User)
 
+	var pages api.DecisionPages
 	for {
 		_, data, err := conn.Read(ctx)
 		if err != nil {
@@ -125,20 +126,28 @@ func (a *Agent) session(ctx context.Context) error {
 			a.log.Warn("malformed message from controller", "err", err)
 			continue
 		}
-		if err := a.handle(ctx, env); err != nil {
+		if err := a.handle(ctx, env, &pages); err != nil {
 			a.log.Warn("could not handle message from controller", "type", env.Type, "err", err)
 		}
 	}
 }
 
-func (a *Agent) handle(ctx context.Context, env api.Envelope) error {
+// handle acts on one message from the controller; pages holds the pages
+// of a decisions set that is still arriving.
+func (a *Agent) handle(ctx context.Context, env api.Envelope, pages *api.DecisionPages) error {
 	switch env.Type {
 	case api.TypeDecisions:
 		var m api.DecisionsMsg
 		if err := env.Decode(&m); err != nil {
 			return err
 		}
-		a.applyDecisions(ctx, m)
+		set, done, err := pages.Add(m)
+		if err != nil {
+			return err
+		}
+		if done {
+			a.applyDecisions(ctx, set)
+		}
 	case api.TypeGrant:
 		var g api.Grant
 		if err := env.Decode(&g); err != nil {
@@ -176,7 +185,7 @@ func (a *Agent) handle(ctx context.Context, env api.Envelope) error {
 }
 
 // applyDecisions records the controller's view and opens or closes proxy
-// ports to match the app list.
+// ports to match the app list: the apps the user is entitled to.
 func (a *Agent) applyDecisions(ctx context.Context, m api.DecisionsMsg) {
 	a.mu.Lock()
 	a.apps, a.checks = m.Apps, m.Checks

@@ -187,8 +187,19 @@ type Release struct {
 	PublicKey string `json:"public_key"`
 }
 
-// DecisionsMsg carries the current decision for every app the controller
-// knows, so `gatehouse apps` can say why before a connection is tried.
+// DecisionsMsg carries the current decision for every app the user is
+// entitled to (named by a policy for one of their groups, whatever the
+// posture), so `gatehouse apps` can say why before a connection is tried.
+// Apps outside every policy of the user are never in Apps; asking for one
+// is answered with a Denial, and from then on Decisions also holds its
+// decision (with the reason) for as long as the controller remembers the
+// request.
+//
+// A set larger than MaxMessageBytes travels as several pages (see
+// SplitDecisions): Page counts from 0 to Pages-1, the pages of one set are
+// sent back to back, and the agent applies the set only when the last one
+// has arrived (DecisionPages). Pages 0 or 1 means the message is the whole
+// set, which is all a controller older than paging ever sends.
 type DecisionsMsg struct {
 	Apps      []AppInfo  `json:"apps"`
 	Decisions []Decision `json:"decisions"`
@@ -197,6 +208,8 @@ type DecisionsMsg struct {
 	Checks []CheckResult `json:"checks"`
 	// Query names the extra facts the policy needs in posture reports.
 	Query PostureQuery `json:"query"`
+	Page  int          `json:"page,omitempty"`
+	Pages int          `json:"pages,omitempty"`
 }
 
 // ErrorMsg reports a request the other side could not accept.
@@ -204,6 +217,11 @@ type ErrorMsg struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
+
+// CodeRateLimited is the ErrorMsg (and Reason) code of a message the
+// controller dropped because its session sent too many too fast; the
+// session stays up.
+const CodeRateLimited = "rate_limited"
 
 // Duration is a time.Duration that travels as a Go duration string ("5s").
 type Duration time.Duration

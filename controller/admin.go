@@ -525,6 +525,7 @@ func (c *Controller) forgetDevices(ctx context.Context, ids []string, reasons []
 			sessions = append(sessions, s)
 		}
 		delete(c.posture, id)
+		delete(c.asked, id)
 		for key, g := range c.grants {
 			if key.device == id {
 				delete(c.grants, key)

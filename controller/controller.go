@@ -64,6 +64,29 @@ type Config struct {
 	// collected. For development and tests only: otherwise they are unknown.
 	TrustPostureOverrides bool
 	Logger                *slog.Logger
+
+	// Agent sessions (see session.go); zero fields take the defaults
+	// there. PingInterval is how often a session is pinged and PingTimeout
+	// how long its pong may take before the session is closed.
+	PingInterval time.Duration
+	PingTimeout  time.Duration
+	// WriteTimeout bounds one write to an agent: one that stops reading
+	// is disconnected after it.
+	WriteTimeout time.Duration
+	// PostureDecideInterval is the least time between two re-decisions
+	// of one session's posture: a burst of reports is coalesced, its first
+	// decided at once and its last never lost.
+	PostureDecideInterval time.Duration
+	// GrantRequestRate (per second) and GrantRequestBurst limit one
+	// session's grant requests; one over the limit is denied with code
+	// rate_limited and the session stays up.
+	GrantRequestRate  float64
+	GrantRequestBurst int
+	// OverlayPrefix is where tunnels' overlay addresses come from; zero
+	// is 100.64.0.0/12 (tests set a tiny one to run out).
+	OverlayPrefix netip.Prefix
+	// WrapStore, when set, wraps the opened store (tests make it fail).
+	WrapStore func(store.Store) store.Store
 }
 
 // Controller is one running controller.
@@ -73,6 +96,7 @@ type Controller struct {
 	store    store.Store
 	gw       Enforcer
 	embedded *gateway.Gateway // nil when cfg.Enforcer was given
+	clock    clock            // session limits run on it
 
 	// adminHash is the SHA-256 of the admin token; rotation swaps it.
 	adminHash      atomic.Pointer[[sha256.Size]byte]
@@ -88,12 +112,19 @@ type Controller struct {
 	// reload succeeds.
 	policyStale atomic.Bool
 
-	mu       sync.Mutex
+	mu       sync.Mutex // guards snap through decisionSeq
 	snap     *policy.Snapshot
 	sessions map[string]*session // by device ID
 	posture  map[string]postureEntry
 	grants   map[grantKey]*grant
 	overlays *addrPool
+	// asked holds, by device, the app names its agent asked for (newest
+	// last, at most maxAsked): their decisions go out even when the user
+	// is not entitled to them, so the agent can say why.
+	asked map[string][]string
+	// decisionSeq numbers decision sets in the order they were computed,
+	// so a session never replaces a newer set with an older one.
+	decisionSeq uint64
 
 	ln       net.Listener
 	http     *http.Server
@@ -121,6 +152,9 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if err := cfg.sessionDefaults(); err != nil {
+		return nil, err
+	}
 	host, _, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen address %q: %w", cfg.Listen, err)
@@ -145,8 +179,13 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Controller{cfg: cfg, log: cfg.Logger, store: st, sessions: map[string]*session{},
-		posture: map[string]postureEntry{}, grants: map[grantKey]*grant{}, overlays: newAddrPool(overlayPrefix),
+	var wrapped store.Store = st
+	if cfg.WrapStore != nil {
+		wrapped = cfg.WrapStore(st)
+	}
+	c := &Controller{cfg: cfg, log: cfg.Logger, store: wrapped, sessions: map[string]*session{},
+		posture: map[string]postureEntry{}, grants: map[grantKey]*grant{}, overlays: newAddrPool(cfg.OverlayPrefix),
+		clock:       realClock{},
 		limits:      limits,
 		enrollLimit: newSourceLimiter("enrollment attempts", limits.Enroll, time.Now),
 		authLimit:   newSourceLimiter("agent connections", limits.AgentAuth, time.Now)}

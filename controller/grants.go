@@ -14,9 +14,10 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/api"
 )
 
-// Address plan: every tunnel gets an overlay /32 from overlayPrefix; every
-// app a virtual IP from appPrefix. Agents route appPrefix into each tunnel
-// and the gateway decides what may pass.
+// Address plan: every tunnel gets an overlay /32 from overlayPrefix (unless
+// Config.OverlayPrefix says otherwise); every app a virtual IP from
+// appPrefix. Agents route appPrefix into each tunnel and the gateway
+// decides what may pass.
 var (
 	overlayPrefix = netip.MustParsePrefix("100.64.0.0/12")
 	appPrefix     = netip.MustParsePrefix("100.80.0.0/16")
@@ -65,6 +66,11 @@ func (c *Controller) decideLocked(user, device, app string, now time.Time) api.D
 func (c *Controller) requestGrant(ctx context.Context, s *session, req api.GrantRequest) {
 	key := grantKey{s.device, req.App}
 	c.mu.Lock()
+	if c.noteAskedLocked(s.device, s.user, req.App) {
+		// A decision set computed before now lacks this app: send a new
+		// one after the answer.
+		defer s.limits.posture.Kick()
+	}
 	for k, g := range c.grants {
 		if g.pub == req.PublicKey && k != key {
 			c.mu.Unlock()
@@ -133,6 +139,28 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 		return
 	}
 	c.log.Info("grant", "device", s.device, "user", s.user, "app", app.Name, "overlay", overlay)
+}
+
+// maxAsked bounds how many asked-for app names the controller keeps per
+// device.
+const maxAsked = 64
+
+// noteAskedLocked records that device (of user) asked for app, and
+// reports whether the device's decision sets did not name it until now.
+func (c *Controller) noteAskedLocked(device, user, app string) bool {
+	if c.asked == nil {
+		c.asked = map[string][]string{}
+	}
+	names := c.asked[device]
+	if i := slices.Index(names, app); i >= 0 {
+		c.asked[device] = append(slices.Delete(names, i, i+1), app)
+		return false
+	}
+	if len(names) >= maxAsked {
+		names = slices.Delete(names, 0, 1)
+	}
+	c.asked[device] = append(names, app)
+	return !c.snap.Entitles(user, app)
 }
 
 // release ends a grant the agent no longer wants, if it is still the one
@@ -292,17 +320,23 @@ func (c *Controller) renewAll(ctx context.Context) {
 	}
 	var renew []renewal
 	var expired []*grant
-	if c.policyStale.Load() {
+	stale := c.policyStale.Load()
+	if stale {
 		c.adminMu.Lock()
 		err := c.reload(ctx)
 		c.adminMu.Unlock()
 		if err != nil {
+			// Decisions would come from an old snapshot: renew nothing,
+			// and let leases end.
 			c.log.Error("policy still not reloaded; renewing no grant", "err", err)
-			return
+		} else {
+			c.policyStale.Store(false)
+			stale = false
 		}
-		c.policyStale.Store(false)
 	}
-	c.reevaluate(ctx, "", false) // also catches posture that went stale
+	if !stale {
+		c.reevaluate(ctx, "", false) // also catches posture that went stale
+	}
 	now := time.Now()
 	c.mu.Lock()
 	for key, g := range c.grants {
@@ -311,7 +345,7 @@ func (c *Controller) renewAll(ctx context.Context) {
 		case !g.expires.After(now):
 			delete(c.grants, key)
 			expired = append(expired, g)
-		case s != nil:
+		case s != nil && !stale:
 			renew = append(renew, renewal{g, s})
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -24,8 +25,7 @@ import (
 
 const (
 	authTimeout  = 10 * time.Second
-	writeTimeout = 5 * time.Second
-	pingInterval = 15 * time.Second
+	writeTimeout = 5 * time.Second // before a session exists
 	sendQueue    = 64
 )
 
@@ -38,6 +38,15 @@ type session struct {
 	once         sync.Once
 	why          string // set once, before done is closed
 
+	// Decisions are state, not events: only the latest set matters, so a
+	// set waiting to be written is replaced by a newer one rather than
+	// queued behind it, and a burst of changes never fills out.
+	decMu      sync.Mutex     // guards decPending and decSeq
+	decPending []api.Envelope // the pages of the set to write next; nil when none
+	decSeq     uint64         // the controller's number of the newest set taken
+	decReady   chan struct{}  // holds one signal when decPending is set
+
+	limits         sessionLimits
 	warnedOverride bool // read loop only
 	log            *slog.Logger
 }
@@ -45,17 +54,56 @@ type session struct {
 // send queues a message; a session that cannot keep up is closed rather
 // than allowed to stall the controller.
 func (s *session) send(typ string, data any) {
+	if !s.enqueue(typ, data) {
+		s.close("agent is not reading its messages")
+	}
+}
+
+// trySend queues a message unless the queue is full: for answers to
+// messages over a session's limits, which must not turn a flood into a
+// disconnect.
+func (s *session) trySend(typ string, data any) {
+	s.enqueue(typ, data)
+}
+
+// enqueue queues a message; false when the queue is full.
+func (s *session) enqueue(typ string, data any) bool {
 	env, err := api.NewEnvelope(typ, data)
 	if err != nil {
 		s.log.Warn("encode message", "type", typ, "err", err)
-		return
+		return true
 	}
 	select {
 	case s.out <- env:
 	case <-s.done:
 	default:
-		s.close("agent is not reading its messages")
+		return false
 	}
+	return true
+}
+
+// setDecisions makes pages, the decision set numbered seq, the next set to
+// write, unless a newer set was already taken.
+func (s *session) setDecisions(seq uint64, pages []api.Envelope) {
+	s.decMu.Lock()
+	defer s.decMu.Unlock()
+	if seq < s.decSeq {
+		return
+	}
+	s.decSeq, s.decPending = seq, pages
+	select {
+	case s.decReady <- struct{}{}:
+	default:
+	}
+}
+
+// takeDecisions returns the set waiting to be written, if any.
+func (s *session) takeDecisions() []api.Envelope {
+	s.decMu.Lock()
+	defer s.decMu.Unlock()
+	pages := s.decPending
+	s.decPending = nil
+	return pages
 }
 
 func (s *session) sendError(code, msg string) {
@@ -72,23 +120,48 @@ func (s *session) close(why string) {
 }
 
 // writeLoop owns the connection's writes and its closing: it sends queued
-// messages and pings until the session is closed, then closes the socket
-// with the reason.
-func (s *session) writeLoop(ctx context.Context) {
-	ping := time.NewTicker(pingInterval)
+// messages, the latest decision set and pings until the session is
+// closed, then closes the socket with the reason. Queued messages go
+// before a decision set that is waiting, so welcome is always first.
+func (s *session) writeLoop(ctx context.Context, cfg Config) {
+	ping := time.NewTicker(cfg.PingInterval)
 	defer ping.Stop()
 	defer func() { s.conn.Close(websocket.StatusPolicyViolation, s.why) }()
+	write := func(envs ...api.Envelope) bool {
+		for _, env := range envs {
+			if err := writeJSONWithin(ctx, s.conn, env, cfg.WriteTimeout); err != nil {
+				// A timed-out write also ends the read loop, which may
+				// close the session first: say why here.
+				s.log.Warn("write to agent failed; closing its session", "device", s.device, "timeout", cfg.WriteTimeout, "err", err)
+				s.close("write failed: the agent is not reading its messages")
+				return false
+			}
+		}
+		return true
+	}
 	for {
+		select {
+		case env := <-s.out:
+			if !write(env) {
+				return
+			}
+			continue
+		default:
+		}
 		select {
 		case <-s.done:
 			return
 		case env := <-s.out:
-			if err := writeJSON(ctx, s.conn, env); err != nil {
-				s.close("write failed")
+			if !write(env) {
+				return
+			}
+		case <-s.decReady:
+			if !write(s.takeDecisions()...) {
 				return
 			}
 		case <-ping.C:
-			pctx, cancel := context.WithTimeout(ctx, writeTimeout)
+			// Ping waits for the pong, which the read loop receives.
+			pctx, cancel := context.WithTimeout(ctx, cfg.PingTimeout)
 			err := s.conn.Ping(pctx)
 			cancel()
 			if err != nil {
@@ -100,11 +173,17 @@ func (s *session) writeLoop(ctx context.Context) {
 }
 
 func writeJSON(ctx context.Context, conn *websocket.Conn, v any) error {
+	return writeJSONWithin(ctx, conn, v, writeTimeout)
+}
+
+// writeJSONWithin writes v as one message, giving up after timeout: an
+// agent that does not read must not hold its writer for ever.
+func writeJSONWithin(ctx context.Context, conn *websocket.Conn, v any, timeout time.Duration) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return conn.Write(ctx, websocket.MessageText, b)
 }
@@ -169,7 +248,26 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 	writer := make(chan struct{})
 	go func() {
 		defer close(writer)
-		s.writeLoop(ctx)
+		s.writeLoop(ctx, c.cfg)
+	}()
+	decider := make(chan struct{})
+	go func() {
+		defer close(decider)
+		s.limits.posture.Run(s.done, func() { c.reevaluate(ctx, s.device, true) })
+	}()
+	forgotten := make(chan struct{})
+	go func() {
+		// A session is over once it is closed, though the closing
+		// handshake with a silent agent takes seconds: it gets nothing
+		// more, renews nothing, and the device shows offline at once.
+		defer close(forgotten)
+		<-s.done
+		c.mu.Lock()
+		if c.sessions[s.device] == s {
+			delete(c.sessions, s.device)
+		}
+		c.mu.Unlock()
+		c.log.Info("agent session closed", "device", s.device, "reason", s.why)
 	}()
 	c.sendDecisions(s)
 
@@ -177,11 +275,8 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 
 	s.close("session ended")
 	<-writer
-	c.mu.Lock()
-	if c.sessions[s.device] == s {
-		delete(c.sessions, s.device)
-	}
-	c.mu.Unlock()
+	<-decider
+	<-forgotten
 	c.log.Info("agent disconnected", "device", s.device, "user", s.user)
 }
 
@@ -226,7 +321,7 @@ func (c *Controller) authenticate(ctx context.Context, conn *websocket.Conn, cs 
 		return nil, fmt.Errorf("device %q: signature does not match its enrolled key", auth.DeviceID)
 	}
 	return &session{device: dev.ID, user: dev.User, conn: conn, out: make(chan api.Envelope, sendQueue),
-		done: make(chan struct{}), log: c.log}, nil
+		done: make(chan struct{}), decReady: make(chan struct{}, 1), limits: newSessionLimits(c.cfg, c.clock), log: c.log}, nil
 }
 
 func (c *Controller) readLoop(ctx context.Context, s *session) {
@@ -269,14 +364,27 @@ func (c *Controller) dispatch(ctx context.Context, s *session, env api.Envelope)
 			}
 			rep.MarkUnknown(rep.Overridden)
 		}
+		// Stored at once, so a grant request read next is decided on it;
+		// re-deciding the live grants is coalesced over a burst.
 		c.mu.Lock()
 		c.posture[s.device] = postureEntry{report: &rep, at: time.Now()}
 		c.mu.Unlock()
-		c.reevaluate(ctx, s.device, true)
+		s.limits.posture.Kick()
+		if !s.limits.postureRate.AllowN(c.clock.Now(), 1) {
+			c.rateLimited(s, fmt.Sprintf("posture reports arrive faster than %.0f a second: the controller decides only the latest, every %s",
+				float64(s.limits.postureRate.Limit()), c.cfg.PostureDecideInterval))
+		}
 	case api.TypeGrantRequest:
 		var req api.GrantRequest
 		if err := env.Decode(&req); err != nil {
 			return err
+		}
+		if !s.limits.grantRate.AllowN(c.clock.Now(), 1) {
+			msg := fmt.Sprintf("grant request for %q refused: more than %g grant requests a second from this device", req.App, c.cfg.GrantRequestRate)
+			s.trySend(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: api.CodeRateLimited,
+				Message: msg, Remediation: "Try again in a moment"}}})
+			c.rateLimited(s, msg)
+			return nil
 		}
 		pub, err := tunnel.ParsePublicKey(req.PublicKey)
 		if err != nil {
@@ -304,23 +412,60 @@ func (c *Controller) dispatch(ctx context.Context, s *session, env api.Envelope)
 	return nil
 }
 
-// sendDecisions gives the agent the current decision for every app and
-// the results of its posture checks.
+// rateLimited tells the agent, at most once a second, that it sent more
+// than its session allows; the session stays up.
+func (c *Controller) rateLimited(s *session, msg string) {
+	if s.limits.notice.AllowN(c.clock.Now(), 1) {
+		c.log.Warn("agent over its session's rate limit", "device", s.device, "limit", msg)
+		s.trySend(api.TypeError, api.ErrorMsg{Code: api.CodeRateLimited, Message: msg + "; slow down"})
+	}
+}
+
+// sendDecisions gives the agent the current decision for every app its
+// user is entitled to (and for the apps it asked for) and the results of
+// its posture checks, in pages that each fit in a message.
 func (c *Controller) sendDecisions(s *session) {
 	now := time.Now()
 	c.mu.Lock()
 	rep := c.postureLocked(s.device, now)
-	msg := api.DecisionsMsg{Apps: appInfos(c.snap), Checks: c.snap.Checks(s.user, rep), Query: c.snap.Query()}
-	for _, app := range c.snap.AppNames() {
-		msg.Decisions = append(msg.Decisions, c.snap.Decide(s.user, rep, app, now))
+	entitled := c.snap.Entitled(s.user)
+	apps := appInfos(c.snap, entitled)
+	// Apps the agent asked for outside the user's entitlement get their
+	// decision (a denial, with the reason) but no place in the app list.
+	names := slices.Clone(entitled)
+	for _, app := range c.asked[s.device] {
+		if _, found := slices.BinarySearch(entitled, app); !found {
+			names = append(names, app)
+		}
 	}
+	msg := api.DecisionsMsg{Apps: apps, Decisions: c.snap.DecideAll(s.user, rep, names, now),
+		Checks: c.snap.Checks(s.user, rep), Query: c.snap.Query()}
+	c.decisionSeq++
+	seq := c.decisionSeq
 	c.mu.Unlock()
-	s.send(api.TypeDecisions, msg)
+	pages, tooBig := api.SplitDecisions(msg, api.MaxMessageBytes)
+	if len(tooBig) > 0 {
+		c.log.Error("decisions too large for a message left out; make the app smaller", "device", s.device, "left_out", tooBig)
+	}
+	envs := make([]api.Envelope, 0, len(pages))
+	for _, p := range pages {
+		envs = append(envs, mustEnvelope(api.TypeDecisions, p))
+	}
+	s.setDecisions(seq, envs)
 }
 
-func appInfos(snap *policy.Snapshot) []api.AppInfo {
-	out := make([]api.AppInfo, 0, len(snap.Apps))
-	for _, n := range snap.AppNames() {
+// DecisionSets is how many decision sets the controller has computed for
+// agent sessions since it started (one per affected session for every
+// posture re-decision and admin change): a measure of its decision load.
+func (c *Controller) DecisionSets() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.decisionSeq
+}
+
+func appInfos(snap *policy.Snapshot, names []string) []api.AppInfo {
+	out := make([]api.AppInfo, 0, len(names))
+	for _, n := range names {
 		out = append(out, api.AppInfo{Name: n, Ports: appPorts(snap.Apps[n])})
 	}
 	return out

@@ -62,6 +62,16 @@ func TestCLIShowsWhyAccessIsDenied(t *testing.T) {
 
 	a.SetPosture(`{"disk_encryption": false, "firewall": true}`)
 	a.Decision("grafana", false, 2*time.Second)
+	if apps := a.run(t, "apps"); strings.Contains(apps, "wiki") {
+		t.Errorf("gatehouse apps = %q, want no wiki (in no policy for alice) before she asks for it", apps)
+	}
+	connect, err := exec.Command(cli(t), "--socket", a.Socket, "connect", "wiki").CombinedOutput()
+	for _, want := range []string{"wiki: denied", `- app "wiki" is not in any policy for your groups (eng)`,
+		"fix: Ask an admin to give one of your groups access to wiki", "access to wiki denied"} {
+		if err == nil || !strings.Contains(string(connect), want) {
+			t.Errorf("gatehouse connect wiki = %q, %v, want an error and %q", connect, err, want)
+		}
+	}
 	apps := a.run(t, "apps")
 	for _, want := range []string{
 		"grafana: denied",

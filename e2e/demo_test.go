@@ -46,7 +46,7 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{
 		`(grafana, through its own WireGuard tunnel) → "hello from grafana"`,
-		"(wiki) → refused",
+		`gatehouse connect wiki → refused, as the policy says: app "wiki" is not in any policy for your groups (eng)`,
 		"the open connection was cut",
 		"- disk encryption is off (fix: Turn on disk encryption",
 		"grafana is reachable again",

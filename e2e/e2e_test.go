@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-ztna/gatehouse/agent"
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
 )
@@ -61,16 +62,30 @@ func TestPostureFlipCutsOpenFlowAndRestores(t *testing.T) {
 	}
 }
 
+// TestAppOutsidePolicyDenied: an app in no policy of the user is not in
+// their app list and has no local port; asking for it by name is denied
+// with the reason, which `gatehouse apps` then shows for that name, and no
+// peer is installed.
 func TestAppOutsidePolicyDenied(t *testing.T) {
-	env := New(t, Options{})
-	env.Standard(t)
-	a := env.Agent(t, "alice")
-	reasons := a.Decision("wiki", false, 5*time.Second)
+	env, a := NewStandard(t, Options{})
+	for _, app := range a.Apps() {
+		if app.Name == "wiki" {
+			t.Fatalf("Apps() lists wiki, an app in no policy for alice: %+v", app)
+		}
+	}
+	err := a.Connect(context.Background(), "wiki")
+	var denied *agent.DeniedError
+	if !errors.As(err, &denied) || !hasReason(denied.Reasons, `app "wiki" is not in any policy for your groups (eng)`) {
+		t.Fatalf("Connect(wiki) = %v, want a denial with the no-policy reason", err)
+	}
+	reasons := a.Decision("wiki", false, time.Second)
 	if !hasReason(reasons, `app "wiki" is not in any policy for your groups (eng)`) {
 		t.Errorf("reasons = %+v, want the no-policy reason", reasons)
 	}
-	if got, err := a.Get("wiki", "/"); err == nil {
-		t.Fatalf("Get(wiki) = %q, want an error", got)
+	for _, app := range a.Apps() {
+		if app.Name == "wiki" && len(app.LocalAddrs) != 0 {
+			t.Errorf("Apps() gives wiki local addresses %q, want none", app.LocalAddrs)
+		}
 	}
 	for _, p := range env.Gateway.Peers(context.Background()) {
 		if p.App == "wiki" {
@@ -79,6 +94,12 @@ func TestAppOutsidePolicyDenied(t *testing.T) {
 	}
 	if !env.Logs.Contains("grant denied") {
 		t.Error("the denial was not logged")
+	}
+	// Later decision sets (here after a posture change) keep the answer.
+	a.SetPosture(`{"disk_encryption": true, "firewall": false}`)
+	a.Decision("grafana", false, 2*time.Second)
+	if reasons := a.Decision("wiki", false, time.Second); !hasReason(reasons, `app "wiki" is not in any policy`) {
+		t.Errorf("reasons after new decisions = %+v, want the no-policy reason still", reasons)
 	}
 }
 

@@ -45,6 +45,9 @@ type Options struct {
 	// StrictPosture makes the controller distrust override files, as in
 	// production; by default tests flip posture through them.
 	StrictPosture bool
+	// Controller, when set, changes the controller's config before it
+	// starts; RestartController keeps the changed config.
+	Controller func(*controller.Config)
 }
 
 // Env is one running installation.
@@ -86,6 +89,9 @@ func New(t testing.TB, opts Options) *Env {
 		Enforcer: link, Logger: log.With("component", "controller"),
 		TrustPostureOverrides: !opts.StrictPosture,
 	}
+	if opts.Controller != nil {
+		opts.Controller(&cfg)
+	}
 	ctrl, err := controller.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("controller.New: %v", err)
@@ -112,10 +118,9 @@ func (e *Env) RestartController(t testing.TB) {
 	t.Helper()
 	addr := e.Ctrl.Addr().String()
 	Must(t, e.Ctrl.Close())
-	ctrl, err := controller.New(context.Background(), controller.Config{
-		DataDir: e.cfg.DataDir, Listen: addr, LeaseTTL: e.cfg.LeaseTTL, HeartbeatInterval: e.cfg.HeartbeatInterval,
-		Enforcer: e.Link, Logger: e.cfg.Logger, TrustPostureOverrides: e.cfg.TrustPostureOverrides,
-	})
+	cfg := e.cfg
+	cfg.Listen = addr
+	ctrl, err := controller.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("restart controller: %v", err)
 	}

@@ -9,8 +9,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
@@ -21,6 +24,9 @@ const (
 	PathStatus  = "/v1/status"
 	PathApps    = "/v1/apps"
 	PathPosture = "/v1/posture"
+	// PathConnect (POST, ?app=NAME) brings an app's tunnel up now; the
+	// answer is the App, denied with its reasons when access is refused.
+	PathConnect = "/v1/connect"
 )
 
 // Status is the agent's state, for `gatehouse status`.
@@ -97,8 +103,20 @@ func (c *Client) Posture(ctx context.Context) (Posture, error) {
 	return p, c.get(ctx, PathPosture, &p)
 }
 
+// Connect asks the agent to bring app's tunnel up (asking the controller
+// for a grant if needed) and returns the app as `gatehouse apps` shows it
+// then: allowed with its tunnel up, or denied with the reasons.
+func (c *Client) Connect(ctx context.Context, app string) (App, error) {
+	var a App
+	return a, c.do(ctx, http.MethodPost, PathConnect+"?app="+url.QueryEscape(app), &a)
+}
+
 func (c *Client) get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://agent"+path, nil)
+	return c.do(ctx, http.MethodGet, path, v)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://agent"+path, nil)
 	if err != nil {
 		return err
 	}
@@ -108,7 +126,8 @@ func (c *Client) get(ctx context.Context, path string, v any) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("agent answered %s for %s", resp.Status, path)
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("agent answered %s for %s: %s", resp.Status, path, strings.TrimSpace(string(msg)))
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		return fmt.Errorf("agent sent a malformed answer for %s: %w", path, err)

@@ -134,7 +134,7 @@ func run(ctx context.Context, dir, listen string, gwPort, portBase int, once boo
 		return err
 	}
 	client := localapi.NewClient(sock)
-	apps, err := awaitApps(ctx, client, "grafana", "wiki")
+	apps, err := awaitApps(ctx, client, "grafana")
 	if err != nil {
 		return err
 	}
@@ -144,8 +144,10 @@ func run(ctx context.Context, dir, listen string, gwPort, portBase int, once boo
 		return fmt.Errorf("grafana through Gatehouse: %w", err)
 	}
 	step("GET http://%s/ (grafana, through its own WireGuard tunnel) → %q", apps["grafana"], body)
-	if _, err := get(apps["wiki"]); err != nil {
-		step("GET http://%s/ (wiki) → refused, as the policy says", apps["wiki"])
+	// wiki is in no policy for alice: her agent does not list it, and
+	// asking for it by name is refused with the reason.
+	if wiki, err := client.Connect(ctx, "wiki"); err == nil && !wiki.Allowed && len(wiki.Reasons) > 0 {
+		step("gatehouse connect wiki → refused, as the policy says: %s", wiki.Reasons[0].Message)
 	}
 
 	step("turning disk encryption off (posture override) while a connection is open…")
@@ -166,7 +168,7 @@ func run(ctx context.Context, dir, listen string, gwPort, portBase int, once boo
 	fmt.Printf(`
 Gatehouse is running. Try:
   curl http://%[1]s/                    # grafana through Gatehouse
-  curl http://%[2]s/                    # wiki: denied
+  %[3]s/gatehouse --socket %[4]s connect wiki   # %[2]s: denied, and why
   %[3]s/gatehouse --socket %[4]s apps      # who may reach what, and why
   %[3]s/gatehouse --socket %[4]s posture   # every fact and check
   %[3]s/gatehouse --socket %[4]s status    # tunnels, leases, keys
@@ -175,7 +177,7 @@ Restore:      echo '%[7]s' > %[6]s
 Admin:        export GATEHOUSE_CONTROLLER=%[8]s GATEHOUSE_CA=%[9]s GATEHOUSE_ADMIN_TOKEN_FILE=%[10]s
               %[3]s/gatehouse admin grants
 Logs: %[11]s/controller.log %[11]s/agent.log. Ctrl-C stops everything.
-`, apps["grafana"], apps["wiki"], d.bin, sock, badPosture, override, goodPosture, url, caFile, tokenFile, dir)
+`, apps["grafana"], "wiki", d.bin, sock, badPosture, override, goodPosture, url, caFile, tokenFile, dir)
 	if once {
 		return nil
 	}

@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-ztna/gatehouse/agent/localapi"
 )
 
 func appsCmd() *cobra.Command {
@@ -25,23 +28,29 @@ func appsCmd() *cobra.Command {
 				fmt.Fprintln(out, "no apps yet (is the agent connected? see `gatehouse status`)")
 			}
 			for _, a := range apps {
-				verdict := "denied"
-				if a.Allowed {
-					verdict = "allowed"
-				}
-				tunnel := ""
-				if a.TunnelUp {
-					tunnel = ", tunnel up"
-				}
-				fmt.Fprintf(out, "%s: %s%s  %s\n", a.Name, verdict, tunnel, strings.Join(a.LocalAddrs, " "))
-				for _, r := range a.Reasons {
-					fmt.Fprintf(out, "    - %s\n", r.Message)
-					if r.Remediation != "" && !a.Allowed {
-						fmt.Fprintf(out, "      fix: %s\n", r.Remediation)
-					}
-				}
+				printApp(out, a)
 			}
 			return nil
 		},
+	}
+}
+
+// printApp writes one app as `gatehouse apps` lists it: the verdict,
+// where to reach it, and every reason with its fix.
+func printApp(out io.Writer, a localapi.App) {
+	verdict := "denied"
+	if a.Allowed {
+		verdict = "allowed"
+	}
+	tunnel := ""
+	if a.TunnelUp {
+		tunnel = ", tunnel up"
+	}
+	fmt.Fprintf(out, "%s: %s%s  %s\n", a.Name, verdict, tunnel, strings.Join(a.LocalAddrs, " "))
+	for _, r := range a.Reasons {
+		fmt.Fprintf(out, "    - %s\n", r.Message)
+		if r.Remediation != "" && !a.Allowed {
+			fmt.Fprintf(out, "      fix: %s\n", r.Remediation)
+		}
 	}
 }

@@ -22,23 +22,73 @@ type Snapshot struct {
 // Decide answers whether user on a device with this posture may reach app.
 // A nil posture (no report yet) fails every posture check.
 func (s *Snapshot) Decide(user string, posture *api.PostureReport, app string, now time.Time) api.Decision {
-	d := api.Decision{App: app, EvaluatedAt: now}
+	return s.newDecider(user, posture, now).decide(app, nil)
+}
+
+// DecideAll decides each of apps as Decide would, sharing the work over a
+// whole catalogue: the user's policies are indexed by app once, and each
+// policy's posture profiles are checked once.
+func (s *Snapshot) DecideAll(user string, posture *api.PostureReport, apps []string, now time.Time) []api.Decision {
+	dc := s.newDecider(user, posture, now)
+	byApp := map[string][]int{}
+	for i, p := range s.Policies {
+		if intersects(p.Groups, dc.user.Groups) {
+			for _, a := range p.Apps {
+				byApp[a] = append(byApp[a], i)
+			}
+		}
+	}
+	out := make([]api.Decision, len(apps))
+	for i, app := range apps {
+		out[i] = dc.decide(app, byApp)
+	}
+	return out
+}
+
+// decider decides for one user and posture at one moment, remembering
+// what each policy's profiles found.
+type decider struct {
+	s         *Snapshot
+	userName  string
+	user      api.User
+	userKnown bool
+	posture   *api.PostureReport
+	now       time.Time
+	failing   map[int][]api.Reason // by policy index: the reasons its profiles fail (none: passes)
+}
+
+func (s *Snapshot) newDecider(user string, posture *api.PostureReport, now time.Time) *decider {
+	u, ok := s.Users[user]
+	return &decider{s: s, userName: user, user: u, userKnown: ok, posture: posture, now: now, failing: map[int][]api.Reason{}}
+}
+
+// decide decides app; byApp, when given, indexes the user's policies by
+// the apps they name.
+func (dc *decider) decide(app string, byApp map[string][]int) api.Decision {
+	s := dc.s
+	d := api.Decision{App: app, EvaluatedAt: dc.now}
 	if _, ok := s.Apps[app]; !ok {
 		d.Reasons = []api.Reason{{Code: "app.unknown", Message: fmt.Sprintf("there is no app named %q", app),
 			Remediation: "Check the app name with `gatehouse apps`"}}
 		return d
 	}
-	u, ok := s.Users[user]
-	if !ok {
-		d.Reasons = []api.Reason{{Code: "user.unknown", Message: fmt.Sprintf("user %q no longer exists", user),
+	if !dc.userKnown {
+		d.Reasons = []api.Reason{{Code: "user.unknown", Message: fmt.Sprintf("user %q no longer exists", dc.userName),
 			Remediation: "Ask an admin to restore your account, then log in again"}}
 		return d
 	}
-	matched := s.policiesFor(u, app)
+	matched := byApp[app]
+	if byApp == nil {
+		for i, p := range s.Policies {
+			if slices.Contains(p.Apps, app) && intersects(p.Groups, dc.user.Groups) {
+				matched = append(matched, i)
+			}
+		}
+	}
 	if len(matched) == 0 {
 		groups := "none"
-		if len(u.Groups) > 0 {
-			groups = strings.Join(u.Groups, ", ")
+		if len(dc.user.Groups) > 0 {
+			groups = strings.Join(dc.user.Groups, ", ")
 		}
 		d.Reasons = []api.Reason{{Code: "policy.no_match",
 			Message:     fmt.Sprintf("app %q is not in any policy for your groups (%s)", app, groups),
@@ -46,16 +96,19 @@ func (s *Snapshot) Decide(user string, posture *api.PostureReport, app string, n
 		return d
 	}
 	var failed []api.Reason
-	for _, p := range matched {
-		var reasons []api.Reason
-		for _, c := range s.profileChecks(p.PostureProfiles, posture) {
-			if c.Status != api.CheckPass {
-				reasons = append(reasons, c.Reason)
+	for _, i := range matched {
+		reasons, done := dc.failing[i]
+		if !done {
+			for _, c := range s.profileChecks(s.Policies[i].PostureProfiles, dc.posture) {
+				if c.Status != api.CheckPass {
+					reasons = append(reasons, c.Reason)
+				}
 			}
+			dc.failing[i] = reasons
 		}
 		if len(reasons) == 0 {
 			d.Allowed = true
-			d.Reasons = []api.Reason{{Code: "policy.allow", Message: fmt.Sprintf("allowed by policy %q", p.Name)}}
+			d.Reasons = []api.Reason{{Code: "policy.allow", Message: fmt.Sprintf("allowed by policy %q", s.Policies[i].Name)}}
 			return d
 		}
 		failed = appendNew(failed, reasons...)
@@ -96,6 +149,45 @@ func (s *Snapshot) Query() api.PostureQuery {
 	return q
 }
 
+// Entitled lists, sorted, the apps user may ever be allowed: those named
+// by a policy for one of their groups, whatever the posture. Only these
+// are shown to the user's agents; any other app is denied on request.
+func (s *Snapshot) Entitled(user string) []string {
+	u, ok := s.Users[user]
+	if !ok {
+		return nil
+	}
+	seen := map[string]bool{}
+	var names []string
+	for _, p := range s.Policies {
+		if !intersects(p.Groups, u.Groups) {
+			continue
+		}
+		for _, a := range p.Apps {
+			if _, ok := s.Apps[a]; ok && !seen[a] {
+				seen[a] = true
+				names = append(names, a)
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Entitles reports whether app is among Entitled(user).
+func (s *Snapshot) Entitles(user, app string) bool {
+	u, ok := s.Users[user]
+	if _, exists := s.Apps[app]; !ok || !exists {
+		return false
+	}
+	for _, p := range s.Policies {
+		if slices.Contains(p.Apps, app) && intersects(p.Groups, u.Groups) {
+			return true
+		}
+	}
+	return false
+}
+
 // AppNames lists the apps, sorted.
 func (s *Snapshot) AppNames() []string {
 	names := make([]string, 0, len(s.Apps))
@@ -104,16 +196,6 @@ func (s *Snapshot) AppNames() []string {
 	}
 	sort.Strings(names)
 	return names
-}
-
-func (s *Snapshot) policiesFor(u api.User, app string) []api.Policy {
-	var out []api.Policy
-	for _, p := range s.Policies {
-		if slices.Contains(p.Apps, app) && intersects(p.Groups, u.Groups) {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func (s *Snapshot) profileChecks(names []string, posture *api.PostureReport) []api.CheckResult {

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -181,6 +183,26 @@ func TestDecide(t *testing.T) {
 }
 
 // An unknown fact never passes, even when its Value happens to be the good one.
+// TestDecideAllMatchesDecide: deciding a catalogue at once gives, app by
+// app, what Decide gives, for every user and posture of testSnapshot.
+func TestDecideAllMatchesDecide(t *testing.T) {
+	snap := testSnapshot()
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	apps := append(snap.AppNames(), "no-such-app")
+	postures := map[string]*api.PostureReport{"good": goodLinux(), "none": nil,
+		"no disk encryption": with(func(p *api.PostureReport) { p.DiskEncryption = api.KnownBool(false) })}
+	for _, user := range []string{"alice", "bob", "carol", "dave", "erin", "frank", "mallory", "nobody"} {
+		for pname, p := range postures {
+			got := snap.DecideAll(user, p, apps, now)
+			for i, app := range apps {
+				if want := snap.Decide(user, p, app, now); !reflect.DeepEqual(got[i], want) {
+					t.Errorf("DecideAll(%q, %s)[%q] = %+v, want %+v", user, pname, app, got[i], want)
+				}
+			}
+		}
+	}
+}
+
 func TestDecideUnknownIsNotPass(t *testing.T) {
 	s := testSnapshot()
 	p := with(func(p *api.PostureReport) { p.DiskEncryption = api.BoolFact{Value: true, Known: false} })
@@ -307,4 +329,63 @@ func TestCompareVersions(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestEntitled(t *testing.T) {
+	snap := testSnapshot()
+	// A policy may outlive an app it named: a missing app is never listed.
+	snap.Policies = append(snap.Policies, api.Policy{Name: "gone", Groups: []string{"sales"}, Apps: []string{"deleted-app", "crm"}})
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{name: "two policies by two groups", in: "alice", want: []string{"grafana", "wiki"}},
+		{name: "missing app left out", in: "bob", want: []string{"crm", "wiki"}},
+		{name: "no groups", in: "carol", want: nil},
+		{name: "entitled whatever the posture", in: "erin", want: []string{"crm"}},
+		{name: "policy naming a missing profile still entitles", in: "frank", want: []string{"db"}},
+		{name: "unknown user", in: "nobody", want: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := snap.Entitled(tt.in); !slices.Equal(got, tt.want) {
+				t.Errorf("Entitled(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+			for _, app := range append(snap.AppNames(), "deleted-app") {
+				if got, want := snap.Entitles(tt.in, app), slices.Contains(tt.want, app); got != want {
+					t.Errorf("Entitles(%q, %q) = %v, want %v", tt.in, app, got, want)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkDecideCatalogue decides every app of a 5,000-app catalogue for a
+// user entitled to 3,000 of them through three policies.
+func BenchmarkDecideCatalogue(b *testing.B) {
+	snap := bigSnapshot(5000, 3000)
+	now := time.Now()
+	for b.Loop() {
+		snap.DecideAll("alice", goodLinux(), snap.Entitled("alice"), now)
+	}
+}
+
+// bigSnapshot has n apps of which alice's three policies name the first
+// entitled.
+func bigSnapshot(n, entitled int) *Snapshot {
+	snap := testSnapshot()
+	snap.Apps = map[string]api.App{}
+	var names []string
+	for i := range n {
+		name := "app-" + strings.Repeat("0", 5-len(strconv.Itoa(i))) + strconv.Itoa(i)
+		snap.Apps[name] = api.App{Name: name, Upstreams: []string{"10.0.0.5:80"}}
+		names = append(names, name)
+	}
+	snap.Policies = nil
+	for i := 0; i < entitled; i += entitled / 3 {
+		snap.Policies = append(snap.Policies, api.Policy{Name: "p" + strconv.Itoa(i), Groups: []string{"eng"},
+			Apps: names[i:min(i+entitled/3, entitled)], PostureProfiles: []string{"hardened"}})
+	}
+	return snap
 }
