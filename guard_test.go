@@ -117,14 +117,18 @@ var allowedImports = map[string]map[string]string{
 	"/agent/localapi": {
 		"/api": "decisions, reasons and posture shown to the CLI and tray",
 	},
-	"/agent/localpeer": {},
+	"/internal/testenv": {},
+	"/agent/localpeer": {
+		"/internal/testenv": "tests: skip only outside CI",
+	},
 	"/agent": {
-		"/agent/keystore":  "the device key",
-		"/agent/localpeer": "who is calling a local proxy port",
-		"/agent/localapi":  "the local API it serves",
-		"/api":             "the wire protocol",
-		"/posture":         "posture collection",
-		"/tunnel":          "per-app WireGuard tunnels",
+		"/agent/keystore":   "the device key",
+		"/agent/localpeer":  "who is calling a local proxy port",
+		"/internal/testenv": "tests: skip only outside CI",
+		"/agent/localapi":   "the local API it serves",
+		"/api":              "the wire protocol",
+		"/posture":          "posture collection",
+		"/tunnel":           "per-app WireGuard tunnels",
 	},
 	"/controller/pki": {},
 	"/controller/policy": {
@@ -169,6 +173,7 @@ var allowedImports = map[string]map[string]string{
 		"/controller":          "a real controller",
 		"/controller/store":    "plant rows an older controller could have stored (a hostname with escapes)",
 		"/gateway":             "a real gateway behind a link the test can cut",
+		"/internal/testenv":    "tests: skip only outside CI",
 		"/posture":             "real and overridden posture",
 		"/posture/posturetest": "scripted posture",
 		"/tunnel":              "raw WireGuard peers and the tunnel-pair baseline",

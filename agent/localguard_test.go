@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/internal/testenv"
 )
 
 var testRule = newHostRule("grafana", netip.MustParseAddrPort("127.0.0.1:17000"), 3000)
@@ -333,7 +335,7 @@ func TestEnrollingUID(t *testing.T) {
 		if got := EnrollingUID(); got != os.Getuid() {
 			t.Errorf("EnrollingUID() = %d, want %d", got, os.Getuid())
 		}
-		t.Skip("the sudo cases need root")
+		testenv.SkipOrFail(t, "the sudo cases need root")
 	}
 	tests := []struct {
 		name, sudoUID string

@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/agent"
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
+	"github.com/gatehouse-ztna/gatehouse/internal/testenv"
 )
 
 // badPosture fails the "secure" profile of Standard.
@@ -33,11 +34,11 @@ const badPosture = `{"disk_encryption": false, "firewall": true}`
 func asNobody(t *testing.T, script string) (string, int) {
 	t.Helper()
 	if os.Getuid() != 0 {
-		t.Skip("needs root to run a client as another local user")
+		testenv.SkipOrFail(t, "needs root to run a client as another local user")
 	}
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		t.Skip("needs setpriv (util-linux) to run a client as another local user")
+		testenv.SkipOrFail(t, "needs setpriv (util-linux) to run a client as another local user")
 	}
 	out, err := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "bash", "-c", script).CombinedOutput()
 	var ee *exec.ExitError

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gatehouse-ztna/gatehouse/internal/testenv"
 )
 
 // Addresses of the two machines of TestRemoteInstallFromREADME: each a
@@ -108,10 +110,10 @@ func TestRemoteInstallFromREADME(t *testing.T) {
 func twoMachines(t *testing.T) (server, laptop string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to make network namespaces (CI runs as root)")
+		testenv.SkipOrFail(t, "needs root to make network namespaces (CI runs as root)")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs iproute2's ip to make network namespaces")
+		testenv.SkipOrFail(t, "needs iproute2's ip to make network namespaces")
 	}
 	tag := fmt.Sprintf("gh%d", os.Getpid())
 	server, laptop = tag+"-srv", tag+"-lap"

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/internal/testenv"
 )
 
 // acceptPair listens on addr, dials it (from from, when set) and returns
@@ -53,11 +55,11 @@ func TestOwnerIsTheCallersUser(t *testing.T) {
 // nobody (uid 65534): needs root and setpriv.
 func TestOwnerOfAnotherUsersSocket(t *testing.T) {
 	if os.Getuid() != 0 {
-		t.Skip("needs root to run a client as another user")
+		testenv.SkipOrFail(t, "needs root to run a client as another user")
 	}
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		t.Skip("needs setpriv (util-linux)")
+		testenv.SkipOrFail(t, "needs setpriv (util-linux)")
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
