@@ -204,8 +204,10 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 
 	s, err := c.authenticate(ctx, conn, r.TLS)
 	if err != nil {
-		c.log.Warn("agent session refused", "remote", r.RemoteAddr, "err", err)
-		writeJSON(ctx, conn, mustEnvelope(api.TypeError, api.ErrorMsg{Code: "unauthorized", Message: err.Error()}))
+		// The error quotes what the unauthenticated client sent (its device
+		// ID): clipped, so a 64 KiB frame cannot grow the log by 64 KiB.
+		c.log.Warn("agent session refused", "remote", r.RemoteAddr, "err", clip(err.Error()))
+		writeJSON(ctx, conn, mustEnvelope(api.TypeError, api.ErrorMsg{Code: "unauthorized", Message: clip(err.Error())}))
 		conn.Close(websocket.StatusPolicyViolation, truncate(err.Error(), 120))
 		return
 	}

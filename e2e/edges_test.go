@@ -217,3 +217,23 @@ func httpGet(addr string) (string, error) {
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
 }
+
+// TestHugeDeviceIDInAuthIsClippedInTheLog: an unauthenticated client's
+// 60 KiB device ID does not grow the controller's log by 60 KiB.
+func TestHugeDeviceIDInAuthIsClippedInTheLog(t *testing.T) {
+	env := New(t, Options{})
+	before := env.Logs.Len()
+	c := dialRaw(t, env)
+	huge := strings.Repeat("x", 60<<10)
+	c.send(authWireFrame(t, huge, make([]byte, 64)))
+	if got := c.readError(); got.Code != "unauthorized" || len(got.Message) > 1024 {
+		t.Errorf("answer to a 60 KiB device ID = code %q, %d-byte message; want unauthorized, under 1 KiB", got.Code, len(got.Message))
+	}
+	c.closeStatus()
+	if grew := env.Logs.Len() - before; grew > 2048 {
+		t.Errorf("log grew by %d bytes for one refused auth with a 60 KiB device ID, want under 2 KiB", grew)
+	}
+	if !env.Logs.Contains("agent session refused") {
+		t.Error("the refused session was not logged")
+	}
+}

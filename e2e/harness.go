@@ -402,6 +402,13 @@ func (b *LogBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+// Len is how many bytes have been logged.
+func (b *LogBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}
+
 // Contains reports whether any logged line contains s.
 func (b *LogBuffer) Contains(s string) bool {
 	b.mu.Lock()
