@@ -69,45 +69,22 @@ func newHalfOpen(perPeer, total int, log *slog.Logger) *halfOpen {
 }
 
 // begin decides about a SYN for id with sequence number seq and, for a new
-// tuple within the caps, counts it.
+// tuple within the caps, counts it. A drop is logged at most once per
+// synDropLogEvery, with the number of drops the line stands for.
 func (h *halfOpen) begin(id stack.TransportEndpointID, seq uint32, now time.Time) synVerdict {
+	src := id.RemoteAddress
 	h.mu.Lock()
 	if _, ok := h.tuples[id]; ok {
 		h.mu.Unlock()
 		return synDuplicate
 	}
-	if h.atCapLocked(id.RemoteAddress) {
-		h.dropLocked(id.RemoteAddress, now) // unlocks
-		return synOverCap
-	}
-	h.tuples[id] = seq
-	h.bySource[id.RemoteAddress]++
-	h.stats.HalfOpen++
-	h.mu.Unlock()
-	return synNew
-}
-
-// dropEarly reports whether a first SYN for id is one begin would drop: a
-// new tuple from a source at its cap. A retransmitted SYN of a handshake
-// in progress passes, so a lost SYN-ACK is still sent again.
-func (h *halfOpen) dropEarly(id stack.TransportEndpointID, now time.Time) bool {
-	h.mu.Lock()
-	if _, ok := h.tuples[id]; ok || !h.atCapLocked(id.RemoteAddress) {
+	if h.bySource[src] < h.perPeer && len(h.tuples) < h.total {
+		h.tuples[id] = seq
+		h.bySource[src]++
+		h.stats.HalfOpen++
 		h.mu.Unlock()
-		return false
+		return synNew
 	}
-	h.dropLocked(id.RemoteAddress, now) // unlocks
-	return true
-}
-
-// atCapLocked reports whether a new handshake from src is over a cap.
-func (h *halfOpen) atCapLocked(src tcpip.Address) bool {
-	return h.bySource[src] >= h.perPeer || len(h.tuples) >= h.total
-}
-
-// dropLocked counts a dropped SYN from src, unlocks h.mu, and logs if the
-// last log line is older than synDropLogEvery.
-func (h *halfOpen) dropLocked(src tcpip.Address, now time.Time) {
 	h.stats.Dropped++
 	h.unlogged++
 	var dropped uint64
@@ -121,42 +98,7 @@ func (h *halfOpen) dropLocked(src tcpip.Address, now time.Time) {
 			"src", addrFrom(src), "peer_half_open", perSource, "peer_cap", h.perPeer,
 			"half_open", total, "cap", h.total, "dropped", dropped, "next_log_in", synDropLogEvery)
 	}
-}
-
-// firstSYN reads the tuple of pkt (as the server's netstack names it:
-// local is the destination) if pkt is an unfragmented TCP segment with
-// SYN set and ACK clear.
-func firstSYN(pkt []byte) (stack.TransportEndpointID, bool) {
-	var id stack.TransportEndpointID
-	var seg []byte
-	switch {
-	case len(pkt) >= header.IPv4MinimumSize && pkt[0]>>4 == 4:
-		ip := header.IPv4(pkt)
-		hl := int(ip.HeaderLength())
-		if ip.Protocol() != uint8(header.TCPProtocolNumber) || ip.FragmentOffset() != 0 || ip.More() || hl < header.IPv4MinimumSize || len(pkt) < hl {
-			return id, false
-		}
-		id.RemoteAddress, id.LocalAddress = ip.SourceAddress(), ip.DestinationAddress()
-		seg = pkt[hl:]
-	case len(pkt) >= header.IPv6MinimumSize && pkt[0]>>4 == 6:
-		ip := header.IPv6(pkt)
-		if ip.TransportProtocol() != header.TCPProtocolNumber {
-			return id, false // extension headers: leave it to the netstack
-		}
-		id.RemoteAddress, id.LocalAddress = ip.SourceAddress(), ip.DestinationAddress()
-		seg = pkt[header.IPv6MinimumSize:]
-	default:
-		return id, false
-	}
-	if len(seg) < header.TCPMinimumSize {
-		return id, false
-	}
-	t := header.TCP(seg)
-	if !t.Flags().Contains(header.TCPFlagSyn) || t.Flags().Contains(header.TCPFlagAck) {
-		return id, false
-	}
-	id.RemotePort, id.LocalPort = t.SourcePort(), t.DestinationPort()
-	return id, true
+	return synOverCap
 }
 
 // end uncounts id; its handshake completed or failed.
@@ -192,43 +134,6 @@ func (h *halfOpen) snapshot() SYNStats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.stats
-}
-
-// inspectInbound sees each packet out of WireGuard before the netstack
-// does, and returns false to drop it. Only a first SYN is looked at:
-//
-//   - One over its peer's half-open cap is dropped here, not later in
-//     handlePacket, because wireguard-go has one receive loop for all peers
-//     and it blocks while any one peer's queue is full: a peer whose
-//     packets cost the netstack more than they cost to send would stall
-//     every other peer.
-//   - One for a tuple the gateway holds in TIME_WAIT ends that TIME_WAIT,
-//     as Linux does, so the new connection reaches the forwarder: gVisor
-//     hands such a SYN only to a listening endpoint, and a forwarder is
-//     none, so without this a client that reuses a source port within a
-//     minute could not connect. Only the peer itself can send from its
-//     overlay address, so it can end only its own TIME_WAITs.
-func (s *Server) inspectInbound(pkt []byte) bool {
-	id, ok := firstSYN(pkt)
-	if !ok {
-		return true
-	}
-	if s.half.dropEarly(id, time.Now()) {
-		return false
-	}
-	ep, ok := s.tun.stack.FindTransportEndpoint(netProtoOf(id), header.TCPProtocolNumber, id, nicID).(*tcp.Endpoint)
-	if ok && ep.EndpointState() == tcp.StateTimeWait {
-		ep.Abort()
-	}
-	return true
-}
-
-// netProtoOf is the network protocol of id's addresses.
-func netProtoOf(id stack.TransportEndpointID) tcpip.NetworkProtocolNumber {
-	if id.LocalAddress.Len() == header.IPv6AddressSize {
-		return header.IPv6ProtocolNumber
-	}
-	return header.IPv4ProtocolNumber
 }
 
 // handlePacket stands before the forwarder: a SYN for a new tuple takes a

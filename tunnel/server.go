@@ -106,7 +106,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s := &Server{tun: st, pub: cfg.PrivateKey.Public(), cfg: cfg,
 		half: newHalfOpen(cfg.MaxHalfOpenPerPeer, cfg.MaxHalfOpen, log)}
-	st.inspect = s.inspectInbound
+	st.inspect = s.recycleTimeWait
 	s.fwd = tcp.NewForwarder(st.stack, 0, cfg.MaxHalfOpen, s.handle)
 	st.stack.SetTransportProtocolHandler(tcp.ProtocolNumber, s.handlePacket)
 
@@ -200,6 +200,14 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// netProtoOf is the network protocol of id's addresses.
+func netProtoOf(id stack.TransportEndpointID) tcpip.NetworkProtocolNumber {
+	if id.LocalAddress.Len() == header.IPv6AddressSize {
+		return header.IPv6ProtocolNumber
+	}
+	return header.IPv4ProtocolNumber
+}
+
 func addrFrom(a tcpip.Address) netip.Addr {
 	ip, _ := netip.AddrFromSlice(a.AsSlice())
 	return ip
@@ -216,8 +224,8 @@ type stackTUN struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	// inspect, if set before the device starts, sees every packet before
-	// the netstack does; false drops it.
-	inspect func(pkt []byte) bool
+	// the netstack does.
+	inspect func(pkt []byte)
 }
 
 var _ tun.Device = (*stackTUN)(nil)
@@ -278,8 +286,11 @@ func (t *stackTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 func (t *stackTUN) Write(bufs [][]byte, offset int) (int, error) {
 	for _, b := range bufs {
 		packet := b[offset:]
-		if len(packet) == 0 || (t.inspect != nil && !t.inspect(packet)) {
+		if len(packet) == 0 {
 			continue
+		}
+		if t.inspect != nil {
+			t.inspect(packet)
 		}
 		pkb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(packet)})
 		switch packet[0] >> 4 {

@@ -21,16 +21,23 @@ var (
 // newServer starts a Server that admits every flow and echoes it.
 func newServer(t *testing.T, cfg tunnel.ServerConfig) *tunnel.Server {
 	t.Helper()
+	return newServerServing(t, cfg, func(f *tunnel.Flow) {
+		defer f.Close()
+		io.Copy(f, f)
+	})
+}
+
+// newServerServing starts a Server that admits every flow and hands it to
+// serve.
+func newServerServing(t *testing.T, cfg tunnel.ServerConfig, serve func(*tunnel.Flow)) *tunnel.Server {
+	t.Helper()
 	key, err := tunnel.NewPrivateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.PrivateKey = key
 	cfg.Admit = func(_, _ netip.AddrPort) bool { return true }
-	cfg.Serve = func(f *tunnel.Flow) {
-		defer f.Close()
-		io.Copy(f, f)
-	}
+	cfg.Serve = serve
 	srv, err := tunnel.NewServer(cfg)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
@@ -207,5 +214,39 @@ func TestServerConfigRefusesBadLimits(t *testing.T) {
 				t.Fatalf("NewServer(%+v) = nil error, want the limits refused", tt.in)
 			}
 		})
+	}
+}
+
+// TestNewSYNEndsTimeWait: the gateway closes first (as when an upstream
+// ends an HTTP/1.0 answer), so it holds the tuple in TIME_WAIT; a client
+// that opens a new connection from the same source port must get a
+// handshake, not silence.
+func TestNewSYNEndsTimeWait(t *testing.T) {
+	srv := newServerServing(t, tunnel.ServerConfig{}, func(f *tunnel.Flow) { f.Close() })
+	overlay := netip.MustParseAddr("100.64.0.7")
+	p := packetPeer(t, srv, overlay)
+	src := netip.AddrPortFrom(overlay, 40000)
+	from := func(s tuntest.Segment) bool { return s.Dst == src }
+	send := func(flags header.TCPFlags, seq, ack uint32) {
+		t.Helper()
+		if err := p.Send(tuntest.TCPPacket(tuntest.Segment{Src: src, Dst: appAddr, Flags: flags, Seq: seq, Ack: ack})); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	send(header.TCPFlagSyn, 1000, 0)
+	synAck := awaitSegment(t, p, 5*time.Second, "SYN-ACK", func(s tuntest.Segment) bool { return from(s) && isSYNACK(s) })
+	send(header.TCPFlagAck, 1001, synAck.Seq+1)
+	fin := awaitSegment(t, p, 5*time.Second, "the gateway's FIN", func(s tuntest.Segment) bool { return from(s) && s.Flags&header.TCPFlagFin != 0 })
+	send(header.TCPFlagAck|header.TCPFlagFin, 1001, fin.Seq+1)
+	awaitSegment(t, p, 5*time.Second, "the ACK of our FIN", func(s tuntest.Segment) bool {
+		return from(s) && s.Flags == header.TCPFlagAck && s.Ack == 1002
+	})
+	// The gateway is in TIME_WAIT for this tuple now. A new connection:
+	send(header.TCPFlagSyn, 900000, 0)
+	again := awaitSegment(t, p, 3*time.Second, "SYN-ACK to a new SYN on a tuple in TIME_WAIT",
+		func(s tuntest.Segment) bool { return from(s) && isSYNACK(s) })
+	if again.Ack != 900001 {
+		t.Errorf("SYN-ACK to the new SYN acknowledges %d, want 900001", again.Ack)
 	}
 }
