@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -175,7 +176,7 @@ func (p *RawPeer) Grant(app string) *RawGrant {
 	if env.Type == api.TypeDeny {
 		p.t.Fatalf("RawPeer: grant request for %s denied: %s", app, env.Data)
 	}
-	g := &RawGrant{t: p.t, Key: key}
+	g := &RawGrant{t: p.t, env: p.env, Key: key}
 	Must(p.t, env.Decode(&g.Grant))
 	var perr error
 	if g.endpoint, perr = netip.ParseAddrPort(g.GatewayEndpoint); perr != nil {
@@ -201,6 +202,7 @@ type RawGrant struct {
 	api.Grant
 	Key tunnel.PrivateKey
 	t   *testing.T
+	env *Env
 
 	endpoint   netip.AddrPort
 	gatewayKey tunnel.PublicKey
@@ -282,6 +284,143 @@ func (g *RawGrant) close() {
 	}
 	if g.packets != nil {
 		g.packets.Close()
+	}
+}
+
+// RawStream is GET /stream (see Env.Upstream) through a RawGrant's own
+// tunnel: the app sends a chunk every 10 ms and the client sends a byte
+// every 10 ms, as a client that ignores revoke keeps doing, until the
+// flow is cut.
+type RawStream struct {
+	conn  net.Conn
+	ended chan struct{} // closed when the read side ended
+
+	mu       sync.Mutex // guards received, lastRead, readErr, endedAt
+	received int        // bytes from the app
+	lastRead time.Time  // when the last of them came
+	readErr  error      // why reading ended
+	endedAt  time.Time  // when it ended
+}
+
+// OpenStream dials the app's port through the grant, starts the stream
+// and waits for its first bytes.
+func (g *RawGrant) OpenStream(port uint16) *RawStream {
+	g.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := g.Dial(ctx, port)
+	if err != nil {
+		g.t.Fatalf("RawGrant.Dial(%d) = %v, want a connection", port, err)
+	}
+	g.t.Cleanup(func() { conn.Close() })
+	if _, err := io.WriteString(conn, "GET /stream HTTP/1.1\r\nHost: app\r\n\r\n"); err != nil {
+		g.t.Fatalf("RawStream: send request: %v", err)
+	}
+	s := &RawStream{conn: conn, ended: make(chan struct{})}
+	go s.read()
+	go s.write()
+	Eventually(g.t, 5*time.Second, func() error {
+		if s.Received() == 0 {
+			return errors.New("RawStream: no bytes from the app yet")
+		}
+		return nil
+	})
+	return s
+}
+
+func (s *RawStream) read() {
+	defer close(s.ended)
+	buf := make([]byte, 4096)
+	for {
+		n, err := s.conn.Read(buf)
+		s.mu.Lock()
+		if n > 0 {
+			s.received += n
+			s.lastRead = time.Now()
+		}
+		if err != nil {
+			s.readErr, s.endedAt = err, time.Now()
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// write keeps sending until a write fails (the flow is cut, or the test
+// closed it): an uncooperative client does not stop on its own.
+func (s *RawStream) write() {
+	for {
+		if _, err := s.conn.Write([]byte{'.'}); err != nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Received is how many bytes the app's answer has delivered so far.
+func (s *RawStream) Received() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.received
+}
+
+// AssertGatewayCut checks that the gateway itself cut s within d of now,
+// although the client ignored revoke: the flow ended with a reset (not a
+// stall, not a clean close), nothing came or went after the reset, the
+// peer is gone from env.Gateway.Peers, and WireGuard no longer answers
+// the grant's key (a new dial gets no answer at all — a refusal would
+// mean the WireGuard peer is still installed).
+func (g *RawGrant) AssertGatewayCut(s *RawStream, d time.Duration) {
+	g.t.Helper()
+	start := time.Now()
+	select {
+	case <-s.ended:
+	case <-time.After(d):
+		g.t.Fatalf("flow of the uncooperative client still open %s after the revocation (%d bytes received): the gateway did not reset it", d, s.Received())
+	}
+	s.mu.Lock()
+	readErr, endedAt, received := s.readErr, s.endedAt, s.received
+	s.mu.Unlock()
+	if !isReset(readErr) {
+		g.t.Errorf("flow of the uncooperative client ended with %v, want a reset from the gateway", readErr)
+	}
+	g.t.Logf("gateway reset the uncooperative client's flow %s after the revocation (%d bytes received before)", endedAt.Sub(start).Round(time.Millisecond), received)
+
+	// Nothing after the cut, either way.
+	s.conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if n, err := s.conn.Read(make([]byte, 1)); n > 0 || err == nil {
+		g.t.Errorf("Read after the reset = %d, %v, want no data and an error", n, err)
+	}
+	if _, err := s.conn.Write([]byte("after the cut")); err == nil {
+		g.t.Errorf("Write after the reset = nil error, want the flow dead")
+	}
+
+	for _, peer := range g.env.Gateway.Peers(context.Background()) {
+		if peer.PublicKey == g.PublicKey {
+			g.t.Errorf("gateway still lists the uncooperative client's peer %+v, want it removed", peer)
+		}
+	}
+	// WireGuard removes the peer a few ms after the reset (once the reset
+	// is flushed): refused is fine until then, silence is required after.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		conn, err := g.Dial(ctx, g.Port())
+		cancel()
+		switch {
+		case err == nil:
+			conn.Close()
+			g.t.Fatalf("new dial through the revoked tunnel = a connection, want no answer: data would be delivered after the cut")
+		case errors.Is(err, context.DeadlineExceeded):
+			return
+		case !errors.Is(err, syscall.ECONNREFUSED):
+			g.t.Fatalf("new dial through the revoked tunnel = %v, want no answer", err)
+		case time.Now().After(deadline):
+			g.t.Fatalf("new dial through the revoked tunnel still refused (not silent) 2 s after the cut: the WireGuard peer is still installed")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
