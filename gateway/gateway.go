@@ -58,7 +58,7 @@ type Gateway struct {
 	dialer   net.Dialer
 	maxFlows int // per peer
 
-	mu    sync.Mutex
+	mu    sync.Mutex           // guards peers, every peer's fields, and closed
 	peers map[netip.Addr]*peer // by overlay address
 
 	removals sync.WaitGroup // WireGuard peer removals still flushing

