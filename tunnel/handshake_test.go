@@ -3,7 +3,10 @@ package tunnel_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/netip"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,7 +146,9 @@ func TestHandshakeTimeoutResetsAndFreesTheSlot(t *testing.T) {
 
 func TestHalfOpenCapIsPerPeer(t *testing.T) {
 	const perPeer = 8
-	srv := newServer(t, tunnel.ServerConfig{MaxHalfOpenPerPeer: perPeer, MaxHalfOpen: 4 * perPeer, HandshakeTimeout: time.Minute})
+	logs := &syncBuffer{}
+	srv := newServer(t, tunnel.ServerConfig{MaxHalfOpenPerPeer: perPeer, MaxHalfOpen: 4 * perPeer, HandshakeTimeout: time.Minute,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	flooder := netip.MustParseAddr("100.64.0.7")
 	p := packetPeer(t, srv, flooder)
 
@@ -176,6 +181,9 @@ collect:
 	st := srv.SYNStats()
 	if st.HalfOpen != perPeer || st.Dropped < uint64(9*perPeer) {
 		t.Errorf("SYNStats() = %+v, want HalfOpen %d and at least %d dropped", st, perPeer, 9*perPeer)
+	}
+	if got := logs.count("SYNs dropped"); got != 1 {
+		t.Errorf("log lines about %d dropped SYNs = %d, want 1 (rate-limited)", st.Dropped, got)
 	}
 
 	// Another peer is not affected.
@@ -249,4 +257,22 @@ func TestNewSYNEndsTimeWait(t *testing.T) {
 	if again.Ack != 900001 {
 		t.Errorf("SYN-ACK to the new SYN acknowledges %d, want 900001", again.Ack)
 	}
+}
+
+// syncBuffer is a log destination tests can read while the server writes.
+type syncBuffer struct {
+	mu  sync.Mutex // guards buf
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) count(s string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Count(b.buf.String(), s)
 }
