@@ -18,6 +18,15 @@ import (
 // flushLimit bounds the wait for a removed peer's resets to leave.
 const flushLimit = 100 * time.Millisecond
 
+// DefaultMaxFlowsPerPeer is how many open flows one grant may hold: far
+// above what one device uses of one app, far below the gateway's file
+// descriptors (each flow holds one upstream socket).
+const DefaultMaxFlowsPerPeer = 512
+
+// refusalLogEvery spaces a peer's log lines about refused flows, so a
+// peer that keeps knocking cannot flood the log.
+const refusalLogEvery = 10 * time.Second
+
 // ErrUnknownPeer is returned for a public key the gateway does not hold.
 var ErrUnknownPeer = errors.New("no such peer on this gateway")
 
@@ -29,16 +38,27 @@ type Config struct {
 	Logger     *slog.Logger
 	// DialTimeout bounds the dial to an upstream; default 5 s.
 	DialTimeout time.Duration
+
+	// MaxFlowsPerPeer caps one peer's open flows; a new flow over it is
+	// refused with a reset. Default DefaultMaxFlowsPerPeer.
+	MaxFlowsPerPeer int
+	// MaxHalfOpenPerPeer, MaxHalfOpen and HandshakeTimeout bound the TCP
+	// handshakes in progress; see tunnel.ServerConfig. 0 takes tunnel's
+	// defaults.
+	MaxHalfOpenPerPeer int
+	MaxHalfOpen        int
+	HandshakeTimeout   time.Duration
 }
 
 // Gateway holds one peer per grant.
 type Gateway struct {
-	srv    *tunnel.Server
-	log    *slog.Logger
-	host   string
-	dialer net.Dialer
+	srv      *tunnel.Server
+	log      *slog.Logger
+	host     string
+	dialer   net.Dialer
+	maxFlows int // per peer
 
-	mu    sync.Mutex
+	mu    sync.Mutex           // guards peers, every peer's fields, and closed
 	peers map[netip.Addr]*peer // by overlay address
 
 	removals sync.WaitGroup // WireGuard peer removals still flushing
@@ -53,6 +73,25 @@ type peer struct {
 	expires time.Time
 	timer   *time.Timer
 	flows   map[*tunnel.Flow]string // open flows → the upstream each was dialed to
+	refused refusalLog
+}
+
+// refusalLog rate-limits a peer's "flow refused" log lines: one per
+// refusalLogEvery, carrying how many refusals it stands for.
+type refusalLog struct {
+	last     time.Time
+	unlogged int
+}
+
+// note counts a refusal and reports how many to log now (0: stay quiet).
+func (r *refusalLog) note(now time.Time) int {
+	r.unlogged++
+	if now.Sub(r.last) < refusalLogEvery {
+		return 0
+	}
+	n := r.unlogged
+	r.last, r.unlogged = now, 0
+	return n
 }
 
 // New starts the WireGuard device. It admits nothing until AddPeer.
@@ -63,14 +102,23 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
-	g := &Gateway{log: cfg.Logger, host: cfg.PublicHost, peers: map[netip.Addr]*peer{}}
+	if cfg.MaxFlowsPerPeer == 0 {
+		cfg.MaxFlowsPerPeer = DefaultMaxFlowsPerPeer
+	}
+	if cfg.MaxFlowsPerPeer < 0 {
+		return nil, fmt.Errorf("start gateway: MaxFlowsPerPeer %d: want a positive cap (0 takes the default %d)", cfg.MaxFlowsPerPeer, DefaultMaxFlowsPerPeer)
+	}
+	g := &Gateway{log: cfg.Logger, host: cfg.PublicHost, peers: map[netip.Addr]*peer{}, maxFlows: cfg.MaxFlowsPerPeer}
 	g.dialer.Timeout = cfg.DialTimeout
 	srv, err := tunnel.NewServer(tunnel.ServerConfig{
-		PrivateKey: cfg.PrivateKey,
-		ListenPort: cfg.ListenPort,
-		Logger:     cfg.Logger.With("component", "wireguard"),
-		Admit:      g.admit,
-		Serve:      g.serve,
+		PrivateKey:         cfg.PrivateKey,
+		ListenPort:         cfg.ListenPort,
+		Logger:             cfg.Logger.With("component", "wireguard"),
+		Admit:              g.admit,
+		Serve:              g.serve,
+		MaxHalfOpenPerPeer: cfg.MaxHalfOpenPerPeer,
+		MaxHalfOpen:        cfg.MaxHalfOpen,
+		HandshakeTimeout:   cfg.HandshakeTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start gateway: %w", err)
@@ -239,20 +287,32 @@ func (g *Gateway) byKeyLocked(publicKey string) *peer {
 	return nil
 }
 
-// admit runs before the TCP handshake completes: only a live peer reaching
-// one of its grant's destinations passes.
+// admit runs before the TCP handshake completes: only a live peer under
+// its open-flow cap reaching one of its grant's destinations passes.
 func (g *Gateway) admit(src, dst netip.AddrPort) bool {
+	now := time.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	p, ok := g.peers[src.Addr()]
-	if !ok || !p.expires.After(time.Now()) {
+	if !ok || !p.expires.After(now) {
 		return false
 	}
-	_, ok = p.dests[dst]
-	if !ok {
-		g.log.Info("flow refused: destination not in grant", "app", p.app, "src", src, "dst", dst)
+	if _, ok := p.dests[dst]; !ok {
+		g.refuseLocked(p, now, "flow refused: destination not in grant", "src", src, "dst", dst)
+		return false
 	}
-	return ok
+	if len(p.flows) >= g.maxFlows {
+		g.refuseLocked(p, now, "flow refused: peer at its open-flow cap", "src", src, "dst", dst, "cap", g.maxFlows)
+		return false
+	}
+	return true
+}
+
+// refuseLocked logs a refused flow of p, at most once per refusalLogEvery.
+func (g *Gateway) refuseLocked(p *peer, now time.Time, msg string, args ...any) {
+	if n := p.refused.note(now); n > 0 {
+		g.log.Info(msg, append([]any{"app", p.app, "refused", n, "next_log_in", refusalLogEvery}, args...)...)
+	}
 }
 
 func (g *Gateway) serve(f *tunnel.Flow) {
@@ -262,6 +322,12 @@ func (g *Gateway) serve(f *tunnel.Flow) {
 	var upstream string
 	if ok {
 		upstream, ok = p.dests[f.Dst]
+	}
+	if ok && len(p.flows) >= g.maxFlows {
+		// Handshakes admitted together can pass the cap in admit; the
+		// count here is the exact one.
+		g.refuseLocked(p, time.Now(), "flow refused: peer at its open-flow cap", "src", f.Src, "dst", f.Dst, "cap", g.maxFlows)
+		ok = false
 	}
 	if !ok {
 		g.mu.Unlock()

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -487,5 +489,84 @@ func TestCloseDuringLeaseExpiry(t *testing.T) {
 	}
 	if err := gw.Close(); err != nil {
 		t.Errorf("Close() = %v, want nil", err)
+	}
+}
+
+// syncBuffer is a log destination tests can read while the gateway writes.
+type syncBuffer struct {
+	mu  sync.Mutex // guards buf
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) count(s string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Count(b.buf.String(), s)
+}
+
+// TestOpenFlowCapPerPeer: a peer at its open-flow cap is refused at once
+// (a reset before the handshake completes), with one log line however
+// often it knocks; another peer is not affected, and a closed flow frees
+// its place.
+func TestOpenFlowCapPerPeer(t *testing.T) {
+	const maxFlows = 3
+	logs := &syncBuffer{}
+	gw, err := gateway.New(gateway.Config{PrivateKey: newKey(t), PublicHost: "127.0.0.1", DialTimeout: 2 * time.Second,
+		MaxFlowsPerPeer: maxFlows, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	up := echoUpstream(t)
+	greedyKey, otherKey := newKey(t), newKey(t)
+	addPeer(t, gw, peerConfig(greedyKey, "100.64.0.2", up, time.Now().Add(time.Minute)))
+	addPeer(t, gw, peerConfig(otherKey, "100.64.0.3", up, time.Now().Add(time.Minute)))
+	greedy, other := newAgent(t, gw, greedyKey, "100.64.0.2"), newAgent(t, gw, otherKey, "100.64.0.3")
+
+	var open []net.Conn
+	for i := range maxFlows {
+		conn := dial(t, greedy, appAddr)
+		echo(t, conn, fmt.Sprintf("flow %d", i))
+		open = append(open, conn)
+	}
+	const knocks = 20
+	for range knocks {
+		if err := tryDial(greedy, 2*time.Second); !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Fatalf("DialContext(%s) over the cap of %d = %v, want %v", appAddr, maxFlows, err, syscall.ECONNREFUSED)
+		}
+	}
+	if got := gw.Peers(context.Background())[0].OpenFlows; got != maxFlows {
+		t.Errorf("Peers()[0].OpenFlows = %d, want %d", got, maxFlows)
+	}
+	if got := logs.count("flow refused: peer at its open-flow cap"); got != 1 {
+		t.Errorf("log lines about the cap after %d refusals = %d, want 1 (rate-limited)", knocks, got)
+	}
+
+	echo(t, dial(t, other, appAddr), "another peer is not affected")
+
+	open[0].Close()
+	deadline := time.Now().Add(3 * time.Second)
+	for err := tryDial(greedy, time.Second); err != nil; err = tryDial(greedy, time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatalf("DialContext(%s) after closing one of %d flows = %v, want a connection", appAddr, maxFlows, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestGatewayConfigRefusesBadFlowCap(t *testing.T) {
+	gw, err := gateway.New(gateway.Config{PrivateKey: newKey(t), PublicHost: "127.0.0.1", MaxFlowsPerPeer: -1})
+	if err == nil {
+		gw.Close()
+		t.Fatalf("gateway.New(MaxFlowsPerPeer: -1) = nil error, want the cap refused")
+	}
+	if !strings.Contains(err.Error(), "want a positive cap") {
+		t.Errorf("gateway.New(MaxFlowsPerPeer: -1) = %q, want it to say what to set", err)
 	}
 }

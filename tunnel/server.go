@@ -38,6 +38,17 @@ type ServerConfig struct {
 	Admit func(src, dst netip.AddrPort) bool
 	// Serve owns an admitted flow until it returns and must close it.
 	Serve func(f *Flow)
+
+	// MaxHalfOpenPerPeer caps the handshakes one peer (one source address)
+	// may have in progress; its further SYNs are dropped before they take a
+	// forwarder slot. Default DefaultMaxHalfOpenPerPeer.
+	MaxHalfOpenPerPeer int
+	// MaxHalfOpen caps the handshakes in progress from all peers together
+	// (the forwarder's in-flight limit). Default DefaultMaxHalfOpen.
+	MaxHalfOpen int
+	// HandshakeTimeout resets a handshake the client has not completed by
+	// then, freeing its slot. Default DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
 }
 
 // Flow is one admitted TCP connection arriving through the tunnel.
@@ -56,6 +67,8 @@ func (f *Flow) Reset() { f.ep.Abort() }
 type Server struct {
 	dev  *device.Device
 	tun  *stackTUN
+	fwd  *tcp.Forwarder
+	half *halfOpen // handshakes in progress, per peer and in total
 	port int
 	pub  PublicKey
 	cfg  ServerConfig
@@ -70,13 +83,32 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Admit == nil || cfg.Serve == nil {
 		return nil, fmt.Errorf("tunnel server needs both Admit and Serve")
 	}
+	if cfg.MaxHalfOpenPerPeer == 0 {
+		cfg.MaxHalfOpenPerPeer = DefaultMaxHalfOpenPerPeer
+	}
+	if cfg.MaxHalfOpen == 0 {
+		cfg.MaxHalfOpen = DefaultMaxHalfOpen
+	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.MaxHalfOpenPerPeer < 0 || cfg.MaxHalfOpen < cfg.MaxHalfOpenPerPeer || cfg.HandshakeTimeout < 0 {
+		return nil, fmt.Errorf("tunnel server limits: MaxHalfOpenPerPeer %d, MaxHalfOpen %d, HandshakeTimeout %s: want positive values with MaxHalfOpen at least MaxHalfOpenPerPeer",
+			cfg.MaxHalfOpenPerPeer, cfg.MaxHalfOpen, cfg.HandshakeTimeout)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	st, err := newStackTUN(cfg.MTU)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{tun: st, pub: cfg.PrivateKey.Public(), cfg: cfg}
-	fwd := tcp.NewForwarder(st.stack, 0, 1024, s.handle)
-	st.stack.SetTransportProtocolHandler(tcp.ProtocolNumber, fwd.HandlePacket)
+	s := &Server{tun: st, pub: cfg.PrivateKey.Public(), cfg: cfg,
+		half: newHalfOpen(cfg.MaxHalfOpenPerPeer, cfg.MaxHalfOpen, log)}
+	st.inspect = s.recycleTimeWait
+	s.fwd = tcp.NewForwarder(st.stack, 0, cfg.MaxHalfOpen, s.handle)
+	st.stack.SetTransportProtocolHandler(tcp.ProtocolNumber, s.handlePacket)
 
 	s.dev, err = newDevice(st, cfg.PrivateKey, cfg.ListenPort, cfg.Logger)
 	if err != nil {
@@ -89,24 +121,43 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	return s, nil
 }
 
+// handle runs in its own goroutine for each new tuple handlePacket let
+// through; the tuple counts as half-open until its handshake is done.
 func (s *Server) handle(r *tcp.ForwarderRequest) {
+	id := r.ID()
+	f := s.handshake(r)
+	s.half.end(id)
+	if f != nil {
+		s.cfg.Serve(f)
+	}
+}
+
+// handshake asks Admit, then completes the handshake within
+// HandshakeTimeout; it returns nil (and has answered with a reset) when
+// the flow is refused or the handshake fails.
+func (s *Server) handshake(r *tcp.ForwarderRequest) *Flow {
 	id := r.ID()
 	src := netip.AddrPortFrom(addrFrom(id.RemoteAddress), id.RemotePort)
 	dst := netip.AddrPortFrom(addrFrom(id.LocalAddress), id.LocalPort)
 	if !s.cfg.Admit(src, dst) {
 		r.Complete(true)
-		return
+		return nil
 	}
+	deadline := s.tun.stack.Clock().AfterFunc(s.cfg.HandshakeTimeout, func() { s.abortHandshake(id) })
 	var wq waiter.Queue
 	ep, tcpErr := r.CreateEndpoint(&wq)
+	deadline.Stop()
 	if tcpErr != nil {
 		r.Complete(true)
-		return
+		return nil
 	}
 	r.Complete(false)
 	ep.SocketOptions().SetKeepAlive(true)
-	s.cfg.Serve(&Flow{Src: src, Dst: dst, Conn: gonet.NewTCPConn(&wq, ep), ep: ep})
+	return &Flow{Src: src, Dst: dst, Conn: gonet.NewTCPConn(&wq, ep), ep: ep}
 }
+
+// SYNStats counts the server's handshakes so far.
+func (s *Server) SYNStats() SYNStats { return s.half.snapshot() }
 
 // Port is the UDP port WireGuard listens on.
 func (s *Server) Port() int { return s.port }
@@ -149,6 +200,14 @@ func (s *Server) Close() error {
 	return nil
 }
 
+// netProtoOf is the network protocol of id's addresses.
+func netProtoOf(id stack.TransportEndpointID) tcpip.NetworkProtocolNumber {
+	if id.LocalAddress.Len() == header.IPv6AddressSize {
+		return header.IPv6ProtocolNumber
+	}
+	return header.IPv4ProtocolNumber
+}
+
 func addrFrom(a tcpip.Address) netip.Addr {
 	ip, _ := netip.AddrFromSlice(a.AsSlice())
 	return ip
@@ -164,6 +223,9 @@ type stackTUN struct {
 	mtu    int
 	ctx    context.Context
 	cancel context.CancelFunc
+	// inspect, if set before the device starts, sees every packet before
+	// the netstack does.
+	inspect func(pkt []byte)
 }
 
 var _ tun.Device = (*stackTUN)(nil)
@@ -226,6 +288,9 @@ func (t *stackTUN) Write(bufs [][]byte, offset int) (int, error) {
 		packet := b[offset:]
 		if len(packet) == 0 {
 			continue
+		}
+		if t.inspect != nil {
+			t.inspect(packet)
 		}
 		pkb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(packet)})
 		switch packet[0] >> 4 {
