@@ -100,7 +100,12 @@ var allowedImports = map[string]map[string]string{
 	"/api/adminclient": {
 		"/api": "REST paths and types",
 	},
-	"/tunnel": {},
+	"/tunnel": {
+		"/tunnel/tuntest": "tests: raw packets through a real WireGuard peer",
+	},
+	"/tunnel/tuntest": {
+		"/tunnel": "WireGuard keys for the packet peer",
+	},
 	"/gateway": {
 		"/api":    "PeerConfig and GatewayPeer from the controller",
 		"/tunnel": "the WireGuard server it enforces on",
@@ -177,6 +182,7 @@ var allowedImports = map[string]map[string]string{
 		"/posture":             "real and overridden posture",
 		"/posture/posturetest": "scripted posture",
 		"/tunnel":              "raw WireGuard peers and the tunnel-pair baseline",
+		"/tunnel/tuntest":      "hand-built packets for the SYN flood",
 	},
 }
 
