@@ -406,7 +406,7 @@ type rawDevice struct {
 }
 
 // enrollRawDevice enrolls a new device for alice with a fresh key.
-func enrollRawDevice(t *testing.T, env *Env) rawDevice {
+func enrollRawDevice(t testing.TB, env *Env) rawDevice {
 	t.Helper()
 	tok, err := env.Admin.EnrollmentToken(context.Background(), "alice", time.Hour)
 	Must(t, err)
@@ -421,14 +421,14 @@ func enrollRawDevice(t *testing.T, env *Env) rawDevice {
 	return rawDevice{ID: res.DeviceID, Key: priv}
 }
 
-func enrollRequestJSON(t *testing.T, token, key string) string {
+func enrollRequestJSON(t testing.TB, token, key string) string {
 	b, err := json.Marshal(api.EnrollRequest{Token: token, PublicKey: key, Hostname: "raw-client"})
 	Must(t, err)
 	return string(b)
 }
 
 // controllerHTTPClient trusts only the controller's CA.
-func controllerHTTPClient(t *testing.T, env *Env) *http.Client {
+func controllerHTTPClient(t testing.TB, env *Env) *http.Client {
 	t.Helper()
 	pem, err := os.ReadFile(env.Ctrl.CAFile())
 	Must(t, err)
@@ -441,7 +441,7 @@ func controllerHTTPClient(t *testing.T, env *Env) *http.Client {
 
 // postToController sends body to urlPath, with a bearer token unless it
 // is empty, and returns the status and the answer's body.
-func postToController(t *testing.T, env *Env, urlPath, token, body string) (int, []byte) {
+func postToController(t testing.TB, env *Env, urlPath, token, body string) (int, []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -471,7 +471,7 @@ func restErrorText(body []byte) string {
 
 // rawClient speaks the agent wire protocol by hand.
 type rawClient struct {
-	t        *testing.T
+	t        testing.TB
 	conn     *websocket.Conn
 	nonce    []byte // from the controller's hello
 	exporter []byte // this TLS connection's exporter value
@@ -481,7 +481,7 @@ type rawClient struct {
 func (c *rawClient) proof(d rawDevice) []byte { return api.AuthProof(c.exporter, d.ID, c.nonce) }
 
 // dialRaw opens an agent websocket and reads the hello, without answering it.
-func dialRaw(t *testing.T, env *Env) *rawClient {
+func dialRaw(t testing.TB, env *Env) *rawClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -507,7 +507,7 @@ func dialRaw(t *testing.T, env *Env) *rawClient {
 
 // connectRaw dials and authenticates as d, and reads the welcome and the
 // first decisions.
-func connectRaw(t *testing.T, env *Env, d rawDevice) *rawClient {
+func connectRaw(t testing.TB, env *Env, d rawDevice) *rawClient {
 	t.Helper()
 	c := dialRaw(t, env)
 	c.send(authWireFrame(t, d.ID, ed25519.Sign(d.Key, c.proof(d))))
@@ -568,7 +568,7 @@ func (c *rawClient) closeStatus() websocket.StatusCode {
 	}
 }
 
-func wireFrame(t *testing.T, typ string, data any) []byte {
+func wireFrame(t testing.TB, typ string, data any) []byte {
 	t.Helper()
 	env, err := api.NewEnvelope(typ, data)
 	Must(t, err)
@@ -577,7 +577,7 @@ func wireFrame(t *testing.T, typ string, data any) []byte {
 	return b
 }
 
-func authWireFrame(t *testing.T, device string, sig []byte) []byte {
+func authWireFrame(t testing.TB, device string, sig []byte) []byte {
 	return wireFrame(t, api.TypeAuth, api.AuthMsg{DeviceID: device, Signature: base64.StdEncoding.EncodeToString(sig)})
 }
 

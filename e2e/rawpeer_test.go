@@ -39,7 +39,7 @@ import (
 // Every method may be called from the test goroutine only; the reader runs
 // in the background and never calls t.Fatal.
 type RawPeer struct {
-	t      *testing.T
+	t      testing.TB
 	env    *Env
 	device rawDevice
 	conn   *websocket.Conn
@@ -55,7 +55,7 @@ type RawPeer struct {
 // RawPeer enrolls a new device for user, opens its websocket with the
 // device proof, sends a passing posture report and starts the background
 // reader.
-func (e *Env) RawPeer(t *testing.T, user string) *RawPeer {
+func (e *Env) RawPeer(t testing.TB, user string) *RawPeer {
 	t.Helper()
 	d := enrollRawDeviceFor(t, e, user)
 	c := dialRaw(t, e)
@@ -201,7 +201,7 @@ func (p *RawPeer) Grant(app string) *RawGrant {
 type RawGrant struct {
 	api.Grant
 	Key tunnel.PrivateKey
-	t   *testing.T
+	t   testing.TB
 	env *Env
 
 	endpoint   netip.AddrPort
@@ -425,7 +425,7 @@ func (g *RawGrant) AssertGatewayCut(s *RawStream, d time.Duration) {
 }
 
 // enrollRawDeviceFor enrolls a new device for user with a fresh key.
-func enrollRawDeviceFor(t *testing.T, env *Env, user string) rawDevice {
+func enrollRawDeviceFor(t testing.TB, env *Env, user string) rawDevice {
 	t.Helper()
 	tok, err := env.Admin.EnrollmentToken(context.Background(), user, time.Hour)
 	Must(t, err)
