@@ -164,6 +164,46 @@ func BenchmarkRevocation(b *testing.B) {
 	b.ReportMetric(float64(len(lat)), "trials")
 }
 
+// BenchmarkRevocationUncooperative measures the gateway's own cut: a raw
+// client holding a real grant reports failing posture and ignores the
+// revoke; each trial times from the report to the reset ending its stream,
+// then the client reports passing posture and takes a fresh grant.
+// Target: p99 ≤ 1000 ms.
+func BenchmarkRevocationUncooperative(b *testing.B) {
+	env := New(b, Options{})
+	env.Standard(b)
+	p := env.RawPeer(b, "alice")
+	failing := passingPostureReport()
+	failing.DiskEncryption = api.KnownBool(false)
+
+	var lat []time.Duration
+	trial := func() {
+		g := p.Grant("grafana")
+		s := g.OpenStream(g.Port())
+		t0 := time.Now()
+		p.SendPosture(failing)
+		select {
+		case <-s.ended:
+		case <-time.After(10 * time.Second):
+			b.Fatalf("trial %d: the uncooperative client's flow still alive 10s after the posture flip", len(lat)+1)
+		}
+		lat = append(lat, time.Since(t0))
+		if s.readErr == nil || !isReset(s.readErr) {
+			b.Fatalf("trial %d: flow ended with %v, want a reset from the gateway", len(lat), s.readErr)
+		}
+		g.close()
+		p.SendPosture(passingPostureReport())
+	}
+	for b.Loop() {
+		trial()
+	}
+	for len(lat) < benchRevocationTrials {
+		trial()
+	}
+	reportLatencies(b, "", lat)
+	b.ReportMetric(float64(len(lat)), "trials")
+}
+
 // BenchmarkRevocationRealPosture is BenchmarkRevocation with the real
 // collectors (no override file): the policy requires a process, and each
 // trial kills it under an open flow and measures from the kill to the flow
