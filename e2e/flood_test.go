@@ -169,7 +169,7 @@ func timedGet(addr string, within time.Duration) (time.Duration, error) {
 	}
 	defer conn.Close()
 	conn.SetDeadline(start.Add(within))
-	if _, err := io.WriteString(conn, "GET / HTTP/1.0\r\nHost: app\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(conn, "GET / HTTP/1.0\r\nHost: "+addr+"\r\n\r\n"); err != nil {
 		return 0, err
 	}
 	b, err := io.ReadAll(conn)
