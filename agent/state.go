@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,25 +83,14 @@ type EnrollOptions struct {
 	LocalUID *int
 }
 
-// checkControllerURL allows https, and plain http only to a loopback
-// controller (development): the session carries the enrollment token and
-// every decision, and must not be readable or forgeable on the way.
+// checkControllerURL applies api.CheckControllerURL: https, plain http
+// only to a controller on this machine.
 func checkControllerURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("controller URL %q: want https://host:port", raw)
+	err := api.CheckControllerURL(raw)
+	if errors.Is(err, api.ErrPlainHTTPOffLoopback) {
+		return fmt.Errorf("%w; use https:// (and --ca with the controller's CA file)", err)
 	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
-			return nil
-		}
-		return fmt.Errorf("controller URL %q: plain http is only for a controller on this machine; use https:// (and --ca with the controller's CA file)", raw)
-	}
-	return fmt.Errorf("controller URL %q: scheme must be https", raw)
+	return err
 }
 
 // Enroll makes the device key, registers it with the enrollment token, and

@@ -408,17 +408,7 @@ type rawDevice struct {
 // enrollRawDevice enrolls a new device for alice with a fresh key.
 func enrollRawDevice(t testing.TB, env *Env) rawDevice {
 	t.Helper()
-	tok, err := env.Admin.EnrollmentToken(context.Background(), "alice", time.Hour)
-	Must(t, err)
-	pub, priv, err := ed25519.GenerateKey(nil)
-	Must(t, err)
-	status, body := postToController(t, env, api.PathEnroll, "", enrollRequestJSON(t, tok.Token, base64.StdEncoding.EncodeToString(pub)))
-	if status != http.StatusOK {
-		t.Fatalf("POST %s = %d %s, want 200", api.PathEnroll, status, body)
-	}
-	var res api.EnrollResponse
-	Must(t, json.Unmarshal(body, &res))
-	return rawDevice{ID: res.DeviceID, Key: priv}
+	return enrollRawDeviceFor(t, env, "alice")
 }
 
 func enrollRequestJSON(t testing.TB, token, key string) string {

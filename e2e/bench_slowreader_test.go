@@ -55,12 +55,7 @@ func BenchmarkRevocationSlowReader(b *testing.B) {
 		a.SetPosture(GoodPosture)
 		a.Decision("bulk", true, 5*time.Second)
 	}
-	for b.Loop() {
-		trial()
-	}
-	for len(fromFlip) < benchSlowReaderTrials {
-		trial()
-	}
+	runTrials(b, benchSlowReaderTrials, func() int { trial(); return len(fromFlip) })
 	n := len(fromFlip)
 	sorted := slices.Clone(fromFlip)
 	slices.Sort(sorted)

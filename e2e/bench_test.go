@@ -154,12 +154,7 @@ func BenchmarkRevocation(b *testing.B) {
 		a.Decision("grafana", true, 5*time.Second)
 		awaitGet(b, a, "grafana")
 	}
-	for b.Loop() {
-		trial()
-	}
-	for len(lat) < benchRevocationTrials {
-		trial()
-	}
+	runTrials(b, benchRevocationTrials, func() int { trial(); return len(lat) })
 	reportLatencies(b, "", lat)
 	b.ReportMetric(float64(len(lat)), "trials")
 }
@@ -194,12 +189,7 @@ func BenchmarkRevocationUncooperative(b *testing.B) {
 		g.close()
 		p.SendPosture(passingPostureReport())
 	}
-	for b.Loop() {
-		trial()
-	}
-	for len(lat) < benchRevocationTrials {
-		trial()
-	}
+	runTrials(b, benchRevocationTrials, func() int { trial(); return len(lat) })
 	reportLatencies(b, "", lat)
 	b.ReportMetric(float64(len(lat)), "trials")
 }
@@ -242,12 +232,7 @@ func BenchmarkRevocationRealPosture(b *testing.B) {
 		a.Decision("grafana", true, 10*time.Second)
 		awaitGet(b, a, "grafana")
 	}
-	for b.Loop() {
-		trial()
-	}
-	for len(lat) < benchRealPostureTrials {
-		trial()
-	}
+	runTrials(b, benchRealPostureTrials, func() int { trial(); return len(lat) })
 	reportLatencies(b, "", lat)
 	b.ReportMetric(float64(len(lat)), "trials")
 }
@@ -323,12 +308,7 @@ func BenchmarkColdConnect(b *testing.B) {
 		}
 		warm = append(warm, took)
 	}
-	for b.Loop() {
-		trial()
-	}
-	for len(cold) < benchColdTrials {
-		trial()
-	}
+	runTrials(b, benchColdTrials, func() int { trial(); return len(cold) })
 	reportLatencies(b, "", cold)
 	reportLatencies(b, "warm-", warm)
 	b.ReportMetric(float64(len(cold)), "trials")
@@ -694,6 +674,18 @@ func timeToFirstByte(addr string) (time.Duration, error) {
 		return 0, err
 	}
 	return time.Since(start), nil
+}
+
+// runTrials runs trial (which returns how many trials are done) for as
+// long as -benchtime asks, and then until at least least are done.
+func runTrials(b *testing.B, least int, trial func() int) {
+	done := 0
+	for b.Loop() {
+		done = trial()
+	}
+	for done < least {
+		done = trial()
+	}
 }
 
 // reportLatencies reports the p50 and max of ds in milliseconds, with

@@ -10,9 +10,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -47,24 +47,14 @@ func New(baseURL, token string, caPEM []byte) (*Client, error) {
 		http: &http.Client{Transport: tr, Timeout: 30 * time.Second, CheckRedirect: checkRedirect}}, nil
 }
 
-// CheckURL allows https, and plain http only to loopback (development):
-// the same rule the agent applies to its controller URL.
+// CheckURL applies api.CheckControllerURL, the agent's rule: https, plain
+// http only to loopback, so the admin token never travels in clear.
 func CheckURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("controller URL %q: want https://host:port", raw)
+	err := api.CheckControllerURL(raw)
+	if errors.Is(err, api.ErrPlainHTTPOffLoopback) {
+		return fmt.Errorf("%w: plain http would send the admin token in clear; use https:// (with --ca and the controller's ca.pem)", err)
 	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
-			return nil
-		}
-		return fmt.Errorf("controller URL %q: plain http would send the admin token in clear; use https:// (with --ca and the controller's ca.pem); plain http is only for a controller on this machine", raw)
-	}
-	return fmt.Errorf("controller URL %q: scheme must be https", raw)
+	return err
 }
 
 // checkRedirect follows a redirect only to a URL New would accept, and
