@@ -55,7 +55,7 @@ func (a *Agent) Status() localapi.Status {
 	for _, t := range a.tunnels {
 		t.mu.Lock()
 		s.Tunnels = append(s.Tunnels, localapi.Tunnel{App: t.app, PublicKey: t.pub.String(), OverlayAddr: t.grant.OverlayAddr,
-			VirtualIP: t.grant.VirtualIP, ExpiresAt: t.grant.ExpiresAt, OpenConns: t.flows})
+			VirtualIP: t.grant.VirtualIP, ExpiresAt: t.expires, OpenConns: t.flows})
 		t.mu.Unlock()
 	}
 	sort.Slice(s.Tunnels, func(i, j int) bool { return s.Tunnels[i].App < s.Tunnels[j].App })

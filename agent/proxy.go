@@ -28,10 +28,11 @@ type appTunnel struct {
 	vip    netip.Addr
 	timer  *time.Timer
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{} // both ends of every flow
-	flows  int
-	closed bool
+	mu      sync.Mutex            // guards the fields below
+	conns   map[net.Conn]struct{} // both ends of every flow
+	flows   int
+	closed  bool
+	expires time.Time // monotonic: receipt of the grant or last renewal plus its lease
 }
 
 // inflight is a grant request in progress; every connection that needs the
@@ -145,7 +146,7 @@ func (a *Agent) granted(ctx context.Context, g api.Grant) {
 	if old != nil {
 		old.close()
 	}
-	a.log.Info("tunnel up", "app", g.App, "overlay", g.OverlayAddr, "expires_at", g.ExpiresAt)
+	a.log.Info("tunnel up", "app", g.App, "overlay", g.OverlayAddr, "lease", time.Duration(g.Lease))
 	f.t = t
 	close(f.done)
 }
@@ -167,8 +168,8 @@ func newAppTunnel(key tunnel.PrivateKey, g api.Grant, a *Agent) (*appTunnel, err
 	if err != nil {
 		return nil, fmt.Errorf("grant for %s: overlay address: %w", g.App, err)
 	}
-	if !time.Now().Before(g.ExpiresAt) {
-		return nil, fmt.Errorf("grant for %s expired at %s by this device's clock: check that the clock is right", g.App, g.ExpiresAt.Format(time.RFC3339))
+	if g.Lease <= 0 {
+		return nil, fmt.Errorf("grant for %s has no lease left (%s): ask again", g.App, time.Duration(g.Lease))
 	}
 	vip, err := netip.ParseAddr(g.VirtualIP)
 	if err != nil {
@@ -181,8 +182,10 @@ func newAppTunnel(key tunnel.PrivateKey, g api.Grant, a *Agent) (*appTunnel, err
 		return nil, err
 	}
 	t := &appTunnel{app: g.App, pub: key.Public(), client: client, grant: g, vip: vip, conns: map[net.Conn]struct{}{}}
-	// Fail closed on our side too: a lease that is not renewed ends here.
-	t.timer = time.AfterFunc(time.Until(g.ExpiresAt), func() {
+	// Fail closed on our side too: a lease that is not renewed ends here,
+	// timed on this device's monotonic clock from receipt.
+	t.expires = time.Now().Add(time.Duration(g.Lease))
+	t.timer = time.AfterFunc(time.Duration(g.Lease), func() {
 		a.teardown(t, []api.Reason{{Code: "lease.expired", Message: "the tunnel's lease ran out without renewal"}})
 	})
 	return t, nil
@@ -212,7 +215,7 @@ func (a *Agent) renewed(ctx context.Context, r api.Renewal) {
 	a.mu.Lock()
 	t := a.tunnels[r.App]
 	a.mu.Unlock()
-	if t != nil && t.pub.String() == r.PublicKey && t.renew(r.ExpiresAt) {
+	if t != nil && t.pub.String() == r.PublicKey && t.renew(time.Duration(r.Lease)) {
 		return
 	}
 	a.log.Info("releasing a grant this agent does not hold", "app", r.App)
@@ -226,15 +229,16 @@ func (a *Agent) release(ctx context.Context, app, pub string) {
 	}
 }
 
-// renew moves the lease expiry; false if t is already torn down.
-func (t *appTunnel) renew(exp time.Time) bool {
+// renew gives the lease more life from now; false if t is already torn
+// down (or the renewal carries no lease).
+func (t *appTunnel) renew(lease time.Duration) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed {
+	if t.closed || lease <= 0 {
 		return false
 	}
-	t.grant.ExpiresAt = exp
-	t.timer.Reset(time.Until(exp))
+	t.expires = time.Now().Add(lease)
+	t.timer.Reset(lease)
 	return true
 }
 

@@ -145,14 +145,17 @@ type GrantRequest struct {
 // Grant answers a GrantRequest with everything the agent needs to bring the
 // tunnel up.
 type Grant struct {
-	App              string    `json:"app"`
-	PublicKey        string    `json:"public_key"`         // the agent's key this grant is for`
-	GatewayEndpoint  string    `json:"gateway_endpoint"`   // host:port (UDP)
-	GatewayPublicKey string    `json:"gateway_public_key"` // base64
-	OverlayAddr      string    `json:"overlay_addr"`       // this tunnel's /32
-	VirtualIP        string    `json:"virtual_ip"`         // the app inside the tunnel
-	Ports            []uint16  `json:"ports"`
-	ExpiresAt        time.Time `json:"expires_at"`
+	App              string   `json:"app"`
+	PublicKey        string   `json:"public_key"`         // the agent's key this grant is for`
+	GatewayEndpoint  string   `json:"gateway_endpoint"`   // host:port (UDP)
+	GatewayPublicKey string   `json:"gateway_public_key"` // base64
+	OverlayAddr      string   `json:"overlay_addr"`       // this tunnel's /32
+	VirtualIP        string   `json:"virtual_ip"`         // the app inside the tunnel
+	Ports            []uint16 `json:"ports"`
+	// Lease is how long the grant lives from when the agent receives it,
+	// unless renewed: each side times it on its own monotonic clock, so no
+	// side trusts another's wall clock.
+	Lease Duration `json:"lease"`
 }
 
 // Denial answers the GrantRequest for App with PublicKey.
@@ -175,9 +178,10 @@ type Revocation struct {
 // with PublicKey for App answers with a Release, so grants it lost (say, in
 // a restart) do not live on.
 type Renewal struct {
-	App       string    `json:"app"`
-	PublicKey string    `json:"public_key"`
-	ExpiresAt time.Time `json:"expires_at"`
+	App       string `json:"app"`
+	PublicKey string `json:"public_key"`
+	// Lease is the grant's new remaining life, from receipt.
+	Lease Duration `json:"lease"`
 }
 
 // Release tells the controller the agent no longer wants the grant of App
@@ -249,7 +253,9 @@ type PeerConfig struct {
 	OverlayAddr  string        `json:"overlay_addr"` // the peer's /32
 	App          string        `json:"app"`
 	Destinations []Destination `json:"destinations"`
-	ExpiresAt    time.Time     `json:"expires_at"`
+	// Lease is how long the peer lives from when the gateway receives it,
+	// on the gateway's own monotonic clock.
+	Lease Duration `json:"lease"`
 }
 
 // Destination maps an address inside the tunnel to the real upstream.

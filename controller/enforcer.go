@@ -18,9 +18,10 @@ type Enforcer interface {
 	// AddPeer installs (or replaces) a grant's peer; when it returns nil
 	// the gateway admits the grant's flows. It must fail for an expired lease.
 	AddPeer(ctx context.Context, pc api.PeerConfig) error
-	// RenewPeer moves a live peer's lease expiry; an error means the peer is
-	// not renewed and will drop at its old expiry.
-	RenewPeer(ctx context.Context, publicKey string, expiresAt time.Time) error
+	// RenewPeer gives a live peer lease more life from now, on the
+	// gateway's own clock; an error means the peer is not renewed and will
+	// drop at its old expiry.
+	RenewPeer(ctx context.Context, publicKey string, lease time.Duration) error
 	// RemovePeer resets the peer's open flows and removes it.
 	RemovePeer(ctx context.Context, publicKey string) error
 	// Peers lists what is installed.

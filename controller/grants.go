@@ -44,7 +44,7 @@ type grant struct {
 
 func (g *grant) peerConfig() api.PeerConfig {
 	return api.PeerConfig{PublicKey: g.pub, OverlayAddr: g.overlay.String(), App: g.app,
-		Destinations: g.dests, ExpiresAt: g.expires}
+		Destinations: g.dests, Lease: api.Duration(time.Until(g.expires))}
 }
 
 // postureLocked is the device's latest report, or nil when there is none
@@ -125,7 +125,7 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 		// Queued before c.mu is released, so no renew or revoke of this
 		// grant can overtake it.
 		s.send(api.TypeGrant, api.Grant{App: app.Name, PublicKey: g.pub, GatewayEndpoint: c.gw.Endpoint(), GatewayPublicKey: c.gw.PublicKey(),
-			OverlayAddr: overlay.String(), VirtualIP: app.VirtualIP, Ports: appPorts(app), ExpiresAt: g.expires})
+			OverlayAddr: overlay.String(), VirtualIP: app.VirtualIP, Ports: appPorts(app), Lease: api.Duration(time.Until(g.expires))})
 	}
 	c.mu.Unlock()
 	if displaced != nil {
@@ -356,19 +356,22 @@ func (c *Controller) renewAll(ctx context.Context) {
 			Message: "the tunnel's lease ran out before it could be renewed", Remediation: "Reconnect; if it keeps happening, tell IT"}})
 	}
 	for _, r := range renew {
-		c.renew(ctx, r.g, r.s, now.Add(c.cfg.LeaseTTL))
+		c.renew(ctx, r.g, r.s, c.cfg.LeaseTTL)
 	}
 }
 
 // renew moves g's lease to exp on the gateway and tells the agent, unless
 // g was revoked meanwhile.
-func (c *Controller) renew(ctx context.Context, g *grant, s *session, exp time.Time) {
+func (c *Controller) renew(ctx context.Context, g *grant, s *session, lease time.Duration) {
 	g.gwMu.Lock()
 	defer g.gwMu.Unlock()
 	if g.dropped {
 		return
 	}
-	if err := c.gw.RenewPeer(ctx, g.pub, exp); err != nil {
+	// The controller's own expiry counts from before the gateway and the
+	// agent receive theirs, so it is the earliest of the three.
+	exp := time.Now().Add(lease)
+	if err := c.gw.RenewPeer(ctx, g.pub, lease); err != nil {
 		c.log.Warn("renew lease on gateway", "app", g.app, "device", g.device, "err", err)
 		return
 	}
@@ -379,7 +382,7 @@ func (c *Controller) renew(ctx context.Context, g *grant, s *session, exp time.T
 	}
 	c.mu.Unlock()
 	if live {
-		s.send(api.TypeRenew, api.Renewal{App: g.app, PublicKey: g.pub, ExpiresAt: exp})
+		s.send(api.TypeRenew, api.Renewal{App: g.app, PublicKey: g.pub, Lease: api.Duration(lease)})
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 // BenchmarkRevocationSlowReader runs, whatever -benchtime says; p99 is
 // reported only from benchP99Trials on.
 const (
-	benchSlowReaderTrials = 20
+	benchSlowReaderTrials = 100
 	benchP99Trials        = 100
 )
 

@@ -376,11 +376,11 @@ func (l *Link) AddPeer(ctx context.Context, pc api.PeerConfig) error {
 	return l.Enforcer.AddPeer(ctx, pc)
 }
 
-func (l *Link) RenewPeer(ctx context.Context, pub string, exp time.Time) error {
+func (l *Link) RenewPeer(ctx context.Context, pub string, lease time.Duration) error {
 	if l.cut.Load() {
 		return ErrLinkCut
 	}
-	return l.Enforcer.RenewPeer(ctx, pub, exp)
+	return l.Enforcer.RenewPeer(ctx, pub, lease)
 }
 
 func (l *Link) RemovePeer(ctx context.Context, pub string) error {

@@ -70,7 +70,7 @@ type peer struct {
 	overlay netip.Addr
 	app     string
 	dests   map[netip.AddrPort]string
-	expires time.Time
+	expires time.Time // from time.Now (monotonic) plus the lease received; never a wall-clock time from the wire
 	timer   *time.Timer
 	flows   map[*tunnel.Flow]string // open flows → the upstream each was dialed to
 	refused refusalLog
@@ -142,8 +142,8 @@ func (g *Gateway) AddPeer(_ context.Context, pc api.PeerConfig) error {
 	if err != nil {
 		return err
 	}
-	if !p.expires.After(time.Now()) {
-		return fmt.Errorf("peer for app %q: lease already expired at %s", pc.App, pc.ExpiresAt.Format(time.RFC3339))
+	if pc.Lease <= 0 {
+		return fmt.Errorf("peer for app %q: lease %s is not positive", pc.App, time.Duration(pc.Lease))
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -175,16 +175,20 @@ func (g *Gateway) AddPeer(_ context.Context, pc api.PeerConfig) error {
 	return nil
 }
 
-// RenewPeer moves a peer's lease expiry.
-func (g *Gateway) RenewPeer(_ context.Context, publicKey string, expiresAt time.Time) error {
+// RenewPeer gives a peer lease more life from now, on this gateway's
+// monotonic clock.
+func (g *Gateway) RenewPeer(_ context.Context, publicKey string, lease time.Duration) error {
+	if lease <= 0 {
+		return fmt.Errorf("renew %s: lease %s is not positive", publicKey, lease)
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	p := g.byKeyLocked(publicKey)
 	if p == nil {
 		return fmt.Errorf("renew %s: %w", publicKey, ErrUnknownPeer)
 	}
-	p.expires = expiresAt
-	p.timer.Reset(time.Until(expiresAt))
+	p.expires = time.Now().Add(lease)
+	p.timer.Reset(lease)
 	return nil
 }
 
@@ -361,7 +365,7 @@ func parsePeer(pc api.PeerConfig) (*peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("peer for app %q: overlay address: %w", pc.App, err)
 	}
-	p := &peer{pub: pub, overlay: overlay, app: pc.App, expires: pc.ExpiresAt,
+	p := &peer{pub: pub, overlay: overlay, app: pc.App, expires: time.Now().Add(time.Duration(pc.Lease)),
 		dests: map[netip.AddrPort]string{}, flows: map[*tunnel.Flow]string{}}
 	for _, d := range pc.Destinations {
 		vaddr, err := netip.ParseAddrPort(d.VirtualAddr)

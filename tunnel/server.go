@@ -62,6 +62,11 @@ type Flow struct {
 // end of the tunnel sees the connection end at once instead of hanging.
 func (f *Flow) Reset() { f.ep.Abort() }
 
+// CloseWrite half-closes the flow: the client reads an orderly end of data
+// and may go on sending. (The embedded net.Conn does not carry it, and
+// Splice passes an upstream's clean end on only through it.)
+func (f *Flow) CloseWrite() error { f.ep.Shutdown(tcpip.ShutdownWrite); return nil }
+
 // Server is a wireguard-go device over a gVisor netstack that accepts flows
 // to any destination address and hands each to its owner.
 type Server struct {

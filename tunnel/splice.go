@@ -36,13 +36,17 @@ func Splice(a, b net.Conn) {
 	b.Close()
 }
 
-// Abort closes c with a reset where c can do so (a kernel TCP connection,
-// or anything with SetLinger): the kernel drops what is still queued to
-// send, and the other end's next read after its receive queue fails with
-// ECONNRESET instead of an orderly EOF. Other connections are just closed.
+// Abort closes c with a reset where c can do so (a flow through the
+// tunnel, a kernel TCP connection, anything with SetLinger): what is still
+// queued to send is dropped, and the other end's next read after its
+// receive queue fails with ECONNRESET instead of an orderly EOF. Other
+// connections are just closed.
 func Abort(c net.Conn) error {
-	if l, ok := c.(interface{ SetLinger(sec int) error }); ok {
-		l.SetLinger(0) // fails only on a closed conn, which Close reports
+	switch c := c.(type) {
+	case interface{ Reset() }:
+		c.Reset()
+	case interface{ SetLinger(sec int) error }:
+		c.SetLinger(0) // fails only on a closed conn, which Close reports
 	}
 	return c.Close()
 }

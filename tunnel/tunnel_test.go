@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -85,5 +86,56 @@ func TestResetReachesClient(t *testing.T) {
 	var ne interface{ Timeout() bool }
 	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
 		t.Fatalf("Read after Reset = %v, want the connection to end at once", err)
+	}
+}
+
+// TestFlowHalfClosePassesThrough: a server that ends its side cleanly
+// gives the client an orderly EOF, and the client may still send.
+func TestFlowHalfClosePassesThrough(t *testing.T) {
+	app := netip.MustParseAddrPort("100.80.0.1:80")
+	got := make(chan string, 1)
+	_, cl, _ := newPair(t, func(_, _ netip.AddrPort) bool { return true }, func(f *Flow) {
+		defer f.Close()
+		io.WriteString(f, "bye")
+		if err := f.CloseWrite(); err != nil {
+			got <- "CloseWrite: " + err.Error()
+			return
+		}
+		b, _ := io.ReadAll(f)
+		got <- string(b)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := cl.DialContext(ctx, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(conn)
+	if err != nil || string(b) != "bye" {
+		t.Fatalf("ReadAll after the server's half-close = %q, %v, want %q and EOF", b, err, "bye")
+	}
+	io.WriteString(conn, "still talking")
+	conn.(interface{ CloseWrite() error }).CloseWrite()
+	if s := <-got; s != "still talking" {
+		t.Errorf("server read after its half-close = %q, want %q", s, "still talking")
+	}
+}
+
+// TestAbortResetsAFlow: Abort on a flow resets it (the client sees a
+// reset, not an EOF).
+func TestAbortResetsAFlow(t *testing.T) {
+	app := netip.MustParseAddrPort("100.80.0.1:80")
+	_, cl, _ := newPair(t, func(_, _ netip.AddrPort) bool { return true }, func(f *Flow) { Abort(f) })
+	conn, err := cl.DialContext(context.Background(), app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = conn.Read(make([]byte, 1))
+	if err == nil || errors.Is(err, io.EOF) || !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("Read after Abort(flow) = %v, want a connection reset", err)
 	}
 }
