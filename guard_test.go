@@ -110,6 +110,15 @@ var allowedImports = map[string]map[string]string{
 		"/api":    "PeerConfig and GatewayPeer from the controller",
 		"/tunnel": "the WireGuard server it enforces on",
 	},
+	"/gateway/link": {
+		"/api":     "the gateway websocket protocol",
+		"/gateway": "the gateway it drives",
+		"/tunnel":  "the gateway's WireGuard key",
+	},
+	"/cmd/gatehouse-gateway": {
+		"/gateway":      "the standalone gateway",
+		"/gateway/link": "its controller link and enrollment",
+	},
 	"/posture": {
 		"/api":                 "the PostureReport it fills",
 		"/posture/posturetest": "tests: a scripted source",
