@@ -172,9 +172,11 @@ func (l *Link) session(ctx context.Context) error {
 	l.log.Info("connected to controller", "controller", l.cfg.Controller, "name", welcome.Name)
 
 	ctx, stop := context.WithCancel(ctx)
-	defer stop()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		stop()
+		wg.Wait()
+	}()
 	interval := time.Duration(welcome.StatusInterval)
 	if interval <= 0 {
 		interval = DefaultStatusInterval
