@@ -56,6 +56,8 @@ type controller struct {
 	lookups int
 	events  chan string // "register site-a", "unregister site-a"
 	hub     *gateways.Hub
+
+	ackTimeout time.Duration // for hubs started from now on; 0: the default
 }
 
 func newController(t *testing.T, gwKey ed25519.PublicKey) *controller {
@@ -109,6 +111,7 @@ func (c *controller) start() *gateways.Hub {
 		Register:   func(name string, _ *gateways.Remote) { c.events <- "register " + name },
 		Unregister: func(name string, _ *gateways.Remote) { c.events <- "unregister " + name },
 		Logger:     slog.New(slog.DiscardHandler),
+		AckTimeout: c.ackTimeout,
 	})
 	if err != nil {
 		c.t.Fatal(err)
@@ -464,15 +467,22 @@ func TestHubRefusesWrongProofs(t *testing.T) {
 // or for an error the error's message and the close status.
 func rawAuth(t *testing.T, c *controller, typ, id string, sign func(exporter, nonce []byte) []byte) string {
 	t.Helper()
-	pool := x509Pool(t, c.caPEM)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	ws, got := rawDial(t, ctx, c, typ, id, sign)
+	defer ws.CloseNow()
+	return got
+}
+
+// rawDial is rawAuth's work; after a welcome it has acked the (empty)
+// peer set, so the session is up and ws ready for requests.
+func rawDial(t *testing.T, ctx context.Context, c *controller, typ, id string, sign func(exporter, nonce []byte) []byte) (*websocket.Conn, string) {
+	t.Helper()
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: x509Pool(t, c.caPEM)}}}
 	ws, resp, err := websocket.Dial(ctx, c.url()+api.GatewayWebsocketPath, &websocket.DialOptions{HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.CloseNow()
 	exporter, err := api.AuthExporter(resp.TLS)
 	if err != nil {
 		t.Fatal(err)
@@ -480,28 +490,29 @@ func rawAuth(t *testing.T, c *controller, typ, id string, sign func(exporter, no
 	var hello api.HelloMsg
 	readEnv(t, ctx, ws, &hello)
 	nonce, _ := base64.StdEncoding.DecodeString(hello.Nonce)
-	env, _ := api.NewEnvelope(typ, api.GatewayAuthMsg{GatewayID: id, Signature: base64.StdEncoding.EncodeToString(sign(exporter, nonce)),
+	writeEnv(t, ctx, ws, typ, api.GatewayAuthMsg{GatewayID: id, Signature: base64.StdEncoding.EncodeToString(sign(exporter, nonce)),
 		Endpoint: "127.0.0.1:1", WireGuardKey: "x"})
-	b, _ := json.Marshal(env)
-	if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
-		t.Fatal(err)
-	}
 	var e api.ErrorMsg
 	typ = readEnv(t, ctx, ws, &e)
 	if typ != api.TypeError {
 		if typ == api.TypeGatewayWelcome {
 			var sync api.PeerSync // the (empty) peer set, acked as applied
 			readEnv(t, ctx, ws, &sync)
-			ack, _ := api.NewEnvelope(api.TypePeerAck, api.PeerAck{ID: sync.ID})
-			b, _ := json.Marshal(ack)
-			if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
-				t.Fatal(err)
-			}
+			writeEnv(t, ctx, ws, api.TypePeerAck, api.PeerAck{ID: sync.ID})
 		}
-		return typ
+		return ws, typ
 	}
 	_, _, err = ws.Read(ctx)
-	return fmt.Sprintf("%s (close status %d)", e.Message, websocket.CloseStatus(err))
+	return ws, fmt.Sprintf("%s (close status %d)", e.Message, websocket.CloseStatus(err))
+}
+
+func writeEnv(t *testing.T, ctx context.Context, ws *websocket.Conn, typ string, v any) {
+	t.Helper()
+	env, _ := api.NewEnvelope(typ, v)
+	b, _ := json.Marshal(env)
+	if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func readEnv(t *testing.T, ctx context.Context, ws *websocket.Conn, v any) string {
@@ -514,7 +525,7 @@ func readEnv(t *testing.T, ctx context.Context, ws *websocket.Conn, v any) strin
 	if err := json.Unmarshal(data, &env); err != nil {
 		t.Fatal(err)
 	}
-	if env.Type == api.TypeError || env.Type == api.TypeHello || env.Type == api.TypePeerSync {
+	if v != nil && env.Type != api.TypeGatewayWelcome {
 		env.Decode(v)
 	}
 	return env.Type
@@ -597,4 +608,87 @@ func x509Pool(t *testing.T, caPEM []byte) *x509.CertPool {
 		t.Fatal("no CA in PEM")
 	}
 	return pool
+}
+
+// TestRemoteWaitsForAck: AddPeer and RenewPeer return only with the
+// gateway's ack — its error when it refused, ErrUnknownPeer for a key it
+// does not hold, and a timeout error when no ack comes.
+func TestRemoteWaitsForAck(t *testing.T) {
+	pub, priv := gatewayKey(t)
+	c := newController(t, pub)
+	c.ackTimeout = 500 * time.Millisecond
+	hub := c.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, got := rawDial(t, ctx, c, api.TypeGatewayAuth, gatewayID,
+		func(e, n []byte) []byte { return ed25519.Sign(priv, api.GatewayAuthProof(e, gatewayID, n)) })
+	defer ws.CloseNow()
+	if got != api.TypeGatewayWelcome {
+		t.Fatalf("auth = %q, want %s", got, api.TypeGatewayWelcome)
+	}
+	c.await("register " + gatewayName)
+	r := hub.Remote(gatewayName)
+	_, pc := peer(t, "100.64.0.2", "127.0.0.1:1", time.Minute)
+
+	const delay = 200 * time.Millisecond
+	tests := []struct {
+		name    string
+		call    func() error
+		ack     func(id uint64) *api.PeerAck // nil: never ack
+		wantErr string                       // "" = nil
+	}{
+		{"add acked late", func() error { return r.AddPeer(ctx, pc) },
+			func(id uint64) *api.PeerAck { return &api.PeerAck{ID: id} }, ""},
+		{"add refused", func() error { return r.AddPeer(ctx, pc) },
+			func(id uint64) *api.PeerAck { return &api.PeerAck{ID: id, Error: "overlay address taken"} }, "overlay address taken"},
+		{"renew of unknown peer", func() error { return r.RenewPeer(ctx, pc.PublicKey, time.Minute) },
+			func(id uint64) *api.PeerAck {
+				return &api.PeerAck{ID: id, Error: "no such peer", Code: api.CodeUnknownPeer}
+			}, gateway.ErrUnknownPeer.Error()},
+		{"add never acked", func() error { return r.AddPeer(ctx, pc) },
+			func(uint64) *api.PeerAck { return nil }, "did not acknowledge"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			acked := make(chan time.Time, 1)
+			go func() {
+				_, data, err := ws.Read(ctx)
+				if err != nil {
+					return
+				}
+				var env api.Envelope
+				var req struct {
+					ID uint64 `json:"id"`
+				}
+				json.Unmarshal(data, &env)
+				json.Unmarshal(env.Data, &req)
+				time.Sleep(delay)
+				if a := tt.ack(req.ID); a != nil {
+					acked <- time.Now()
+					env, _ := api.NewEnvelope(api.TypePeerAck, *a)
+					b, _ := json.Marshal(env)
+					ws.Write(ctx, websocket.MessageText, b)
+				}
+			}()
+			start := time.Now()
+			err := tt.call()
+			returned := time.Now()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("%s = %v, want nil", tt.name, err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("%s = %v, want an error containing %q", tt.name, err, tt.wantErr)
+			}
+			if returned.Sub(start) < delay {
+				t.Errorf("%s returned after %s, want not before the gateway answered (%s)", tt.name, returned.Sub(start), delay)
+			}
+			select {
+			case at := <-acked:
+				if returned.Before(at) {
+					t.Errorf("%s returned %s before the ack was sent", tt.name, at.Sub(returned))
+				}
+			default:
+			}
+		})
+	}
 }
