@@ -152,11 +152,12 @@ var allowedImports = map[string]map[string]string{
 		"/api": "the objects it stores",
 	},
 	"/controller/gateways": {
-		"/api":            "the gateway websocket protocol",
-		"/controller/pki": "tests: a real CA and serving certificate",
-		"/gateway":        "ErrUnknownPeer, as the embedded gateway says it; tests: a real gateway",
-		"/gateway/link":   "tests: the real link on the other end",
-		"/tunnel":         "tests: a real WireGuard client through the gateway",
+		"/api":              "the gateway websocket protocol",
+		"/controller/pki":   "tests: a real CA and serving certificate",
+		"/controller/store": "gateways and their enrollment tokens",
+		"/gateway":          "ErrUnknownPeer, as the embedded gateway says it; tests: a real gateway",
+		"/gateway/link":     "tests: the real link on the other end",
+		"/tunnel":           "tests: a real WireGuard client through the gateway",
 	},
 	"/controller": {
 		"/api":               "the wire protocol and REST types",

@@ -137,6 +137,22 @@ func (h *Hub) Describe(g api.Gateway) api.Gateway {
 	return g
 }
 
+// Disconnect ends gateway name's session, if any (it was deleted).
+func (h *Hub) Disconnect(name string) {
+	h.mu.Lock()
+	r, ok := h.remotes[name]
+	h.mu.Unlock()
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	s := r.sess
+	r.mu.Unlock()
+	if s != nil {
+		s.c.ws.Close(websocket.StatusPolicyViolation, "gateway deleted")
+	}
+}
+
 // ServeHTTP upgrades to the gateway websocket and serves the session until
 // it ends. Rate-limit upgrades per source in front of it, as for agents.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, req *http.Request) {
