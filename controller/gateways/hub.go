@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -234,9 +235,13 @@ func (h *Hub) authenticate(ctx context.Context, c conn, cs *tls.ConnectionState)
 	if serr != nil || len(id.PublicKey) != ed25519.PublicKeySize || !ed25519.Verify(id.PublicKey, api.GatewayAuthProof(exporter, auth.GatewayID, nonce), sig) {
 		return Identity{}, auth, fmt.Errorf("gateway %q: signature does not match its enrolled key", auth.GatewayID)
 	}
-	if auth.Endpoint == "" || auth.WireGuardKey == "" {
-		return Identity{}, auth, fmt.Errorf("gateway %q: no endpoint or WireGuard key; run it with --public-host", id.Name)
+	if _, port, err := net.SplitHostPort(auth.Endpoint); err != nil || port == "" || len(auth.Endpoint) > 255 {
+		return Identity{}, auth, fmt.Errorf("gateway %q: endpoint %.64q is not host:port; run it with --public-host", id.Name, auth.Endpoint)
 	}
+	if auth.WireGuardKey == "" || len(auth.WireGuardKey) > 64 {
+		return Identity{}, auth, fmt.Errorf("gateway %q: no WireGuard public key", id.Name)
+	}
+	auth.Version = cut(auth.Version)
 	return id, auth, nil
 }
 
@@ -273,6 +278,16 @@ func (h *Hub) sync(ctx context.Context, s *session) (map[string]heldPeer, error)
 		h.log.Warn("gateway could not apply part of its peer set", "gateway", s.id.Name, "err", ack.Error)
 	}
 	return held, nil
+}
+
+// maxVersion bounds the version a gateway reports (it is stored and shown).
+const maxVersion = 64
+
+func cut(v string) string {
+	if len(v) > maxVersion {
+		return v[:maxVersion]
+	}
+	return v
 }
 
 // splitPeers cuts peers into pages whose JSON stays under limit bytes.
@@ -318,6 +333,7 @@ func (h *Hub) readLoop(ctx context.Context, r *Remote, s *session) {
 				continue
 			}
 			now := h.cfg.Now()
+			st.Version = cut(st.Version)
 			r.setStatus(s, st, now)
 			if h.cfg.Seen != nil {
 				h.cfg.Seen(ctx, s.id.ID, st, now)
