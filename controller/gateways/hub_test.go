@@ -108,10 +108,11 @@ func (c *controller) start() *gateways.Hub {
 			defer c.mu.Unlock()
 			return slices.Clone(c.desired), nil
 		},
-		Register:   func(name string, _ *gateways.Remote) { c.events <- "register " + name },
-		Unregister: func(name string, _ *gateways.Remote) { c.events <- "unregister " + name },
-		Logger:     slog.New(slog.DiscardHandler),
-		AckTimeout: c.ackTimeout,
+		Register:       func(name string, _ *gateways.Remote) { c.events <- "register " + name },
+		Unregister:     func(name string, _ *gateways.Remote) { c.events <- "unregister " + name },
+		Logger:         slog.New(slog.DiscardHandler),
+		AckTimeout:     c.ackTimeout,
+		StatusInterval: 50 * time.Millisecond,
 	})
 	if err != nil {
 		c.t.Fatal(err)
@@ -331,6 +332,17 @@ func TestFlowThroughLinkEndsAtLeaseWithoutController(t *testing.T) {
 	}
 	defer conn.Close()
 	echo(t, conn, "before")
+	// The gateway's status reaches the hub: peer count and open flows.
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ps := r.Peers(context.Background())
+		d := hub.Describe(api.Gateway{ID: gatewayID, Name: gatewayName})
+		if len(ps) == 1 && ps[0].OpenFlows == 1 && d.Peers == 1 && d.OpenFlows == 1 && d.State == api.GatewayOnline && d.Version == "test-1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Peers() = %+v, Describe() = %+v, want 1 peer with 1 open flow, online, version test-1", ps, d)
+		}
+	}
 
 	c.stop()
 	c.await("unregister " + gatewayName)
@@ -690,5 +702,36 @@ func TestRemoteWaitsForAck(t *testing.T) {
 			default:
 			}
 		})
+	}
+}
+
+// TestLargePeerSetTravelsInPages: a peer set far over the 64 KiB message
+// limit reaches the gateway whole, in pages.
+func TestLargePeerSetTravelsInPages(t *testing.T) {
+	pub, priv := gatewayKey(t)
+	c := newController(t, pub)
+	const n = 800 // about 160 KiB of JSON
+	var set []api.PeerConfig
+	var want []string
+	for i := range n {
+		_, pc := peer(t, fmt.Sprintf("100.64.%d.%d", 1+i/250, 1+i%250), "127.0.0.1:1", time.Minute)
+		set = append(set, pc)
+		want = append(want, pc.PublicKey)
+	}
+	sort.Strings(want)
+	if b, _ := json.Marshal(set); len(b) < 2*api.MaxMessageBytes {
+		t.Fatalf("peer set is %d bytes, want over %d to need pages", len(b), 2*api.MaxMessageBytes)
+	}
+	c.setDesired(set...)
+	hub := c.start()
+	start := time.Now()
+	sa := newStandalone(t, c, priv, c.caPEM)
+	c.await("register " + gatewayName)
+	t.Logf("%d peers synced in %s", n, time.Since(start).Round(time.Millisecond))
+	if got := peerKeys(sa.gw); !slices.Equal(got, want) {
+		t.Fatalf("gateway holds %d peers after the sync, want all %d", len(got), n)
+	}
+	if got := len(hub.Remote(gatewayName).Peers(context.Background())); got != n {
+		t.Errorf("Remote.Peers() lists %d, want %d", got, n)
 	}
 }
