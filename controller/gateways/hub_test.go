@@ -735,3 +735,38 @@ func TestLargePeerSetTravelsInPages(t *testing.T) {
 		t.Errorf("Remote.Peers() lists %d, want %d", got, n)
 	}
 }
+
+// TestGatewayCannotRequestGrants: the gateway websocket takes acks and
+// statuses only; a grant request (or any agent message) on it is refused
+// and asks nothing of the controller.
+func TestGatewayCannotRequestGrants(t *testing.T) {
+	pub, priv := gatewayKey(t)
+	c := newController(t, pub)
+	c.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, got := rawDial(t, ctx, c, api.TypeGatewayAuth, gatewayID,
+		func(e, n []byte) []byte { return ed25519.Sign(priv, api.GatewayAuthProof(e, gatewayID, n)) })
+	defer ws.CloseNow()
+	if got != api.TypeGatewayWelcome {
+		t.Fatalf("auth = %q, want %s", got, api.TypeGatewayWelcome)
+	}
+	tests := []struct {
+		name string
+		typ  string
+		in   any
+	}{
+		{"grant request", api.TypeGrantRequest, api.GrantRequest{App: "grafana", PublicKey: "x"}},
+		{"posture", api.TypePosture, api.PostureReport{}},
+		{"peer add back at the controller", api.TypePeerAdd, api.PeerAdd{ID: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			writeEnv(t, ctx, ws, tt.typ, tt.in)
+			var e api.ErrorMsg
+			if got := readEnv(t, ctx, ws, &e); got != api.TypeError || !strings.Contains(e.Message, "unknown message type") {
+				t.Errorf("%s on the gateway websocket answered %s %+v, want an error naming an unknown message type", tt.typ, got, e)
+			}
+		})
+	}
+}
