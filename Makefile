@@ -1,7 +1,7 @@
 # Gatehouse. Everything but the tray builds with CGO_ENABLED=0.
 GO      ?= go
 BIN     := bin
-CMDS    := ./cmd/gatehouse ./cmd/gatehouse-agent ./cmd/gatehouse-controller ./cmd/gatehouse-demo
+CMDS    := ./cmd/gatehouse ./cmd/gatehouse-agent ./cmd/gatehouse-controller ./cmd/gatehouse-demo ./cmd/gatehouse-gateway
 PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
 # make test proves every OS's code compiles; arm64 twins of darwin and
 # windows add build time, not coverage.

@@ -110,6 +110,15 @@ var allowedImports = map[string]map[string]string{
 		"/api":    "PeerConfig and GatewayPeer from the controller",
 		"/tunnel": "the WireGuard server it enforces on",
 	},
+	"/gateway/link": {
+		"/api":     "the gateway websocket protocol",
+		"/gateway": "the gateway it drives",
+		"/tunnel":  "the gateway's WireGuard key",
+	},
+	"/cmd/gatehouse-gateway": {
+		"/gateway":      "the standalone gateway",
+		"/gateway/link": "its controller link and enrollment",
+	},
 	"/posture": {
 		"/api":                 "the PostureReport it fills",
 		"/posture/posturetest": "tests: a scripted source",
@@ -141,6 +150,14 @@ var allowedImports = map[string]map[string]string{
 	},
 	"/controller/store": {
 		"/api": "the objects it stores",
+	},
+	"/controller/gateways": {
+		"/api":              "the gateway websocket protocol",
+		"/controller/pki":   "tests: a real CA and serving certificate",
+		"/controller/store": "gateways and their enrollment tokens",
+		"/gateway":          "ErrUnknownPeer, as the embedded gateway says it; tests: a real gateway",
+		"/gateway/link":     "tests: the real link on the other end",
+		"/tunnel":           "tests: a real WireGuard client through the gateway",
 	},
 	"/controller": {
 		"/api":               "the wire protocol and REST types",

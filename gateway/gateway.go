@@ -58,11 +58,12 @@ type Gateway struct {
 	dialer   net.Dialer
 	maxFlows int // per peer
 
-	mu    sync.Mutex           // guards peers, every peer's fields, and closed
+	mu    sync.Mutex           // guards peers, every peer's fields, closed and flowsTotal
 	peers map[netip.Addr]*peer // by overlay address
 
-	removals sync.WaitGroup // WireGuard peer removals still flushing
-	closed   bool
+	removals   sync.WaitGroup // WireGuard peer removals still flushing
+	closed     bool
+	flowsTotal uint64 // flows served since start
 }
 
 type peer struct {
@@ -220,6 +221,29 @@ func (g *Gateway) Peers(context.Context) []api.GatewayPeer {
 	return out
 }
 
+// Stats is what a gateway reports about itself.
+type Stats struct {
+	Peers      int
+	OpenFlows  int
+	FlowsTotal uint64 // flows admitted since start
+	SYN        tunnel.SYNStats
+	// PerPeer is every peer's open flows, by public key.
+	PerPeer map[string]int
+}
+
+// Stats counts peers and flows now.
+func (g *Gateway) Stats() Stats {
+	g.mu.Lock()
+	st := Stats{Peers: len(g.peers), FlowsTotal: g.flowsTotal, PerPeer: make(map[string]int, len(g.peers))}
+	for _, p := range g.peers {
+		st.OpenFlows += len(p.flows)
+		st.PerPeer[p.pub.String()] = len(p.flows)
+	}
+	g.mu.Unlock()
+	st.SYN = g.srv.SYNStats()
+	return st
+}
+
 // Close stops the gateway; every flow is reset, and the resets are
 // flushed through the tunnels before the device goes.
 func (g *Gateway) Close() error {
@@ -339,6 +363,7 @@ func (g *Gateway) serve(f *tunnel.Flow) {
 		return
 	}
 	p.flows[f] = upstream
+	g.flowsTotal++
 	g.mu.Unlock()
 	defer func() {
 		g.mu.Lock()

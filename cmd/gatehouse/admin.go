@@ -20,7 +20,7 @@ func adminCmd() *cobra.Command {
 	pf.String("token", "", "admin token (prefer --admin-token-file or env GATEHOUSE_ADMIN_TOKEN: flags show up in ps)")
 	pf.String("admin-token-file", os.Getenv("GATEHOUSE_ADMIN_TOKEN_FILE"), "file holding the admin token, e.g. DATA_DIR/admin-token (env GATEHOUSE_ADMIN_TOKEN_FILE)")
 	pf.String("ca", os.Getenv("GATEHOUSE_CA"), "controller CA certificate to trust (env GATEHOUSE_CA)")
-	cmd.AddCommand(usersCmd(), groupsCmd(), appsAdminCmd(), profilesCmd(), policiesCmd(), tokensCmd(), devicesCmd(), grantsCmd(), adminTokenCmd())
+	cmd.AddCommand(usersCmd(), groupsCmd(), appsAdminCmd(), profilesCmd(), policiesCmd(), tokensCmd(), devicesCmd(), grantsCmd(), adminTokenCmd(), gatewaysCmd())
 	return cmd
 }
 
