@@ -483,7 +483,7 @@ func (c *Controller) deleteDevice(ctx context.Context, id string) error {
 	if err := c.store.DeleteDevice(ctx, id); err != nil {
 		return err
 	}
-	c.forgetDevices(ctx, []string{id}, []api.Reason{{Code: "device.deleted", Message: "an admin removed this device",
+	c.forgetDevices(ctx, []string{id}, []api.Reason{{Code: api.CodeDeviceDeleted, Message: "an admin removed this device",
 		Remediation: "Enroll the device again with a new enrollment token"}})
 	return nil
 }
@@ -505,7 +505,7 @@ func (c *Controller) deleteUser(ctx context.Context, name string) error {
 			ids = append(ids, d.ID)
 		}
 	}
-	c.forgetDevices(ctx, ids, []api.Reason{{Code: "user.deleted", Message: "an admin removed your account",
+	c.forgetDevices(ctx, ids, []api.Reason{{Code: api.CodeUserDeleted, Message: "an admin removed your account",
 		Remediation: "Ask an admin to restore your account, then enroll again"}})
 	return nil
 }

@@ -78,8 +78,8 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 			c.mu.Unlock()
 			c.log.Warn("grant request reuses a live tunnel key", "device", s.device, "app", req.App)
 			msg := fmt.Sprintf("grant request for %q: this WireGuard key already belongs to another tunnel; make a fresh key for each app", req.App)
-			s.sendError("bad_request", msg)
-			s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: "bad_request",
+			s.sendError(api.CodeBadRequest, msg)
+			s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: api.CodeBadRequest,
 				Message: msg, Remediation: "Update the Gatehouse agent"}}})
 			return
 		}
@@ -112,7 +112,7 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 		return
 	}
 	if !overlay.IsValid() {
-		s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: "controller.exhausted",
+		s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: api.CodeControllerExhausted,
 			Message: "the controller has no overlay addresses left", Remediation: "Ask an admin to check the controller"}}})
 		return
 	}
@@ -121,7 +121,7 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 	if err := gw.AddPeer(ctx, g.peerConfig()); err != nil {
 		c.log.Warn("gateway refused peer", "app", app.Name, "err", err)
 		c.releaseAddr(overlay)
-		s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: "gateway.unavailable",
+		s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: api.CodeGatewayUnavailable,
 			Message: "the gateway for this app did not accept the tunnel", Remediation: "Try again in a minute; if it persists, tell IT"}}})
 		return
 	}
@@ -218,7 +218,7 @@ func (c *Controller) reevaluate(ctx context.Context, device string, notify bool)
 		}
 		if name := appGateway(c.snap.Apps[key.app]); name != g.gateway {
 			delete(c.grants, key)
-			revoked = append(revoked, revocation{g, c.sessions[key.device], []api.Reason{{Code: "gateway.changed",
+			revoked = append(revoked, revocation{g, c.sessions[key.device], []api.Reason{{Code: api.CodeGatewayChanged,
 				Message: fmt.Sprintf("the app moved from gateway %q to %q", g.gateway, name), Remediation: "Reconnect to reach the app through its new gateway"}}})
 			continue
 		}
@@ -275,7 +275,7 @@ func (c *Controller) moveGrant(ctx context.Context, g *grant) {
 	s := c.sessions[g.device]
 	c.mu.Unlock()
 	if live {
-		c.revoke(ctx, g, s, []api.Reason{{Code: "gateway.unavailable",
+		c.revoke(ctx, g, s, []api.Reason{{Code: api.CodeGatewayUnavailable,
 			Message: "the app changed and its gateway could not take the change", Remediation: "Reconnect in a minute; if it persists, tell IT"}})
 	}
 }
@@ -377,7 +377,7 @@ func (c *Controller) renewAll(ctx context.Context) {
 	c.mu.Unlock()
 	for _, g := range expired {
 		c.log.Info("grant expired", "device", g.device, "app", g.app)
-		c.revoke(ctx, g, c.session(g.device), []api.Reason{{Code: "lease.expired",
+		c.revoke(ctx, g, c.session(g.device), []api.Reason{{Code: api.CodeLeaseExpired,
 			Message: "the tunnel's lease ran out before it could be renewed", Remediation: "Reconnect; if it keeps happening, tell IT"}})
 	}
 	for _, r := range renew {
@@ -449,7 +449,7 @@ func appGateway(app api.App) string {
 
 // gatewayOffline is the denial for an app whose gateway is not registered.
 func gatewayOffline(name string) api.Reason {
-	return api.Reason{Code: "gateway.offline", Message: fmt.Sprintf("gateway %s is offline", name),
+	return api.Reason{Code: api.CodeGatewayOffline, Message: fmt.Sprintf("gateway %s is offline", name),
 		Remediation: "Try again later; if it persists, tell IT the gateway is down"}
 }
 
