@@ -165,8 +165,7 @@ var allowedImports = map[string]map[string]string{
 		"/controller/pki":    "its CA and serving certificate",
 		"/controller/policy": "decisions",
 		"/controller/store":  "durable state",
-		"/gateway":           "the embedded gateway (moves to cmd/gatehouse-controller with the standalone gateway)",
-		"/tunnel":            "WireGuard key parsing and the embedded gateway's key",
+		"/tunnel":            "WireGuard public key parsing in grant requests",
 	},
 	"/cmd/gatehouse": {
 		"/agent/localapi":  "status, apps and posture from the local agent",
@@ -181,6 +180,8 @@ var allowedImports = map[string]map[string]string{
 	},
 	"/cmd/gatehouse-controller": {
 		"/controller": "the controller",
+		"/gateway":    "the embedded gateway it runs and registers as \"embedded\"",
+		"/tunnel":     "the embedded gateway's WireGuard key",
 	},
 	"/cmd/gatehouse-demo": {
 		"/agent/localapi":  "shows what the agent says",

@@ -79,7 +79,7 @@ func (c *Controller) Handler() http.Handler {
 		return nil, c.deleteDevice(r.Context(), r.PathValue("id"))
 	}))
 	mux.HandleFunc("GET "+api.PathGrants, c.admin(func(r *http.Request) (any, error) { return c.liveGrants(), nil }))
-	mux.HandleFunc("GET "+api.PathGatewayPeers, c.admin(func(r *http.Request) (any, error) { return c.gw.Peers(r.Context()), nil }))
+	mux.HandleFunc("GET "+api.PathGatewayPeers, c.admin(func(r *http.Request) (any, error) { return c.gatewayPeers(r.Context()), nil }))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -261,10 +261,12 @@ func (c *Controller) validateApp(ctx context.Context, a *api.App) error {
 		return badRequest("app %q: protocol %q is not supported yet; use tcp", a.Name, a.Protocol)
 	}
 	if a.Gateway == "" {
-		a.Gateway = "embedded"
+		a.Gateway = EmbeddedGateway
 	}
-	if a.Gateway != "embedded" {
-		return badRequest("app %q: gateway %q does not exist; use embedded", a.Name, a.Gateway)
+	// A gateway may register after its apps are made: any valid name is
+	// taken, and grants wait for it to be online.
+	if !nameRE.MatchString(a.Gateway) {
+		return badRequest("app %q: gateway name %q: use 1-63 letters, digits, '.', '_', '@' or '-', starting with a letter or digit", a.Name, a.Gateway)
 	}
 	if len(a.Upstreams) == 0 {
 		return badRequest("app %q needs at least one upstream host:port", a.Name)
@@ -481,7 +483,7 @@ func (c *Controller) deleteDevice(ctx context.Context, id string) error {
 	if err := c.store.DeleteDevice(ctx, id); err != nil {
 		return err
 	}
-	c.forgetDevices(ctx, []string{id}, []api.Reason{{Code: "device.deleted", Message: "an admin removed this device",
+	c.forgetDevices(ctx, []string{id}, []api.Reason{{Code: api.CodeDeviceDeleted, Message: "an admin removed this device",
 		Remediation: "Enroll the device again with a new enrollment token"}})
 	return nil
 }
@@ -503,7 +505,7 @@ func (c *Controller) deleteUser(ctx context.Context, name string) error {
 			ids = append(ids, d.ID)
 		}
 	}
-	c.forgetDevices(ctx, ids, []api.Reason{{Code: "user.deleted", Message: "an admin removed your account",
+	c.forgetDevices(ctx, ids, []api.Reason{{Code: api.CodeUserDeleted, Message: "an admin removed your account",
 		Remediation: "Ask an admin to restore your account, then enroll again"}})
 	return nil
 }

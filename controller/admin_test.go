@@ -24,7 +24,7 @@ import (
 // stop func that closes it (cleanup calls it too; it runs once).
 func startAdminController(t *testing.T, dir string) (*Controller, *adminclient.Client, func()) {
 	t.Helper()
-	c, err := New(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0", InsecureHTTP: true, GatewayPort: -1})
+	c, err := New(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0", InsecureHTTP: true})
 	if err != nil {
 		t.Fatalf("New(%q) = %v, want a controller", dir, err)
 	}
@@ -368,7 +368,7 @@ func TestAdminValidation(t *testing.T) {
 		{name: "upstream port not a number", path: api.PathApps, in: api.App{Name: "x", Upstreams: []string{"10.0.0.5:http"}}, wantErr: []string{"port"}},
 		{name: "duplicate port", path: api.PathApps, in: api.App{Name: "x", Upstreams: []string{"10.0.0.5:80", "10.0.0.6:80"}}, wantErr: []string{"port 80"}},
 		{name: "protocol udp", path: api.PathApps, in: api.App{Name: "x", Upstreams: []string{"10.0.0.5:53"}, Protocol: "udp"}, wantErr: []string{"protocol", `"udp"`}},
-		{name: "unknown gateway", path: api.PathApps, in: api.App{Name: "x", Upstreams: []string{"10.0.0.5:80"}, Gateway: "paris"}, wantErr: []string{"gateway", `"paris"`}},
+		{name: "gateway name not a name", path: api.PathApps, in: api.App{Name: "x", Upstreams: []string{"10.0.0.5:80"}, Gateway: "paris/1"}, wantErr: []string{"gateway name", `"paris/1"`}},
 		{name: "profile name", path: api.PathPostureProfiles, in: api.PostureProfile{Name: "a b"}, wantErr: []string{"posture profile name"}},
 		{name: "os_family beos", path: api.PathPostureProfiles, in: api.PostureProfile{Name: "p", OSFamily: "beos"}, wantErr: []string{"os_family", `"beos"`}},
 		{name: "min_kernel abc", path: api.PathPostureProfiles, in: api.PostureProfile{Name: "p", MinKernel: "abc"}, wantErr: []string{"min_kernel", `"abc"`}},
@@ -582,7 +582,6 @@ func TestAdminStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("BootstrapToken() on first start = %q, want a gha_ token", token)
 	}
 	before := populate(t, admin)
-	gwKey := first.Gateway().PublicKey()
 	stopFirst()
 
 	second, _, _ := startAdminController(t, dir)
@@ -598,9 +597,6 @@ func TestAdminStateSurvivesRestart(t *testing.T) {
 		if !reflect.DeepEqual(after[kind], before[kind]) {
 			t.Errorf("%s after restart = %+v, want %+v", kind, after[kind], before[kind])
 		}
-	}
-	if got := second.Gateway().PublicKey(); got != gwKey {
-		t.Errorf("Gateway().PublicKey() after restart = %q, want %q (kept in the data dir)", got, gwKey)
 	}
 	// A new app does not take a virtual IP an old one holds.
 	apps := after["apps"].([]api.App)
@@ -629,7 +625,7 @@ func TestNewRefusesPlainHTTPOffLoopback(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
-			c, err := New(context.Background(), Config{DataDir: dir, Listen: tt.in, InsecureHTTP: true, GatewayPort: -1})
+			c, err := New(context.Background(), Config{DataDir: dir, Listen: tt.in, InsecureHTTP: true})
 			if c != nil {
 				c.Close()
 			}
@@ -651,7 +647,7 @@ func TestNewRefusesPlainHTTPOffLoopback(t *testing.T) {
 
 func TestTLSByDefault(t *testing.T) {
 	dir := t.TempDir()
-	c, err := New(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0", GatewayPort: -1})
+	c, err := New(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatalf("New(TLS) = %v, want a controller", err)
 	}
@@ -692,7 +688,7 @@ func TestTLSByDefault(t *testing.T) {
 
 	// Another controller's CA is not trusted either.
 	other := t.TempDir()
-	oc, err := New(ctx, Config{DataDir: other, Listen: "127.0.0.1:0", GatewayPort: -1})
+	oc, err := New(ctx, Config{DataDir: other, Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,15 +26,12 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/controller/pki"
 	"github.com/gatehouse-ztna/gatehouse/controller/policy"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
-	"github.com/gatehouse-ztna/gatehouse/gateway"
-	"github.com/gatehouse-ztna/gatehouse/tunnel"
 )
 
 // Defaults a controller runs with when its Config leaves a field zero.
 const (
 	DefaultLeaseTTL          = 2 * time.Minute
 	DefaultHeartbeatInterval = 30 * time.Second
-	DefaultGatewayPort       = 51820
 )
 
 // Config sets a controller up. Zero fields take the defaults above.
@@ -46,17 +43,10 @@ type Config struct {
 	InsecureHTTP      bool
 	LeaseTTL          time.Duration
 	HeartbeatInterval time.Duration
-	// Enforcer replaces the embedded gateway (tests wrap it to cut the link).
-	Enforcer Enforcer
-	// GatewayPort and GatewayHost place the embedded gateway's WireGuard
-	// endpoint. The host is required when Listen is beyond loopback (only
-	// the admin knows the name agents reach this machine at); on loopback
-	// it defaults to Listen's host.
-	GatewayPort int
-	GatewayHost string
 	// PublicNames are the DNS names and addresses agents and admins reach
 	// the controller at; the serving certificate covers them, the loopback
-	// names, Listen's host and GatewayHost.
+	// names and Listen's host. (Gateways are not configured here: whoever
+	// runs one registers it with RegisterGateway.)
 	PublicNames []string
 	// Limits bound unauthenticated load; zero fields take DefaultLimits().
 	Limits Limits
@@ -94,9 +84,8 @@ type Controller struct {
 	cfg      Config
 	log      *slog.Logger
 	store    store.Store
-	gw       Enforcer
-	embedded *gateway.Gateway // nil when cfg.Enforcer was given
-	clock    clock            // session limits run on it
+	gateways gatewayRegistry // the gateways online now
+	clock    clock           // session limits run on it
 
 	// adminHash is the SHA-256 of the admin token; rotation swaps it.
 	adminHash      atomic.Pointer[[sha256.Size]byte]
@@ -140,8 +129,8 @@ type postureEntry struct {
 	at     time.Time
 }
 
-// New opens (or creates) the data dir and store, starts the embedded
-// gateway unless one is given, and listens. Call Serve to accept requests.
+// New opens (or creates) the data dir and store, and listens. Register
+// the gateways (RegisterGateway), then call Serve to accept requests.
 func New(ctx context.Context, cfg Config) (*Controller, error) {
 	if cfg.LeaseTTL == 0 {
 		cfg.LeaseTTL = DefaultLeaseTTL
@@ -159,10 +148,10 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen address %q: %w", cfg.Listen, err)
 	}
-	if cfg.InsecureHTTP && !isLoopback(host) {
+	if cfg.InsecureHTTP && !IsLoopback(host) {
 		return nil, fmt.Errorf("plain HTTP is allowed only on loopback, not on %q: drop --insecure-http or listen on 127.0.0.1", cfg.Listen)
 	}
-	if err := checkPublicAddresses(cfg, host); err != nil {
+	if err := checkPublicAddresses(cfg); err != nil {
 		return nil, err
 	}
 	limits := cfg.Limits.withDefaults()
@@ -203,23 +192,6 @@ func (c *Controller) start(ctx context.Context, host string) error {
 	if err := c.reload(ctx); err != nil {
 		return err
 	}
-	c.gw = c.cfg.Enforcer
-	if c.gw == nil {
-		gw, err := c.startEmbeddedGateway(ctx, host)
-		if err != nil {
-			return err
-		}
-		c.embedded, c.gw = gw, gw
-	}
-	// A controller starts with no grants, so a gateway that outlived the
-	// last one must not keep peers nobody renews or can revoke.
-	for _, p := range c.gw.Peers(ctx) {
-		if err := c.gw.RemovePeer(ctx, p.PublicKey); err != nil {
-			c.log.Warn("remove a peer left from before this start", "app", p.App, "err", err)
-		} else {
-			c.log.Info("removed a peer left from before this start", "app", p.App, "overlay", p.OverlayAddr)
-		}
-	}
 	ln, err := net.Listen("tcp", c.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", c.cfg.Listen, err)
@@ -252,28 +224,6 @@ func (c *Controller) start(ctx context.Context, host string) error {
 	return nil
 }
 
-// startEmbeddedGateway runs a gateway in this process; its WireGuard key is
-// kept in the data dir (0600) so agents' configs survive restarts.
-func (c *Controller) startEmbeddedGateway(ctx context.Context, listenHost string) (*gateway.Gateway, error) {
-	key, err := loadOrCreateWGKey(filepath.Join(c.cfg.DataDir, "gateway.key"))
-	if err != nil {
-		return nil, err
-	}
-	port := c.cfg.GatewayPort
-	if port == 0 {
-		port = DefaultGatewayPort
-	}
-	if port < 0 {
-		port = 0 // tests: pick a free port
-	}
-	host := c.cfg.GatewayHost
-	if host == "" {
-		host = listenHost // loopback: checkPublicAddresses requires a host otherwise
-	}
-	return gateway.New(gateway.Config{PrivateKey: key, ListenPort: port, PublicHost: host,
-		Logger: c.log.With("component", "gateway")})
-}
-
 // Addr is the address the controller listens on.
 func (c *Controller) Addr() net.Addr { return c.ln.Addr() }
 
@@ -298,9 +248,6 @@ func (c *Controller) CAFile() string {
 // It exists only in memory and is shown once.
 func (c *Controller) BootstrapToken() string { return c.bootstrapToken }
 
-// Gateway is the embedded gateway, nil when an Enforcer was configured.
-func (c *Controller) Gateway() *gateway.Gateway { return c.embedded }
-
 // Serve accepts requests until Close.
 func (c *Controller) Serve() error {
 	err := c.http.Serve(c.ln)
@@ -310,7 +257,8 @@ func (c *Controller) Serve() error {
 	return err
 }
 
-// Close stops serving, ends every session and the embedded gateway.
+// Close stops serving and ends every session. Gateways belong to whoever
+// registered them and are not closed.
 func (c *Controller) Close() error {
 	if c.cancel != nil {
 		c.cancel()
@@ -328,9 +276,6 @@ func (c *Controller) Close() error {
 	c.mu.Unlock()
 	c.wg.Wait()
 	c.sessionW.Wait()
-	if c.embedded != nil {
-		c.embedded.Close()
-	}
 	return c.store.Close()
 }
 
@@ -412,7 +357,8 @@ func (c *Controller) reload(ctx context.Context) error {
 	return nil
 }
 
-func isLoopback(host string) bool {
+// IsLoopback reports whether host is a loopback name or address.
+func IsLoopback(host string) bool {
 	if host == "localhost" {
 		return true
 	}
@@ -420,21 +366,10 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// checkPublicAddresses refuses a controller that listens beyond loopback
-// but would tell agents to reach its embedded gateway at 127.0.0.1, and
-// names that cannot go into a certificate.
-func checkPublicAddresses(cfg Config, listenHost string) error {
-	if cfg.Enforcer == nil && cfg.GatewayHost == "" && !isLoopback(listenHost) {
-		return fmt.Errorf("listening on %q, beyond loopback, needs --gateway-host: the name or address agents reach this machine at "+
-			"(the embedded gateway's WireGuard endpoint); add --public-name with the same name so the certificate covers it", cfg.Listen)
-	}
-	if cfg.GatewayHost != "" {
-		if err := validHost(cfg.GatewayHost); err != nil {
-			return fmt.Errorf("--gateway-host: %w", err)
-		}
-	}
+// checkPublicAddresses refuses names that cannot go into a certificate.
+func checkPublicAddresses(cfg Config) error {
 	for _, n := range cfg.PublicNames {
-		if err := validHost(n); err != nil {
+		if err := ValidHost(n); err != nil {
 			return fmt.Errorf("--public-name: %w", err)
 		}
 	}
@@ -443,8 +378,8 @@ func checkPublicAddresses(cfg Config, listenHost string) error {
 
 var dnsNameRE = regexp.MustCompile(`^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)*[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.?$`)
 
-// validHost accepts an IP address or a DNS name (no port, no wildcard).
-func validHost(h string) error {
+// ValidHost accepts an IP address or a DNS name (no port, no wildcard).
+func ValidHost(h string) error {
 	if h == "" {
 		return fmt.Errorf("empty: give the DNS name or address agents reach this machine at")
 	}
@@ -478,25 +413,5 @@ func certNames(cfg Config, listenHost string) []string {
 	for _, n := range cfg.PublicNames {
 		add(n)
 	}
-	add(cfg.GatewayHost)
 	return names
-}
-
-func loadOrCreateWGKey(path string) (tunnel.PrivateKey, error) {
-	var key tunnel.PrivateKey
-	b, err := os.ReadFile(path)
-	if err == nil && len(b) == len(key) {
-		copy(key[:], b)
-		return key, nil
-	}
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return key, fmt.Errorf("read gateway key: %w", err)
-	}
-	if key, err = tunnel.NewPrivateKey(); err != nil {
-		return key, err
-	}
-	if err := os.WriteFile(path, key[:], 0o600); err != nil {
-		return key, fmt.Errorf("write gateway key: %w", err)
-	}
-	return key, nil
 }

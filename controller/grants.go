@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -31,6 +32,7 @@ type grant struct {
 	user    string
 	pub     string
 	overlay netip.Addr
+	gateway string // the name of the gateway the peer is installed on
 
 	// gwMu serialises this grant's calls to the gateway, so a renewal or a
 	// move can never put back a peer a revocation just removed.
@@ -76,8 +78,8 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 			c.mu.Unlock()
 			c.log.Warn("grant request reuses a live tunnel key", "device", s.device, "app", req.App)
 			msg := fmt.Sprintf("grant request for %q: this WireGuard key already belongs to another tunnel; make a fresh key for each app", req.App)
-			s.sendError("bad_request", msg)
-			s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: "bad_request",
+			s.sendError(api.CodeBadRequest, msg)
+			s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: api.CodeBadRequest,
 				Message: msg, Remediation: "Update the Gatehouse agent"}}})
 			return
 		}
@@ -99,17 +101,27 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 		s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: d.Reasons})
 		return
 	}
+	gwName := appGateway(app)
+	gw, online := c.gateways.get(gwName)
+	if !online {
+		if overlay.IsValid() {
+			c.releaseAddr(overlay)
+		}
+		c.log.Info("grant denied: gateway offline", "device", s.device, "app", req.App, "gateway", gwName)
+		s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{gatewayOffline(gwName)}})
+		return
+	}
 	if !overlay.IsValid() {
-		s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: "controller.exhausted",
+		s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: api.CodeControllerExhausted,
 			Message: "the controller has no overlay addresses left", Remediation: "Ask an admin to check the controller"}}})
 		return
 	}
-	g := &grant{grantKey: key, user: s.user, pub: req.PublicKey, overlay: overlay, dests: destinations(app),
+	g := &grant{grantKey: key, user: s.user, pub: req.PublicKey, overlay: overlay, gateway: gwName, dests: destinations(app),
 		expires: time.Now().Add(c.cfg.LeaseTTL)}
-	if err := c.gw.AddPeer(ctx, g.peerConfig()); err != nil {
+	if err := gw.AddPeer(ctx, g.peerConfig()); err != nil {
 		c.log.Warn("gateway refused peer", "app", app.Name, "err", err)
 		c.releaseAddr(overlay)
-		s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: "gateway.unavailable",
+		s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: api.CodeGatewayUnavailable,
 			Message: "the gateway for this app did not accept the tunnel", Remediation: "Try again in a minute; if it persists, tell IT"}}})
 		return
 	}
@@ -124,7 +136,7 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 		c.grants[key] = g
 		// Queued before c.mu is released, so no renew or revoke of this
 		// grant can overtake it.
-		s.send(api.TypeGrant, api.Grant{App: app.Name, PublicKey: g.pub, GatewayEndpoint: c.gw.Endpoint(), GatewayPublicKey: c.gw.PublicKey(),
+		s.send(api.TypeGrant, api.Grant{App: app.Name, PublicKey: g.pub, GatewayEndpoint: gw.Endpoint(), GatewayPublicKey: gw.PublicKey(),
 			OverlayAddr: overlay.String(), VirtualIP: app.VirtualIP, Ports: appPorts(app), Lease: api.Duration(time.Until(g.expires))})
 	}
 	c.mu.Unlock()
@@ -204,6 +216,12 @@ func (c *Controller) reevaluate(ctx context.Context, device string, notify bool)
 			revoked = append(revoked, revocation{g, c.sessions[key.device], d.Reasons})
 			continue
 		}
+		if name := appGateway(c.snap.Apps[key.app]); name != g.gateway {
+			delete(c.grants, key)
+			revoked = append(revoked, revocation{g, c.sessions[key.device], []api.Reason{{Code: api.CodeGatewayChanged,
+				Message: fmt.Sprintf("the app moved from gateway %q to %q", g.gateway, name), Remediation: "Reconnect to reach the app through its new gateway"}}})
+			continue
+		}
 		if dests := destinations(c.snap.Apps[key.app]); !slices.Equal(dests, g.dests) {
 			g.dests = dests
 			moved = append(moved, g)
@@ -239,7 +257,10 @@ func (c *Controller) moveGrant(ctx context.Context, g *grant) {
 	c.mu.Lock()
 	pc := g.peerConfig()
 	c.mu.Unlock()
-	err := c.gw.AddPeer(ctx, pc)
+	err := errGatewayOffline
+	if gw, online := c.gateways.get(g.gateway); online {
+		err = gw.AddPeer(ctx, pc)
+	}
 	g.gwMu.Unlock()
 	if err == nil {
 		c.log.Info("grant moved to the app's new upstreams", "device", g.device, "app", g.app)
@@ -254,7 +275,7 @@ func (c *Controller) moveGrant(ctx context.Context, g *grant) {
 	s := c.sessions[g.device]
 	c.mu.Unlock()
 	if live {
-		c.revoke(ctx, g, s, []api.Reason{{Code: "gateway.unavailable",
+		c.revoke(ctx, g, s, []api.Reason{{Code: api.CodeGatewayUnavailable,
 			Message: "the app changed and its gateway could not take the change", Remediation: "Reconnect in a minute; if it persists, tell IT"}})
 	}
 }
@@ -279,7 +300,11 @@ func (c *Controller) dropPeer(ctx context.Context, g *grant) {
 		return
 	}
 	g.dropped = true
-	if err := c.gw.RemovePeer(ctx, g.pub); err != nil {
+	err := errGatewayOffline
+	if gw, online := c.gateways.get(g.gateway); online {
+		err = gw.RemovePeer(ctx, g.pub)
+	}
+	if err != nil {
 		c.log.Warn("remove peer from gateway; it ends at its lease", "app", g.app, "err", err)
 		c.mu.Lock()
 		wait := time.Until(g.expires) + time.Second
@@ -352,7 +377,7 @@ func (c *Controller) renewAll(ctx context.Context) {
 	c.mu.Unlock()
 	for _, g := range expired {
 		c.log.Info("grant expired", "device", g.device, "app", g.app)
-		c.revoke(ctx, g, c.session(g.device), []api.Reason{{Code: "lease.expired",
+		c.revoke(ctx, g, c.session(g.device), []api.Reason{{Code: api.CodeLeaseExpired,
 			Message: "the tunnel's lease ran out before it could be renewed", Remediation: "Reconnect; if it keeps happening, tell IT"}})
 	}
 	for _, r := range renew {
@@ -371,7 +396,12 @@ func (c *Controller) renew(ctx context.Context, g *grant, s *session, lease time
 	// The controller's own expiry counts from before the gateway and the
 	// agent receive theirs, so it is the earliest of the three.
 	exp := time.Now().Add(lease)
-	if err := c.gw.RenewPeer(ctx, g.pub, lease); err != nil {
+	gw, online := c.gateways.get(g.gateway)
+	if !online {
+		c.log.Warn("gateway offline: lease not renewed", "app", g.app, "device", g.device, "gateway", g.gateway)
+		return
+	}
+	if err := gw.RenewPeer(ctx, g.pub, lease); err != nil {
 		c.log.Warn("renew lease on gateway", "app", g.app, "device", g.device, "err", err)
 		return
 	}
@@ -403,6 +433,24 @@ func (c *Controller) liveGrants() []api.LiveGrant {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].OverlayAddr < out[j].OverlayAddr })
 	return out
+}
+
+// errGatewayOffline is what a call to a gateway that is not registered
+// returns.
+var errGatewayOffline = errors.New("gateway offline")
+
+// appGateway is the name of the gateway app is behind.
+func appGateway(app api.App) string {
+	if app.Gateway == "" {
+		return EmbeddedGateway
+	}
+	return app.Gateway
+}
+
+// gatewayOffline is the denial for an app whose gateway is not registered.
+func gatewayOffline(name string) api.Reason {
+	return api.Reason{Code: api.CodeGatewayOffline, Message: fmt.Sprintf("gateway %s is offline", name),
+		Remediation: "Try again later; if it persists, tell IT the gateway is down"}
 }
 
 // destinations maps each upstream to the app's virtual IP on the same port.

@@ -59,7 +59,7 @@ func (b *syncBuffer) String() string {
 func startWith(t *testing.T, limits Limits) (*Controller, *adminclient.Client, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
-	c, err := New(context.Background(), Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", InsecureHTTP: true, GatewayPort: -1,
+	c, err := New(context.Background(), Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", InsecureHTTP: true,
 		Limits: limits, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatalf("New = %v, want a controller", err)
@@ -428,7 +428,7 @@ func TestSlowHeadersAreDropped(t *testing.T) {
 
 // A client that opens a TLS connection and says nothing is dropped too.
 func TestSilentTLSClientIsDropped(t *testing.T) {
-	c, err := New(context.Background(), Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", GatewayPort: -1,
+	c, err := New(context.Background(), Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
 		Limits: Limits{ReadHeaderTimeout: 300 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -501,67 +501,38 @@ func TestLimitsValidate(t *testing.T) {
 	}
 }
 
-func TestNewRequiresGatewayHostBeyondLoopback(t *testing.T) {
+func TestCheckPublicAddresses(t *testing.T) {
 	tests := []struct {
 		name    string
 		cfg     Config
 		wantErr string
 	}{
-		{name: "all interfaces", cfg: Config{Listen: ":8443"}, wantErr: "needs --gateway-host"},
-		{name: "all IPv4 interfaces", cfg: Config{Listen: "0.0.0.0:8443"}, wantErr: "needs --gateway-host"},
-		{name: "all IPv6 interfaces", cfg: Config{Listen: "[::]:8443"}, wantErr: "needs --gateway-host"},
-		{name: "a LAN address", cfg: Config{Listen: "192.0.2.10:8443"}, wantErr: "needs --gateway-host"},
-		{name: "gateway host with a port", cfg: Config{Listen: "127.0.0.1:0", GatewayHost: "gw.example.com:51820"}, wantErr: `--gateway-host: "gw.example.com:51820" is neither`},
 		{name: "wildcard public name", cfg: Config{Listen: "127.0.0.1:0", PublicNames: []string{"*.example.com"}}, wantErr: `--public-name: "*.example.com" is neither`},
+		{name: "public name with a port", cfg: Config{Listen: "127.0.0.1:0", PublicNames: []string{"gw.example.com:51820"}}, wantErr: `--public-name: "gw.example.com:51820" is neither`},
 		{name: "empty public name", cfg: Config{Listen: "127.0.0.1:0", PublicNames: []string{""}}, wantErr: "--public-name"},
-		{name: "beyond loopback with a gateway host", cfg: Config{Listen: ":8443", GatewayHost: "gw.example.com"}},
-		{name: "beyond loopback with an external gateway", cfg: Config{Listen: ":8443", Enforcer: nopEnforcer{}}},
+		{name: "beyond loopback: gateways are registered, not configured", cfg: Config{Listen: ":8443"}},
 		{name: "loopback", cfg: Config{Listen: "127.0.0.1:0"}},
-		{name: "localhost", cfg: Config{Listen: "localhost:0"}},
+		{name: "localhost", cfg: Config{Listen: "localhost:0", PublicNames: []string{"gatehouse.example.com", "192.0.2.10"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			host, _, err := net.SplitHostPort(tt.cfg.Listen)
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = checkPublicAddresses(tt.cfg, host)
+			err := checkPublicAddresses(tt.cfg)
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
-				t.Errorf("checkPublicAddresses(listen %q, gateway host %q, public names %q) = %v, want an error containing %q",
-					tt.cfg.Listen, tt.cfg.GatewayHost, tt.cfg.PublicNames, err, tt.wantErr)
+				t.Errorf("checkPublicAddresses(public names %q) = %v, want an error containing %q", tt.cfg.PublicNames, err, tt.wantErr)
 			}
 		})
 	}
-	// New refuses before it touches anything. (192.0.2.10 is not on this
-	// machine, so even a New without the check could not listen there.)
-	dir := filepath.Join(t.TempDir(), "data")
-	c, err := New(context.Background(), Config{DataDir: dir, Listen: "192.0.2.10:8443", GatewayPort: -1})
-	if c != nil {
-		c.Close()
-	}
-	if err == nil || !strings.Contains(err.Error(), "needs --gateway-host") {
-		t.Errorf("New(listen 192.0.2.10:8443, no gateway host) = %v, want an error saying --gateway-host is needed", err)
-	}
-	if _, serr := os.Stat(dir); serr == nil {
-		t.Errorf("New(listen 192.0.2.10:8443, no gateway host) refused but created the data dir")
-	}
 }
 
-// nopEnforcer stands for an external gateway in config checks.
-type nopEnforcer struct{ Enforcer }
-
-func TestCertificateCoversPublicNamesAndGatewayHost(t *testing.T) {
+func TestCertificateCoversPublicNames(t *testing.T) {
 	dir := t.TempDir()
-	c, err := New(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0", GatewayPort: -1,
-		PublicNames: []string{"gatehouse.example.test", "192.0.2.7"}, GatewayHost: "gw.example.test"})
+	c, err := New(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0",
+		PublicNames: []string{"gatehouse.example.test", "192.0.2.7", "gw.example.test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	go c.Serve()
 	t.Cleanup(func() { c.Close() })
-	if got := c.Gateway().Endpoint(); !strings.HasPrefix(got, "gw.example.test:") {
-		t.Errorf("Gateway().Endpoint() = %q, want the --gateway-host", got)
-	}
 	ca, err := os.ReadFile(c.CAFile())
 	if err != nil {
 		t.Fatal(err)
@@ -593,9 +564,9 @@ func TestCertNames(t *testing.T) {
 		want []string
 	}{
 		{name: "loopback only", host: "127.0.0.1", want: []string{"localhost", "127.0.0.1", "::1"}},
-		{name: "unspecified listen host is left out", host: "0.0.0.0", cfg: Config{GatewayHost: "10.0.0.1"},
+		{name: "unspecified listen host is left out", host: "0.0.0.0", cfg: Config{PublicNames: []string{"10.0.0.1"}},
 			want: []string{"localhost", "127.0.0.1", "::1", "10.0.0.1"}},
-		{name: "public names, then the gateway host, once each", host: "", cfg: Config{PublicNames: []string{"ctrl.example.com.", "10.0.0.1"}, GatewayHost: "ctrl.example.com"},
+		{name: "public names once each", host: "", cfg: Config{PublicNames: []string{"ctrl.example.com.", "10.0.0.1", "ctrl.example.com"}},
 			want: []string{"localhost", "127.0.0.1", "::1", "ctrl.example.com", "10.0.0.1"}},
 	}
 	for _, tt := range tests {
@@ -609,7 +580,7 @@ func TestCertNames(t *testing.T) {
 
 func TestStartTightensAnExistingDataDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	c, err := New(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0", InsecureHTTP: true, GatewayPort: -1})
+	c, err := New(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0", InsecureHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -628,7 +599,7 @@ func TestStartTightensAnExistingDataDir(t *testing.T) {
 		}
 	}
 	logs := &syncBuffer{}
-	c, err = New(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0", InsecureHTTP: true, GatewayPort: -1,
+	c, err = New(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0", InsecureHTTP: true,
 		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -709,7 +680,7 @@ func TestRotateAdminToken(t *testing.T) {
 	}
 	// The new token survives a restart; the old one stays dead.
 	stop()
-	c2, err := New(ctx, Config{DataDir: dir, Listen: "127.0.0.1:0", InsecureHTTP: true, GatewayPort: -1})
+	c2, err := New(ctx, Config{DataDir: dir, Listen: "127.0.0.1:0", InsecureHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -207,7 +207,7 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 		// The error quotes what the unauthenticated client sent (its device
 		// ID): clipped, so a 64 KiB frame cannot grow the log by 64 KiB.
 		c.log.Warn("agent session refused", "remote", r.RemoteAddr, "err", clip(err.Error()))
-		writeJSON(ctx, conn, mustEnvelope(api.TypeError, api.ErrorMsg{Code: "unauthorized", Message: clip(err.Error())}))
+		writeJSON(ctx, conn, mustEnvelope(api.TypeError, api.ErrorMsg{Code: api.CodeUnauthorized, Message: clip(err.Error())}))
 		conn.Close(websocket.StatusPolicyViolation, truncate(err.Error(), 120))
 		return
 	}
@@ -242,7 +242,7 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 			}
 			c.mu.Unlock()
 		}
-		writeJSON(ctx, conn, mustEnvelope(api.TypeError, api.ErrorMsg{Code: "unauthorized", Message: msg}))
+		writeJSON(ctx, conn, mustEnvelope(api.TypeError, api.ErrorMsg{Code: api.CodeUnauthorized, Message: msg}))
 		conn.Close(websocket.StatusPolicyViolation, msg)
 		return
 	}
@@ -341,12 +341,12 @@ func (c *Controller) readLoop(ctx context.Context, s *session) {
 		var env api.Envelope
 		if err := json.Unmarshal(data, &env); err != nil {
 			c.log.Warn("malformed message from agent", "device", s.device, "err", err)
-			s.sendError("malformed", fmt.Sprintf("message is not valid JSON: %v", err))
+			s.sendError(api.CodeMalformed, fmt.Sprintf("message is not valid JSON: %v", err))
 			continue
 		}
 		if err := c.dispatch(ctx, s, env); err != nil {
 			c.log.Warn("rejected message from agent", "device", s.device, "type", env.Type, "err", err)
-			s.sendError("bad_request", err.Error())
+			s.sendError(api.CodeBadRequest, err.Error())
 		}
 	}
 }
@@ -391,7 +391,7 @@ func (c *Controller) dispatch(ctx context.Context, s *session, env api.Envelope)
 		pub, err := tunnel.ParsePublicKey(req.PublicKey)
 		if err != nil {
 			err = fmt.Errorf("grant request for %q: %w", req.App, err)
-			s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: "bad_request",
+			s.send(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: api.CodeBadRequest,
 				Message: err.Error(), Remediation: "Update the Gatehouse agent"}}})
 			return err
 		}

@@ -86,7 +86,7 @@ func New(t testing.TB, opts Options) *Env {
 	cfg := controller.Config{
 		DataDir: filepath.Join(dir, "controller"), Listen: "127.0.0.1:0",
 		LeaseTTL: opts.LeaseTTL, HeartbeatInterval: opts.HeartbeatInterval,
-		Enforcer: link, Logger: log.With("component", "controller"),
+		Logger:                log.With("component", "controller"),
 		TrustPostureOverrides: !opts.StrictPosture,
 	}
 	if opts.Controller != nil {
@@ -95,6 +95,10 @@ func New(t testing.TB, opts Options) *Env {
 	ctrl, err := controller.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("controller.New: %v", err)
+	}
+	if err := ctrl.RegisterGateway(context.Background(), controller.EmbeddedGateway, link); err != nil {
+		ctrl.Close()
+		t.Fatalf("RegisterGateway(%q): %v", controller.EmbeddedGateway, err)
 	}
 	go ctrl.Serve()
 	t.Cleanup(func() {
@@ -123,6 +127,10 @@ func (e *Env) RestartController(t testing.TB) {
 	ctrl, err := controller.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("restart controller: %v", err)
+	}
+	if err := ctrl.RegisterGateway(context.Background(), controller.EmbeddedGateway, e.Link); err != nil {
+		ctrl.Close()
+		t.Fatalf("RegisterGateway(%q) after restart: %v", controller.EmbeddedGateway, err)
 	}
 	go ctrl.Serve()
 	t.Cleanup(func() { ctrl.Close() })

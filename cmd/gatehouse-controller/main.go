@@ -18,6 +18,7 @@ import (
 
 func main() {
 	var cfg controller.Config
+	var gc embeddedConfig
 	var logLevel, tokenFile string
 	cmd := &cobra.Command{
 		Use:           "gatehouse-controller",
@@ -35,7 +36,11 @@ func main() {
 			if show.file == "" {
 				show.file = filepath.Join(cfg.DataDir, "admin-token")
 			}
-			return run(cmd.Context(), cfg, show)
+			if gc.Host != "" {
+				// The certificate covers the name agents reach this machine at.
+				cfg.PublicNames = append(cfg.PublicNames, gc.Host)
+			}
+			return run(cmd.Context(), cfg, gc, show)
 		},
 	}
 	f := cmd.Flags()
@@ -44,8 +49,8 @@ func main() {
 	f.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "serve plain HTTP (only allowed on a loopback --listen; for development)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", controller.DefaultLeaseTTL, "how long a grant lives without renewal")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", controller.DefaultHeartbeatInterval, "how often agents send a full posture report")
-	f.IntVar(&cfg.GatewayPort, "gateway-port", controller.DefaultGatewayPort, "UDP port of the embedded gateway's WireGuard")
-	f.StringVar(&cfg.GatewayHost, "gateway-host", "", "name or address agents reach this machine's embedded gateway at (required unless --listen is loopback)")
+	f.IntVar(&gc.Port, "gateway-port", defaultGatewayPort, "UDP port of the embedded gateway's WireGuard")
+	f.StringVar(&gc.Host, "gateway-host", "", "name or address agents reach this machine's embedded gateway at (required unless --listen is loopback)")
 	f.StringArrayVar(&cfg.PublicNames, "public-name", nil, "DNS name or address agents and admins reach the controller at; the certificate covers it (repeatable)")
 	f.StringVar(&tokenFile, "admin-token-file", "", "where the first start writes the admin token, 0600 (default DATA_DIR/admin-token; used unless stdout is a terminal)")
 	f.BoolVar(&cfg.TrustPostureOverrides, "trust-posture-overrides", false, "accept facts from agents' --posture-override files (development and demos only)")
@@ -61,9 +66,23 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, cfg controller.Config, show tokenShower) error {
+func run(ctx context.Context, cfg controller.Config, gc embeddedConfig, show tokenShower) error {
+	// Checked before New creates anything.
+	if err := checkEmbedded(cfg.Listen, gc); err != nil {
+		return err
+	}
 	c, err := controller.New(ctx, cfg)
 	if err != nil {
+		return err
+	}
+	gw, err := startEmbedded(cfg.DataDir, cfg.Listen, gc, cfg.Logger.With("component", "gateway"))
+	if err != nil {
+		c.Close()
+		return err
+	}
+	defer gw.Close()
+	if err := c.RegisterGateway(ctx, controller.EmbeddedGateway, gw); err != nil {
+		c.Close()
 		return err
 	}
 	if tok := c.BootstrapToken(); tok != "" {
@@ -72,7 +91,7 @@ func run(ctx context.Context, cfg controller.Config, show tokenShower) error {
 			return err
 		}
 	}
-	cfg.Logger.Info("controller listening", "url", c.URL(), "gateway", c.Gateway().Endpoint(), "ca", c.CAFile())
+	cfg.Logger.Info("controller listening", "url", c.URL(), "gateway", gw.Endpoint(), "ca", c.CAFile())
 	errc := make(chan error, 1)
 	go func() { errc <- c.Serve() }()
 	select {

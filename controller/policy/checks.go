@@ -23,25 +23,25 @@ func checksOf(prof api.PostureProfile) []check {
 			return stringCheck("os_family", p, func(p *api.PostureReport) api.StringFact { return p.OSFamily },
 				func(v string) bool { return v == want },
 				func(v string) string { return fmt.Sprintf("this device runs %s; this app needs %s", v, want) },
-				api.Reason{Code: "posture.os_family", Remediation: "Use a " + want + " device for this app"}, "operating system")
+				api.Reason{Code: api.CodePostureOSFamily, Remediation: "Use a " + want + " device for this app"}, "operating system")
 		}})
 	}
 	if prof.MinKernel != "" {
-		cs = append(cs, minVersion("kernel", prof.MinKernel, func(p *api.PostureReport) api.StringFact { return p.Kernel }))
+		cs = append(cs, minVersion("kernel", api.CodePostureMinKernel, prof.MinKernel, func(p *api.PostureReport) api.StringFact { return p.Kernel }))
 	}
 	if prof.MinOSVersion != "" {
-		cs = append(cs, minVersion("os_version", prof.MinOSVersion, func(p *api.PostureReport) api.StringFact { return p.OSVersion }))
+		cs = append(cs, minVersion("os_version", api.CodePostureMinOSVersion, prof.MinOSVersion, func(p *api.PostureReport) api.StringFact { return p.OSVersion }))
 	}
 	if prof.DiskEncryption {
-		cs = append(cs, boolCheck("disk_encryption", "disk encryption", "Turn on disk encryption for the system disk (LUKS, FileVault or BitLocker)",
+		cs = append(cs, boolCheck("disk_encryption", api.CodePostureDiskEncryption, "disk encryption", "Turn on disk encryption for the system disk (LUKS, FileVault or BitLocker)",
 			func(p *api.PostureReport) api.BoolFact { return p.DiskEncryption }))
 	}
 	if prof.Firewall {
-		cs = append(cs, boolCheck("firewall", "the firewall", "Turn on the firewall",
+		cs = append(cs, boolCheck("firewall", api.CodePostureFirewall, "the firewall", "Turn on the firewall",
 			func(p *api.PostureReport) api.BoolFact { return p.Firewall }))
 	}
 	for _, proc := range prof.RequiredProcesses {
-		cs = append(cs, boolCheck("process:"+proc, fmt.Sprintf("required process %q", proc),
+		cs = append(cs, boolCheck("process:"+proc, api.CodePostureProcessPrefix+proc, fmt.Sprintf("required process %q", proc),
 			fmt.Sprintf("Start %s (your IT department's required software)", proc),
 			func(p *api.PostureReport) api.BoolFact { return p.Processes[proc] }))
 	}
@@ -49,9 +49,9 @@ func checksOf(prof api.PostureProfile) []check {
 }
 
 // boolCheck passes only on a known true fact.
-func boolCheck(name, what, remedy string, fact func(*api.PostureReport) api.BoolFact) check {
+func boolCheck(name, code, what, remedy string, fact func(*api.PostureReport) api.BoolFact) check {
 	return check{name, func(p *api.PostureReport) api.CheckResult {
-		r := api.CheckResult{Check: name, Reason: api.Reason{Code: "posture." + name, Remediation: remedy}}
+		r := api.CheckResult{Check: name, Reason: api.Reason{Code: code, Remediation: remedy}}
 		f := api.BoolFact{}
 		if p != nil {
 			f = fact(p)
@@ -74,13 +74,13 @@ func boolCheck(name, what, remedy string, fact func(*api.PostureReport) api.Bool
 	}}
 }
 
-func minVersion(name, min string, fact func(*api.PostureReport) api.StringFact) check {
+func minVersion(name, code, min string, fact func(*api.PostureReport) api.StringFact) check {
 	what := strings.ReplaceAll(name, "_", " ")
 	return check{"min_" + name, func(p *api.PostureReport) api.CheckResult {
 		return stringCheck("min_"+name, p, fact,
 			func(v string) bool { return CompareVersions(v, min) >= 0 },
 			func(v string) string { return fmt.Sprintf("%s %s is older than %s", what, v, min) },
-			api.Reason{Code: "posture.min_" + name, Remediation: fmt.Sprintf("Update this device to %s %s or newer", what, min)}, what)
+			api.Reason{Code: code, Remediation: fmt.Sprintf("Update this device to %s %s or newer", what, min)}, what)
 	}}
 }
 

@@ -68,12 +68,12 @@ func (dc *decider) decide(app string, byApp map[string][]int) api.Decision {
 	s := dc.s
 	d := api.Decision{App: app, EvaluatedAt: dc.now}
 	if _, ok := s.Apps[app]; !ok {
-		d.Reasons = []api.Reason{{Code: "app.unknown", Message: fmt.Sprintf("there is no app named %q", app),
+		d.Reasons = []api.Reason{{Code: api.CodeAppUnknown, Message: fmt.Sprintf("there is no app named %q", app),
 			Remediation: "Check the app name with `gatehouse apps`"}}
 		return d
 	}
 	if !dc.userKnown {
-		d.Reasons = []api.Reason{{Code: "user.unknown", Message: fmt.Sprintf("user %q no longer exists", dc.userName),
+		d.Reasons = []api.Reason{{Code: api.CodeUserUnknown, Message: fmt.Sprintf("user %q no longer exists", dc.userName),
 			Remediation: "Ask an admin to restore your account, then log in again"}}
 		return d
 	}
@@ -90,7 +90,7 @@ func (dc *decider) decide(app string, byApp map[string][]int) api.Decision {
 		if len(dc.user.Groups) > 0 {
 			groups = strings.Join(dc.user.Groups, ", ")
 		}
-		d.Reasons = []api.Reason{{Code: "policy.no_match",
+		d.Reasons = []api.Reason{{Code: api.CodePolicyNoMatch,
 			Message:     fmt.Sprintf("app %q is not in any policy for your groups (%s)", app, groups),
 			Remediation: fmt.Sprintf("Ask an admin to give one of your groups access to %s", app)}}
 		return d
@@ -108,7 +108,7 @@ func (dc *decider) decide(app string, byApp map[string][]int) api.Decision {
 		}
 		if len(reasons) == 0 {
 			d.Allowed = true
-			d.Reasons = []api.Reason{{Code: "policy.allow", Message: fmt.Sprintf("allowed by policy %q", s.Policies[i].Name)}}
+			d.Reasons = []api.Reason{{Code: api.CodePolicyAllow, Message: fmt.Sprintf("allowed by policy %q", s.Policies[i].Name)}}
 			return d
 		}
 		failed = appendNew(failed, reasons...)
@@ -205,7 +205,7 @@ func (s *Snapshot) profileChecks(names []string, posture *api.PostureReport) []a
 		if !ok {
 			// A policy naming a missing profile fails closed.
 			out = append(out, api.CheckResult{Profile: name, Check: "profile", Status: api.CheckFail,
-				Reason: api.Reason{Code: "policy.missing_profile",
+				Reason: api.Reason{Code: api.CodePolicyMissingProfile,
 					Message:     fmt.Sprintf("posture profile %q does not exist", name),
 					Remediation: "Ask an admin to fix the policy"}})
 			continue

@@ -1,0 +1,41 @@
+package api
+
+// Reason and error codes: the one vocabulary the controller, the agent,
+// the CLI, the tray and (later) the audit log use for why something was
+// allowed, denied, revoked or refused. A code is stable once shipped:
+// messages may be reworded, codes may not. CodeRateLimited is in wire.go.
+const (
+	// Decisions of the policy engine.
+	CodePolicyAllow          = "policy.allow"           // a policy allows the app
+	CodePolicyNoMatch        = "policy.no_match"        // no policy gives the user the app
+	CodePolicyMissingProfile = "policy.missing_profile" // a policy names a profile that does not exist
+	CodeAppUnknown           = "app.unknown"            // there is no such app
+	CodeUserUnknown          = "user.unknown"           // the device's user no longer exists
+
+	// Posture checks: "posture." + the check's name.
+	CodePostureOSFamily       = "posture.os_family"
+	CodePostureMinKernel      = "posture.min_kernel"
+	CodePostureMinOSVersion   = "posture.min_os_version"
+	CodePostureDiskEncryption = "posture.disk_encryption"
+	CodePostureFirewall       = "posture.firewall"
+	// CodePostureProcessPrefix + a process name: a required process.
+	CodePostureProcessPrefix = "posture.process:"
+
+	// Grant lifecycle, decided by the controller.
+	CodeGatewayUnavailable  = "gateway.unavailable"  // the app's gateway refused or could not take the peer
+	CodeGatewayOffline      = "gateway.offline"      // the app's gateway is not connected
+	CodeGatewayChanged      = "gateway.changed"      // the app moved to another gateway
+	CodeLeaseExpired        = "lease.expired"        // the lease ran out before it was renewed
+	CodeControllerExhausted = "controller.exhausted" // no overlay address left
+	CodeDeviceDeleted       = "device.deleted"       // an admin removed the device
+	CodeUserDeleted         = "user.deleted"         // an admin removed the user
+
+	// Decided by the agent on its own.
+	CodeControllerLostGrant = "controller.lost_grant" // the controller no longer knows the tunnel
+	CodeAppRemoved          = "app.removed"           // the app is no longer offered to the device
+
+	// Errors (ErrorMsg codes, and reasons of a refused request).
+	CodeBadRequest   = "bad_request"  // a message the controller cannot accept
+	CodeMalformed    = "malformed"    // a message that is not valid JSON
+	CodeUnauthorized = "unauthorized" // the device could not prove its key, or is gone
+)
