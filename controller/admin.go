@@ -41,6 +41,7 @@ func (c *Controller) Handler() http.Handler {
 	// The two doors open to anyone get a token bucket per source.
 	mux.Handle("POST "+api.PathEnroll, c.enrollLimit.wrap(c.log.Warn, http.HandlerFunc(c.handleEnroll)))
 	mux.Handle("GET "+api.AgentWebsocketPath, c.authLimit.wrap(c.log.Warn, http.HandlerFunc(c.handleAgent)))
+	c.mountRemoteGateways(mux)
 
 	mountResource(c, mux, api.PathUsers, resource[api.User]{
 		name: func(u api.User) string { return u.Name }, validate: c.validateUser,

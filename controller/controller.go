@@ -85,6 +85,7 @@ type Controller struct {
 	log      *slog.Logger
 	store    store.Store
 	gateways gatewayRegistry // the gateways online now
+	remote   remoteGateways  // standalone gateways: their hub and enrollment
 	clock    clock           // session limits run on it
 
 	// adminHash is the SHA-256 of the admin token; rotation swaps it.
@@ -178,6 +179,10 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 		limits:      limits,
 		enrollLimit: newSourceLimiter("enrollment attempts", limits.Enroll, time.Now),
 		authLimit:   newSourceLimiter("agent connections", limits.AgentAuth, time.Now)}
+	if err := c.startRemoteGateways(st); err != nil {
+		c.Close()
+		return nil, err
+	}
 	if err := c.start(ctx, host); err != nil {
 		c.Close()
 		return nil, err

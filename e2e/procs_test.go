@@ -29,7 +29,7 @@ func binaries(t *testing.T) string {
 			return
 		}
 		out, err := exec.Command("go", "build", "-o", binDir+"/", "../cmd/gatehouse", "../cmd/gatehouse-agent",
-			"../cmd/gatehouse-controller").CombinedOutput()
+			"../cmd/gatehouse-controller", "../cmd/gatehouse-gateway").CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("%v\n%s", err, out)
 		}

@@ -175,7 +175,8 @@ func inNetns(ns string, f func() error) error {
 	return <-errc
 }
 
-// serveApp answers every HTTP request with body at addr inside ns.
+// serveApp answers every HTTP request with body at addr inside ns, but
+// /stream, which streams until the client goes (see streamUntilClosed).
 func serveApp(t *testing.T, ns, addr, body string) {
 	t.Helper()
 	var l net.Listener
@@ -183,7 +184,13 @@ func serveApp(t *testing.T, ns, addr, body string) {
 		l, err = net.Listen("tcp", addr)
 		return err
 	}))
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) })}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			streamUntilClosed(w)
+			return
+		}
+		io.WriteString(w, body)
+	})}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 }

@@ -58,9 +58,11 @@ func appsAdminCmd() *cobra.Command {
 		}}
 	create := createCmd("create NAME --upstream HOST:PORT", "Create an app", api.PathApps, cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) api.App {
 		ups, _ := cmd.Flags().GetStringSlice("upstream")
-		return api.App{Name: args[0], Upstreams: ups}
+		gw, _ := cmd.Flags().GetString("gateway")
+		return api.App{Name: args[0], Upstreams: ups, Gateway: gw}
 	})
 	create.Flags().StringSlice("upstream", nil, "host:port the gateway forwards to (repeatable, one per port)")
+	create.Flags().String("gateway", "", "the gateway in front of the app (see `gatehouse admin gateways`; default: the controller's embedded one)")
 	return group("apps", "Manage apps", append(k.commands(), create)...)
 }
 

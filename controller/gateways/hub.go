@@ -127,7 +127,9 @@ func (h *Hub) Describe(g api.Gateway) api.Gateway {
 	defer r.mu.Unlock()
 	if r.sess != nil && r.sess.id.ID == g.ID {
 		g.State = api.GatewayOnline
-		g.Endpoint, g.Peers, g.OpenFlows = r.endpoint, r.status.Peers, r.status.OpenFlows
+		// Peers: what the gateway acknowledged holding, current to the last
+		// ack; flows come with its periodic status.
+		g.Endpoint, g.Peers, g.OpenFlows = r.endpoint, len(r.held), r.status.OpenFlows
 		if r.version != "" {
 			g.Version = r.version
 		}
