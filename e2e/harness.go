@@ -54,6 +54,9 @@ type Options struct {
 type Env struct {
 	Ctrl    *controller.Controller
 	Gateway *gateway.Gateway
+	// Remotes are the standalone gateways a test started (RemoteGateway),
+	// by name.
+	Remotes map[string]*gateway.Gateway
 	Link    *Link
 	Admin   *adminclient.Client
 	Log     *slog.Logger

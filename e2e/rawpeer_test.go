@@ -20,6 +20,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/gateway"
 	"github.com/gatehouse-ztna/gatehouse/tunnel"
 	"github.com/gatehouse-ztna/gatehouse/tunnel/tuntest"
 )
@@ -397,9 +398,15 @@ func (g *RawGrant) AssertGatewayCut(s *RawStream, d time.Duration) {
 		g.t.Errorf("Write after the reset = nil error, want the flow dead")
 	}
 
-	for _, peer := range g.env.Gateway.Peers(context.Background()) {
-		if peer.PublicKey == g.PublicKey {
-			g.t.Errorf("gateway still lists the uncooperative client's peer %+v, want it removed", peer)
+	gws := []*gateway.Gateway{g.env.Gateway}
+	for _, gw := range g.env.Remotes {
+		gws = append(gws, gw)
+	}
+	for _, gw := range gws {
+		for _, peer := range gw.Peers(context.Background()) {
+			if peer.PublicKey == g.PublicKey {
+				g.t.Errorf("gateway still lists the uncooperative client's peer %+v, want it removed", peer)
+			}
 		}
 	}
 	// WireGuard removes the peer a few ms after the reset (once the reset
