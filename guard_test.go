@@ -142,8 +142,15 @@ var allowedImports = map[string]map[string]string{
 	"/controller/store": {
 		"/api": "the objects it stores",
 	},
+	"/controller/ipam": {},
+	"/controller/grants": {
+		"/api":             "grants, peers, reasons and the messages to agents",
+		"/controller/ipam": "overlay addresses",
+	},
 	"/controller": {
 		"/api":               "the wire protocol and REST types",
+		"/controller/grants": "the grant lifecycle and the gateway registry",
+		"/controller/ipam":   "overlay addresses and apps' virtual IPs",
 		"/api/adminclient":   "tests: drive the admin API as the CLI does",
 		"/controller/pki":    "its CA and serving certificate",
 		"/controller/policy": "decisions",

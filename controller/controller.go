@@ -23,6 +23,8 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/controller/grants"
+	"github.com/gatehouse-ztna/gatehouse/controller/ipam"
 	"github.com/gatehouse-ztna/gatehouse/controller/pki"
 	"github.com/gatehouse-ztna/gatehouse/controller/policy"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
@@ -81,11 +83,11 @@ type Config struct {
 
 // Controller is one running controller.
 type Controller struct {
-	cfg      Config
-	log      *slog.Logger
-	store    store.Store
-	gateways gatewayRegistry // the gateways online now
-	clock    clock           // session limits run on it
+	cfg    Config
+	log    *slog.Logger
+	store  store.Store
+	grants *grants.Manager // the live grants and the gateways online
+	clock  clock           // session limits run on it
 
 	// adminHash is the SHA-256 of the admin token; rotation swaps it.
 	adminHash      atomic.Pointer[[sha256.Size]byte]
@@ -101,12 +103,13 @@ type Controller struct {
 	// reload succeeds.
 	policyStale atomic.Bool
 
-	mu       sync.Mutex // guards snap through decisionSeq
+	// mu guards snap through decisionSeq. It may be held while calling
+	// the grant manager's Keys and List, never its other methods (they
+	// call back into grantPolicy and the links, which take mu).
+	mu       sync.Mutex
 	snap     *policy.Snapshot
 	sessions map[string]*session // by device ID
 	posture  map[string]postureEntry
-	grants   map[grantKey]*grant
-	overlays *addrPool
 	// asked holds, by device, the app names its agent asked for (newest
 	// last, at most maxAsked): their decisions go out even when the user
 	// is not entitled to them, so the agent can say why.
@@ -173,11 +176,13 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 		wrapped = cfg.WrapStore(st)
 	}
 	c := &Controller{cfg: cfg, log: cfg.Logger, store: wrapped, sessions: map[string]*session{},
-		posture: map[string]postureEntry{}, grants: map[grantKey]*grant{}, overlays: newAddrPool(cfg.OverlayPrefix),
+		posture:     map[string]postureEntry{},
 		clock:       realClock{},
 		limits:      limits,
 		enrollLimit: newSourceLimiter("enrollment attempts", limits.Enroll, time.Now),
 		authLimit:   newSourceLimiter("agent connections", limits.AgentAuth, time.Now)}
+	c.grants = grants.New(grants.Config{Lease: cfg.LeaseTTL, Clock: grants.SystemClock{}, Policy: grantPolicy{c},
+		Notifier: linkNotifier{c}, Overlays: ipam.NewPool(cfg.OverlayPrefix), Logger: cfg.Logger.With("component", "grants")})
 	if err := c.start(ctx, host); err != nil {
 		c.Close()
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/controller/grants"
 	"github.com/gatehouse-ztna/gatehouse/controller/policy"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
 	"github.com/gatehouse-ztna/gatehouse/tunnel"
@@ -37,6 +38,7 @@ type session struct {
 	done         chan struct{}
 	once         sync.Once
 	why          string // set once, before done is closed
+	retired      bool   // under Controller.mu: the device is being forgotten; no grant may finish for it
 
 	// Decisions are state, not events: only the latest set matters, so a
 	// set waiting to be written is replaced by a newer one rather than
@@ -212,12 +214,7 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.mu.Lock()
-	var tunnels []string
-	for key, g := range c.grants {
-		if key.device == s.device {
-			tunnels = append(tunnels, g.pub)
-		}
-	}
+	tunnels := c.grants.Keys(s.device)
 	// Welcome is queued first, before the session can be found and sent
 	// anything else.
 	s.send(api.TypeWelcome, api.WelcomeMsg{User: s.user, HeartbeatInterval: api.Duration(c.cfg.HeartbeatInterval),
@@ -255,7 +252,7 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 	decider := make(chan struct{})
 	go func() {
 		defer close(decider)
-		s.limits.posture.Run(s.done, func() { c.reevaluate(ctx, s.device, true) })
+		s.limits.posture.Run(s.done, func() { c.redecideDevice(ctx, s) })
 	}()
 	forgotten := make(chan struct{})
 	go func() {
@@ -396,7 +393,7 @@ func (c *Controller) dispatch(ctx context.Context, s *session, env api.Envelope)
 			return err
 		}
 		req.PublicKey = pub.String() // one spelling per key from here on
-		c.requestGrant(ctx, s, req)
+		return c.requestGrant(ctx, s, req)
 	case api.TypeRelease:
 		var rel api.Release
 		if err := env.Decode(&rel); err != nil {
@@ -407,7 +404,7 @@ func (c *Controller) dispatch(ctx context.Context, s *session, env api.Envelope)
 			return fmt.Errorf("release of %q: %w", rel.App, err)
 		}
 		rel.PublicKey = pub.String()
-		c.release(ctx, s.device, rel)
+		c.grants.Release(ctx, s.device, rel.App, rel.PublicKey)
 	default:
 		return fmt.Errorf("unknown message type %q", env.Type)
 	}
@@ -468,7 +465,7 @@ func (c *Controller) DecisionSets() uint64 {
 func appInfos(snap *policy.Snapshot, names []string) []api.AppInfo {
 	out := make([]api.AppInfo, 0, len(names))
 	for _, n := range names {
-		out = append(out, api.AppInfo{Name: n, Ports: appPorts(snap.Apps[n])})
+		out = append(out, api.AppInfo{Name: n, Ports: grants.AppPorts(snap.Apps[n])})
 	}
 	return out
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/gatehouse-ztna/gatehouse/controller/ipam"
 )
 
 // Defaults for agent sessions (Config fields of the same names).
@@ -48,11 +50,11 @@ func (cfg *Config) sessionDefaults() error {
 		cfg.GrantRequestBurst = DefaultGrantRequestBurst
 	}
 	if !cfg.OverlayPrefix.IsValid() {
-		cfg.OverlayPrefix = overlayPrefix
+		cfg.OverlayPrefix = ipam.OverlayPrefix()
 	}
 	p := cfg.OverlayPrefix.Masked()
-	if !p.Addr().Is4() || p.Bits() > 31 || p.Overlaps(appPrefix) {
-		return fmt.Errorf("overlay prefix %s: use an IPv4 prefix of at most /31 outside the app range %s (default %s)", cfg.OverlayPrefix, appPrefix, overlayPrefix)
+	if !p.Addr().Is4() || p.Bits() > 31 || p.Overlaps(ipam.AppPrefix()) {
+		return fmt.Errorf("overlay prefix %s: use an IPv4 prefix of at most /31 outside the app range %s (default %s)", cfg.OverlayPrefix, ipam.AppPrefix(), ipam.OverlayPrefix())
 	}
 	cfg.OverlayPrefix = p
 	return nil
