@@ -7,6 +7,7 @@ import (
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller/grants"
+	"github.com/gatehouse-ztna/gatehouse/controller/policy"
 )
 
 // The controller's side of the grant lifecycle: controller/grants owns the
@@ -24,7 +25,9 @@ func (c *Controller) postureLocked(device string, now time.Time) *api.PostureRep
 }
 
 func (c *Controller) decideLocked(user, device, app string, now time.Time) api.Decision {
-	return c.snap.Decide(user, c.postureLocked(device, now), app, now)
+	var engine policy.Engine = c.snap
+	return engine.Evaluate(policy.Input{Identity: c.snap.Identity(user), Device: policy.Device{ID: device},
+		Posture: c.postureLocked(device, now), App: app, Time: now})
 }
 
 // grantPolicy is the policy as the grant manager asks it.
