@@ -473,13 +473,13 @@ func (c *Controller) devices(ctx context.Context) ([]api.Device, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range devs {
-		devs[i].Online = c.sessions[devs[i].ID] != nil
+		devs[i].Online = c.links[devs[i].ID] != nil
 		devs[i].Posture = c.posture[devs[i].ID].report
 	}
 	return devs, nil
 }
 
-// deleteDevice forgets a device and ends its session and grants.
+// deleteDevice forgets a device and ends its link and grants.
 func (c *Controller) deleteDevice(ctx context.Context, id string) error {
 	if err := c.store.DeleteDevice(ctx, id); err != nil {
 		return err
@@ -490,7 +490,7 @@ func (c *Controller) deleteDevice(ctx context.Context, id string) error {
 }
 
 // deleteUser deletes the user with their devices, and ends those devices'
-// sessions and grants: a user re-created under the same name starts with
+// links and grants: a user re-created under the same name starts with
 // no devices.
 func (c *Controller) deleteUser(ctx context.Context, name string) error {
 	devs, err := c.store.ListDevices(ctx)
@@ -512,13 +512,13 @@ func (c *Controller) deleteUser(ctx context.Context, name string) error {
 }
 
 // forgetDevices drops the hot state of devices that are gone from the
-// store: their sessions end and their grants are revoked with reasons.
+// store: their links end and their grants are revoked with reasons.
 func (c *Controller) forgetDevices(ctx context.Context, ids []string, reasons []api.Reason) {
-	// Retired first: a grant request in flight on these sessions is not
-	// kept; the sessions stay findable until the revocations reach them.
+	// Retired first: a grant request in flight on these links is not
+	// kept; the links stay findable until the revocations reach them.
 	c.mu.Lock()
 	for _, id := range ids {
-		if s := c.sessions[id]; s != nil {
+		if s := c.links[id]; s != nil {
 			s.retired = true
 		}
 		delete(c.posture, id)
@@ -528,16 +528,16 @@ func (c *Controller) forgetDevices(ctx context.Context, ids []string, reasons []
 	for _, id := range ids {
 		c.grants.RevokeDevice(ctx, id, reasons)
 	}
-	var sessions []*session
+	var links []*agentLink
 	c.mu.Lock()
 	for _, id := range ids {
-		if s := c.sessions[id]; s != nil {
-			delete(c.sessions, id)
-			sessions = append(sessions, s)
+		if s := c.links[id]; s != nil {
+			delete(c.links, id)
+			links = append(links, s)
 		}
 	}
 	c.mu.Unlock()
-	for _, s := range sessions {
+	for _, s := range links {
 		s.close("device removed by an admin")
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 // The controller's side of the grant lifecycle: controller/grants owns the
 // grants; the controller gives it the policy (grantPolicy), the agents'
-// links (linkNotifier, sessionLink) and the gateways.
+// links (linkNotifier, grantLink) and the gateways.
 
 // postureLocked is the device's latest report, or nil when there is none
 // or it is too old to trust: an agent that stopped reporting fails closed.
@@ -48,40 +48,40 @@ func (p grantPolicy) App(name string) (api.App, bool) {
 	return a, ok
 }
 
-// linkNotifier reaches a device's agent on its current session.
+// linkNotifier reaches a device's agent on its current link.
 type linkNotifier struct{ c *Controller }
 
 var _ grants.Notifier = linkNotifier{}
 
 func (n linkNotifier) Notify(device, typ string, msg any) {
-	if s := n.c.session(device); s != nil {
+	if s := n.c.link(device); s != nil {
 		s.send(typ, msg)
 	}
 }
 
 func (n linkNotifier) Connected(device string) bool {
-	return n.c.session(device) != nil
+	return n.c.link(device) != nil
 }
 
-// sessionLink is the session a grant request came on.
-type sessionLink struct {
+// grantLink is the link a grant request came on.
+type grantLink struct {
 	c *Controller
-	s *session
+	s *agentLink
 }
 
-var _ grants.Link = sessionLink{}
+var _ grants.Link = grantLink{}
 
-func (l sessionLink) Send(typ string, msg any) { l.s.send(typ, msg) }
+func (l grantLink) Send(typ string, msg any) { l.s.send(typ, msg) }
 
-func (l sessionLink) Current() bool {
+func (l grantLink) Current() bool {
 	l.c.mu.Lock()
 	defer l.c.mu.Unlock()
-	return l.c.sessions[l.s.device] == l.s && !l.s.retired
+	return l.c.links[l.s.device] == l.s && !l.s.retired
 }
 
 // requestGrant hands an agent's grant request to the grant manager; the
 // error is for a request that is itself wrong.
-func (c *Controller) requestGrant(ctx context.Context, s *session, req api.GrantRequest) error {
+func (c *Controller) requestGrant(ctx context.Context, s *agentLink, req api.GrantRequest) error {
 	c.mu.Lock()
 	if c.noteAskedLocked(s.device, s.user, req.App) {
 		// A decision set computed before now lacks this app: send a new
@@ -89,7 +89,7 @@ func (c *Controller) requestGrant(ctx context.Context, s *session, req api.Grant
 		defer s.limits.posture.Kick()
 	}
 	c.mu.Unlock()
-	return c.grants.Request(ctx, grants.Request{Device: s.device, User: s.user, App: req.App, PublicKey: req.PublicKey}, sessionLink{c, s})
+	return c.grants.Request(ctx, grants.Request{Device: s.device, User: s.user, App: req.App, PublicKey: req.PublicKey}, grantLink{c, s})
 }
 
 // maxAsked bounds how many asked-for app names the controller keeps per
@@ -116,7 +116,7 @@ func (c *Controller) noteAskedLocked(device, user, app string) bool {
 
 // redecideDevice re-decides one device's live grants after its posture
 // changed, and refreshes its agent's view of its decisions.
-func (c *Controller) redecideDevice(ctx context.Context, s *session) {
+func (c *Controller) redecideDevice(ctx context.Context, s *agentLink) {
 	c.grants.Reevaluate(ctx, s.device)
 	c.sendDecisions(s)
 }
@@ -126,12 +126,12 @@ func (c *Controller) redecideDevice(ctx context.Context, s *session) {
 func (c *Controller) redecideAll(ctx context.Context) {
 	c.grants.ReevaluateAll(ctx)
 	c.mu.Lock()
-	sessions := make([]*session, 0, len(c.sessions))
-	for _, s := range c.sessions {
-		sessions = append(sessions, s)
+	links := make([]*agentLink, 0, len(c.links))
+	for _, s := range c.links {
+		links = append(links, s)
 	}
 	c.mu.Unlock()
-	for _, s := range sessions {
+	for _, s := range links {
 		c.sendDecisions(s)
 	}
 }
@@ -170,8 +170,8 @@ func (c *Controller) renewAll(ctx context.Context) {
 	c.grants.RenewAll(ctx)
 }
 
-func (c *Controller) session(device string) *session {
+func (c *Controller) link(device string) *agentLink {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.sessions[device]
+	return c.links[device]
 }
