@@ -159,8 +159,15 @@ var allowedImports = map[string]map[string]string{
 		"/gateway/link":     "tests: the real link on the other end",
 		"/tunnel":           "tests: a real WireGuard client through the gateway",
 	},
+	"/controller/ipam": {},
+	"/controller/grants": {
+		"/api":             "grants, peers, reasons and the messages to agents",
+		"/controller/ipam": "overlay addresses",
+	},
 	"/controller": {
 		"/api":                 "the wire protocol and REST types",
+		"/controller/grants":   "the grant lifecycle and the gateway registry",
+		"/controller/ipam":     "overlay addresses and apps' virtual IPs",
 		"/api/adminclient":     "tests: drive the admin API as the CLI does",
 		"/controller/pki":      "its CA and serving certificate",
 		"/controller/policy":   "decisions",
@@ -197,6 +204,7 @@ var allowedImports = map[string]map[string]string{
 		"/controller":          "a real controller",
 		"/controller/store":    "plant rows an older controller could have stored (a hostname with escapes)",
 		"/gateway":             "a real gateway behind a link the test can cut",
+		"/gateway/link":        "standalone gateways in process, dialing the controller as gatehouse-gateway does",
 		"/internal/testenv":    "tests: skip only outside CI",
 		"/posture":             "real and overridden posture",
 		"/posture/posturetest": "scripted posture",

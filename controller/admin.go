@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/controller/ipam"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
 )
 
@@ -79,8 +80,8 @@ func (c *Controller) Handler() http.Handler {
 	mux.HandleFunc("DELETE "+api.PathDevices+"/{id}", c.admin(func(r *http.Request) (any, error) {
 		return nil, c.deleteDevice(r.Context(), r.PathValue("id"))
 	}))
-	mux.HandleFunc("GET "+api.PathGrants, c.admin(func(r *http.Request) (any, error) { return c.liveGrants(), nil }))
-	mux.HandleFunc("GET "+api.PathGatewayPeers, c.admin(func(r *http.Request) (any, error) { return c.gatewayPeers(r.Context()), nil }))
+	mux.HandleFunc("GET "+api.PathGrants, c.admin(func(r *http.Request) (any, error) { return c.grants.List(), nil }))
+	mux.HandleFunc("GET "+api.PathGatewayPeers, c.admin(func(r *http.Request) (any, error) { return c.grants.GatewayPeers(r.Context()), nil }))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -142,7 +143,7 @@ func (c *Controller) changed(ctx context.Context, err error) error {
 		c.policyStale.Store(true) // the renewal loop retries; nothing renews until then
 		return fmt.Errorf("change saved, but reloading policy failed (the controller retries and renews no grant until it succeeds): %w", err)
 	}
-	c.reevaluate(ctx, "", true)
+	c.redecideAll(ctx)
 	return nil
 }
 
@@ -309,15 +310,15 @@ func (c *Controller) freeVirtualIP(ctx context.Context) (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	pool := newAddrPool(appPrefix)
+	pool := ipam.NewPool(ipam.AppPrefix())
 	for _, a := range apps {
 		if ip, err := netip.ParseAddr(a.VirtualIP); err == nil {
-			pool.mark(ip)
+			pool.Mark(ip)
 		}
 	}
-	ip := pool.take()
-	if !ip.IsValid() {
-		return ip, fmt.Errorf("no virtual IPs left in %s", appPrefix)
+	ip, err := pool.Take()
+	if err != nil {
+		return ip, fmt.Errorf("no virtual IPs left for a new app: %w; delete an app you no longer need", err)
 	}
 	return ip, nil
 }
@@ -473,13 +474,13 @@ func (c *Controller) devices(ctx context.Context) ([]api.Device, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range devs {
-		devs[i].Online = c.sessions[devs[i].ID] != nil
+		devs[i].Online = c.links[devs[i].ID] != nil
 		devs[i].Posture = c.posture[devs[i].ID].report
 	}
 	return devs, nil
 }
 
-// deleteDevice forgets a device and ends its session and grants.
+// deleteDevice forgets a device and ends its link and grants.
 func (c *Controller) deleteDevice(ctx context.Context, id string) error {
 	if err := c.store.DeleteDevice(ctx, id); err != nil {
 		return err
@@ -490,7 +491,7 @@ func (c *Controller) deleteDevice(ctx context.Context, id string) error {
 }
 
 // deleteUser deletes the user with their devices, and ends those devices'
-// sessions and grants: a user re-created under the same name starts with
+// links and grants: a user re-created under the same name starts with
 // no devices.
 func (c *Controller) deleteUser(ctx context.Context, name string) error {
 	devs, err := c.store.ListDevices(ctx)
@@ -512,35 +513,32 @@ func (c *Controller) deleteUser(ctx context.Context, name string) error {
 }
 
 // forgetDevices drops the hot state of devices that are gone from the
-// store: their sessions end and their grants are revoked with reasons.
+// store: their links end and their grants are revoked with reasons.
 func (c *Controller) forgetDevices(ctx context.Context, ids []string, reasons []api.Reason) {
-	type revocation struct {
-		g *grant
-		s *session
-	}
-	var gone []revocation
-	var sessions []*session
+	// Retired first: a grant request in flight on these links is not
+	// kept; the links stay findable until the revocations reach them.
 	c.mu.Lock()
 	for _, id := range ids {
-		s := c.sessions[id]
-		if s != nil {
-			delete(c.sessions, id)
-			sessions = append(sessions, s)
+		if s := c.links[id]; s != nil {
+			s.retired = true
 		}
 		delete(c.posture, id)
 		delete(c.asked, id)
-		for key, g := range c.grants {
-			if key.device == id {
-				delete(c.grants, key)
-				gone = append(gone, revocation{g, s})
-			}
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		c.grants.RevokeDevice(ctx, id, reasons)
+	}
+	var links []*agentLink
+	c.mu.Lock()
+	for _, id := range ids {
+		if s := c.links[id]; s != nil {
+			delete(c.links, id)
+			links = append(links, s)
 		}
 	}
 	c.mu.Unlock()
-	for _, r := range gone {
-		c.revoke(ctx, r.g, r.s, reasons)
-	}
-	for _, s := range sessions {
+	for _, s := range links {
 		s.close("device removed by an admin")
 	}
 }

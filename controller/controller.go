@@ -23,6 +23,8 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/controller/grants"
+	"github.com/gatehouse-ztna/gatehouse/controller/ipam"
 	"github.com/gatehouse-ztna/gatehouse/controller/pki"
 	"github.com/gatehouse-ztna/gatehouse/controller/policy"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
@@ -55,21 +57,21 @@ type Config struct {
 	TrustPostureOverrides bool
 	Logger                *slog.Logger
 
-	// Agent sessions (see session.go); zero fields take the defaults
-	// there. PingInterval is how often a session is pinged and PingTimeout
-	// how long its pong may take before the session is closed.
+	// Agent links (see agentlink.go); zero fields take the defaults
+	// there. PingInterval is how often a link is pinged and PingTimeout
+	// how long its pong may take before the link is closed.
 	PingInterval time.Duration
 	PingTimeout  time.Duration
 	// WriteTimeout bounds one write to an agent: one that stops reading
 	// is disconnected after it.
 	WriteTimeout time.Duration
 	// PostureDecideInterval is the least time between two re-decisions
-	// of one session's posture: a burst of reports is coalesced, its first
+	// of one link's posture: a burst of reports is coalesced, its first
 	// decided at once and its last never lost.
 	PostureDecideInterval time.Duration
 	// GrantRequestRate (per second) and GrantRequestBurst limit one
-	// session's grant requests; one over the limit is denied with code
-	// rate_limited and the session stays up.
+	// link's grant requests; one over the limit is denied with code
+	// rate_limited and the link stays up.
 	GrantRequestRate  float64
 	GrantRequestBurst int
 	// OverlayPrefix is where tunnels' overlay addresses come from; zero
@@ -81,12 +83,12 @@ type Config struct {
 
 // Controller is one running controller.
 type Controller struct {
-	cfg      Config
-	log      *slog.Logger
-	store    store.Store
-	gateways gatewayRegistry // the gateways online now
-	remote   remoteGateways  // standalone gateways: their hub and enrollment
-	clock    clock           // session limits run on it
+	cfg    Config
+	log    *slog.Logger
+	store  store.Store
+	grants *grants.Manager // the live grants and the gateways online
+	remote remoteGateways  // standalone gateways: their hub and enrollment
+	clock  clock           // link limits run on it
 
 	// adminHash is the SHA-256 of the admin token; rotation swaps it.
 	adminHash      atomic.Pointer[[sha256.Size]byte]
@@ -102,26 +104,27 @@ type Controller struct {
 	// reload succeeds.
 	policyStale atomic.Bool
 
-	mu       sync.Mutex // guards snap through decisionSeq
-	snap     *policy.Snapshot
-	sessions map[string]*session // by device ID
-	posture  map[string]postureEntry
-	grants   map[grantKey]*grant
-	overlays *addrPool
+	// mu guards snap through decisionSeq. It may be held while calling
+	// the grant manager's Keys and List, never its other methods (they
+	// call back into grantPolicy and the links, which take mu).
+	mu      sync.Mutex
+	snap    *policy.Snapshot
+	links   map[string]*agentLink // by device ID
+	posture map[string]postureEntry
 	// asked holds, by device, the app names its agent asked for (newest
 	// last, at most maxAsked): their decisions go out even when the user
 	// is not entitled to them, so the agent can say why.
 	asked map[string][]string
 	// decisionSeq numbers decision sets in the order they were computed,
-	// so a session never replaces a newer set with an older one.
+	// so a link never replaces a newer set with an older one.
 	decisionSeq uint64
 
-	ln       net.Listener
-	http     *http.Server
-	tls      bool
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup // the renewal loop
-	sessionW sync.WaitGroup // agent session handlers (hijacked: Shutdown does not wait for them)
+	ln     net.Listener
+	http   *http.Server
+	tls    bool
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the renewal loop
+	linkW  sync.WaitGroup // agent link handlers (hijacked: Shutdown does not wait for them)
 }
 
 // postureEntry is a device's latest report and when it arrived.
@@ -142,7 +145,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := cfg.sessionDefaults(); err != nil {
+	if err := cfg.linkDefaults(); err != nil {
 		return nil, err
 	}
 	host, _, err := net.SplitHostPort(cfg.Listen)
@@ -173,12 +176,14 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	if cfg.WrapStore != nil {
 		wrapped = cfg.WrapStore(st)
 	}
-	c := &Controller{cfg: cfg, log: cfg.Logger, store: wrapped, sessions: map[string]*session{},
-		posture: map[string]postureEntry{}, grants: map[grantKey]*grant{}, overlays: newAddrPool(cfg.OverlayPrefix),
+	c := &Controller{cfg: cfg, log: cfg.Logger, store: wrapped, links: map[string]*agentLink{},
+		posture:     map[string]postureEntry{},
 		clock:       realClock{},
 		limits:      limits,
 		enrollLimit: newSourceLimiter("enrollment attempts", limits.Enroll, time.Now),
 		authLimit:   newSourceLimiter("agent connections", limits.AgentAuth, time.Now)}
+	c.grants = grants.New(grants.Config{Lease: cfg.LeaseTTL, Clock: grants.SystemClock{}, Policy: grantPolicy{c},
+		Notifier: linkNotifier{c}, Overlays: ipam.NewPool(cfg.OverlayPrefix), Logger: cfg.Logger.With("component", "grants")})
 	if err := c.startRemoteGateways(st); err != nil {
 		c.Close()
 		return nil, err
@@ -262,7 +267,7 @@ func (c *Controller) Serve() error {
 	return err
 }
 
-// Close stops serving and ends every session. Gateways belong to whoever
+// Close stops serving and ends every link. Gateways belong to whoever
 // registered them and are not closed.
 func (c *Controller) Close() error {
 	if c.cancel != nil {
@@ -275,12 +280,12 @@ func (c *Controller) Close() error {
 		c.http.Close()
 	}
 	c.mu.Lock()
-	for _, s := range c.sessions {
+	for _, s := range c.links {
 		s.close("controller shutting down")
 	}
 	c.mu.Unlock()
 	c.wg.Wait()
-	c.sessionW.Wait()
+	c.linkW.Wait()
 	return c.store.Close()
 }
 

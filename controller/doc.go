@@ -1,5 +1,5 @@
 // Package controller is the policy engine and policy administrator: the
-// admin REST API, enrollment, the agent websocket sessions, and the grant
+// admin REST API, enrollment, the agent websocket links, and the grant
 // lifecycle (requested → granted → renewed → revoked or expired) that it
 // drives on a gateway through the Enforcer interface.
 //

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller/gateways"
@@ -50,19 +49,9 @@ func (c *Controller) startRemoteGateways(st store.GatewayStore) error {
 	return nil
 }
 
-// desiredPeers is every live grant on gateway name, each with the rest of
-// its lease: what the gateway must hold, and all it may hold.
+// desiredPeers is the grants manager's Desired, as the hub asks for it.
 func (c *Controller) desiredPeers(_ context.Context, name string) ([]api.PeerConfig, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := []api.PeerConfig{}
-	for _, g := range c.grants {
-		if g.gateway != name || time.Until(g.expires) <= 0 {
-			continue
-		}
-		out = append(out, g.peerConfig())
-	}
-	return out, nil
+	return c.grants.Desired(name), nil
 }
 
 // mountRemoteGateways serves the gateway websocket and enrollment (open

@@ -169,7 +169,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				d := enrollRawDevice(t, env)
 				want := tt.want(d)
-				check.refused(t, []string{"agent session refused", want}, func(t *testing.T) {
+				check.refused(t, []string{"agent link refused", want}, func(t *testing.T) {
 					c := dialRaw(t, env)
 					c.send(tt.answer(t, d, c))
 					if got := c.readError(); got.Code != "unauthorized" || !strings.Contains(got.Message, want) {

@@ -233,7 +233,7 @@ func TestHugeDeviceIDInAuthIsClippedInTheLog(t *testing.T) {
 	if grew := env.Logs.Len() - before; grew > 2048 {
 		t.Errorf("log grew by %d bytes for one refused auth with a 60 KiB device ID, want under 2 KiB", grew)
 	}
-	if !env.Logs.Contains("agent session refused") {
+	if !env.Logs.Contains("agent link refused") {
 		t.Error("the refused session was not logged")
 	}
 }

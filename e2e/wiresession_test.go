@@ -193,7 +193,7 @@ func TestSlowAgentIsDisconnected(t *testing.T) {
 	}
 	gone := time.Now()
 	t.Logf("the slow client was disconnected %s after the controller had things to tell it", gone.Sub(start).Round(time.Millisecond))
-	awaitLog(t, env, `write to agent failed; closing its session" component=controller device=`+slow.dev.ID+` timeout=1s`)
+	awaitLog(t, env, `write to agent failed; closing its link" component=controller device=`+slow.dev.ID+` timeout=1s`)
 	Eventually(t, lease+time.Second, func() error {
 		if slices.Contains(peerKeys(env), key) {
 			return errors.New("the slow client's peer is still on the gateway")

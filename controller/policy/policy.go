@@ -22,17 +22,17 @@ type Snapshot struct {
 // Decide answers whether user on a device with this posture may reach app.
 // A nil posture (no report yet) fails every posture check.
 func (s *Snapshot) Decide(user string, posture *api.PostureReport, app string, now time.Time) api.Decision {
-	return s.newDecider(user, posture, now).decide(app, nil)
+	return s.Evaluate(Input{Identity: s.Identity(user), Posture: posture, App: app, Time: now})
 }
 
 // DecideAll decides each of apps as Decide would, sharing the work over a
 // whole catalogue: the user's policies are indexed by app once, and each
 // policy's posture profiles are checked once.
 func (s *Snapshot) DecideAll(user string, posture *api.PostureReport, apps []string, now time.Time) []api.Decision {
-	dc := s.newDecider(user, posture, now)
+	dc := s.newDecider(s.Identity(user), posture, now)
 	byApp := map[string][]int{}
 	for i, p := range s.Policies {
-		if intersects(p.Groups, dc.user.Groups) {
+		if intersects(p.Groups, dc.groups) {
 			for _, a := range p.Apps {
 				byApp[a] = append(byApp[a], i)
 			}
@@ -50,16 +50,16 @@ func (s *Snapshot) DecideAll(user string, posture *api.PostureReport, apps []str
 type decider struct {
 	s         *Snapshot
 	userName  string
-	user      api.User
+	groups    []string // the identity's
 	userKnown bool
 	posture   *api.PostureReport
 	now       time.Time
 	failing   map[int][]api.Reason // by policy index: the reasons its profiles fail (none: passes)
 }
 
-func (s *Snapshot) newDecider(user string, posture *api.PostureReport, now time.Time) *decider {
-	u, ok := s.Users[user]
-	return &decider{s: s, userName: user, user: u, userKnown: ok, posture: posture, now: now, failing: map[int][]api.Reason{}}
+func (s *Snapshot) newDecider(id Identity, posture *api.PostureReport, now time.Time) *decider {
+	_, ok := s.Users[id.User]
+	return &decider{s: s, userName: id.User, groups: id.Groups, userKnown: ok, posture: posture, now: now, failing: map[int][]api.Reason{}}
 }
 
 // decide decides app; byApp, when given, indexes the user's policies by
@@ -80,15 +80,15 @@ func (dc *decider) decide(app string, byApp map[string][]int) api.Decision {
 	matched := byApp[app]
 	if byApp == nil {
 		for i, p := range s.Policies {
-			if slices.Contains(p.Apps, app) && intersects(p.Groups, dc.user.Groups) {
+			if slices.Contains(p.Apps, app) && intersects(p.Groups, dc.groups) {
 				matched = append(matched, i)
 			}
 		}
 	}
 	if len(matched) == 0 {
 		groups := "none"
-		if len(dc.user.Groups) > 0 {
-			groups = strings.Join(dc.user.Groups, ", ")
+		if len(dc.groups) > 0 {
+			groups = strings.Join(dc.groups, ", ")
 		}
 		d.Reasons = []api.Reason{{Code: api.CodePolicyNoMatch,
 			Message:     fmt.Sprintf("app %q is not in any policy for your groups (%s)", app, groups),

@@ -5,9 +5,11 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/gatehouse-ztna/gatehouse/controller/ipam"
 )
 
-// Defaults for agent sessions (Config fields of the same names).
+// Defaults for agent links (Config fields of the same names).
 const (
 	DefaultPingInterval          = 15 * time.Second
 	DefaultPingTimeout           = 5 * time.Second
@@ -17,9 +19,9 @@ const (
 	DefaultGrantRequestBurst     = 100
 )
 
-// sessionDefaults fills the session fields of cfg left zero and refuses
+// linkDefaults fills the link fields of cfg left zero and refuses
 // nonsense.
-func (cfg *Config) sessionDefaults() error {
+func (cfg *Config) linkDefaults() error {
 	for _, f := range []struct {
 		name string
 		v    *time.Duration
@@ -48,21 +50,21 @@ func (cfg *Config) sessionDefaults() error {
 		cfg.GrantRequestBurst = DefaultGrantRequestBurst
 	}
 	if !cfg.OverlayPrefix.IsValid() {
-		cfg.OverlayPrefix = overlayPrefix
+		cfg.OverlayPrefix = ipam.OverlayPrefix()
 	}
 	p := cfg.OverlayPrefix.Masked()
-	if !p.Addr().Is4() || p.Bits() > 31 || p.Overlaps(appPrefix) {
-		return fmt.Errorf("overlay prefix %s: use an IPv4 prefix of at most /31 outside the app range %s (default %s)", cfg.OverlayPrefix, appPrefix, overlayPrefix)
+	if !p.Addr().Is4() || p.Bits() > 31 || p.Overlaps(ipam.AppPrefix()) {
+		return fmt.Errorf("overlay prefix %s: use an IPv4 prefix of at most /31 outside the app range %s (default %s)", cfg.OverlayPrefix, ipam.AppPrefix(), ipam.OverlayPrefix())
 	}
 	cfg.OverlayPrefix = p
 	return nil
 }
 
-// sessionLimits hold back what one agent session may make the controller
+// linkLimits hold back what one agent link may make the controller
 // do. A well-behaved agent never meets them; one that floods gets a
 // rate_limited error now and then, never a disconnect.
-type sessionLimits struct {
-	// posture re-decides the session's grants and decisions for the
+type linkLimits struct {
+	// posture re-decides the link's grants and decisions for the
 	// latest report, at most once per PostureDecideInterval.
 	posture *coalescer
 	// Owned by the read loop:
@@ -71,9 +73,9 @@ type sessionLimits struct {
 	notice      *rate.Limiter // at most one rate_limited error a second
 }
 
-func newSessionLimits(cfg Config, clk clock) sessionLimits {
+func newLinkLimits(cfg Config, clk clock) linkLimits {
 	perReport := rate.Every(cfg.PostureDecideInterval)
-	return sessionLimits{
+	return linkLimits{
 		posture:     newCoalescer(cfg.PostureDecideInterval, clk),
 		postureRate: rate.NewLimiter(perReport, 20),
 		grantRate:   rate.NewLimiter(rate.Limit(cfg.GrantRequestRate), cfg.GrantRequestBurst),
@@ -81,7 +83,7 @@ func newSessionLimits(cfg Config, clk clock) sessionLimits {
 	}
 }
 
-// clock is the time that session limits run on; tests advance a fake one.
+// clock is the time that link limits run on; tests advance a fake one.
 type clock interface {
 	Now() time.Time
 	// After is time.After on this clock.
@@ -119,7 +121,7 @@ func (q *coalescer) Kick() {
 }
 
 // Run calls do for kicks until stop is closed, and then once more if a
-// kick is still pending, so a report that arrived just before the session
+// kick is still pending, so a report that arrived just before the link
 // ended is still decided.
 func (q *coalescer) Run(stop <-chan struct{}, do func()) {
 	flush := func() {

@@ -1,4 +1,4 @@
-package controller
+package ipam
 
 import (
 	"net/netip"
@@ -12,7 +12,7 @@ import (
 func TestAddrPoolOrder(t *testing.T) {
 	a := netip.MustParseAddr
 	type step struct {
-		give string // when set, give this address back instead of taking
+		give string // when set, release this address instead of taking
 		want string // the address take returns ("" for none left)
 	}
 	tests := []struct {
@@ -35,20 +35,20 @@ func TestAddrPoolOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newAddrPool(netip.MustParsePrefix(tt.prefix))
+			p := NewPool(netip.MustParsePrefix(tt.prefix))
 			for i, s := range tt.steps {
 				if s.give != "" {
-					p.give(a(s.give))
+					p.Release(a(s.give))
 					continue
 				}
-				got := p.take()
+				got, _ := p.Take()
 				if want := (netip.Addr{}); s.want != "" {
 					want = a(s.want)
 					if got != want {
-						t.Fatalf("step %d: take() = %v, want %v", i, got, want)
+						t.Fatalf("step %d: Take() = %v, want %v", i, got, want)
 					}
 				} else if got.IsValid() {
-					t.Fatalf("step %d: take() = %v, want none left", i, got)
+					t.Fatalf("step %d: Take() = %v, want none left", i, got)
 				}
 			}
 		})
@@ -58,14 +58,14 @@ func TestAddrPoolOrder(t *testing.T) {
 // TestAddrPoolSkipsMarked: addresses already in use (loaded at start) are
 // never handed out.
 func TestAddrPoolSkipsMarked(t *testing.T) {
-	p := newAddrPool(netip.MustParsePrefix("10.9.0.0/29"))
-	p.mark(netip.MustParseAddr("10.9.0.2"))
+	p := NewPool(netip.MustParsePrefix("10.9.0.0/29"))
+	p.Mark(netip.MustParseAddr("10.9.0.2"))
 	var got []string
-	for a := p.take(); a.IsValid(); a = p.take() {
+	for a, err := p.Take(); err == nil; a, err = p.Take() {
 		got = append(got, a.String())
 	}
 	want := []string{"10.9.0.1", "10.9.0.3", "10.9.0.4", "10.9.0.5", "10.9.0.6", "10.9.0.7"}
 	if !slices.Equal(got, want) {
-		t.Errorf("take() until empty = %q, want %q", got, want)
+		t.Errorf("Take() until empty = %q, want %q", got, want)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/controller/grants"
 	"github.com/gatehouse-ztna/gatehouse/controller/policy"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
 	"github.com/gatehouse-ztna/gatehouse/tunnel"
@@ -25,18 +26,19 @@ import (
 
 const (
 	authTimeout  = 10 * time.Second
-	writeTimeout = 5 * time.Second // before a session exists
+	writeTimeout = 5 * time.Second // before a link exists
 	sendQueue    = 64
 )
 
-// session is one authenticated agent websocket.
-type session struct {
+// link is one authenticated agent websocket.
+type agentLink struct {
 	device, user string
 	conn         *websocket.Conn
 	out          chan api.Envelope
 	done         chan struct{}
 	once         sync.Once
 	why          string // set once, before done is closed
+	retired      bool   // under Controller.mu: the device is being forgotten; no grant may finish for it
 
 	// Decisions are state, not events: only the latest set matters, so a
 	// set waiting to be written is replaced by a newer one rather than
@@ -46,28 +48,28 @@ type session struct {
 	decSeq     uint64         // the controller's number of the newest set taken
 	decReady   chan struct{}  // holds one signal when decPending is set
 
-	limits         sessionLimits
+	limits         linkLimits
 	warnedOverride bool // read loop only
 	log            *slog.Logger
 }
 
-// send queues a message; a session that cannot keep up is closed rather
+// send queues a message; a link that cannot keep up is closed rather
 // than allowed to stall the controller.
-func (s *session) send(typ string, data any) {
+func (s *agentLink) send(typ string, data any) {
 	if !s.enqueue(typ, data) {
 		s.close("agent is not reading its messages")
 	}
 }
 
 // trySend queues a message unless the queue is full: for answers to
-// messages over a session's limits, which must not turn a flood into a
+// messages over a link's limits, which must not turn a flood into a
 // disconnect.
-func (s *session) trySend(typ string, data any) {
+func (s *agentLink) trySend(typ string, data any) {
 	s.enqueue(typ, data)
 }
 
 // enqueue queues a message; false when the queue is full.
-func (s *session) enqueue(typ string, data any) bool {
+func (s *agentLink) enqueue(typ string, data any) bool {
 	env, err := api.NewEnvelope(typ, data)
 	if err != nil {
 		s.log.Warn("encode message", "type", typ, "err", err)
@@ -84,7 +86,7 @@ func (s *session) enqueue(typ string, data any) bool {
 
 // setDecisions makes pages, the decision set numbered seq, the next set to
 // write, unless a newer set was already taken.
-func (s *session) setDecisions(seq uint64, pages []api.Envelope) {
+func (s *agentLink) setDecisions(seq uint64, pages []api.Envelope) {
 	s.decMu.Lock()
 	defer s.decMu.Unlock()
 	if seq < s.decSeq {
@@ -98,7 +100,7 @@ func (s *session) setDecisions(seq uint64, pages []api.Envelope) {
 }
 
 // takeDecisions returns the set waiting to be written, if any.
-func (s *session) takeDecisions() []api.Envelope {
+func (s *agentLink) takeDecisions() []api.Envelope {
 	s.decMu.Lock()
 	defer s.decMu.Unlock()
 	pages := s.decPending
@@ -106,13 +108,13 @@ func (s *session) takeDecisions() []api.Envelope {
 	return pages
 }
 
-func (s *session) sendError(code, msg string) {
+func (s *agentLink) sendError(code, msg string) {
 	s.send(api.TypeError, api.ErrorMsg{Code: code, Message: msg})
 }
 
-// close ends the session. It returns at once: the write loop does the
+// close ends the link. It returns at once: the write loop does the
 // closing handshake, so a stuck agent never holds up anyone else.
-func (s *session) close(why string) {
+func (s *agentLink) close(why string) {
 	s.once.Do(func() {
 		s.why = why
 		close(s.done)
@@ -120,10 +122,10 @@ func (s *session) close(why string) {
 }
 
 // writeLoop owns the connection's writes and its closing: it sends queued
-// messages, the latest decision set and pings until the session is
+// messages, the latest decision set and pings until the link is
 // closed, then closes the socket with the reason. Queued messages go
 // before a decision set that is waiting, so welcome is always first.
-func (s *session) writeLoop(ctx context.Context, cfg Config) {
+func (s *agentLink) writeLoop(ctx context.Context, cfg Config) {
 	ping := time.NewTicker(cfg.PingInterval)
 	defer ping.Stop()
 	defer func() { s.conn.Close(websocket.StatusPolicyViolation, s.why) }()
@@ -131,8 +133,8 @@ func (s *session) writeLoop(ctx context.Context, cfg Config) {
 		for _, env := range envs {
 			if err := writeJSONWithin(ctx, s.conn, env, cfg.WriteTimeout); err != nil {
 				// A timed-out write also ends the read loop, which may
-				// close the session first: say why here.
-				s.log.Warn("write to agent failed; closing its session", "device", s.device, "timeout", cfg.WriteTimeout, "err", err)
+				// close the link first: say why here.
+				s.log.Warn("write to agent failed; closing its link", "device", s.device, "timeout", cfg.WriteTimeout, "err", err)
 				s.close("write failed: the agent is not reading its messages")
 				return false
 			}
@@ -188,11 +190,11 @@ func writeJSONWithin(ctx context.Context, conn *websocket.Conn, v any, timeout t
 	return conn.Write(ctx, websocket.MessageText, b)
 }
 
-// handleAgent runs one agent session: nonce, proof of the device key, then
+// handleAgent runs one agent link: nonce, proof of the device key, then
 // messages until either side goes away.
 func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
-	c.sessionW.Add(1)
-	defer c.sessionW.Done()
+	c.linkW.Add(1)
+	defer c.linkW.Done()
 	conn, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		c.log.Warn("agent websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
@@ -206,24 +208,19 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// The error quotes what the unauthenticated client sent (its device
 		// ID): clipped, so a 64 KiB frame cannot grow the log by 64 KiB.
-		c.log.Warn("agent session refused", "remote", r.RemoteAddr, "err", clip(err.Error()))
+		c.log.Warn("agent link refused", "remote", r.RemoteAddr, "err", clip(err.Error()))
 		writeJSON(ctx, conn, mustEnvelope(api.TypeError, api.ErrorMsg{Code: api.CodeUnauthorized, Message: clip(err.Error())}))
 		conn.Close(websocket.StatusPolicyViolation, truncate(err.Error(), 120))
 		return
 	}
 	c.mu.Lock()
-	var tunnels []string
-	for key, g := range c.grants {
-		if key.device == s.device {
-			tunnels = append(tunnels, g.pub)
-		}
-	}
-	// Welcome is queued first, before the session can be found and sent
+	tunnels := c.grants.Keys(s.device)
+	// Welcome is queued first, before the link can be found and sent
 	// anything else.
 	s.send(api.TypeWelcome, api.WelcomeMsg{User: s.user, HeartbeatInterval: api.Duration(c.cfg.HeartbeatInterval),
 		Query: c.snap.Query(), Tunnels: tunnels})
-	old := c.sessions[s.device]
-	c.sessions[s.device] = s
+	old := c.links[s.device]
+	c.links[s.device] = s
 	c.mu.Unlock()
 	if old != nil {
 		old.close("replaced by a newer session of the same device")
@@ -235,10 +232,10 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 			c.forgetDevices(ctx, []string{s.device}, nil)
 			msg = "this device was removed by an admin: enroll again"
 		} else {
-			c.log.Error("look up device of a new session", "device", s.device, "err", err)
+			c.log.Error("look up device of a new link", "device", s.device, "err", err)
 			c.mu.Lock()
-			if c.sessions[s.device] == s {
-				delete(c.sessions, s.device)
+			if c.links[s.device] == s {
+				delete(c.links, s.device)
 			}
 			c.mu.Unlock()
 		}
@@ -255,21 +252,21 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 	decider := make(chan struct{})
 	go func() {
 		defer close(decider)
-		s.limits.posture.Run(s.done, func() { c.reevaluate(ctx, s.device, true) })
+		s.limits.posture.Run(s.done, func() { c.redecideDevice(ctx, s) })
 	}()
 	forgotten := make(chan struct{})
 	go func() {
-		// A session is over once it is closed, though the closing
+		// A link is over once it is closed, though the closing
 		// handshake with a silent agent takes seconds: it gets nothing
 		// more, renews nothing, and the device shows offline at once.
 		defer close(forgotten)
 		<-s.done
 		c.mu.Lock()
-		if c.sessions[s.device] == s {
-			delete(c.sessions, s.device)
+		if c.links[s.device] == s {
+			delete(c.links, s.device)
 		}
 		c.mu.Unlock()
-		c.log.Info("agent session closed", "device", s.device, "reason", s.why)
+		c.log.Info("agent link closed", "device", s.device, "reason", s.why)
 	}()
 	c.sendDecisions(s)
 
@@ -283,8 +280,8 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticate sends a nonce and checks the device's signature over the
-// session proof: the nonce bound to this TLS connection and the device ID.
-func (c *Controller) authenticate(ctx context.Context, conn *websocket.Conn, cs *tls.ConnectionState) (*session, error) {
+// link proof: the nonce bound to this TLS connection and the device ID.
+func (c *Controller) authenticate(ctx context.Context, conn *websocket.Conn, cs *tls.ConnectionState) (*agentLink, error) {
 	exporter, err := api.AuthExporter(cs)
 	if err != nil {
 		return nil, err
@@ -322,11 +319,11 @@ func (c *Controller) authenticate(ctx context.Context, conn *websocket.Conn, cs 
 	if err != nil || serr != nil || len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, api.AuthProof(exporter, auth.DeviceID, nonce), sig) {
 		return nil, fmt.Errorf("device %q: signature does not match its enrolled key", auth.DeviceID)
 	}
-	return &session{device: dev.ID, user: dev.User, conn: conn, out: make(chan api.Envelope, sendQueue),
-		done: make(chan struct{}), decReady: make(chan struct{}, 1), limits: newSessionLimits(c.cfg, c.clock), log: c.log}, nil
+	return &agentLink{device: dev.ID, user: dev.User, conn: conn, out: make(chan api.Envelope, sendQueue),
+		done: make(chan struct{}), decReady: make(chan struct{}, 1), limits: newLinkLimits(c.cfg, c.clock), log: c.log}, nil
 }
 
-func (c *Controller) readLoop(ctx context.Context, s *session) {
+func (c *Controller) readLoop(ctx context.Context, s *agentLink) {
 	for {
 		_, data, err := s.conn.Read(ctx)
 		if err != nil {
@@ -351,7 +348,7 @@ func (c *Controller) readLoop(ctx context.Context, s *session) {
 	}
 }
 
-func (c *Controller) dispatch(ctx context.Context, s *session, env api.Envelope) error {
+func (c *Controller) dispatch(ctx context.Context, s *agentLink, env api.Envelope) error {
 	switch env.Type {
 	case api.TypePosture:
 		var rep api.PostureReport
@@ -396,7 +393,7 @@ func (c *Controller) dispatch(ctx context.Context, s *session, env api.Envelope)
 			return err
 		}
 		req.PublicKey = pub.String() // one spelling per key from here on
-		c.requestGrant(ctx, s, req)
+		return c.requestGrant(ctx, s, req)
 	case api.TypeRelease:
 		var rel api.Release
 		if err := env.Decode(&rel); err != nil {
@@ -407,7 +404,7 @@ func (c *Controller) dispatch(ctx context.Context, s *session, env api.Envelope)
 			return fmt.Errorf("release of %q: %w", rel.App, err)
 		}
 		rel.PublicKey = pub.String()
-		c.release(ctx, s.device, rel)
+		c.grants.Release(ctx, s.device, rel.App, rel.PublicKey)
 	default:
 		return fmt.Errorf("unknown message type %q", env.Type)
 	}
@@ -415,10 +412,10 @@ func (c *Controller) dispatch(ctx context.Context, s *session, env api.Envelope)
 }
 
 // rateLimited tells the agent, at most once a second, that it sent more
-// than its session allows; the session stays up.
-func (c *Controller) rateLimited(s *session, msg string) {
+// than its link allows; the link stays up.
+func (c *Controller) rateLimited(s *agentLink, msg string) {
 	if s.limits.notice.AllowN(c.clock.Now(), 1) {
-		c.log.Warn("agent over its session's rate limit", "device", s.device, "limit", msg)
+		c.log.Warn("agent over its link's rate limit", "device", s.device, "limit", msg)
 		s.trySend(api.TypeError, api.ErrorMsg{Code: api.CodeRateLimited, Message: msg + "; slow down"})
 	}
 }
@@ -426,7 +423,7 @@ func (c *Controller) rateLimited(s *session, msg string) {
 // sendDecisions gives the agent the current decision for every app its
 // user is entitled to (and for the apps it asked for) and the results of
 // its posture checks, in pages that each fit in a message.
-func (c *Controller) sendDecisions(s *session) {
+func (c *Controller) sendDecisions(s *agentLink) {
 	now := time.Now()
 	c.mu.Lock()
 	rep := c.postureLocked(s.device, now)
@@ -457,7 +454,7 @@ func (c *Controller) sendDecisions(s *session) {
 }
 
 // DecisionSets is how many decision sets the controller has computed for
-// agent sessions since it started (one per affected session for every
+// agent links since it started (one per affected link for every
 // posture re-decision and admin change): a measure of its decision load.
 func (c *Controller) DecisionSets() uint64 {
 	c.mu.Lock()
@@ -468,7 +465,7 @@ func (c *Controller) DecisionSets() uint64 {
 func appInfos(snap *policy.Snapshot, names []string) []api.AppInfo {
 	out := make([]api.AppInfo, 0, len(names))
 	for _, n := range names {
-		out = append(out, api.AppInfo{Name: n, Ports: appPorts(snap.Apps[n])})
+		out = append(out, api.AppInfo{Name: n, Ports: grants.AppPorts(snap.Apps[n])})
 	}
 	return out
 }

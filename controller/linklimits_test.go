@@ -69,7 +69,7 @@ func (f *fakeClock) waiting() int {
 
 // TestCoalescer: the first kick after a quiet spell runs at once; kicks
 // within the interval collapse into one run at its end; nothing runs
-// without a kick; a kick pending when the session stops still runs.
+// without a kick; a kick pending when the link stops still runs.
 func TestCoalescer(t *testing.T) {
 	const every = 100 * time.Millisecond
 	clk := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
@@ -153,24 +153,24 @@ func TestSessionDefaults(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := tt.in
-			err := cfg.sessionDefaults()
+			err := cfg.linkDefaults()
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
-				t.Fatalf("sessionDefaults(%+v) = %v, want error containing %q", tt.in, err, tt.wantErr)
+				t.Fatalf("linkDefaults(%+v) = %v, want error containing %q", tt.in, err, tt.wantErr)
 			}
 			if err == nil && (cfg.PingInterval <= 0 || cfg.PingTimeout <= 0 || cfg.WriteTimeout <= 0 || cfg.PostureDecideInterval <= 0 ||
 				cfg.GrantRequestRate <= 0 || cfg.GrantRequestBurst <= 0 || !cfg.OverlayPrefix.IsValid()) {
-				t.Errorf("sessionDefaults(%+v) left a zero field: %+v", tt.in, cfg)
+				t.Errorf("linkDefaults(%+v) left a zero field: %+v", tt.in, cfg)
 			}
 		})
 	}
 }
 
-func testSession(queue int) *session {
-	return &session{device: "dev_test", out: make(chan api.Envelope, queue), done: make(chan struct{}),
+func testSession(queue int) *agentLink {
+	return &agentLink{device: "dev_test", out: make(chan api.Envelope, queue), done: make(chan struct{}),
 		decReady: make(chan struct{}, 1), log: slog.New(slog.DiscardHandler)}
 }
 
-func isClosed(s *session) bool {
+func isClosed(s *agentLink) bool {
 	select {
 	case <-s.done:
 		return true
@@ -179,19 +179,19 @@ func isClosed(s *session) bool {
 	}
 }
 
-// TestSendClosesASessionThatDoesNotRead: a full queue closes the session
+// TestSendClosesALinkThatDoesNotRead: a full queue closes the link
 // (it must not stall whoever is sending), but an answer to a message over
-// the session's limits is dropped instead.
-func TestSendClosesASessionThatDoesNotRead(t *testing.T) {
+// the link's limits is dropped instead.
+func TestSendClosesALinkThatDoesNotRead(t *testing.T) {
 	s := testSession(2)
 	s.trySend(api.TypeError, api.ErrorMsg{Code: "a"})
 	s.send(api.TypeRenew, api.Renewal{App: "b"})
 	if isClosed(s) {
-		t.Fatal("send() closed a session whose queue had room")
+		t.Fatal("send() closed a link whose queue had room")
 	}
 	s.trySend(api.TypeError, api.ErrorMsg{Code: api.CodeRateLimited})
 	if isClosed(s) {
-		t.Fatal("trySend() on a full queue closed the session, want the message dropped")
+		t.Fatal("trySend() on a full queue closed the link, want the message dropped")
 	}
 	s.send(api.TypeRenew, api.Renewal{App: "c"})
 	if !isClosed(s) || s.why != "agent is not reading its messages" {

@@ -1,0 +1,298 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/controller/ipam"
+)
+
+// fakeClock moves only when told; AfterFunc callbacks run inside Advance.
+type fakeClock struct {
+	mu     sync.Mutex // guards now and timers
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	at      time.Time
+	f       func()
+	stopped bool
+}
+
+func (t *fakeTimer) Stop() bool { was := !t.stopped; t.stopped = true; return was }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+// Advance moves the clock and runs the callbacks that came due, in order.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due, left []*fakeTimer
+	for _, t := range c.timers {
+		if !t.stopped && !t.at.After(c.now) {
+			due = append(due, t)
+		} else if !t.stopped {
+			left = append(left, t)
+		}
+	}
+	c.timers = left
+	c.mu.Unlock()
+	sort.Slice(due, func(i, j int) bool { return due[i].at.Before(due[j].at) })
+	for _, t := range due {
+		t.stopped = true
+		t.f()
+	}
+}
+
+// journal records, in order, what the fakes were asked to do.
+type journal struct {
+	mu    sync.Mutex // guards lines
+	lines []string
+}
+
+func (j *journal) add(format string, args ...any) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.lines = append(j.lines, fmt.Sprintf(format, args...))
+}
+
+func (j *journal) all() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]string(nil), j.lines...)
+}
+
+// fakeEnforcer is a gateway in memory; fail makes every call fail.
+type fakeEnforcer struct {
+	name  string
+	j     *journal
+	mu    sync.Mutex // guards peers and fail
+	peers map[string]api.PeerConfig
+	fail  bool
+}
+
+var _ Enforcer = (*fakeEnforcer)(nil)
+
+func newFakeEnforcer(name string, j *journal) *fakeEnforcer {
+	return &fakeEnforcer{name: name, j: j, peers: map[string]api.PeerConfig{}}
+}
+
+var errFake = errors.New("fake gateway refuses")
+
+func (e *fakeEnforcer) Endpoint() string  { return e.name + ".example.test:51820" }
+func (e *fakeEnforcer) PublicKey() string { return "gwkey-" + e.name }
+
+func (e *fakeEnforcer) AddPeer(_ context.Context, pc api.PeerConfig) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.fail {
+		return errFake
+	}
+	e.peers[pc.PublicKey] = pc
+	e.j.add("%s: add %s", e.name, pc.PublicKey)
+	return nil
+}
+
+func (e *fakeEnforcer) RenewPeer(_ context.Context, pub string, lease time.Duration) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.fail {
+		return errFake
+	}
+	pc, ok := e.peers[pub]
+	if !ok {
+		return fmt.Errorf("no peer %s", pub)
+	}
+	pc.Lease = api.Duration(lease)
+	e.peers[pub] = pc
+	e.j.add("%s: renew %s %s", e.name, pub, lease)
+	return nil
+}
+
+func (e *fakeEnforcer) RemovePeer(_ context.Context, pub string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.fail {
+		return errFake
+	}
+	delete(e.peers, pub)
+	e.j.add("%s: remove %s", e.name, pub)
+	return nil
+}
+
+func (e *fakeEnforcer) Peers(context.Context) []api.GatewayPeer {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []api.GatewayPeer
+	for _, pc := range e.peers {
+		out = append(out, api.GatewayPeer{PublicKey: pc.PublicKey, App: pc.App, OverlayAddr: pc.OverlayAddr})
+	}
+	return out
+}
+
+func (e *fakeEnforcer) setFail(fail bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.fail = fail
+}
+
+func (e *fakeEnforcer) peer(pub string) (api.PeerConfig, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	pc, ok := e.peers[pub]
+	return pc, ok
+}
+
+// fakePolicy allows the apps in allowed.
+type fakePolicy struct {
+	mu      sync.Mutex // guards apps and allowed
+	apps    map[string]api.App
+	allowed map[string]bool
+}
+
+func (p *fakePolicy) Decide(user, device, app string, now time.Time) api.Decision {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.allowed[app] {
+		return api.Decision{App: app, Allowed: true, Reasons: []api.Reason{{Code: api.CodePolicyAllow}}}
+	}
+	return api.Decision{App: app, Reasons: []api.Reason{{Code: api.CodePostureDiskEncryption, Message: "disk encryption is off"}}}
+}
+
+func (p *fakePolicy) App(name string) (api.App, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	a, ok := p.apps[name]
+	return a, ok
+}
+
+func (p *fakePolicy) set(f func(apps map[string]api.App, allowed map[string]bool)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f(p.apps, p.allowed)
+}
+
+// fakeNotifier records messages to devices; devices in offline have no link.
+type fakeNotifier struct {
+	j       *journal
+	mu      sync.Mutex // guards offline
+	offline map[string]bool
+}
+
+func (n *fakeNotifier) Notify(device, typ string, msg any) { n.j.add("to %s: %s", device, typ) }
+
+func (n *fakeNotifier) Connected(device string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return !n.offline[device]
+}
+
+// fakeLink is the link a request came on.
+type fakeLink struct {
+	j     *journal
+	stale bool // replaced by a newer link
+	mu    sync.Mutex
+	sent  []any // guarded by mu
+}
+
+func (l *fakeLink) Send(typ string, msg any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sent = append(l.sent, msg)
+	l.j.add("reply: %s", typ)
+}
+
+func (l *fakeLink) Current() bool { return !l.stale }
+
+func (l *fakeLink) last() any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.sent) == 0 {
+		return nil
+	}
+	return l.sent[len(l.sent)-1]
+}
+
+// rig is a Manager with fakes around it.
+type rig struct {
+	m        *Manager
+	clock    *fakeClock
+	j        *journal
+	gw       *fakeEnforcer
+	policy   *fakePolicy
+	notifier *fakeNotifier
+	overlays *ipam.Pool
+	events   []Event
+	evMu     sync.Mutex // guards events
+}
+
+const testLease = time.Minute
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	j := &journal{}
+	r := &rig{clock: &fakeClock{now: time.Unix(1_000_000, 0)}, j: j, gw: newFakeEnforcer(EmbeddedGateway, j),
+		policy: &fakePolicy{apps: map[string]api.App{
+			"grafana": {Name: "grafana", Upstreams: []string{"10.0.0.5:3000"}, VirtualIP: "100.80.0.1"},
+			"wiki":    {Name: "wiki", Upstreams: []string{"10.0.0.6:80"}, Gateway: "paris", VirtualIP: "100.80.0.2"},
+		}, allowed: map[string]bool{"grafana": true, "wiki": true}},
+		notifier: &fakeNotifier{j: j, offline: map[string]bool{}},
+		overlays: ipam.NewPool(netip.MustParsePrefix("100.64.0.0/30"))}
+	r.m = New(Config{Lease: testLease, Clock: r.clock, Policy: r.policy, Notifier: r.notifier, Overlays: r.overlays})
+	r.m.Subscribe(func(e Event) {
+		r.evMu.Lock()
+		defer r.evMu.Unlock()
+		r.events = append(r.events, e)
+	})
+	if err := r.m.RegisterGateway(context.Background(), EmbeddedGateway, r.gw); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// request asks for app on device d1 with key pub.
+func (r *rig) request(t *testing.T, app, pub string) *fakeLink {
+	t.Helper()
+	l := &fakeLink{j: r.j}
+	if err := r.m.Request(context.Background(), Request{Device: "d1", User: "alice", App: app, PublicKey: pub}, l); err != nil {
+		t.Fatalf("Request(%q) = %v, want nil", app, err)
+	}
+	return l
+}
+
+// kinds lists the kinds of the events so far and forgets them.
+func (r *rig) takeEvents() []Event {
+	r.evMu.Lock()
+	defer r.evMu.Unlock()
+	out := r.events
+	r.events = nil
+	return out
+}
+
+func kinds(evs []Event) []Kind {
+	out := make([]Kind, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, e.Kind)
+	}
+	return out
+}

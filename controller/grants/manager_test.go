@@ -1,0 +1,337 @@
+package grants
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+)
+
+var ctx = context.Background()
+
+func hasCode(reasons []api.Reason, code string) bool {
+	return slices.ContainsFunc(reasons, func(r api.Reason) bool { return r.Code == code })
+}
+
+// TestIssueAndDeny: an allowed request installs the peer before the agent
+// hears grant; a denied, offline-gateway or exhausted one installs nothing
+// and says why.
+func TestIssueAndDeny(t *testing.T) {
+	tests := []struct {
+		name     string
+		app      string
+		setup    func(r *rig)
+		wantKind Kind
+		wantCode string // of the denial
+		wantMsg  string
+	}{
+		{name: "allowed", app: "grafana", wantKind: Issued},
+		{name: "policy denies", app: "grafana", setup: func(r *rig) {
+			r.policy.set(func(_ map[string]api.App, allowed map[string]bool) { allowed["grafana"] = false })
+		}, wantKind: Denied, wantCode: api.CodePostureDiskEncryption},
+		{name: "gateway offline", app: "wiki", wantKind: Denied, wantCode: api.CodeGatewayOffline, wantMsg: "gateway paris is offline"},
+		{name: "gateway refuses the peer", app: "grafana", setup: func(r *rig) { r.gw.setFail(true) },
+			wantKind: Denied, wantCode: api.CodeGatewayUnavailable},
+		{name: "no overlay address left", app: "grafana", setup: func(r *rig) {
+			for range 3 {
+				r.overlays.Take()
+			}
+		}, wantKind: Denied, wantCode: api.CodeControllerExhausted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t)
+			if tt.setup != nil {
+				tt.setup(r)
+			}
+			l := r.request(t, tt.app, "k1")
+			evs := r.takeEvents()
+			if got := kinds(evs); !slices.Equal(got, []Kind{tt.wantKind}) {
+				t.Fatalf("Request(%q) events = %v, want [%v]", tt.app, got, tt.wantKind)
+			}
+			_, installed := r.gw.peer("k1")
+			if tt.wantKind == Issued {
+				g, ok := l.last().(api.Grant)
+				if !ok || g.GatewayEndpoint != r.gw.Endpoint() || time.Duration(g.Lease) != testLease || g.OverlayAddr != "100.64.0.1" {
+					t.Errorf("Request(%q) replied %+v, want a grant on %s with lease %s at 100.64.0.1", tt.app, l.last(), r.gw.Endpoint(), testLease)
+				}
+				if !installed {
+					t.Errorf("Request(%q) issued a grant without a peer on the gateway", tt.app)
+				}
+				if got := r.j.all(); !slices.Equal(got[len(got)-2:], []string{"embedded: add k1", "reply: grant"}) {
+					t.Errorf("journal = %q, want the peer added before the grant is sent", got)
+				}
+				return
+			}
+			if installed {
+				t.Errorf("Request(%q) denied but left a peer on the gateway", tt.app)
+			}
+			d, ok := l.last().(api.Denial)
+			if !ok || !hasCode(d.Reasons, tt.wantCode) || !hasCode(evs[0].Reasons, tt.wantCode) {
+				t.Fatalf("Request(%q) replied %+v, event %+v, want a denial with code %s", tt.app, l.last(), evs[0], tt.wantCode)
+			}
+			if tt.wantMsg != "" && d.Reasons[0].Message != tt.wantMsg {
+				t.Errorf("denial message = %q, want %q", d.Reasons[0].Message, tt.wantMsg)
+			}
+			if got := r.m.List(); len(got) != 0 {
+				t.Errorf("List() after a denial = %+v, want none", got)
+			}
+		})
+	}
+}
+
+// TestRenewKeepsAGrantPastItsFirstLease: renewals on the fake clock move
+// the expiry on the gateway and tell the agent; the grant outlives many
+// leases.
+func TestRenewKeepsAGrantPastItsFirstLease(t *testing.T) {
+	r := newRig(t)
+	r.request(t, "grafana", "k1")
+	r.takeEvents()
+	for range 10 {
+		r.clock.Advance(testLease / 3)
+		r.m.ReevaluateAll(ctx)
+		r.m.RenewAll(ctx)
+	}
+	evs := r.takeEvents()
+	if len(evs) != 10 || slices.ContainsFunc(evs, func(e Event) bool { return e.Kind != Renewed }) {
+		t.Fatalf("events over 10 renewals = %v, want 10 renewed", kinds(evs))
+	}
+	if got := r.m.List(); len(got) != 1 {
+		t.Fatalf("List() after 10/3 leases of renewals = %+v, want the grant", got)
+	}
+	if _, ok := r.gw.peer("k1"); !ok {
+		t.Errorf("peer gone from the gateway, want it renewed")
+	}
+	if got := r.j.all(); !slices.Contains(got, "to d1: renew") || !slices.Contains(got, "embedded: renew k1 1m0s") {
+		t.Errorf("journal = %q, want renewals on the gateway and to the agent", got)
+	}
+}
+
+// TestExpire: a grant nobody renews (device offline, gateway offline or
+// refusing) expires at its lease with lease.expired; before that, it lives.
+func TestExpire(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(r *rig)
+	}{
+		{name: "device offline", setup: func(r *rig) { r.notifier.offline["d1"] = true }},
+		{name: "gateway offline", setup: func(r *rig) { r.m.UnregisterGateway(EmbeddedGateway, r.gw) }},
+		{name: "gateway refuses renewals", setup: func(r *rig) { r.gw.setFail(true) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t)
+			r.request(t, "grafana", "k1")
+			r.takeEvents()
+			tt.setup(r)
+			r.clock.Advance(testLease - time.Second)
+			r.m.RenewAll(ctx)
+			if evs := r.takeEvents(); len(evs) != 0 || len(r.m.List()) != 1 {
+				t.Fatalf("before the lease ends: events %v, grants %d, want none and the grant alive", kinds(evs), len(r.m.List()))
+			}
+			r.clock.Advance(time.Second)
+			r.m.RenewAll(ctx)
+			evs := r.takeEvents()
+			if !slices.Equal(kinds(evs), []Kind{Expired}) || !hasCode(evs[0].Reasons, api.CodeLeaseExpired) {
+				t.Fatalf("at the lease's end: events %+v, want one expired with %s", evs, api.CodeLeaseExpired)
+			}
+			if got := r.m.List(); len(got) != 0 {
+				t.Errorf("List() after expiry = %+v, want none", got)
+			}
+		})
+	}
+}
+
+// TestRevokeTellsAgentThenGateway: a grant that no longer passes is
+// revoked with the policy's reasons; the agent hears first, then the
+// gateway removes the peer.
+func TestRevokeTellsAgentThenGateway(t *testing.T) {
+	r := newRig(t)
+	r.request(t, "grafana", "k1")
+	r.takeEvents()
+	r.policy.set(func(_ map[string]api.App, allowed map[string]bool) { allowed["grafana"] = false })
+	r.m.Reevaluate(ctx, "other-device")
+	if evs := r.takeEvents(); len(evs) != 0 {
+		t.Fatalf("Reevaluate(other device) events = %v, want none", kinds(evs))
+	}
+	r.m.Reevaluate(ctx, "d1")
+	evs := r.takeEvents()
+	if !slices.Equal(kinds(evs), []Kind{Revoked}) || !hasCode(evs[0].Reasons, api.CodePostureDiskEncryption) {
+		t.Fatalf("Reevaluate(d1) events = %+v, want revoked with the policy's reason", evs)
+	}
+	got := r.j.all()
+	if !slices.Equal(got[len(got)-2:], []string{"to d1: revoke", "embedded: remove k1"}) {
+		t.Errorf("journal = %q, want the revoke to the agent, then the peer removed", got)
+	}
+	// The address is free again.
+	if a, _ := r.overlays.Take(); a != netip.MustParseAddr("100.64.0.2") {
+		t.Errorf("overlays.Take() after a revoke = %v, want the next fresh one (100.64.0.1 is reused last)", a)
+	}
+}
+
+// TestRevokeDevice: an admin deleting a device revokes its grants with the
+// given reasons.
+func TestRevokeDevice(t *testing.T) {
+	r := newRig(t)
+	r.request(t, "grafana", "k1")
+	r.takeEvents()
+	r.m.RevokeDevice(ctx, "d1", []api.Reason{{Code: api.CodeDeviceDeleted}})
+	evs := r.takeEvents()
+	if !slices.Equal(kinds(evs), []Kind{Revoked}) || !hasCode(evs[0].Reasons, api.CodeDeviceDeleted) {
+		t.Fatalf("RevokeDevice events = %+v, want revoked with %s", evs, api.CodeDeviceDeleted)
+	}
+}
+
+// TestMove: an app whose upstream changes has its peer updated in place;
+// a gateway that cannot take the change revokes the grant; an app moved to
+// another gateway revokes it.
+func TestMove(t *testing.T) {
+	tests := []struct {
+		name     string
+		change   func(r *rig)
+		want     Kind
+		wantCode string
+	}{
+		{name: "new upstream", change: func(r *rig) {}, want: Moved},
+		{name: "gateway refuses the change", change: func(r *rig) { r.gw.setFail(true) }, want: Revoked, wantCode: api.CodeGatewayUnavailable},
+		{name: "app moved to another gateway", change: func(r *rig) {
+			r.policy.set(func(apps map[string]api.App, _ map[string]bool) {
+				a := apps["grafana"]
+				a.Gateway = "paris"
+				apps["grafana"] = a
+			})
+		}, want: Revoked, wantCode: api.CodeGatewayChanged},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t)
+			r.request(t, "grafana", "k1")
+			r.takeEvents()
+			r.policy.set(func(apps map[string]api.App, _ map[string]bool) {
+				a := apps["grafana"]
+				a.Upstreams = []string{"10.0.0.7:3000"}
+				apps["grafana"] = a
+			})
+			tt.change(r)
+			r.m.ReevaluateAll(ctx)
+			evs := r.takeEvents()
+			if !slices.Equal(kinds(evs), []Kind{tt.want}) || tt.wantCode != "" && !hasCode(evs[0].Reasons, tt.wantCode) {
+				t.Fatalf("ReevaluateAll events = %+v, want %v %s", evs, tt.want, tt.wantCode)
+			}
+			if tt.want == Moved {
+				pc, _ := r.gw.peer("k1")
+				if len(pc.Destinations) != 1 || pc.Destinations[0].Upstream != "10.0.0.7:3000" {
+					t.Errorf("peer destinations = %+v, want the new upstream", pc.Destinations)
+				}
+			}
+		})
+	}
+}
+
+// TestRelease: the agent giving a grant back removes the peer without a
+// revoke; a release naming another key changes nothing.
+func TestRelease(t *testing.T) {
+	r := newRig(t)
+	r.request(t, "grafana", "k1")
+	r.takeEvents()
+	r.m.Release(ctx, "d1", "grafana", "k-other")
+	if evs := r.takeEvents(); len(evs) != 0 || len(r.m.List()) != 1 {
+		t.Fatalf("Release(another key): events %v, grants %d, want nothing changed", kinds(evs), len(r.m.List()))
+	}
+	r.m.Release(ctx, "d1", "grafana", "k1")
+	if evs := r.takeEvents(); !slices.Equal(kinds(evs), []Kind{Released}) {
+		t.Fatalf("Release(k1) events = %v, want released", kinds(evs))
+	}
+	if _, ok := r.gw.peer("k1"); ok {
+		t.Errorf("peer k1 still on the gateway after release")
+	}
+	if slices.Contains(r.j.all(), "to d1: revoke") {
+		t.Errorf("journal = %q, want no revoke for a release", r.j.all())
+	}
+}
+
+// TestKeyReuseIsRefused: one key is one tunnel.
+func TestKeyReuseIsRefused(t *testing.T) {
+	r := newRig(t)
+	r.request(t, "grafana", "k1")
+	r.takeEvents()
+	l := &fakeLink{j: r.j}
+	err := r.m.Request(ctx, Request{Device: "d1", User: "alice", App: "other", PublicKey: "k1"}, l)
+	if err == nil || !strings.Contains(err.Error(), "already belongs to another tunnel") {
+		t.Errorf("Request(other app, same key) = %v, want an error saying the key is taken", err)
+	}
+	if d, ok := l.last().(api.Denial); !ok || !hasCode(d.Reasons, api.CodeBadRequest) {
+		t.Errorf("Request(other app, same key) replied %+v, want a bad_request denial", l.last())
+	}
+}
+
+// TestStaleLinkKeepsNothing: a grant finished for a link that was
+// replaced meanwhile is removed from the gateway, not kept.
+func TestStaleLinkKeepsNothing(t *testing.T) {
+	r := newRig(t)
+	l := &fakeLink{j: r.j, stale: true}
+	if err := r.m.Request(ctx, Request{Device: "d1", User: "alice", App: "grafana", PublicKey: "k1"}, l); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.gw.peer("k1"); ok || len(r.m.List()) != 0 {
+		t.Errorf("after a request on a stale link: peer on gateway %v, grants %d, want neither", ok, len(r.m.List()))
+	}
+}
+
+// TestUnreachableGatewayHoldsAddressUntilLeaseEnds: when the gateway
+// cannot be told to remove a peer, its overlay address stays taken until
+// the gateway's own timer dropped the peer, so no new tunnel shares it.
+func TestUnreachableGatewayHoldsAddressUntilLeaseEnds(t *testing.T) {
+	r := newRig(t)
+	r.request(t, "grafana", "k1")
+	r.gw.setFail(true)
+	r.m.Release(ctx, "d1", "grafana", "k1")
+	r.gw.setFail(false)
+	taken := func() []netip.Addr {
+		var out []netip.Addr
+		for a, err := r.overlays.Take(); err == nil; a, err = r.overlays.Take() {
+			out = append(out, a)
+		}
+		for _, a := range out {
+			r.overlays.Release(a)
+		}
+		return out
+	}
+	if got := taken(); slices.Contains(got, netip.MustParseAddr("100.64.0.1")) {
+		t.Fatalf("free addresses right after a failed remove = %v, want 100.64.0.1 still held", got)
+	}
+	r.clock.Advance(testLease + time.Second)
+	if got := taken(); !slices.Contains(got, netip.MustParseAddr("100.64.0.1")) {
+		t.Errorf("free addresses after the lease = %v, want 100.64.0.1 back", got)
+	}
+}
+
+// TestRegisterGatewayRemovesStrayPeers: a gateway coming online keeps the
+// peers of live grants and loses every other one.
+func TestRegisterGatewayRemovesStrayPeers(t *testing.T) {
+	r := newRig(t)
+	r.request(t, "grafana", "k1")
+	r.m.UnregisterGateway(EmbeddedGateway, r.gw)
+	r.gw.AddPeer(ctx, api.PeerConfig{PublicKey: "stray", App: "grafana"})
+	if err := r.m.RegisterGateway(ctx, EmbeddedGateway, r.gw); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.gw.peer("stray"); ok {
+		t.Errorf("stray peer kept after RegisterGateway, want it removed")
+	}
+	if _, ok := r.gw.peer("k1"); !ok {
+		t.Errorf("live grant's peer removed by RegisterGateway, want it kept")
+	}
+	if err := r.m.RegisterGateway(ctx, EmbeddedGateway, r.gw); err == nil {
+		t.Errorf("RegisterGateway(%q) twice = nil, want an error", EmbeddedGateway)
+	}
+	// Unregistering with an Enforcer that is not the registered one is a no-op.
+	r.m.UnregisterGateway(EmbeddedGateway, newFakeEnforcer("other", r.j))
+	if _, ok := r.m.gateways.Get(EmbeddedGateway); !ok {
+		t.Errorf("UnregisterGateway(%q, another enforcer) took the registered one offline", EmbeddedGateway)
+	}
+}
