@@ -118,6 +118,9 @@ var allowedImports = map[string]map[string]string{
 		"/api":     "PostureReport",
 		"/posture": "the Source interface it fakes",
 	},
+	"/wire": {
+		"/api": "the envelope and messages it frames",
+	},
 	"/agent/keystore": {},
 	"/agent/localapi": {
 		"/api": "decisions, reasons and posture shown to the CLI and tray",
@@ -134,6 +137,7 @@ var allowedImports = map[string]map[string]string{
 		"/api":              "the wire protocol",
 		"/posture":          "posture collection",
 		"/tunnel":           "per-app WireGuard tunnels",
+		"/wire":             "websocket framing and the device proof",
 	},
 	"/controller/pki": {},
 	"/controller/policy": {
@@ -225,7 +229,7 @@ func TestImportTable(t *testing.T) {
 // deviceSide are the packages that run on employees' devices: none of them
 // may link the controller or the gateway, directly or through anything
 // else, tests included.
-var deviceSide = []string{"/agent", "/posture", "/tunnel", "/gui", "/cmd/gatehouse", "/cmd/gatehouse-agent", "/cmd/gatehouse-tray"}
+var deviceSide = []string{"/agent", "/wire", "/posture", "/tunnel", "/gui", "/cmd/gatehouse", "/cmd/gatehouse-agent", "/cmd/gatehouse-tray"}
 
 // TestDeviceSideLinksNoControllerOrGateway checks the transitive imports of
 // every device-side package and of its tests.

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/posture"
+	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
 // Version is the agent's version, reported in posture.
@@ -65,7 +66,7 @@ type Agent struct {
 
 	mu        sync.Mutex
 	st        State
-	conn      *websocket.Conn
+	conn      *wire.Conn
 	lastErr   string
 	heartbeat time.Duration
 	query     api.PostureQuery
@@ -220,7 +221,7 @@ func (a *Agent) postureLoop(ctx context.Context) {
 
 // reportPosture collects and, when a fact changed, the heartbeat is due or
 // force is set, sends a report on conn.
-func (a *Agent) reportPosture(ctx context.Context, conn *websocket.Conn, force bool) error {
+func (a *Agent) reportPosture(ctx context.Context, conn *wire.Conn, force bool) error {
 	a.postureMu.Lock()
 	defer a.postureMu.Unlock()
 	a.mu.Lock()
@@ -237,7 +238,7 @@ func (a *Agent) reportPosture(ctx context.Context, conn *websocket.Conn, force b
 	if !force && samePosture(rep, a.lastSent) && time.Since(a.lastSentAt) < hb {
 		return nil
 	}
-	if err := writeEnvelope(ctx, conn, api.TypePosture, rep); err != nil {
+	if err := conn.Write(ctx, api.TypePosture, rep); err != nil {
 		return err
 	}
 	a.lastSent, a.lastSentAt = rep, time.Now()

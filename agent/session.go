@@ -2,9 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/ed25519"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -14,12 +11,12 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
 const (
-	minBackoff   = 200 * time.Millisecond
-	maxBackoff   = 10 * time.Second
-	writeTimeout = 5 * time.Second
+	minBackoff = 200 * time.Millisecond
+	maxBackoff = 10 * time.Second
 )
 
 // errNotConnected is returned by send while there is no session.
@@ -62,31 +59,29 @@ func (a *Agent) sessionLoop(ctx context.Context) {
 // session dials, proves the device key, and handles messages until the
 // connection ends.
 func (a *Agent) session(ctx context.Context) error {
-	conn, resp, err := websocket.Dial(ctx, a.st.Controller+api.AgentWebsocketPath, a.wsOpt)
+	ws, resp, err := websocket.Dial(ctx, a.st.Controller+api.AgentWebsocketPath, a.wsOpt)
 	if err != nil {
 		return fmt.Errorf("reach controller at %s: %w", a.st.Controller, err)
 	}
+	conn := wire.NewConn(ws, "controller")
 	defer conn.CloseNow()
 	exporter, err := api.AuthExporter(resp.TLS)
 	if err != nil {
 		return err
 	}
-	conn.SetReadLimit(api.MaxMessageBytes)
-
 	var hello api.HelloMsg
-	if err := readTyped(ctx, conn, api.TypeHello, &hello); err != nil {
+	if err := conn.ReadOne(ctx, api.TypeHello, &hello, wire.ReadOneTimeout); err != nil {
 		return err
 	}
-	nonce, err := base64.StdEncoding.DecodeString(hello.Nonce)
+	auth, err := wire.SignProof(a.key, exporter, a.st.DeviceID, hello)
 	if err != nil {
-		return fmt.Errorf("controller sent a malformed nonce: %w", err)
+		return err
 	}
-	sig := ed25519.Sign(a.key, api.AuthProof(exporter, a.st.DeviceID, nonce))
-	if err := writeEnvelope(ctx, conn, api.TypeAuth, api.AuthMsg{DeviceID: a.st.DeviceID, Signature: base64.StdEncoding.EncodeToString(sig)}); err != nil {
+	if err := conn.Write(ctx, api.TypeAuth, auth); err != nil {
 		return err
 	}
 	var welcome api.WelcomeMsg
-	if err := readTyped(ctx, conn, api.TypeWelcome, &welcome); err != nil {
+	if err := conn.ReadOne(ctx, api.TypeWelcome, &welcome, wire.ReadOneTimeout); err != nil {
 		return err
 	}
 	a.mu.Lock()
@@ -117,14 +112,13 @@ func (a *Agent) session(ctx context.Context) error {
 
 	var pages api.DecisionPages
 	for {
-		_, data, err := conn.Read(ctx)
-		if err != nil {
-			return fmt.Errorf("controller connection: %w", err)
-		}
-		var env api.Envelope
-		if err := json.Unmarshal(data, &env); err != nil {
-			a.log.Warn("malformed message from controller", "err", err)
+		env, err := conn.Read(ctx)
+		if errors.Is(err, wire.ErrMalformed) {
+			a.log.Warn("skipped a malformed message", "err", err)
 			continue
+		}
+		if err != nil {
+			return err
 		}
 		if err := a.handle(ctx, env, &pages); err != nil {
 			a.log.Warn("could not handle message from controller", "type", env.Type, "err", err)
@@ -210,43 +204,5 @@ func (a *Agent) send(ctx context.Context, typ string, data any) error {
 	if conn == nil {
 		return errNotConnected
 	}
-	return writeEnvelope(ctx, conn, typ, data)
-}
-
-func writeEnvelope(ctx context.Context, conn *websocket.Conn, typ string, data any) error {
-	env, err := api.NewEnvelope(typ, data)
-	if err != nil {
-		return err
-	}
-	b, err := json.Marshal(env)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
-	defer cancel()
-	return conn.Write(ctx, websocket.MessageText, b)
-}
-
-// readTyped reads one message that must be of type want; an error message
-// from the controller becomes the returned error.
-func readTyped(ctx context.Context, conn *websocket.Conn, want string, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	_, data, err := conn.Read(ctx)
-	if err != nil {
-		return fmt.Errorf("waiting for %s from controller: %w", want, err)
-	}
-	var env api.Envelope
-	if err := json.Unmarshal(data, &env); err != nil {
-		return fmt.Errorf("malformed %s from controller: %w", want, err)
-	}
-	if env.Type == api.TypeError {
-		var e api.ErrorMsg
-		env.Decode(&e)
-		return fmt.Errorf("controller refused the session: %s", e.Message)
-	}
-	if env.Type != want {
-		return fmt.Errorf("expected %s from controller, got %q", want, env.Type)
-	}
-	return env.Decode(v)
+	return conn.Write(ctx, typ, data)
 }
