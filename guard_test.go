@@ -129,15 +129,20 @@ var allowedImports = map[string]map[string]string{
 	"/agent/localpeer": {
 		"/internal/testenv": "tests: skip only outside CI",
 	},
+	"/agent/controlclient": {
+		"/api":  "the messages it carries",
+		"/wire": "websocket framing and the device proof",
+	},
 	"/agent": {
-		"/agent/keystore":   "the device key",
-		"/agent/localpeer":  "who is calling a local proxy port",
-		"/internal/testenv": "tests: skip only outside CI",
-		"/agent/localapi":   "the local API it serves",
-		"/api":              "the wire protocol",
-		"/posture":          "posture collection",
-		"/tunnel":           "per-app WireGuard tunnels",
-		"/wire":             "websocket framing and the device proof",
+		"/agent/controlclient": "the control connection",
+		"/agent/keystore":      "the device key",
+		"/agent/localpeer":     "who is calling a local proxy port",
+		"/internal/testenv":    "tests: skip only outside CI",
+		"/agent/localapi":      "the local API it serves",
+		"/api":                 "the wire protocol",
+		"/posture":             "posture collection",
+		"/tunnel":              "per-app WireGuard tunnels",
+		"/wire":                "websocket framing and the device proof",
 	},
 	"/controller/pki": {},
 	"/controller/policy": {

@@ -13,12 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
-
+	"github.com/gatehouse-ztna/gatehouse/agent/controlclient"
 	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/posture"
-	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
 // Version is the agent's version, reported in posture.
@@ -49,10 +47,9 @@ type Config struct {
 
 // Agent is one running device agent.
 type Agent struct {
-	cfg   Config
-	log   *slog.Logger
-	key   ed25519.PrivateKey
-	wsOpt *websocket.DialOptions
+	cfg     Config
+	log     *slog.Logger
+	control *controlclient.Client
 
 	postureNow chan struct{}
 
@@ -66,8 +63,6 @@ type Agent struct {
 
 	mu        sync.Mutex
 	st        State
-	conn      *wire.Conn
-	lastErr   string
 	heartbeat time.Duration
 	query     api.PostureQuery
 	report    *api.PostureReport
@@ -126,9 +121,12 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, log: cfg.Logger, key: key, st: st, wsOpt: &websocket.DialOptions{HTTPClient: hc}, localUser: lu,
+	a := &Agent{cfg: cfg, log: cfg.Logger, st: st, localUser: lu,
 		postureNow: make(chan struct{}, 1), heartbeat: 30 * time.Second, decisions: map[string]api.Decision{},
-		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}, listeners: map[string]net.Listener{}}, nil
+		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}, listeners: map[string]net.Listener{}}
+	a.control = controlclient.New(controlclient.Config{Controller: st.Controller, DeviceID: st.DeviceID, DeviceKey: key,
+		HTTPClient: hc, Logger: cfg.Logger}, (*controlHandler)(a))
+	return a, nil
 }
 
 // Run works until ctx ends: the controller session (reconnecting with
@@ -162,7 +160,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		})
 	}
 	run(a.postureLoop)
-	run(a.sessionLoop)
+	run(a.control.Run)
 	<-ctx.Done()
 	a.shutdown()
 	wg.Wait()
@@ -210,18 +208,15 @@ func (a *Agent) postureLoop(ctx context.Context) {
 		case <-a.postureNow:
 			force = true
 		}
-		a.mu.Lock()
-		conn := a.conn
-		a.mu.Unlock()
-		if conn != nil {
-			a.reportPosture(ctx, conn, force)
+		if a.control.Connected() {
+			a.reportPosture(ctx, a.control, force)
 		}
 	}
 }
 
 // reportPosture collects and, when a fact changed, the heartbeat is due or
-// force is set, sends a report on conn.
-func (a *Agent) reportPosture(ctx context.Context, conn *wire.Conn, force bool) error {
+// force is set, sends a report through to.
+func (a *Agent) reportPosture(ctx context.Context, to controlclient.Sender, force bool) error {
 	a.postureMu.Lock()
 	defer a.postureMu.Unlock()
 	a.mu.Lock()
@@ -238,7 +233,7 @@ func (a *Agent) reportPosture(ctx context.Context, conn *wire.Conn, force bool) 
 	if !force && samePosture(rep, a.lastSent) && time.Since(a.lastSentAt) < hb {
 		return nil
 	}
-	if err := conn.Write(ctx, api.TypePosture, rep); err != nil {
+	if err := to.SendPosture(ctx, rep); err != nil {
 		return err
 	}
 	a.lastSent, a.lastSentAt = rep, time.Now()

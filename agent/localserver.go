@@ -50,7 +50,7 @@ func (a *Agent) Status() localapi.Status {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := localapi.Status{Controller: a.st.Controller, DeviceID: a.st.DeviceID, User: a.st.User,
-		Connected: a.conn != nil, LastError: a.lastErr, SecretsIn: a.cfg.Secrets.Where(), Tunnels: []localapi.Tunnel{},
+		Connected: a.control.Connected(), LastError: a.control.LastError(), SecretsIn: a.cfg.Secrets.Where(), Tunnels: []localapi.Tunnel{},
 		LocalUser: a.localUser.name, RefusedCallers: a.refusedCallers.Load(), RefusedRequests: a.refusedHosts.Load()}
 	for _, t := range a.tunnels {
 		t.mu.Lock()

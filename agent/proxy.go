@@ -77,7 +77,7 @@ func (a *Agent) tunnelFor(ctx context.Context, app string) (*appTunnel, error) {
 		f = &inflight{key: key, done: make(chan struct{})}
 		a.pending[app] = f
 		a.mu.Unlock()
-		if err := a.send(ctx, api.TypeGrantRequest, api.GrantRequest{App: app, PublicKey: key.Public().String()}); err != nil {
+		if err := a.control.RequestGrant(ctx, api.GrantRequest{App: app, PublicKey: key.Public().String()}); err != nil {
 			a.mu.Lock()
 			if a.pending[app] == f {
 				delete(a.pending, app)
@@ -224,7 +224,7 @@ func (a *Agent) renewed(ctx context.Context, r api.Renewal) {
 
 // release tells the controller to drop the grant of app with key pub.
 func (a *Agent) release(ctx context.Context, app, pub string) {
-	if err := a.send(ctx, api.TypeRelease, api.Release{App: app, PublicKey: pub}); err != nil {
+	if err := a.control.Release(ctx, api.Release{App: app, PublicKey: pub}); err != nil {
 		a.log.Warn("release grant", "app", app, "err", err)
 	}
 }
