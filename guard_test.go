@@ -133,8 +133,19 @@ var allowedImports = map[string]map[string]string{
 		"/api":  "the messages it carries",
 		"/wire": "websocket framing and the device proof",
 	},
+	"/agent/frontend": {
+		"/api": "the app list a front-end is given",
+	},
+	"/agent/proxy": {
+		"/agent/frontend":  "the contract with the state machine it implements and uses",
+		"/agent/localpeer": "who is calling a local proxy port, and how much it has not read",
+		"/api":             "the app list",
+		"/tunnel":          "Splice and Abort for the flows it carries",
+	},
 	"/agent": {
 		"/agent/controlclient": "the control connection",
+		"/agent/frontend":      "the contract with its front-ends",
+		"/agent/proxy":         "the proxy-mode front-end",
 		"/agent/keystore":      "the device key",
 		"/agent/localpeer":     "who is calling a local proxy port",
 		"/internal/testenv":    "tests: skip only outside CI",

@@ -6,15 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"reflect"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/agent/controlclient"
+	"github.com/gatehouse-ztna/gatehouse/agent/frontend"
 	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
+	"github.com/gatehouse-ztna/gatehouse/agent/proxy"
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/posture"
 )
@@ -53,9 +53,8 @@ type Agent struct {
 
 	postureNow chan struct{}
 
-	localUser      localUser
-	refusedCallers atomic.Int64 // local connections refused: not the device's user
-	refusedHosts   atomic.Int64 // HTTP requests refused: Host names another site
+	localUser localUser
+	front     frontend.Frontend // the local proxy ports
 
 	postureMu  sync.Mutex // one report at a time; guards the two below
 	lastSent   api.PostureReport
@@ -71,7 +70,6 @@ type Agent struct {
 	checks    []api.CheckResult
 	tunnels   map[string]*appTunnel
 	pending   map[string]*inflight
-	listeners map[string]net.Listener // by "app/port"
 	stopped   bool
 }
 
@@ -123,7 +121,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, st: st, localUser: lu,
 		postureNow: make(chan struct{}, 1), heartbeat: 30 * time.Second, decisions: map[string]api.Decision{},
-		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}, listeners: map[string]net.Listener{}}
+		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}}
+	a.front = proxy.New(proxy.Config{ListenHost: cfg.ListenHost, PortBase: cfg.PortBase, Ports: st.LocalPorts,
+		SavePorts: a.savePorts, LocalUser: proxy.LocalUser{UID: lu.uid, Name: lu.name}, Logger: cfg.Logger}, (*access)(a))
 	a.control = controlclient.New(controlclient.Config{Controller: st.Controller, DeviceID: st.DeviceID, DeviceKey: key,
 		HTTPClient: hc, Logger: cfg.Logger}, (*controlHandler)(a))
 	return a, nil
@@ -178,12 +178,9 @@ func (a *Agent) PostureChanged() {
 // shutdown closes every listener and tunnel; a grant that arrives after
 // it is not brought up.
 func (a *Agent) shutdown() {
+	a.front.Close()
 	a.mu.Lock()
 	a.stopped = true
-	for k, l := range a.listeners {
-		l.Close()
-		delete(a.listeners, k)
-	}
 	tunnels := make([]*appTunnel, 0, len(a.tunnels))
 	for _, t := range a.tunnels {
 		tunnels = append(tunnels, t)
@@ -192,6 +189,15 @@ func (a *Agent) shutdown() {
 	for _, t := range tunnels {
 		a.teardown(t, nil)
 	}
+}
+
+// savePorts remembers the front-end's local port choices.
+func (a *Agent) savePorts(ports map[string]int) error {
+	a.mu.Lock()
+	a.st.LocalPorts = ports
+	st := a.st
+	a.mu.Unlock()
+	return saveState(a.cfg.StateDir, st)
 }
 
 // postureLoop re-collects every CollectInterval and sends a report when a

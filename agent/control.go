@@ -68,8 +68,9 @@ func (h *controlHandler) Deny(_ context.Context, d api.Denial)       { h.agent()
 func (h *controlHandler) Revoke(_ context.Context, r api.Revocation) { h.agent().revoked(r) }
 func (h *controlHandler) Renew(ctx context.Context, r api.Renewal)   { h.agent().renewed(ctx, r) }
 
-// applyDecisions records the controller's view and opens or closes proxy
-// ports to match the app list: the apps the user is entitled to.
+// applyDecisions records the controller's view, tears down the tunnels of
+// apps no longer listed, and hands the app list (the apps the user is
+// entitled to) to the front-end.
 func (a *Agent) applyDecisions(ctx context.Context, m api.DecisionsMsg) {
 	a.mu.Lock()
 	a.apps, a.checks = m.Apps, m.Checks
@@ -83,5 +84,21 @@ func (a *Agent) applyDecisions(ctx context.Context, m api.DecisionsMsg) {
 	if queryChanged {
 		a.PostureChanged()
 	}
-	a.syncListeners(ctx, m.Apps)
+	listed := map[string]bool{}
+	for _, app := range m.Apps {
+		listed[app.Name] = true
+	}
+	// An app that left the list takes its tunnel and connections with it.
+	var gone []*appTunnel
+	a.mu.Lock()
+	for app, t := range a.tunnels {
+		if !listed[app] {
+			gone = append(gone, t)
+		}
+	}
+	a.mu.Unlock()
+	for _, t := range gone {
+		a.teardown(t, []api.Reason{{Code: "app.removed", Message: "the app is no longer offered to this device"}})
+	}
+	a.front.SetApps(ctx, m.Apps)
 }
