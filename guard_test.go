@@ -130,8 +130,13 @@ var allowedImports = map[string]map[string]string{
 		"/internal/testenv": "tests: skip only outside CI",
 	},
 	"/agent/controlclient": {
-		"/api":  "the messages it carries",
-		"/wire": "websocket framing and the device proof",
+		"/agent/controltest": "tests: a fake controller on the real wire",
+		"/api":               "the messages it carries",
+		"/wire":              "websocket framing and the device proof",
+	},
+	"/agent/controltest": {
+		"/api":  "the messages it scripts",
+		"/wire": "the framing and proof check the real controller uses",
 	},
 	"/agent/frontend": {
 		"/api": "the app list a front-end is given",
@@ -144,7 +149,9 @@ var allowedImports = map[string]map[string]string{
 	},
 	"/agent": {
 		"/agent/controlclient": "the control connection",
+		"/agent/controltest":   "tests: a fake controller on the real wire",
 		"/agent/frontend":      "the contract with its front-ends",
+		"/posture/posturetest": "tests: scripted posture",
 		"/agent/proxy":         "the proxy-mode front-end",
 		"/agent/keystore":      "the device key",
 		"/agent/localpeer":     "who is calling a local proxy port",
