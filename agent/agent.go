@@ -56,7 +56,7 @@ type Agent struct {
 	localUser localUser
 	front     frontend.Frontend // the local proxy ports
 
-	postureMu  sync.Mutex // one report at a time; guards the two below
+	postureMu  sync.Mutex // one report at a time; guards the two below; taken before mu
 	lastSent   api.PostureReport
 	lastSentAt time.Time
 
@@ -115,9 +115,16 @@ func New(cfg Config) (*Agent, error) {
 	if st.LocalPorts == nil {
 		st.LocalPorts = map[string]int{}
 	}
-	lu, err := resolveLocalUser(cfg.LocalUser, st.LocalUID)
-	if err != nil {
-		return nil, err
+	// The local user: the flag's, else the one recorded at enrollment,
+	// else the one running the agent.
+	lu := localUserByUID(os.Getuid())
+	switch {
+	case cfg.LocalUser != "":
+		if lu, err = lookupLocalUser(cfg.LocalUser); err != nil {
+			return nil, err
+		}
+	case st.LocalUID != nil:
+		lu = localUserByUID(*st.LocalUID)
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, st: st, localUser: lu,
 		postureNow: make(chan struct{}, 1), heartbeat: 30 * time.Second, decisions: map[string]api.Decision{},
@@ -129,8 +136,8 @@ func New(cfg Config) (*Agent, error) {
 	return a, nil
 }
 
-// Run works until ctx ends: the controller session (reconnecting with
-// jittered backoff), posture reports, proxy ports and the local API.
+// Run works until ctx ends: the control connection (reconnecting with
+// jittered backoff), posture reports, the front-end and the local API.
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -187,7 +194,7 @@ func (a *Agent) shutdown() {
 	}
 	a.mu.Unlock()
 	for _, t := range tunnels {
-		a.teardown(t, nil)
+		a.detach(t)
 	}
 }
 
@@ -201,32 +208,53 @@ func (a *Agent) savePorts(ports map[string]int) error {
 }
 
 // postureLoop re-collects every CollectInterval and sends a report when a
-// fact changed, on the heartbeat, or when asked to.
+// fact changed or the heartbeat is due, and at once when asked to.
 func (a *Agent) postureLoop(ctx context.Context) {
 	t := time.NewTicker(a.cfg.CollectInterval)
 	defer t.Stop()
 	for {
-		force := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if a.control.Connected() {
+				a.reportPostureChange(ctx, a.control)
+			}
 		case <-a.postureNow:
-			force = true
-		}
-		if a.control.Connected() {
-			a.reportPosture(ctx, a.control, force)
+			if a.control.Connected() {
+				a.sendPosture(ctx, a.control)
+			}
 		}
 	}
 }
 
-// reportPosture collects and, when a fact changed, the heartbeat is due or
-// force is set, sends a report through to.
-func (a *Agent) reportPosture(ctx context.Context, to controlclient.Sender, force bool) error {
+// reportPostureChange collects, and sends a report through to when a fact
+// changed or the heartbeat is due.
+func (a *Agent) reportPostureChange(ctx context.Context, to controlclient.Sender) error {
 	a.postureMu.Lock()
 	defer a.postureMu.Unlock()
+	rep := a.collectLocked(ctx)
 	a.mu.Lock()
-	q, hb := a.query, a.heartbeat
+	hb := a.heartbeat
+	a.mu.Unlock()
+	if samePosture(rep, a.lastSent) && time.Since(a.lastSentAt) < hb {
+		return nil
+	}
+	return a.sendLocked(ctx, to, rep)
+}
+
+// sendPosture collects and sends a report through to, changed or not.
+func (a *Agent) sendPosture(ctx context.Context, to controlclient.Sender) error {
+	a.postureMu.Lock()
+	defer a.postureMu.Unlock()
+	return a.sendLocked(ctx, to, a.collectLocked(ctx))
+}
+
+// collectLocked collects a report and keeps it for `gatehouse posture`;
+// postureMu is held.
+func (a *Agent) collectLocked(ctx context.Context) api.PostureReport {
+	a.mu.Lock()
+	q := a.query
 	a.mu.Unlock()
 	rep := a.cfg.Posture.Collect(ctx, q)
 	rep.AgentVersion = Version
@@ -236,9 +264,12 @@ func (a *Agent) reportPosture(ctx context.Context, to controlclient.Sender, forc
 	a.mu.Lock()
 	a.report = &rep
 	a.mu.Unlock()
-	if !force && samePosture(rep, a.lastSent) && time.Since(a.lastSentAt) < hb {
-		return nil
-	}
+	return rep
+}
+
+// sendLocked sends rep through to and remembers it as the last sent;
+// postureMu is held.
+func (a *Agent) sendLocked(ctx context.Context, to controlclient.Sender, rep api.PostureReport) error {
 	if err := to.SendPosture(ctx, rep); err != nil {
 		return err
 	}

@@ -366,7 +366,7 @@ func TestLostControllerKeepsTunnelsUntilTheLease(t *testing.T) {
 	const lease = 2 * time.Second
 	connect(t, a, fake, "grafana", lease)
 	granted := time.Now()
-	fake.Refuse("controller down for maintenance")
+	fake.Refuse(t, "controller down for maintenance")
 	fake.Drop()
 	eventually(t, "agent sees the controller gone", func() bool { return !a.Status().Connected })
 	if n := len(a.Status().Tunnels); n != 1 && time.Since(granted) < lease {

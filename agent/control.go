@@ -42,7 +42,7 @@ func (h *controlHandler) Connected(ctx context.Context, first controlclient.Send
 	// The first report goes out before anything else can use the
 	// connection, so the controller never decides a grant request on no
 	// posture.
-	if err := a.reportPosture(ctx, first, true); err != nil {
+	if err := a.sendPosture(ctx, first); err != nil {
 		return fmt.Errorf("send posture: %w", err)
 	}
 	return nil

@@ -7,28 +7,28 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/internal/testenv"
 )
 
-func TestResolveLocalUser(t *testing.T) {
-	recorded := 1234
+func TestLookupLocalUser(t *testing.T) {
 	tests := []struct {
-		name     string
-		flag     string
-		recorded *int
-		want     int
-		wantErr  bool
+		name    string
+		in      string
+		want    int
+		wantErr bool
 	}{
-		{name: "nothing: the user running the agent", want: os.Getuid()},
-		{name: "recorded at enrollment", recorded: &recorded, want: 1234},
-		{name: "flag uid beats recorded", flag: "65534", recorded: &recorded, want: 65534},
-		{name: "flag name", flag: "root", want: 0},
-		{name: "unknown name", flag: "no-such-user-gatehouse", wantErr: true},
+		{name: "uid", in: "65534", want: 65534},
+		{name: "name", in: "root", want: 0},
+		{name: "unknown name", in: "no-such-user-gatehouse", wantErr: true},
+		{name: "negative uid is no name either", in: "-1", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := resolveLocalUser(tt.flag, tt.recorded)
+			got, err := lookupLocalUser(tt.in)
 			if (err != nil) != tt.wantErr || (!tt.wantErr && got.uid != tt.want) {
-				t.Errorf("resolveLocalUser(%q, %v) = %+v, %v, want uid %d (error %v)", tt.flag, tt.recorded, got, err, tt.want, tt.wantErr)
+				t.Errorf("lookupLocalUser(%q) = %+v, %v, want uid %d (error %v)", tt.in, got, err, tt.want, tt.wantErr)
 			}
 		})
+	}
+	if got := localUserByUID(0); got.name != "root (uid 0)" {
+		t.Errorf("localUserByUID(0) = %+v, want named root (uid 0)", got)
 	}
 }
 

@@ -268,22 +268,36 @@ func (a *Agent) revoked(r api.Revocation) {
 	a.teardown(t, r.Reasons)
 }
 
-// teardown closes t, if it is still its app's tunnel: the connections on
-// this side first, then the tunnel. reasons, when given, become the app's
-// recorded decision.
+// teardown ends access through t, if it is still its app's tunnel: the
+// connections on this side first, then the tunnel; reasons become the
+// app's recorded decision.
 func (a *Agent) teardown(t *appTunnel, reasons []api.Reason) {
+	if len(reasons) == 0 {
+		reasons = []api.Reason{{Code: "grant.ended", Message: "access ended without a reason from the controller"}}
+	}
 	a.mu.Lock()
 	if a.tunnels[t.app] != t {
 		a.mu.Unlock()
 		return
 	}
 	delete(a.tunnels, t.app)
-	if reasons != nil {
-		a.decisions[t.app] = api.Decision{App: t.app, Reasons: reasons, EvaluatedAt: time.Now()}
-	}
+	a.decisions[t.app] = api.Decision{App: t.app, Reasons: reasons, EvaluatedAt: time.Now()}
 	a.mu.Unlock()
 	t.close()
-	a.log.Info("tunnel down", "app", t.app)
+	a.log.Info("tunnel down", "app", t.app, "reasons", api.ReasonsText(reasons))
+}
+
+// detach closes t as the agent stops, recording no decision: the
+// controller has not changed its mind.
+func (a *Agent) detach(t *appTunnel) {
+	a.mu.Lock()
+	if a.tunnels[t.app] != t {
+		a.mu.Unlock()
+		return
+	}
+	delete(a.tunnels, t.app)
+	a.mu.Unlock()
+	t.close()
 }
 
 // close ends every connection through t and the tunnel itself. Access

@@ -130,7 +130,9 @@ func TestClientRefused(t *testing.T) {
 			if tt.enroll {
 				fake.AddDevice("dev-1", pub)
 			}
-			fake.Refuse(tt.refuse)
+			if tt.refuse != "" {
+				fake.Refuse(t, tt.refuse)
+			}
 			c, rec := start(t, fake, priv)
 			eventually(t, "a refusal", func() bool { return c.LastError() != "" })
 			if err := c.LastError(); !strings.Contains(err, tt.wantErr) || !strings.Contains(err, "controller refused") {

@@ -39,7 +39,7 @@ type Controller struct {
 	mu       sync.Mutex                   // guards the fields below
 	devices  map[string]ed25519.PublicKey // enrolled device keys, by device ID
 	welcome  api.WelcomeMsg               // sent after a good proof
-	refuse   string                       // when set, every connection is refused with this message
+	refuse   string                       // why every connection is refused; "" accepts
 	conn     *wire.Conn                   // the current agent connection, nil between connections
 	connDone chan struct{}                // closed when conn ends
 	connects int                          // connections that got a welcome
@@ -77,15 +77,23 @@ func (c *Controller) SetWelcome(w api.WelcomeMsg) {
 }
 
 // Refuse makes every connection from now on end with an error message
-// after the proof, as a controller that deleted the device does.
-func (c *Controller) Refuse(message string) {
+// after the proof, as a controller that deleted the device does; message
+// must say why.
+func (c *Controller) Refuse(t testing.TB, message string) {
+	if message == "" {
+		t.Fatal("controltest: Refuse needs a message saying why")
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.refuse = message
 }
 
 // Accept undoes Refuse.
-func (c *Controller) Accept() { c.Refuse("") }
+func (c *Controller) Accept() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.refuse = ""
+}
 
 // changedLocked wakes the Await helpers.
 func (c *Controller) changedLocked() {
