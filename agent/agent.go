@@ -43,12 +43,15 @@ type Config struct {
 	// enrollment, else the user running the agent.
 	LocalUser string
 	Logger    *slog.Logger
+	// Clock times leases; nil is the system clock.
+	Clock Clock
 }
 
 // Agent is one running device agent.
 type Agent struct {
 	cfg     Config
 	log     *slog.Logger
+	clock   Clock // leases are timed on it
 	control *controlclient.Client
 
 	postureNow chan struct{}
@@ -83,6 +86,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
 	}
 	if cfg.Posture == nil {
 		return nil, errors.New("agent needs a posture source")
@@ -126,7 +132,7 @@ func New(cfg Config) (*Agent, error) {
 	case st.LocalUID != nil:
 		lu = localUserByUID(*st.LocalUID)
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, st: st, localUser: lu,
+	a := &Agent{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, st: st, localUser: lu,
 		postureNow: make(chan struct{}, 1), heartbeat: 30 * time.Second, decisions: map[string]api.Decision{},
 		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}}
 	a.front = proxy.New(proxy.Config{ListenHost: cfg.ListenHost, PortBase: cfg.PortBase, Ports: st.LocalPorts,

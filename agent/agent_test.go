@@ -20,8 +20,13 @@ import (
 )
 
 // testAgent runs an agent enrolled with a fake controller until the test
-// ends.
+// ends; its leases are timed on a fake clock.
 func testAgent(t *testing.T) (*Agent, *controltest.Controller) {
+	a, fake, _ := testAgentWithClock(t)
+	return a, fake
+}
+
+func testAgentWithClock(t *testing.T) (*Agent, *controltest.Controller, *fakeClock) {
 	t.Helper()
 	fake := controltest.New(t)
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -37,7 +42,8 @@ func testAgent(t *testing.T) (*Agent, *controltest.Controller) {
 	if err := saveState(dir, State{Controller: fake.URL, DeviceID: "dev-1", User: "alice"}); err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(Config{StateDir: dir, Secrets: secrets, Posture: posturetest.New(api.PostureReport{})})
+	clock := newFakeClock()
+	a, err := New(Config{StateDir: dir, Secrets: secrets, Posture: posturetest.New(api.PostureReport{}), Clock: clock})
 	if err != nil {
 		t.Fatalf("New() = %v", err)
 	}
@@ -53,7 +59,7 @@ func testAgent(t *testing.T) (*Agent, *controltest.Controller) {
 	})
 	fake.AwaitConnected(t, 1)
 	eventually(t, "agent connected", func() bool { return a.Status().Connected })
-	return a, fake
+	return a, fake, clock
 }
 
 // grantFor answers the agent's grant request for app with a lease.
@@ -127,7 +133,7 @@ func TestPostureIsTheFirstMessage(t *testing.T) {
 }
 
 func TestConnectBringsTheTunnelUp(t *testing.T) {
-	a, fake := testAgent(t)
+	a, fake, clock := testAgentWithClock(t)
 	req := connect(t, a, fake, "grafana", time.Minute)
 	if _, err := tunnel.ParsePublicKey(req.PublicKey); err != nil {
 		t.Errorf("grant request key %q: %v", req.PublicKey, err)
@@ -140,7 +146,7 @@ func TestConnectBringsTheTunnelUp(t *testing.T) {
 	if got.App != "grafana" || got.PublicKey != req.PublicKey || got.OverlayAddr != "100.64.0.2" {
 		t.Errorf("Status().Tunnels[0] = %+v, want grafana under key %s at 100.64.0.2", got, req.PublicKey)
 	}
-	if left := time.Until(got.ExpiresAt); left < 50*time.Second || left > time.Minute {
+	if left := got.ExpiresAt.Sub(clock.Now()); left != time.Minute {
 		t.Errorf("tunnel expires in %v, want about the 1m lease", left)
 	}
 	// A second connect reuses the tunnel: no new grant request.
@@ -282,8 +288,9 @@ func TestRenewal(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, fake := testAgent(t)
+			a, fake, clock := testAgentWithClock(t)
 			req := connect(t, a, fake, "grafana", time.Minute)
+			clock.Advance(30 * time.Second)
 			r := tt.renewal(req)
 			after := len(fake.Received())
 			fake.Send(t, api.TypeRenew, r)
@@ -303,8 +310,18 @@ func TestRenewal(t *testing.T) {
 				t.Errorf("renew %+v: released %+v, want %+v", r, released, want)
 			}
 			if !tt.wantRelease {
-				if left := time.Until(a.Status().Tunnels[0].ExpiresAt); left < 59*time.Minute {
-					t.Errorf("tunnel expires in %v after a 1h renewal, want about 1h", left)
+				if left := a.Status().Tunnels[0].ExpiresAt.Sub(clock.Now()); left != time.Hour {
+					t.Errorf("tunnel expires in %v after a 1h renewal, want 1h", left)
+				}
+				// The renewal counts from its receipt: past the first
+				// lease the tunnel is still up, and gone at the new end.
+				clock.Advance(59 * time.Minute)
+				if n := len(a.Status().Tunnels); n != 1 {
+					t.Fatalf("tunnels 59m after a 1h renewal = %d, want 1", n)
+				}
+				clock.Advance(time.Minute)
+				if n := len(a.Status().Tunnels); n != 0 {
+					t.Errorf("tunnels at the end of the renewed lease = %d, want 0", n)
 				}
 			}
 		})
@@ -362,19 +379,18 @@ func TestDecisionPagesAreAppliedWhole(t *testing.T) {
 // TestLostControllerKeepsTunnelsUntilTheLease: with the controller gone the
 // agent keeps its tunnel and tears it down at the lease on its own clock.
 func TestLostControllerKeepsTunnelsUntilTheLease(t *testing.T) {
-	a, fake := testAgent(t)
-	const lease = 2 * time.Second
-	connect(t, a, fake, "grafana", lease)
-	granted := time.Now()
+	a, fake, clock := testAgentWithClock(t)
+	connect(t, a, fake, "grafana", time.Minute)
 	fake.Refuse(t, "controller down for maintenance")
 	fake.Drop()
 	eventually(t, "agent sees the controller gone", func() bool { return !a.Status().Connected })
-	if n := len(a.Status().Tunnels); n != 1 && time.Since(granted) < lease {
-		t.Fatalf("tunnels right after losing the controller = %d, want 1 (kept until the lease)", n)
+	clock.Advance(time.Minute - time.Nanosecond)
+	if n := len(a.Status().Tunnels); n != 1 {
+		t.Fatalf("tunnels just before the lease ends, controller gone = %d, want 1 (kept until the lease)", n)
 	}
-	eventually(t, "tunnel torn down at its lease", func() bool { return len(a.Status().Tunnels) == 0 })
-	if took := time.Since(granted); took < lease-100*time.Millisecond {
-		t.Errorf("tunnel gone %v after the grant, want no sooner than its %v lease", took, lease)
+	clock.Advance(time.Nanosecond)
+	if n := len(a.Status().Tunnels); n != 0 {
+		t.Fatalf("tunnels at the end of the lease = %d, want 0", n)
 	}
 	var code string
 	for _, app := range a.Apps() {
@@ -385,7 +401,7 @@ func TestLostControllerKeepsTunnelsUntilTheLease(t *testing.T) {
 	if code != "lease.expired" {
 		t.Errorf("grafana's recorded reason = %q, want %q", code, "lease.expired")
 	}
-	if st := a.Status(); !strings.Contains(st.LastError, "controller down for maintenance") {
-		t.Errorf("Status().LastError = %q, want the controller's refusal", st.LastError)
-	}
+	eventually(t, "the controller's refusal in Status().LastError", func() bool {
+		return strings.Contains(a.Status().LastError, "controller down for maintenance")
+	})
 }

@@ -24,7 +24,8 @@ type appTunnel struct {
 	client *tunnel.Client
 	grant  api.Grant
 	vip    netip.Addr
-	timer  *time.Timer
+	clock  Clock // what the lease is timed on
+	timer  Timer // tears the tunnel down at the end of the lease
 
 	mu      sync.Mutex            // guards the fields below
 	conns   map[net.Conn]struct{} // both ends of every flow
@@ -198,8 +199,9 @@ func newAppTunnel(key tunnel.PrivateKey, g api.Grant, a *Agent) (*appTunnel, err
 	t := &appTunnel{app: g.App, pub: key.Public(), client: client, grant: g, vip: vip, conns: map[net.Conn]struct{}{}}
 	// Fail closed on our side too: a lease that is not renewed ends here,
 	// timed on this device's monotonic clock from receipt.
-	t.expires = time.Now().Add(time.Duration(g.Lease))
-	t.timer = time.AfterFunc(time.Duration(g.Lease), func() {
+	t.clock = a.clock
+	t.expires = a.clock.Now().Add(time.Duration(g.Lease))
+	t.timer = a.clock.AfterFunc(time.Duration(g.Lease), func() {
 		a.teardown(t, []api.Reason{{Code: "lease.expired", Message: "the tunnel's lease ran out without renewal"}})
 	})
 	return t, nil
@@ -215,7 +217,7 @@ func (a *Agent) denied(d api.Denial) {
 	if f != nil {
 		delete(a.pending, d.App)
 	}
-	a.decisions[d.App] = api.Decision{App: d.App, Reasons: d.Reasons, EvaluatedAt: time.Now()}
+	a.decisions[d.App] = api.Decision{App: d.App, Reasons: d.Reasons, EvaluatedAt: a.clock.Now()}
 	a.mu.Unlock()
 	a.log.Info("access denied", "app", d.App, "reasons", api.ReasonsText(d.Reasons))
 	if f != nil {
@@ -251,7 +253,7 @@ func (t *appTunnel) renew(lease time.Duration) bool {
 	if t.closed || lease <= 0 {
 		return false
 	}
-	t.expires = time.Now().Add(lease)
+	t.expires = t.clock.Now().Add(lease)
 	t.timer.Reset(lease)
 	return true
 }
@@ -281,7 +283,7 @@ func (a *Agent) teardown(t *appTunnel, reasons []api.Reason) {
 		return
 	}
 	delete(a.tunnels, t.app)
-	a.decisions[t.app] = api.Decision{App: t.app, Reasons: reasons, EvaluatedAt: time.Now()}
+	a.decisions[t.app] = api.Decision{App: t.app, Reasons: reasons, EvaluatedAt: a.clock.Now()}
 	a.mu.Unlock()
 	t.close()
 	a.log.Info("tunnel down", "app", t.app, "reasons", api.ReasonsText(reasons))
