@@ -63,6 +63,9 @@ type Agent struct {
 	lastSent   api.PostureReport
 	lastSentAt time.Time
 
+	// mu guards the fields below. Order: postureMu, then mu, then an
+	// appTunnel's mu; mu is never held while calling the control client's
+	// sends or the front-end.
 	mu        sync.Mutex
 	st        State
 	heartbeat time.Duration
@@ -188,7 +191,7 @@ func (a *Agent) PostureChanged() {
 	}
 }
 
-// shutdown closes every listener and tunnel; a grant that arrives after
+// shutdown closes the front-end and every tunnel; a grant that arrives after
 // it is not brought up.
 func (a *Agent) shutdown() {
 	a.front.Close()
