@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -39,7 +41,11 @@ func testAgentWithClock(t *testing.T) (*Agent, *controltest.Controller, *fakeClo
 	if err := secrets.Set(deviceKeyName, priv); err != nil {
 		t.Fatal(err)
 	}
-	if err := saveState(dir, State{Controller: fake.URL, DeviceID: "dev-1", User: "alice"}); err != nil {
+	caFile := filepath.Join(dir, "controller-ca.pem")
+	if err := os.WriteFile(caFile, fake.CAPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := saveState(dir, State{Controller: fake.URL, CAFile: caFile, DeviceID: "dev-1", User: "alice"}); err != nil {
 		t.Fatal(err)
 	}
 	clock := newFakeClock()

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -51,7 +50,7 @@ func start(t *testing.T, fake *controltest.Controller, priv ed25519.PrivateKey) 
 	t.Helper()
 	rec := &recorder{}
 	c := controlclient.New(controlclient.Config{Controller: fake.URL, DeviceID: "dev-1", DeviceKey: priv,
-		HTTPClient: &http.Client{}, Backoff: controlclient.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond}}, rec)
+		HTTPClient: fake.HTTPClient(), Backoff: controlclient.Backoff{Min: 20 * time.Millisecond, Max: 200 * time.Millisecond}}, rec)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -1,7 +1,8 @@
 // Package controltest is an in-memory controller for agent tests, in the
 // spirit of Tailscale's testcontrol: it speaks the real wire protocol over
-// a real websocket on loopback (httptest, plain HTTP), checks the device
-// proof against the keys it was given, and lets a test script what the
+// a real websocket and real TLS on loopback (httptest), checks the device
+// proof, bound to the TLS connection, against the keys it was given, and
+// lets a test script what the
 // controller says (welcome, decisions in pages, grant, deny, renew,
 // revoke, dropping the connection) and see what the agent sent.
 //
@@ -13,6 +14,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -32,9 +34,11 @@ const Wait = 10 * time.Second
 
 // Controller is the fake. Its methods may be called from any goroutine.
 type Controller struct {
-	// URL is the base URL agents dial (http://127.0.0.1:PORT).
+	// URL is the base URL agents dial (https://127.0.0.1:PORT).
 	URL string
-	srv *httptest.Server
+	// CAPEM is the certificate agents must trust (PEM).
+	CAPEM []byte
+	srv   *httptest.Server
 
 	mu       sync.Mutex                   // guards the fields below
 	devices  map[string]ed25519.PublicKey // enrolled device keys, by device ID
@@ -53,8 +57,9 @@ func New(t testing.TB) *Controller {
 		welcome: api.WelcomeMsg{User: "alice", HeartbeatInterval: api.Duration(30 * time.Second), Tunnels: []string{}}}
 	mux := http.NewServeMux()
 	mux.HandleFunc(api.AgentWebsocketPath, c.serveAgent)
-	c.srv = httptest.NewServer(mux)
+	c.srv = httptest.NewTLSServer(mux) // HTTP/1.1 only, as websockets need
 	c.URL = c.srv.URL
+	c.CAPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.srv.Certificate().Raw})
 	t.Cleanup(func() {
 		c.Drop()
 		c.srv.Close()
@@ -109,6 +114,11 @@ func (c *Controller) serveAgent(w http.ResponseWriter, r *http.Request) {
 	conn := wire.NewConn(ws, "agent")
 	defer conn.CloseNow()
 	ctx := r.Context()
+	exporter, err := api.AuthExporter(r.TLS)
+	if err != nil {
+		conn.Write(ctx, api.TypeError, api.ErrorMsg{Code: "unauthorized", Message: err.Error()})
+		return
+	}
 	hello, nonce, err := wire.NewHello()
 	if err != nil || conn.Write(ctx, api.TypeHello, hello) != nil {
 		return
@@ -125,7 +135,7 @@ func (c *Controller) serveAgent(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !known:
 		why = fmt.Sprintf("unknown device %q: enroll again", auth.DeviceID)
-	case wire.VerifyProof(base64.StdEncoding.EncodeToString(pub), nil, nonce, auth) != nil:
+	case wire.VerifyProof(base64.StdEncoding.EncodeToString(pub), exporter, nonce, auth) != nil:
 		why = fmt.Sprintf("device %q: signature does not match its enrolled key", auth.DeviceID)
 	case refuse != "":
 		why = refuse
@@ -171,6 +181,14 @@ func (c *Controller) serveAgent(w http.ResponseWriter, r *http.Request) {
 		c.changedLocked()
 		c.mu.Unlock()
 	}
+}
+
+// HTTPClient trusts the fake's certificate and has no overall timeout,
+// as a control client needs.
+func (c *Controller) HTTPClient() *http.Client {
+	hc := c.srv.Client()
+	hc.Timeout = 0
+	return hc
 }
 
 // Connects counts the connections welcomed so far.
