@@ -127,6 +127,9 @@ var allowedImports = map[string]map[string]string{
 		"/api":     "PostureReport",
 		"/posture": "the Source interface it fakes",
 	},
+	"/wire": {
+		"/api": "the envelope and messages it frames",
+	},
 	"/agent/keystore": {},
 	"/agent/localapi": {
 		"/api": "decisions, reasons and posture shown to the CLI and tray",
@@ -135,14 +138,38 @@ var allowedImports = map[string]map[string]string{
 	"/agent/localpeer": {
 		"/internal/testenv": "tests: skip only outside CI",
 	},
+	"/agent/controlclient": {
+		"/agent/controltest": "tests: a fake controller on the real wire",
+		"/api":               "the messages it carries",
+		"/wire":              "websocket framing and the device proof",
+	},
+	"/agent/controltest": {
+		"/api":  "the messages it scripts",
+		"/wire": "the framing and proof check the real controller uses",
+	},
+	"/agent/frontend": {
+		"/api": "the app list a front-end is given",
+	},
+	"/agent/proxy": {
+		"/agent/frontend":  "the contract with the state machine it implements and uses",
+		"/agent/localpeer": "who is calling a local proxy port, and how much it has not read",
+		"/api":             "the app list",
+		"/tunnel":          "Splice and Abort for the flows it carries",
+	},
 	"/agent": {
-		"/agent/keystore":   "the device key",
-		"/agent/localpeer":  "who is calling a local proxy port",
-		"/internal/testenv": "tests: skip only outside CI",
-		"/agent/localapi":   "the local API it serves",
-		"/api":              "the wire protocol",
-		"/posture":          "posture collection",
-		"/tunnel":           "per-app WireGuard tunnels",
+		"/agent/controlclient": "the control connection",
+		"/agent/controltest":   "tests: a fake controller on the real wire",
+		"/agent/frontend":      "the contract with its front-ends",
+		"/posture/posturetest": "tests: scripted posture",
+		"/agent/proxy":         "the proxy-mode front-end",
+		"/agent/keystore":      "the device key",
+		"/agent/localpeer":     "who is calling a local proxy port",
+		"/internal/testenv":    "tests: skip only outside CI",
+		"/agent/localapi":      "the local API it serves",
+		"/api":                 "the wire protocol",
+		"/posture":             "posture collection",
+		"/tunnel":              "per-app WireGuard tunnels",
+		"/wire":                "websocket framing and the device proof",
 	},
 	"/controller/pki": {},
 	"/controller/policy": {
@@ -252,7 +279,7 @@ func TestImportTable(t *testing.T) {
 // deviceSide are the packages that run on employees' devices: none of them
 // may link the controller or the gateway, directly or through anything
 // else, tests included.
-var deviceSide = []string{"/agent", "/posture", "/tunnel", "/gui", "/cmd/gatehouse", "/cmd/gatehouse-agent", "/cmd/gatehouse-tray"}
+var deviceSide = []string{"/agent", "/wire", "/posture", "/tunnel", "/gui", "/cmd/gatehouse", "/cmd/gatehouse-agent", "/cmd/gatehouse-tray"}
 
 // TestDeviceSideLinksNoControllerOrGateway checks the transitive imports of
 // every device-side package and of its tests.

@@ -6,16 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"reflect"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
-
+	"github.com/gatehouse-ztna/gatehouse/agent/controlclient"
+	"github.com/gatehouse-ztna/gatehouse/agent/frontend"
 	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
+	"github.com/gatehouse-ztna/gatehouse/agent/proxy"
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/posture"
 )
@@ -44,29 +43,31 @@ type Config struct {
 	// enrollment, else the user running the agent.
 	LocalUser string
 	Logger    *slog.Logger
+	// Clock times leases; nil is the system clock.
+	Clock Clock
 }
 
 // Agent is one running device agent.
 type Agent struct {
-	cfg   Config
-	log   *slog.Logger
-	key   ed25519.PrivateKey
-	wsOpt *websocket.DialOptions
+	cfg     Config
+	log     *slog.Logger
+	clock   Clock // leases are timed on it
+	control *controlclient.Client
 
 	postureNow chan struct{}
 
-	localUser      localUser
-	refusedCallers atomic.Int64 // local connections refused: not the device's user
-	refusedHosts   atomic.Int64 // HTTP requests refused: Host names another site
+	localUser localUser
+	front     frontend.Frontend // the local proxy ports
 
-	postureMu  sync.Mutex // one report at a time; guards the two below
+	postureMu  sync.Mutex // one report at a time; guards the two below; taken before mu
 	lastSent   api.PostureReport
 	lastSentAt time.Time
 
+	// mu guards the fields below. Order: postureMu, then mu, then an
+	// appTunnel's mu; mu is never held while calling the control client's
+	// sends or the front-end.
 	mu        sync.Mutex
 	st        State
-	conn      *websocket.Conn
-	lastErr   string
 	heartbeat time.Duration
 	query     api.PostureQuery
 	report    *api.PostureReport
@@ -75,7 +76,6 @@ type Agent struct {
 	checks    []api.CheckResult
 	tunnels   map[string]*appTunnel
 	pending   map[string]*inflight
-	listeners map[string]net.Listener // by "app/port"
 	stopped   bool
 }
 
@@ -89,6 +89,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
 	}
 	if cfg.Posture == nil {
 		return nil, errors.New("agent needs a posture source")
@@ -121,17 +124,29 @@ func New(cfg Config) (*Agent, error) {
 	if st.LocalPorts == nil {
 		st.LocalPorts = map[string]int{}
 	}
-	lu, err := resolveLocalUser(cfg.LocalUser, st.LocalUID)
-	if err != nil {
-		return nil, err
+	// The local user: the flag's, else the one recorded at enrollment,
+	// else the one running the agent.
+	lu := localUserByUID(os.Getuid())
+	switch {
+	case cfg.LocalUser != "":
+		if lu, err = lookupLocalUser(cfg.LocalUser); err != nil {
+			return nil, err
+		}
+	case st.LocalUID != nil:
+		lu = localUserByUID(*st.LocalUID)
 	}
-	return &Agent{cfg: cfg, log: cfg.Logger, key: key, st: st, wsOpt: &websocket.DialOptions{HTTPClient: hc}, localUser: lu,
+	a := &Agent{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, st: st, localUser: lu,
 		postureNow: make(chan struct{}, 1), heartbeat: 30 * time.Second, decisions: map[string]api.Decision{},
-		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}, listeners: map[string]net.Listener{}}, nil
+		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}}
+	a.front = proxy.New(proxy.Config{ListenHost: cfg.ListenHost, PortBase: cfg.PortBase, Ports: st.LocalPorts,
+		SavePorts: a.savePorts, LocalUser: proxy.LocalUser{UID: lu.uid, Name: lu.name}, Logger: cfg.Logger}, (*access)(a))
+	a.control = controlclient.New(controlclient.Config{Controller: st.Controller, DeviceID: st.DeviceID, DeviceKey: key,
+		HTTPClient: hc, Logger: cfg.Logger}, (*controlHandler)(a))
+	return a, nil
 }
 
-// Run works until ctx ends: the controller session (reconnecting with
-// jittered backoff), posture reports, proxy ports and the local API.
+// Run works until ctx ends: the control connection (reconnecting with
+// jittered backoff), posture reports, the front-end and the local API.
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -161,7 +176,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		})
 	}
 	run(a.postureLoop)
-	run(a.sessionLoop)
+	run(a.control.Run)
 	<-ctx.Done()
 	a.shutdown()
 	wg.Wait()
@@ -176,55 +191,79 @@ func (a *Agent) PostureChanged() {
 	}
 }
 
-// shutdown closes every listener and tunnel; a grant that arrives after
+// shutdown closes the front-end and every tunnel; a grant that arrives after
 // it is not brought up.
 func (a *Agent) shutdown() {
+	a.front.Close()
 	a.mu.Lock()
 	a.stopped = true
-	for k, l := range a.listeners {
-		l.Close()
-		delete(a.listeners, k)
-	}
 	tunnels := make([]*appTunnel, 0, len(a.tunnels))
 	for _, t := range a.tunnels {
 		tunnels = append(tunnels, t)
 	}
 	a.mu.Unlock()
 	for _, t := range tunnels {
-		a.teardown(t, nil)
+		a.detach(t)
 	}
 }
 
+// savePorts remembers the front-end's local port choices.
+func (a *Agent) savePorts(ports map[string]int) error {
+	a.mu.Lock()
+	a.st.LocalPorts = ports
+	st := a.st
+	a.mu.Unlock()
+	return saveState(a.cfg.StateDir, st)
+}
+
 // postureLoop re-collects every CollectInterval and sends a report when a
-// fact changed, on the heartbeat, or when asked to.
+// fact changed or the heartbeat is due, and at once when asked to.
 func (a *Agent) postureLoop(ctx context.Context) {
 	t := time.NewTicker(a.cfg.CollectInterval)
 	defer t.Stop()
 	for {
-		force := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if a.control.Connected() {
+				a.reportPostureChange(ctx, a.control)
+			}
 		case <-a.postureNow:
-			force = true
-		}
-		a.mu.Lock()
-		conn := a.conn
-		a.mu.Unlock()
-		if conn != nil {
-			a.reportPosture(ctx, conn, force)
+			if a.control.Connected() {
+				a.sendPosture(ctx, a.control)
+			}
 		}
 	}
 }
 
-// reportPosture collects and, when a fact changed, the heartbeat is due or
-// force is set, sends a report on conn.
-func (a *Agent) reportPosture(ctx context.Context, conn *websocket.Conn, force bool) error {
+// reportPostureChange collects, and sends a report through to when a fact
+// changed or the heartbeat is due.
+func (a *Agent) reportPostureChange(ctx context.Context, to controlclient.Sender) error {
 	a.postureMu.Lock()
 	defer a.postureMu.Unlock()
+	rep := a.collectLocked(ctx)
 	a.mu.Lock()
-	q, hb := a.query, a.heartbeat
+	hb := a.heartbeat
+	a.mu.Unlock()
+	if samePosture(rep, a.lastSent) && time.Since(a.lastSentAt) < hb {
+		return nil
+	}
+	return a.sendLocked(ctx, to, rep)
+}
+
+// sendPosture collects and sends a report through to, changed or not.
+func (a *Agent) sendPosture(ctx context.Context, to controlclient.Sender) error {
+	a.postureMu.Lock()
+	defer a.postureMu.Unlock()
+	return a.sendLocked(ctx, to, a.collectLocked(ctx))
+}
+
+// collectLocked collects a report and keeps it for `gatehouse posture`;
+// postureMu is held.
+func (a *Agent) collectLocked(ctx context.Context) api.PostureReport {
+	a.mu.Lock()
+	q := a.query
 	a.mu.Unlock()
 	rep := a.cfg.Posture.Collect(ctx, q)
 	rep.AgentVersion = Version
@@ -234,10 +273,13 @@ func (a *Agent) reportPosture(ctx context.Context, conn *websocket.Conn, force b
 	a.mu.Lock()
 	a.report = &rep
 	a.mu.Unlock()
-	if !force && samePosture(rep, a.lastSent) && time.Since(a.lastSentAt) < hb {
-		return nil
-	}
-	if err := writeEnvelope(ctx, conn, api.TypePosture, rep); err != nil {
+	return rep
+}
+
+// sendLocked sends rep through to and remembers it as the last sent;
+// postureMu is held.
+func (a *Agent) sendLocked(ctx context.Context, to controlclient.Sender, rep api.PostureReport) error {
+	if err := to.SendPosture(ctx, rep); err != nil {
 		return err
 	}
 	a.lastSent, a.lastSentAt = rep, time.Now()

@@ -1,7 +1,9 @@
-// Package agent is the device side: enrollment, the controller session
-// (device-key proof, posture reports, grant requests), one WireGuard tunnel
-// per app with its own key pair, local proxy ports that bring a tunnel up on
-// first use, and the local API the CLI and tray read.
+// Package agent is the device side's state machine and its wiring:
+// enrollment, the posture loop, one WireGuard tunnel per app with its own
+// key pair (granted, renewed, revoked, expired), the decisions the
+// controller sent, and the local API the CLI and tray read. The control
+// connection is agent/controlclient; the ways in to the apps are
+// front-ends (agent/proxy today) behind agent/frontend.
 //
 // Imported by cmd/gatehouse-agent and end-to-end tests.
 package agent

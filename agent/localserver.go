@@ -47,11 +47,13 @@ func reply(w http.ResponseWriter, v any) {
 
 // Status is the agent's state for `gatehouse status`.
 func (a *Agent) Status() localapi.Status {
+	stats := a.front.Stats()
+	connected, lastErr := a.control.Connected(), a.control.LastError()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := localapi.Status{Controller: a.st.Controller, DeviceID: a.st.DeviceID, User: a.st.User,
-		Connected: a.conn != nil, LastError: a.lastErr, SecretsIn: a.cfg.Secrets.Where(), Tunnels: []localapi.Tunnel{},
-		LocalUser: a.localUser.name, RefusedCallers: a.refusedCallers.Load(), RefusedRequests: a.refusedHosts.Load()}
+		Connected: connected, LastError: lastErr, SecretsIn: a.cfg.Secrets.Where(), Tunnels: []localapi.Tunnel{},
+		LocalUser: a.localUser.name, RefusedCallers: stats.RefusedCallers, RefusedRequests: stats.RefusedRequests}
 	for _, t := range a.tunnels {
 		t.mu.Lock()
 		s.Tunnels = append(s.Tunnels, localapi.Tunnel{App: t.app, PublicKey: t.pub.String(), OverlayAddr: t.grant.OverlayAddr,
@@ -66,16 +68,10 @@ func (a *Agent) Status() localapi.Status {
 // local addresses, then the other apps they asked for, denied.
 func (a *Agent) Apps() []localapi.App {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	out := make([]localapi.App, 0, len(a.apps))
 	for _, app := range a.apps {
 		d := a.decisions[app.Name]
 		v := localapi.App{Name: app.Name, Allowed: d.Allowed, Reasons: d.Reasons, TunnelUp: a.tunnels[app.Name] != nil, LocalAddrs: []string{}}
-		for _, p := range app.Ports {
-			if l := a.listeners[portKey(app.Name, p)]; l != nil {
-				v.LocalAddrs = append(v.LocalAddrs, l.Addr().String())
-			}
-		}
 		out = append(out, v)
 	}
 	// Then the apps outside the user's entitlement that they asked for,
@@ -91,6 +87,17 @@ func (a *Agent) Apps() []localapi.App {
 		}
 	}
 	sort.Slice(asked, func(i, j int) bool { return asked[i].Name < asked[j].Name })
+	apps := a.apps
+	a.mu.Unlock()
+	// The front-end is asked without a.mu held: it never calls back under
+	// its own lock, and this keeps the two locks unordered.
+	for i, app := range apps {
+		for _, p := range app.Ports {
+			if addr := a.front.LocalAddr(app.Name, p); addr != "" {
+				out[i].LocalAddrs = append(out[i].LocalAddrs, addr)
+			}
+		}
+	}
 	return append(out, asked...)
 }
 
@@ -103,10 +110,5 @@ func (a *Agent) Posture() localapi.Posture {
 
 // LocalAddr is where app's port is reachable on this device, or "".
 func (a *Agent) LocalAddr(app string, port uint16) string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if l := a.listeners[portKey(app, port)]; l != nil {
-		return l.Addr().String()
-	}
-	return ""
+	return a.front.LocalAddr(app, port)
 }

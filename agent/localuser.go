@@ -29,30 +29,29 @@ type localUser struct {
 	name string // for messages: "alice (uid 1000)"
 }
 
-// resolveLocalUser picks the local user: flag (a user name or a numeric
-// uid) when given, else the uid recorded at enrollment, else the uid
-// running the agent.
-func resolveLocalUser(flag string, recorded *int) (localUser, error) {
-	uid := os.Getuid()
-	switch {
-	case flag != "":
-		if n, err := strconv.Atoi(flag); err == nil && n >= 0 {
-			uid = n
-			break
-		}
-		u, err := user.Lookup(flag)
-		if err != nil {
-			return localUser{}, fmt.Errorf("--local-user %q: %w; give a user name or a numeric uid", flag, err)
-		}
-		if uid, err = strconv.Atoi(u.Uid); err != nil {
-			return localUser{}, fmt.Errorf("--local-user %q: uid %q is not a number on this system", flag, u.Uid)
-		}
-	case recorded != nil:
-		uid = *recorded
+// lookupLocalUser is the local user named by nameOrUID: a user name or a
+// numeric uid (--local-user).
+func lookupLocalUser(nameOrUID string) (localUser, error) {
+	if n, err := strconv.Atoi(nameOrUID); err == nil && n >= 0 {
+		return localUserByUID(n), nil
 	}
+	u, err := user.Lookup(nameOrUID)
+	if err != nil {
+		return localUser{}, fmt.Errorf("--local-user %q: %w; give a user name or a numeric uid", nameOrUID, err)
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return localUser{}, fmt.Errorf("--local-user %q: uid %q is not a number on this system", nameOrUID, u.Uid)
+	}
+	return localUserByUID(uid), nil
+}
+
+// localUserByUID is the local user with uid, named for messages when the
+// system knows the name.
+func localUserByUID(uid int) localUser {
 	name := fmt.Sprintf("uid %d", uid)
 	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
 		name = fmt.Sprintf("%s (uid %d)", u.Username, uid)
 	}
-	return localUser{uid: uid, name: name}, nil
+	return localUser{uid: uid, name: name}
 }

@@ -1,4 +1,4 @@
-package agent
+package proxy
 
 import (
 	"bufio"
@@ -282,10 +282,12 @@ func (c *localConn) readHead(firstBy time.Time) headCheck {
 func (c *localConn) Read(b []byte) (int, error) {
 	if !c.decided {
 		if hc := c.readHead(time.Time{}); hc.verdict == headRefused {
-			c.refuse(hc)
+			// Counted before the answer goes out, so a client that has
+			// its 421 finds the refusal in the agent's status.
 			if c.onRefused != nil {
 				c.onRefused(hc)
 			}
+			c.refuse(hc)
 			return 0, errRequestRefused
 		}
 	}

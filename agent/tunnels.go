@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/gatehouse-ztna/gatehouse/agent/localpeer"
+	"github.com/gatehouse-ztna/gatehouse/agent/frontend"
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/tunnel"
 )
@@ -26,7 +24,8 @@ type appTunnel struct {
 	client *tunnel.Client
 	grant  api.Grant
 	vip    netip.Addr
-	timer  *time.Timer
+	clock  Clock // what the lease is timed on
+	timer  Timer // tears the tunnel down at the end of the lease
 
 	mu      sync.Mutex            // guards the fields below
 	conns   map[net.Conn]struct{} // both ends of every flow
@@ -59,6 +58,22 @@ func (e *DeniedError) Error() string {
 	return fmt.Sprintf("access to %s denied: %s", e.App, api.ReasonsText(e.Reasons))
 }
 
+// access is the agent as its front-ends see it.
+type access Agent
+
+var _ frontend.Access = (*access)(nil)
+
+// Tunnel implements frontend.Access.
+func (x *access) Tunnel(ctx context.Context, app string) (frontend.Tunnel, error) {
+	t, err := (*Agent)(x).tunnelFor(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+var _ frontend.Tunnel = (*appTunnel)(nil)
+
 // tunnelFor returns the app's live tunnel, asking the controller for a
 // grant (with a fresh key pair) when there is none.
 func (a *Agent) tunnelFor(ctx context.Context, app string) (*appTunnel, error) {
@@ -77,7 +92,7 @@ func (a *Agent) tunnelFor(ctx context.Context, app string) (*appTunnel, error) {
 		f = &inflight{key: key, done: make(chan struct{})}
 		a.pending[app] = f
 		a.mu.Unlock()
-		if err := a.send(ctx, api.TypeGrantRequest, api.GrantRequest{App: app, PublicKey: key.Public().String()}); err != nil {
+		if err := a.control.RequestGrant(ctx, api.GrantRequest{App: app, PublicKey: key.Public().String()}); err != nil {
 			a.mu.Lock()
 			if a.pending[app] == f {
 				delete(a.pending, app)
@@ -184,8 +199,9 @@ func newAppTunnel(key tunnel.PrivateKey, g api.Grant, a *Agent) (*appTunnel, err
 	t := &appTunnel{app: g.App, pub: key.Public(), client: client, grant: g, vip: vip, conns: map[net.Conn]struct{}{}}
 	// Fail closed on our side too: a lease that is not renewed ends here,
 	// timed on this device's monotonic clock from receipt.
-	t.expires = time.Now().Add(time.Duration(g.Lease))
-	t.timer = time.AfterFunc(time.Duration(g.Lease), func() {
+	t.clock = a.clock
+	t.expires = a.clock.Now().Add(time.Duration(g.Lease))
+	t.timer = a.clock.AfterFunc(time.Duration(g.Lease), func() {
 		a.teardown(t, []api.Reason{{Code: "lease.expired", Message: "the tunnel's lease ran out without renewal"}})
 	})
 	return t, nil
@@ -201,7 +217,7 @@ func (a *Agent) denied(d api.Denial) {
 	if f != nil {
 		delete(a.pending, d.App)
 	}
-	a.decisions[d.App] = api.Decision{App: d.App, Reasons: d.Reasons, EvaluatedAt: time.Now()}
+	a.decisions[d.App] = api.Decision{App: d.App, Reasons: d.Reasons, EvaluatedAt: a.clock.Now()}
 	a.mu.Unlock()
 	a.log.Info("access denied", "app", d.App, "reasons", api.ReasonsText(d.Reasons))
 	if f != nil {
@@ -224,7 +240,7 @@ func (a *Agent) renewed(ctx context.Context, r api.Renewal) {
 
 // release tells the controller to drop the grant of app with key pub.
 func (a *Agent) release(ctx context.Context, app, pub string) {
-	if err := a.send(ctx, api.TypeRelease, api.Release{App: app, PublicKey: pub}); err != nil {
+	if err := a.control.Release(ctx, api.Release{App: app, PublicKey: pub}); err != nil {
 		a.log.Warn("release grant", "app", app, "err", err)
 	}
 }
@@ -237,7 +253,7 @@ func (t *appTunnel) renew(lease time.Duration) bool {
 	if t.closed || lease <= 0 {
 		return false
 	}
-	t.expires = time.Now().Add(lease)
+	t.expires = t.clock.Now().Add(lease)
 	t.timer.Reset(lease)
 	return true
 }
@@ -254,22 +270,36 @@ func (a *Agent) revoked(r api.Revocation) {
 	a.teardown(t, r.Reasons)
 }
 
-// teardown closes t, if it is still its app's tunnel: the connections on
-// this side first, then the tunnel. reasons, when given, become the app's
-// recorded decision.
+// teardown ends access through t, if it is still its app's tunnel: the
+// connections on this side first, then the tunnel; reasons become the
+// app's recorded decision.
 func (a *Agent) teardown(t *appTunnel, reasons []api.Reason) {
+	if len(reasons) == 0 {
+		reasons = []api.Reason{{Code: "grant.ended", Message: "access ended without a reason from the controller"}}
+	}
 	a.mu.Lock()
 	if a.tunnels[t.app] != t {
 		a.mu.Unlock()
 		return
 	}
 	delete(a.tunnels, t.app)
-	if reasons != nil {
-		a.decisions[t.app] = api.Decision{App: t.app, Reasons: reasons, EvaluatedAt: time.Now()}
-	}
+	a.decisions[t.app] = api.Decision{App: t.app, Reasons: reasons, EvaluatedAt: a.clock.Now()}
 	a.mu.Unlock()
 	t.close()
-	a.log.Info("tunnel down", "app", t.app)
+	a.log.Info("tunnel down", "app", t.app, "reasons", api.ReasonsText(reasons))
+}
+
+// detach closes t as the agent stops, recording no decision: the
+// controller has not changed its mind.
+func (a *Agent) detach(t *appTunnel) {
+	a.mu.Lock()
+	if a.tunnels[t.app] != t {
+		a.mu.Unlock()
+		return
+	}
+	delete(a.tunnels, t.app)
+	a.mu.Unlock()
+	t.close()
 }
 
 // close ends every connection through t and the tunnel itself. Access
@@ -289,9 +319,14 @@ func (t *appTunnel) close() {
 	t.client.Close()
 }
 
-// track registers the connections of one flow through t, so teardown can
-// close them; false if t is already torn down.
-func (t *appTunnel) track(cs ...net.Conn) bool {
+// Dial implements frontend.Tunnel.
+func (t *appTunnel) Dial(ctx context.Context, port uint16) (net.Conn, error) {
+	return t.client.DialContext(ctx, netip.AddrPortFrom(t.vip, port))
+}
+
+// Track implements frontend.Tunnel: close aborts every tracked
+// connection.
+func (t *appTunnel) Track(cs ...net.Conn) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
@@ -304,179 +339,14 @@ func (t *appTunnel) track(cs ...net.Conn) bool {
 	return true
 }
 
-// untrack forgets a flow that ended.
-func (t *appTunnel) untrack(cs ...net.Conn) {
+// Untrack implements frontend.Tunnel.
+func (t *appTunnel) Untrack(cs ...net.Conn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, c := range cs {
 		delete(t.conns, c)
 	}
 	t.flows--
-}
-
-// syncListeners opens a local proxy port for every app port and closes
-// those of apps that are gone.
-func (a *Agent) syncListeners(ctx context.Context, apps []api.AppInfo) {
-	want := map[string]api.AppInfo{}
-	for _, app := range apps {
-		for _, p := range app.Ports {
-			want[portKey(app.Name, p)] = app
-		}
-	}
-	listed := map[string]bool{}
-	for _, app := range apps {
-		listed[app.Name] = true
-	}
-	// An app that left the list takes its tunnel and connections with it.
-	var gone []*appTunnel
-	a.mu.Lock()
-	for app, t := range a.tunnels {
-		if !listed[app] {
-			gone = append(gone, t)
-		}
-	}
-	a.mu.Unlock()
-	for _, t := range gone {
-		a.teardown(t, []api.Reason{{Code: "app.removed", Message: "the app is no longer offered to this device"}})
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for key, l := range a.listeners {
-		if _, ok := want[key]; !ok {
-			l.Close()
-			delete(a.listeners, key)
-		}
-	}
-	saved := false
-	for key, app := range want {
-		if a.listeners[key] != nil {
-			continue
-		}
-		_, port, _ := strings.Cut(key, "/")
-		p, _ := strconv.ParseUint(port, 10, 16)
-		l, err := a.listenLocked(key)
-		if err != nil {
-			a.log.Warn("cannot open local port for app", "app", app.Name, "port", p, "err", err)
-			continue
-		}
-		a.listeners[key] = l
-		if a.cfg.PortBase != 0 && a.st.LocalPorts[key] != l.Addr().(*net.TCPAddr).Port {
-			a.st.LocalPorts[key] = l.Addr().(*net.TCPAddr).Port
-			saved = true
-		}
-		a.log.Info("app reachable locally", "app", app.Name, "port", p, "local", l.Addr().String())
-		go a.accept(ctx, l, app.Name, uint16(p))
-	}
-	if saved {
-		if err := saveState(a.cfg.StateDir, a.st); err != nil {
-			a.log.Warn("save local ports", "err", err)
-		}
-	}
-}
-
-// listenLocked opens key's remembered port, else the next free one from
-// PortBase, else (PortBase 0) any free port.
-func (a *Agent) listenLocked(key string) (net.Listener, error) {
-	listen := func(port int) (net.Listener, error) {
-		return net.Listen("tcp", net.JoinHostPort(a.cfg.ListenHost, strconv.Itoa(port)))
-	}
-	if a.cfg.PortBase == 0 {
-		return listen(0)
-	}
-	if p, ok := a.st.LocalPorts[key]; ok {
-		if l, err := listen(p); err == nil {
-			return l, nil
-		}
-	}
-	taken := map[int]bool{}
-	for k, p := range a.st.LocalPorts {
-		if k != key {
-			taken[p] = true
-		}
-	}
-	for p := a.cfg.PortBase; p < a.cfg.PortBase+1000 && p < 65536; p++ {
-		if taken[p] {
-			continue
-		}
-		if l, err := listen(p); err == nil {
-			return l, nil
-		}
-	}
-	return nil, fmt.Errorf("no free port from %d", a.cfg.PortBase)
-}
-
-func portKey(app string, port uint16) string { return app + "/" + strconv.Itoa(int(port)) }
-
-func (a *Agent) accept(ctx context.Context, l net.Listener, app string, port uint16) {
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		go a.proxy(ctx, c.(*net.TCPConn), app, port)
-	}
-}
-
-// proxy carries one local connection through the app's tunnel, once the
-// caller is the device's user and its first bytes are not an HTTP request
-// for another site: both are checked before a tunnel is asked for.
-func (a *Agent) proxy(ctx context.Context, c *net.TCPConn, app string, port uint16) {
-	if !a.callerAllowed(c, app) {
-		c.Close()
-		return
-	}
-	local := newLocalConn(c, newHostRule(app, c.LocalAddr().(*net.TCPAddr).AddrPort(), port),
-		func() (int, error) { return localpeer.Unread(c) })
-	local.onRefused = func(hc headCheck) { a.requestRefused(app, hc) }
-	if hc := local.readHead(time.Now().Add(headWait)); hc.verdict == headRefused {
-		local.refuse(hc)
-		a.requestRefused(app, hc)
-		local.closeAfterRefusal()
-		return
-	}
-	defer local.Close()
-	t, err := a.tunnelFor(ctx, app)
-	if err != nil {
-		a.log.Info("connection refused", "app", app, "err", err)
-		return
-	}
-	dctx, cancel := context.WithTimeout(ctx, grantWait)
-	remote, err := t.client.DialContext(dctx, netip.AddrPortFrom(t.vip, port))
-	cancel()
-	if err != nil {
-		a.log.Warn("dial through tunnel failed", "app", app, "err", err)
-		return
-	}
-	defer remote.Close()
-	if !t.track(local, remote) {
-		return
-	}
-	defer t.untrack(local, remote)
-	tunnel.Splice(local, remote)
-}
-
-// callerAllowed reports whether the process calling on c runs as the
-// device's local user; a refusal is counted and logged.
-func (a *Agent) callerAllowed(c *net.TCPConn, app string) bool {
-	uid, err := localpeer.Owner(c)
-	if err == nil && uid == a.localUser.uid {
-		return true
-	}
-	a.refusedCallers.Add(1)
-	if err != nil {
-		a.log.Warn("local connection refused: cannot tell which local user is calling", "app", app,
-			"from", c.RemoteAddr().String(), "err", err)
-		return false
-	}
-	a.log.Warn("local connection refused: the caller is another local user than the device's", "app", app,
-		"from", c.RemoteAddr().String(), "caller_uid", uid, "device_user", a.localUser.name)
-	return false
-}
-
-// requestRefused counts and logs a refused HTTP request head.
-func (a *Agent) requestRefused(app string, hc headCheck) {
-	a.refusedHosts.Add(1)
-	a.log.Warn("local HTTP request refused", "app", app, "why", hc.why)
 }
 
 // DialInTunnel dials any address through app's live tunnel, bypassing the
@@ -493,7 +363,7 @@ func (a *Agent) DialInTunnel(ctx context.Context, app string, dst netip.AddrPort
 	if err != nil {
 		return nil, err
 	}
-	if !t.track(c) {
+	if !t.Track(c) {
 		c.Close()
 		return nil, errors.New("tunnel closed")
 	}
@@ -508,6 +378,6 @@ type trackedConn struct {
 }
 
 func (c *trackedConn) Close() error {
-	c.once.Do(func() { c.t.untrack(c.Conn) })
+	c.once.Do(func() { c.t.Untrack(c.Conn) })
 	return c.Conn.Close()
 }

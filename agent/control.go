@@ -1,0 +1,104 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/agent/controlclient"
+	"github.com/gatehouse-ztna/gatehouse/api"
+)
+
+// controlHandler is the agent as the control client sees it: the typed
+// messages of the control connection land here. A type of its own so the
+// handler methods stay off the Agent's API.
+type controlHandler Agent
+
+var _ controlclient.Handler = (*controlHandler)(nil)
+
+func (h *controlHandler) agent() *Agent { return (*Agent)(h) }
+
+// Connected takes the welcome: heartbeat, posture query, and the tunnels
+// the controller no longer holds (torn down); then the first posture report.
+func (h *controlHandler) Connected(ctx context.Context, first controlclient.Sender, welcome api.WelcomeMsg) error {
+	a := h.agent()
+	a.mu.Lock()
+	if hb := time.Duration(welcome.HeartbeatInterval); hb > 0 {
+		a.heartbeat = hb
+	}
+	a.query = welcome.Query
+	var lost []*appTunnel
+	for _, t := range a.tunnels {
+		if !slices.Contains(welcome.Tunnels, t.pub.String()) {
+			lost = append(lost, t)
+		}
+	}
+	a.mu.Unlock()
+	for _, t := range lost {
+		a.teardown(t, []api.Reason{{Code: "controller.lost_grant",
+			Message: "the controller no longer holds this tunnel (it may have restarted)", Remediation: "Reconnect; a new tunnel comes up on the next connection"}})
+	}
+	// The first report goes out before anything else can use the
+	// connection, so the controller never decides a grant request on no
+	// posture.
+	if err := a.sendPosture(ctx, first); err != nil {
+		return fmt.Errorf("send posture: %w", err)
+	}
+	return nil
+}
+
+// Disconnected fails the grant requests still waiting for an answer;
+// live tunnels stay until their leases run out.
+func (h *controlHandler) Disconnected(error) {
+	a := h.agent()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for app, f := range a.pending {
+		f.fail(fmt.Errorf("lost the controller while asking for %s: %w", app, controlclient.ErrNotConnected))
+		delete(a.pending, app)
+	}
+}
+
+func (h *controlHandler) Decisions(ctx context.Context, m api.DecisionsMsg) {
+	h.agent().applyDecisions(ctx, m)
+}
+func (h *controlHandler) Grant(ctx context.Context, g api.Grant)     { h.agent().granted(ctx, g) }
+func (h *controlHandler) Deny(_ context.Context, d api.Denial)       { h.agent().denied(d) }
+func (h *controlHandler) Revoke(_ context.Context, r api.Revocation) { h.agent().revoked(r) }
+func (h *controlHandler) Renew(ctx context.Context, r api.Renewal)   { h.agent().renewed(ctx, r) }
+
+// applyDecisions records the controller's view, tears down the tunnels of
+// apps no longer listed, and hands the app list (the apps the user is
+// entitled to) to the front-end.
+func (a *Agent) applyDecisions(ctx context.Context, m api.DecisionsMsg) {
+	a.mu.Lock()
+	a.apps, a.checks = m.Apps, m.Checks
+	a.decisions = map[string]api.Decision{}
+	for _, d := range m.Decisions {
+		a.decisions[d.App] = d
+	}
+	queryChanged := !slices.Equal(a.query.Processes, m.Query.Processes)
+	a.query = m.Query
+	a.mu.Unlock()
+	if queryChanged {
+		a.PostureChanged()
+	}
+	listed := map[string]bool{}
+	for _, app := range m.Apps {
+		listed[app.Name] = true
+	}
+	// An app that left the list takes its tunnel and connections with it.
+	var gone []*appTunnel
+	a.mu.Lock()
+	for app, t := range a.tunnels {
+		if !listed[app] {
+			gone = append(gone, t)
+		}
+	}
+	a.mu.Unlock()
+	for _, t := range gone {
+		a.teardown(t, []api.Reason{{Code: "app.removed", Message: "the app is no longer offered to this device"}})
+	}
+	a.front.SetApps(ctx, m.Apps)
+}
