@@ -130,7 +130,9 @@ func newBarePairAcross(tb testing.TB, clientNS, serverNS string, serverIP netip.
 	tb.Helper()
 	const mtu = 1420
 	cKey, sKey := wgKey(tb), wgKey(tb)
-	// up makes a device whose bind opens its sockets in ns (at Up).
+	// up makes a device whose bind has its sockets in ns. The netstack
+	// TUN's up event may bring the device up first from any thread, in the
+	// host namespace: BindUpdate inside ns reopens them there either way.
 	up := func(ns string, addr netip.Addr, config string) (*device.Device, *netstack.Net) {
 		tun, tnet, err := netstack.CreateNetTUN([]netip.Addr{addr}, nil, mtu)
 		Must(tb, err)
@@ -140,7 +142,10 @@ func newBarePairAcross(tb testing.TB, clientNS, serverNS string, serverIP netip.
 			if err := dev.IpcSet(config); err != nil {
 				return err
 			}
-			return dev.Up()
+			if err := dev.Up(); err != nil {
+				return err
+			}
+			return dev.BindUpdate()
 		}))
 		return dev, tnet
 	}
