@@ -40,7 +40,7 @@ pattern="${BENCH:-.}"
 out="${BENCH_OUT:-bench.out}"
 
 status=0
-go test -run '^$' -bench "$pattern" -benchtime="$benchtime" -count="$count" -timeout 30m ./e2e/ ./controller/gateways/ 2>&1 |
+go test -p 1 -run '^$' -bench "$pattern" -benchtime="$benchtime" -count="$count" -timeout 30m ./e2e/ ./controller/gateways/ 2>&1 |
 	tee "$out" || status=$?
 
 echo
