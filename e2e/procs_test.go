@@ -22,7 +22,7 @@ var (
 
 // binaries builds the real gatehouse, gatehouse-agent and
 // gatehouse-controller once per test run and returns their dir.
-func binaries(t *testing.T) string {
+func binaries(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		if binDir, binErr = os.MkdirTemp("", "gatehouse-bin"); binErr != nil {
@@ -68,7 +68,7 @@ type proc struct {
 
 // startProc runs argv with env added to the test's environment, its
 // output captured, and stops it (SIGTERM, then SIGKILL) when the test ends.
-func startProc(t *testing.T, env []string, argv ...string) *proc {
+func startProc(t testing.TB, env []string, argv ...string) *proc {
 	t.Helper()
 	p := &proc{name: filepath.Base(argv[0]), cmd: exec.Command(argv[0], argv[1:]...),
 		stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
@@ -97,7 +97,7 @@ func startProc(t *testing.T, env []string, argv ...string) *proc {
 }
 
 // awaitLine waits for a line of stdout starting with prefix and returns it.
-func (p *proc) awaitLine(t *testing.T, prefix string, within time.Duration) string {
+func (p *proc) awaitLine(t testing.TB, prefix string, within time.Duration) string {
 	t.Helper()
 	var line string
 	Eventually(t, within, func() error {
@@ -131,7 +131,7 @@ func cleanEnv() []string {
 
 // runCmd runs argv to the end (at most a minute) with env and reports its
 // combined output; wantErr says whether it must fail.
-func runCmd(t *testing.T, env []string, wantErr bool, argv ...string) string {
+func runCmd(t testing.TB, env []string, wantErr bool, argv ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -177,7 +177,7 @@ func inNetns(ns string, f func() error) error {
 
 // serveApp answers every HTTP request with body at addr inside ns, but
 // /stream, which streams until the client goes (see streamUntilClosed).
-func serveApp(t *testing.T, ns, addr, body string) {
+func serveApp(t testing.TB, ns, addr, body string) {
 	t.Helper()
 	var l net.Listener
 	Must(t, inNetns(ns, func() (err error) {
@@ -214,7 +214,7 @@ func getIn(ns, url string) (string, error) {
 	return string(b), err
 }
 
-func copyFile(t *testing.T, from, to string) {
+func copyFile(t testing.TB, from, to string) {
 	t.Helper()
 	b, err := os.ReadFile(from)
 	Must(t, err)

@@ -25,7 +25,7 @@ type Sites struct {
 }
 
 // NewSites makes the namespaces and links; Cleanup deletes them.
-func NewSites(t *testing.T) *Sites {
+func NewSites(t testing.TB) *Sites {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		testenv.SkipOrFail(t, "needs root to make network namespaces (CI runs as root)")

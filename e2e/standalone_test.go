@@ -17,7 +17,7 @@ import (
 // processes: the controller, a standalone gatehouse-gateway in each site,
 // an agent on the client, an app host behind each site.
 type standalone struct {
-	t        *testing.T
+	t        testing.TB
 	s        *Sites
 	bin, dir string
 	url, ca  string
@@ -32,7 +32,7 @@ type standalone struct {
 
 const standaloneLease = 3 * time.Second
 
-func newStandalone(t *testing.T) *standalone {
+func newStandalone(t testing.TB) *standalone {
 	t.Helper()
 	s := NewSites(t)
 	x := &standalone{t: t, s: s, bin: binaries(t), dir: t.TempDir()}

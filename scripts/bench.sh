@@ -9,11 +9,15 @@
 #   revocation p99, slow reader          <= 1000 ms (the application sees the end)
 #   cold connect p99                     <= 150 ms
 #   admin change → a standalone gateway's cut (uncooperative client) p99 <= 100 ms
+#   standalone gateway across namespaces, gatehouse/bare >= 0.80 (upload and download)
+#   resync of a gateway holding 1,000 peers, max      <= 2000 ms
 #
 # Figures without a target here are printed for the record: the tunnel
 # pair baseline, and revocation with the real collectors (a required
 # process killed), whose <= 1 s p99 target belongs to the event-driven
 # posture issue; it runs too few trials for a p99, so its max is shown.
+#
+# The benchmarks live in ./e2e/ and, for the resync, ./controller/gateways/.
 #
 # Exit status: non-zero when a benchmark could not run, when a target is
 # missed, or when a targeted figure is missing from the output.
@@ -36,7 +40,7 @@ pattern="${BENCH:-.}"
 out="${BENCH_OUT:-bench.out}"
 
 status=0
-go test -run '^$' -bench "$pattern" -benchtime="$benchtime" -count="$count" -timeout 30m ./e2e/ 2>&1 |
+go test -p 1 -run '^$' -bench "$pattern" -benchtime="$benchtime" -count="$count" -timeout 30m ./e2e/ ./controller/gateways/ 2>&1 |
 	tee "$out" || status=$?
 
 echo
@@ -68,6 +72,19 @@ function verdict(v, ok) {
 	printf "download    gatehouse/bare %.2f (target >= 0.80) %s   gatehouse/tunnel %.2f   MB/s gatehouse %s, tunnel pair %s, bare %s, direct %s\n",
 		r, verdict(r, r >= 0.80), metric("gatehouse/tunnel"), metric("MB/s-gatehouse"), metric("MB/s-tunnel"), metric("MB/s-bare"), metric("MB/s-direct")
 }
+/^BenchmarkStandaloneThroughputRatio\// {
+	split($1, name, "/")
+	sub(/-[0-9]+$/, "", name[2])
+	r = metric("gatehouse/bare")
+	printf "standalone  %-8s gatehouse/bare %.2f (target >= 0.80) %s   gatehouse/direct %.3f   MB/s gatehouse %s, bare %s, direct %s (across namespaces)\n",
+		name[2], r, verdict(r, r >= 0.80), metric("gatehouse/direct"), metric("MB/s-gatehouse"), metric("MB/s-bare"), metric("MB/s-direct")
+}
+/^BenchmarkGatewayResync1000-/ {
+	m = metric("resync-max-ms")
+	printf "%-34s max %s ms (target <= 2000) %s   p50 %s ms; after the link is back p50 %s ms, max %s ms; %s trials\n",
+		"resync of 1,000 peers", m, verdict(m, m != "" && m <= 2000), metric("resync-p50-ms"),
+		metric("sync-p50-ms"), metric("sync-max-ms"), metric("trials")
+}
 /^BenchmarkThroughput\// {
 	split($1, name, "/")
 	sub(/-[0-9]+$/, "", name[2])
@@ -92,7 +109,7 @@ function latency(label, target,   p99) {
 }
 /^Benchmark/ && !/^BenchmarkThroughput\// {
 	n = $1; sub(/-[0-9]+$/, "", n)
-	if (n != "BenchmarkThroughputRatio" && n != "BenchmarkDownloadRatio" && n !~ /^BenchmarkRevocation/ && n != "BenchmarkColdConnect" && n != "BenchmarkAdminChangeAtRemoteGateway")
+	if (n != "BenchmarkThroughputRatio" && n != "BenchmarkDownloadRatio" && n !~ /^BenchmarkRevocation/ && n != "BenchmarkColdConnect" && n != "BenchmarkAdminChangeAtRemoteGateway" && n !~ /^BenchmarkStandaloneThroughputRatio\// && n != "BenchmarkGatewayResync1000")
 		print "other       " $0
 }
 END {

@@ -43,24 +43,25 @@ var appAddr = netip.MustParseAddrPort("100.80.0.1:3000")
 // real TLS listener at a fixed loopback address, which can go away (every
 // connection cut, as when the process dies) and come back as a new hub.
 type controller struct {
-	t     *testing.T
+	t     testing.TB
 	addr  string
 	cert  tls.Certificate
 	caPEM []byte
 	gwKey ed25519.PublicKey
 
-	mu      sync.Mutex // guards desired, srv, conns, lookups, events
-	desired []api.PeerConfig
-	srv     *http.Server
-	conns   []net.Conn
-	lookups int
-	events  chan string // "register site-a", "unregister site-a"
-	hub     *gateways.Hub
+	mu         sync.Mutex // guards desired, srv, conns, lookups, lastLookup, events
+	desired    []api.PeerConfig
+	srv        *http.Server
+	conns      []net.Conn
+	lookups    int
+	lastLookup time.Time   // when a gateway last proved itself: its link is back
+	events     chan string // "register site-a", "unregister site-a"
+	hub        *gateways.Hub
 
 	ackTimeout time.Duration // for hubs started from now on; 0: the default
 }
 
-func newController(t *testing.T, gwKey ed25519.PublicKey) *controller {
+func newController(t testing.TB, gwKey ed25519.PublicKey) *controller {
 	t.Helper()
 	dir := t.TempDir()
 	cert, err := pki.LoadOrCreate(dir, []string{"127.0.0.1"})
@@ -97,6 +98,7 @@ func (c *controller) start() *gateways.Hub {
 		Lookup: func(_ context.Context, id string) (gateways.Identity, error) {
 			c.mu.Lock()
 			c.lookups++
+			c.lastLookup = time.Now()
 			c.mu.Unlock()
 			if id != gatewayID {
 				return gateways.Identity{}, errors.New("not found")
@@ -175,7 +177,7 @@ type standalone struct {
 	link *link.Link
 }
 
-func newStandalone(t *testing.T, c *controller, key ed25519.PrivateKey, caPEM []byte) standalone {
+func newStandalone(t testing.TB, c *controller, key ed25519.PrivateKey, caPEM []byte) standalone {
 	t.Helper()
 	wg, err := tunnel.NewPrivateKey()
 	if err != nil {
@@ -203,7 +205,7 @@ func newStandalone(t *testing.T, c *controller, key ed25519.PrivateKey, caPEM []
 	return standalone{gw: gw, link: l}
 }
 
-func gatewayKey(t *testing.T) (ed25519.PublicKey, ed25519.PrivateKey) {
+func gatewayKey(t testing.TB) (ed25519.PublicKey, ed25519.PrivateKey) {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -252,7 +254,7 @@ func echoUpstream(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func peer(t *testing.T, overlay, upstream string, lease time.Duration) (tunnel.PrivateKey, api.PeerConfig) {
+func peer(t testing.TB, overlay, upstream string, lease time.Duration) (tunnel.PrivateKey, api.PeerConfig) {
 	t.Helper()
 	k, err := tunnel.NewPrivateKey()
 	if err != nil {
