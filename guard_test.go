@@ -201,6 +201,7 @@ var allowedImports = map[string]map[string]string{
 		"/controller/gateways": "standalone gateways: their websocket hub and enrollment",
 		"/controller/store":    "durable state",
 		"/tunnel":              "WireGuard public key parsing in grant requests",
+		"/wire":                "the agent link's framing and the device proof check, shared with the agent",
 	},
 	"/cmd/gatehouse": {
 		"/agent/localapi":  "status, apps and posture from the local agent",

@@ -14,7 +14,7 @@ import (
 const NonceBytes = 32
 
 // ErrBadProof is a device proof whose signature does not match.
-var ErrBadProof = errors.New("signature does not match the device's enrolled key")
+var ErrBadProof = errors.New("signature does not match its enrolled key")
 
 // NewHello makes a hello with a fresh random nonce; the controller keeps
 // nonce to verify the proof.
