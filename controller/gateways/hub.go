@@ -3,9 +3,7 @@ package gateways
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
 // ErrOffline is wrapped by every Remote call made while its gateway has no
@@ -152,7 +151,7 @@ func (h *Hub) Disconnect(name string) {
 	s := r.sess
 	r.mu.Unlock()
 	if s != nil {
-		s.c.ws.Close(websocket.StatusPolicyViolation, "gateway deleted")
+		s.c.Close(websocket.StatusPolicyViolation, "gateway deleted")
 	}
 }
 
@@ -164,17 +163,17 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		h.log.Info("gateway websocket upgrade failed", "remote", req.RemoteAddr, "err", err)
 		return
 	}
-	defer ws.CloseNow()
-	ws.SetReadLimit(api.MaxMessageBytes)
+	c := wire.NewConn(ws, "gateway") // reads held to api.MaxMessageBytes
+	defer c.CloseNow()
 	ctx := req.Context()
-	c := conn{ws}
 	id, auth, err := h.authenticate(ctx, c, req.TLS)
 	if err != nil {
 		h.log.Warn("gateway refused", "remote", req.RemoteAddr, "err", err)
-		c.refuse(ctx, "unauthorized", err.Error())
+		c.Write(ctx, api.TypeError, api.ErrorMsg{Code: api.CodeUnauthorized, Message: err.Error()})
+		c.Close(websocket.StatusPolicyViolation, "authentication failed")
 		return
 	}
-	if err := c.write(ctx, api.TypeGatewayWelcome, api.GatewayWelcomeMsg{Name: id.Name, StatusInterval: api.Duration(h.cfg.StatusInterval)}); err != nil {
+	if err := c.Write(ctx, api.TypeGatewayWelcome, api.GatewayWelcomeMsg{Name: id.Name, StatusInterval: api.Duration(h.cfg.StatusInterval)}); err != nil {
 		return
 	}
 	r := h.Remote(id.Name)
@@ -184,7 +183,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	held, err := h.sync(ctx, s)
 	if err != nil {
 		h.log.Warn("gateway peer set not applied; closing its session", "gateway", id.Name, "err", err)
-		ws.Close(websocket.StatusInternalError, "peer set not applied")
+		c.Close(websocket.StatusInternalError, "peer set not applied")
 		<-s.done
 		return
 	}
@@ -206,20 +205,24 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // authenticate sends a nonce and checks the gateway's proof: the
 // signature of its enrolled key over GatewayAuthProof — a device's
 // session proof (another context) never verifies here.
-func (h *Hub) authenticate(ctx context.Context, c conn, cs *tls.ConnectionState) (Identity, api.GatewayAuthMsg, error) {
+func (h *Hub) authenticate(ctx context.Context, c *wire.Conn, cs *tls.ConnectionState) (Identity, api.GatewayAuthMsg, error) {
 	var auth api.GatewayAuthMsg
 	exporter, err := api.AuthExporter(cs)
 	if err != nil {
 		return Identity{}, auth, err
 	}
-	nonce := make([]byte, 32)
-	rand.Read(nonce)
-	if err := c.write(ctx, api.TypeHello, api.HelloMsg{Nonce: base64.StdEncoding.EncodeToString(nonce)}); err != nil {
+	hello, nonce, err := wire.NewHello()
+	if err != nil {
 		return Identity{}, auth, err
 	}
+	if err := c.Write(ctx, api.TypeHello, hello); err != nil {
+		return Identity{}, auth, err
+	}
+	// Not ReadOne: anything in place of gateway_auth, an agent's auth
+	// included, is refused with the hint below.
 	actx, cancel := context.WithTimeout(ctx, h.cfg.AuthTimeout)
 	defer cancel()
-	env, err := c.read(actx)
+	env, err := c.Read(actx)
 	if err != nil {
 		return Identity{}, auth, fmt.Errorf("no gateway_auth message: %w", err)
 	}
@@ -233,9 +236,8 @@ func (h *Hub) authenticate(ctx context.Context, c conn, cs *tls.ConnectionState)
 	if err != nil {
 		return Identity{}, auth, fmt.Errorf("gateway %q: %w; enroll it with a token from `gatehouse admin gateways create NAME`", auth.GatewayID, err)
 	}
-	sig, serr := base64.StdEncoding.DecodeString(auth.Signature)
-	if serr != nil || len(id.PublicKey) != ed25519.PublicKeySize || !ed25519.Verify(id.PublicKey, api.GatewayAuthProof(exporter, auth.GatewayID, nonce), sig) {
-		return Identity{}, auth, fmt.Errorf("gateway %q: signature does not match its enrolled key", auth.GatewayID)
+	if err := wire.VerifyGatewayProof(id.PublicKey, exporter, nonce, auth); err != nil {
+		return Identity{}, auth, err
 	}
 	if _, port, err := net.SplitHostPort(auth.Endpoint); err != nil || port == "" || len(auth.Endpoint) > 255 {
 		return Identity{}, auth, fmt.Errorf("gateway %q: endpoint %.64q is not host:port; run it with --public-host", id.Name, auth.Endpoint)
@@ -318,9 +320,11 @@ func splitPeers(peers []api.PeerConfig, limit int) [][]api.PeerConfig {
 // closes s.done.
 func (h *Hub) readLoop(ctx context.Context, r *Remote, s *session) {
 	defer close(s.done)
-	defer s.c.ws.CloseNow()
+	defer s.c.CloseNow()
 	for {
-		env, err := s.c.read(ctx)
+		// A malformed message ends the connection too: a gateway that
+		// breaks the framing is not one to keep talking to.
+		env, err := s.c.Read(ctx)
 		if err != nil {
 			if errors.Is(err, websocket.ErrMessageTooBig) {
 				h.log.Warn("gateway sent an oversized message; connection closed", "gateway", s.id.Name, "limit", api.MaxMessageBytes)
@@ -352,7 +356,7 @@ func (h *Hub) readLoop(ctx context.Context, r *Remote, s *session) {
 			env.Decode(&e)
 			h.log.Warn("gateway reports an error", "gateway", s.id.Name, "code", e.Code, "message", e.Message)
 		default:
-			s.c.write(ctx, api.TypeError, api.ErrorMsg{Code: "bad_request", Message: fmt.Sprintf("unknown message type %q", env.Type)})
+			s.c.Write(ctx, api.TypeError, api.ErrorMsg{Code: "bad_request", Message: fmt.Sprintf("unknown message type %q", env.Type)})
 		}
 	}
 }
@@ -370,11 +374,11 @@ func (h *Hub) pingLoop(ctx context.Context, s *session) {
 			return
 		case <-t.C:
 			pctx, cancel := context.WithTimeout(ctx, h.cfg.PingTimeout)
-			err := s.c.ws.Ping(pctx)
+			err := s.c.Ping(pctx)
 			cancel()
 			if err != nil {
 				h.log.Warn("gateway did not answer a ping; closing its session", "gateway", s.id.Name, "err", err)
-				s.c.ws.CloseNow()
+				s.c.CloseNow()
 				return
 			}
 		}
@@ -383,7 +387,7 @@ func (h *Hub) pingLoop(ctx context.Context, s *session) {
 
 // session is one authenticated gateway websocket.
 type session struct {
-	c    conn
+	c    *wire.Conn
 	id   Identity
 	done chan struct{} // closed when the connection has ended
 
@@ -411,7 +415,7 @@ func (s *session) call(ctx context.Context, timeout time.Duration, typ string, b
 		s.mu.Unlock()
 	}()
 	for _, m := range build(id) {
-		if err := s.c.write(ctx, typ, m); err != nil {
+		if err := s.c.Write(ctx, typ, m); err != nil {
 			return api.PeerAck{}, fmt.Errorf("gateway %s: send %s: %w", s.id.Name, typ, err)
 		}
 	}

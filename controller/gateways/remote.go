@@ -179,7 +179,7 @@ func (r *Remote) attach(s *session, auth api.GatewayAuthMsg, held map[string]hel
 		r.setStatus(s, *early, at)
 	}
 	if old != nil {
-		old.c.ws.CloseNow()
+		old.c.CloseNow()
 	}
 }
 
