@@ -200,7 +200,7 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 	c.links[s.device] = s
 	c.mu.Unlock()
 	if old != nil {
-		old.close("replaced by a newer session of the same device")
+		old.close("replaced by a newer link of the same device")
 	}
 	// The device may have been deleted between the proof and now.
 	if _, err := c.store.GetDevice(ctx, s.device); err != nil {
@@ -249,7 +249,7 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 
 	c.readLoop(ctx, s)
 
-	s.close("session ended")
+	s.close("link ended")
 	<-writer
 	<-decider
 	<-forgotten

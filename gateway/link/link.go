@@ -47,7 +47,7 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 }
 
-// Link keeps one session with the controller up.
+// Link keeps one websocket to the controller up.
 type Link struct {
 	cfg  Config
 	log  *slog.Logger
@@ -87,7 +87,8 @@ func New(cfg Config) (*Link, error) {
 	return &Link{cfg: cfg, log: cfg.Logger, http: hc}, nil
 }
 
-// Connected reports whether a session is up, and the last session error.
+// Connected reports whether the link is up, and the error that last ended
+// or refused it.
 func (l *Link) Connected() (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -101,13 +102,13 @@ func (l *Link) Syncs() int {
 	return l.syncs
 }
 
-// Run keeps a session up until ctx ends, reconnecting with jittered
-// exponential backoff. Peers are left alone between sessions.
+// Run keeps the link up until ctx ends, reconnecting with jittered
+// exponential backoff. Peers are left alone between connections.
 func (l *Link) Run(ctx context.Context) {
 	backoff := l.cfg.MinBackoff
 	for ctx.Err() == nil {
 		start := time.Now()
-		err := l.session(ctx)
+		err := l.connect(ctx)
 		l.mu.Lock()
 		l.connected = false
 		if ctx.Err() == nil {
@@ -121,7 +122,7 @@ func (l *Link) Run(ctx context.Context) {
 			backoff = l.cfg.MinBackoff
 		}
 		sleep := backoff/2 + rand.N(backoff/2+1)
-		l.log.Warn("controller session ended; peers live on until their leases end; reconnecting", "err", err, "in", sleep)
+		l.log.Warn("controller link ended; peers live on until their leases end; reconnecting", "err", err, "in", sleep)
 		select {
 		case <-ctx.Done():
 			return
@@ -131,9 +132,9 @@ func (l *Link) Run(ctx context.Context) {
 	}
 }
 
-// session dials, proves the key, and serves the controller until the
+// connect dials, proves the key, and serves the controller until the
 // connection ends.
-func (l *Link) session(ctx context.Context) error {
+func (l *Link) connect(ctx context.Context) error {
 	dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	ws, resp, err := websocket.Dial(dctx, l.cfg.Controller+api.GatewayWebsocketPath, &websocket.DialOptions{HTTPClient: l.http})
 	cancel()
@@ -187,7 +188,7 @@ func (l *Link) session(ctx context.Context) error {
 }
 
 // report sends a status at once and then every interval, and pings the
-// controller so a silent one is noticed; a failure ends the session.
+// controller so a silent one is noticed; a failure ends the connection.
 func (l *Link) report(ctx context.Context, c *wire.Conn, interval time.Duration) {
 	defer c.CloseNow()
 	status, ping := time.NewTicker(interval), time.NewTicker(pingInterval)
