@@ -114,6 +114,7 @@ var allowedImports = map[string]map[string]string{
 		"/api":     "the gateway websocket protocol",
 		"/gateway": "the gateway it drives",
 		"/tunnel":  "the gateway's WireGuard key",
+		"/wire":    "websocket framing and the gateway proof, shared with the controller's hub",
 	},
 	"/cmd/gatehouse-gateway": {
 		"/gateway":      "the standalone gateway",
@@ -185,6 +186,7 @@ var allowedImports = map[string]map[string]string{
 		"/gateway":          "ErrUnknownPeer, as the embedded gateway says it; tests: a real gateway",
 		"/gateway/link":     "tests: the real link on the other end",
 		"/tunnel":           "tests: a real WireGuard client through the gateway",
+		"/wire":             "websocket framing and the gateway proof check, shared with the gateway's link",
 	},
 	"/controller/ipam": {},
 	"/controller/grants": {
@@ -201,6 +203,7 @@ var allowedImports = map[string]map[string]string{
 		"/controller/gateways": "standalone gateways: their websocket hub and enrollment",
 		"/controller/store":    "durable state",
 		"/tunnel":              "WireGuard public key parsing in grant requests",
+		"/wire":                "the agent link's framing and the device proof check, shared with the agent",
 	},
 	"/cmd/gatehouse": {
 		"/agent/localapi":  "status, apps and posture from the local agent",

@@ -47,13 +47,14 @@ const (
 	TypeGatewayStatus  = "gateway_status"  // gateway → controller: GatewayStatus
 )
 
-// GatewayAuthProofContext opens every gateway session proof. It differs
+// GatewayAuthProofContext opens every gateway link proof. It differs
 // from AuthProofContext, so a gateway's signature never verifies as a
 // device's and a device's never as a gateway's, even were the same
-// Ed25519 key and ID enrolled as both.
+// Ed25519 key and ID enrolled as both. The string is part of the
+// protocol: its older word "session" stays.
 const GatewayAuthProofContext = "gatehouse gateway session proof v1"
 
-// GatewayAuthProof is the message a gateway signs to open a session: like
+// GatewayAuthProof is the message a gateway signs to open its link: like
 // AuthProof (TLS exporter of this connection, gateway ID, controller's
 // nonce, each length-prefixed) under GatewayAuthProofContext.
 func GatewayAuthProof(exporter []byte, gatewayID string, nonce []byte) []byte {
@@ -79,7 +80,7 @@ type GatewayAuthMsg struct {
 	WireGuardKey string `json:"wireguard_key"`
 }
 
-// GatewayWelcomeMsg accepts the session.
+// GatewayWelcomeMsg accepts the link.
 type GatewayWelcomeMsg struct {
 	Name string `json:"name"`
 	// StatusInterval is how often the gateway sends a GatewayStatus.

@@ -87,7 +87,7 @@ func envelopeSize(m DecisionsMsg) int {
 }
 
 // DecisionPages puts a paged decisions set back together. The zero value
-// is ready; it is not safe for concurrent use (one per session's read
+// is ready; it is not safe for concurrent use (one per link's read
 // loop).
 type DecisionPages struct {
 	set  DecisionsMsg // the pages so far

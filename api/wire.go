@@ -64,19 +64,20 @@ func (e Envelope) Decode(dst any) error {
 	return nil
 }
 
-// AuthProofContext opens every signed session proof, so a device key's
-// signature can never be taken for a signature over anything else.
+// AuthProofContext opens every signed link proof, so a device key's
+// signature can never be taken for a signature over anything else. The
+// string is part of the protocol: its older word "session" stays.
 const AuthProofContext = "gatehouse agent session proof v1"
 
 // AuthExporterLabel is the TLS exporter label (RFC 5705, RFC 8446 7.5)
-// whose 32-byte value binds a session proof to its TLS connection: a proof
+// whose 32-byte value binds a link proof to its TLS connection: a proof
 // relayed by a man in the middle onto another connection does not verify.
 const AuthExporterLabel = "EXPORTER-gatehouse-agent-auth"
 
 // AuthExporterLength is how many exporter bytes a proof binds.
 const AuthExporterLength = 32
 
-// AuthProof is the message a device signs to open a session: the context
+// AuthProof is the message a device signs to open its link: the context
 // string, then the TLS exporter value (empty over plain HTTP on loopback),
 // the device ID and the controller's nonce, each length-prefixed so no two
 // different inputs make the same message.
@@ -89,20 +90,20 @@ func AuthProof(exporter []byte, deviceID string, nonce []byte) []byte {
 	return msg
 }
 
-// AuthExporter is the exporter value of a session's TLS connection, or nil
-// for a plain-HTTP session (allowed on loopback only).
+// AuthExporter is the exporter value of a link's TLS connection, or nil
+// for a plain-HTTP link (allowed on loopback only).
 func AuthExporter(cs *tls.ConnectionState) ([]byte, error) {
 	if cs == nil {
 		return nil, nil
 	}
 	ekm, err := cs.ExportKeyingMaterial(AuthExporterLabel, nil, AuthExporterLength)
 	if err != nil {
-		return nil, fmt.Errorf("TLS exporter for the session proof: %w (TLS must end at the controller, with TLS 1.3 or extended master secret)", err)
+		return nil, fmt.Errorf("TLS exporter for the link proof: %w (TLS must end at the controller, with TLS 1.3 or extended master secret)", err)
 	}
 	return ekm, nil
 }
 
-// HelloMsg opens a session: the agent signs Nonce with its device key.
+// HelloMsg opens a link: the agent signs Nonce with its device key.
 type HelloMsg struct {
 	Nonce string `json:"nonce"` // base64
 }
@@ -115,7 +116,7 @@ type AuthMsg struct {
 	Signature string `json:"signature"` // base64
 }
 
-// WelcomeMsg accepts the session.
+// WelcomeMsg accepts the link.
 type WelcomeMsg struct {
 	User string `json:"user"`
 	// HeartbeatInterval is how often the agent sends a full posture report
@@ -223,8 +224,8 @@ type ErrorMsg struct {
 }
 
 // CodeRateLimited is the ErrorMsg (and Reason) code of a message the
-// controller dropped because its session sent too many too fast; the
-// session stays up.
+// controller dropped because its link sent too many too fast; the link
+// stays up.
 const CodeRateLimited = "rate_limited"
 
 // Duration is a time.Duration that travels as a Go duration string ("5s").

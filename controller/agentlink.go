@@ -2,11 +2,7 @@ package controller
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,18 +18,15 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/controller/policy"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
 	"github.com/gatehouse-ztna/gatehouse/tunnel"
+	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
-const (
-	authTimeout  = 10 * time.Second
-	writeTimeout = 5 * time.Second // before a link exists
-	sendQueue    = 64
-)
+const sendQueue = 64
 
-// link is one authenticated agent websocket.
+// agentLink is one authenticated agent websocket.
 type agentLink struct {
 	device, user string
-	conn         *websocket.Conn
+	conn         *wire.Conn
 	out          chan api.Envelope
 	done         chan struct{}
 	once         sync.Once
@@ -131,7 +124,7 @@ func (s *agentLink) writeLoop(ctx context.Context, cfg Config) {
 	defer func() { s.conn.Close(websocket.StatusPolicyViolation, s.why) }()
 	write := func(envs ...api.Envelope) bool {
 		for _, env := range envs {
-			if err := writeJSONWithin(ctx, s.conn, env, cfg.WriteTimeout); err != nil {
+			if err := s.conn.WriteEnvelope(ctx, env, cfg.WriteTimeout); err != nil {
 				// A timed-out write also ends the read loop, which may
 				// close the link first: say why here.
 				s.log.Warn("write to agent failed; closing its link", "device", s.device, "timeout", cfg.WriteTimeout, "err", err)
@@ -174,33 +167,17 @@ func (s *agentLink) writeLoop(ctx context.Context, cfg Config) {
 	}
 }
 
-func writeJSON(ctx context.Context, conn *websocket.Conn, v any) error {
-	return writeJSONWithin(ctx, conn, v, writeTimeout)
-}
-
-// writeJSONWithin writes v as one message, giving up after timeout: an
-// agent that does not read must not hold its writer for ever.
-func writeJSONWithin(ctx context.Context, conn *websocket.Conn, v any, timeout time.Duration) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	return conn.Write(ctx, websocket.MessageText, b)
-}
-
 // handleAgent runs one agent link: nonce, proof of the device key, then
 // messages until either side goes away.
 func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 	c.linkW.Add(1)
 	defer c.linkW.Done()
-	conn, err := websocket.Accept(w, r, nil)
+	ws, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		c.log.Warn("agent websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	conn.SetReadLimit(api.MaxMessageBytes)
+	conn := wire.NewConn(ws, "agent") // reads held to api.MaxMessageBytes
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 
@@ -209,8 +186,8 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 		// The error quotes what the unauthenticated client sent (its device
 		// ID): clipped, so a 64 KiB frame cannot grow the log by 64 KiB.
 		c.log.Warn("agent link refused", "remote", r.RemoteAddr, "err", clip(err.Error()))
-		writeJSON(ctx, conn, mustEnvelope(api.TypeError, api.ErrorMsg{Code: api.CodeUnauthorized, Message: clip(err.Error())}))
-		conn.Close(websocket.StatusPolicyViolation, truncate(err.Error(), 120))
+		conn.Write(ctx, api.TypeError, api.ErrorMsg{Code: api.CodeUnauthorized, Message: clip(err.Error())})
+		conn.Close(websocket.StatusPolicyViolation, err.Error())
 		return
 	}
 	c.mu.Lock()
@@ -223,7 +200,7 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 	c.links[s.device] = s
 	c.mu.Unlock()
 	if old != nil {
-		old.close("replaced by a newer session of the same device")
+		old.close("replaced by a newer link of the same device")
 	}
 	// The device may have been deleted between the proof and now.
 	if _, err := c.store.GetDevice(ctx, s.device); err != nil {
@@ -239,7 +216,7 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 			}
 			c.mu.Unlock()
 		}
-		writeJSON(ctx, conn, mustEnvelope(api.TypeError, api.ErrorMsg{Code: api.CodeUnauthorized, Message: msg}))
+		conn.Write(ctx, api.TypeError, api.ErrorMsg{Code: api.CodeUnauthorized, Message: msg})
 		conn.Close(websocket.StatusPolicyViolation, msg)
 		return
 	}
@@ -272,7 +249,7 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 
 	c.readLoop(ctx, s)
 
-	s.close("session ended")
+	s.close("link ended")
 	<-writer
 	<-decider
 	<-forgotten
@@ -281,27 +258,29 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 
 // authenticate sends a nonce and checks the device's signature over the
 // link proof: the nonce bound to this TLS connection and the device ID.
-func (c *Controller) authenticate(ctx context.Context, conn *websocket.Conn, cs *tls.ConnectionState) (*agentLink, error) {
+func (c *Controller) authenticate(ctx context.Context, conn *wire.Conn, cs *tls.ConnectionState) (*agentLink, error) {
 	exporter, err := api.AuthExporter(cs)
 	if err != nil {
 		return nil, err
 	}
-	nonce := make([]byte, 32)
-	rand.Read(nonce)
-	if err := writeJSON(ctx, conn, mustEnvelope(api.TypeHello, api.HelloMsg{Nonce: base64.StdEncoding.EncodeToString(nonce)})); err != nil {
+	hello, nonce, err := wire.NewHello()
+	if err != nil {
 		return nil, err
 	}
-	actx, cancel := context.WithTimeout(ctx, authTimeout)
+	if err := conn.Write(ctx, api.TypeHello, hello); err != nil {
+		return nil, err
+	}
+	// Not ReadOne: the agent's error message, or anything else, in place
+	// of auth is refused with the same words as any other type.
+	actx, cancel := context.WithTimeout(ctx, wire.ReadOneTimeout)
 	defer cancel()
-	_, data, err := conn.Read(actx)
-	if err != nil {
+	env, err := conn.Read(actx)
+	if errors.Is(err, wire.ErrMalformed) {
+		return nil, fmt.Errorf("malformed auth message: %w", err)
+	} else if err != nil {
 		return nil, fmt.Errorf("no auth message: %w", err)
 	}
-	var env api.Envelope
 	var auth api.AuthMsg
-	if err := json.Unmarshal(data, &env); err != nil {
-		return nil, fmt.Errorf("malformed auth message: %w", err)
-	}
 	if env.Type != api.TypeAuth {
 		return nil, fmt.Errorf("expected an auth message first, got %q", env.Type)
 	}
@@ -314,10 +293,8 @@ func (c *Controller) authenticate(ctx context.Context, conn *websocket.Conn, cs 
 	} else if err != nil {
 		return nil, fmt.Errorf("look up device: %w", err)
 	}
-	pub, err := base64.StdEncoding.DecodeString(dev.PublicKey)
-	sig, serr := base64.StdEncoding.DecodeString(auth.Signature)
-	if err != nil || serr != nil || len(pub) != ed25519.PublicKeySize || !ed25519.Verify(pub, api.AuthProof(exporter, auth.DeviceID, nonce), sig) {
-		return nil, fmt.Errorf("device %q: signature does not match its enrolled key", auth.DeviceID)
+	if err := wire.VerifyProof(dev.PublicKey, exporter, nonce, auth); err != nil {
+		return nil, err
 	}
 	return &agentLink{device: dev.ID, user: dev.User, conn: conn, out: make(chan api.Envelope, sendQueue),
 		done: make(chan struct{}), decReady: make(chan struct{}, 1), limits: newLinkLimits(c.cfg, c.clock), log: c.log}, nil
@@ -325,7 +302,12 @@ func (c *Controller) authenticate(ctx context.Context, conn *websocket.Conn, cs 
 
 func (c *Controller) readLoop(ctx context.Context, s *agentLink) {
 	for {
-		_, data, err := s.conn.Read(ctx)
+		env, err := s.conn.Read(ctx)
+		if errors.Is(err, wire.ErrMalformed) {
+			c.log.Warn("malformed message from agent", "device", s.device, "err", err)
+			s.sendError(api.CodeMalformed, fmt.Sprintf("message is not valid JSON: %v", err))
+			continue
+		}
 		if err != nil {
 			switch {
 			case errors.Is(err, websocket.ErrMessageTooBig):
@@ -334,12 +316,6 @@ func (c *Controller) readLoop(ctx context.Context, s *agentLink) {
 				c.log.Info("agent connection ended", "device", s.device, "err", err)
 			}
 			return
-		}
-		var env api.Envelope
-		if err := json.Unmarshal(data, &env); err != nil {
-			c.log.Warn("malformed message from agent", "device", s.device, "err", err)
-			s.sendError(api.CodeMalformed, fmt.Sprintf("message is not valid JSON: %v", err))
-			continue
 		}
 		if err := c.dispatch(ctx, s, env); err != nil {
 			c.log.Warn("rejected message from agent", "device", s.device, "type", env.Type, "err", err)
@@ -476,11 +452,4 @@ func mustEnvelope(typ string, data any) api.Envelope {
 		panic(err) // only fixed, encodable types reach here
 	}
 	return env
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

@@ -178,7 +178,7 @@ func TestCatalogueOf5000Apps(t *testing.T) {
 	if s := a.Status(); !s.Connected || s.LastError != "" {
 		t.Errorf("Status() = connected %v, last error %q; want connected with no error", s.Connected, s.LastError)
 	}
-	for _, bad := range []string{"oversized message", "controller session ended", "agent disconnected", "too large for a message"} {
+	for _, bad := range []string{"oversized message", "control connection ended", "controller link ended", "agent disconnected", "too large for a message"} {
 		if env.Logs.Contains(bad) {
 			t.Errorf("log has %q: a session broke", bad)
 		}

@@ -259,7 +259,7 @@ func TestNewerSessionReplacesOlder(t *testing.T) {
 		}
 		return nil
 	})
-	const want = "replaced by a newer session of the same device"
+	const want = "replaced by a newer link of the same device"
 	if code, reason := closeOf(older.Ended()); code != websocket.StatusPolicyViolation || reason != want {
 		t.Errorf("close of the older session = %v %q, want %v %q", code, reason, websocket.StatusPolicyViolation, want)
 	}

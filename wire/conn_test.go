@@ -213,3 +213,60 @@ func TestProof(t *testing.T) {
 		t.Errorf("VerifyProof(corrupt enrolled key) = %v, want an error that says to enroll again", err)
 	}
 }
+
+// TestGatewayProof: a gateway's proof verifies only as a gateway's, with
+// its own key, over this connection and this nonce; a device's proof by
+// the same key (another context) does not.
+func TestGatewayProof(t *testing.T) {
+	pub, key, _ := ed25519.GenerateKey(rand.Reader)
+	otherPub, _, _ := ed25519.GenerateKey(rand.Reader)
+	hello, nonce, err := wire.NewHello()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exporter := []byte("exporter of this TLS connection.")
+	auth, err := wire.SignGatewayProof(key, exporter, "gw-1", hello)
+	if err != nil {
+		t.Fatalf("SignGatewayProof() = %v", err)
+	}
+	device, err := wire.SignProof(key, exporter, "gw-1", hello)
+	if err != nil {
+		t.Fatalf("SignProof() = %v", err)
+	}
+	_, otherNonce, _ := wire.NewHello()
+	tests := []struct {
+		name     string
+		enrolled ed25519.PublicKey
+		exporter []byte
+		nonce    []byte
+		auth     api.GatewayAuthMsg
+		wantErr  error
+	}{
+		{name: "good", enrolled: pub, exporter: exporter, nonce: nonce, auth: auth},
+		{name: "a device's proof by the same key", enrolled: pub, exporter: exporter, nonce: nonce,
+			auth: api.GatewayAuthMsg{GatewayID: "gw-1", Signature: device.Signature}, wantErr: wire.ErrBadProof},
+		{name: "another nonce", enrolled: pub, exporter: exporter, nonce: otherNonce, auth: auth, wantErr: wire.ErrBadProof},
+		{name: "relayed onto another TLS connection", enrolled: pub, exporter: []byte("another connection's exporter.."), nonce: nonce, auth: auth, wantErr: wire.ErrBadProof},
+		{name: "claims another gateway", enrolled: pub, exporter: exporter, nonce: nonce, auth: api.GatewayAuthMsg{GatewayID: "gw-2", Signature: auth.Signature}, wantErr: wire.ErrBadProof},
+		{name: "another gateway's key", enrolled: otherPub, exporter: exporter, nonce: nonce, auth: auth, wantErr: wire.ErrBadProof},
+		{name: "signature not base64", enrolled: pub, exporter: exporter, nonce: nonce, auth: api.GatewayAuthMsg{GatewayID: "gw-1", Signature: "!"}, wantErr: wire.ErrBadProof},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := wire.VerifyGatewayProof(tt.enrolled, tt.exporter, tt.nonce, tt.auth)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Errorf("VerifyGatewayProof(%q) = %v, want %v", tt.name, err, tt.wantErr)
+			}
+		})
+	}
+	// The other way round: a gateway's proof is no device's.
+	if err := wire.VerifyProof(base64.StdEncoding.EncodeToString(pub), exporter, nonce, api.AuthMsg{DeviceID: "gw-1", Signature: auth.Signature}); !errors.Is(err, wire.ErrBadProof) {
+		t.Errorf("VerifyProof(a gateway's proof) = %v, want %v", err, wire.ErrBadProof)
+	}
+	if _, err := wire.SignGatewayProof(key, exporter, "gw-1", api.HelloMsg{Nonce: "!"}); err == nil || !strings.Contains(err.Error(), "malformed nonce") {
+		t.Errorf("SignGatewayProof(nonce %q) = %v, want a malformed-nonce error", "!", err)
+	}
+	if err := wire.VerifyGatewayProof(pub[:5], exporter, nonce, auth); err == nil || !strings.Contains(err.Error(), "enroll it again") {
+		t.Errorf("VerifyGatewayProof(corrupt enrolled key) = %v, want an error that says to enroll again", err)
+	}
+}

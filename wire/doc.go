@@ -1,9 +1,11 @@
 // Package wire frames the websocket protocol of package api for both of its
 // sides: typed envelopes written within a timeout, reads held to
 // api.MaxMessageBytes, read-one-of-type with the peer's error message as
-// the error, and the device-key proof that opens an agent's control
-// connection (sign on the agent, verify on the controller).
+// the error, and the key proofs that open a link: a device's (sign on the
+// agent, verify on the controller) and a standalone gateway's (sign on the
+// gateway, verify on the controller's hub).
 //
-// Imported by the agent's control client and by the controller; it
-// imports only api and the websocket library, never either side.
+// Imported by every websocket speaker: the agent's control client, the
+// controller's agent link and gateway hub, and the gateway's link; it
+// imports only api and the websocket library, never any side.
 package wire

@@ -1,5 +1,5 @@
 // Command gatehouse-controller runs the Gatehouse controller: admin API,
-// enrollment, agent sessions, decisions, and an embedded gateway.
+// enrollment, agent links, decisions, and an embedded gateway.
 package main
 
 import (

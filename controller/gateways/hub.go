@@ -3,9 +3,7 @@ package gateways
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,10 +16,11 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
 // ErrOffline is wrapped by every Remote call made while its gateway has no
-// session: "gateway site-a is offline".
+// link: "gateway site-a is offline".
 var ErrOffline = errors.New("offline")
 
 // Defaults of Config.
@@ -43,14 +42,14 @@ type Identity struct {
 // Config sets a Hub up. Lookup and Desired are required.
 type Config struct {
 	// Lookup returns the enrolled gateway with this ID; an error refuses
-	// the session (say ErrNotFound for an unknown or deleted gateway).
+	// the link (say ErrNotFound for an unknown or deleted gateway).
 	Lookup func(ctx context.Context, gatewayID string) (Identity, error)
 	// Desired is the full peer set gateway name should hold now, each
 	// Lease being the grant's remaining life from now. It is sent on every
 	// connect; the gateway drops any peer not in it.
 	Desired func(ctx context.Context, name string) ([]api.PeerConfig, error)
-	// Register is called when a gateway's session is up and its peer set
-	// applied; Unregister when that session ends. A new session of a
+	// Register is called when a gateway's link is up and its peer set
+	// applied; Unregister when that link ends. A new link of a
 	// gateway replaces the old one and calls Register again with the same
 	// *Remote. Both may be nil; they must not block.
 	Register, Unregister func(name string, r *Remote)
@@ -125,7 +124,7 @@ func (h *Hub) Describe(g api.Gateway) api.Gateway {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.sess != nil && r.sess.id.ID == g.ID {
+	if r.link != nil && r.link.id.ID == g.ID {
 		g.State = api.GatewayOnline
 		// Peers: what the gateway acknowledged holding, current to the last
 		// ack; flows come with its periodic status.
@@ -140,7 +139,7 @@ func (h *Hub) Describe(g api.Gateway) api.Gateway {
 	return g
 }
 
-// Disconnect ends gateway name's session, if any (it was deleted).
+// Disconnect ends gateway name's link, if any (it was deleted).
 func (h *Hub) Disconnect(name string) {
 	h.mu.Lock()
 	r, ok := h.remotes[name]
@@ -149,14 +148,14 @@ func (h *Hub) Disconnect(name string) {
 		return
 	}
 	r.mu.Lock()
-	s := r.sess
+	s := r.link
 	r.mu.Unlock()
 	if s != nil {
-		s.c.ws.Close(websocket.StatusPolicyViolation, "gateway deleted")
+		s.c.Close(websocket.StatusPolicyViolation, "gateway deleted")
 	}
 }
 
-// ServeHTTP upgrades to the gateway websocket and serves the session until
+// ServeHTTP upgrades to the gateway websocket and serves the link until
 // it ends. Rate-limit upgrades per source in front of it, as for agents.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	ws, err := websocket.Accept(w, req, nil)
@@ -164,27 +163,27 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		h.log.Info("gateway websocket upgrade failed", "remote", req.RemoteAddr, "err", err)
 		return
 	}
-	defer ws.CloseNow()
-	ws.SetReadLimit(api.MaxMessageBytes)
+	c := wire.NewConn(ws, "gateway") // reads held to api.MaxMessageBytes
+	defer c.CloseNow()
 	ctx := req.Context()
-	c := conn{ws}
 	id, auth, err := h.authenticate(ctx, c, req.TLS)
 	if err != nil {
 		h.log.Warn("gateway refused", "remote", req.RemoteAddr, "err", err)
-		c.refuse(ctx, "unauthorized", err.Error())
+		c.Write(ctx, api.TypeError, api.ErrorMsg{Code: api.CodeUnauthorized, Message: err.Error()})
+		c.Close(websocket.StatusPolicyViolation, "authentication failed")
 		return
 	}
-	if err := c.write(ctx, api.TypeGatewayWelcome, api.GatewayWelcomeMsg{Name: id.Name, StatusInterval: api.Duration(h.cfg.StatusInterval)}); err != nil {
+	if err := c.Write(ctx, api.TypeGatewayWelcome, api.GatewayWelcomeMsg{Name: id.Name, StatusInterval: api.Duration(h.cfg.StatusInterval)}); err != nil {
 		return
 	}
 	r := h.Remote(id.Name)
-	s := &session{c: c, id: id, pending: map[uint64]chan api.PeerAck{}, done: make(chan struct{})}
+	s := &gatewayLink{c: c, id: id, pending: map[uint64]chan api.PeerAck{}, done: make(chan struct{})}
 	go h.readLoop(ctx, r, s)
 
 	held, err := h.sync(ctx, s)
 	if err != nil {
-		h.log.Warn("gateway peer set not applied; closing its session", "gateway", id.Name, "err", err)
-		ws.Close(websocket.StatusInternalError, "peer set not applied")
+		h.log.Warn("gateway peer set not applied; closing its link", "gateway", id.Name, "err", err)
+		c.Close(websocket.StatusInternalError, "peer set not applied")
 		<-s.done
 		return
 	}
@@ -205,21 +204,25 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 // authenticate sends a nonce and checks the gateway's proof: the
 // signature of its enrolled key over GatewayAuthProof — a device's
-// session proof (another context) never verifies here.
-func (h *Hub) authenticate(ctx context.Context, c conn, cs *tls.ConnectionState) (Identity, api.GatewayAuthMsg, error) {
+// proof (another context) never verifies here.
+func (h *Hub) authenticate(ctx context.Context, c *wire.Conn, cs *tls.ConnectionState) (Identity, api.GatewayAuthMsg, error) {
 	var auth api.GatewayAuthMsg
 	exporter, err := api.AuthExporter(cs)
 	if err != nil {
 		return Identity{}, auth, err
 	}
-	nonce := make([]byte, 32)
-	rand.Read(nonce)
-	if err := c.write(ctx, api.TypeHello, api.HelloMsg{Nonce: base64.StdEncoding.EncodeToString(nonce)}); err != nil {
+	hello, nonce, err := wire.NewHello()
+	if err != nil {
 		return Identity{}, auth, err
 	}
+	if err := c.Write(ctx, api.TypeHello, hello); err != nil {
+		return Identity{}, auth, err
+	}
+	// Not ReadOne: anything in place of gateway_auth, an agent's auth
+	// included, is refused with the hint below.
 	actx, cancel := context.WithTimeout(ctx, h.cfg.AuthTimeout)
 	defer cancel()
-	env, err := c.read(actx)
+	env, err := c.Read(actx)
 	if err != nil {
 		return Identity{}, auth, fmt.Errorf("no gateway_auth message: %w", err)
 	}
@@ -233,9 +236,8 @@ func (h *Hub) authenticate(ctx context.Context, c conn, cs *tls.ConnectionState)
 	if err != nil {
 		return Identity{}, auth, fmt.Errorf("gateway %q: %w; enroll it with a token from `gatehouse admin gateways create NAME`", auth.GatewayID, err)
 	}
-	sig, serr := base64.StdEncoding.DecodeString(auth.Signature)
-	if serr != nil || len(id.PublicKey) != ed25519.PublicKeySize || !ed25519.Verify(id.PublicKey, api.GatewayAuthProof(exporter, auth.GatewayID, nonce), sig) {
-		return Identity{}, auth, fmt.Errorf("gateway %q: signature does not match its enrolled key", auth.GatewayID)
+	if err := wire.VerifyGatewayProof(id.PublicKey, exporter, nonce, auth); err != nil {
+		return Identity{}, auth, err
 	}
 	if _, port, err := net.SplitHostPort(auth.Endpoint); err != nil || port == "" || len(auth.Endpoint) > 255 {
 		return Identity{}, auth, fmt.Errorf("gateway %q: endpoint %.64q is not host:port; run it with --public-host", id.Name, auth.Endpoint)
@@ -249,7 +251,7 @@ func (h *Hub) authenticate(ctx context.Context, c conn, cs *tls.ConnectionState)
 
 // sync sends the full peer set, paged to fit the read limit, and waits for
 // the gateway's ack. It returns the set as held.
-func (h *Hub) sync(ctx context.Context, s *session) (map[string]heldPeer, error) {
+func (h *Hub) sync(ctx context.Context, s *gatewayLink) (map[string]heldPeer, error) {
 	peers, err := h.cfg.Desired(ctx, s.id.Name)
 	if err != nil {
 		return nil, fmt.Errorf("peer set of gateway %q: %w", s.id.Name, err)
@@ -316,11 +318,13 @@ func splitPeers(peers []api.PeerConfig, limit int) [][]api.PeerConfig {
 
 // readLoop delivers acks and statuses until the connection ends, then
 // closes s.done.
-func (h *Hub) readLoop(ctx context.Context, r *Remote, s *session) {
+func (h *Hub) readLoop(ctx context.Context, r *Remote, s *gatewayLink) {
 	defer close(s.done)
-	defer s.c.ws.CloseNow()
+	defer s.c.CloseNow()
 	for {
-		env, err := s.c.read(ctx)
+		// A malformed message ends the connection too: a gateway that
+		// breaks the framing is not one to keep talking to.
+		env, err := s.c.Read(ctx)
 		if err != nil {
 			if errors.Is(err, websocket.ErrMessageTooBig) {
 				h.log.Warn("gateway sent an oversized message; connection closed", "gateway", s.id.Name, "limit", api.MaxMessageBytes)
@@ -352,14 +356,14 @@ func (h *Hub) readLoop(ctx context.Context, r *Remote, s *session) {
 			env.Decode(&e)
 			h.log.Warn("gateway reports an error", "gateway", s.id.Name, "code", e.Code, "message", e.Message)
 		default:
-			s.c.write(ctx, api.TypeError, api.ErrorMsg{Code: "bad_request", Message: fmt.Sprintf("unknown message type %q", env.Type)})
+			s.c.Write(ctx, api.TypeError, api.ErrorMsg{Code: "bad_request", Message: fmt.Sprintf("unknown message type %q", env.Type)})
 		}
 	}
 }
 
-// pingLoop pings until the session ends; a gateway that does not answer
+// pingLoop pings until the link ends; a gateway that does not answer
 // in PingTimeout is cut off (its peers then live on their leases).
-func (h *Hub) pingLoop(ctx context.Context, s *session) {
+func (h *Hub) pingLoop(ctx context.Context, s *gatewayLink) {
 	t := time.NewTicker(h.cfg.PingInterval)
 	defer t.Stop()
 	for {
@@ -370,27 +374,27 @@ func (h *Hub) pingLoop(ctx context.Context, s *session) {
 			return
 		case <-t.C:
 			pctx, cancel := context.WithTimeout(ctx, h.cfg.PingTimeout)
-			err := s.c.ws.Ping(pctx)
+			err := s.c.Ping(pctx)
 			cancel()
 			if err != nil {
-				h.log.Warn("gateway did not answer a ping; closing its session", "gateway", s.id.Name, "err", err)
-				s.c.ws.CloseNow()
+				h.log.Warn("gateway did not answer a ping; closing its link", "gateway", s.id.Name, "err", err)
+				s.c.CloseNow()
 				return
 			}
 		}
 	}
 }
 
-// session is one authenticated gateway websocket.
-type session struct {
-	c    conn
+// gatewayLink is one authenticated gateway websocket.
+type gatewayLink struct {
+	c    *wire.Conn
 	id   Identity
 	done chan struct{} // closed when the connection has ended
 
 	mu      sync.Mutex                  // guards pending, next, early and earlyAt; taken after Remote.mu when both are held
 	pending map[uint64]chan api.PeerAck // requests awaiting their ack, by ID
 	next    uint64
-	early   *api.GatewayStatus // a status that came before the session was attached
+	early   *api.GatewayStatus // a status that came before the link was attached
 	earlyAt time.Time
 }
 
@@ -398,7 +402,7 @@ var errGone = errors.New("its connection ended before it acknowledged")
 
 // call sends the messages build makes for a fresh request ID and waits
 // for the gateway's ack of that ID.
-func (s *session) call(ctx context.Context, timeout time.Duration, typ string, build func(id uint64) []any) (api.PeerAck, error) {
+func (s *gatewayLink) call(ctx context.Context, timeout time.Duration, typ string, build func(id uint64) []any) (api.PeerAck, error) {
 	ch := make(chan api.PeerAck, 1)
 	s.mu.Lock()
 	s.next++
@@ -411,7 +415,7 @@ func (s *session) call(ctx context.Context, timeout time.Duration, typ string, b
 		s.mu.Unlock()
 	}()
 	for _, m := range build(id) {
-		if err := s.c.write(ctx, typ, m); err != nil {
+		if err := s.c.Write(ctx, typ, m); err != nil {
 			return api.PeerAck{}, fmt.Errorf("gateway %s: send %s: %w", s.id.Name, typ, err)
 		}
 	}
@@ -431,7 +435,7 @@ func (s *session) call(ctx context.Context, timeout time.Duration, typ string, b
 
 // deliver hands an ack to its waiting call; an ack nobody waits for (the
 // call timed out) is dropped.
-func (s *session) deliver(ack api.PeerAck) {
+func (s *gatewayLink) deliver(ack api.PeerAck) {
 	s.mu.Lock()
 	ch, ok := s.pending[ack.ID]
 	s.mu.Unlock()

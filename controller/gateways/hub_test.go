@@ -429,7 +429,7 @@ func TestReconnectResyncsPeerSet(t *testing.T) {
 func sorted(s ...string) []string { sort.Strings(s); return s }
 
 // TestHubRefusesWrongProofs: only the enrolled gateway's signature over a
-// gateway proof opens a session; a device's proof (its own context) signed
+// gateway proof opens a link; a device's proof (its own context) signed
 // with the very same key, an agent's auth message, another key and an
 // unknown ID are refused with status 1008 and never registered.
 func TestHubRefusesWrongProofs(t *testing.T) {
@@ -471,7 +471,7 @@ func TestHubRefusesWrongProofs(t *testing.T) {
 	}
 	select {
 	case ev := <-c.events:
-		t.Errorf("hub event %q after refused sessions, want none", ev)
+		t.Errorf("hub event %q after refused links, want none", ev)
 	default:
 	}
 }
@@ -489,7 +489,7 @@ func rawAuth(t *testing.T, c *controller, typ, id string, sign func(exporter, no
 }
 
 // rawDial is rawAuth's work; after a welcome it has acked the (empty)
-// peer set, so the session is up and ws ready for requests.
+// peer set, so the link is up and ws ready for requests.
 func rawDial(t *testing.T, ctx context.Context, c *controller, typ, id string, sign func(exporter, nonce []byte) []byte) (*websocket.Conn, string) {
 	t.Helper()
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: x509Pool(t, c.caPEM)}}}
@@ -546,7 +546,7 @@ func readEnv(t *testing.T, ctx context.Context, ws *websocket.Conn, v any) strin
 }
 
 // TestOfflineGatewayFailsFast: a grant for an app of a gateway without a
-// session fails at once with a reason naming it, not a hang.
+// link fails at once with a reason naming it, not a hang.
 func TestOfflineGatewayFailsFast(t *testing.T) {
 	hub, err := gateways.New(gateways.Config{
 		Lookup: func(context.Context, string) (gateways.Identity, error) {

@@ -15,17 +15,17 @@ import (
 
 // Remote is one standalone gateway as the controller drives it; it has
 // the method set of controller.Enforcer. It stays the same object across
-// the gateway's sessions; between them every call fails at once with
+// the gateway's links; between them every call fails at once with
 // ErrOffline.
 type Remote struct {
 	name string
 	hub  *Hub
 
-	mu        sync.Mutex // guards every field below
-	sess      *session   // nil while offline
-	gatewayID string     // of the last session
-	endpoint  string     // WireGuard UDP host:port, from the last session
-	wgKey     string     // WireGuard public key, from the last session
+	mu        sync.Mutex   // guards every field below
+	link      *gatewayLink // nil while offline
+	gatewayID string       // of the last link
+	endpoint  string       // WireGuard UDP host:port, from the last link
+	wgKey     string       // WireGuard public key, from the last link
 	version   string
 	lastSeen  time.Time
 	status    api.GatewayStatus
@@ -43,15 +43,15 @@ type heldPeer struct {
 // Name is the gateway's name, as apps name it.
 func (r *Remote) Name() string { return r.name }
 
-// Online reports whether the gateway has a session now.
+// Online reports whether the gateway has a link now.
 func (r *Remote) Online() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.sess != nil
+	return r.link != nil
 }
 
 // Endpoint is the UDP host:port agents reach the gateway's WireGuard at
-// (as last reported; empty before its first session).
+// (as last reported; empty before its first link).
 func (r *Remote) Endpoint() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -140,10 +140,10 @@ func (r *Remote) Peers(context.Context) []api.GatewayPeer {
 	return out
 }
 
-// call sends one request on the current session and waits for its ack.
+// call sends one request on the current link and waits for its ack.
 func (r *Remote) call(ctx context.Context, typ string, msg func(id uint64) any) error {
 	r.mu.Lock()
-	s := r.sess
+	s := r.link
 	r.mu.Unlock()
 	if s == nil {
 		return fmt.Errorf("gateway %s is %w; check that gatehouse-gateway runs there and reaches the controller", r.name, ErrOffline)
@@ -164,11 +164,11 @@ func (r *Remote) call(ctx context.Context, typ string, msg func(id uint64) any) 
 	return fmt.Errorf("gateway %s refused %s: %s", r.name, typ, ack.Error)
 }
 
-// attach makes s the current session, ending any older one.
-func (r *Remote) attach(s *session, auth api.GatewayAuthMsg, held map[string]heldPeer, now time.Time) {
+// attach makes s the current link, ending any older one.
+func (r *Remote) attach(s *gatewayLink, auth api.GatewayAuthMsg, held map[string]heldPeer, now time.Time) {
 	r.mu.Lock()
-	old := r.sess
-	r.sess, r.gatewayID = s, s.id.ID
+	old := r.link
+	r.link, r.gatewayID = s, s.id.ID
 	r.endpoint, r.wgKey, r.version, r.lastSeen = auth.Endpoint, auth.WireGuardKey, auth.Version, now
 	r.held, r.flows = held, map[string]int{}
 	r.mu.Unlock()
@@ -179,27 +179,27 @@ func (r *Remote) attach(s *session, auth api.GatewayAuthMsg, held map[string]hel
 		r.setStatus(s, *early, at)
 	}
 	if old != nil {
-		old.c.ws.CloseNow()
+		old.c.CloseNow()
 	}
 }
 
 // detach forgets s if it is still current, and reports whether it was.
-func (r *Remote) detach(s *session) bool {
+func (r *Remote) detach(s *gatewayLink) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.sess != s {
+	if r.link != s {
 		return false
 	}
-	r.sess = nil
+	r.link = nil
 	return true
 }
 
-// setStatus records a status of session s.
-func (r *Remote) setStatus(s *session, st api.GatewayStatus, now time.Time) {
+// setStatus records a status of link s.
+func (r *Remote) setStatus(s *gatewayLink, st api.GatewayStatus, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.sess != s {
-		// Sent before its session was attached (during the peer sync):
+	if r.link != s {
+		// Sent before its link was attached (during the peer sync):
 		// kept for attach.
 		s.mu.Lock()
 		s.early, s.earlyAt = &st, now

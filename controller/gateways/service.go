@@ -109,8 +109,8 @@ func (s *Service) List(ctx context.Context) ([]api.Gateway, error) {
 	return gs, nil
 }
 
-// Delete forgets gateway name and ends its session at once: its key opens
-// no session from then on, and its peers live only until their leases end.
+// Delete forgets gateway name and ends its link at once: its key opens
+// no link from then on, and its peers live only until their leases end.
 func (s *Service) Delete(ctx context.Context, name string) error {
 	if err := s.Store.DeleteGateway(ctx, name); err != nil {
 		return err

@@ -62,7 +62,7 @@ func TestCreateTokenRefusesBadInput(t *testing.T) {
 
 // TestEnrollRunListDelete: a token made by the service enrolls a gateway
 // through link.Enroll (once only), the enrolled gateway connects and is
-// listed online with its version, and deleting it cuts its session and
+// listed online with its version, and deleting it cuts its link and
 // refuses its key from then on.
 func TestEnrollRunListDelete(t *testing.T) {
 	ctx := t.Context()
@@ -188,7 +188,7 @@ func TestEnrollRunListDelete(t *testing.T) {
 	}
 	select {
 	case ev := <-events:
-		t.Errorf("hub event %q after delete, want none (the key must open no session)", ev)
+		t.Errorf("hub event %q after delete, want none (the key must open no link)", ev)
 	case <-time.After(300 * time.Millisecond):
 	}
 }

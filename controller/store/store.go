@@ -1,7 +1,7 @@
 // Package store is the controller's durable state — users, groups, apps,
 // posture profiles, policies, enrollment tokens, devices and the admin token
 // hash — behind the Store interface, with SQLite as the default
-// implementation. Hot state (sessions, grants, latest posture) is not here:
+// implementation. Hot state (agent links, grants, latest posture) is not here:
 // the controller keeps it in memory and writes through.
 //
 // Imported only by controller packages.

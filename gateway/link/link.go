@@ -3,7 +3,6 @@ package link
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/gateway"
+	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
 // Defaults of Config.
@@ -47,7 +47,7 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 }
 
-// Link keeps one session with the controller up.
+// Link keeps one websocket to the controller up.
 type Link struct {
 	cfg  Config
 	log  *slog.Logger
@@ -87,7 +87,8 @@ func New(cfg Config) (*Link, error) {
 	return &Link{cfg: cfg, log: cfg.Logger, http: hc}, nil
 }
 
-// Connected reports whether a session is up, and the last session error.
+// Connected reports whether the link is up, and the error that last ended
+// or refused it.
 func (l *Link) Connected() (bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -101,13 +102,13 @@ func (l *Link) Syncs() int {
 	return l.syncs
 }
 
-// Run keeps a session up until ctx ends, reconnecting with jittered
-// exponential backoff. Peers are left alone between sessions.
+// Run keeps the link up until ctx ends, reconnecting with jittered
+// exponential backoff. Peers are left alone between connections.
 func (l *Link) Run(ctx context.Context) {
 	backoff := l.cfg.MinBackoff
 	for ctx.Err() == nil {
 		start := time.Now()
-		err := l.session(ctx)
+		err := l.connect(ctx)
 		l.mu.Lock()
 		l.connected = false
 		if ctx.Err() == nil {
@@ -121,7 +122,7 @@ func (l *Link) Run(ctx context.Context) {
 			backoff = l.cfg.MinBackoff
 		}
 		sleep := backoff/2 + rand.N(backoff/2+1)
-		l.log.Warn("controller session ended; peers live on until their leases end; reconnecting", "err", err, "in", sleep)
+		l.log.Warn("controller link ended; peers live on until their leases end; reconnecting", "err", err, "in", sleep)
 		select {
 		case <-ctx.Done():
 			return
@@ -131,39 +132,36 @@ func (l *Link) Run(ctx context.Context) {
 	}
 }
 
-// session dials, proves the key, and serves the controller until the
+// connect dials, proves the key, and serves the controller until the
 // connection ends.
-func (l *Link) session(ctx context.Context) error {
+func (l *Link) connect(ctx context.Context) error {
 	dctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
 	ws, resp, err := websocket.Dial(dctx, l.cfg.Controller+api.GatewayWebsocketPath, &websocket.DialOptions{HTTPClient: l.http})
 	cancel()
 	if err != nil {
 		return fmt.Errorf("reach controller at %s: %w", l.cfg.Controller, err)
 	}
-	defer ws.CloseNow()
-	ws.SetReadLimit(api.MaxMessageBytes)
-	c := conn{ws}
+	c := wire.NewConn(ws, "controller") // reads held to api.MaxMessageBytes
+	defer c.CloseNow()
 	exporter, err := api.AuthExporter(resp.TLS)
 	if err != nil {
 		return err
 	}
 	var hello api.HelloMsg
-	if err := c.readTyped(ctx, api.TypeHello, handshakeTimeout, &hello); err != nil {
+	if err := c.ReadOne(ctx, api.TypeHello, &hello, handshakeTimeout); err != nil {
 		return err
 	}
-	nonce, err := base64.StdEncoding.DecodeString(hello.Nonce)
+	auth, err := wire.SignGatewayProof(l.cfg.Key, exporter, l.cfg.GatewayID, hello)
 	if err != nil {
-		return fmt.Errorf("controller sent a malformed nonce: %w", err)
+		return err
 	}
-	sig := ed25519.Sign(l.cfg.Key, api.GatewayAuthProof(exporter, l.cfg.GatewayID, nonce))
 	g := l.cfg.Gateway
-	if err := c.write(ctx, api.TypeGatewayAuth, api.GatewayAuthMsg{GatewayID: l.cfg.GatewayID,
-		Signature: base64.StdEncoding.EncodeToString(sig), Version: l.cfg.Version,
-		Endpoint: g.Endpoint(), WireGuardKey: g.PublicKey()}); err != nil {
+	auth.Version, auth.Endpoint, auth.WireGuardKey = l.cfg.Version, g.Endpoint(), g.PublicKey()
+	if err := c.Write(ctx, api.TypeGatewayAuth, auth); err != nil {
 		return err
 	}
 	var welcome api.GatewayWelcomeMsg
-	if err := c.readTyped(ctx, api.TypeGatewayWelcome, handshakeTimeout, &welcome); err != nil {
+	if err := c.ReadOne(ctx, api.TypeGatewayWelcome, &welcome, handshakeTimeout); err != nil {
 		return err
 	}
 	l.mu.Lock()
@@ -190,13 +188,13 @@ func (l *Link) session(ctx context.Context) error {
 }
 
 // report sends a status at once and then every interval, and pings the
-// controller so a silent one is noticed; a failure ends the session.
-func (l *Link) report(ctx context.Context, c conn, interval time.Duration) {
-	defer c.ws.CloseNow()
+// controller so a silent one is noticed; a failure ends the connection.
+func (l *Link) report(ctx context.Context, c *wire.Conn, interval time.Duration) {
+	defer c.CloseNow()
 	status, ping := time.NewTicker(interval), time.NewTicker(pingInterval)
 	defer status.Stop()
 	defer ping.Stop()
-	if err := c.write(ctx, api.TypeGatewayStatus, l.status()); err != nil {
+	if err := c.Write(ctx, api.TypeGatewayStatus, l.status()); err != nil {
 		return
 	}
 	for {
@@ -204,12 +202,12 @@ func (l *Link) report(ctx context.Context, c conn, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-status.C:
-			if err := c.write(ctx, api.TypeGatewayStatus, l.status()); err != nil {
+			if err := c.Write(ctx, api.TypeGatewayStatus, l.status()); err != nil {
 				return
 			}
 		case <-ping.C:
 			pctx, cancel := context.WithTimeout(ctx, pingTimeout)
-			err := c.ws.Ping(pctx)
+			err := c.Ping(pctx)
 			cancel()
 			if err != nil {
 				l.log.Warn("controller did not answer a ping; reconnecting", "err", err)
@@ -237,14 +235,14 @@ func (l *Link) status() api.GatewayStatus {
 }
 
 // serve applies the controller's requests in order, acking each.
-func (l *Link) serve(ctx context.Context, c conn) error {
+func (l *Link) serve(ctx context.Context, c *wire.Conn) error {
 	var sync []api.PeerConfig // pages of the set being received
 	var syncID uint64
 	next := 0 // the page expected next
 	for {
-		env, err := c.read(ctx)
+		env, err := c.Read(ctx) // malformed or not, an error ends the connection
 		if err != nil {
-			return fmt.Errorf("controller connection: %w", err)
+			return err
 		}
 		var ack api.PeerAck
 		switch env.Type {
@@ -298,8 +296,8 @@ func (l *Link) serve(ctx context.Context, c conn) error {
 			l.sendError(ctx, c, fmt.Errorf("unknown message type %q", env.Type))
 			continue
 		}
-		if err := c.write(ctx, api.TypePeerAck, ack); err != nil {
-			return fmt.Errorf("controller connection: %w", err)
+		if err := c.Write(ctx, api.TypePeerAck, ack); err != nil {
+			return err
 		}
 	}
 }
@@ -333,9 +331,9 @@ func (l *Link) applySet(ctx context.Context, peers []api.PeerConfig) string {
 	return strings.Join(errs, "; ")
 }
 
-func (l *Link) sendError(ctx context.Context, c conn, err error) {
+func (l *Link) sendError(ctx context.Context, c *wire.Conn, err error) {
 	l.log.Warn("rejected message from controller", "err", err)
-	c.write(ctx, api.TypeError, api.ErrorMsg{Code: "bad_request", Message: err.Error()})
+	c.Write(ctx, api.TypeError, api.ErrorMsg{Code: "bad_request", Message: err.Error()})
 }
 
 func ackOf(id uint64, err error) api.PeerAck {
