@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -296,11 +297,21 @@ type RawStream struct {
 	conn  net.Conn
 	ended chan struct{} // closed when the read side ended
 
-	mu       sync.Mutex // guards received, lastRead, readErr, endedAt
+	mu       sync.Mutex // guards received, lastRead, readErr, writeErr, endedAt
 	received int        // bytes from the app
 	lastRead time.Time  // when the last of them came
 	readErr  error      // why reading ended
-	endedAt  time.Time  // when it ended
+	writeErr error      // why writing ended
+	endedAt  time.Time  // when reading ended
+}
+
+// resetSeen reports whether the flow ended in a reset. gVisor hands the
+// reset's error to the first read or write that looks (later ones see the
+// flow closed), so the reader and the writer are both asked.
+func (s *RawStream) resetSeen() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return isReset(s.readErr) || isReset(s.writeErr)
 }
 
 // OpenStream dials the app's port through the grant, starts the stream
@@ -354,6 +365,9 @@ func (s *RawStream) read() {
 func (s *RawStream) write() {
 	for {
 		if _, err := s.conn.Write([]byte{'.'}); err != nil {
+			s.mu.Lock()
+			s.writeErr = err
+			s.mu.Unlock()
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -381,12 +395,18 @@ func (g *RawGrant) AssertGatewayCut(s *RawStream, d time.Duration) {
 	case <-time.After(d):
 		g.t.Fatalf("flow of the uncooperative client still open %s after the revocation (%d bytes received): the gateway did not reset it", d, s.Received())
 	}
+	// The writer may meet the reset just after the reader ended.
+	Eventually(g.t, 100*time.Millisecond, func() error {
+		if !s.resetSeen() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return fmt.Errorf("flow of the uncooperative client ended with read %v, write %v; want a reset from the gateway", s.readErr, s.writeErr)
+		}
+		return nil
+	})
 	s.mu.Lock()
-	readErr, endedAt, received := s.readErr, s.endedAt, s.received
+	endedAt, received := s.endedAt, s.received
 	s.mu.Unlock()
-	if !isReset(readErr) {
-		g.t.Errorf("flow of the uncooperative client ended with %v, want a reset from the gateway", readErr)
-	}
 	g.t.Logf("gateway reset the uncooperative client's flow %s after the revocation (%d bytes received before)", endedAt.Sub(start).Round(time.Millisecond), received)
 
 	// Nothing after the cut, either way.
