@@ -312,14 +312,25 @@ func (t *stackTUN) Write(bufs [][]byte, offset int) (int, error) {
 	return len(bufs), nil
 }
 
-// flush waits until WireGuard has taken every queued outbound packet, then
-// a moment more for it to encrypt and send them.
+// flushQuiet is how long the outbound queue must stay empty before a
+// flush ends: a reset just asked for may not be queued yet (the netstack
+// makes it on its own goroutine), and WireGuard needs a moment to encrypt
+// and send what it took.
+const flushQuiet = 15 * time.Millisecond
+
+// flush waits, at most limit, until the netstack's outbound queue has been
+// empty for flushQuiet.
 func (t *stackTUN) flush(limit time.Duration) {
 	deadline := time.Now().Add(limit)
-	for t.ep.NumQueued() > 0 && time.Now().Before(deadline) {
+	quietSince := time.Now()
+	for time.Now().Before(deadline) {
+		if t.ep.NumQueued() > 0 {
+			quietSince = time.Now()
+		} else if time.Since(quietSince) >= flushQuiet {
+			return
+		}
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(5 * time.Millisecond)
 }
 
 func (t *stackTUN) Close() error {
