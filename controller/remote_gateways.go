@@ -32,14 +32,23 @@ func (c *Controller) startRemoteGateways(st store.GatewayStore) error {
 		// gateway's peers, which waits for its acks.
 		Register: func(name string, r *gateways.Remote) {
 			go func() {
+				if !r.Online() {
+					return // its link already ended; Unregister has run or will
+				}
 				if err := c.RegisterGateway(context.Background(), name, r); err != nil {
 					c.log.Warn("register standalone gateway", "gateway", name, "err", err)
 				}
 			}()
 		},
-		Unregister: func(name string, r *gateways.Remote) { c.UnregisterGateway(name, r) },
-		Seen:       svc.Seen,
-		Logger:     c.log.With("component", "gateway-hub"),
+		// One Remote serves every link of a gateway: an old link ending
+		// after a new one attached must not take the gateway offline.
+		Unregister: func(name string, r *gateways.Remote) {
+			if !r.Online() {
+				c.UnregisterGateway(name, r)
+			}
+		},
+		Seen:   svc.Seen,
+		Logger: c.log.With("component", "gateway-hub"),
 	})
 	if err != nil {
 		return err

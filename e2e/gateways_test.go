@@ -33,7 +33,7 @@ func TestGatewayOfflineDenies(t *testing.T) {
 	if got, err := a.Get("grafana", "/"); err != nil || got != "hello from grafana" {
 		t.Fatalf("Get(grafana) once the gateway is back = %q, %v, want %q", got, err, "hello from grafana")
 	}
-	if err := env.Ctrl.RegisterGateway(context.Background(), controller.EmbeddedGateway, env.Link); err == nil {
-		t.Errorf("RegisterGateway(%q) twice = nil, want an error saying it is already registered", controller.EmbeddedGateway)
+	if err := env.Ctrl.RegisterGateway(context.Background(), controller.EmbeddedGateway, &Link{Enforcer: env.Gateway}); err == nil {
+		t.Errorf("RegisterGateway(%q) with another gateway = nil, want an error saying the name is taken", controller.EmbeddedGateway)
 	}
 }

@@ -188,6 +188,16 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.attach(s, auth, held, h.cfg.Now())
+	// The gateway may have been deleted while its peer set was being
+	// applied (Delete's Disconnect saw no link of this one yet): look it
+	// up again now that the link is attached, and refuse it if it is gone.
+	if _, err := h.cfg.Lookup(ctx, id.ID); err != nil {
+		h.log.Warn("gateway deleted while connecting; closing its link", "gateway", id.Name, "err", err)
+		c.Close(websocket.StatusPolicyViolation, "gateway deleted")
+		<-s.done
+		r.detach(s)
+		return
+	}
 	h.log.Info("gateway online", "gateway", id.Name, "id", id.ID, "version", auth.Version, "endpoint", auth.Endpoint, "peers", len(held))
 	if h.cfg.Register != nil {
 		h.cfg.Register(id.Name, r)

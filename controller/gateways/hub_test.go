@@ -59,6 +59,10 @@ type controller struct {
 	hub        *gateways.Hub
 
 	ackTimeout time.Duration // for hubs started from now on; 0: the default
+	// deleteOnSync, when set, deletes the gateway (Lookup fails from then
+	// on) while the hub asks for its peer set: an admin's delete racing
+	// the gateway's connect. Guarded by mu, as deleted.
+	deleteOnSync, deleted bool
 }
 
 func newController(t testing.TB, gwKey ed25519.PublicKey) *controller {
@@ -99,8 +103,9 @@ func (c *controller) start() *gateways.Hub {
 			c.mu.Lock()
 			c.lookups++
 			c.lastLookup = time.Now()
+			deleted := c.deleted
 			c.mu.Unlock()
-			if id != gatewayID {
+			if id != gatewayID || deleted {
 				return gateways.Identity{}, errors.New("not found")
 			}
 			return gateways.Identity{ID: gatewayID, Name: gatewayName, PublicKey: c.gwKey}, nil
@@ -108,6 +113,9 @@ func (c *controller) start() *gateways.Hub {
 		Desired: func(context.Context, string) ([]api.PeerConfig, error) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
+			if c.deleteOnSync {
+				c.deleted = true
+			}
 			return slices.Clone(c.desired), nil
 		},
 		Register:       func(name string, _ *gateways.Remote) { c.events <- "register " + name },
@@ -770,5 +778,21 @@ func TestGatewayCannotRequestGrants(t *testing.T) {
 				t.Errorf("%s on the gateway websocket answered %s %+v, want an error naming an unknown message type", tt.typ, got, e)
 			}
 		})
+	}
+}
+
+// TestGatewayDeletedWhileConnectingStaysOffline: a gateway deleted while
+// its peer set is being applied (its link not attached yet, so the delete
+// finds nothing to cut) must not come online when the sync ends.
+func TestGatewayDeletedWhileConnectingStaysOffline(t *testing.T) {
+	pub, priv := gatewayKey(t)
+	c := newController(t, pub)
+	c.deleteOnSync = true
+	c.start()
+	newStandalone(t, c, priv, c.caPEM)
+	select {
+	case got := <-c.events:
+		t.Fatalf("hub event %q for a gateway deleted while it connected, want none", got)
+	case <-time.After(2 * time.Second):
 	}
 }

@@ -97,11 +97,14 @@ func (r *Registry) Get(name string) (Enforcer, bool) {
 	return e, ok
 }
 
-// add registers e as name; a name already taken is refused.
+// add registers e as name; a name already taken by another Enforcer is
+// refused. Registering the same one again (a standalone gateway's new link
+// while its old one is still closing) succeeds, so its stray-peer cleanup
+// runs again.
 func (r *Registry) add(name string, e Enforcer) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, taken := r.byName[name]; taken {
+	if cur, taken := r.byName[name]; taken && cur != e {
 		return fmt.Errorf("gateway %q is already registered: unregister it first, or give this one another name", name)
 	}
 	if r.byName == nil {

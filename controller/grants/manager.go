@@ -431,6 +431,16 @@ func (m *Manager) Desired(name string) []api.PeerConfig {
 	return out
 }
 
+// holdsKey reports whether a live grant on gateway name has key pub.
+func (m *Manager) holdsKey(name, pub string) bool {
+	for _, g := range m.live(func(string) bool { return true }) {
+		if g.gateway == name && g.pub == pub {
+			return true
+		}
+	}
+	return false
+}
+
 // Keys lists the tunnel keys of device's live grants.
 func (m *Manager) Keys(device string) []string {
 	var out []string
@@ -471,7 +481,9 @@ func (m *Manager) RegisterGateway(ctx context.Context, name string, e Enforcer) 
 		}
 	}
 	for _, p := range e.Peers(ctx) {
-		if live[p.PublicKey] {
+		// A grant issued since the snapshot above is live too: look again
+		// right before removing, so a fresh grant's peer is never taken.
+		if live[p.PublicKey] || m.holdsKey(name, p.PublicKey) {
 			continue
 		}
 		if err := e.RemovePeer(ctx, p.PublicKey); err != nil {

@@ -326,8 +326,17 @@ func TestRegisterGatewayRemovesStrayPeers(t *testing.T) {
 	if _, ok := r.gw.peer("k1"); !ok {
 		t.Errorf("live grant's peer removed by RegisterGateway, want it kept")
 	}
-	if err := r.m.RegisterGateway(ctx, EmbeddedGateway, r.gw); err == nil {
-		t.Errorf("RegisterGateway(%q) twice = nil, want an error", EmbeddedGateway)
+	// The same Enforcer again (a standalone gateway's new link while its
+	// old one closes) succeeds and cleans again; another one is refused.
+	r.gw.AddPeer(ctx, api.PeerConfig{PublicKey: "stray2", App: "grafana"})
+	if err := r.m.RegisterGateway(ctx, EmbeddedGateway, r.gw); err != nil {
+		t.Errorf("RegisterGateway(%q) again with the same gateway = %v, want nil", EmbeddedGateway, err)
+	}
+	if _, ok := r.gw.peer("stray2"); ok {
+		t.Errorf("stray peer kept after registering the same gateway again, want it removed")
+	}
+	if err := r.m.RegisterGateway(ctx, EmbeddedGateway, newFakeEnforcer("other", r.j)); err == nil {
+		t.Errorf("RegisterGateway(%q) with another gateway = nil, want an error", EmbeddedGateway)
 	}
 	// Unregistering with an Enforcer that is not the registered one is a no-op.
 	r.m.UnregisterGateway(EmbeddedGateway, newFakeEnforcer("other", r.j))

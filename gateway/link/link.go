@@ -308,13 +308,12 @@ func (l *Link) serve(ctx context.Context, c *wire.Conn) error {
 func (l *Link) applySet(ctx context.Context, peers []api.PeerConfig) string {
 	g := l.cfg.Gateway
 	want := make(map[string]bool, len(peers))
-	var errs []string
 	for _, pc := range peers {
 		want[pc.PublicKey] = true
-		if err := g.AddPeer(ctx, pc); err != nil {
-			errs = append(errs, err.Error())
-		}
 	}
+	// Removals first: a stale peer may still hold an overlay address the
+	// controller has given to one of the wanted peers.
+	var errs []string
 	removed := 0
 	for _, p := range g.Peers(ctx) {
 		if !want[p.PublicKey] {
@@ -322,6 +321,11 @@ func (l *Link) applySet(ctx context.Context, peers []api.PeerConfig) string {
 				errs = append(errs, err.Error())
 			}
 			removed++
+		}
+	}
+	for _, pc := range peers {
+		if err := g.AddPeer(ctx, pc); err != nil {
+			errs = append(errs, err.Error())
 		}
 	}
 	l.mu.Lock()
