@@ -5,21 +5,18 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
 // deviceKeyName is the keystore entry holding the Ed25519 device key.
@@ -151,28 +148,5 @@ func Enroll(ctx context.Context, o EnrollOptions) (State, error) {
 	return st, saveState(o.StateDir, st)
 }
 
-// httpClient trusts caPEM only, or the system roots when it is nil. With
-// caPEM, a server whose certificate is not from it is refused before any
-// request is sent, with an error that says so.
-func httpClient(caPEM []byte) (*http.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if caPEM != nil {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(caPEM) {
-			return nil, fmt.Errorf("controller CA file holds no PEM certificate")
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		// Its own config (no ALPN: HTTP/1.1, which websockets need).
-		dialer := tls.Dialer{Config: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
-		tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, network, addr)
-			var cv *tls.CertificateVerificationError
-			if errors.As(err, &cv) {
-				return nil, fmt.Errorf("%s is not the controller this device enrolled with: its certificate is not from the enrolled controller CA (%w); "+
-					"check the controller URL, or enroll again with --ca if the controller's CA changed", addr, err)
-			}
-			return c, err
-		}
-	}
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
-}
+// httpClient is wire.HTTPClient for device.
+func httpClient(caPEM []byte) (*http.Client, error) { return wire.HTTPClient(caPEM, "this device") }

@@ -79,10 +79,9 @@ func (s *SQLite) EnrollDevice(ctx context.Context, secretHash string, now time.T
 			return ErrTokenUnknown
 		case err != nil:
 			return err
-		case t.Used:
-			return fmt.Errorf("%w: token %q", ErrTokenUsed, t.ID)
-		case !now.Before(t.ExpiresAt):
-			return fmt.Errorf("%w: token %q expired at %s", ErrTokenExpired, t.ID, t.ExpiresAt.Format(time.RFC3339))
+		}
+		if err := spendable("token", t.ID, t.Used, t.ExpiresAt, now); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE enrollment_tokens SET used = 1 WHERE id = ?", t.ID); err != nil {
 			return fmt.Errorf("enrollment token %q: mark used: %w", t.ID, err)
@@ -140,6 +139,18 @@ func (s *SQLite) SetAdminTokenHash(ctx context.Context, hash string) error {
 		adminTokenKey, hash)
 	if err != nil {
 		return fmt.Errorf("set admin token: %w", err)
+	}
+	return nil
+}
+
+// spendable says why a single-use token (kind "token" for devices,
+// "gateway token") cannot be spent now, or nil.
+func spendable(kind, id string, used bool, expiresAt, now time.Time) error {
+	switch {
+	case used:
+		return fmt.Errorf("%w: %s %q", ErrTokenUsed, kind, id)
+	case !now.Before(expiresAt):
+		return fmt.Errorf("%w: %s %q expired at %s", ErrTokenExpired, kind, id, expiresAt.Format(time.RFC3339))
 	}
 	return nil
 }

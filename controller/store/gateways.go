@@ -117,10 +117,9 @@ func (s *SQLite) EnrollGateway(ctx context.Context, secretHash string, now time.
 			return ErrTokenUnknown
 		case err != nil:
 			return err
-		case t.Used:
-			return fmt.Errorf("%w: gateway token %q", ErrTokenUsed, t.ID)
-		case !now.Before(t.ExpiresAt):
-			return fmt.Errorf("%w: gateway token %q expired at %s", ErrTokenExpired, t.ID, t.ExpiresAt.Format(time.RFC3339))
+		}
+		if err := spendable("gateway token", t.ID, t.Used, t.ExpiresAt, now); err != nil {
+			return err
 		}
 		if _, err := gatewaysTable.getBy(ctx, tx, "name", t.Gateway); err == nil {
 			return fmt.Errorf("gateway %q: %w (delete it with `gatehouse admin gateways delete %s` to enroll it again)", t.Gateway, ErrExists, t.Gateway)

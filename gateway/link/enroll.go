@@ -5,22 +5,19 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/tunnel"
+	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
 // Files under a gateway's state dir.
@@ -143,31 +140,8 @@ func writeFile(path string, b []byte) error {
 	return os.Rename(tmp, path)
 }
 
-// httpClient trusts caPEM only, or the system roots when it is nil. With
-// caPEM, a server whose certificate is not from it is refused during the
-// TLS handshake, before any request (so no signature leaves the gateway).
-func httpClient(caPEM []byte) (*http.Client, error) {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if caPEM != nil {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(caPEM) {
-			return nil, errors.New("controller CA file holds no PEM certificate")
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-		// Its own config (no ALPN: HTTP/1.1, which websockets need).
-		dialer := tls.Dialer{Config: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
-		tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dialer.DialContext(ctx, network, addr)
-			var cv *tls.CertificateVerificationError
-			if errors.As(err, &cv) {
-				return nil, fmt.Errorf("%s is not the controller this gateway enrolled with: its certificate is not from the enrolled controller CA (%w); "+
-					"check the controller URL, or enroll again with --ca if the controller's CA changed", addr, err)
-			}
-			return c, err
-		}
-	}
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
-}
+// httpClient is wire.HTTPClient for gateway.
+func httpClient(caPEM []byte) (*http.Client, error) { return wire.HTTPClient(caPEM, "this gateway") }
 
 // wireGuardKeyFile keeps the gateway's WireGuard key across restarts, so
 // agents' tunnels (which name the gateway's public key) survive one.
