@@ -700,3 +700,45 @@ func TestRotateAdminToken(t *testing.T) {
 		}
 	}
 }
+
+// TestGatewayDoorsAreLimited: the standalone gateway's two doors open to
+// anyone share the limits of their device twins: enrollment takes at most
+// 4 KiB and a burst per source, websocket upgrades a burst per source.
+func TestGatewayDoorsAreLimited(t *testing.T) {
+	c, _, _ := startWith(t, Limits{Enroll: Rate{Every: time.Hour, Burst: 2}, AgentAuth: Rate{Every: time.Hour, Burst: 2}})
+	big := `{"token":"` + strings.Repeat("x", 1<<20) + `"}`
+	if status, msg, _ := post(t, clientFrom("127.0.0.4"), c.URL()+api.GatewayEnrollPath, big); status != http.StatusRequestEntityTooLarge {
+		t.Errorf("1 MiB gateway enrollment = %d %q, want 413", status, clip(msg))
+	}
+	guess := `{"token":"ghg_guess","public_key":"` + base64.StdEncoding.EncodeToString(make([]byte, ed25519.PublicKeySize)) + `"}`
+	first := clientFrom("127.0.0.1")
+	for i := range 2 {
+		if status, msg, _ := post(t, first, c.URL()+api.GatewayEnrollPath, guess); status != http.StatusForbidden {
+			t.Fatalf("gateway token guess %d = %d %q, want 403 within the burst", i+1, status, msg)
+		}
+	}
+	if status, msg, _ := post(t, first, c.URL()+api.GatewayEnrollPath, guess); status != http.StatusTooManyRequests {
+		t.Errorf("3rd gateway token guess from 127.0.0.1 = %d %q, want 429", status, msg)
+	}
+	upgrade := func(src string) int {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn, resp, err := websocket.Dial(ctx, c.URL()+api.GatewayWebsocketPath, &websocket.DialOptions{HTTPClient: clientFrom(src)})
+		if err != nil {
+			if resp == nil {
+				t.Fatalf("gateway websocket from %s: %v", src, err)
+			}
+			return resp.StatusCode
+		}
+		conn.CloseNow()
+		return http.StatusSwitchingProtocols
+	}
+	for i := range 2 {
+		if got := upgrade("127.0.0.3"); got != http.StatusSwitchingProtocols {
+			t.Fatalf("gateway websocket %d from 127.0.0.3 = %d, want 101 within the burst", i+1, got)
+		}
+	}
+	if got := upgrade("127.0.0.3"); got != http.StatusTooManyRequests {
+		t.Errorf("3rd gateway websocket from 127.0.0.3 = %d, want 429", got)
+	}
+}
