@@ -193,17 +193,24 @@ var allowedImports = map[string]map[string]string{
 		"/api":             "grants, peers, reasons and the messages to agents",
 		"/controller/ipam": "overlay addresses",
 	},
+	// The core never imports its transport, controller/httpapi (which
+	// imports the core, so the compiler refuses the cycle too).
 	"/controller": {
 		"/api":                 "the wire protocol and REST types",
 		"/controller/grants":   "the grant lifecycle and the gateway registry",
 		"/controller/ipam":     "overlay addresses and apps' virtual IPs",
-		"/api/adminclient":     "tests: drive the admin API as the CLI does",
-		"/controller/pki":      "its CA and serving certificate",
 		"/controller/policy":   "decisions",
-		"/controller/gateways": "standalone gateways: their websocket hub and enrollment",
+		"/controller/gateways": "standalone gateways: their hub and enrollment",
 		"/controller/store":    "durable state",
 		"/tunnel":              "WireGuard public key parsing in grant requests",
-		"/wire":                "the agent link's framing and the device proof check, shared with the agent",
+		"/wire":                "the device proof check, shared with the agent; the gateway link's connection",
+	},
+	"/controller/httpapi": {
+		"/api":             "the REST types and the websocket protocol",
+		"/api/adminclient": "tests: drive the admin API as the CLI does",
+		"/controller":      "the core it serves",
+		"/controller/pki":  "the CA and serving certificate",
+		"/wire":            "the agent and gateway websockets' framing and the nonce of the device proof",
 	},
 	"/cmd/gatehouse": {
 		"/agent/localapi":  "status, apps and posture from the local agent",
@@ -217,9 +224,10 @@ var allowedImports = map[string]map[string]string{
 		"/posture":        "the system collector and the override file",
 	},
 	"/cmd/gatehouse-controller": {
-		"/controller": "the controller",
-		"/gateway":    "the embedded gateway it runs and registers as \"embedded\"",
-		"/tunnel":     "the embedded gateway's WireGuard key",
+		"/controller":         "the controller's core",
+		"/controller/httpapi": "the HTTP server it serves the core with",
+		"/gateway":            "the embedded gateway it runs and registers as \"embedded\"",
+		"/tunnel":             "the embedded gateway's WireGuard key",
 	},
 	"/cmd/gatehouse-demo": {
 		"/agent/localapi":  "shows what the agent says",
@@ -232,6 +240,7 @@ var allowedImports = map[string]map[string]string{
 		"/api":                 "the wire protocol, spoken by hand by uncooperative clients",
 		"/api/adminclient":     "admin API",
 		"/controller":          "a real controller",
+		"/controller/httpapi":  "its real HTTP server",
 		"/controller/store":    "plant rows an older controller could have stored (a hostname with escapes)",
 		"/gateway":             "a real gateway behind a link the test can cut",
 		"/gateway/link":        "standalone gateways in process, dialing the controller as gatehouse-gateway does",

@@ -2,16 +2,12 @@ package controller
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller/grants"
@@ -21,12 +17,19 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
+// The core's side of agent links: who is linked, what each link is sent
+// (its queue and its latest decision set) and what its messages do. The
+// transport (controller/httpapi) upgrades the websocket, runs the
+// handshake through AuthenticateAgent and AttachAgent, and then pumps:
+// it writes what Outbox and TakeDecisions give and hands every message
+// read to AgentMessage.
+
 const sendQueue = 64
 
-// agentLink is one authenticated agent websocket.
-type agentLink struct {
+// AgentLink is one authenticated agent's control connection, as the core
+// holds it.
+type AgentLink struct {
 	device, user string
-	conn         *wire.Conn
 	out          chan api.Envelope
 	done         chan struct{}
 	once         sync.Once
@@ -42,27 +45,51 @@ type agentLink struct {
 	decReady   chan struct{}  // holds one signal when decPending is set
 
 	limits         linkLimits
-	warnedOverride bool // read loop only
+	clock          clock
+	warnedOverride bool          // read loop only
+	ended          chan struct{} // closed when the core's goroutines of the link have ended
 	log            *slog.Logger
 }
 
+// Device is the link's device ID; User its user.
+func (s *AgentLink) Device() string { return s.device }
+
+// User is the user the link's device is enrolled to.
+func (s *AgentLink) User() string { return s.user }
+
+// Outbox holds the messages to write, in order; they go before a waiting
+// decision set.
+func (s *AgentLink) Outbox() <-chan api.Envelope { return s.out }
+
+// DecisionsReady signals that TakeDecisions has a set to write.
+func (s *AgentLink) DecisionsReady() <-chan struct{} { return s.decReady }
+
+// Done is closed when the link is closed; Why then says why.
+func (s *AgentLink) Done() <-chan struct{} { return s.done }
+
+// Why is the reason the link was closed; read it after Done.
+func (s *AgentLink) Why() string { return s.why }
+
+// Wait returns once the core is done with a closed link.
+func (s *AgentLink) Wait() { <-s.ended }
+
 // send queues a message; a link that cannot keep up is closed rather
 // than allowed to stall the controller.
-func (s *agentLink) send(typ string, data any) {
+func (s *AgentLink) send(typ string, data any) {
 	if !s.enqueue(typ, data) {
-		s.close("agent is not reading its messages")
+		s.Close("agent is not reading its messages")
 	}
 }
 
 // trySend queues a message unless the queue is full: for answers to
 // messages over a link's limits, which must not turn a flood into a
 // disconnect.
-func (s *agentLink) trySend(typ string, data any) {
+func (s *AgentLink) trySend(typ string, data any) {
 	s.enqueue(typ, data)
 }
 
 // enqueue queues a message; false when the queue is full.
-func (s *agentLink) enqueue(typ string, data any) bool {
+func (s *AgentLink) enqueue(typ string, data any) bool {
 	env, err := api.NewEnvelope(typ, data)
 	if err != nil {
 		s.log.Warn("encode message", "type", typ, "err", err)
@@ -79,7 +106,7 @@ func (s *agentLink) enqueue(typ string, data any) bool {
 
 // setDecisions makes pages, the decision set numbered seq, the next set to
 // write, unless a newer set was already taken.
-func (s *agentLink) setDecisions(seq uint64, pages []api.Envelope) {
+func (s *AgentLink) setDecisions(seq uint64, pages []api.Envelope) {
 	s.decMu.Lock()
 	defer s.decMu.Unlock()
 	if seq < s.decSeq {
@@ -92,8 +119,8 @@ func (s *agentLink) setDecisions(seq uint64, pages []api.Envelope) {
 	}
 }
 
-// takeDecisions returns the set waiting to be written, if any.
-func (s *agentLink) takeDecisions() []api.Envelope {
+// TakeDecisions returns the set waiting to be written, if any.
+func (s *AgentLink) TakeDecisions() []api.Envelope {
 	s.decMu.Lock()
 	defer s.decMu.Unlock()
 	pages := s.decPending
@@ -101,95 +128,54 @@ func (s *agentLink) takeDecisions() []api.Envelope {
 	return pages
 }
 
-func (s *agentLink) sendError(code, msg string) {
+// SendError queues an error message for the agent.
+func (s *AgentLink) SendError(code, msg string) {
 	s.send(api.TypeError, api.ErrorMsg{Code: code, Message: msg})
 }
 
-// close ends the link. It returns at once: the write loop does the
-// closing handshake, so a stuck agent never holds up anyone else.
-func (s *agentLink) close(why string) {
+// Close ends the link. It returns at once: the transport's writer does
+// the closing handshake, so a stuck agent never holds up anyone else.
+func (s *AgentLink) Close(why string) {
 	s.once.Do(func() {
 		s.why = why
 		close(s.done)
 	})
 }
 
-// writeLoop owns the connection's writes and its closing: it sends queued
-// messages, the latest decision set and pings until the link is
-// closed, then closes the socket with the reason. Queued messages go
-// before a decision set that is waiting, so welcome is always first.
-func (s *agentLink) writeLoop(ctx context.Context, cfg Config) {
-	ping := time.NewTicker(cfg.PingInterval)
-	defer ping.Stop()
-	defer func() { s.conn.Close(websocket.StatusPolicyViolation, s.why) }()
-	write := func(envs ...api.Envelope) bool {
-		for _, env := range envs {
-			if err := s.conn.WriteEnvelope(ctx, env, cfg.WriteTimeout); err != nil {
-				// A timed-out write also ends the read loop, which may
-				// close the link first: say why here.
-				s.log.Warn("write to agent failed; closing its link", "device", s.device, "timeout", cfg.WriteTimeout, "err", err)
-				s.close("write failed: the agent is not reading its messages")
-				return false
-			}
-		}
-		return true
-	}
-	for {
-		select {
-		case env := <-s.out:
-			if !write(env) {
-				return
-			}
-			continue
-		default:
-		}
-		select {
-		case <-s.done:
-			return
-		case env := <-s.out:
-			if !write(env) {
-				return
-			}
-		case <-s.decReady:
-			if !write(s.takeDecisions()...) {
-				return
-			}
-		case <-ping.C:
-			// Ping waits for the pong, which the read loop receives.
-			pctx, cancel := context.WithTimeout(ctx, cfg.PingTimeout)
-			err := s.conn.Ping(pctx)
-			cancel()
-			if err != nil {
-				s.close("agent stopped answering pings")
-				return
-			}
-		}
+// rateLimited tells the agent, at most once a second, that it sent more
+// than its link allows; the link stays up.
+func (s *AgentLink) rateLimited(msg string) {
+	if s.limits.notice.AllowN(s.clock.Now(), 1) {
+		s.log.Warn("agent over its link's rate limit", "device", s.device, "limit", msg)
+		s.trySend(api.TypeError, api.ErrorMsg{Code: api.CodeRateLimited, Message: msg + "; slow down"})
 	}
 }
 
-// handleAgent runs one agent link: nonce, proof of the device key, then
-// messages until either side goes away.
-func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
-	c.linkW.Add(1)
-	defer c.linkW.Done()
-	ws, err := websocket.Accept(w, r, nil)
-	if err != nil {
-		c.log.Warn("agent websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
-		return
+// AuthenticateAgent checks an agent's proof: auth signed with its
+// device's enrolled key over the nonce the transport sent and the TLS
+// exporter of its connection (nil on plain HTTP). The link it returns is
+// not attached yet.
+func (c *Controller) AuthenticateAgent(ctx context.Context, auth api.AuthMsg, exporter, nonce []byte) (*AgentLink, error) {
+	dev, err := c.store.GetDevice(ctx, auth.DeviceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("unknown device %q: enroll again with `gatehouse-agent enroll`", auth.DeviceID)
+	} else if err != nil {
+		return nil, fmt.Errorf("look up device: %w", err)
 	}
-	conn := wire.NewConn(ws, "agent") // reads held to api.MaxMessageBytes
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
+	if err := wire.VerifyProof(dev.PublicKey, exporter, nonce, auth); err != nil {
+		return nil, err
+	}
+	return &AgentLink{device: dev.ID, user: dev.User, out: make(chan api.Envelope, sendQueue),
+		done: make(chan struct{}), decReady: make(chan struct{}, 1), limits: newLinkLimits(c.cfg, c.clock),
+		clock: c.clock, ended: make(chan struct{}), log: c.log}, nil
+}
 
-	s, err := c.authenticate(ctx, conn, r.TLS)
-	if err != nil {
-		// The error quotes what the unauthenticated client sent (its device
-		// ID): clipped, so a 64 KiB frame cannot grow the log by 64 KiB.
-		c.log.Warn("agent link refused", "remote", r.RemoteAddr, "err", clip(err.Error()))
-		conn.Write(ctx, api.TypeError, api.ErrorMsg{Code: api.CodeUnauthorized, Message: clip(err.Error())})
-		conn.Close(websocket.StatusPolicyViolation, err.Error())
-		return
-	}
+// AttachAgent makes s its device's link (a previous one is closed), queues
+// the welcome and the first decision set, and runs the link's posture
+// re-decisions until it is closed (Wait waits for them). An error says,
+// for the agent, why the link was refused: the device was deleted
+// meanwhile, or the store failed.
+func (c *Controller) AttachAgent(ctx context.Context, s *AgentLink) error {
 	c.mu.Lock()
 	tunnels := c.grants.Keys(s.device)
 	// Welcome is queued first, before the link can be found and sent
@@ -200,43 +186,32 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 	c.links[s.device] = s
 	c.mu.Unlock()
 	if old != nil {
-		old.close("replaced by a newer link of the same device")
+		old.Close("replaced by a newer link of the same device")
 	}
 	// The device may have been deleted between the proof and now.
 	if _, err := c.store.GetDevice(ctx, s.device); err != nil {
-		msg := "controller error; the agent will retry"
 		if errors.Is(err, store.ErrNotFound) {
 			c.forgetDevices(ctx, []string{s.device}, nil)
-			msg = "this device was removed by an admin: enroll again"
-		} else {
-			c.log.Error("look up device of a new link", "device", s.device, "err", err)
-			c.mu.Lock()
-			if c.links[s.device] == s {
-				delete(c.links, s.device)
-			}
-			c.mu.Unlock()
+			return errors.New("this device was removed by an admin: enroll again")
 		}
-		conn.Write(ctx, api.TypeError, api.ErrorMsg{Code: api.CodeUnauthorized, Message: msg})
-		conn.Close(websocket.StatusPolicyViolation, msg)
-		return
+		c.log.Error("look up device of a new link", "device", s.device, "err", err)
+		c.mu.Lock()
+		if c.links[s.device] == s {
+			delete(c.links, s.device)
+		}
+		c.mu.Unlock()
+		return errors.New("controller error; the agent will retry")
 	}
-	c.log.Info("agent connected", "device", s.device, "user", s.user, "remote", r.RemoteAddr)
-	writer := make(chan struct{})
-	go func() {
-		defer close(writer)
-		s.writeLoop(ctx, c.cfg)
-	}()
 	decider := make(chan struct{})
 	go func() {
 		defer close(decider)
 		s.limits.posture.Run(s.done, func() { c.redecideDevice(ctx, s) })
 	}()
-	forgotten := make(chan struct{})
 	go func() {
 		// A link is over once it is closed, though the closing
 		// handshake with a silent agent takes seconds: it gets nothing
 		// more, renews nothing, and the device shows offline at once.
-		defer close(forgotten)
+		defer close(s.ended)
 		<-s.done
 		c.mu.Lock()
 		if c.links[s.device] == s {
@@ -244,87 +219,15 @@ func (c *Controller) handleAgent(w http.ResponseWriter, r *http.Request) {
 		}
 		c.mu.Unlock()
 		c.log.Info("agent link closed", "device", s.device, "reason", s.why)
+		<-decider
 	}()
 	c.sendDecisions(s)
-
-	c.readLoop(ctx, s)
-
-	s.close("link ended")
-	<-writer
-	<-decider
-	<-forgotten
-	c.log.Info("agent disconnected", "device", s.device, "user", s.user)
+	return nil
 }
 
-// authenticate sends a nonce and checks the device's signature over the
-// link proof: the nonce bound to this TLS connection and the device ID.
-func (c *Controller) authenticate(ctx context.Context, conn *wire.Conn, cs *tls.ConnectionState) (*agentLink, error) {
-	exporter, err := api.AuthExporter(cs)
-	if err != nil {
-		return nil, err
-	}
-	hello, nonce, err := wire.NewHello()
-	if err != nil {
-		return nil, err
-	}
-	if err := conn.Write(ctx, api.TypeHello, hello); err != nil {
-		return nil, err
-	}
-	// Not ReadOne: the agent's error message, or anything else, in place
-	// of auth is refused with the same words as any other type.
-	actx, cancel := context.WithTimeout(ctx, wire.ReadOneTimeout)
-	defer cancel()
-	env, err := conn.Read(actx)
-	if errors.Is(err, wire.ErrMalformed) {
-		return nil, fmt.Errorf("malformed auth message: %w", err)
-	} else if err != nil {
-		return nil, fmt.Errorf("no auth message: %w", err)
-	}
-	var auth api.AuthMsg
-	if env.Type != api.TypeAuth {
-		return nil, fmt.Errorf("expected an auth message first, got %q", env.Type)
-	}
-	if err := env.Decode(&auth); err != nil {
-		return nil, err
-	}
-	dev, err := c.store.GetDevice(ctx, auth.DeviceID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("unknown device %q: enroll again with `gatehouse-agent enroll`", auth.DeviceID)
-	} else if err != nil {
-		return nil, fmt.Errorf("look up device: %w", err)
-	}
-	if err := wire.VerifyProof(dev.PublicKey, exporter, nonce, auth); err != nil {
-		return nil, err
-	}
-	return &agentLink{device: dev.ID, user: dev.User, conn: conn, out: make(chan api.Envelope, sendQueue),
-		done: make(chan struct{}), decReady: make(chan struct{}, 1), limits: newLinkLimits(c.cfg, c.clock), log: c.log}, nil
-}
-
-func (c *Controller) readLoop(ctx context.Context, s *agentLink) {
-	for {
-		env, err := s.conn.Read(ctx)
-		if errors.Is(err, wire.ErrMalformed) {
-			c.log.Warn("malformed message from agent", "device", s.device, "err", err)
-			s.sendError(api.CodeMalformed, fmt.Sprintf("message is not valid JSON: %v", err))
-			continue
-		}
-		if err != nil {
-			switch {
-			case errors.Is(err, websocket.ErrMessageTooBig):
-				c.log.Warn("agent sent an oversized message; connection closed", "device", s.device, "limit", api.MaxMessageBytes)
-			case websocket.CloseStatus(err) == -1 && ctx.Err() == nil:
-				c.log.Info("agent connection ended", "device", s.device, "err", err)
-			}
-			return
-		}
-		if err := c.dispatch(ctx, s, env); err != nil {
-			c.log.Warn("rejected message from agent", "device", s.device, "type", env.Type, "err", err)
-			s.sendError(api.CodeBadRequest, err.Error())
-		}
-	}
-}
-
-func (c *Controller) dispatch(ctx context.Context, s *agentLink, env api.Envelope) error {
+// AgentMessage acts on one message an agent sent on s; the error is for a
+// message that is itself wrong (the transport tells the agent).
+func (c *Controller) AgentMessage(ctx context.Context, s *AgentLink, env api.Envelope) error {
 	switch env.Type {
 	case api.TypePosture:
 		var rep api.PostureReport
@@ -346,7 +249,7 @@ func (c *Controller) dispatch(ctx context.Context, s *agentLink, env api.Envelop
 		c.mu.Unlock()
 		s.limits.posture.Kick()
 		if !s.limits.postureRate.AllowN(c.clock.Now(), 1) {
-			c.rateLimited(s, fmt.Sprintf("posture reports arrive faster than %.0f a second: the controller decides only the latest, every %s",
+			s.rateLimited(fmt.Sprintf("posture reports arrive faster than %.0f a second: the controller decides only the latest, every %s",
 				float64(s.limits.postureRate.Limit()), c.cfg.PostureDecideInterval))
 		}
 	case api.TypeGrantRequest:
@@ -358,7 +261,7 @@ func (c *Controller) dispatch(ctx context.Context, s *agentLink, env api.Envelop
 			msg := fmt.Sprintf("grant request for %q refused: more than %g grant requests a second from this device", req.App, c.cfg.GrantRequestRate)
 			s.trySend(api.TypeDeny, api.Denial{App: req.App, PublicKey: req.PublicKey, Reasons: []api.Reason{{Code: api.CodeRateLimited,
 				Message: msg, Remediation: "Try again in a moment"}}})
-			c.rateLimited(s, msg)
+			s.rateLimited(msg)
 			return nil
 		}
 		pub, err := tunnel.ParsePublicKey(req.PublicKey)
@@ -387,19 +290,60 @@ func (c *Controller) dispatch(ctx context.Context, s *agentLink, env api.Envelop
 	return nil
 }
 
-// rateLimited tells the agent, at most once a second, that it sent more
-// than its link allows; the link stays up.
-func (c *Controller) rateLimited(s *agentLink, msg string) {
-	if s.limits.notice.AllowN(c.clock.Now(), 1) {
-		c.log.Warn("agent over its link's rate limit", "device", s.device, "limit", msg)
-		s.trySend(api.TypeError, api.ErrorMsg{Code: api.CodeRateLimited, Message: msg + "; slow down"})
+// DisconnectAgents closes every agent link, saying why.
+func (c *Controller) DisconnectAgents(why string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.links {
+		s.Close(why)
+	}
+}
+
+// forgetDevices drops the hot state of devices that are gone from the
+// store: their links end and their grants are revoked with reasons.
+func (c *Controller) forgetDevices(ctx context.Context, ids []string, reasons []api.Reason) {
+	// Retired first: a grant request in flight on these links is not
+	// kept; the links stay findable until the revocations reach them.
+	c.mu.Lock()
+	for _, id := range ids {
+		if s := c.links[id]; s != nil {
+			s.retired = true
+		}
+		delete(c.posture, id)
+		delete(c.asked, id)
+	}
+	c.mu.Unlock()
+	for _, id := range ids {
+		c.grants.RevokeDevice(ctx, id, reasons)
+	}
+	var links []*AgentLink
+	c.mu.Lock()
+	for _, id := range ids {
+		if s := c.links[id]; s != nil {
+			delete(c.links, id)
+			links = append(links, s)
+		}
+	}
+	c.mu.Unlock()
+	for _, s := range links {
+		s.Close("device removed by an admin")
+	}
+}
+
+// liveDevices fills devs' Online and Posture from the links.
+func (c *Controller) liveDevices(devs []api.Device) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range devs {
+		devs[i].Online = c.links[devs[i].ID] != nil
+		devs[i].Posture = c.posture[devs[i].ID].report
 	}
 }
 
 // sendDecisions gives the agent the current decision for every app its
 // user is entitled to (and for the apps it asked for) and the results of
 // its posture checks, in pages that each fit in a message.
-func (c *Controller) sendDecisions(s *agentLink) {
+func (c *Controller) sendDecisions(s *AgentLink) {
 	now := time.Now()
 	c.mu.Lock()
 	rep := c.postureLocked(s.device, now)

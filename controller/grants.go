@@ -66,7 +66,7 @@ func (n linkNotifier) Connected(device string) bool {
 // grantLink is the link a grant request came on.
 type grantLink struct {
 	c *Controller
-	s *agentLink
+	s *AgentLink
 }
 
 var _ grants.Link = grantLink{}
@@ -81,7 +81,7 @@ func (l grantLink) Current() bool {
 
 // requestGrant hands an agent's grant request to the grant manager; the
 // error is for a request that is itself wrong.
-func (c *Controller) requestGrant(ctx context.Context, s *agentLink, req api.GrantRequest) error {
+func (c *Controller) requestGrant(ctx context.Context, s *AgentLink, req api.GrantRequest) error {
 	c.mu.Lock()
 	if c.noteAskedLocked(s.device, s.user, req.App) {
 		// A decision set computed before now lacks this app: send a new
@@ -116,7 +116,7 @@ func (c *Controller) noteAskedLocked(device, user, app string) bool {
 
 // redecideDevice re-decides one device's live grants after its posture
 // changed, and refreshes its agent's view of its decisions.
-func (c *Controller) redecideDevice(ctx context.Context, s *agentLink) {
+func (c *Controller) redecideDevice(ctx context.Context, s *AgentLink) {
 	c.grants.Reevaluate(ctx, s.device)
 	c.sendDecisions(s)
 }
@@ -126,7 +126,7 @@ func (c *Controller) redecideDevice(ctx context.Context, s *agentLink) {
 func (c *Controller) redecideAll(ctx context.Context) {
 	c.grants.ReevaluateAll(ctx)
 	c.mu.Lock()
-	links := make([]*agentLink, 0, len(c.links))
+	links := make([]*AgentLink, 0, len(c.links))
 	for _, s := range c.links {
 		links = append(links, s)
 	}
@@ -170,7 +170,7 @@ func (c *Controller) renewAll(ctx context.Context) {
 	c.grants.RenewAll(ctx)
 }
 
-func (c *Controller) link(device string) *agentLink {
+func (c *Controller) link(device string) *AgentLink {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.links[device]

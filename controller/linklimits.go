@@ -9,11 +9,9 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/controller/ipam"
 )
 
-// Defaults for agent links (Config fields of the same names).
+// Defaults for agent links (Config fields of the same names). Pings and
+// write timeouts belong to the transport (controller/httpapi).
 const (
-	DefaultPingInterval          = 15 * time.Second
-	DefaultPingTimeout           = 5 * time.Second
-	DefaultWriteTimeout          = 5 * time.Second
 	DefaultPostureDecideInterval = 100 * time.Millisecond
 	DefaultGrantRequestRate      = 20.0
 	DefaultGrantRequestBurst     = 100
@@ -27,9 +25,6 @@ func (cfg *Config) linkDefaults() error {
 		v    *time.Duration
 		def  time.Duration
 	}{
-		{"ping interval", &cfg.PingInterval, DefaultPingInterval},
-		{"ping timeout", &cfg.PingTimeout, DefaultPingTimeout},
-		{"write timeout", &cfg.WriteTimeout, DefaultWriteTimeout},
 		{"posture decide interval", &cfg.PostureDecideInterval, DefaultPostureDecideInterval},
 	} {
 		if *f.v < 0 {

@@ -143,7 +143,7 @@ func TestSessionDefaults(t *testing.T) {
 		wantErr string
 	}{
 		{name: "zero takes defaults", in: Config{}},
-		{name: "negative ping interval", in: Config{PingInterval: -time.Second}, wantErr: "ping interval -1s is negative"},
+		{name: "negative posture decide interval", in: Config{PostureDecideInterval: -time.Second}, wantErr: "posture decide interval -1s is negative"},
 		{name: "negative grant rate", in: Config{GrantRequestRate: -1}, wantErr: "must not be negative"},
 		{name: "tiny overlay prefix", in: Config{OverlayPrefix: netip.MustParsePrefix("10.9.0.0/30")}},
 		{name: "overlay /32 has no address", in: Config{OverlayPrefix: netip.MustParsePrefix("10.9.0.1/32")}, wantErr: "at most /31"},
@@ -157,20 +157,19 @@ func TestSessionDefaults(t *testing.T) {
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("linkDefaults(%+v) = %v, want error containing %q", tt.in, err, tt.wantErr)
 			}
-			if err == nil && (cfg.PingInterval <= 0 || cfg.PingTimeout <= 0 || cfg.WriteTimeout <= 0 || cfg.PostureDecideInterval <= 0 ||
-				cfg.GrantRequestRate <= 0 || cfg.GrantRequestBurst <= 0 || !cfg.OverlayPrefix.IsValid()) {
+			if err == nil && (cfg.PostureDecideInterval <= 0 || cfg.GrantRequestRate <= 0 || cfg.GrantRequestBurst <= 0 || !cfg.OverlayPrefix.IsValid()) {
 				t.Errorf("linkDefaults(%+v) left a zero field: %+v", tt.in, cfg)
 			}
 		})
 	}
 }
 
-func testSession(queue int) *agentLink {
-	return &agentLink{device: "dev_test", out: make(chan api.Envelope, queue), done: make(chan struct{}),
+func testSession(queue int) *AgentLink {
+	return &AgentLink{device: "dev_test", out: make(chan api.Envelope, queue), done: make(chan struct{}),
 		decReady: make(chan struct{}, 1), log: slog.New(slog.DiscardHandler)}
 }
 
-func isClosed(s *agentLink) bool {
+func isClosed(s *AgentLink) bool {
 	select {
 	case <-s.done:
 		return true
@@ -220,13 +219,13 @@ func TestDecisionsLatestSetWins(t *testing.T) {
 				s.setDecisions(seq, set(fmt.Sprintf("s%d", seq)))
 			}
 			got := ""
-			if pages := s.takeDecisions(); len(pages) > 0 {
+			if pages := s.TakeDecisions(); len(pages) > 0 {
 				got = pages[0].Type
 			}
 			if got != tt.want {
 				t.Errorf("takeDecisions() after %v = %q, want %q", tt.in, got, tt.want)
 			}
-			if again := s.takeDecisions(); again != nil {
+			if again := s.TakeDecisions(); again != nil {
 				t.Errorf("takeDecisions() twice = %v, want nil the second time", again)
 			}
 		})

@@ -253,7 +253,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	})
 
 	t.Run("admin API", func(t *testing.T) {
-		admin := env.Ctrl.BootstrapToken()
+		admin := env.Ctrl.Auth.BootstrapToken()
 		tests := []struct {
 			name, token, path, body string
 			wantStatus              int
@@ -420,11 +420,11 @@ func enrollRequestJSON(t testing.TB, token, key string) string {
 // controllerHTTPClient trusts only the controller's CA.
 func controllerHTTPClient(t testing.TB, env *Env) *http.Client {
 	t.Helper()
-	pem, err := os.ReadFile(env.Ctrl.CAFile())
+	pem, err := os.ReadFile(env.Server.CAFile())
 	Must(t, err)
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatalf("CA file %s holds no certificate", env.Ctrl.CAFile())
+		t.Fatalf("CA file %s holds no certificate", env.Server.CAFile())
 	}
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 }
@@ -435,7 +435,7 @@ func postToController(t testing.TB, env *Env, urlPath, token, body string) (int,
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, env.Ctrl.URL()+urlPath, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, env.Server.URL()+urlPath, strings.NewReader(body))
 	Must(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
@@ -475,7 +475,7 @@ func dialRaw(t testing.TB, env *Env) *rawClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, resp, err := websocket.Dial(ctx, env.Ctrl.URL()+api.AgentWebsocketPath, &websocket.DialOptions{HTTPClient: controllerHTTPClient(t, env)})
+	conn, resp, err := websocket.Dial(ctx, env.Server.URL()+api.AgentWebsocketPath, &websocket.DialOptions{HTTPClient: controllerHTTPClient(t, env)})
 	if err != nil {
 		t.Fatalf("websocket.Dial(%s) = %v", api.AgentWebsocketPath, err)
 	}

@@ -316,7 +316,7 @@ func TestLostControllerFailsClosed(t *testing.T) {
 	env, a := NewStandard(t, Options{LeaseTTL: lease})
 	stream := a.OpenStream("grafana")
 
-	Must(t, env.Ctrl.Close())
+	Must(t, env.StopController())
 	stream.AwaitEnd(t, lease+time.Second)
 	Eventually(t, time.Second, func() error {
 		if peers := env.Gateway.Peers(context.Background()); len(peers) != 0 {

@@ -31,6 +31,7 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
 	"github.com/gatehouse-ztna/gatehouse/controller"
+	"github.com/gatehouse-ztna/gatehouse/controller/httpapi"
 	"github.com/gatehouse-ztna/gatehouse/gateway"
 	"github.com/gatehouse-ztna/gatehouse/posture"
 	"github.com/gatehouse-ztna/gatehouse/tunnel"
@@ -48,11 +49,16 @@ type Options struct {
 	// Controller, when set, changes the controller's config before it
 	// starts; RestartController keeps the changed config.
 	Controller func(*controller.Config)
+	// Server, when set, changes the config of the controller's HTTP
+	// server (controller/httpapi) in the same way.
+	Server func(*httpapi.Config)
 }
 
 // Env is one running installation.
 type Env struct {
+	// Ctrl is the controller's core, served by Server.
 	Ctrl    *controller.Controller
+	Server  *httpapi.Server
 	Gateway *gateway.Gateway
 	// Remotes are the standalone gateways a test started (RemoteGateway),
 	// by name.
@@ -64,6 +70,9 @@ type Env struct {
 	Logs *LogBuffer
 	dir  string
 	cfg  controller.Config
+	srv  httpapi.Config
+	// stop stops the running controller's server and core, once.
+	stop func() error
 }
 
 // New starts a controller with TLS and SQLite in a temp dir, and a gateway
@@ -87,7 +96,7 @@ func New(t testing.TB, opts Options) *Env {
 	}
 	link := &Link{Enforcer: gw}
 	cfg := controller.Config{
-		DataDir: filepath.Join(dir, "controller"), Listen: "127.0.0.1:0",
+		DataDir:  filepath.Join(dir, "controller"),
 		LeaseTTL: opts.LeaseTTL, HeartbeatInterval: opts.HeartbeatInterval,
 		Logger:                log.With("component", "controller"),
 		TrustPostureOverrides: !opts.StrictPosture,
@@ -95,49 +104,75 @@ func New(t testing.TB, opts Options) *Env {
 	if opts.Controller != nil {
 		opts.Controller(&cfg)
 	}
-	ctrl, err := controller.New(context.Background(), cfg)
+	srv := httpapi.Config{Listen: "127.0.0.1:0", Logger: cfg.Logger}
+	if opts.Server != nil {
+		opts.Server(&srv)
+	}
+	e := &Env{Gateway: gw, Link: link, Log: log, Logs: logs, dir: dir, cfg: cfg, srv: srv}
+	t.Cleanup(func() { gw.Close() }) // after the controller's cleanup
+	e.startController(t, "")
+	ca, err := os.ReadFile(e.Server.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Admin, err = adminclient.New(e.Server.URL(), e.Ctrl.Auth.BootstrapToken(), ca); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// startController builds the core over the data dir, registers the
+// gateway's Link as the embedded gateway and serves the core on addr
+// (any free loopback port when empty), as cmd/gatehouse-controller does.
+func (e *Env) startController(t testing.TB, addr string) {
+	t.Helper()
+	srvCfg := e.srv
+	srvCfg.DataDir = e.cfg.DataDir
+	if addr != "" {
+		srvCfg.Listen = addr
+	}
+	ctrl, err := controller.New(context.Background(), e.cfg)
 	if err != nil {
 		t.Fatalf("controller.New: %v", err)
 	}
-	if err := ctrl.RegisterGateway(context.Background(), controller.EmbeddedGateway, link); err != nil {
+	if err := ctrl.RegisterGateway(context.Background(), controller.EmbeddedGateway, e.Link); err != nil {
 		ctrl.Close()
 		t.Fatalf("RegisterGateway(%q): %v", controller.EmbeddedGateway, err)
 	}
-	go ctrl.Serve()
-	t.Cleanup(func() {
+	srv, err := httpapi.New(ctrl, srvCfg)
+	if err != nil {
 		ctrl.Close()
-		gw.Close()
-	})
-	ca, err := os.ReadFile(ctrl.CAFile())
-	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("httpapi.New: %v", err)
 	}
-	admin, err := adminclient.New(ctrl.URL(), ctrl.BootstrapToken(), ca)
-	if err != nil {
-		t.Fatal(err)
+	go srv.Serve()
+	var once sync.Once
+	var stopErr error
+	stop := func() error {
+		once.Do(func() {
+			stopErr = srv.Close()
+			if err := ctrl.Close(); stopErr == nil {
+				stopErr = err
+			}
+		})
+		return stopErr
 	}
-	return &Env{Ctrl: ctrl, Gateway: gw, Link: link, Admin: admin, Log: log, Logs: logs, dir: dir, cfg: cfg}
+	e.Ctrl, e.Server, e.stop = ctrl, srv, stop
+	t.Cleanup(func() { stop() })
+}
+
+// StopController stops the controller (its server, then its core), as a
+// crash would: agents and gateways lose it.
+func (e *Env) StopController() error {
+	return e.stop()
 }
 
 // RestartController stops the controller and starts a new one on the same
 // data dir, address and gateway, as a crash or an upgrade would.
 func (e *Env) RestartController(t testing.TB) {
 	t.Helper()
-	addr := e.Ctrl.Addr().String()
-	Must(t, e.Ctrl.Close())
-	cfg := e.cfg
-	cfg.Listen = addr
-	ctrl, err := controller.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatalf("restart controller: %v", err)
-	}
-	if err := ctrl.RegisterGateway(context.Background(), controller.EmbeddedGateway, e.Link); err != nil {
-		ctrl.Close()
-		t.Fatalf("RegisterGateway(%q) after restart: %v", controller.EmbeddedGateway, err)
-	}
-	go ctrl.Serve()
-	t.Cleanup(func() { ctrl.Close() })
-	e.Ctrl = ctrl
+	addr := e.Server.Addr().String()
+	Must(t, e.StopController())
+	e.startController(t, addr)
 }
 
 // Upstream starts a real HTTP server on loopback that answers
@@ -245,8 +280,8 @@ func (e *Env) AgentWith(t testing.TB, user string, change func(*agent.Config)) *
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
 	secrets := keystore.Files{Dir: dir}
-	if _, err := agent.Enroll(ctx, agent.EnrollOptions{StateDir: dir, Controller: e.Ctrl.URL(), Token: tok.Token,
-		CAFile: e.Ctrl.CAFile(), Hostname: "test-" + user, Secrets: secrets}); err != nil {
+	if _, err := agent.Enroll(ctx, agent.EnrollOptions{StateDir: dir, Controller: e.Server.URL(), Token: tok.Token,
+		CAFile: e.Server.CAFile(), Hostname: "test-" + user, Secrets: secrets}); err != nil {
 		t.Fatalf("agent.Enroll: %v", err)
 	}
 	override := filepath.Join(dir, "posture-override.json")

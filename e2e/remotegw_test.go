@@ -24,10 +24,10 @@ func (e *Env) RemoteGateway(t testing.TB, name string) *gateway.Gateway {
 	ctx := context.Background()
 	tok, err := e.Admin.GatewayToken(ctx, name, time.Hour)
 	Must(t, err)
-	ca, err := os.ReadFile(e.Ctrl.CAFile())
+	ca, err := os.ReadFile(e.Server.CAFile())
 	Must(t, err)
 	dir := t.TempDir()
-	st, err := link.Enroll(ctx, link.EnrollOptions{Controller: e.Ctrl.URL(), Token: tok.Token, CAPEM: ca, StateDir: dir})
+	st, err := link.Enroll(ctx, link.EnrollOptions{Controller: e.Server.URL(), Token: tok.Token, CAPEM: ca, StateDir: dir})
 	if err != nil {
 		t.Fatalf("link.Enroll(%s) = %v", name, err)
 	}

@@ -55,7 +55,7 @@ func TestUncooperativeClientCutOnEveryPath(t *testing.T) {
 			}},
 		{name: "lost controller", opts: Options{LeaseTTL: lease},
 			cut: func(t *testing.T, env *Env, _ *RawPeer) time.Duration {
-				Must(t, env.Ctrl.Close())
+				Must(t, env.StopController())
 				return lease + time.Second
 			}},
 		// The raw client reports once and then never again, as a tampered

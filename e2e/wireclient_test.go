@@ -69,7 +69,7 @@ func dialWire(t testing.TB, env *Env, d rawDevice, opts wireOptions) *wireClient
 	hc := wireHTTPClient(t, env, opts.ReceiveBuffer, opts.SendBuffer)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, resp, err := websocket.Dial(ctx, env.Ctrl.URL()+api.AgentWebsocketPath, &websocket.DialOptions{HTTPClient: hc})
+	conn, resp, err := websocket.Dial(ctx, env.Server.URL()+api.AgentWebsocketPath, &websocket.DialOptions{HTTPClient: hc})
 	if err != nil {
 		t.Fatalf("websocket.Dial(%s) = %v", api.AgentWebsocketPath, err)
 	}
@@ -95,11 +95,11 @@ func dialWire(t testing.TB, env *Env, d rawDevice, opts wireOptions) *wireClient
 // connection's receive and send buffers (when not 0) before it connects.
 func wireHTTPClient(t testing.TB, env *Env, rcvbuf, sndbuf int) *http.Client {
 	t.Helper()
-	pem, err := os.ReadFile(env.Ctrl.CAFile())
+	pem, err := os.ReadFile(env.Server.CAFile())
 	Must(t, err)
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatalf("CA file %s holds no certificate", env.Ctrl.CAFile())
+		t.Fatalf("CA file %s holds no certificate", env.Server.CAFile())
 	}
 	d := &net.Dialer{}
 	d.Control = func(_, _ string, rc syscall.RawConn) error {
@@ -126,7 +126,7 @@ func enrollWireDevice(t testing.TB, env *Env, user string) rawDevice {
 	Must(t, err)
 	body, err := json.Marshal(api.EnrollRequest{Token: tok.Token, PublicKey: base64.StdEncoding.EncodeToString(pub), Hostname: "wire-client"})
 	Must(t, err)
-	resp, err := wireHTTPClient(t, env, 0, 0).Post(env.Ctrl.URL()+api.PathEnroll, "application/json", bytes.NewReader(body))
+	resp, err := wireHTTPClient(t, env, 0, 0).Post(env.Server.URL()+api.PathEnroll, "application/json", bytes.NewReader(body))
 	Must(t, err)
 	defer resp.Body.Close()
 	var res api.EnrollResponse

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
 	"github.com/gatehouse-ztna/gatehouse/controller"
+	"github.com/gatehouse-ztna/gatehouse/controller/httpapi"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
 )
 
@@ -161,8 +162,8 @@ func adminStatusOf(err error) (int, string) {
 func TestSlowAgentIsDisconnected(t *testing.T) {
 	const lease = 1500 * time.Millisecond
 	var st store.Store
-	env, a := NewStandard(t, Options{LeaseTTL: lease, Controller: both(ramDataDir(t), keepStore(&st, nil),
-		func(cfg *controller.Config) { cfg.WriteTimeout = time.Second })})
+	env, a := NewStandard(t, Options{LeaseTTL: lease, Controller: both(ramDataDir(t), keepStore(&st, nil)),
+		Server: func(cfg *httpapi.Config) { cfg.WriteTimeout = time.Second }})
 	// Big decision sets (about 100 KiB), so the socket buffers fill fast.
 	apps := bulkApps(t, st, 600, env.Upstream(t, "bulk"))
 	entitle(t, env, "slow", "eng", apps, "secure")
@@ -209,7 +210,7 @@ func TestSlowAgentIsDisconnected(t *testing.T) {
 // TestPingTimeoutClosesSession: a client that answers no ping is closed
 // with the reason; one that reads (and so answers pings) stays.
 func TestPingTimeoutClosesSession(t *testing.T) {
-	env := New(t, Options{Controller: func(cfg *controller.Config) {
+	env := New(t, Options{Server: func(cfg *httpapi.Config) {
 		cfg.PingInterval, cfg.PingTimeout = 200*time.Millisecond, 300*time.Millisecond
 	}})
 	env.Standard(t)

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/gatehouse-ztna/gatehouse/controller"
+	"github.com/gatehouse-ztna/gatehouse/controller/httpapi"
 	"github.com/gatehouse-ztna/gatehouse/gateway"
 	"github.com/gatehouse-ztna/gatehouse/tunnel"
 )
@@ -34,12 +34,12 @@ func checkEmbedded(listen string, gc embeddedConfig) error {
 	if err != nil {
 		return fmt.Errorf("listen address %q: %w", listen, err)
 	}
-	if gc.Host == "" && !controller.IsLoopback(host) {
+	if gc.Host == "" && !httpapi.IsLoopback(host) {
 		return fmt.Errorf("listening on %q, beyond loopback, needs --gateway-host: the name or address agents reach this machine at "+
 			"(the embedded gateway's WireGuard endpoint); add --public-name with the same name so the certificate covers it", listen)
 	}
 	if gc.Host != "" {
-		if err := controller.ValidHost(gc.Host); err != nil {
+		if err := httpapi.ValidHost(gc.Host); err != nil {
 			return fmt.Errorf("--gateway-host: %w", err)
 		}
 	}

@@ -14,10 +14,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-ztna/gatehouse/controller"
+	"github.com/gatehouse-ztna/gatehouse/controller/httpapi"
 )
 
 func main() {
 	var cfg controller.Config
+	var srv httpapi.Config
 	var gc embeddedConfig
 	var logLevel, tokenFile string
 	cmd := &cobra.Command{
@@ -31,6 +33,7 @@ func main() {
 				return fmt.Errorf("--log-level %q: use debug, info, warn or error", logLevel)
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			srv.Logger, srv.DataDir = cfg.Logger, cfg.DataDir
 			show := tokenShower{out: os.Stdout, terminal: isTerminal(os.Stdout), file: tokenFile,
 				fileChosen: cmd.Flags().Changed("admin-token-file")}
 			if show.file == "" {
@@ -38,20 +41,20 @@ func main() {
 			}
 			if gc.Host != "" {
 				// The certificate covers the name agents reach this machine at.
-				cfg.PublicNames = append(cfg.PublicNames, gc.Host)
+				srv.PublicNames = append(srv.PublicNames, gc.Host)
 			}
-			return run(cmd.Context(), cfg, gc, show)
+			return run(cmd.Context(), cfg, srv, gc, show)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data-dir", "gatehouse-data", "where the database, CA and gateway key live")
-	f.StringVar(&cfg.Listen, "listen", ":8443", "HTTPS address for the API, console and agent websockets")
-	f.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "serve plain HTTP (only allowed on a loopback --listen; for development)")
+	f.StringVar(&srv.Listen, "listen", ":8443", "HTTPS address for the API, console and agent websockets")
+	f.BoolVar(&srv.InsecureHTTP, "insecure-http", false, "serve plain HTTP (only allowed on a loopback --listen; for development)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", controller.DefaultLeaseTTL, "how long a grant lives without renewal")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", controller.DefaultHeartbeatInterval, "how often agents send a full posture report")
 	f.IntVar(&gc.Port, "gateway-port", defaultGatewayPort, "UDP port of the embedded gateway's WireGuard")
 	f.StringVar(&gc.Host, "gateway-host", "", "name or address agents reach this machine's embedded gateway at (required unless --listen is loopback)")
-	f.StringArrayVar(&cfg.PublicNames, "public-name", nil, "DNS name or address agents and admins reach the controller at; the certificate covers it (repeatable)")
+	f.StringArrayVar(&srv.PublicNames, "public-name", nil, "DNS name or address agents and admins reach the controller at; the certificate covers it (repeatable)")
 	f.StringVar(&tokenFile, "admin-token-file", "", "where the first start writes the admin token, 0600 (default DATA_DIR/admin-token; used unless stdout is a terminal)")
 	f.BoolVar(&cfg.TrustPostureOverrides, "trust-posture-overrides", false, "accept facts from agents' --posture-override files (development and demos only)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
@@ -66,40 +69,51 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, cfg controller.Config, gc embeddedConfig, show tokenShower) error {
+// run builds the core, registers the embedded gateway, serves the core
+// over HTTPS until ctx ends, and closes everything in reverse.
+func run(ctx context.Context, cfg controller.Config, srvCfg httpapi.Config, gc embeddedConfig, show tokenShower) error {
 	// Checked before New creates anything.
-	if err := checkEmbedded(cfg.Listen, gc); err != nil {
+	if err := checkEmbedded(srvCfg.Listen, gc); err != nil {
+		return err
+	}
+	if err := srvCfg.Check(); err != nil {
 		return err
 	}
 	c, err := controller.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	gw, err := startEmbedded(cfg.DataDir, cfg.Listen, gc, cfg.Logger.With("component", "gateway"))
+	gw, err := startEmbedded(cfg.DataDir, srvCfg.Listen, gc, cfg.Logger.With("component", "gateway"))
 	if err != nil {
 		c.Close()
 		return err
 	}
+	// Closed in reverse: the server (ending the links), the core (no more
+	// renewals), then the gateway.
 	defer gw.Close()
+	defer c.Close()
 	if err := c.RegisterGateway(ctx, controller.EmbeddedGateway, gw); err != nil {
-		c.Close()
 		return err
 	}
-	if tok := c.BootstrapToken(); tok != "" {
+	srv, err := httpapi.New(c, srvCfg)
+	if err != nil {
+		return err
+	}
+	if tok := c.Auth.BootstrapToken(); tok != "" {
 		if err := show.show(tok); err != nil {
-			c.Close()
+			srv.Close()
 			return err
 		}
 	}
-	cfg.Logger.Info("controller listening", "url", c.URL(), "gateway", gw.Endpoint(), "ca", c.CAFile())
+	cfg.Logger.Info("controller listening", "url", srv.URL(), "gateway", gw.Endpoint(), "ca", srv.CAFile())
 	errc := make(chan error, 1)
-	go func() { errc <- c.Serve() }()
+	go func() { errc <- srv.Serve() }()
 	select {
 	case <-ctx.Done():
 		cfg.Logger.Info("shutting down")
 	case err = <-errc:
 	}
-	if cerr := c.Close(); err == nil {
+	if cerr := srv.Close(); err == nil {
 		err = cerr
 	}
 	return err

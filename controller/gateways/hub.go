@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
@@ -67,7 +66,7 @@ type Config struct {
 	AuthTimeout    time.Duration // from accept to a verified gateway_auth
 }
 
-// Hub serves the gateway websocket and holds one Remote per gateway name.
+// Hub serves gateways' links and holds one Remote per gateway name.
 type Hub struct {
 	cfg Config
 	log *slog.Logger
@@ -76,7 +75,7 @@ type Hub struct {
 	remotes map[string]*Remote // by gateway name; never removed, so a name keeps its Remote
 }
 
-// New makes a hub; mount it at api.GatewayWebsocketPath.
+// New makes a hub; the transport serves api.GatewayWebsocketPath with Serve.
 func New(cfg Config) (*Hub, error) {
 	if cfg.Lookup == nil || cfg.Desired == nil {
 		return nil, errors.New("gateway hub: Lookup and Desired are required")
@@ -155,20 +154,15 @@ func (h *Hub) Disconnect(name string) {
 	}
 }
 
-// ServeHTTP upgrades to the gateway websocket and serves the link until
-// it ends. Rate-limit upgrades per source in front of it, as for agents.
-func (h *Hub) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	ws, err := websocket.Accept(w, req, nil)
-	if err != nil {
-		h.log.Info("gateway websocket upgrade failed", "remote", req.RemoteAddr, "err", err)
-		return
-	}
-	c := wire.NewConn(ws, "gateway") // reads held to api.MaxMessageBytes
+// Serve runs one gateway's link over c, a websocket the transport
+// upgraded (controller/httpapi, behind its per-source limit), until it
+// ends; cs is the TLS state the gateway's proof is bound to (nil on plain
+// HTTP) and remote its address, for the log.
+func (h *Hub) Serve(ctx context.Context, c *wire.Conn, cs *tls.ConnectionState, remote string) {
 	defer c.CloseNow()
-	ctx := req.Context()
-	id, auth, err := h.authenticate(ctx, c, req.TLS)
+	id, auth, err := h.authenticate(ctx, c, cs)
 	if err != nil {
-		h.log.Warn("gateway refused", "remote", req.RemoteAddr, "err", err)
+		h.log.Warn("gateway refused", "remote", remote, "err", err)
 		c.Write(ctx, api.TypeError, api.ErrorMsg{Code: api.CodeUnauthorized, Message: err.Error()})
 		c.Close(websocket.StatusPolicyViolation, "authentication failed")
 		return

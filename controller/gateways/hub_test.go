@@ -33,6 +33,7 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/gateway"
 	"github.com/gatehouse-ztna/gatehouse/gateway/link"
 	"github.com/gatehouse-ztna/gatehouse/tunnel"
+	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
 const gatewayID, gatewayName = "GW1", "site-a"
@@ -137,7 +138,7 @@ func (c *controller) start() *gateways.Hub {
 		c.t.Fatalf("listen again at %s: %v", c.addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(api.GatewayWebsocketPath, hub)
+	mux.Handle(api.GatewayWebsocketPath, serveHub(hub))
 	srv := &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0), TLSConfig: &tls.Config{Certificates: []tls.Certificate{c.cert}},
 		ConnState: func(nc net.Conn, s http.ConnState) {
 			if s == http.StateNew {
@@ -151,6 +152,19 @@ func (c *controller) start() *gateways.Hub {
 	c.mu.Unlock()
 	go srv.ServeTLS(l, "", "")
 	return hub
+}
+
+// serveHub is the thin handler the controller's transport
+// (controller/httpapi) mounts at GatewayWebsocketPath: upgrade, then
+// hand the connection to the hub.
+func serveHub(hub *gateways.Hub) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		hub.Serve(r.Context(), wire.NewConn(ws, "gateway"), r.TLS, r.RemoteAddr)
+	})
 }
 
 // stop closes the listener and every connection, hijacked ones included.

@@ -95,7 +95,7 @@ func TestEnrollRunListDelete(t *testing.T) {
 		}
 		json.NewEncoder(w).Encode(resp)
 	})
-	mux.Handle(api.GatewayWebsocketPath, hub)
+	mux.Handle(api.GatewayWebsocketPath, serveHub(hub))
 	dir := t.TempDir()
 	cert, err := pki.LoadOrCreate(dir, []string{"127.0.0.1"})
 	if err != nil {

@@ -1,4 +1,4 @@
-package controller
+package httpapi
 
 import (
 	"context"
@@ -17,32 +17,20 @@ import (
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
+	"github.com/gatehouse-ztna/gatehouse/controller"
 )
 
 // startAdminController runs a plain-HTTP controller on loopback over dir
 // and returns it with an admin client holding the bootstrap token, and a
 // stop func that closes it (cleanup calls it too; it runs once).
-func startAdminController(t *testing.T, dir string) (*Controller, *adminclient.Client, func()) {
+func startAdminController(t *testing.T, dir string) (*testController, *adminclient.Client, func()) {
 	t.Helper()
-	c, err := New(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0", InsecureHTTP: true})
-	if err != nil {
-		t.Fatalf("New(%q) = %v, want a controller", dir, err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- c.Serve() }()
-	var once sync.Once
-	stop := func() { once.Do(func() { c.Close() }) }
-	t.Cleanup(func() {
-		stop()
-		if err := <-served; err != nil {
-			t.Errorf("Serve() = %v, want nil after Close", err)
-		}
-	})
+	c := mustStart(t, dir, Config{Listen: "127.0.0.1:0", InsecureHTTP: true})
 	admin, err := adminclient.New(c.URL(), c.BootstrapToken(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, admin, stop
+	return c, admin, func() { c.Close() }
 }
 
 // adminStatus splits an adminclient error into its HTTP status and message;
@@ -608,6 +596,9 @@ func TestAdminStateSurvivesRestart(t *testing.T) {
 	}
 }
 
+// TestNewRefusesPlainHTTPOffLoopback: plain HTTP only on loopback, refused
+// by Check (before the core is built: cmd/gatehouse-controller's test
+// shows no data dir is made) and by New.
 func TestNewRefusesPlainHTTPOffLoopback(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -622,24 +613,29 @@ func TestNewRefusesPlainHTTPOffLoopback(t *testing.T) {
 		{name: "loopback", in: "127.0.0.1:0", wantErr: false},
 		{name: "localhost", in: "localhost:0", wantErr: false},
 	}
+	core, err := controller.New(context.Background(), controller.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer core.Close()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "data")
-			c, err := New(context.Background(), Config{DataDir: dir, Listen: tt.in, InsecureHTTP: true})
-			if c != nil {
-				c.Close()
+			cfg := Config{DataDir: t.TempDir(), Listen: tt.in, InsecureHTTP: true}
+			checkErr := cfg.Check()
+			srv, err := New(core, cfg)
+			if srv != nil {
+				srv.Close()
 			}
 			if !tt.wantErr {
-				if err != nil {
-					t.Errorf("New(Listen %q, InsecureHTTP) = %v, want nil", tt.in, err)
+				if checkErr != nil || err != nil {
+					t.Errorf("Check(), New(Listen %q, InsecureHTTP) = %v, %v, want nil", tt.in, checkErr, err)
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), "loopback") {
-				t.Errorf("New(Listen %q, InsecureHTTP) = %v, want an error mentioning loopback", tt.in, err)
-			}
-			if _, serr := os.Stat(dir); serr == nil {
-				t.Errorf("New(Listen %q, InsecureHTTP) refused but created the data dir", tt.in)
+			for what, err := range map[string]error{"Check()": checkErr, "New": err} {
+				if err == nil || !strings.Contains(err.Error(), "loopback") {
+					t.Errorf("%s (Listen %q, InsecureHTTP) = %v, want an error mentioning loopback", what, tt.in, err)
+				}
 			}
 		})
 	}
@@ -647,12 +643,7 @@ func TestNewRefusesPlainHTTPOffLoopback(t *testing.T) {
 
 func TestTLSByDefault(t *testing.T) {
 	dir := t.TempDir()
-	c, err := New(context.Background(), Config{DataDir: dir, Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatalf("New(TLS) = %v, want a controller", err)
-	}
-	go c.Serve()
-	t.Cleanup(func() { c.Close() })
+	c := mustStart(t, dir, Config{Listen: "127.0.0.1:0"})
 
 	caFile := filepath.Join(dir, "ca.pem")
 	if got := c.CAFile(); got != caFile {
@@ -688,11 +679,7 @@ func TestTLSByDefault(t *testing.T) {
 
 	// Another controller's CA is not trusted either.
 	other := t.TempDir()
-	oc, err := New(ctx, Config{DataDir: other, Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	oc.Close()
+	mustStart(t, other, Config{Listen: "127.0.0.1:0"}).Close()
 	otherCA, err := os.ReadFile(filepath.Join(other, "ca.pem"))
 	if err != nil {
 		t.Fatal(err)

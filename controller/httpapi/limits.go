@@ -1,4 +1,4 @@
-package controller
+package httpapi
 
 import (
 	"fmt"
@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 )
@@ -202,22 +201,4 @@ func (l *sourceLimiter) wrap(log func(msg string, args ...any), h http.Handler) 
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// logMax is how much of any one field an unauthenticated client controls
-// that goes into a log line.
-const logMax = 128
-
-// clip shortens s for the log so that a client cannot grow the log by
-// more than logMax bytes per field; what was cut is said. (The slog text
-// handler quotes the result, escaping control characters.)
-func clip(s string) string {
-	if len(s) <= logMax {
-		return s
-	}
-	cut := logMax
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s…(%d bytes)", s[:cut], len(s))
 }

@@ -1,0 +1,75 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-ztna/gatehouse/controller"
+)
+
+// Who a request comes from. Every endpoint but the doors open to anyone
+// (enrollment, the websockets, which prove themselves their own way) goes
+// through withActor: the one place a request becomes a controller.Actor.
+// Today that is the admin bearer token; issue 7 adds sign-in sessions and
+// API tokens here, and the core decides what each actor may do.
+
+type actorKey struct{}
+
+// ActorFrom returns the actor withActor found for the request of ctx.
+func ActorFrom(ctx context.Context) (controller.Actor, bool) {
+	a, ok := ctx.Value(actorKey{}).(controller.Actor)
+	return a, ok
+}
+
+// authenticate finds who r comes from, or controller.ErrUnauthenticated.
+func (s *Server) authenticate(r *http.Request) (controller.Actor, error) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return controller.Actor{}, controller.ErrUnauthenticated
+	}
+	return s.core.Auth.Authenticate(tok)
+}
+
+// withActor refuses a request that proves no one (401) and serves the
+// rest with their actor in the context (ActorFrom).
+func (s *Server) withActor(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who, err := s.authenticate(r)
+		if err != nil {
+			s.log.Warn("admin request refused: bad token", "method", controller.Clip(r.Method), "path", controller.Clip(r.URL.Path), "remote", r.RemoteAddr)
+			writeError(w, http.StatusUnauthorized, "missing or wrong admin token: pass it as `Authorization: Bearer <token>` (gatehouse admin --token)")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, who)))
+	})
+}
+
+// call is an admin endpoint: it decodes r, calls the core as who, and
+// returns the answer (nil: 204) or the core's error.
+type call func(r *http.Request, who controller.Actor) (any, error)
+
+// admin serves h behind withActor, with the admin body cap and JSON
+// answers; the core's typed errors become their statuses.
+func (s *Server) admin(h call) http.Handler {
+	return s.withActor(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who, _ := ActorFrom(r.Context())
+		r.Body = http.MaxBytesReader(w, r.Body, maxAdminBodyBytes)
+		v, err := h(r, who)
+		if err != nil {
+			status := statusOf(err)
+			if status >= 500 {
+				s.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			} else {
+				s.log.Info("admin request rejected", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			writeError(w, status, err.Error())
+			return
+		}
+		if v == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}))
+}
