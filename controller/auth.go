@@ -18,7 +18,7 @@ import (
 // admin request, rotated on demand. Only its hash is stored.
 type AdminAuth struct {
 	store  store.Store
-	writes *sync.Mutex
+	writes *sync.Mutex // the controller's adminMu: one admin write at a time
 	commit func(context.Context, Change) error
 
 	// hash is the SHA-256 of the admin token; rotation swaps it.

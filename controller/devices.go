@@ -12,7 +12,7 @@ import (
 // they hold.
 type Devices struct {
 	store  store.Store
-	writes *sync.Mutex
+	writes *sync.Mutex // the controller's adminMu: one admin write at a time
 	commit func(context.Context, Change) error
 	// live fills devices' Online and Posture from the agent links.
 	live func([]api.Device)

@@ -21,7 +21,7 @@ const MaxEnrollmentTokenTTL = 7 * 24 * time.Hour
 // the devices that spend them.
 type Enrollment struct {
 	store  store.Store
-	writes *sync.Mutex
+	writes *sync.Mutex // the controller's adminMu: one admin write at a time
 	commit func(context.Context, Change) error
 	log    *slog.Logger
 	now    func() time.Time

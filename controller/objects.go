@@ -117,7 +117,7 @@ func (o *Objects[T]) Delete(ctx context.Context, who Actor, name string) (Change
 // Members are groups' memberships.
 type Members struct {
 	store  store.Store
-	writes *sync.Mutex
+	writes *sync.Mutex // the controller's adminMu: one admin write at a time
 	commit func(context.Context, Change) error
 }
 

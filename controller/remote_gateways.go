@@ -20,7 +20,7 @@ import (
 type Gateways struct {
 	hub     *gateways.Hub
 	service *gateways.Service
-	writes  *sync.Mutex
+	writes  *sync.Mutex // the controller's adminMu: one admin write at a time
 	commit  func(context.Context, Change) error
 	log     *slog.Logger
 	// peers lists what every registered gateway holds.
