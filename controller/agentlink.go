@@ -70,7 +70,8 @@ func (s *AgentLink) Done() <-chan struct{} { return s.done }
 // Why is the reason the link was closed; read it after Done.
 func (s *AgentLink) Why() string { return s.why }
 
-// Wait returns once the core is done with a closed link.
+// Wait returns once the core is done with a link AttachAgent attached and
+// that has since been closed.
 func (s *AgentLink) Wait() { <-s.ended }
 
 // send queues a message; a link that cannot keep up is closed rather

@@ -56,7 +56,7 @@ type Options struct {
 
 // Env is one running installation.
 type Env struct {
-	// Ctrl is the controller's core, served by Server.
+	// Ctrl is the controller's core; Server serves it (URL, CA file).
 	Ctrl    *controller.Controller
 	Server  *httpapi.Server
 	Gateway *gateway.Gateway

@@ -16,8 +16,8 @@ import (
 
 type actorKey struct{}
 
-// ActorFrom returns the actor withActor found for the request of ctx.
-func ActorFrom(ctx context.Context) (controller.Actor, bool) {
+// actorFrom returns the actor withActor found for the request of ctx.
+func actorFrom(ctx context.Context) (controller.Actor, bool) {
 	a, ok := ctx.Value(actorKey{}).(controller.Actor)
 	return a, ok
 }
@@ -32,7 +32,7 @@ func (s *Server) authenticate(r *http.Request) (controller.Actor, error) {
 }
 
 // withActor refuses a request that proves no one (401) and serves the
-// rest with their actor in the context (ActorFrom).
+// rest with their actor in the context (actorFrom).
 func (s *Server) withActor(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		who, err := s.authenticate(r)
@@ -53,7 +53,7 @@ type call func(r *http.Request, who controller.Actor) (any, error)
 // answers; the core's typed errors become their statuses.
 func (s *Server) admin(h call) http.Handler {
 	return s.withActor(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		who, _ := ActorFrom(r.Context())
+		who, _ := actorFrom(r.Context())
 		r.Body = http.MaxBytesReader(w, r.Body, maxAdminBodyBytes)
 		v, err := h(r, who)
 		if err != nil {
