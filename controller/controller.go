@@ -182,8 +182,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 		limits:      limits,
 		enrollLimit: newSourceLimiter("enrollment attempts", limits.Enroll, time.Now),
 		authLimit:   newSourceLimiter("agent connections", limits.AgentAuth, time.Now)}
-	c.grants = grants.New(grants.Config{Lease: cfg.LeaseTTL, Clock: grants.SystemClock{}, Policy: grantPolicy{c},
-		Notifier: linkNotifier{c}, Overlays: ipam.NewPool(cfg.OverlayPrefix), Logger: cfg.Logger.With("component", "grants")})
+	c.grants = newGrants(c, ipam.NewPool(cfg.OverlayPrefix))
 	if err := c.startRemoteGateways(st); err != nil {
 		c.Close()
 		return nil, err

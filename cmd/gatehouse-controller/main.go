@@ -81,7 +81,7 @@ func run(ctx context.Context, cfg controller.Config, gc embeddedConfig, show tok
 		return err
 	}
 	defer gw.Close()
-	if err := c.RegisterGateway(ctx, controller.EmbeddedGateway, gw); err != nil {
+	if err := c.RegisterGateway(ctx, controller.EmbeddedGateway, embeddedEnforcer{gw}); err != nil {
 		c.Close()
 		return err
 	}
