@@ -89,6 +89,9 @@ type fakeEnforcer struct {
 	mu    sync.Mutex // guards peers and fail
 	peers map[string]api.PeerConfig
 	fail  bool
+	// beforeAdd, when set before use, runs at the start of every AddPeer
+	// (outside mu), so a test can hold a request inside the gateway.
+	beforeAdd func(pub string)
 }
 
 var _ Enforcer = (*fakeEnforcer)(nil)
@@ -103,6 +106,9 @@ func (e *fakeEnforcer) Endpoint() string  { return e.name + ".example.test:51820
 func (e *fakeEnforcer) PublicKey() string { return "gwkey-" + e.name }
 
 func (e *fakeEnforcer) AddPeer(_ context.Context, pc api.PeerConfig) error {
+	if e.beforeAdd != nil {
+		e.beforeAdd(pc.PublicKey)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.fail {

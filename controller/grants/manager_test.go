@@ -2,6 +2,7 @@ package grants
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -447,5 +448,66 @@ func TestSubscribersRunSynchronouslyOutsideTheLocks(t *testing.T) {
 	}
 	if !slices.Equal(order, want) {
 		t.Errorf("calls = %q, want %q", order, want)
+	}
+}
+
+// TestRequestsForOneAppRunOneAtATime: a request for an app the device is
+// still asking for on a link being replaced waits for that one, so the
+// old link's request (kept from nothing: its link is stale) cannot take
+// the new one's grant with it; a request whose ctx ends while waiting
+// gives up.
+func TestRequestsForOneAppRunOneAtATime(t *testing.T) {
+	r := newRig(t)
+	inGateway, letGo := make(chan struct{}), make(chan struct{})
+	r.gw.beforeAdd = func(pub string) {
+		if pub == "k-old" {
+			close(inGateway)
+			<-letGo
+		}
+	}
+	oldDone := make(chan error)
+	go func() {
+		oldDone <- r.m.Request(ctx, Request{Device: "d1", User: "alice", App: "grafana", PublicKey: "k-old"}, &fakeLink{j: r.j, stale: true})
+	}()
+	<-inGateway
+
+	gaveUp, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := r.m.Request(gaveUp, Request{Device: "d1", User: "alice", App: "grafana", PublicKey: "k-cancelled"}, &fakeLink{j: r.j}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Request with its ctx ended while another is under way = %v, want %v", err, context.Canceled)
+	}
+
+	newDone := make(chan error)
+	newLink := &fakeLink{j: r.j}
+	go func() {
+		newDone <- r.m.Request(ctx, Request{Device: "d1", User: "alice", App: "grafana", PublicKey: "k-new"}, newLink)
+	}()
+	select {
+	case err := <-newDone:
+		t.Fatalf("Request(k-new) = %v while the old link's request is in the gateway, want it to wait", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(letGo)
+	for _, done := range []chan error{oldDone, newDone} {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Request = %v, want nil", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Request did not return within 5 s")
+		}
+	}
+	if got := r.m.List(); len(got) != 1 || got[0].PublicKey != "k-new" {
+		t.Errorf("List() = %+v, want the new link's grant only", got)
+	}
+	if _, ok := r.gw.peer("k-new"); !ok {
+		t.Errorf("peer k-new not on the gateway, want the new link's grant installed")
+	}
+	if _, ok := r.gw.peer("k-old"); ok {
+		t.Errorf("peer k-old on the gateway, want the stale link's request dropped")
+	}
+	if _, ok := newLink.last().(api.Grant); !ok {
+		t.Errorf("new link got %+v, want its grant", newLink.last())
 	}
 }
