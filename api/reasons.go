@@ -25,6 +25,7 @@ const (
 	CodeGatewayUnavailable  = "gateway.unavailable"  // the app's gateway refused or could not take the peer
 	CodeGatewayOffline      = "gateway.offline"      // the app's gateway is not connected
 	CodeGatewayChanged      = "gateway.changed"      // the app moved to another gateway
+	CodeGatewayLostGrant    = "gateway.lost_grant"   // the gateway no longer holds the grant's peer (restarted, or expired it)
 	CodeLeaseExpired        = "lease.expired"        // the lease ran out before it was renewed
 	CodeControllerExhausted = "controller.exhausted" // no overlay address left
 	CodeDeviceDeleted       = "device.deleted"       // an admin removed the device

@@ -147,8 +147,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	}
 	c := &Controller{cfg: cfg, log: cfg.Logger, store: wrapped, links: map[string]*AgentLink{},
 		posture: map[string]postureEntry{}, clock: realClock{}}
-	c.grants = grants.New(grants.Config{Lease: cfg.LeaseTTL, Clock: grants.SystemClock{}, Policy: grantPolicy{c},
-		Notifier: linkNotifier{c}, Overlays: ipam.NewPool(cfg.OverlayPrefix), Logger: cfg.Logger.With("component", "grants")})
+	c.grants = newGrants(c, ipam.NewPool(cfg.OverlayPrefix))
 	c.newObjects()
 	c.Enrollment = &Enrollment{store: wrapped, writes: &c.adminMu, commit: c.commit, log: c.log, now: time.Now}
 	c.Devices = &Devices{store: wrapped, writes: &c.adminMu, commit: c.commit, live: c.liveDevices, grants: c.grants.List}

@@ -13,6 +13,11 @@ const EmbeddedGateway = grants.EmbeddedGateway
 // Enforcer is a gateway as the controller drives it (see grants.Enforcer).
 type Enforcer = grants.Enforcer
 
+// ErrPeerLost is what an Enforcer's RenewPeer and RemovePeer wrap when the
+// gateway does not hold the peer (see grants.ErrPeerLost): a renewal
+// answered so revokes the grant, and the agent asks again.
+var ErrPeerLost = grants.ErrPeerLost
+
 // RegisterGateway brings the gateway e online as name; peers it holds that
 // no live grant owns are removed first (see grants.Manager.RegisterGateway).
 func (c *Controller) RegisterGateway(ctx context.Context, name string, e Enforcer) error {

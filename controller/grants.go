@@ -7,12 +7,51 @@ import (
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller/grants"
+	"github.com/gatehouse-ztna/gatehouse/controller/ipam"
 	"github.com/gatehouse-ztna/gatehouse/controller/policy"
 )
 
 // The controller's side of the grant lifecycle: controller/grants owns the
-// grants; the controller gives it the policy (grantPolicy), the agents'
-// links (linkNotifier, grantLink) and the gateways.
+// grants; the controller gives it the policy (grantPolicy), which devices
+// are connected (linkPresence), the link a request came on (grantLink)
+// and the gateways, and pushes its renewals and revocations to agents
+// from its events (pushToAgent).
+
+// newGrants makes the grant manager for c, with c's agents subscribed to
+// its events.
+func newGrants(c *Controller, overlays ipam.Allocator) *grants.Manager {
+	m := grants.New(grants.Config{Lease: c.cfg.LeaseTTL, Clock: grants.SystemClock{}, Policy: grantPolicy{c},
+		Presence: linkPresence{c}, Overlays: overlays, Logger: c.log.With("component", "grants")})
+	m.Subscribe(c.pushToAgent)
+	return m
+}
+
+// pushToAgent sends a grant's renewal or revocation to its device's agent
+// on the current link, if it has one. It runs synchronously inside the
+// Manager (see grants.Manager.Subscribe): the revoke is queued before the
+// peer is removed and before any later grant of the app is sent.
+func (c *Controller) pushToAgent(e grants.Event) {
+	typ, msg, ok := agentMessage(e)
+	if !ok {
+		return
+	}
+	if s := c.link(e.Device); s != nil {
+		s.send(typ, msg)
+	}
+}
+
+// agentMessage is what the agent hears of e, if anything: grants and
+// denials go as answers on the link that asked, releases came from the
+// agent, and a move changes nothing on its side.
+func agentMessage(e grants.Event) (typ string, msg any, ok bool) {
+	switch e.Kind {
+	case grants.Renewed:
+		return api.TypeRenew, api.Renewal{App: e.App, PublicKey: e.PublicKey, Lease: api.Duration(e.Lease)}, true
+	case grants.Revoked, grants.Expired:
+		return api.TypeRevoke, api.Revocation{App: e.App, PublicKey: e.PublicKey, Reasons: e.Reasons}, true
+	}
+	return "", nil, false
+}
 
 // postureLocked is the device's latest report, or nil when there is none
 // or it is too old to trust: an agent that stopped reporting fails closed.
@@ -48,19 +87,13 @@ func (p grantPolicy) App(name string) (api.App, bool) {
 	return a, ok
 }
 
-// linkNotifier reaches a device's agent on its current link.
-type linkNotifier struct{ c *Controller }
+// linkPresence says which devices have an agent link now.
+type linkPresence struct{ c *Controller }
 
-var _ grants.Notifier = linkNotifier{}
+var _ grants.Presence = linkPresence{}
 
-func (n linkNotifier) Notify(device, typ string, msg any) {
-	if s := n.c.link(device); s != nil {
-		s.send(typ, msg)
-	}
-}
-
-func (n linkNotifier) Connected(device string) bool {
-	return n.c.link(device) != nil
+func (p linkPresence) Connected(device string) bool {
+	return p.c.link(device) != nil
 }
 
 // grantLink is the link a grant request came on.

@@ -225,13 +225,7 @@ func hasReason(rs []api.Reason, substr string) bool {
 func TestRestartedAgentReleasesLostGrants(t *testing.T) {
 	const lease = 3 * time.Second
 	env, a := NewStandard(t, Options{LeaseTTL: lease})
-	if _, err := a.Get("grafana", "/"); err != nil {
-		t.Fatal(err)
-	}
-	before := env.Gateway.Peers(context.Background())
-	if len(before) != 1 {
-		t.Fatalf("gateway peers = %+v, want 1", before)
-	}
+	before := grafanaPeer(t, env, a)
 
 	a.Restart()
 	// The first renewal after the restart (every lease/3) is answered with
@@ -242,13 +236,7 @@ func TestRestartedAgentReleasesLostGrants(t *testing.T) {
 		}
 		return nil
 	})
-	if got, err := a.Get("grafana", "/"); err != nil || got != "hello from grafana" {
-		t.Fatalf("Get(grafana) after restart = %q, %v, want a fresh tunnel", got, err)
-	}
-	after := env.Gateway.Peers(context.Background())
-	if len(after) != 1 || after[0].PublicKey == before[0].PublicKey {
-		t.Errorf("peers after restart = %+v, want one with a new key (old %s)", after, before[0].PublicKey)
-	}
+	freshGrafanaPeer(t, env, a, before)
 }
 
 // TestPostureHeartbeatAndUnknownFacts: the agent reports on the

@@ -401,7 +401,8 @@ func Eventually(t testing.TB, within time.Duration, f func() error) {
 }
 
 // Link stands between the controller and the gateway; Cut makes every
-// call fail, as a lost network would.
+// call fail, as a lost network would. Like cmd/gatehouse-controller's
+// adapter, it reports the gateway's ErrUnknownPeer as controller.ErrPeerLost.
 type Link struct {
 	controller.Enforcer
 	cut atomic.Bool
@@ -426,14 +427,21 @@ func (l *Link) RenewPeer(ctx context.Context, pub string, lease time.Duration) e
 	if l.cut.Load() {
 		return ErrLinkCut
 	}
-	return l.Enforcer.RenewPeer(ctx, pub, lease)
+	return peerLost(l.Enforcer.RenewPeer(ctx, pub, lease))
 }
 
 func (l *Link) RemovePeer(ctx context.Context, pub string) error {
 	if l.cut.Load() {
 		return ErrLinkCut
 	}
-	return l.Enforcer.RemovePeer(ctx, pub)
+	return peerLost(l.Enforcer.RemovePeer(ctx, pub))
+}
+
+func peerLost(err error) error {
+	if errors.Is(err, gateway.ErrUnknownPeer) {
+		return fmt.Errorf("%w: %w", controller.ErrPeerLost, err)
+	}
+	return err
 }
 
 // LogBuffer collects log lines for assertions.

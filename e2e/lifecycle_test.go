@@ -196,3 +196,49 @@ func TestDeletedDeviceLosesAccess(t *testing.T) {
 		t.Errorf("agent's last error = %q, want it to say the device is unknown", st.LastError)
 	}
 }
+
+// TestGatewayLostPeerRevokesAndAgentAsksAgain: a gateway that lost a
+// grant's peer (here removed behind the controller's back, as a restart
+// or its own expiry would) answers the next renewal "no such peer"; the
+// controller revokes the grant with gateway.lost_grant at once, so the
+// agent drops its dead tunnel and its next connection gets a new one,
+// instead of failing until the lease ends.
+func TestGatewayLostPeerRevokesAndAgentAsksAgain(t *testing.T) {
+	const lease = 3 * time.Second
+	env, a := NewStandard(t, Options{LeaseTTL: lease})
+	before := grafanaPeer(t, env, a)
+	Must(t, env.Gateway.RemovePeer(context.Background(), before.PublicKey))
+	lost := time.Now()
+	reasons := a.Decision("grafana", false, lease/3+time.Second) // before the lease would end
+	if !slices.ContainsFunc(reasons, func(r api.Reason) bool { return r.Code == api.CodeGatewayLostGrant }) {
+		t.Fatalf("reasons after the gateway lost the peer = %+v, want %s", reasons, api.CodeGatewayLostGrant)
+	}
+	t.Logf("tunnel revoked %s after the gateway lost its peer (renewal every %s)", time.Since(lost), lease/3)
+	freshGrafanaPeer(t, env, a, before)
+}
+
+// grafanaPeer opens a's tunnel to grafana and returns its peer, the only
+// one on the gateway.
+func grafanaPeer(t *testing.T, env *Env, a *Agent) api.GatewayPeer {
+	t.Helper()
+	if _, err := a.Get("grafana", "/"); err != nil {
+		t.Fatal(err)
+	}
+	peers := env.Gateway.Peers(context.Background())
+	if len(peers) != 1 {
+		t.Fatalf("gateway peers = %+v, want 1", peers)
+	}
+	return peers[0]
+}
+
+// freshGrafanaPeer checks that a reaches grafana again, through a new
+// tunnel: the gateway's only peer has a key other than old's.
+func freshGrafanaPeer(t *testing.T, env *Env, a *Agent, old api.GatewayPeer) {
+	t.Helper()
+	if got, err := a.Get("grafana", "/"); err != nil || got != "hello from grafana" {
+		t.Fatalf("Get(grafana) = %q, %v, want it served through a fresh tunnel", got, err)
+	}
+	if peers := env.Gateway.Peers(context.Background()); len(peers) != 1 || peers[0].PublicKey == old.PublicKey {
+		t.Errorf("gateway peers = %+v, want one with a new key (old %s)", peers, old.PublicKey)
+	}
+}

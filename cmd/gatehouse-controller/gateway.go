@@ -1,13 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/gatehouse-ztna/gatehouse/controller"
 	"github.com/gatehouse-ztna/gatehouse/controller/httpapi"
 	"github.com/gatehouse-ztna/gatehouse/gateway"
 	"github.com/gatehouse-ztna/gatehouse/tunnel"
@@ -61,6 +64,29 @@ func startEmbedded(dataDir, listen string, gc embeddedConfig, log *slog.Logger) 
 		host, _, _ = net.SplitHostPort(listen) // loopback: checkEmbedded requires a host otherwise
 	}
 	return gateway.New(gateway.Config{PrivateKey: key, ListenPort: gc.Port, PublicHost: host, Logger: log})
+}
+
+// embeddedEnforcer is the embedded gateway as the controller drives it:
+// the gateway's ErrUnknownPeer is the Enforcer contract's ErrPeerLost, so
+// a renewal of a peer the gateway lost revokes the grant.
+type embeddedEnforcer struct{ *gateway.Gateway }
+
+var _ controller.Enforcer = embeddedEnforcer{}
+
+func (e embeddedEnforcer) RenewPeer(ctx context.Context, publicKey string, lease time.Duration) error {
+	return peerLost(e.Gateway.RenewPeer(ctx, publicKey, lease))
+}
+
+func (e embeddedEnforcer) RemovePeer(ctx context.Context, publicKey string) error {
+	return peerLost(e.Gateway.RemovePeer(ctx, publicKey))
+}
+
+// peerLost maps the gateway's ErrUnknownPeer onto controller.ErrPeerLost.
+func peerLost(err error) error {
+	if errors.Is(err, gateway.ErrUnknownPeer) {
+		return fmt.Errorf("%w: %w", controller.ErrPeerLost, err)
+	}
+	return err
 }
 
 func loadOrCreateWGKey(path string) (tunnel.PrivateKey, error) {

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/controller"
+	"github.com/gatehouse-ztna/gatehouse/tunnel"
 )
 
 func TestCheckEmbedded(t *testing.T) {
@@ -55,5 +61,40 @@ func TestEmbeddedGatewayKeepsItsKey(t *testing.T) {
 	defer second.Close()
 	if got := second.PublicKey(); got != key {
 		t.Errorf("PublicKey() after restart = %q, want %q (kept in %s)", got, key, filepath.Join(dir, "gateway.key"))
+	}
+}
+
+// TestEmbeddedEnforcerSaysPeerLost: the embedded gateway's "no such peer"
+// reaches the grant manager as controller.ErrPeerLost (so it revokes the
+// grant), and no other error does.
+func TestEmbeddedEnforcerSaysPeerLost(t *testing.T) {
+	gw, err := startEmbedded(t.TempDir(), "127.0.0.1:0", embeddedConfig{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	e := embeddedEnforcer{gw}
+	key, err := tunnel.NewPrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := key.Public().String()
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		call     func() error
+		wantLost bool
+	}{
+		{name: "renew of a peer it does not hold", call: func() error { return e.RenewPeer(ctx, unknown, time.Minute) }, wantLost: true},
+		{name: "remove of a peer it does not hold", call: func() error { return e.RemovePeer(ctx, unknown) }, wantLost: true},
+		{name: "renew with no lease", call: func() error { return e.RenewPeer(ctx, unknown, 0) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if err == nil || errors.Is(err, controller.ErrPeerLost) != tt.wantLost {
+				t.Errorf("%s = %v, want an error that is ErrPeerLost: %v", tt.name, err, tt.wantLost)
+			}
+		})
 	}
 }

@@ -92,7 +92,7 @@ func run(ctx context.Context, cfg controller.Config, srvCfg httpapi.Config, gc e
 	// renewals), then the gateway.
 	defer gw.Close()
 	defer c.Close()
-	if err := c.RegisterGateway(ctx, controller.EmbeddedGateway, gw); err != nil {
+	if err := c.RegisterGateway(ctx, controller.EmbeddedGateway, embeddedEnforcer{gw}); err != nil {
 		return err
 	}
 	srv, err := httpapi.New(c, srvCfg)

@@ -29,6 +29,7 @@ import (
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller/gateways"
+	"github.com/gatehouse-ztna/gatehouse/controller/grants"
 	"github.com/gatehouse-ztna/gatehouse/controller/pki"
 	"github.com/gatehouse-ztna/gatehouse/gateway"
 	"github.com/gatehouse-ztna/gatehouse/gateway/link"
@@ -647,8 +648,9 @@ func x509Pool(t *testing.T, caPEM []byte) *x509.CertPool {
 }
 
 // TestRemoteWaitsForAck: AddPeer and RenewPeer return only with the
-// gateway's ack — its error when it refused, ErrUnknownPeer for a key it
-// does not hold, and a timeout error when no ack comes.
+// gateway's ack — its error when it refused, grants.ErrPeerLost for a key
+// it does not hold (so the grant manager revokes the grant), and a
+// timeout error when no ack comes.
 func TestRemoteWaitsForAck(t *testing.T) {
 	pub, priv := gatewayKey(t)
 	c := newController(t, pub)
@@ -672,17 +674,22 @@ func TestRemoteWaitsForAck(t *testing.T) {
 		call    func() error
 		ack     func(id uint64) *api.PeerAck // nil: never ack
 		wantErr string                       // "" = nil
+		wantIs  error                        // nil: none
 	}{
 		{"add acked late", func() error { return r.AddPeer(ctx, pc) },
-			func(id uint64) *api.PeerAck { return &api.PeerAck{ID: id} }, ""},
+			func(id uint64) *api.PeerAck { return &api.PeerAck{ID: id} }, "", nil},
 		{"add refused", func() error { return r.AddPeer(ctx, pc) },
-			func(id uint64) *api.PeerAck { return &api.PeerAck{ID: id, Error: "overlay address taken"} }, "overlay address taken"},
+			func(id uint64) *api.PeerAck { return &api.PeerAck{ID: id, Error: "overlay address taken"} }, "overlay address taken", nil},
 		{"renew of unknown peer", func() error { return r.RenewPeer(ctx, pc.PublicKey, time.Minute) },
 			func(id uint64) *api.PeerAck {
 				return &api.PeerAck{ID: id, Error: "no such peer", Code: api.CodeUnknownPeer}
-			}, gateway.ErrUnknownPeer.Error()},
+			}, grants.ErrPeerLost.Error(), grants.ErrPeerLost},
+		{"remove of unknown peer", func() error { return r.RemovePeer(ctx, pc.PublicKey) },
+			func(id uint64) *api.PeerAck {
+				return &api.PeerAck{ID: id, Error: "no such peer", Code: api.CodeUnknownPeer}
+			}, grants.ErrPeerLost.Error(), grants.ErrPeerLost},
 		{"add never acked", func() error { return r.AddPeer(ctx, pc) },
-			func(uint64) *api.PeerAck { return nil }, "did not acknowledge"},
+			func(uint64) *api.PeerAck { return nil }, "did not acknowledge", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -714,6 +721,8 @@ func TestRemoteWaitsForAck(t *testing.T) {
 				t.Fatalf("%s = %v, want nil", tt.name, err)
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Fatalf("%s = %v, want an error containing %q", tt.name, err, tt.wantErr)
+			case tt.wantIs != nil && !errors.Is(err, tt.wantIs):
+				t.Fatalf("%s = %v, want an error that is %v", tt.name, err, tt.wantIs)
 			}
 			if returned.Sub(start) < delay {
 				t.Errorf("%s returned after %s, want not before the gateway answered (%s)", tt.name, returned.Sub(start), delay)

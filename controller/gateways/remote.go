@@ -5,16 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
-	"sync"
-
 	"github.com/gatehouse-ztna/gatehouse/api"
-	"github.com/gatehouse-ztna/gatehouse/gateway"
+	"github.com/gatehouse-ztna/gatehouse/controller/grants"
 )
 
-// Remote is one standalone gateway as the controller drives it; it has
-// the method set of controller.Enforcer. It stays the same object across
+// Remote is one standalone gateway as the controller drives it: a
+// grants.Enforcer, whose RenewPeer and RemovePeer wrap grants.ErrPeerLost
+// when the gateway answers that it does not hold the peer (its ack's code
+// unknown_peer). It stays the same object across
 // the gateway's links; between them every call fails at once with
 // ErrOffline.
 type Remote struct {
@@ -32,6 +33,8 @@ type Remote struct {
 	flows     map[string]int      // open flows by peer key, from the last status
 	held      map[string]heldPeer // peers the gateway acknowledged, by public key
 }
+
+var _ grants.Enforcer = (*Remote)(nil)
 
 // heldPeer is a peer the gateway acknowledged, with its expiry on the
 // hub's clock (for listing only: the gateway enforces its own).
@@ -98,7 +101,7 @@ func (r *Remote) RenewPeer(ctx context.Context, publicKey string, lease time.Dur
 			p.expires = r.hub.cfg.Now().Add(lease)
 			r.held[publicKey] = p
 		}
-	case errors.Is(err, gateway.ErrUnknownPeer):
+	case errors.Is(err, grants.ErrPeerLost):
 		delete(r.held, publicKey)
 	}
 	if err != nil {
@@ -110,7 +113,7 @@ func (r *Remote) RenewPeer(ctx context.Context, publicKey string, lease time.Dur
 // RemovePeer has the gateway reset the peer's open flows and remove it.
 func (r *Remote) RemovePeer(ctx context.Context, publicKey string) error {
 	err := r.call(ctx, api.TypePeerRemove, func(id uint64) any { return api.PeerRemove{ID: id, PublicKey: publicKey} })
-	if err == nil || errors.Is(err, gateway.ErrUnknownPeer) {
+	if err == nil || errors.Is(err, grants.ErrPeerLost) {
 		r.mu.Lock()
 		delete(r.held, publicKey)
 		r.mu.Unlock()
@@ -159,7 +162,7 @@ func (r *Remote) call(ctx context.Context, typ string, msg func(id uint64) any) 
 	case ack.Error == "":
 		return nil
 	case ack.Code == api.CodeUnknownPeer:
-		return fmt.Errorf("gateway %s: %w", r.name, gateway.ErrUnknownPeer)
+		return fmt.Errorf("gateway %s: %w", r.name, grants.ErrPeerLost)
 	}
 	return fmt.Errorf("gateway %s refused %s: %s", r.name, typ, ack.Error)
 }

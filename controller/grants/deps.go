@@ -2,6 +2,7 @@ package grants
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -45,13 +46,21 @@ type Enforcer interface {
 	AddPeer(ctx context.Context, pc api.PeerConfig) error
 	// RenewPeer gives a live peer lease more life from now, on the
 	// gateway's own clock; an error means the peer is not renewed and will
-	// drop at its old expiry.
+	// drop at its old expiry. The error wraps ErrPeerLost when the gateway
+	// does not hold the peer at all.
 	RenewPeer(ctx context.Context, publicKey string, lease time.Duration) error
-	// RemovePeer resets the peer's open flows and removes it.
+	// RemovePeer resets the peer's open flows and removes it. The error
+	// wraps ErrPeerLost when the gateway does not hold the peer.
 	RemovePeer(ctx context.Context, publicKey string) error
 	// Peers lists what is installed.
 	Peers(ctx context.Context) []api.GatewayPeer
 }
+
+// ErrPeerLost is what an Enforcer's RenewPeer and RemovePeer wrap when the
+// gateway does not hold the peer: it restarted, or its own timer expired
+// the peer. Adapters map their gateway's own error onto it (this package
+// cannot import the gateway).
+var ErrPeerLost = errors.New("the gateway does not hold this peer")
 
 // Policy is what the Manager asks before it issues or keeps a grant.
 type Policy interface {
@@ -62,14 +71,11 @@ type Policy interface {
 	App(name string) (api.App, bool)
 }
 
-// Notifier reaches devices' agents on their current link. Its methods
-// never block (a link that cannot keep up is the Notifier's problem).
-type Notifier interface {
-	// Notify queues msg, of wire type typ, for device's agent; it does
-	// nothing when the device has no link.
-	Notify(device, typ string, msg any)
+// Presence tells which devices' agents are connected. (Agents hear of
+// renewals and revocations from the Manager's Events, not from here.)
+type Presence interface {
 	// Connected reports whether device has a link now: only grants of
-	// connected devices are renewed.
+	// connected devices are renewed. It never blocks.
 	Connected(device string) bool
 }
 

@@ -89,6 +89,9 @@ type fakeEnforcer struct {
 	mu    sync.Mutex // guards peers and fail
 	peers map[string]api.PeerConfig
 	fail  bool
+	// beforeAdd, when set before use, runs at the start of every AddPeer
+	// (outside mu), so a test can hold a request inside the gateway.
+	beforeAdd func(pub string)
 }
 
 var _ Enforcer = (*fakeEnforcer)(nil)
@@ -103,6 +106,9 @@ func (e *fakeEnforcer) Endpoint() string  { return e.name + ".example.test:51820
 func (e *fakeEnforcer) PublicKey() string { return "gwkey-" + e.name }
 
 func (e *fakeEnforcer) AddPeer(_ context.Context, pc api.PeerConfig) error {
+	if e.beforeAdd != nil {
+		e.beforeAdd(pc.PublicKey)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.fail {
@@ -121,7 +127,7 @@ func (e *fakeEnforcer) RenewPeer(_ context.Context, pub string, lease time.Durat
 	}
 	pc, ok := e.peers[pub]
 	if !ok {
-		return fmt.Errorf("no peer %s", pub)
+		return fmt.Errorf("renew %s: %w", pub, ErrPeerLost)
 	}
 	pc.Lease = api.Duration(lease)
 	e.peers[pub] = pc
@@ -135,9 +141,20 @@ func (e *fakeEnforcer) RemovePeer(_ context.Context, pub string) error {
 	if e.fail {
 		return errFake
 	}
+	if _, ok := e.peers[pub]; !ok {
+		return fmt.Errorf("remove %s: %w", pub, ErrPeerLost)
+	}
 	delete(e.peers, pub)
 	e.j.add("%s: remove %s", e.name, pub)
 	return nil
+}
+
+// lose drops pub behind the Manager's back, as a gateway that restarted
+// or expired it on its own timer does.
+func (e *fakeEnforcer) lose(pub string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.peers, pub)
 }
 
 func (e *fakeEnforcer) Peers(context.Context) []api.GatewayPeer {
@@ -165,18 +182,29 @@ func (e *fakeEnforcer) peer(pub string) (api.PeerConfig, bool) {
 
 // fakePolicy allows the apps in allowed.
 type fakePolicy struct {
-	mu      sync.Mutex // guards apps and allowed
+	mu      sync.Mutex // guards apps, allowed, decisions and afterDecide
 	apps    map[string]api.App
 	allowed map[string]bool
+	// decisions counts Decide calls; afterDecide, when set, runs after
+	// the n-th has made its decision and before it returns (outside mu),
+	// so a test can land a change at exactly that point.
+	decisions   int
+	afterDecide func(n int)
 }
 
 func (p *fakePolicy) Decide(user, device, app string, now time.Time) api.Decision {
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.decisions++
+	n, hook := p.decisions, p.afterDecide
+	d := api.Decision{App: app, Reasons: []api.Reason{{Code: api.CodePostureDiskEncryption, Message: "disk encryption is off"}}}
 	if p.allowed[app] {
-		return api.Decision{App: app, Allowed: true, Reasons: []api.Reason{{Code: api.CodePolicyAllow}}}
+		d = api.Decision{App: app, Allowed: true, Reasons: []api.Reason{{Code: api.CodePolicyAllow}}}
 	}
-	return api.Decision{App: app, Reasons: []api.Reason{{Code: api.CodePostureDiskEncryption, Message: "disk encryption is off"}}}
+	p.mu.Unlock()
+	if hook != nil {
+		hook(n)
+	}
+	return d
 }
 
 func (p *fakePolicy) App(name string) (api.App, bool) {
@@ -192,16 +220,15 @@ func (p *fakePolicy) set(f func(apps map[string]api.App, allowed map[string]bool
 	f(p.apps, p.allowed)
 }
 
-// fakeNotifier records messages to devices; devices in offline have no link.
-type fakeNotifier struct {
-	j       *journal
+// fakePresence has every device connected but those in offline.
+type fakePresence struct {
 	mu      sync.Mutex // guards offline
 	offline map[string]bool
 }
 
-func (n *fakeNotifier) Notify(device, typ string, msg any) { n.j.add("to %s: %s", device, typ) }
+var _ Presence = (*fakePresence)(nil)
 
-func (n *fakeNotifier) Connected(device string) bool {
+func (n *fakePresence) Connected(device string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return !n.offline[device]
@@ -240,7 +267,7 @@ type rig struct {
 	j        *journal
 	gw       *fakeEnforcer
 	policy   *fakePolicy
-	notifier *fakeNotifier
+	presence *fakePresence
 	overlays *ipam.Pool
 	events   []Event
 	evMu     sync.Mutex // guards events
@@ -256,13 +283,16 @@ func newRig(t *testing.T) *rig {
 			"grafana": {Name: "grafana", Upstreams: []string{"10.0.0.5:3000"}, VirtualIP: "100.80.0.1"},
 			"wiki":    {Name: "wiki", Upstreams: []string{"10.0.0.6:80"}, Gateway: "paris", VirtualIP: "100.80.0.2"},
 		}, allowed: map[string]bool{"grafana": true, "wiki": true}},
-		notifier: &fakeNotifier{j: j, offline: map[string]bool{}},
+		presence: &fakePresence{offline: map[string]bool{}},
 		overlays: ipam.NewPool(netip.MustParsePrefix("100.64.0.0/30"))}
-	r.m = New(Config{Lease: testLease, Clock: r.clock, Policy: r.policy, Notifier: r.notifier, Overlays: r.overlays})
+	r.m = New(Config{Lease: testLease, Clock: r.clock, Policy: r.policy, Presence: r.presence, Overlays: r.overlays})
+	// Events go to the journal too, so tests see them in order with what
+	// the gateway was asked (an agent pusher subscribes the same way).
 	r.m.Subscribe(func(e Event) {
 		r.evMu.Lock()
 		defer r.evMu.Unlock()
 		r.events = append(r.events, e)
+		j.add("event: %s %s", e.Kind, e.PublicKey)
 	})
 	if err := r.m.RegisterGateway(context.Background(), EmbeddedGateway, r.gw); err != nil {
 		t.Fatal(err)
@@ -280,7 +310,7 @@ func (r *rig) request(t *testing.T, app, pub string) *fakeLink {
 	return l
 }
 
-// kinds lists the kinds of the events so far and forgets them.
+// takeEvents lists the events so far and forgets them.
 func (r *rig) takeEvents() []Event {
 	r.evMu.Lock()
 	defer r.evMu.Unlock()
@@ -293,6 +323,18 @@ func kinds(evs []Event) []Kind {
 	out := make([]Kind, 0, len(evs))
 	for _, e := range evs {
 		out = append(out, e.Kind)
+	}
+	return out
+}
+
+// free lists the overlay addresses free now (taking and giving them back).
+func (r *rig) free() []netip.Addr {
+	var out []netip.Addr
+	for a, err := r.overlays.Take(); err == nil; a, err = r.overlays.Take() {
+		out = append(out, a)
+	}
+	for _, a := range out {
+		r.overlays.Release(a)
 	}
 	return out
 }

@@ -24,10 +24,11 @@ const EmbeddedGateway = "embedded"
 // Config wires a Manager. Every field is required but Logger.
 type Config struct {
 	// Lease is how long a grant lives without renewal.
-	Lease    time.Duration
-	Clock    Clock
-	Policy   Policy
-	Notifier Notifier
+	Lease  time.Duration
+	Clock  Clock
+	Policy Policy
+	// Presence says which devices are connected: only their grants renew.
+	Presence Presence
 	// Overlays hands out tunnels' overlay /32s.
 	Overlays ipam.Allocator
 	Logger   *slog.Logger
@@ -36,9 +37,10 @@ type Config struct {
 // Manager owns the live grants.
 //
 // Lock order: a grant's gwMu, then Manager.mu; the Manager calls Policy,
-// Notifier, Link and gateways without holding mu, so callers may hold
-// their own locks around Manager methods only if those locks are never
-// taken by Policy, Notifier or Link (Keys, List and Subscribe take only mu).
+// Presence, Link, gateways and event subscribers without holding mu, so
+// callers may hold their own locks around Manager methods only if those
+// locks are never taken by Policy, Presence, Link or a subscriber (Keys
+// and List take only mu, Subscribe only its own).
 type Manager struct {
 	cfg      Config
 	clock    Clock
@@ -46,8 +48,12 @@ type Manager struct {
 	gateways Registry
 	subs     subscribers
 
-	mu     sync.Mutex     // guards grants and every grant's dests and expires
+	mu     sync.Mutex     // guards grants, asking and every grant's dests and expires
 	grants map[key]*grant // the live grants
+	// asking holds the keys a Request is under way for, each closed when
+	// it ends: one Request per key at a time, so only the Request under
+	// way puts a grant in its key's place.
+	asking map[key]chan struct{}
 }
 
 type key struct{ device, app string }
@@ -77,7 +83,7 @@ func New(cfg Config) *Manager {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, grants: map[key]*grant{}}
+	return &Manager{cfg: cfg, clock: cfg.Clock, log: cfg.Logger, grants: map[key]*grant{}, asking: map[key]chan struct{}{}}
 }
 
 // Request is an agent's ask for a tunnel to App with a fresh key.
@@ -91,8 +97,10 @@ type Request struct {
 // Request decides req and, if allowed, installs the peer on the app's
 // gateway before answering on link with a grant; otherwise link gets a
 // denial with reasons. A grant the device held for the app is replaced.
-// The error is for a request that is itself wrong (a key another tunnel
-// holds): it was denied, and the agent should also hear the error.
+// A request for the same device and app still under way (on a link being
+// replaced) is waited for. The error is for a request that is itself wrong
+// (a key another tunnel holds): it was denied, and the agent should also
+// hear the error; or ctx ended while waiting.
 func (m *Manager) Request(ctx context.Context, req Request, link Link) error {
 	k := key{req.Device, req.App}
 	deny := func(reasons []api.Reason) {
@@ -100,6 +108,16 @@ func (m *Manager) Request(ctx context.Context, req Request, link Link) error {
 		m.emit(Event{Kind: Denied, Device: req.Device, User: req.User, App: req.App, PublicKey: req.PublicKey, Reasons: reasons})
 	}
 	m.mu.Lock()
+	for m.asking[k] != nil {
+		wait := m.asking[k]
+		m.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return fmt.Errorf("grant request for %q: %w", req.App, ctx.Err())
+		}
+		m.mu.Lock()
+	}
 	for other, g := range m.grants {
 		if g.pub == req.PublicKey && other != k {
 			m.mu.Unlock()
@@ -111,7 +129,15 @@ func (m *Manager) Request(ctx context.Context, req Request, link Link) error {
 	}
 	old := m.grants[k]
 	delete(m.grants, k)
+	asking := make(chan struct{})
+	m.asking[k] = asking
 	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.asking, k)
+		m.mu.Unlock()
+		close(asking)
+	}()
 	if old != nil {
 		m.release(ctx, old)
 	}
@@ -147,15 +173,20 @@ func (m *Manager) Request(ctx context.Context, req Request, link Link) error {
 		return nil
 	}
 	// Things may have changed while the gateway was busy: the decision,
-	// the device (deleted), the link (replaced). Re-check before keeping it.
+	// the device (deleted), the link (replaced). The grant goes live
+	// first and is re-checked after: a change that lands after this
+	// re-decision finds it live, and its re-decision revokes it (waiting
+	// on gwMu until the grant message is out); a change that lands before
+	// is seen here. Deciding first and going live after would let a grant
+	// decided under the old policy slip past the change's re-decision.
 	g.gwMu.Lock()
+	m.mu.Lock()
+	m.grants[k] = g // k is free: no other Request for it is under way
+	m.mu.Unlock()
 	d = m.cfg.Policy.Decide(req.User, req.Device, req.App, m.clock.Now())
 	current := link.Current()
-	var displaced *grant
 	if d.Allowed && current {
 		m.mu.Lock()
-		displaced = m.grants[k]
-		m.grants[k] = g
 		lease := g.expires.Sub(m.clock.Now())
 		m.mu.Unlock()
 		// Sent under gwMu, so no renew or revoke of this grant can
@@ -165,12 +196,11 @@ func (m *Manager) Request(ctx context.Context, req Request, link Link) error {
 		m.emit(Event{Kind: Issued, Device: g.device, User: g.user, App: g.app, PublicKey: g.pub, Gateway: g.gateway, Overlay: g.overlay, Lease: lease})
 		m.log.Info("grant", "device", g.device, "user", g.user, "app", g.app, "gateway", gwName, "overlay", overlay)
 	} else {
+		// Whoever else took g meanwhile finds it dropped and does nothing.
+		m.take(g)
 		m.dropLocked(ctx, g)
 	}
 	g.gwMu.Unlock()
-	if displaced != nil {
-		m.release(ctx, displaced)
-	}
 	if !d.Allowed && current {
 		deny(d.Reasons)
 	}
@@ -265,13 +295,15 @@ func (m *Manager) ExpireDue(ctx context.Context) {
 }
 
 // RenewAll expires what is due, then gives every other grant of a
-// connected device a fresh lease on its gateway and tells its agent. A
-// grant whose device is offline, or whose gateway cannot be reached, is
-// not renewed and ends at its expiry. The caller re-decides first
-// (ReevaluateAll): RenewAll does not decide.
+// connected device a fresh lease on its gateway (Renewed). A grant whose
+// device is offline, or whose gateway cannot be reached, is not renewed
+// and ends at its expiry; one whose gateway no longer holds its peer is
+// revoked at once (gateway.lost_grant), so its agent asks afresh instead
+// of keeping a dead tunnel. The caller re-decides first (ReevaluateAll):
+// RenewAll does not decide.
 func (m *Manager) RenewAll(ctx context.Context) {
 	m.ExpireDue(ctx)
-	for _, g := range m.live(m.cfg.Notifier.Connected) {
+	for _, g := range m.live(m.cfg.Presence.Connected) {
 		m.renew(ctx, g)
 	}
 }
@@ -290,7 +322,14 @@ func (m *Manager) renew(ctx context.Context, g *grant) {
 	// The Manager's own expiry counts from before the gateway and the
 	// agent receive theirs, so it is the earliest of the three.
 	exp := m.clock.Now().Add(m.cfg.Lease)
-	if err := gw.RenewPeer(ctx, g.pub, m.cfg.Lease); err != nil {
+	err := gw.RenewPeer(ctx, g.pub, m.cfg.Lease)
+	if errors.Is(err, ErrPeerLost) {
+		if m.take(g) {
+			m.revokeLocked(ctx, g, Revoked, []api.Reason{gatewayLostGrant(g.gateway)})
+		}
+		return
+	}
+	if err != nil {
 		m.log.Warn("renew lease on gateway", "app", g.app, "device", g.device, "err", err)
 		return
 	}
@@ -301,7 +340,6 @@ func (m *Manager) renew(ctx context.Context, g *grant) {
 	}
 	m.mu.Unlock()
 	if live {
-		m.cfg.Notifier.Notify(g.device, api.TypeRenew, api.Renewal{App: g.app, PublicKey: g.pub, Lease: api.Duration(m.cfg.Lease)})
 		m.emit(Event{Kind: Renewed, Device: g.device, User: g.user, App: g.app, PublicKey: g.pub, Gateway: g.gateway, Overlay: g.overlay, Lease: m.cfg.Lease})
 	}
 }
@@ -336,17 +374,22 @@ func (m *Manager) move(ctx context.Context, g *grant) {
 	}
 }
 
-// revoke tells the agent first (it closes its side at once), then has the
-// gateway reset the flows and remove the peer. Either alone stops the
-// data. g must already be out of the live grants (take).
+// revoke emits the revocation first (its subscribers tell the agent,
+// which closes its side at once), then has the gateway reset the flows
+// and remove the peer. Either alone stops the data. g must already be out
+// of the live grants (take).
 func (m *Manager) revoke(ctx context.Context, g *grant, kind Kind, reasons []api.Reason) {
 	g.gwMu.Lock()
 	defer g.gwMu.Unlock()
+	m.revokeLocked(ctx, g, kind, reasons)
+}
+
+// revokeLocked is revoke for a caller that holds g.gwMu.
+func (m *Manager) revokeLocked(ctx context.Context, g *grant, kind Kind, reasons []api.Reason) {
 	if g.dropped {
 		return
 	}
 	m.log.Info("grant "+kind.String(), "device", g.device, "user", g.user, "app", g.app, "reasons", api.ReasonsText(reasons))
-	m.cfg.Notifier.Notify(g.device, api.TypeRevoke, api.Revocation{App: g.app, PublicKey: g.pub, Reasons: reasons})
 	m.emit(Event{Kind: kind, Device: g.device, User: g.user, App: g.app, PublicKey: g.pub, Gateway: g.gateway, Overlay: g.overlay, Reasons: reasons})
 	m.dropLocked(ctx, g)
 }
@@ -364,7 +407,8 @@ func (m *Manager) release(ctx context.Context, g *grant) {
 
 // dropLocked removes g's peer from its gateway, once, and frees its
 // overlay address. If the gateway cannot be told, the address stays taken
-// until the gateway's own timer has dropped the peer at the lease's end.
+// until the gateway's own timer has dropped the peer at the lease's end;
+// if it no longer holds the peer, the address is free at once.
 // The caller holds g.gwMu.
 func (m *Manager) dropLocked(ctx context.Context, g *grant) {
 	g.dropped = true
@@ -372,7 +416,7 @@ func (m *Manager) dropLocked(ctx context.Context, g *grant) {
 	if gw, online := m.gateways.Get(g.gateway); online {
 		err = gw.RemovePeer(ctx, g.pub)
 	}
-	if err == nil {
+	if err == nil || errors.Is(err, ErrPeerLost) {
 		m.cfg.Overlays.Release(g.overlay)
 		return
 	}
@@ -533,6 +577,13 @@ func AppGateway(app api.App) string {
 func GatewayOffline(name string) api.Reason {
 	return api.Reason{Code: api.CodeGatewayOffline, Message: fmt.Sprintf("gateway %s is offline", name),
 		Remediation: "Try again later; if it persists, tell IT the gateway is down"}
+}
+
+// gatewayLostGrant is the revocation of a grant whose gateway no longer
+// holds its peer (the gateway restarted, or its own timer expired it).
+func gatewayLostGrant(name string) api.Reason {
+	return api.Reason{Code: api.CodeGatewayLostGrant, Message: fmt.Sprintf("gateway %s no longer holds this tunnel (it restarted or dropped it)", name),
+		Remediation: "Nothing to do: the agent sets up a new tunnel on the next connection to the app"}
 }
 
 // destinations maps each upstream to the app's virtual IP on the same port.

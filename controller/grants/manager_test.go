@@ -2,6 +2,8 @@ package grants
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -62,7 +64,7 @@ func TestIssueAndDeny(t *testing.T) {
 				if !installed {
 					t.Errorf("Request(%q) issued a grant without a peer on the gateway", tt.app)
 				}
-				if got := r.j.all(); !slices.Equal(got[len(got)-2:], []string{"embedded: add k1", "reply: grant"}) {
+				if got := r.j.all(); !slices.Equal(got[len(got)-3:], []string{"embedded: add k1", "reply: grant", "event: issued k1"}) {
 					t.Errorf("journal = %q, want the peer added before the grant is sent", got)
 				}
 				return
@@ -106,8 +108,8 @@ func TestRenewKeepsAGrantPastItsFirstLease(t *testing.T) {
 	if _, ok := r.gw.peer("k1"); !ok {
 		t.Errorf("peer gone from the gateway, want it renewed")
 	}
-	if got := r.j.all(); !slices.Contains(got, "to d1: renew") || !slices.Contains(got, "embedded: renew k1 1m0s") {
-		t.Errorf("journal = %q, want renewals on the gateway and to the agent", got)
+	if got := r.j.all(); !slices.Equal(got[len(got)-2:], []string{"embedded: renew k1 1m0s", "event: renewed k1"}) {
+		t.Errorf("journal = %q, want each renewal on the gateway, then its event", got)
 	}
 }
 
@@ -118,7 +120,7 @@ func TestExpire(t *testing.T) {
 		name  string
 		setup func(r *rig)
 	}{
-		{name: "device offline", setup: func(r *rig) { r.notifier.offline["d1"] = true }},
+		{name: "device offline", setup: func(r *rig) { r.presence.offline["d1"] = true }},
 		{name: "gateway offline", setup: func(r *rig) { r.m.UnregisterGateway(EmbeddedGateway, r.gw) }},
 		{name: "gateway refuses renewals", setup: func(r *rig) { r.gw.setFail(true) }},
 	}
@@ -147,8 +149,8 @@ func TestExpire(t *testing.T) {
 }
 
 // TestRevokeTellsAgentThenGateway: a grant that no longer passes is
-// revoked with the policy's reasons; the agent hears first, then the
-// gateway removes the peer.
+// revoked with the policy's reasons; subscribers (the agent pusher) hear
+// first, then the gateway removes the peer.
 func TestRevokeTellsAgentThenGateway(t *testing.T) {
 	r := newRig(t)
 	r.request(t, "grafana", "k1")
@@ -164,8 +166,8 @@ func TestRevokeTellsAgentThenGateway(t *testing.T) {
 		t.Fatalf("Reevaluate(d1) events = %+v, want revoked with the policy's reason", evs)
 	}
 	got := r.j.all()
-	if !slices.Equal(got[len(got)-2:], []string{"to d1: revoke", "embedded: remove k1"}) {
-		t.Errorf("journal = %q, want the revoke to the agent, then the peer removed", got)
+	if !slices.Equal(got[len(got)-2:], []string{"event: revoked k1", "embedded: remove k1"}) {
+		t.Errorf("journal = %q, want the revoked event (the agent's revoke), then the peer removed", got)
 	}
 	// The address is free again.
 	if a, _ := r.overlays.Take(); a != netip.MustParseAddr("100.64.0.2") {
@@ -249,9 +251,6 @@ func TestRelease(t *testing.T) {
 	if _, ok := r.gw.peer("k1"); ok {
 		t.Errorf("peer k1 still on the gateway after release")
 	}
-	if slices.Contains(r.j.all(), "to d1: revoke") {
-		t.Errorf("journal = %q, want no revoke for a release", r.j.all())
-	}
 }
 
 // TestKeyReuseIsRefused: one key is one tunnel.
@@ -291,21 +290,11 @@ func TestUnreachableGatewayHoldsAddressUntilLeaseEnds(t *testing.T) {
 	r.gw.setFail(true)
 	r.m.Release(ctx, "d1", "grafana", "k1")
 	r.gw.setFail(false)
-	taken := func() []netip.Addr {
-		var out []netip.Addr
-		for a, err := r.overlays.Take(); err == nil; a, err = r.overlays.Take() {
-			out = append(out, a)
-		}
-		for _, a := range out {
-			r.overlays.Release(a)
-		}
-		return out
-	}
-	if got := taken(); slices.Contains(got, netip.MustParseAddr("100.64.0.1")) {
+	if got := r.free(); slices.Contains(got, netip.MustParseAddr("100.64.0.1")) {
 		t.Fatalf("free addresses right after a failed remove = %v, want 100.64.0.1 still held", got)
 	}
 	r.clock.Advance(testLease + time.Second)
-	if got := taken(); !slices.Contains(got, netip.MustParseAddr("100.64.0.1")) {
+	if got := r.free(); !slices.Contains(got, netip.MustParseAddr("100.64.0.1")) {
 		t.Errorf("free addresses after the lease = %v, want 100.64.0.1 back", got)
 	}
 }
@@ -342,5 +331,183 @@ func TestRegisterGatewayRemovesStrayPeers(t *testing.T) {
 	r.m.UnregisterGateway(EmbeddedGateway, newFakeEnforcer("other", r.j))
 	if _, ok := r.m.gateways.Get(EmbeddedGateway); !ok {
 		t.Errorf("UnregisterGateway(%q, another enforcer) took the registered one offline", EmbeddedGateway)
+	}
+}
+
+// TestChangeAfterRequestRedecisionRevokes: an admin change that lands
+// right after a grant request's last re-decision (made under the old
+// policy) and re-decides every live grant must find the new grant and
+// revoke it, not leave it to live until the next renewal round. The
+// agent hears the grant first, then its revocation.
+func TestChangeAfterRequestRedecisionRevokes(t *testing.T) {
+	r := newRig(t)
+	reevaluated := make(chan struct{})
+	redecided := make(chan struct{}, 1) // the change's re-decision of the new grant
+	r.policy.afterDecide = func(n int) {
+		switch n {
+		case 2: // the request's re-decision after the gateway took the peer
+			r.policy.set(func(_ map[string]api.App, allowed map[string]bool) { allowed["grafana"] = false })
+			go func() {
+				defer close(reevaluated)
+				r.m.ReevaluateAll(ctx)
+			}()
+			// The change's re-decision either finishes without the grant
+			// or reaches it (and then waits for the request to finish).
+			select {
+			case <-reevaluated:
+			case <-redecided:
+			}
+		case 3:
+			redecided <- struct{}{}
+		}
+	}
+	l := r.request(t, "grafana", "k1")
+	select {
+	case <-reevaluated:
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReevaluateAll did not return within 5 s")
+	}
+	evs := r.takeEvents()
+	if !slices.Equal(kinds(evs), []Kind{Issued, Revoked}) || !hasCode(evs[1].Reasons, api.CodePostureDiskEncryption) {
+		t.Errorf("events = %+v, want issued, then revoked with the new policy's reason", evs)
+	}
+	if got := r.m.List(); len(got) != 0 {
+		t.Errorf("List() after the change = %+v, want no grant", got)
+	}
+	if _, ok := r.gw.peer("k1"); ok {
+		t.Errorf("peer k1 still on the gateway after the change")
+	}
+	if _, ok := l.last().(api.Grant); !ok {
+		t.Errorf("reply = %+v, want the grant (the revocation follows it)", l.last())
+	}
+}
+
+// TestRenewOfLostPeerRevokes: a renewal the gateway answers with
+// ErrPeerLost (it restarted, or expired the peer) revokes the grant at
+// once with gateway.lost_grant, so the agent drops its dead tunnel and
+// asks again; the overlay address is free at once.
+func TestRenewOfLostPeerRevokes(t *testing.T) {
+	r := newRig(t)
+	r.request(t, "grafana", "k1")
+	r.takeEvents()
+	r.gw.lose("k1")
+	r.clock.Advance(testLease / 3)
+	r.m.RenewAll(ctx)
+	evs := r.takeEvents()
+	if !slices.Equal(kinds(evs), []Kind{Revoked}) || !hasCode(evs[0].Reasons, api.CodeGatewayLostGrant) {
+		t.Fatalf("RenewAll of a lost peer: events %+v, want revoked with %s", evs, api.CodeGatewayLostGrant)
+	}
+	if rs := evs[0].Reasons; rs[0].Message != "gateway embedded no longer holds this tunnel (it restarted or dropped it)" || rs[0].Remediation == "" {
+		t.Errorf("reason = %+v, want it to name the gateway and say what to do", rs[0])
+	}
+	if got := r.m.List(); len(got) != 0 {
+		t.Errorf("List() after a lost peer = %+v, want none", got)
+	}
+	if got := r.free(); !slices.Contains(got, netip.MustParseAddr("100.64.0.1")) {
+		t.Errorf("free addresses after a lost peer = %v, want 100.64.0.1 back at once", got)
+	}
+}
+
+// TestSubscribersRunSynchronouslyOutsideTheLocks: a subscriber is called
+// before the Manager goes on (the revoked event before the peer is
+// removed), in the order subscribers came, and may read the Manager and
+// cancel itself from inside the call.
+func TestSubscribersRunSynchronouslyOutsideTheLocks(t *testing.T) {
+	r := newRig(t)
+	var order []string
+	var cancel func()
+	cancel = r.m.Subscribe(func(e Event) {
+		_, onGateway := r.gw.peer(e.PublicKey)
+		order = append(order, fmt.Sprintf("first %s: %d live, peer on gateway %v", e.Kind, len(r.m.List()), onGateway))
+		if e.Kind == Revoked {
+			cancel()
+		}
+	})
+	r.m.Subscribe(func(e Event) { order = append(order, "second "+e.Kind.String()) })
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ask := func(pub string) {
+			if err := r.m.Request(ctx, Request{Device: "d1", User: "alice", App: "grafana", PublicKey: pub}, &fakeLink{j: r.j}); err != nil {
+				t.Errorf("Request(grafana, %s) = %v, want nil", pub, err)
+			}
+		}
+		ask("k1")
+		r.m.RevokeDevice(ctx, "d1", []api.Reason{{Code: api.CodeDeviceDeleted}})
+		ask("k2")
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a subscriber calling List or its cancel deadlocked the Manager")
+	}
+	want := []string{
+		"first issued: 1 live, peer on gateway true", "second issued",
+		"first revoked: 0 live, peer on gateway true", "second revoked",
+		"second issued", // the first cancelled itself
+	}
+	if !slices.Equal(order, want) {
+		t.Errorf("calls = %q, want %q", order, want)
+	}
+}
+
+// TestRequestsForOneAppRunOneAtATime: a request for an app the device is
+// still asking for on a link being replaced waits for that one, so the
+// old link's request (kept from nothing: its link is stale) cannot take
+// the new one's grant with it; a request whose ctx ends while waiting
+// gives up.
+func TestRequestsForOneAppRunOneAtATime(t *testing.T) {
+	r := newRig(t)
+	inGateway, letGo := make(chan struct{}), make(chan struct{})
+	r.gw.beforeAdd = func(pub string) {
+		if pub == "k-old" {
+			close(inGateway)
+			<-letGo
+		}
+	}
+	oldDone := make(chan error)
+	go func() {
+		oldDone <- r.m.Request(ctx, Request{Device: "d1", User: "alice", App: "grafana", PublicKey: "k-old"}, &fakeLink{j: r.j, stale: true})
+	}()
+	<-inGateway
+
+	gaveUp, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := r.m.Request(gaveUp, Request{Device: "d1", User: "alice", App: "grafana", PublicKey: "k-cancelled"}, &fakeLink{j: r.j}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Request with its ctx ended while another is under way = %v, want %v", err, context.Canceled)
+	}
+
+	newDone := make(chan error)
+	newLink := &fakeLink{j: r.j}
+	go func() {
+		newDone <- r.m.Request(ctx, Request{Device: "d1", User: "alice", App: "grafana", PublicKey: "k-new"}, newLink)
+	}()
+	select {
+	case err := <-newDone:
+		t.Fatalf("Request(k-new) = %v while the old link's request is in the gateway, want it to wait", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(letGo)
+	for _, done := range []chan error{oldDone, newDone} {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Request = %v, want nil", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Request did not return within 5 s")
+		}
+	}
+	if got := r.m.List(); len(got) != 1 || got[0].PublicKey != "k-new" {
+		t.Errorf("List() = %+v, want the new link's grant only", got)
+	}
+	if _, ok := r.gw.peer("k-new"); !ok {
+		t.Errorf("peer k-new not on the gateway, want the new link's grant installed")
+	}
+	if _, ok := r.gw.peer("k-old"); ok {
+		t.Errorf("peer k-old on the gateway, want the stale link's request dropped")
+	}
+	if _, ok := newLink.last().(api.Grant); !ok {
+		t.Errorf("new link got %+v, want its grant", newLink.last())
 	}
 }
