@@ -202,3 +202,27 @@ func TestDialKeepsALiveSession(t *testing.T) {
 		t.Errorf("fresh handshakes forced = %d, want 0 while the server was answering", got)
 	}
 }
+
+// TestDialEndsWhenTheClientCloses: a dial waiting on a silent gateway ends
+// as soon as its tunnel is closed (the agent tearing it down on a
+// revocation), without a retry or a forced handshake.
+func TestDialEndsWhenTheClientCloses(t *testing.T) {
+	app := netip.MustParseAddrPort("100.80.0.1:80")
+	serverKey, _ := NewPrivateKey()
+	clientKey, _ := NewPrivateKey()
+	srv := echoServer(t, serverKey, 0, clientKey.Public(), func(netip.AddrPort) bool { return true })
+	cl := dialClient(t, clientKey, srv)
+	if errs := dialAll(cl, app, 1, 5*time.Second); errs != nil {
+		t.Fatalf("dial %s before the server went: %v", app, errs)
+	}
+	srv.Close()
+	time.AfterFunc(noAnswerWait/2, func() { cl.Close() })
+	start := time.Now()
+	_, err := cl.DialContext(context.Background(), app)
+	if took := time.Since(start); err == nil || took > noAnswerWait {
+		t.Errorf("DialContext(%s) while the client closed = %v after %s, want an error within %s", app, err, took, noAnswerWait)
+	}
+	if got := cl.sessionRestarts.Load(); got != 0 {
+		t.Errorf("fresh handshakes forced on a closed client = %d, want 0", got)
+	}
+}
