@@ -117,8 +117,9 @@ var allowedImports = map[string]map[string]string{
 		"/wire":    "websocket framing and the gateway proof, shared with the controller's hub",
 	},
 	"/cmd/gatehouse-gateway": {
-		"/gateway":      "the standalone gateway",
-		"/gateway/link": "its controller link and enrollment",
+		"/gateway":              "the standalone gateway",
+		"/gateway/link":         "its controller link and enrollment",
+		"/internal/enrollflags": "the enroll flags it shares with gatehouse-agent",
 	},
 	"/posture": {
 		"/api":                 "the PostureReport it fills",
@@ -135,7 +136,8 @@ var allowedImports = map[string]map[string]string{
 	"/agent/localapi": {
 		"/api": "decisions, reasons and posture shown to the CLI and tray",
 	},
-	"/internal/testenv": {},
+	"/internal/testenv":     {},
+	"/internal/enrollflags": {},
 	"/agent/localpeer": {
 		"/internal/testenv": "tests: skip only outside CI",
 	},
@@ -219,10 +221,11 @@ var allowedImports = map[string]map[string]string{
 		"/api/adminclient": "gatehouse admin",
 	},
 	"/cmd/gatehouse-agent": {
-		"/agent":          "the agent",
-		"/agent/keystore": "where the device key lives",
-		"/agent/localapi": "the local API socket path",
-		"/posture":        "the system collector and the override file",
+		"/agent":                "the agent",
+		"/internal/enrollflags": "the enroll flags it shares with gatehouse-gateway",
+		"/agent/keystore":       "where the device key lives",
+		"/agent/localapi":       "the local API socket path",
+		"/posture":              "the system collector and the override file",
 	},
 	"/cmd/gatehouse-controller": {
 		"/controller":         "the controller's core",

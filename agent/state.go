@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -116,25 +115,10 @@ func Enroll(ctx context.Context, o EnrollOptions) (State, error) {
 	if err != nil {
 		return st, fmt.Errorf("make device key: %w", err)
 	}
-	body, _ := json.Marshal(api.EnrollRequest{Token: o.Token, PublicKey: base64.StdEncoding.EncodeToString(pub), Hostname: o.Hostname})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, st.Controller+api.PathEnroll, bytes.NewReader(body))
+	er, err := wire.EnrollDevice(ctx, client, st.Controller,
+		api.EnrollRequest{Token: o.Token, PublicKey: base64.StdEncoding.EncodeToString(pub), Hostname: o.Hostname})
 	if err != nil {
-		return st, fmt.Errorf("controller URL %q: %w", o.Controller, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return st, fmt.Errorf("reach controller at %s: %w", st.Controller, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e api.ErrorResponse
-		json.NewDecoder(resp.Body).Decode(&e)
-		return st, fmt.Errorf("enrollment refused (%s): %s", resp.Status, e.Error)
-	}
-	var er api.EnrollResponse
-	if err := json.NewDecoder(resp.Body).Decode(&er); err != nil {
-		return st, fmt.Errorf("controller sent a malformed enrollment answer: %w", err)
+		return st, err
 	}
 	st.DeviceID, st.User = er.DeviceID, er.User
 	if err := o.Secrets.Set(deviceKeyName, priv); err != nil {

@@ -117,6 +117,22 @@ func (p *proc) awaitLine(t testing.TB, prefix string, within time.Duration) stri
 	return line
 }
 
+// awaitLog waits until p has logged a line containing substr on stderr.
+func (p *proc) awaitLog(t testing.TB, substr string, within time.Duration) {
+	t.Helper()
+	Eventually(t, within, func() error {
+		if strings.Contains(p.stderr.String(), substr) {
+			return nil
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited (%v) before logging %q\nstderr:\n%s", p.name, p.cmd.ProcessState, substr, p.stderr)
+		default:
+		}
+		return fmt.Errorf("%s has not logged %q yet", p.name, substr)
+	})
+}
+
 // cleanEnv is the test's environment without the Gatehouse variables, so
 // that only what a test sets reaches the binaries.
 func cleanEnv() []string {

@@ -3,32 +3,26 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-ztna/gatehouse/agent"
+	"github.com/gatehouse-ztna/gatehouse/internal/enrollflags"
 )
 
 func enrollCmd() *cobra.Command {
 	var o agent.EnrollOptions
-	var tokenFile string
+	var in *enrollflags.Flags
 	cmd := &cobra.Command{
 		Use:   "enroll --controller URL --token TOKEN",
 		Short: "Enroll this device with a single-use enrollment token",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.StateDir = stateDir(cmd)
-			if tokenFile != "" {
-				b, err := os.ReadFile(tokenFile)
-				if err != nil {
-					return fmt.Errorf("read --token-file: %w", err)
-				}
-				o.Token = strings.TrimSpace(string(b))
+			tok, err := in.Token("ask your admin for an enrollment token")
+			if err != nil {
+				return err
 			}
-			if o.Controller == "" || o.Token == "" {
-				return fmt.Errorf("both --controller and --token (or --token-file) are needed; ask your admin for an enrollment token")
-			}
+			o.StateDir, o.Controller, o.Token, o.CAFile = stateDir(cmd), in.Controller, tok, in.CAFile
 			if o.Hostname == "" {
 				o.Hostname, _ = os.Hostname()
 			}
@@ -48,11 +42,7 @@ func enrollCmd() *cobra.Command {
 			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.Controller, "controller", "", "controller URL, e.g. https://gatehouse.example.com:8443")
-	f.StringVar(&o.Token, "token", "", "single-use enrollment token from your admin (visible in ps; prefer --token-file)")
-	f.StringVar(&tokenFile, "token-file", "", "file holding the enrollment token")
-	f.StringVar(&o.CAFile, "ca", "", "controller CA certificate (PEM) to trust instead of the system roots")
-	f.StringVar(&o.Hostname, "hostname", "", "name of this device (default: the OS hostname)")
+	in = enrollflags.Add(cmd, "enrollment token")
+	cmd.Flags().StringVar(&o.Hostname, "hostname", "", "name of this device (default: the OS hostname)")
 	return cmd
 }

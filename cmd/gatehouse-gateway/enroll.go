@@ -1,42 +1,30 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-ztna/gatehouse/gateway/link"
+	"github.com/gatehouse-ztna/gatehouse/internal/enrollflags"
 )
 
 func enrollCmd() *cobra.Command {
-	var o link.EnrollOptions
-	var tokenFile, caFile string
+	var in *enrollflags.Flags
 	cmd := &cobra.Command{
 		Use:   "enroll --controller URL --token TOKEN --ca ca.pem",
 		Short: "Enroll this gateway with a single-use gateway token",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.StateDir = stateDir(cmd)
-			if tokenFile != "" {
-				b, err := os.ReadFile(tokenFile)
-				if err != nil {
-					return fmt.Errorf("read --token-file: %w", err)
-				}
-				o.Token = strings.TrimSpace(string(b))
+			tok, err := in.Token("an admin makes a token with `gatehouse admin gateways create NAME`")
+			if err != nil {
+				return err
 			}
-			if o.Controller == "" || o.Token == "" {
-				return errors.New("both --controller and --token (or --token-file) are needed; an admin makes a token with `gatehouse admin gateways create NAME`")
+			ca, err := in.CAPEM()
+			if err != nil {
+				return err
 			}
-			if caFile != "" {
-				b, err := os.ReadFile(caFile)
-				if err != nil {
-					return fmt.Errorf("read --ca: %w", err)
-				}
-				o.CAPEM = b
-			}
+			o := link.EnrollOptions{StateDir: stateDir(cmd), Controller: in.Controller, Token: tok, CAPEM: ca}
 			st, err := link.Enroll(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -46,10 +34,6 @@ func enrollCmd() *cobra.Command {
 			return nil
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.Controller, "controller", "", "controller URL, e.g. https://gatehouse.example.com:8443")
-	f.StringVar(&o.Token, "token", "", "single-use gateway token (visible in ps; prefer --token-file)")
-	f.StringVar(&tokenFile, "token-file", "", "file holding the gateway token")
-	f.StringVar(&caFile, "ca", "", "controller CA certificate (PEM) to trust instead of the system roots")
+	in = enrollflags.Add(cmd, "gateway token")
 	return cmd
 }

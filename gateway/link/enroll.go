@@ -1,7 +1,6 @@
 package link
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -9,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -59,26 +57,10 @@ func Enroll(ctx context.Context, o EnrollOptions) (State, error) {
 	if err != nil {
 		return State{}, err
 	}
-	body, _ := json.Marshal(api.GatewayEnrollRequest{Token: o.Token, PublicKey: base64.StdEncoding.EncodeToString(pub)})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(o.Controller, "/")+api.GatewayEnrollPath, bytes.NewReader(body))
-	if err != nil {
+	er, err := wire.EnrollGateway(ctx, hc, o.Controller,
+		api.GatewayEnrollRequest{Token: o.Token, PublicKey: base64.StdEncoding.EncodeToString(pub)})
+	if err != nil { // a refusal says the next step in the controller's words
 		return State{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return State{}, fmt.Errorf("enroll gateway at %s: %w", o.Controller, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
-		var e api.ErrorResponse
-		json.Unmarshal(raw, &e)
-		return State{}, fmt.Errorf("controller refused the enrollment (%s): %s; ask your admin for a new gateway token", resp.Status, e.Error)
-	}
-	var er api.GatewayEnrollResponse
-	if err := json.Unmarshal(raw, &er); err != nil || er.GatewayID == "" {
-		return State{}, fmt.Errorf("controller sent a malformed enrollment answer: %v", err)
 	}
 	st := State{Controller: strings.TrimSuffix(o.Controller, "/"), GatewayID: er.GatewayID, Name: er.Name}
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {

@@ -1,0 +1,68 @@
+// Package enrollflags is what the two enroll commands share
+// (`gatehouse-agent enroll`, `gatehouse-gateway enroll`): the flags that
+// name the controller, the single-use token (--token, or --token-file to
+// keep it out of ps) and the controller's CA, and the check that both a
+// controller and a token were given. It knows no kind of credential: a
+// device's token goes on to agent.Enroll and a gateway's to link.Enroll,
+// each spent at its own path with its own request type (see wire).
+//
+// Imported by cmd/gatehouse-agent and cmd/gatehouse-gateway.
+package enrollflags
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Flags are an enroll command's inputs.
+type Flags struct {
+	Controller string // --controller: the controller's URL
+	CAFile     string // --ca: the controller's CA (PEM); empty for the system roots
+	token      string // --token
+	tokenFile  string // --token-file, read instead of --token when given
+}
+
+// Add registers the flags on cmd; token names the kind of token in the
+// help ("enrollment token", "gateway token").
+func Add(cmd *cobra.Command, token string) *Flags {
+	f := &Flags{}
+	fs := cmd.Flags()
+	fs.StringVar(&f.Controller, "controller", "", "controller URL, e.g. https://gatehouse.example.com:8443")
+	fs.StringVar(&f.token, "token", "", "single-use "+token+" from your admin (visible in ps; prefer --token-file)")
+	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the "+token)
+	fs.StringVar(&f.CAFile, "ca", "", "controller CA certificate (PEM) to trust instead of the system roots")
+	return f
+}
+
+// Token is the token given, from --token-file (trimmed) when set, else
+// from --token. Without a controller or a token it fails, and the error
+// ends with where, how to get one.
+func (f *Flags) Token(where string) (string, error) {
+	tok := f.token
+	if f.tokenFile != "" {
+		b, err := os.ReadFile(f.tokenFile)
+		if err != nil {
+			return "", fmt.Errorf("read --token-file: %w", err)
+		}
+		tok = strings.TrimSpace(string(b))
+	}
+	if f.Controller == "" || tok == "" {
+		return "", fmt.Errorf("both --controller and --token (or --token-file) are needed; %s", where)
+	}
+	return tok, nil
+}
+
+// CAPEM reads --ca; nil when it is not given.
+func (f *Flags) CAPEM() ([]byte, error) {
+	if f.CAFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(f.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("read --ca: %w", err)
+	}
+	return b, nil
+}
