@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun/netstack"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -25,6 +26,10 @@ type ClientConfig struct {
 	AllowedIPs []netip.Prefix
 	MTU        int
 	Logger     *slog.Logger
+	// Bind is the UDP transport; nil takes wireguard-go's default, whose
+	// sockets live in this process's network namespace. (Tests that play
+	// a client in another namespace pass one that opens them there.)
+	Bind conn.Bind
 }
 
 // Client is a WireGuard device with its own netstack that can only dial out.
@@ -42,7 +47,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create tunnel netstack: %w", err)
 	}
-	dev, err := newDevice(tdev, cfg.PrivateKey, 0, cfg.Logger)
+	dev, err := newDevice(tdev, cfg.Bind, cfg.PrivateKey, 0, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
