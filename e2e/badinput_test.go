@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"sort"
@@ -417,31 +418,52 @@ func enrollRequestJSON(t testing.TB, token, key string) string {
 	return string(b)
 }
 
-// controllerHTTPClient trusts only the controller's CA.
-func controllerHTTPClient(t testing.TB, env *Env) *http.Client {
+// controllerAt is how a hand-made client reaches a controller: its base
+// URL and an HTTP client that trusts only the controller's CA (and, across
+// namespaces, dials from where the client lives).
+type controllerAt struct {
+	url    string
+	client *http.Client
+}
+
+// controllerAt reaches env's controller from this process.
+func (e *Env) controllerAt(t testing.TB) controllerAt {
 	t.Helper()
-	pem, err := os.ReadFile(env.Server.CAFile())
+	return controllerAt{url: e.Server.URL(), client: controllerHTTPClient(t, e.Server.CAFile(), nil)}
+}
+
+// controllerHTTPClient trusts only the CA in caFile and dials with dial
+// (nil: the default dialer).
+func controllerHTTPClient(t testing.TB, caFile string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
+	t.Helper()
+	pem, err := os.ReadFile(caFile)
 	Must(t, err)
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatalf("CA file %s holds no certificate", env.Server.CAFile())
+		t.Fatalf("CA file %s holds no certificate", caFile)
 	}
-	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DialContext: dial}}
 }
 
 // postToController sends body to urlPath, with a bearer token unless it
 // is empty, and returns the status and the answer's body.
 func postToController(t testing.TB, env *Env, urlPath, token, body string) (int, []byte) {
 	t.Helper()
+	return env.controllerAt(t).post(t, urlPath, token, body)
+}
+
+// post is postToController for any controller.
+func (c controllerAt) post(t testing.TB, urlPath, token, body string) (int, []byte) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, env.Server.URL()+urlPath, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+urlPath, strings.NewReader(body))
 	Must(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := controllerHTTPClient(t, env).Do(req)
+	resp, err := c.client.Do(req)
 	Must(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -473,9 +495,15 @@ func (c *rawClient) proof(d rawDevice) []byte { return api.AuthProof(c.exporter,
 // dialRaw opens an agent websocket and reads the hello, without answering it.
 func dialRaw(t testing.TB, env *Env) *rawClient {
 	t.Helper()
+	return dialRawAt(t, env.controllerAt(t))
+}
+
+// dialRawAt is dialRaw for any controller.
+func dialRawAt(t testing.TB, ctl controllerAt) *rawClient {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, resp, err := websocket.Dial(ctx, env.Server.URL()+api.AgentWebsocketPath, &websocket.DialOptions{HTTPClient: controllerHTTPClient(t, env)})
+	conn, resp, err := websocket.Dial(ctx, ctl.url+api.AgentWebsocketPath, &websocket.DialOptions{HTTPClient: ctl.client})
 	if err != nil {
 		t.Fatalf("websocket.Dial(%s) = %v", api.AgentWebsocketPath, err)
 	}

@@ -195,16 +195,20 @@ func serveApp(t testing.TB, ns, addr, body string) {
 	t.Cleanup(func() { srv.Close() })
 }
 
+// dialerIn is a DialContext whose sockets live in ns.
+func dialerIn(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (conn net.Conn, err error) {
+		err = inNetns(ns, func() error {
+			conn, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			return err
+		})
+		return conn, err
+	}
+}
+
 // getIn does an HTTP GET from inside ns.
 func getIn(ns, url string) (string, error) {
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (conn net.Conn, err error) {
-			err = inNetns(ns, func() error {
-				conn, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-				return err
-			})
-			return conn, err
-		}}}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, DialContext: dialerIn(ns)}}
 	resp, err := c.Get(url)
 	if err != nil {
 		return "", err

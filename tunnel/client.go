@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
 	"golang.zx2c4.com/wireguard/tun/netstack"
@@ -38,6 +39,10 @@ type ClientConfig struct {
 	AllowedIPs []netip.Prefix
 	MTU        int
 	Logger     *slog.Logger
+	// Bind is the UDP transport; nil takes wireguard-go's default, whose
+	// sockets live in this process's network namespace. (Tests that play
+	// a client in another namespace pass one that opens them there.)
+	Bind conn.Bind
 }
 
 // Client is a WireGuard device with its own netstack that can only dial out.
@@ -64,7 +69,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		return nil, fmt.Errorf("create tunnel netstack: %w", err)
 	}
 	in := &countingTUN{Device: tdev}
-	dev, err := newDevice(in, cfg.PrivateKey, 0, cfg.Logger)
+	dev, err := newDevice(in, cfg.Bind, cfg.PrivateKey, 0, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}

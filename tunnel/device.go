@@ -14,9 +14,13 @@ import (
 const DefaultMTU = 1420
 
 // newDevice starts a wireguard-go device on tdev with the given private key,
-// listening on UDP listenPort (0 picks one).
-func newDevice(tdev tun.Device, key PrivateKey, listenPort int, log *slog.Logger) (*device.Device, error) {
-	dev := device.NewDevice(tdev, conn.NewDefaultBind(), wgLogger(log))
+// listening on UDP listenPort (0 picks one) through bind (nil: the default,
+// sockets in this process's network namespace).
+func newDevice(tdev tun.Device, bind conn.Bind, key PrivateKey, listenPort int, log *slog.Logger) (*device.Device, error) {
+	if bind == nil {
+		bind = conn.NewDefaultBind()
+	}
+	dev := device.NewDevice(tdev, bind, wgLogger(log))
 	cfg := fmt.Sprintf("private_key=%s\nlisten_port=%d\n", key.hex(), listenPort)
 	if err := dev.IpcSet(cfg); err != nil {
 		dev.Close()

@@ -115,7 +115,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.fwd = tcp.NewForwarder(st.stack, 0, cfg.MaxHalfOpen, s.handle)
 	st.stack.SetTransportProtocolHandler(tcp.ProtocolNumber, s.handlePacket)
 
-	s.dev, err = newDevice(st, cfg.PrivateKey, cfg.ListenPort, cfg.Logger)
+	s.dev, err = newDevice(st, nil, cfg.PrivateKey, cfg.ListenPort, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}

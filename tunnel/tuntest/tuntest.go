@@ -36,6 +36,8 @@ type PeerConfig struct {
 	// Received is how many packets from the gateway are kept unread before
 	// newer ones are dropped (and counted); default 4096.
 	Received int
+	// Bind is the UDP transport; nil takes wireguard-go's default.
+	Bind conn.Bind
 }
 
 // PacketPeer is one WireGuard peer whose inside is raw packets.
@@ -50,8 +52,11 @@ func NewPacketPeer(cfg PeerConfig) (*PacketPeer, error) {
 	if cfg.Received == 0 {
 		cfg.Received = 4096
 	}
+	if cfg.Bind == nil {
+		cfg.Bind = conn.NewDefaultBind()
+	}
 	t := newChannelTUN(cfg.Received)
-	dev := device.NewDevice(t, conn.NewDefaultBind(), device.NewLogger(device.LogLevelSilent, ""))
+	dev := device.NewDevice(t, cfg.Bind, device.NewLogger(device.LogLevelSilent, ""))
 	ipc := fmt.Sprintf("private_key=%s\npublic_key=%s\nendpoint=%s\n",
 		hex.EncodeToString(cfg.PrivateKey[:]), hex.EncodeToString(cfg.PeerPublicKey[:]), cfg.PeerEndpoint)
 	for _, p := range cfg.AllowedIPs {
