@@ -172,8 +172,9 @@ type IdentityStore interface {
 	// session; ErrWrongDevice (revoking the session) when device is not
 	// the session's; ErrSessionExpired when the refresh token or the
 	// session has expired; ErrRefreshReused (revoking it: ReasonRefreshReused) for a
-	// token spent before. On ErrWrongDevice and ErrRefreshReused the
-	// session returned is the one just revoked; otherwise the refreshed one.
+	// token spent before. next's lifetimes are capped at the session's
+	// ExpiresAt. On ErrWrongDevice and ErrRefreshReused the session
+	// returned is the one just revoked; otherwise the refreshed one.
 	RotateRefresh(ctx context.Context, refreshHash, device string, now time.Time, next TokenSet) (Session, error)
 	// RevokeSession revokes session id at now with reason; it returns the
 	// session if this revoked it, nothing if it was revoked already.

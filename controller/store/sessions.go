@@ -97,6 +97,8 @@ func (s *SQLite) RotateRefresh(ctx context.Context, refreshHash, device string, 
 			outcome = fmt.Errorf("session %q: %w", r.ID, ErrSessionExpired)
 			return nil
 		}
+		next.AccessExpiresAt = notAfter(next.AccessExpiresAt, r.ExpiresAt)
+		next.RefreshExpiresAt = notAfter(next.RefreshExpiresAt, r.ExpiresAt)
 		if _, err := tx.ExecContext(ctx, "INSERT INTO spent_refresh_tokens (hash, session_id) VALUES (?, ?)", refreshHash, r.ID); err != nil {
 			return fmt.Errorf("session %q: spend refresh token: %w", r.ID, err)
 		}
@@ -114,6 +116,14 @@ func (s *SQLite) RotateRefresh(ctx context.Context, refreshHash, device string, 
 		return Session{}, err
 	}
 	return out, outcome
+}
+
+// notAfter is t, or end if t is later.
+func notAfter(t, end time.Time) time.Time {
+	if t.After(end) {
+		return end
+	}
+	return t
 }
 
 // spentRefresh handles a refresh token that is no session's current one:
