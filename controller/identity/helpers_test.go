@@ -46,6 +46,7 @@ var fastPasswords = PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16,
 type env struct {
 	*Service
 	st    *store.SQLite
+	path  string // the database file
 	clock *fakeClock
 
 	mu     sync.Mutex // guards events
@@ -54,7 +55,8 @@ type env struct {
 
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
-	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "gatehouse.db"))
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	st, err := store.Open(t.Context(), path)
 	if err != nil {
 		t.Fatalf("store.Open = %v", err)
 	}
@@ -62,7 +64,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 	if cfg.Password == (PasswordParams{}) {
 		cfg.Password = fastPasswords
 	}
-	e := &env{st: st, clock: &fakeClock{t: start}}
+	e := &env{st: st, path: path, clock: &fakeClock{t: start}}
 	e.Service = New(st, e.clock, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	cancel := e.Subscribe(func(ev Event) {
 		e.mu.Lock()
