@@ -53,7 +53,7 @@ type env struct {
 	events []Event
 }
 
-func newEnv(t *testing.T, cfg Config) *env {
+func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "gatehouse.db")
 	st, err := store.Open(t.Context(), path)
