@@ -107,6 +107,9 @@ type Attempt struct {
 
 // Begin admits an attempt on account from src, or says how long to wait.
 func (t *Throttle) Begin(account string, src netip.Addr) (*Attempt, time.Duration) {
+	if len(account) > maxAccountKey { // no real name is this long; keys stay small
+		account = account[:maxAccountKey]
+	}
 	now := t.clock.Now()
 	a := &Attempt{t: t, account: account, src: sourceKey(src), accountKey: "a:" + account}
 	t.mu.Lock()
@@ -222,6 +225,9 @@ func (a *Attempt) Pass() {
 	}
 	srcs[a.src] = now
 }
+
+// maxAccountKey bounds the account name a key holds, in bytes.
+const maxAccountKey = 256
 
 // maxKnownSources is how many known sources an account keeps.
 const maxKnownSources = 16

@@ -22,14 +22,10 @@ var accounts = newTable("account", "accounts",
 	})
 
 // Account implements IdentityStore.
+// It reads outside a transaction: transactions here take the write lock
+// up front, and a sign-in must not queue behind writers to read.
 func (s *SQLite) Account(ctx context.Context, user string) (Account, error) {
-	var a Account
-	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
-		var err error
-		a, err = account(ctx, tx, user)
-		return err
-	})
-	return a, err
+	return account(ctx, s.db, user)
 }
 
 // account reads user's account, the zero one if the user has no row.
