@@ -192,6 +192,10 @@ var allowedImports = map[string]map[string]string{
 		"/wire":              "websocket framing and the gateway proof check, shared with the gateway's link",
 	},
 	"/controller/ipam": {},
+	"/controller/identity": {
+		"/api":              "the users it signs in",
+		"/controller/store": "accounts, sessions, API tokens and device state (IdentityStore); tests: a real SQLite store",
+	},
 	"/controller/grants": {
 		"/api":             "grants, peers, reasons and the messages to agents",
 		"/controller/ipam": "overlay addresses",

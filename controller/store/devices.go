@@ -96,6 +96,13 @@ func (s *SQLite) EnrollDevice(ctx context.Context, secretHash string, now time.T
 		if err := devices.create(ctx, tx, dev); err != nil {
 			return err
 		}
+		state, err := initialDeviceState(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE devices SET state = ? WHERE id = ?", state, dev.ID); err != nil {
+			return fmt.Errorf("device %q: set state: %w", dev.ID, err)
+		}
 		stored, err = devices.get(ctx, tx, dev.ID)
 		return err
 	})

@@ -1,7 +1,9 @@
 // Package store is the controller's durable state — users, groups, apps,
 // posture profiles, policies, enrollment tokens, devices and the admin token
 // hash — behind the Store interface, with SQLite as the default
-// implementation. Hot state (agent links, grants, latest posture) is not here:
+// implementation. Standalone gateways (GatewayStore) and identity —
+// accounts, roles, sign-in sessions, API tokens, device approval
+// (IdentityStore) — sit behind interfaces of their own. Hot state (agent links, grants, latest posture) is not here:
 // the controller keeps it in memory and writes through.
 //
 // Imported only by controller packages.
@@ -114,7 +116,8 @@ type Store interface {
 	// secretHash — ErrTokenUnknown if none, ErrTokenUsed if already used,
 	// ErrTokenExpired if expired at now — marks it used and stores dev with
 	// dev.User set to the token's user (an empty dev.ID gets a random one,
-	// a zero dev.EnrolledAt becomes now). It returns the device as stored.
+	// a zero dev.EnrolledAt becomes now), pending if new devices need
+	// approval (IdentityStore), else approved. It returns the device as stored.
 	// On any error nothing changes; ErrExists if dev.ID is taken.
 	EnrollDevice(ctx context.Context, secretHash string, now time.Time, dev api.Device) (api.Device, error)
 	// GetDevice returns the device; Online and Posture are never stored and

@@ -1,0 +1,212 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/controller/store"
+)
+
+// Authentication methods a Proof can carry (RFC 8176 amr values).
+const (
+	MethodPassword  = "pwd"
+	MethodTOTP      = "otp"
+	MethodPasskey   = "hwk"
+	MethodFederated = "fed"
+)
+
+// Proof is what a successful sign-in established: who, how, when. Only
+// this package makes one (CheckPassword, the OIDC sign-in), so holding a
+// Proof means the checks ran; StartSession takes nothing else.
+type Proof struct {
+	user    string
+	methods []string
+	authAt  time.Time
+	mfaAt   time.Time // zero without a second factor
+}
+
+// User is who signed in.
+func (p Proof) User() string { return p.user }
+
+// Methods are how (amr values).
+func (p Proof) Methods() []string { return append([]string(nil), p.methods...) }
+
+// MFA says whether a second factor was part of it.
+func (p Proof) MFA() bool { return !p.mfaAt.IsZero() }
+
+// Login is one sign-in attempt with built-in credentials.
+type Login struct {
+	User     string
+	Password string
+	Code     string     // TOTP code; may be empty until ErrMFARequired asks for it
+	Source   netip.Addr // the client's address, for the throttle
+}
+
+// Why a sign-in failed, in LoginFailed events (never told to the client).
+const (
+	failUnknownUser  = "unknown_user"
+	failNoPassword   = "no_password"
+	failBadPassword  = "bad_password"
+	failBadCode      = "bad_code"
+	failCodeReplayed = "code_replayed"
+	failDisabled     = "user_disabled"
+)
+
+// loginFailure is a failed sign-in: its reason for the event, and the
+// error for the caller.
+type loginFailure struct {
+	reason string
+	err    error
+}
+
+func (f *loginFailure) Error() string { return f.err.Error() }
+func (f *loginFailure) Unwrap() error { return f.err }
+
+// CheckPassword checks a sign-in with a password and, if the account has
+// TOTP, a code. It is throttled per account and per source:
+// *ThrottledError (ErrThrottled) before the backoff ran out, without
+// checking anything. Wrong credentials, unknown and disabled users are
+// ErrBadCredentials or ErrUserDisabled and count as failures; a right
+// password without its code is ErrMFARequired and counts as nothing.
+func (s *Service) CheckPassword(ctx context.Context, in Login) (Proof, error) {
+	attempt, wait := s.throttle.Begin(in.User, in.Source)
+	if attempt == nil {
+		s.emit(Event{Kind: LoginThrottled, User: in.User, Source: in.Source})
+		return Proof{}, &ThrottledError{RetryAfter: wait}
+	}
+	p, err := s.checkPassword(ctx, in)
+	var fail *loginFailure
+	switch {
+	case err == nil:
+		attempt.Pass()
+		s.emit(Event{Kind: LoginSucceeded, User: p.user, Source: in.Source, Detail: fmt.Sprint(p.methods)})
+	case errors.As(err, &fail):
+		attempt.Fail()
+		s.emit(Event{Kind: LoginFailed, User: in.User, Source: in.Source, Reason: fail.reason})
+	default: // a second factor to ask for, or trouble on our side
+		attempt.Cancel()
+	}
+	return p, err
+}
+
+func (s *Service) checkPassword(ctx context.Context, in Login) (Proof, error) {
+	bad := func(reason string) (Proof, error) {
+		return Proof{}, &loginFailure{reason, fmt.Errorf("%w: check them and try again", ErrBadCredentials)}
+	}
+	a, err := s.store.Account(ctx, in.User)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && a.PasswordHash == "") {
+		// Spend what a real check costs, so timing tells no names.
+		if err := s.hash(ctx, func() { VerifyPassword(s.cfg.Password, s.dummyHash(), in.Password) }); err != nil {
+			return Proof{}, err
+		}
+		if a.User == "" {
+			return bad(failUnknownUser)
+		}
+		return bad(failNoPassword)
+	}
+	if err != nil {
+		return Proof{}, fmt.Errorf("sign in %q: %w", in.User, err)
+	}
+	var ok, rehash bool
+	var verr error
+	if err := s.hash(ctx, func() { ok, rehash, verr = VerifyPassword(s.cfg.Password, a.PasswordHash, in.Password) }); err != nil {
+		return Proof{}, err
+	}
+	if verr != nil {
+		return Proof{}, fmt.Errorf("sign in %q: %w", in.User, verr)
+	}
+	if !ok {
+		return bad(failBadPassword)
+	}
+	if !a.DisabledAt.IsZero() {
+		return Proof{}, &loginFailure{failDisabled, fmt.Errorf("user %q: %w: ask an admin to enable it", in.User, ErrUserDisabled)}
+	}
+	now := s.clock.Now()
+	p := Proof{user: in.User, methods: []string{MethodPassword}, authAt: now}
+	if a.TOTPSecret != "" {
+		if in.Code == "" {
+			return Proof{}, fmt.Errorf("%w: enter the code from your authenticator app", ErrMFARequired)
+		}
+		step, err := matchTOTP(a.TOTPSecret, in.Code, now, a.TOTPLastStep)
+		if errors.Is(err, errCodeReplayed) {
+			return bad(failCodeReplayed)
+		}
+		if err != nil {
+			return bad(failBadCode)
+		}
+		if err := s.store.UseTOTPStep(ctx, in.User, step); errors.Is(err, store.ErrReplayed) {
+			return bad(failCodeReplayed) // another sign-in spent it a moment ago
+		} else if err != nil {
+			return Proof{}, fmt.Errorf("sign in %q: %w", in.User, err)
+		}
+		p.methods, p.mfaAt = append(p.methods, MethodTOTP), now
+	}
+	if rehash {
+		s.rehash(ctx, in.User, a.PasswordHash, in.Password)
+	}
+	return p, nil
+}
+
+// rehash replaces user's password hash made with old parameters; failing
+// that only costs the same again at the next sign-in.
+func (s *Service) rehash(ctx context.Context, user, old, password string) {
+	var h string
+	var err error
+	if herr := s.hash(ctx, func() { h, err = HashPassword(s.cfg.Password, password) }); herr != nil {
+		err = herr
+	}
+	if err == nil {
+		err = s.store.ReplacePasswordHash(ctx, user, old, h)
+	}
+	if err != nil && !errors.Is(err, store.ErrChanged) {
+		s.log.Warn("password hash not upgraded to the current parameters", "user", user, "err", err)
+	}
+}
+
+// dummyHash is a hash nobody's password matches, made with the Service's
+// parameters, to check unknown users against.
+func (s *Service) dummyHash() string {
+	s.dummyOnce.Do(func() {
+		s.dummy, _ = HashPassword(s.cfg.Password, "no user has this password")
+	})
+	return s.dummy
+}
+
+// SetPassword sets user's built-in password after checking it is
+// acceptable (MinPasswordLen, MaxPasswordLen).
+func (s *Service) SetPassword(ctx context.Context, user, password string) error {
+	h, err := s.newPasswordHash(ctx, password)
+	if err != nil {
+		return fmt.Errorf("password for %q: %w", user, err)
+	}
+	if err := s.store.SetPasswordHash(ctx, user, h); err != nil {
+		return fmt.Errorf("password for %q: %w", user, err)
+	}
+	return nil
+}
+
+// newPasswordHash checks password and hashes it in a hashing slot.
+func (s *Service) newPasswordHash(ctx context.Context, password string) (string, error) {
+	if err := checkNewPassword(password); err != nil {
+		return "", err
+	}
+	var h string
+	var err error
+	if herr := s.hash(ctx, func() { h, err = HashPassword(s.cfg.Password, password) }); herr != nil {
+		return "", herr
+	}
+	return h, err
+}
+
+// Unlock clears user's sign-in backoff (an admin or helpdesk action).
+func (s *Service) Unlock(by Principal, user string) error {
+	if err := by.Can(Permission{AreaSessions, Write}); err != nil {
+		return err
+	}
+	s.throttle.Unlock(user)
+	s.emit(Event{Kind: LoginUnlocked, User: user, By: by.String()})
+	return nil
+}
