@@ -208,6 +208,7 @@ var allowedImports = map[string]map[string]string{
 		"/controller/ipam":     "overlay addresses and apps' virtual IPs",
 		"/controller/policy":   "decisions",
 		"/controller/gateways": "standalone gateways: their hub and enrollment",
+		"/controller/identity": "sign-in sessions, roles and device state (its own room)",
 		"/controller/store":    "durable state",
 		"/tunnel":              "WireGuard public key parsing in grant requests",
 		"/wire":                "the device proof check, shared with the agent; the gateway link's connection",

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller/grants"
+	"github.com/gatehouse-ztna/gatehouse/controller/identity"
 	"github.com/gatehouse-ztna/gatehouse/controller/ipam"
 	"github.com/gatehouse-ztna/gatehouse/controller/policy"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
@@ -52,6 +53,9 @@ type Config struct {
 	// OverlayPrefix is where tunnels' overlay addresses come from; zero
 	// is 100.64.0.0/12 (tests set a tiny one to run out).
 	OverlayPrefix netip.Prefix
+	// Identity sets token lifetimes, password costs and sign-in backoff;
+	// zero fields take identity's defaults.
+	Identity identity.Config
 	// WrapStore, when set, wraps the opened store (tests make it fail).
 	WrapStore func(store.Store) store.Store
 }
@@ -75,6 +79,9 @@ type Controller struct {
 	Devices         *Devices
 	Gateways        *Gateways
 	Auth            *AdminAuth
+	// Identity is the identity room: sign-in, sessions, roles, device
+	// state (controller/identity, docs/identity.md).
+	Identity *identity.Service
 
 	cfg    Config
 	log    *slog.Logger
@@ -152,6 +159,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	c.Enrollment = &Enrollment{store: wrapped, writes: &c.adminMu, commit: c.commit, log: c.log, now: time.Now}
 	c.Devices = &Devices{store: wrapped, writes: &c.adminMu, commit: c.commit, live: c.liveDevices, grants: c.grants.List}
 	c.Auth = &AdminAuth{store: wrapped, writes: &c.adminMu, commit: c.commit}
+	c.Identity = identity.New(st, identity.SystemClock{}, cfg.Identity, c.log)
 	if c.Gateways, err = newGateways(c, st); err != nil {
 		c.Close()
 		return nil, err
