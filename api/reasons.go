@@ -12,6 +12,18 @@ const (
 	CodeAppUnknown           = "app.unknown"            // there is no such app
 	CodeUserUnknown          = "user.unknown"           // the device's user no longer exists
 
+	// Identity: who is at the keyboard (issue 7, docs/identity.md). Each
+	// denial's message ends with its fix ("sign in again: gatehouse login").
+	CodeSignInRequired = "session.none"    // the device needs a signed-in user and has none
+	CodeSessionExpired = "session.expired" // the session's tokens ran out unrefreshed
+	CodeSessionRevoked = "session.revoked" // the session was ended (logout, an admin, token theft)
+	CodeSessionTooOld  = "session.too_old" // the policy wants a newer sign-in
+	CodeMFARequired    = "mfa.required"    // the policy wants a second factor the session lacks
+	CodeMFATooOld      = "mfa.too_old"     // the second factor was used longer ago than the policy allows
+	CodeDevicePending  = "device.pending"  // the device waits for an admin's approval
+	CodeDeviceBlocked  = "device.blocked"  // an admin blocked the device
+	CodeUserDisabled   = "user.disabled"   // an admin disabled the user
+
 	// Posture checks: "posture." + the check's name.
 	CodePostureOSFamily       = "posture.os_family"
 	CodePostureMinKernel      = "posture.min_kernel"

@@ -60,6 +60,13 @@ type Policy struct {
 	Groups          []string `json:"groups"`
 	Apps            []string `json:"apps"`
 	PostureProfiles []string `json:"posture_profiles,omitempty"`
+	// Sign-in needs (issue 7): a live signed-in session on the device; a
+	// second factor in it; at most this old (0: any age). MFA or an age
+	// implies RequireSignIn.
+	RequireSignIn bool     `json:"require_signin,omitempty"`
+	RequireMFA    bool     `json:"require_mfa,omitempty"`
+	MFAMaxAge     Duration `json:"mfa_max_age,omitempty"`
+	SessionMaxAge Duration `json:"session_max_age,omitempty"`
 }
 
 // EnrollmentTokenRequest asks for a single-use token bound to User.

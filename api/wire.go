@@ -114,6 +114,9 @@ type HelloMsg struct {
 type AuthMsg struct {
 	DeviceID  string `json:"device_id"`
 	Signature string `json:"signature"` // base64
+	// AccessToken, when set, is the signed-in session's access token
+	// (api/signin.go); the device proof above binds it to this device.
+	AccessToken string `json:"access_token,omitempty"`
 }
 
 // WelcomeMsg accepts the link.
@@ -128,6 +131,8 @@ type WelcomeMsg struct {
 	// Tunnels are the public keys of this device's live grants; the agent
 	// tears down any tunnel not listed (the controller restarted, say).
 	Tunnels []string `json:"tunnels"`
+	// Session is the signed-in session the access token opened, if any.
+	Session *SessionInfo `json:"session,omitempty"`
 }
 
 // AppInfo is what an agent knows of an app before it has a tunnel.
