@@ -196,6 +196,10 @@ var allowedImports = map[string]map[string]string{
 		"/api":              "the users it signs in",
 		"/controller/store": "accounts, sessions, API tokens and device state (IdentityStore); tests: a real SQLite store",
 	},
+	"/controller/identity/oidc": {
+		"/internal/testidp": "tests: a real OpenID Provider in process",
+	},
+	"/internal/testidp": {},
 	"/controller/grants": {
 		"/api":             "grants, peers, reasons and the messages to agents",
 		"/controller/ipam": "overlay addresses",
