@@ -193,8 +193,10 @@ var allowedImports = map[string]map[string]string{
 	},
 	"/controller/ipam": {},
 	"/controller/identity": {
-		"/api":              "the users it signs in",
-		"/controller/store": "accounts, sessions, API tokens and device state (IdentityStore); tests: a real SQLite store",
+		"/api":                      "the users it signs in",
+		"/controller/store":         "accounts, sessions, API tokens and device state (IdentityStore); tests: a real SQLite store",
+		"/controller/identity/oidc": "upstream IdPs: what they verified becomes a Proof; refresh re-checks the user there",
+		"/internal/testidp":         "tests: a real OpenID Provider in process",
 	},
 	"/controller/identity/oidc": {
 		"/internal/testidp": "tests: a real OpenID Provider in process",

@@ -230,6 +230,10 @@ func (p *IdP) ResignIDToken(raw string, edit func(claims map[string]any)) (strin
 	return jws.CompactSerialize()
 }
 
+// Close stops the IdP (it is closed at the test's end anyway): from now
+// on it cannot be reached.
+func (p *IdP) Close() { p.srv.Close() }
+
 // HTTPClient trusts the IdP's certificate; give it to the relying party.
 func (p *IdP) HTTPClient() *http.Client {
 	c := p.srv.Client()

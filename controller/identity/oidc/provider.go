@@ -227,6 +227,10 @@ func (p *Provider) Refresh(ctx context.Context, refreshToken, subject string) (*
 		}
 	}
 	v, err := p.verified(ctx, d, tok, idt, subject)
+	if err != nil && !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrRefused) {
+		// The user no longer passes (email, domain, name): a refusal.
+		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
 	if err != nil {
 		return nil, err
 	}
