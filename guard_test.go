@@ -209,15 +209,17 @@ var allowedImports = map[string]map[string]string{
 	// The core never imports its transport, controller/httpapi (which
 	// imports the core, so the compiler refuses the cycle too).
 	"/controller": {
-		"/api":                 "the wire protocol and REST types",
-		"/controller/grants":   "the grant lifecycle and the gateway registry",
-		"/controller/ipam":     "overlay addresses and apps' virtual IPs",
-		"/controller/policy":   "decisions",
-		"/controller/gateways": "standalone gateways: their hub and enrollment",
-		"/controller/identity": "sign-in sessions, roles and device state (its own room)",
-		"/controller/store":    "durable state",
-		"/tunnel":              "WireGuard public key parsing in grant requests",
-		"/wire":                "the device proof check, shared with the agent; the gateway link's connection",
+		"/api":                      "the wire protocol and REST types",
+		"/controller/grants":        "the grant lifecycle and the gateway registry",
+		"/controller/ipam":          "overlay addresses and apps' virtual IPs",
+		"/controller/policy":        "decisions",
+		"/controller/gateways":      "standalone gateways: their hub and enrollment",
+		"/controller/identity":      "sign-in sessions, roles and device state (its own room)",
+		"/controller/identity/oidc": "tests: a real upstream IdP's sign-in through the core",
+		"/internal/testidp":         "tests: a real OpenID Provider in process",
+		"/controller/store":         "durable state",
+		"/tunnel":                   "WireGuard public key parsing in grant requests",
+		"/wire":                     "the device proof check, shared with the agent; the gateway link's connection",
 	},
 	"/controller/httpapi": {
 		"/api":             "the REST types and the websocket protocol",
