@@ -241,10 +241,12 @@ var allowedImports = map[string]map[string]string{
 		"/posture":              "the system collector and the override file",
 	},
 	"/cmd/gatehouse-controller": {
-		"/controller":         "the controller's core",
-		"/controller/httpapi": "the HTTP server it serves the core with",
-		"/gateway":            "the embedded gateway it runs and registers as \"embedded\"",
-		"/tunnel":             "the embedded gateway's WireGuard key",
+		"/controller/identity/oidc": "the upstream identity provider its --oidc-* flags configure",
+		"/internal/testidp":         "tests: a real OpenID Provider for the --oidc-* flags",
+		"/controller":               "the controller's core",
+		"/controller/httpapi":       "the HTTP server it serves the core with",
+		"/gateway":                  "the embedded gateway it runs and registers as \"embedded\"",
+		"/tunnel":                   "the embedded gateway's WireGuard key",
 	},
 	"/cmd/gatehouse-demo": {
 		"/agent/localapi":  "shows what the agent says",

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"html"
@@ -233,6 +234,12 @@ func (p *IdP) ResignIDToken(raw string, edit func(claims map[string]any)) (strin
 // Close stops the IdP (it is closed at the test's end anyway): from now
 // on it cannot be reached.
 func (p *IdP) Close() { p.srv.Close() }
+
+// CertPEM is the IdP's TLS certificate, for a relying party that reads
+// the CAs it trusts from a file.
+func (p *IdP) CertPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.srv.Certificate().Raw})
+}
 
 // HTTPClient trusts the IdP's certificate; give it to the relying party.
 func (p *IdP) HTTPClient() *http.Client {

@@ -26,6 +26,10 @@ const (
 	rediscoverEvery = 30 * time.Second
 )
 
+// CallbackPath is where the controller's sign-in pages take the IdP's
+// callback (the redirect URL registered at the IdP ends with it).
+const CallbackPath = "/oidc/callback"
+
 // DefaultScopes are asked for when Config.Scopes is empty: offline_access
 // brings the refresh token that lets groups follow the IdP between
 // sign-ins. Google refuses offline_access: give it "openid,email,profile".
