@@ -78,9 +78,7 @@ func (o *oidcFlags) provider(ctx context.Context, f *pflag.FlagSet, publicNames 
 	if err != nil {
 		return nil, err
 	}
-	if err := p.Discover(ctx); err != nil {
-		log.Error("identity provider unavailable at start: the controller runs without it and asks again when someone signs in", "err", err)
-	}
+	_ = p.Discover(ctx) // logged by p; the controller runs without it and asks again at the next sign-in
 	return p, nil
 }
 
