@@ -41,7 +41,7 @@ func (c *fakeClock) Set(t time.Time) {
 
 // setup starts an IdP with alice (in IdP groups eng and staff) and a
 // Provider for it mapping eng → engineers.
-func setup(t *testing.T, opts testidp.Options, edit func(*oidc.Config)) (*testidp.IdP, *oidc.Provider, *fakeClock) {
+func setup(t testing.TB, opts testidp.Options, edit func(*oidc.Config)) (*testidp.IdP, *oidc.Provider, *fakeClock) {
 	t.Helper()
 	idp := testidp.New(t, opts)
 	idp.AddClient("gatehouse", "s3cret", redirect)
@@ -66,7 +66,7 @@ func setup(t *testing.T, opts testidp.Options, edit func(*oidc.Config)) (*testid
 
 // signIn begins a sign-in, signs user in at the IdP, and returns the
 // callback's state and code.
-func signIn(t *testing.T, idp *testidp.IdP, p *oidc.Provider, user, password string) (state, code string) {
+func signIn(t testing.TB, idp *testidp.IdP, p *oidc.Provider, user, password string) (state, code string) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := p.Begin(ctx, "/device/confirm?code=ABCD-EFGH")
@@ -336,5 +336,36 @@ func TestPendingBounded(t *testing.T) {
 	}
 	if slices.Contains(states, first.State) {
 		t.Fatal("state repeated")
+	}
+}
+
+// BenchmarkSignIn: Begin, the IdP's login form, Callback (code exchange,
+// ID token verification, userinfo not needed) against the in-process IdP.
+func BenchmarkSignIn(b *testing.B) {
+	idp, p, _ := setup(b, testidp.Options{}, nil)
+	for b.Loop() {
+		state, code := signIn(b, idp, p, "alice", "pw-alice")
+		if _, err := p.Callback(context.Background(), state, code); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRefresh: one upstream refresh (token grant, ID token
+// verification, group mapping), what each OIDC session refresh adds.
+func BenchmarkRefresh(b *testing.B) {
+	idp, p, _ := setup(b, testidp.Options{}, nil)
+	state, code := signIn(b, idp, p, "alice", "pw-alice")
+	v, err := p.Callback(context.Background(), state, code)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rt := v.RefreshToken()
+	for b.Loop() {
+		r, err := p.Refresh(context.Background(), rt, "u-alice")
+		if err != nil {
+			b.Fatal(err)
+		}
+		rt = r.RefreshToken()
 	}
 }
