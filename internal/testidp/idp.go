@@ -12,6 +12,7 @@ import (
 	"html"
 	"html/template"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -47,6 +48,8 @@ type Options struct {
 	NoClaimsInIDToken bool
 	// GroupsClaim is the claim the groups go in (default "groups").
 	GroupsClaim string
+	// Addr is the loopback address to listen on (default: any free port).
+	Addr string
 }
 
 // IdP is one running OpenID Provider.
@@ -77,6 +80,14 @@ func New(t testing.TB, opts Options) *IdP {
 	p.store = newStorage(key, opts)
 	mux := http.NewServeMux()
 	p.srv = httptest.NewUnstartedServer(mux)
+	if opts.Addr != "" {
+		ln, err := net.Listen("tcp", opts.Addr)
+		if err != nil {
+			t.Fatalf("testidp: %v", err)
+		}
+		p.srv.Listener.Close()
+		p.srv.Listener = ln
+	}
 	p.srv.StartTLS()
 	t.Cleanup(p.srv.Close)
 	p.Issuer = p.srv.URL

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -284,8 +285,11 @@ func TestUnavailable(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
 	clock := &fakeClock{}
+	clock.Set(time.Now())
+	transport := &swappable{}
+	transport.to.Store(http.DefaultTransport)
 	p, err := oidc.New(oidc.Config{Issuer: "https://" + addr, ClientID: "gatehouse", RedirectURL: redirect,
-		HTTPClient: &http.Client{Timeout: 2 * time.Second}}, clock, nil)
+		HTTPClient: &http.Client{Transport: transport, Timeout: 2 * time.Second}}, clock, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,6 +303,28 @@ func TestUnavailable(t *testing.T) {
 	if _, err := p.Begin(context.Background(), ""); !errors.Is(err, oidc.ErrUnavailable) {
 		t.Errorf("Begin = %v, want ErrUnavailable", err)
 	}
+
+	// The IdP comes up there: it is asked again only once 30 s passed.
+	idp := testidp.New(t, testidp.Options{Addr: addr})
+	idp.AddClient("gatehouse", "", redirect)
+	transport.to.Store(idp.HTTPClient().Transport)
+	if _, err := p.Begin(context.Background(), ""); !errors.Is(err, oidc.ErrUnavailable) {
+		t.Errorf("Begin within 30 s of the failed discovery = %v, want ErrUnavailable (not asked again yet)", err)
+	}
+	clock.Set(clock.Now().Add(31 * time.Second))
+	if _, err := p.Begin(context.Background(), ""); err != nil {
+		t.Errorf("Begin after the IdP came up = %v, want a sign-in", err)
+	}
+	if st := p.Status(); !st.Available {
+		t.Errorf("Status after the IdP came up = %+v, want available", st)
+	}
+}
+
+// swappable is a RoundTripper whose destination a test replaces.
+type swappable struct{ to atomic.Value }
+
+func (s *swappable) RoundTrip(r *http.Request) (*http.Response, error) {
+	return s.to.Load().(http.RoundTripper).RoundTrip(r)
 }
 
 func TestConfigRefused(t *testing.T) {

@@ -32,10 +32,14 @@ type Provider struct {
 	log     *slog.Logger
 	pending *pendingSet
 
-	mu      sync.Mutex // guards disc, discErr and triedAt
-	disc    *discovered
-	discErr error
-	triedAt time.Time
+	// discovering lets one discovery run at a time; it is taken before
+	// mu, and mu is never held across the IdP's answer, so Status does
+	// not wait on a slow IdP.
+	discovering sync.Mutex
+	mu          sync.Mutex // guards disc, discErr and triedAt
+	disc        *discovered
+	discErr     error
+	triedAt     time.Time
 }
 
 // discovered is what discovery found: the endpoints and the verifier.
@@ -94,48 +98,63 @@ func (p *Provider) Status() Status {
 // unreachable IdP is ErrUnavailable; the controller runs on without it
 // and asks again at most every 30 s when a sign-in needs it.
 func (p *Provider) Discover(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	_, err := p.discoverLocked(ctx, true)
+	_, err := p.discover(ctx, true)
 	return err
 }
 
 // discovery returns the discovered IdP, discovering it if that was not
 // tried within rediscoverEvery.
 func (p *Provider) discovery(ctx context.Context) (*discovered, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.discoverLocked(ctx, false)
+	return p.discover(ctx, false)
 }
 
-func (p *Provider) discoverLocked(ctx context.Context, force bool) (*discovered, error) {
-	if p.disc != nil {
-		return p.disc, nil
+func (p *Provider) discover(ctx context.Context, force bool) (*discovered, error) {
+	if d := p.current(); d != nil {
+		return d, nil
 	}
+	p.discovering.Lock()
+	defer p.discovering.Unlock()
+	p.mu.Lock()
+	d, lastErr, tried := p.disc, p.discErr, p.triedAt
+	p.mu.Unlock()
 	now := p.clock.Now()
-	if !force && p.discErr != nil && now.Sub(p.triedAt) < rediscoverEvery {
-		return nil, p.discErr
+	switch {
+	case d != nil: // another caller discovered it meanwhile
+		return d, nil
+	case !force && lastErr != nil && now.Sub(tried) < rediscoverEvery:
+		return nil, lastErr
 	}
-	p.triedAt = now
+	d, err := p.fetchDiscovery(ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.disc, p.discErr, p.triedAt = d, err, now
+	return d, err
+}
+
+func (p *Provider) current() *discovered {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.disc
+}
+
+// fetchDiscovery asks the IdP for its configuration.
+func (p *Provider) fetchDiscovery(ctx context.Context) (*discovered, error) {
 	ctx, cancel := context.WithTimeout(p.client(ctx), 10*time.Second)
 	defer cancel()
 	prov, err := gooidc.NewProvider(ctx, p.cfg.Issuer)
 	if err != nil {
-		p.discErr = fmt.Errorf("%w: %s (%s): discovery failed: %v: check --oidc-issuer and that this controller can reach it; sign-in with it is off until it answers",
+		p.log.Error("identity provider unavailable: sign-in with it is off until it answers", "issuer", p.cfg.Issuer, "err", err)
+		return nil, fmt.Errorf("%w: %s (%s): discovery failed: %v: check --oidc-issuer and that this controller can reach it; sign-in with it is off until it answers",
 			ErrUnavailable, p.cfg.Name, p.cfg.Issuer, err)
-		p.log.Error("identity provider unavailable", "issuer", p.cfg.Issuer, "err", err)
-		return nil, p.discErr
 	}
-	p.disc = &discovered{
+	p.log.Info("identity provider discovered", "issuer", p.cfg.Issuer)
+	return &discovered{
 		provider: prov,
 		oauth: oauth2.Config{ClientID: p.cfg.ClientID, ClientSecret: p.cfg.ClientSecret,
 			RedirectURL: p.cfg.RedirectURL, Endpoint: prov.Endpoint(), Scopes: p.cfg.Scopes},
 		// Signature, issuer, audience (the client ID) and expiry.
 		verifier: prov.Verifier(&gooidc.Config{ClientID: p.cfg.ClientID, Now: p.clock.Now}),
-	}
-	p.discErr = nil
-	p.log.Info("identity provider discovered", "issuer", p.cfg.Issuer)
-	return p.disc, nil
+	}, nil
 }
 
 // client puts the Provider's HTTP client in ctx for go-oidc and oauth2.
