@@ -83,6 +83,13 @@ func TestUpstreamSignIn(t *testing.T) {
 	if err != nil || len(ids) != 1 || ids[0].Subject != "s-alice" {
 		t.Errorf("ExternalIdentities = %+v, %v; want the one link", ids, err)
 	}
+	// Deleting the user deletes its link: the next sign-in makes a new user.
+	if err := s.DeleteUser(ctx, "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := login("s-alice", "alice@example.com"); err != nil || !got.Created {
+		t.Errorf("UpstreamSignIn after the user was deleted = %+v, %v; want a new user", got, err)
+	}
 }
 
 func TestUpstreamSession(t *testing.T) {
