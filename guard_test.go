@@ -193,9 +193,15 @@ var allowedImports = map[string]map[string]string{
 	},
 	"/controller/ipam": {},
 	"/controller/identity": {
-		"/api":              "the users it signs in",
-		"/controller/store": "accounts, sessions, API tokens and device state (IdentityStore); tests: a real SQLite store",
+		"/api":                      "the users it signs in",
+		"/controller/store":         "accounts, sessions, API tokens and device state (IdentityStore); tests: a real SQLite store",
+		"/controller/identity/oidc": "upstream IdPs: what they verified becomes a Proof; refresh re-checks the user there",
+		"/internal/testidp":         "tests: a real OpenID Provider in process",
 	},
+	"/controller/identity/oidc": {
+		"/internal/testidp": "tests: a real OpenID Provider in process",
+	},
+	"/internal/testidp": {},
 	"/controller/grants": {
 		"/api":             "grants, peers, reasons and the messages to agents",
 		"/controller/ipam": "overlay addresses",
@@ -203,15 +209,17 @@ var allowedImports = map[string]map[string]string{
 	// The core never imports its transport, controller/httpapi (which
 	// imports the core, so the compiler refuses the cycle too).
 	"/controller": {
-		"/api":                 "the wire protocol and REST types",
-		"/controller/grants":   "the grant lifecycle and the gateway registry",
-		"/controller/ipam":     "overlay addresses and apps' virtual IPs",
-		"/controller/policy":   "decisions",
-		"/controller/gateways": "standalone gateways: their hub and enrollment",
-		"/controller/identity": "sign-in sessions, roles and device state (its own room)",
-		"/controller/store":    "durable state",
-		"/tunnel":              "WireGuard public key parsing in grant requests",
-		"/wire":                "the device proof check, shared with the agent; the gateway link's connection",
+		"/api":                      "the wire protocol and REST types",
+		"/controller/grants":        "the grant lifecycle and the gateway registry",
+		"/controller/ipam":          "overlay addresses and apps' virtual IPs",
+		"/controller/policy":        "decisions",
+		"/controller/gateways":      "standalone gateways: their hub and enrollment",
+		"/controller/identity":      "sign-in sessions, roles and device state (its own room)",
+		"/controller/identity/oidc": "tests: a real upstream IdP's sign-in through the core",
+		"/internal/testidp":         "tests: a real OpenID Provider in process",
+		"/controller/store":         "durable state",
+		"/tunnel":                   "WireGuard public key parsing in grant requests",
+		"/wire":                     "the device proof check, shared with the agent; the gateway link's connection",
 	},
 	"/controller/httpapi": {
 		"/api":             "the REST types and the websocket protocol",
@@ -233,10 +241,12 @@ var allowedImports = map[string]map[string]string{
 		"/posture":              "the system collector and the override file",
 	},
 	"/cmd/gatehouse-controller": {
-		"/controller":         "the controller's core",
-		"/controller/httpapi": "the HTTP server it serves the core with",
-		"/gateway":            "the embedded gateway it runs and registers as \"embedded\"",
-		"/tunnel":             "the embedded gateway's WireGuard key",
+		"/controller/identity/oidc": "the upstream identity provider its --oidc-* flags configure",
+		"/internal/testidp":         "tests: a real OpenID Provider for the --oidc-* flags",
+		"/controller":               "the controller's core",
+		"/controller/httpapi":       "the HTTP server it serves the core with",
+		"/gateway":                  "the embedded gateway it runs and registers as \"embedded\"",
+		"/tunnel":                   "the embedded gateway's WireGuard key",
 	},
 	"/cmd/gatehouse-demo": {
 		"/agent/localapi":  "shows what the agent says",

@@ -159,7 +159,9 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	c.Enrollment = &Enrollment{store: wrapped, writes: &c.adminMu, commit: c.commit, log: c.log, now: time.Now}
 	c.Devices = &Devices{store: wrapped, writes: &c.adminMu, commit: c.commit, live: c.liveDevices, grants: c.grants.List}
 	c.Auth = &AdminAuth{store: wrapped, writes: &c.adminMu, commit: c.commit}
-	c.Identity = identity.New(st, identity.SystemClock{}, cfg.Identity, c.log)
+	idcfg := cfg.Identity
+	idcfg.Directory = upstreamDirectory{c: c, st: st}
+	c.Identity = identity.New(st, identity.SystemClock{}, idcfg, c.log)
 	if c.Gateways, err = newGateways(c, st); err != nil {
 		c.Close()
 		return nil, err

@@ -22,6 +22,7 @@ func main() {
 	var srv httpapi.Config
 	var gc embeddedConfig
 	var logLevel, tokenFile string
+	var idp oidcFlags
 	cmd := &cobra.Command{
 		Use:           "gatehouse-controller",
 		Short:         "Run the Gatehouse controller with its embedded gateway",
@@ -38,6 +39,14 @@ func main() {
 				fileChosen: cmd.Flags().Changed("admin-token-file")}
 			if show.file == "" {
 				show.file = filepath.Join(cfg.DataDir, "admin-token")
+			}
+			// An upstream identity provider, if one is configured.
+			p, err := idp.provider(cmd.Context(), cmd.Flags(), srv.PublicNames, srv.Listen, cfg.Logger)
+			if err != nil {
+				return err
+			}
+			if p != nil {
+				cfg.Identity.Upstreams = append(cfg.Identity.Upstreams, p)
 			}
 			if gc.Host != "" {
 				// The certificate covers the name agents reach this machine at.
@@ -58,6 +67,7 @@ func main() {
 	f.StringVar(&tokenFile, "admin-token-file", "", "where the first start writes the admin token, 0600 (default DATA_DIR/admin-token; used unless stdout is a terminal)")
 	f.BoolVar(&cfg.TrustPostureOverrides, "trust-posture-overrides", false, "accept facts from agents' --posture-override files (development and demos only)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	idp.register(f)
 
 	// Every file the controller makes (database, keys, token) is private.
 	restrictUmask()

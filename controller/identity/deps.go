@@ -27,6 +27,7 @@ var _ Clock = SystemClock{}
 // the users it signs in.
 type Store interface {
 	store.IdentityStore
+	store.UpstreamStore
 	// GetUser returns the user. store.ErrNotFound if absent.
 	GetUser(ctx context.Context, name string) (api.User, error)
 }

@@ -25,7 +25,8 @@ type Proof struct {
 	user    string
 	methods []string
 	authAt  time.Time
-	mfaAt   time.Time // zero without a second factor
+	mfaAt   time.Time      // zero without a second factor
+	via     *upstreamProof // set for a sign-in through an upstream IdP
 }
 
 // User is who signed in.

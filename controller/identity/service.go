@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/controller/identity/oidc"
 )
 
 // Config sets lifetimes, costs and limits; zero fields take the defaults.
@@ -33,6 +36,13 @@ type Config struct {
 	// TOTPIssuer names the controller in authenticator apps (default
 	// "Gatehouse").
 	TOTPIssuer string
+	// Upstreams are the OIDC identity providers users may sign in
+	// through (none by default; see upstream.go).
+	Upstreams []*oidc.Provider
+	// Directory is where upstream sign-ins make users and set their
+	// groups (default: the store, re-deciding nothing; the controller
+	// gives its core, which re-decides grants at once).
+	Directory Directory
 }
 
 func (c Config) withDefaults() Config {
@@ -57,6 +67,7 @@ func (c Config) withDefaults() Config {
 	if c.TOTPIssuer == "" {
 		c.TOTPIssuer = "Gatehouse"
 	}
+	c.Upstreams = slices.Clone(c.Upstreams)
 	return c
 }
 

@@ -72,7 +72,7 @@ func (s *Service) StartSession(ctx context.Context, p Proof, device string) (Ses
 	if err != nil {
 		return Session{}, Tokens{}, err
 	}
-	if err := s.store.CreateSession(ctx, sess, hashes); err != nil {
+	if err := s.createSession(ctx, p, sess, hashes); err != nil {
 		return Session{}, Tokens{}, fmt.Errorf("start session for %q: %w", p.user, hint(err))
 	}
 	sess.AccessExpiresAt, sess.RefreshExpiresAt, sess.Generation = hashes.AccessExpiresAt, hashes.RefreshExpiresAt, 1
@@ -132,6 +132,9 @@ func (s *Service) theft(ctx context.Context, sess Session, device string, kind K
 func (s *Service) Refresh(ctx context.Context, refresh, device string) (Session, Tokens, error) {
 	h, err := tokenHash(refresh, refreshPrefix)
 	if err != nil {
+		return Session{}, Tokens{}, err
+	}
+	if err := s.refreshUpstream(ctx, h, device); err != nil {
 		return Session{}, Tokens{}, err
 	}
 	now := s.clock.Now()

@@ -30,26 +30,29 @@ func (s *SQLite) CreateSession(ctx context.Context, sess Session, tokens TokenSe
 	if sess.ID == "" || sess.Device == "" || tokens.AccessHash == "" || tokens.RefreshHash == "" {
 		return fmt.Errorf("session %q: ID, device and token hashes are required", sess.ID)
 	}
+	return inTx(ctx, s.db, func(tx *sql.Tx) error { return createSession(ctx, tx, sess, tokens) })
+}
+
+// createSession is CreateSession within tx.
+func createSession(ctx context.Context, tx *sql.Tx, sess Session, tokens TokenSet) error {
 	sess.AccessExpiresAt, sess.RefreshExpiresAt = tokens.AccessExpiresAt, tokens.RefreshExpiresAt
 	sess.Generation, sess.RefreshedAt, sess.RevokedAt, sess.RevokeReason = 1, time.Time{}, time.Time{}, ""
-	return inTx(ctx, s.db, func(tx *sql.Tx) error {
-		a, err := account(ctx, tx, sess.User)
-		if err != nil {
-			return fmt.Errorf("session for %q: %w", sess.User, err)
-		}
-		if !a.DisabledAt.IsZero() {
-			return fmt.Errorf("user %q: %w", sess.User, ErrUserDisabled)
-		}
-		var state string
-		err = tx.QueryRowContext(ctx, "SELECT state FROM devices WHERE id = ?", sess.Device).Scan(&state)
-		switch {
-		case err == nil && state == DeviceBlocked:
-			return fmt.Errorf("device %q: %w", sess.Device, ErrDeviceBlocked)
-		case err != nil && !errors.Is(err, sql.ErrNoRows): // a browser has no device row
-			return fmt.Errorf("session for device %q: %w", sess.Device, err)
-		}
-		return sessionsTable.create(ctx, tx, sessionRow{sess, tokens})
-	})
+	a, err := account(ctx, tx, sess.User)
+	if err != nil {
+		return fmt.Errorf("session for %q: %w", sess.User, err)
+	}
+	if !a.DisabledAt.IsZero() {
+		return fmt.Errorf("user %q: %w", sess.User, ErrUserDisabled)
+	}
+	var state string
+	err = tx.QueryRowContext(ctx, "SELECT state FROM devices WHERE id = ?", sess.Device).Scan(&state)
+	switch {
+	case err == nil && state == DeviceBlocked:
+		return fmt.Errorf("device %q: %w", sess.Device, ErrDeviceBlocked)
+	case err != nil && !errors.Is(err, sql.ErrNoRows): // a browser has no device row
+		return fmt.Errorf("session for device %q: %w", sess.Device, err)
+	}
+	return sessionsTable.create(ctx, tx, sessionRow{sess, tokens})
 }
 
 // SessionByAccess implements IdentityStore.
