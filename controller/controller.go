@@ -168,7 +168,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	c.Devices = &Devices{store: wrapped, writes: &c.adminMu, commit: c.commit, live: c.liveDevices, grants: c.grants.List}
 	c.Auth = &AdminAuth{store: wrapped, writes: &c.adminMu, commit: c.commit}
 	c.Identity = identity.New(st, identity.SystemClock{}, cfg.Identity, c.log)
-	c.unsubscribe = c.Identity.Subscribe(func(e identity.Event) { c.idWork.push(identityItem{event: e}) })
+	c.unsubscribe = c.Identity.Subscribe(c.onIdentityEvent)
 	if c.Gateways, err = newGateways(c, st); err != nil {
 		c.Close()
 		return nil, err

@@ -96,6 +96,35 @@ func (w *identityWork) take() []identityItem {
 	return items
 }
 
+// onIdentityEvent is the core's subscription to identity's events. It
+// runs on the goroutine that made the change, right after its commit: a
+// cut (a session revoked, a device blocked, a user disabled) takes hold
+// in the facts decisions read at once, before it returns, so no grant is
+// decided on the old facts; the re-decision, which talks to gateways,
+// is queued for watchIdentity. What allows more (approval, enabling)
+// waits for the store to be read again: that fails closed.
+func (c *Controller) onIdentityEvent(e identity.Event) {
+	c.mu.Lock()
+	switch e.Kind {
+	case identity.SessionRevoked:
+		if id := c.idents[e.Device]; id != nil && id.session != nil && id.session.id == e.Session {
+			c.endSessionLocked(e.Device, id, signedOut(api.CodeSessionRevoked, fmt.Sprintf("your session was ended (%s)", e.Reason)))
+		}
+	case identity.DeviceBlocked:
+		if id := c.idents[e.Device]; id != nil {
+			id.state = policy.DeviceBlocked
+		}
+	case identity.UserDisabled:
+		for _, id := range c.idents {
+			if id.user == e.User {
+				id.disabled = true
+			}
+		}
+	}
+	c.mu.Unlock()
+	c.idWork.push(identityItem{event: e})
+}
+
 // watchIdentity acts on identity's events until ctx ends.
 func (c *Controller) watchIdentity(ctx context.Context) {
 	for {
@@ -118,18 +147,9 @@ func (c *Controller) watchIdentity(ctx context.Context) {
 // touches.
 func (c *Controller) identityEvent(ctx context.Context, e identity.Event) {
 	switch e.Kind {
-	case identity.SessionCreated:
-		// Someone signed in on the device: it is interactive from now on.
-		changed, err := c.idStore.SetDeviceInteractive(ctx, e.Device)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && !changed) {
-			return // a browser's session, or the device was interactive already
-		}
-		if err != nil {
-			c.log.Error("mark device interactive", "device", e.Device, "err", err)
-			return
-		}
-		c.redecideIdentity(ctx, e.Device)
-	case identity.SessionRevoked, identity.DeviceBlocked, identity.DeviceApproved:
+	case identity.SessionCreated, identity.SessionRevoked, identity.DeviceBlocked, identity.DeviceApproved:
+		// SessionCreated: the store made the device interactive with the
+		// session; its link without one now gets nothing.
 		c.redecideIdentity(ctx, e.Device)
 	case identity.UserDisabled, identity.UserEnabled:
 		c.mu.Lock()

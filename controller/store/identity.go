@@ -162,7 +162,8 @@ type IdentityStore interface {
 
 	// CreateSession stores s with the hashes of its first tokens.
 	// ErrNotFound if the user does not exist, ErrUserDisabled if it is
-	// disabled, ErrDeviceBlocked if s.Device is a blocked device.
+	// disabled, ErrDeviceBlocked if s.Device is a blocked device. An
+	// enrolled s.Device becomes interactive (DeviceRecord.Interactive).
 	CreateSession(ctx context.Context, s Session, tokens TokenSet) error
 	// SessionByAccess returns the session whose current access token has
 	// hash accessHash, whatever its state. ErrNotFound if none.
