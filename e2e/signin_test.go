@@ -370,3 +370,32 @@ func refusedLink(t *testing.T, env *Env, d rawDevice, access string) api.ErrorMs
 		}
 	}
 }
+
+// TestAdminCLIPolicySignInFlags: `gatehouse admin policies create` takes
+// the sign-in needs, lists them, and refuses an age out of bounds with
+// the fix, storing nothing.
+func TestAdminCLIPolicySignInFlags(t *testing.T) {
+	env := New(t, Options{})
+	env.Standard(t)
+	env.admin(t, false, "policies", "create", "eng-wiki", "--groups", "eng", "--apps", "wiki",
+		"--require-mfa", "--mfa-max-age", "12h", "--session-max-age", "24h")
+	env.admin(t, false, "policies", "create", "eng-wiki-signed", "--groups", "eng", "--apps", "wiki", "--require-signin")
+	out := env.admin(t, true, "policies", "create", "bad", "--groups", "eng", "--apps", "wiki", "--mfa-max-age", "-1h")
+	if !strings.Contains(out, "--mfa-max-age -1h0m0s") || !strings.Contains(out, "e.g. --mfa-max-age 12h") {
+		t.Errorf("policies create --mfa-max-age -1h = %q, want the flag named and an example", out)
+	}
+	list := env.admin(t, false, "policies", "list")
+	for _, want := range []string{"SIGN-IN", "mfa<=12h0m0s,session<=24h0m0s", "eng-wiki-signed"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("gatehouse admin policies list = %q, want %q in it", list, want)
+		}
+	}
+	if strings.Contains(list, "bad") {
+		t.Errorf("gatehouse admin policies list = %q, want no policy from the refused create", list)
+	}
+	p, err := adminclient.Get[api.Policy](context.Background(), env.Admin, api.PathPolicies, "eng-wiki")
+	Must(t, err)
+	if !p.RequireSignIn || !p.RequireMFA || p.MFAMaxAge != api.Duration(12*time.Hour) || p.SessionMaxAge != api.Duration(24*time.Hour) {
+		t.Errorf("GET policy eng-wiki = %+v, want sign-in, MFA, 12h and 24h", p)
+	}
+}
