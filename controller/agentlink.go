@@ -158,6 +158,17 @@ func (s *AgentLink) rateLimited(msg string) {
 	}
 }
 
+// sessionLimited reports whether a refresh or logout message is over the
+// link's limit, and then tells the agent (the message is ignored; the
+// link stays up).
+func (s *AgentLink) sessionLimited() bool {
+	if s.limits.sessionRate.AllowN(s.clock.Now(), 1) {
+		return false
+	}
+	s.rateLimited("refresh and logout messages arrive faster than one a second: ignored")
+	return true
+}
+
 // AuthenticateAgent checks an agent's proof: auth signed with its
 // device's enrolled key over the nonce the transport sent and the TLS
 // exporter of its connection (nil on plain HTTP). The link it returns is
@@ -318,11 +329,17 @@ func (c *Controller) AgentMessage(ctx context.Context, s *AgentLink, env api.Env
 		if err := env.Decode(&msg); err != nil {
 			return err
 		}
+		if s.sessionLimited() {
+			return nil
+		}
 		c.refresh(ctx, s, msg)
 	case api.TypeLogout:
 		var msg api.LogoutMsg
 		if err := env.Decode(&msg); err != nil {
 			return err
+		}
+		if s.sessionLimited() {
+			return nil
 		}
 		c.logout(ctx, s)
 	default:

@@ -339,3 +339,43 @@ func BenchmarkAuthenticateAgent(b *testing.B) {
 		})
 	}
 }
+
+// TestSessionMessagesLimited: a link flooding refresh messages (each a
+// store write) gets at most the burst of answers and a rate_limited
+// error; the link stays up. Red: without the limiter all 30 are answered.
+func TestSessionMessagesLimited(t *testing.T) {
+	c := newSignInCore(t)
+	ctx := context.Background()
+	l, err := c.link(t, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 30 {
+		if err := c.AgentMessage(ctx, l, mustEnvelope(api.TypeRefresh, api.RefreshMsg{RefreshToken: "ghr_nope"})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signedOut, limited := 0, 0
+	for {
+		select {
+		case env := <-l.Outbox():
+			switch env.Type {
+			case api.TypeSignedOut:
+				signedOut++
+			case api.TypeError:
+				var e api.ErrorMsg
+				if env.Decode(&e) == nil && e.Code == api.CodeRateLimited {
+					limited++
+				}
+			}
+			continue
+		case <-l.Done():
+			t.Fatalf("link closed (%s), want it up", l.Why())
+		default:
+		}
+		break
+	}
+	if signedOut > 6 || limited == 0 {
+		t.Errorf("30 refreshes at once: %d answered, %d rate_limited errors; want at most 6 answered and a rate_limited error", signedOut, limited)
+	}
+}
