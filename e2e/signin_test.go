@@ -126,24 +126,29 @@ func (p *RawPeer) signedOut(code string) api.SignedOutMsg {
 
 // TestIdentityCutsUncooperativeClient: a signed-in client holding an open
 // stream through the gateway, ignoring every revoke, is cut by the
-// gateway within 1 s when its session is revoked, its device blocked or
-// its user disabled. Each case runs a few rounds; p50 and max are logged.
+// gateway within 1 s when its session is revoked, its device blocked,
+// its user disabled, or it logs out. Each case runs a few rounds; p50 and max are logged.
 // Red: without the core's subscription to identity's events
 // (Controller.watchIdentity acting on nothing) no case is cut.
 func TestIdentityCutsUncooperativeClient(t *testing.T) {
 	const rounds = 3
 	tests := []struct {
 		name string
-		cut  func(ctx context.Context, env *Env, sess identity.Session, d rawDevice) error
+		cut  func(ctx context.Context, env *Env, p *RawPeer, sess identity.Session, d rawDevice) error
 	}{
-		{name: "session revoked", cut: func(ctx context.Context, env *Env, sess identity.Session, _ rawDevice) error {
+		{name: "session revoked", cut: func(ctx context.Context, env *Env, _ *RawPeer, sess identity.Session, _ rawDevice) error {
 			return env.Ctrl.Identity.RevokeSession(ctx, identityAdmin, sess.ID)
 		}},
-		{name: "device blocked", cut: func(ctx context.Context, env *Env, _ identity.Session, d rawDevice) error {
+		{name: "device blocked", cut: func(ctx context.Context, env *Env, _ *RawPeer, _ identity.Session, d rawDevice) error {
 			return env.Ctrl.Identity.BlockDevice(ctx, identityAdmin, d.ID)
 		}},
-		{name: "user disabled", cut: func(ctx context.Context, env *Env, _ identity.Session, _ rawDevice) error {
+		{name: "user disabled", cut: func(ctx context.Context, env *Env, _ *RawPeer, _ identity.Session, _ rawDevice) error {
 			return env.Ctrl.Identity.DisableUser(ctx, identityAdmin, "alice")
+		}},
+		// The client's own logout, as `gatehouse logout` sends it.
+		{name: "logout on the link", cut: func(_ context.Context, _ *Env, p *RawPeer, _ identity.Session, _ rawDevice) error {
+			p.send(api.TypeLogout, api.LogoutMsg{})
+			return nil
 		}},
 	}
 	for _, tt := range tests {
@@ -156,7 +161,7 @@ func TestIdentityCutsUncooperativeClient(t *testing.T) {
 					g := p.Grant("grafana")
 					s := g.OpenStream(g.Port())
 					start := time.Now()
-					Must(t, tt.cut(context.Background(), env, sess, d))
+					Must(t, tt.cut(context.Background(), env, p, sess, d))
 					g.AssertGatewayCut(s, time.Second)
 					s.mu.Lock()
 					took = append(took, s.endedAt.Sub(start))
