@@ -260,6 +260,7 @@ var allowedImports = map[string]map[string]string{
 		"/api/adminclient":     "admin API",
 		"/controller":          "a real controller",
 		"/controller/httpapi":  "its real HTTP server",
+		"/controller/identity": "sign in and end sessions directly through the identity room",
 		"/controller/store":    "plant rows an older controller could have stored (a hostname with escapes)",
 		"/gateway":             "a real gateway behind a link the test can cut",
 		"/gateway/link":        "standalone gateways in process, dialing the controller as gatehouse-gateway does",

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller/grants"
+	"github.com/gatehouse-ztna/gatehouse/controller/identity"
 	"github.com/gatehouse-ztna/gatehouse/controller/policy"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
 	"github.com/gatehouse-ztna/gatehouse/tunnel"
@@ -35,6 +36,11 @@ type AgentLink struct {
 	once         sync.Once
 	why          string // set once, before done is closed
 	retired      bool   // under Controller.mu: the device is being forgotten; no grant may finish for it
+	// ident is the identity the link was authenticated with (its session,
+	// if it presented an access token); AttachAgent makes it the device's.
+	ident        *deviceIdent
+	presented    identity.Session // the session ident.session was opened from
+	presentedTok string           // its access token
 
 	// Decisions are state, not events: only the latest set matters, so a
 	// set waiting to be written is replaced by a newer one rather than
@@ -152,6 +158,17 @@ func (s *AgentLink) rateLimited(msg string) {
 	}
 }
 
+// sessionLimited reports whether a refresh or logout message is over the
+// link's limit, and then tells the agent (the message is ignored; the
+// link stays up).
+func (s *AgentLink) sessionLimited() bool {
+	if s.limits.sessionRate.AllowN(s.clock.Now(), 1) {
+		return false
+	}
+	s.rateLimited("refresh and logout messages arrive faster than one a second: ignored")
+	return true
+}
+
 // AuthenticateAgent checks an agent's proof: auth signed with its
 // device's enrolled key over the nonce the transport sent and the TLS
 // exporter of its connection (nil on plain HTTP). The link it returns is
@@ -166,9 +183,19 @@ func (c *Controller) AuthenticateAgent(ctx context.Context, auth api.AuthMsg, ex
 	if err := wire.VerifyProof(dev.PublicKey, exporter, nonce, auth); err != nil {
 		return nil, err
 	}
+	// Only after the key proof: a token is bound to its device, and a
+	// token presented by another device ends its session.
+	var sess identity.Session
+	if auth.AccessToken != "" {
+		if sess, err = c.openSession(ctx, auth.AccessToken, dev.ID, dev.User); err != nil {
+			return nil, err
+		}
+	}
+	facts := c.readIdent(ctx, dev.ID, dev.User)
 	return &AgentLink{device: dev.ID, user: dev.User, out: make(chan api.Envelope, sendQueue),
 		done: make(chan struct{}), decReady: make(chan struct{}, 1), limits: newLinkLimits(c.cfg, c.clock),
-		clock: c.clock, ended: make(chan struct{}), log: c.log}, nil
+		clock: c.clock, ended: make(chan struct{}), log: c.log,
+		ident: &facts, presented: sess, presentedTok: auth.AccessToken}, nil
 }
 
 // AttachAgent makes s its device's link (a previous one is closed), queues
@@ -179,10 +206,18 @@ func (c *Controller) AuthenticateAgent(ctx context.Context, auth api.AuthMsg, ex
 func (c *Controller) AttachAgent(ctx context.Context, s *AgentLink) error {
 	c.mu.Lock()
 	tunnels := c.grants.Keys(s.device)
+	if old := c.idents[s.device]; old != nil && old.session != nil && old.session.lapse != nil {
+		old.session.lapse.Stop()
+	}
+	c.idents[s.device] = s.ident
+	if s.presented.ID != "" {
+		c.installSessionLocked(s.device, s.ident, s.presented, s.presentedTok)
+		s.presentedTok = ""
+	}
 	// Welcome is queued first, before the link can be found and sent
 	// anything else.
 	s.send(api.TypeWelcome, api.WelcomeMsg{User: s.user, HeartbeatInterval: api.Duration(c.cfg.HeartbeatInterval),
-		Query: c.snap.Query(), Tunnels: tunnels})
+		Query: c.snap.Query(), Tunnels: tunnels, Session: sessionInfo(s.ident)})
 	old := c.links[s.device]
 	c.links[s.device] = s
 	c.mu.Unlock()
@@ -203,6 +238,10 @@ func (c *Controller) AttachAgent(ctx context.Context, s *AgentLink) error {
 		c.mu.Unlock()
 		return errors.New("controller error; the agent will retry")
 	}
+	// An identity change between the proof and now (a session revoked,
+	// the device blocked) reached no one: read the facts again.
+	c.reloadIdent(ctx, s.device)
+	c.grants.Reevaluate(ctx, s.device)
 	decider := make(chan struct{})
 	go func() {
 		defer close(decider)
@@ -285,6 +324,24 @@ func (c *Controller) AgentMessage(ctx context.Context, s *AgentLink, env api.Env
 		}
 		rel.PublicKey = pub.String()
 		c.grants.Release(ctx, s.device, rel.App, rel.PublicKey)
+	case api.TypeRefresh:
+		var msg api.RefreshMsg
+		if err := env.Decode(&msg); err != nil {
+			return err
+		}
+		if s.sessionLimited() {
+			return nil
+		}
+		c.refresh(ctx, s, msg)
+	case api.TypeLogout:
+		var msg api.LogoutMsg
+		if err := env.Decode(&msg); err != nil {
+			return err
+		}
+		if s.sessionLimited() {
+			return nil
+		}
+		c.logout(ctx, s)
 	default:
 		return fmt.Errorf("unknown message type %q", env.Type)
 	}
@@ -312,6 +369,10 @@ func (c *Controller) forgetDevices(ctx context.Context, ids []string, reasons []
 		}
 		delete(c.posture, id)
 		delete(c.asked, id)
+		if di := c.idents[id]; di != nil && di.session != nil && di.session.lapse != nil {
+			di.session.lapse.Stop()
+		}
+		delete(c.idents, id)
 	}
 	c.mu.Unlock()
 	for _, id := range ids {
@@ -358,7 +419,7 @@ func (c *Controller) sendDecisions(s *AgentLink) {
 			names = append(names, app)
 		}
 	}
-	msg := api.DecisionsMsg{Apps: apps, Decisions: c.snap.DecideAll(s.user, rep, names, now),
+	msg := api.DecisionsMsg{Apps: apps, Decisions: c.snap.DecideAll(c.inputLocked(s.user, s.device, "", now), names),
 		Checks: c.snap.Checks(s.user, rep), Query: c.snap.Query()}
 	c.decisionSeq++
 	seq := c.decisionSeq

@@ -83,11 +83,16 @@ type Controller struct {
 	// state (controller/identity, docs/identity.md).
 	Identity *identity.Service
 
-	cfg    Config
-	log    *slog.Logger
-	store  store.Store
-	grants *grants.Manager // the live grants and the gateways online
-	clock  clock           // link limits run on it
+	cfg     Config
+	log     *slog.Logger
+	store   store.Store
+	idStore store.IdentityStore // the identity room's store, read for decisions
+	idWork  identityWork        // identity events and session lapses, for watchIdentity
+	// identMu serialises reloadIdent's read-then-apply, so an older read
+	// never overwrites a newer one. Taken before mu, never while holding it.
+	identMu sync.Mutex
+	grants  *grants.Manager // the live grants and the gateways online
+	clock   clock           // link limits run on it
 
 	// adminMu serialises admin writes: validation reads the store (a free
 	// virtual IP, the apps a policy names) and the write must see the same.
@@ -102,7 +107,8 @@ type Controller struct {
 	// call back into grantPolicy and the links, which take mu).
 	mu      sync.Mutex
 	snap    *policy.Snapshot
-	links   map[string]*AgentLink // by device ID
+	links   map[string]*AgentLink   // by device ID
+	idents  map[string]*deviceIdent // by device ID: identity facts of linked (and lately linked) devices
 	posture map[string]postureEntry
 	// asked holds, by device, the app names its agent asked for (newest
 	// last, at most maxAsked): their decisions go out even when the user
@@ -112,8 +118,9 @@ type Controller struct {
 	// so a link never replaces a newer set with an older one.
 	decisionSeq uint64
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // the renewal loop
+	cancel      context.CancelFunc
+	unsubscribe func()         // from identity's events
+	wg          sync.WaitGroup // the renewal loop and the identity watcher
 }
 
 // postureEntry is a device's latest report and when it arrived.
@@ -152,8 +159,9 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	if cfg.WrapStore != nil {
 		wrapped = cfg.WrapStore(st)
 	}
-	c := &Controller{cfg: cfg, log: cfg.Logger, store: wrapped, links: map[string]*AgentLink{},
-		posture: map[string]postureEntry{}, clock: realClock{}}
+	c := &Controller{cfg: cfg, log: cfg.Logger, store: wrapped, idStore: st, links: map[string]*AgentLink{},
+		idents: map[string]*deviceIdent{}, posture: map[string]postureEntry{}, clock: realClock{},
+		idWork: identityWork{ready: make(chan struct{}, 1)}}
 	c.grants = newGrants(c, ipam.NewPool(cfg.OverlayPrefix))
 	c.newObjects()
 	c.Enrollment = &Enrollment{store: wrapped, writes: &c.adminMu, commit: c.commit, log: c.log, now: time.Now}
@@ -162,6 +170,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	idcfg := cfg.Identity
 	idcfg.Directory = upstreamDirectory{c: c, st: st}
 	c.Identity = identity.New(st, identity.SystemClock{}, idcfg, c.log)
+	c.unsubscribe = c.Identity.Subscribe(c.onIdentityEvent)
 	if c.Gateways, err = newGateways(c, st); err != nil {
 		c.Close()
 		return nil, err
@@ -176,10 +185,14 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go func() {
 		defer c.wg.Done()
 		c.renewLoop(runCtx)
+	}()
+	go func() {
+		defer c.wg.Done()
+		c.watchIdentity(runCtx)
 	}()
 	return c, nil
 }
@@ -188,6 +201,9 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 // the transport first. Gateways belong to whoever registered them and are
 // not closed.
 func (c *Controller) Close() error {
+	if c.unsubscribe != nil {
+		c.unsubscribe()
+	}
 	if c.cancel != nil {
 		c.cancel()
 	}

@@ -65,8 +65,7 @@ func (c *Controller) postureLocked(device string, now time.Time) *api.PostureRep
 
 func (c *Controller) decideLocked(user, device, app string, now time.Time) api.Decision {
 	var engine policy.Engine = c.snap
-	return engine.Evaluate(policy.Input{Identity: c.snap.Identity(user), Device: policy.Device{ID: device},
-		Posture: c.postureLocked(device, now), App: app, Time: now})
+	return engine.Evaluate(c.inputLocked(user, device, app, now))
 }
 
 // grantPolicy is the policy as the grant manager asks it.

@@ -65,6 +65,7 @@ type linkLimits struct {
 	// Owned by the read loop:
 	postureRate *rate.Limiter // beyond it reports are still coalesced, and the agent is told
 	grantRate   *rate.Limiter // beyond it grant requests are denied
+	sessionRate *rate.Limiter // refresh and logout messages (each a store write); beyond it they are ignored
 	notice      *rate.Limiter // at most one rate_limited error a second
 }
 
@@ -74,6 +75,9 @@ func newLinkLimits(cfg Config, clk clock) linkLimits {
 		posture:     newCoalescer(cfg.PostureDecideInterval, clk),
 		postureRate: rate.NewLimiter(perReport, 20),
 		grantRate:   rate.NewLimiter(rate.Limit(cfg.GrantRequestRate), cfg.GrantRequestBurst),
+		// An agent refreshes once per access token (minutes): 5 at once,
+		// then one a second, is far beyond any honest need.
+		sessionRate: rate.NewLimiter(rate.Every(time.Second), 5),
 		notice:      rate.NewLimiter(rate.Every(time.Second), 1),
 	}
 }

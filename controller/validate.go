@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller/ipam"
@@ -159,6 +160,33 @@ func validatePolicy(ctx context.Context, st store.Store, p *api.Policy) error {
 		if _, err := st.GetProfile(ctx, n); err != nil {
 			return Invalid("policy %q: posture profile %q: %v", p.Name, n, err)
 		}
+	}
+	return validSignInNeeds(p)
+}
+
+// Bounds of a policy's MFA and session ages (0: any age).
+const (
+	minSignInAge = time.Minute
+	maxSignInAge = 366 * 24 * time.Hour
+)
+
+// validSignInNeeds checks p's sign-in ages and makes RequireMFA and
+// RequireSignIn say what an MFA age, MFA or a session age imply.
+func validSignInNeeds(p *api.Policy) error {
+	for _, age := range []struct {
+		flag string
+		d    api.Duration
+	}{{"--mfa-max-age", p.MFAMaxAge}, {"--session-max-age", p.SessionMaxAge}} {
+		if d := time.Duration(age.d); d != 0 && (d < minSignInAge || d > maxSignInAge) {
+			return Invalid("policy %q: %s %v: use 0 (any age) or between %v and %v, e.g. %s 12h",
+				p.Name, age.flag, d, minSignInAge, maxSignInAge, age.flag)
+		}
+	}
+	if p.MFAMaxAge != 0 {
+		p.RequireMFA = true
+	}
+	if p.RequireMFA || p.SessionMaxAge != 0 {
+		p.RequireSignIn = true
 	}
 	return nil
 }

@@ -103,12 +103,21 @@ func (e *Env) RawPeer(t testing.TB, user string) *RawPeer {
 // newRawPeer is a RawPeer of any installation.
 func newRawPeer(t testing.TB, h *rawHome, user string) *RawPeer {
 	t.Helper()
-	d := enrollRawDeviceAt(t, h, user)
+	return connectRawPeer(t, h, enrollRawDeviceAt(t, h, user), "")
+}
+
+// connectRawPeer is newRawPeer for device d, enrolled already, presenting
+// a signed-in session's access token unless access is empty. The welcome
+// is the first of its messages.
+func connectRawPeer(t testing.TB, h *rawHome, d rawDevice, access string) *RawPeer {
+	t.Helper()
 	c := dialRawAt(t, h.controllerAt)
-	c.send(authWireFrame(t, d.ID, ed25519.Sign(d.Key, c.proof(d))))
-	c.readUntil(api.TypeWelcome)
+	c.send(wireFrame(t, api.TypeAuth, api.AuthMsg{DeviceID: d.ID,
+		Signature: base64.StdEncoding.EncodeToString(ed25519.Sign(d.Key, c.proof(d))), AccessToken: access}))
+	welcome := c.readUntil(api.TypeWelcome)
 	ctx, stop := context.WithCancel(context.Background())
-	p := &RawPeer{t: t, home: h, device: d, conn: c.conn, stop: stop, done: make(chan struct{}), arrived: make(chan struct{})}
+	p := &RawPeer{t: t, home: h, device: d, conn: c.conn, stop: stop, done: make(chan struct{}), arrived: make(chan struct{}),
+		msgs: []api.Envelope{welcome}}
 	go p.read(ctx)
 	t.Cleanup(func() {
 		stop()

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -95,9 +96,9 @@ func profilesCmd() *cobra.Command {
 }
 
 func policiesCmd() *cobra.Command {
-	k := kind[api.Policy]{use: "policies", path: api.PathPolicies, header: "NAME\tGROUPS\tAPPS\tPOSTURE PROFILES",
+	k := kind[api.Policy]{use: "policies", path: api.PathPolicies, header: "NAME\tGROUPS\tAPPS\tPOSTURE PROFILES\tSIGN-IN",
 		row: func(p api.Policy) []string {
-			return []string{p.Name, strings.Join(p.Groups, ","), strings.Join(p.Apps, ","), strings.Join(p.PostureProfiles, ",")}
+			return []string{p.Name, strings.Join(p.Groups, ","), strings.Join(p.Apps, ","), strings.Join(p.PostureProfiles, ","), signInNeeds(p)}
 		}}
 	create := createCmd("create NAME --groups G --apps A", "Create an access policy", api.PathPolicies, cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) api.Policy {
 		f := cmd.Flags()
@@ -105,10 +106,39 @@ func policiesCmd() *cobra.Command {
 		p.Groups, _ = f.GetStringSlice("groups")
 		p.Apps, _ = f.GetStringSlice("apps")
 		p.PostureProfiles, _ = f.GetStringSlice("profiles")
+		p.RequireSignIn, _ = f.GetBool("require-signin")
+		p.RequireMFA, _ = f.GetBool("require-mfa")
+		mfaAge, _ := f.GetDuration("mfa-max-age")
+		sessAge, _ := f.GetDuration("session-max-age")
+		p.MFAMaxAge, p.SessionMaxAge = api.Duration(mfaAge), api.Duration(sessAge)
 		return p
 	})
 	create.Flags().StringSlice("groups", nil, "groups this policy lets in")
 	create.Flags().StringSlice("apps", nil, "apps they may reach")
 	create.Flags().StringSlice("profiles", nil, "posture profiles a device must pass")
+	create.Flags().Bool("require-signin", false, "require a signed-in user on the device (gatehouse login); devices enrolled with a token alone are denied")
+	create.Flags().Bool("require-mfa", false, "require a second factor (TOTP or a passkey) in the session (implies --require-signin)")
+	create.Flags().Duration("mfa-max-age", 0, "how long ago the second factor may have been used, e.g. 12h (implies --require-mfa)")
+	create.Flags().Duration("session-max-age", 0, "how long ago the user may have signed in, e.g. 24h (implies --require-signin)")
 	return group("policies", "Manage access policies", append(k.commands(), create)...)
+}
+
+// signInNeeds is a policy's sign-in needs for a table cell.
+func signInNeeds(p api.Policy) string {
+	var needs []string
+	switch {
+	case p.MFAMaxAge != 0:
+		needs = append(needs, "mfa<="+time.Duration(p.MFAMaxAge).String())
+	case p.RequireMFA:
+		needs = append(needs, "mfa")
+	case p.RequireSignIn && p.SessionMaxAge == 0:
+		needs = append(needs, "yes")
+	}
+	if p.SessionMaxAge != 0 {
+		needs = append(needs, "session<="+time.Duration(p.SessionMaxAge).String())
+	}
+	if len(needs) == 0 {
+		return "-"
+	}
+	return strings.Join(needs, ",")
 }

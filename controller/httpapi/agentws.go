@@ -42,7 +42,11 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 		// device ID): clipped, so a 64 KiB frame cannot grow the log by
 		// 64 KiB.
 		s.log.Warn("agent link refused", "remote", r.RemoteAddr, "err", controller.Clip(err.Error()))
-		conn.Write(ctx, api.TypeError, api.ErrorMsg{Code: api.CodeUnauthorized, Message: controller.Clip(err.Error())})
+		code := api.CodeUnauthorized
+		if refused, ok := errors.AsType[*controller.LinkRefusedError](err); ok {
+			code = refused.Code // a session code: the agent refreshes or signs in
+		}
+		conn.Write(ctx, api.TypeError, api.ErrorMsg{Code: code, Message: controller.Clip(err.Error())})
 		conn.Close(websocket.StatusPolicyViolation, err.Error())
 		return
 	}

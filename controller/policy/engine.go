@@ -12,6 +12,9 @@ import (
 type Engine interface {
 	// Evaluate decides in.App for in's identity on in's device at in.Time.
 	// It never fails: a decision it cannot make is a denial with reasons.
+	// The order: the user is not disabled, the device is approved, an
+	// interactive device has a session, then for each policy giving the
+	// app its sign-in needs and then its posture profiles.
 	Evaluate(in Input) api.Decision
 }
 
@@ -21,6 +24,9 @@ var _ Engine = (*Snapshot)(nil)
 type Input struct {
 	Identity Identity
 	Device   Device
+	// Session is the signed-in session on the device; nil when there is
+	// none (never signed in, or it ended).
+	Session *Session
 	// Posture is the device's latest trusted report; nil (none, or too
 	// old) fails every posture check.
 	Posture *api.PostureReport
@@ -30,16 +36,39 @@ type Input struct {
 
 // Identity is who is asking, as the identity source says.
 type Identity struct {
-	User   string
-	Groups []string
+	User string
+	// Disabled: an admin disabled the user; nothing is allowed.
+	Disabled bool
+	Groups   []string
 	// Claims are the identity provider's other claims (empty for the
 	// built-in user store); no rule reads them yet.
 	Claims map[string]string
 }
 
+// Device approval states (Device.State), as the identity room stores them.
+const (
+	DeviceApproved = "approved"
+	DevicePending  = "pending"
+	DeviceBlocked  = "blocked"
+)
+
 // Device is the device asking.
 type Device struct {
 	ID string
+	// State is DeviceApproved, DevicePending or DeviceBlocked; any other
+	// value (unknown) is treated as pending: it fails closed.
+	State string
+	// Interactive: someone signed in on the device once, so every grant
+	// needs a live Session (docs/identity.md "Wiring"). A device acting on
+	// its enrollment credential alone is not interactive.
+	Interactive bool
+}
+
+// Session is what a decision needs of a signed-in session.
+type Session struct {
+	Methods []string  // RFC 8176 amr values: pwd, otp, hwk, fed
+	AuthAt  time.Time // when the user last proved who they are
+	MFAAt   time.Time // when a second factor was last used; zero: none
 }
 
 // Identity is user as the built-in user store knows them; a user the
@@ -49,8 +78,9 @@ func (s *Snapshot) Identity(user string) Identity {
 	return Identity{User: user, Groups: u.Groups}
 }
 
-// Evaluate implements Engine: the user must exist in the snapshot, and
-// the policies that name one of the identity's groups decide.
+// Evaluate implements Engine: the user must exist in the snapshot and be
+// enabled, the device approved, and a policy naming one of the identity's
+// groups must pass (sign-in needs, then posture).
 func (s *Snapshot) Evaluate(in Input) api.Decision {
-	return s.newDecider(in.Identity, in.Posture, in.Time).decide(in.App, nil)
+	return s.newDecider(in).decide(in.App, nil)
 }

@@ -19,17 +19,18 @@ type Snapshot struct {
 	Policies []api.Policy
 }
 
-// Decide answers whether user on a device with this posture may reach app.
-// A nil posture (no report yet) fails every posture check.
+// Decide answers whether user, on an approved device acting on its
+// enrollment alone (no session), with this posture, may reach app. A nil
+// posture (no report yet) fails every posture check.
 func (s *Snapshot) Decide(user string, posture *api.PostureReport, app string, now time.Time) api.Decision {
-	return s.Evaluate(Input{Identity: s.Identity(user), Posture: posture, App: app, Time: now})
+	return s.Evaluate(Input{Identity: s.Identity(user), Device: Device{State: DeviceApproved}, Posture: posture, App: app, Time: now})
 }
 
-// DecideAll decides each of apps as Decide would, sharing the work over a
-// whole catalogue: the user's policies are indexed by app once, and each
-// policy's posture profiles are checked once.
-func (s *Snapshot) DecideAll(user string, posture *api.PostureReport, apps []string, now time.Time) []api.Decision {
-	dc := s.newDecider(s.Identity(user), posture, now)
+// DecideAll decides each of apps for in (in.App is ignored) as Evaluate
+// would, sharing the work over a whole catalogue: the user's policies are
+// indexed by app once, and each policy's needs are checked once.
+func (s *Snapshot) DecideAll(in Input, apps []string) []api.Decision {
+	dc := s.newDecider(in)
 	byApp := map[string][]int{}
 	for i, p := range s.Policies {
 		if intersects(p.Groups, dc.groups) {
@@ -45,21 +46,23 @@ func (s *Snapshot) DecideAll(user string, posture *api.PostureReport, apps []str
 	return out
 }
 
-// decider decides for one user and posture at one moment, remembering
-// what each policy's profiles found.
+// decider decides for one input (its app aside), remembering what each
+// policy's needs found.
 type decider struct {
 	s         *Snapshot
+	in        Input
 	userName  string
 	groups    []string // the identity's
 	userKnown bool
 	posture   *api.PostureReport
 	now       time.Time
-	failing   map[int][]api.Reason // by policy index: the reasons its profiles fail (none: passes)
+	failing   map[int][]api.Reason // by policy index: the reasons it fails (none: passes)
 }
 
-func (s *Snapshot) newDecider(id Identity, posture *api.PostureReport, now time.Time) *decider {
-	_, ok := s.Users[id.User]
-	return &decider{s: s, userName: id.User, groups: id.Groups, userKnown: ok, posture: posture, now: now, failing: map[int][]api.Reason{}}
+func (s *Snapshot) newDecider(in Input) *decider {
+	_, ok := s.Users[in.Identity.User]
+	return &decider{s: s, in: in, userName: in.Identity.User, groups: in.Identity.Groups, userKnown: ok,
+		posture: in.Posture, now: in.Time, failing: map[int][]api.Reason{}}
 }
 
 // decide decides app; byApp, when given, indexes the user's policies by
@@ -75,6 +78,10 @@ func (dc *decider) decide(app string, byApp map[string][]int) api.Decision {
 	if !dc.userKnown {
 		d.Reasons = []api.Reason{{Code: api.CodeUserUnknown, Message: fmt.Sprintf("user %q no longer exists", dc.userName),
 			Remediation: "Ask an admin to restore your account, then log in again"}}
+		return d
+	}
+	if r, denied := identityDenial(dc.in); denied {
+		d.Reasons = []api.Reason{r}
 		return d
 	}
 	matched := byApp[app]
@@ -99,9 +106,13 @@ func (dc *decider) decide(app string, byApp map[string][]int) api.Decision {
 	for _, i := range matched {
 		reasons, done := dc.failing[i]
 		if !done {
-			for _, c := range s.profileChecks(s.Policies[i].PostureProfiles, dc.posture) {
-				if c.Status != api.CheckPass {
-					reasons = append(reasons, c.Reason)
+			if r, denied := signInDenial(s.Policies[i], dc.in.Session, dc.now); denied {
+				reasons = []api.Reason{r}
+			} else {
+				for _, c := range s.profileChecks(s.Policies[i].PostureProfiles, dc.posture) {
+					if c.Status != api.CheckPass {
+						reasons = append(reasons, c.Reason)
+					}
 				}
 			}
 			dc.failing[i] = reasons

@@ -193,7 +193,7 @@ func TestDecideAllMatchesDecide(t *testing.T) {
 		"no disk encryption": with(func(p *api.PostureReport) { p.DiskEncryption = api.KnownBool(false) })}
 	for _, user := range []string{"alice", "bob", "carol", "dave", "erin", "frank", "mallory", "nobody"} {
 		for pname, p := range postures {
-			got := snap.DecideAll(user, p, apps, now)
+			got := snap.DecideAll(Input{Identity: snap.Identity(user), Device: Device{State: DeviceApproved}, Posture: p, Time: now}, apps)
 			for i, app := range apps {
 				if want := snap.Decide(user, p, app, now); !reflect.DeepEqual(got[i], want) {
 					t.Errorf("DecideAll(%q, %s)[%q] = %+v, want %+v", user, pname, app, got[i], want)
@@ -367,7 +367,7 @@ func BenchmarkDecideCatalogue(b *testing.B) {
 	snap := bigSnapshot(5000, 3000)
 	now := time.Now()
 	for b.Loop() {
-		snap.DecideAll("alice", goodLinux(), snap.Entitled("alice"), now)
+		snap.DecideAll(Input{Identity: snap.Identity("alice"), Device: Device{State: DeviceApproved}, Posture: goodLinux(), Time: now}, snap.Entitled("alice"))
 	}
 }
 

@@ -11,9 +11,10 @@ const newDevicesNeedApprovalKey = "new_devices_need_approval"
 
 // deviceRecords reads the devices table as identity sees it.
 var deviceRecords = newTable("device", "devices",
-	[]string{"id", "user_name", "name", "hostname", "tags", "state", "enrolled_at", "last_seen"},
+	[]string{"id", "user_name", "name", "hostname", "tags", "state", "enrolled_at", "last_seen", "interactive"},
 	func(d *DeviceRecord) []any {
-		return []any{&d.ID, &d.Owner, &d.Name, &d.Hostname, listCol{&d.Tags}, &d.State, timeCol{&d.FirstSeen}, optTimeCol{&d.LastSeen}}
+		return []any{&d.ID, &d.Owner, &d.Name, &d.Hostname, listCol{&d.Tags}, &d.State, timeCol{&d.FirstSeen}, optTimeCol{&d.LastSeen},
+			&d.Interactive}
 	})
 
 // DeviceRecord implements IdentityStore.
@@ -68,6 +69,22 @@ func setDeviceState(ctx context.Context, tx *sql.Tx, id, state string) (string, 
 func (s *SQLite) LabelDevice(ctx context.Context, id, name string, tags []string) error {
 	res, err := s.db.ExecContext(ctx, "UPDATE devices SET name = ?, tags = ? WHERE id = ?", name, listCol{&tags}, id)
 	return deviceRecords.affected(res, err, "update", id, ErrNotFound)
+}
+
+// SetDeviceInteractive implements IdentityStore.
+func (s *SQLite) SetDeviceInteractive(ctx context.Context, id string) (bool, error) {
+	res, err := s.db.ExecContext(ctx, "UPDATE devices SET interactive = 1 WHERE id = ? AND interactive = 0", id)
+	if err != nil {
+		return false, fmt.Errorf("mark device %q interactive: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n == 1 {
+		return n == 1, err
+	}
+	if _, err := deviceRecords.get(ctx, s.db, id); err != nil {
+		return false, err
+	}
+	return false, nil
 }
 
 // TouchDevice implements IdentityStore.

@@ -117,6 +117,9 @@ type DeviceRecord struct {
 	State     string    // DevicePending, DeviceApproved or DeviceBlocked
 	FirstSeen time.Time // its enrollment
 	LastSeen  time.Time // zero if never seen after enrollment
+	// Interactive: someone signed in on the device, so every grant needs
+	// a live session on it (docs/identity.md "Wiring").
+	Interactive bool
 }
 
 // IdentityStore is the durable state of the controller's identity room.
@@ -159,7 +162,8 @@ type IdentityStore interface {
 
 	// CreateSession stores s with the hashes of its first tokens.
 	// ErrNotFound if the user does not exist, ErrUserDisabled if it is
-	// disabled, ErrDeviceBlocked if s.Device is a blocked device.
+	// disabled, ErrDeviceBlocked if s.Device is a blocked device. An
+	// enrolled s.Device becomes interactive (DeviceRecord.Interactive).
 	CreateSession(ctx context.Context, s Session, tokens TokenSet) error
 	// SessionByAccess returns the session whose current access token has
 	// hash accessHash, whatever its state. ErrNotFound if none.
@@ -213,6 +217,9 @@ type IdentityStore interface {
 	BlockDevice(ctx context.Context, id string, now time.Time) (before string, revoked []Session, err error)
 	// LabelDevice sets the device's name and tags. ErrNotFound if absent.
 	LabelDevice(ctx context.Context, id, name string, tags []string) error
+	// SetDeviceInteractive marks the device interactive (someone signed in
+	// on it) and reports whether it was not before. ErrNotFound if absent.
+	SetDeviceInteractive(ctx context.Context, id string) (changed bool, err error)
 	// TouchDevice records that the device was seen at at. ErrNotFound if
 	// absent.
 	TouchDevice(ctx context.Context, id string, at time.Time) error

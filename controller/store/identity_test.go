@@ -463,6 +463,13 @@ func TestDeviceRecords(t *testing.T) {
 		{name: "LabelDevice(nope)", run: func(ctx context.Context) (any, error) { return only(s.LabelDevice(ctx, "nope", "x", nil)) }, wantErr: store.ErrNotFound},
 		{name: "TouchDevice(d1)", run: func(ctx context.Context) (any, error) { return only(s.TouchDevice(ctx, "d1", now.Add(time.Hour))) }},
 		{name: "TouchDevice(nope)", run: func(ctx context.Context) (any, error) { return only(s.TouchDevice(ctx, "nope", now)) }, wantErr: store.ErrNotFound},
+		{name: "SetDeviceInteractive(d1)", run: func(ctx context.Context) (any, error) { return s.SetDeviceInteractive(ctx, "d1") }, want: true},
+		{name: "SetDeviceInteractive(d1) again", run: func(ctx context.Context) (any, error) { return s.SetDeviceInteractive(ctx, "d1") }, want: false},
+		{name: "DeviceRecord(d1).Interactive", run: func(ctx context.Context) (any, error) {
+			d, err := s.DeviceRecord(ctx, "d1")
+			return d.Interactive, err
+		}, want: true},
+		{name: "SetDeviceInteractive(nope)", run: func(ctx context.Context) (any, error) { return s.SetDeviceInteractive(ctx, "nope") }, wantErr: store.ErrNotFound},
 		{name: "ListDeviceRecords", run: func(ctx context.Context) (any, error) {
 			ds, err := s.ListDeviceRecords(ctx)
 			out := []string{}

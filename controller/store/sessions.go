@@ -52,7 +52,15 @@ func createSession(ctx context.Context, tx *sql.Tx, sess Session, tokens TokenSe
 	case err != nil && !errors.Is(err, sql.ErrNoRows): // a browser has no device row
 		return fmt.Errorf("session for device %q: %w", sess.Device, err)
 	}
-	return sessionsTable.create(ctx, tx, sessionRow{sess, tokens})
+	if err := sessionsTable.create(ctx, tx, sessionRow{sess, tokens}); err != nil {
+		return err
+	}
+	// Signed in on: the device is interactive from now on, in the
+	// same transaction, so no grant is decided in between without it.
+	if _, err := tx.ExecContext(ctx, "UPDATE devices SET interactive = 1 WHERE id = ? AND interactive = 0", sess.Device); err != nil {
+		return fmt.Errorf("mark device %q interactive: %w", sess.Device, err)
+	}
+	return nil
 }
 
 // SessionByAccess implements IdentityStore.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
@@ -130,8 +131,9 @@ func TestPolicyCRUD(t *testing.T) {
 	s, _ := newStore(t)
 	runSteps(t, crudSteps(kind[api.Policy]{
 		noun: "Policy", create: s.CreatePolicy, update: s.UpdatePolicy, get: s.GetPolicy, del: s.DeletePolicy, list: s.ListPolicies,
-		first:     api.Policy{Name: "eng-grafana", Groups: []string{"eng"}, Apps: []string{"grafana"}, PostureProfiles: []string{"laptop"}},
-		changed:   api.Policy{Name: "eng-grafana", Groups: []string{"eng", "sre"}, Apps: []string{"grafana", "loki"}, PostureProfiles: []string{}},
+		first: api.Policy{Name: "eng-grafana", Groups: []string{"eng"}, Apps: []string{"grafana"}, PostureProfiles: []string{"laptop"}},
+		changed: api.Policy{Name: "eng-grafana", Groups: []string{"eng", "sre"}, Apps: []string{"grafana", "loki"}, PostureProfiles: []string{},
+			RequireSignIn: true, RequireMFA: true, MFAMaxAge: api.Duration(12 * time.Hour), SessionMaxAge: api.Duration(24 * time.Hour)},
 		second:    api.Policy{Name: "ops-ssh", Groups: []string{"ops"}, Apps: []string{"ssh"}, PostureProfiles: []string{}},
 		firstName: "eng-grafana", secondName: "ops-ssh",
 	}))
