@@ -514,3 +514,11 @@ func (e *Enrollment) EnrollSignedIn(ctx context.Context, user, key, hostname str
 	ch := Change{Kind: Enrolled, Object: ObjectDevice, Name: dev.ID, By: Actor{Kind: ActorSignIn, Name: user}}
 	return dev, e.commit(ctx, ch)
 }
+
+// Held is how many code pairs the flow holds (pending, decided or spent,
+// until they expire).
+func (f *DeviceFlow) Held() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.byDevice)
+}
