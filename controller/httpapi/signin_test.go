@@ -93,7 +93,9 @@ func TestDeviceFlowNewDeviceTOTP(t *testing.T) {
 	if _, err := e.tc.core.Identity.Authenticate(ctx, tok.AccessToken, "dev_other"); !errors.Is(err, identity.ErrWrongDevice) {
 		t.Errorf("Authenticate(access, another device) = %v, want ErrWrongDevice", err)
 	}
-	// The device code is spent: a replay gets invalid_grant and changes nothing.
+	// The device code is spent: a replay (after the interval, so it is
+	// not merely too fast) gets invalid_grant and changes nothing.
+	time.Sleep(time.Duration(da.Interval) * time.Second)
 	before := e.snapshot(t)
 	res := postOAuth(t, e, api.PathToken, url.Values{"grant_type": {api.GrantTypeDeviceCode}, "client_id": {api.ClientAgent}, "device_code": {da.DeviceCode}})
 	if res.status != http.StatusBadRequest || res.Error != api.OAuthInvalidGrant {
