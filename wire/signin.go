@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -134,31 +133,19 @@ func PollToken(ctx context.Context, hc *http.Client, base, deviceCode string, in
 // postForm posts v form-encoded to base+path and decodes a 200 answer
 // into resp; any other answer is an *OAuthError.
 func postForm(ctx context.Context, hc *http.Client, base, path string, v url.Values, resp any) error {
-	base = strings.TrimRight(base, "/")
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, strings.NewReader(v.Encode()))
+	status, raw, err := post(ctx, hc, base, path, "application/x-www-form-urlencoded", strings.NewReader(v.Encode()), maxSignInAnswer)
 	if err != nil {
-		return fmt.Errorf("controller URL %q: %w", base, err)
+		return err
 	}
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	r.Header.Set("Accept", "application/json")
-	res, err := hc.Do(r)
-	if err != nil {
-		return fmt.Errorf("reach controller at %s: %w", base, err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, maxSignInAnswer))
-	if err != nil {
-		return fmt.Errorf("read the controller's sign-in answer: %w", err)
-	}
-	if res.StatusCode != http.StatusOK {
+	if status != http.StatusOK {
 		var e api.OAuthError
 		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
 			// Not an OAuth answer (a rate limit, a proxy): keep its text.
 			var plain api.ErrorResponse
 			json.Unmarshal(raw, &plain)
-			e = api.OAuthError{Error: strings.ToLower(strings.ReplaceAll(http.StatusText(res.StatusCode), " ", "_")), Description: plain.Error}
+			e = api.OAuthError{Error: strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_")), Description: plain.Error}
 		}
-		return &OAuthError{Status: res.StatusCode, Code: e.Error, Description: e.Description}
+		return &OAuthError{Status: status, Code: e.Error, Description: e.Description}
 	}
 	if err := json.Unmarshal(raw, resp); err != nil {
 		return fmt.Errorf("controller sent a malformed sign-in answer: %w", err)

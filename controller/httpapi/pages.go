@@ -73,17 +73,43 @@ func (s *Server) mountPages(mux *http.ServeMux) {
 		mux.Handle(pattern, s.signIn.pages.wrap(s.log.Warn, pageHeaders(cop.Handler(h))))
 	}
 	page("GET "+api.PathDevicePage, s.devicePage)
-	page("POST "+api.PathDevicePage, s.deviceSubmit)
-	page("GET "+api.PathLogin, s.loginPage)
-	page("POST "+api.PathLogin, s.loginSubmit)
-	page("POST "+pathTOTP, s.totpSubmit)
-	page("GET "+pathConfirm, s.confirmPage)
-	page("POST "+pathConfirm, s.confirmSubmit)
-	page("GET "+pathDone, s.donePage)
+	page("POST "+api.PathDevicePage, s.formPage(s.deviceSubmit))
+	page("GET "+api.PathLogin, s.sessionPage(s.loginPage))
+	page("POST "+api.PathLogin, s.formPage(s.loginSubmit))
+	page("POST "+pathTOTP, s.formPage(s.totpSubmit))
+	page("GET "+pathConfirm, s.sessionPage(s.confirmPage))
+	page("POST "+pathConfirm, s.formPage(s.confirmSubmit))
+	page("GET "+pathDone, s.sessionPage(s.donePage))
 	page("GET "+pathCSS, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 		w.Write(pageCSSBody)
 	})
+}
+
+// sessionPage runs h with r's sign-in session, locked; a browser without
+// one (or one that has not entered a code) is sent to the start.
+func (s *Server) sessionPage(h func(http.ResponseWriter, *http.Request, *browserSession)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess, ok := s.existingSession(w, r)
+		if !ok {
+			return
+		}
+		defer sess.mu.Unlock()
+		h(w, r, sess)
+	}
+}
+
+// formPage runs h with r's sign-in session, locked, and its form, once
+// the form's CSRF token matched (pagePost).
+func (s *Server) formPage(h func(http.ResponseWriter, *http.Request, *browserSession, url.Values)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess, form, ok := s.pagePost(w, r)
+		if !ok {
+			return
+		}
+		defer sess.mu.Unlock()
+		h(w, r, sess, form)
+	}
 }
 
 // pageHeaders sets the headers every sign-in page carries.
@@ -132,12 +158,7 @@ func (s *Server) devicePage(w http.ResponseWriter, r *http.Request) {
 }
 
 // deviceSubmit takes the code and moves on to the sign-in.
-func (s *Server) deviceSubmit(w http.ResponseWriter, r *http.Request) {
-	sess, form, ok := s.pagePost(w, r)
-	if !ok {
-		return
-	}
-	defer sess.mu.Unlock()
+func (s *Server) deviceSubmit(w http.ResponseWriter, r *http.Request, sess *browserSession, form url.Values) {
 	code := form.Get("user_code")
 	pending, err := s.signIn.flow.Pending(code)
 	if err != nil {
@@ -151,23 +172,13 @@ func (s *Server) deviceSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 // loginPage asks for user name and password.
-func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
-	sess, ok := s.existingSession(w, r)
-	if !ok {
-		return
-	}
-	defer sess.mu.Unlock()
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, sess *browserSession) {
 	s.render(w, http.StatusOK, "login", pageData{Title: "Sign in", CSRF: sess.csrf, UserCode: sess.userCode})
 }
 
 // loginSubmit checks the password; an account with TOTP is asked for
 // its code next.
-func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
-	sess, form, ok := s.pagePost(w, r)
-	if !ok {
-		return
-	}
-	defer sess.mu.Unlock()
+func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request, sess *browserSession, form url.Values) {
 	if !s.needCode(w, sess) {
 		return
 	}
@@ -189,12 +200,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 
 // totpSubmit checks the second factor (with the password the first step
 // took, held in the sign-in session, which nothing else reads).
-func (s *Server) totpSubmit(w http.ResponseWriter, r *http.Request) {
-	sess, form, ok := s.pagePost(w, r)
-	if !ok {
-		return
-	}
-	defer sess.mu.Unlock()
+func (s *Server) totpSubmit(w http.ResponseWriter, r *http.Request, sess *browserSession, form url.Values) {
 	if !s.needCode(w, sess) {
 		return
 	}
@@ -245,12 +251,7 @@ func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, sess *browserS
 }
 
 // confirmPage shows the device the code names.
-func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request) {
-	sess, ok := s.existingSession(w, r)
-	if !ok {
-		return
-	}
-	defer sess.mu.Unlock()
+func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request, sess *browserSession) {
 	if sess.proof == nil {
 		http.Redirect(w, r, api.PathLogin, http.StatusSeeOther)
 		return
@@ -266,12 +267,7 @@ func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request) {
 
 // confirmSubmit approves or denies the device; either way the sign-in
 // session's proof is spent (one sign-in, one device).
-func (s *Server) confirmSubmit(w http.ResponseWriter, r *http.Request) {
-	sess, form, ok := s.pagePost(w, r)
-	if !ok {
-		return
-	}
-	defer sess.mu.Unlock()
+func (s *Server) confirmSubmit(w http.ResponseWriter, r *http.Request, sess *browserSession, form url.Values) {
 	if sess.proof == nil {
 		s.renderError(w, http.StatusBadRequest, "Sign in first", "Sign in before approving a device.")
 		return
@@ -313,12 +309,7 @@ func (s *Server) confirmSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 // donePage says how the confirmation went.
-func (s *Server) donePage(w http.ResponseWriter, r *http.Request) {
-	sess, ok := s.existingSession(w, r)
-	if !ok {
-		return
-	}
-	defer sess.mu.Unlock()
+func (s *Server) donePage(w http.ResponseWriter, r *http.Request, sess *browserSession) {
 	if sess.done == "" {
 		http.Redirect(w, r, api.PathDevicePage, http.StatusSeeOther)
 		return
