@@ -80,9 +80,7 @@ func TestSignInPagesCSRF(t *testing.T) {
 	e := newSigninEnv(t, Config{}, identity.Config{})
 	da := startCode(t, e)
 	b := e.browser(t)
-	b.get(api.PathDevicePage)
-	_, fields, _ := parseForm(t, b.body)
-	token := fields["csrf"]
+	token := b.openDevicePage()
 	noJar := *e.hc
 
 	refused := func(name string, post func() *http.Response) {
@@ -204,9 +202,7 @@ func TestSignInPagesBadInput(t *testing.T) {
 	e := newSigninEnv(t, Config{}, identity.Config{})
 	da := startCode(t, e)
 	b := e.browser(t)
-	b.get(api.PathDevicePage)
-	_, fields, _ := parseForm(t, b.body)
-	token := fields["csrf"]
+	token := b.openDevicePage()
 	step := func(name, path string, v url.Values, wantStatus int, wantText string) {
 		t.Helper()
 		before := e.snapshot(t)

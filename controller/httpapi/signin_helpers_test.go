@@ -321,3 +321,26 @@ func (b *browser) signInThroughPages(e *signinEnv, userCode, user, password, but
 	b.submit(nil, button)
 	return b.page.StatusCode
 }
+
+// signInDevice starts a code pair for form, has user sign in with
+// password in a new browser and press button, and returns the browser
+// (on its last page) and what the agent's poll got.
+func (e *signinEnv) signInDevice(t testing.TB, form wire.DeviceAuthorizationForm, user, password, button string) (*browser, pollResult) {
+	t.Helper()
+	da, err := wire.StartDeviceAuthorization(context.Background(), e.hc, e.base, form)
+	if err != nil {
+		t.Fatalf("StartDeviceAuthorization(%+v) = %v", form, err)
+	}
+	polled := e.poll(t, da)
+	b := e.browser(t)
+	b.signInThroughPages(e, da.UserCode, user, password, button)
+	return b, <-polled
+}
+
+// openDevicePage opens /device in b and returns the session's CSRF token.
+func (b *browser) openDevicePage() string {
+	b.t.Helper()
+	b.get(api.PathDevicePage)
+	_, fields, _ := parseForm(b.t, b.body)
+	return fields["csrf"]
+}

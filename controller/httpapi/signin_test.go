@@ -121,18 +121,12 @@ func TestDeviceFlowEnrolledDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	enrolled := wire.DeviceAuthorizationForm{DeviceID: dev.ID}
 	t.Run("another user is denied", func(t *testing.T) {
-		da, err := wire.StartDeviceAuthorization(ctx, e.hc, e.base, wire.DeviceAuthorizationForm{DeviceID: dev.ID})
-		if err != nil {
-			t.Fatalf("StartDeviceAuthorization(%s) = %v", dev.ID, err)
+		b, r := e.signInDevice(t, enrolled, "alice", alicePassword, "approve")
+		if b.page.StatusCode != http.StatusBadRequest || !strings.Contains(b.body, "belongs to another user") {
+			t.Errorf("alice approving bob's device = %d, want 400 saying it belongs to another user:\n%s", b.page.StatusCode, b.body)
 		}
-		polled := e.poll(t, da)
-		b := e.browser(t)
-		if status := b.signInThroughPages(e, da.UserCode, "alice", alicePassword, "approve"); status != http.StatusBadRequest ||
-			!strings.Contains(b.body, "belongs to another user") {
-			t.Errorf("alice approving bob's device = %d, want 400 saying it belongs to another user:\n%s", status, b.body)
-		}
-		r := <-polled
 		if !errors.Is(r.err, wire.ErrAccessDenied) || !strings.Contains(r.err.Error(), "belongs to another user") {
 			t.Errorf("PollToken = %+v, %v; want ErrAccessDenied saying the device belongs to another user", r.tok, r.err)
 		}
@@ -141,16 +135,10 @@ func TestDeviceFlowEnrolledDevice(t *testing.T) {
 		}
 	})
 	t.Run("its owner signs in", func(t *testing.T) {
-		da, err := wire.StartDeviceAuthorization(ctx, e.hc, e.base, wire.DeviceAuthorizationForm{DeviceID: dev.ID})
-		if err != nil {
-			t.Fatalf("StartDeviceAuthorization(%s) = %v", dev.ID, err)
+		b, r := e.signInDevice(t, enrolled, "bob", bobPassword, "approve")
+		if b.page.StatusCode != http.StatusOK {
+			t.Fatalf("bob approving his device = %d:\n%s", b.page.StatusCode, b.body)
 		}
-		polled := e.poll(t, da)
-		b := e.browser(t)
-		if status := b.signInThroughPages(e, da.UserCode, "bob", bobPassword, "approve"); status != http.StatusOK {
-			t.Fatalf("bob approving his device = %d:\n%s", status, b.body)
-		}
-		r := <-polled
 		if r.err != nil || r.tok.DeviceID != dev.ID || r.tok.User != "bob" || r.tok.Device != nil {
 			t.Fatalf("PollToken = %+v, %v; want bob's tokens for %s, no enrollment", r.tok, r.err, dev.ID)
 		}
@@ -159,16 +147,12 @@ func TestDeviceFlowEnrolledDevice(t *testing.T) {
 		}
 	})
 	t.Run("denied by the person", func(t *testing.T) {
-		da, err := wire.StartDeviceAuthorization(ctx, e.hc, e.base, wire.DeviceAuthorizationForm{DeviceID: dev.ID})
-		if err != nil {
-			t.Fatal(err)
-		}
-		polled := e.poll(t, da)
 		before := e.snapshot(t)
-		if status := e.browser(t).signInThroughPages(e, da.UserCode, "bob", bobPassword, "deny"); status != http.StatusOK {
-			t.Fatalf("deny = %d", status)
+		b, r := e.signInDevice(t, enrolled, "bob", bobPassword, "deny")
+		if b.page.StatusCode != http.StatusOK {
+			t.Fatalf("deny = %d", b.page.StatusCode)
 		}
-		if r := <-polled; !errors.Is(r.err, wire.ErrAccessDenied) {
+		if !errors.Is(r.err, wire.ErrAccessDenied) {
 			t.Errorf("PollToken after deny = %v, want ErrAccessDenied", r.err)
 		}
 		if after := e.snapshot(t); after.sessions != before.sessions || after.devices != before.devices {
@@ -187,17 +171,10 @@ func TestDeviceFlowEnrollsPending(t *testing.T) {
 	if err := e.tc.core.Identity.SetNewDevicesNeedApproval(ctx, owner, true); err != nil {
 		t.Fatal(err)
 	}
-	da, err := wire.StartDeviceAuthorization(ctx, e.hc, e.base, wire.DeviceAuthorizationForm{DeviceKey: newKey(t), Hostname: "new-laptop"})
-	if err != nil {
-		t.Fatal(err)
+	b, r := e.signInDevice(t, wire.DeviceAuthorizationForm{DeviceKey: newKey(t), Hostname: "new-laptop"}, "bob", bobPassword, "approve")
+	if b.page.StatusCode != http.StatusOK || !strings.Contains(b.body, "waits for an admin") {
+		t.Fatalf("approve = %d, want 200 saying the device waits for an admin:\n%s", b.page.StatusCode, b.body)
 	}
-	polled := e.poll(t, da)
-	b := e.browser(t)
-	if status := b.signInThroughPages(e, da.UserCode, "bob", bobPassword, "approve"); status != http.StatusOK ||
-		!strings.Contains(b.body, "waits for an admin") {
-		t.Fatalf("approve = %d, want 200 saying the device waits for an admin:\n%s", status, b.body)
-	}
-	r := <-polled
 	if r.err != nil || r.tok.Device == nil || r.tok.Device.User != "bob" {
 		t.Fatalf("PollToken = %+v, %v; want tokens and the enrolled device", r.tok, r.err)
 	}
