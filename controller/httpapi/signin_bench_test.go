@@ -16,11 +16,20 @@ import (
 // the human replaced by a Go client driving the pages: code pair, /device,
 // the code, /login with bob's password (argon2id at the real parameters),
 // the confirmation, approve, then the agent's poll. The poll is made at
-// once (a real agent waits its interval, 5 s by default, on top).
+// once (a real agent waits its interval, 5 s by default, on top). The
+// cheap-hash run shows what the flow costs besides the password hash.
 func BenchmarkDeviceFlowSignIn(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		pw   identity.PasswordParams
+	}{{"argon2id-default", identity.DefaultPasswordParams}, {"argon2id-cheap", cheapPasswords}} {
+		b.Run(c.name, func(b *testing.B) { benchSignIn(b, c.pw) })
+	}
+}
+
+func benchSignIn(b *testing.B, pw identity.PasswordParams) {
 	fast := Rate{Every: time.Microsecond, Burst: 1 << 20}
-	e := newSigninEnv(b, Config{SignIn: SignInConfig{DeviceAuth: fast, Token: fast, Pages: fast}},
-		identity.Config{Password: identity.DefaultPasswordParams})
+	e := newSigninEnv(b, Config{SignIn: SignInConfig{DeviceAuth: fast, Token: fast, Pages: fast}}, identity.Config{Password: pw})
 	ctx := context.Background()
 	key := newKey(b)
 	for b.Loop() {
