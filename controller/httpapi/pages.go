@@ -173,6 +173,10 @@ func (s *Server) deviceSubmit(w http.ResponseWriter, r *http.Request, sess *brow
 
 // loginPage asks for user name and password.
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, sess *browserSession) {
+	if sess.userCode == "" { // decided already: nothing to sign in for
+		http.Redirect(w, r, api.PathDevicePage, http.StatusSeeOther)
+		return
+	}
 	s.render(w, http.StatusOK, "login", pageData{Title: "Sign in", CSRF: sess.csrf, UserCode: sess.userCode})
 }
 
@@ -253,7 +257,11 @@ func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, sess *browserS
 // confirmPage shows the device the code names.
 func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request, sess *browserSession) {
 	if sess.proof == nil {
-		http.Redirect(w, r, api.PathLogin, http.StatusSeeOther)
+		next := api.PathLogin
+		if sess.userCode == "" {
+			next = pathDone // decided already
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
 	pending, err := s.signIn.flow.Pending(sess.userCode)

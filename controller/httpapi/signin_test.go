@@ -70,6 +70,22 @@ func TestDeviceFlowNewDeviceTOTP(t *testing.T) {
 		t.Fatalf("after approve at %s (%d):\n%s", b.page.Request.URL.Path, b.page.StatusCode, b.body)
 	}
 
+	// One sign-in approves one device: the confirmation is gone, and the
+	// next code asks for the password again.
+	b.get(pathConfirm)
+	if b.page.Request.URL.Path != pathDone {
+		t.Errorf("GET /device/confirm after approving went to %s, want %s", b.page.Request.URL.Path, pathDone)
+	}
+	next, err := wire.StartDeviceAuthorization(ctx, e.hc, e.base, wire.DeviceAuthorizationForm{DeviceKey: newKey(t), Hostname: "laptop-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.get(api.PathDevicePage)
+	b.submit(map[string]string{"user_code": next.UserCode}, "")
+	if b.page.Request.URL.Path != api.PathLogin {
+		t.Errorf("a second code in the same browser went to %s, want %s (sign in again)", b.page.Request.URL.Path, api.PathLogin)
+	}
+
 	r := <-polled
 	if r.err != nil {
 		t.Fatalf("PollToken = %v, want tokens", r.err)
@@ -83,7 +99,7 @@ func TestDeviceFlowNewDeviceTOTP(t *testing.T) {
 		t.Fatalf("Identity.Device(%q) = %+v, %v; want alice's approved laptop-1", tok.DeviceID, dev, err)
 	}
 	stored, err := e.tc.core.Devices.List(ctx, controller.AdminTokenActor)
-	if err != nil || len(stored) != 1 || stored[0].PublicKey != key {
+	if err != nil || len(stored) != 1 || stored[0].ID != tok.DeviceID || stored[0].PublicKey != key {
 		t.Fatalf("devices = %+v, %v; want the one with the agent's key", stored, err)
 	}
 	sess, err := e.tc.core.Identity.Authenticate(ctx, tok.AccessToken, tok.DeviceID)
