@@ -57,6 +57,12 @@ type DeviceFlowConfig struct {
 	MaxPending int
 }
 
+// Check refuses a config NewDeviceFlow would refuse.
+func (c DeviceFlowConfig) Check() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 func (c DeviceFlowConfig) withDefaults() (DeviceFlowConfig, error) {
 	if c.Interval < 0 || c.Lifetime < 0 || c.MaxPending < 0 {
 		return c, fmt.Errorf("device flow %+v: negative values; leave them 0 for the defaults", c)

@@ -67,7 +67,7 @@ func (c SignInConfig) withDefaults() (SignInConfig, error) {
 	if c.BrowserSessions < 0 {
 		return c, fmt.Errorf("browser sessions %d: must be positive", c.BrowserSessions)
 	}
-	return c, nil
+	return c, c.DeviceFlow.Check()
 }
 
 // signIn is the server's sign-in state: the device flow's codes, the

@@ -372,3 +372,28 @@ func TestDeviceFlowCodeCap(t *testing.T) {
 		t.Errorf("codes held = %d, want 3", n)
 	}
 }
+
+// TestSignInConfig: zero takes the defaults; values that would switch a
+// control off or break the flow are refused before anything starts.
+func TestSignInConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      SignInConfig
+		wantErr string
+	}{
+		{name: "zero", in: SignInConfig{}},
+		{name: "negative rate", in: SignInConfig{Token: Rate{Every: -time.Second, Burst: 1}}, wantErr: "token rate limit"},
+		{name: "zero burst", in: SignInConfig{Pages: Rate{Every: time.Second}}, wantErr: "sign-in pages rate limit"},
+		{name: "sub-second interval", in: SignInConfig{DeviceFlow: controller.DeviceFlowConfig{Interval: 500 * time.Millisecond}}, wantErr: "at least 1s"},
+		{name: "interval past lifetime", in: SignInConfig{DeviceFlow: controller.DeviceFlowConfig{Interval: 2 * time.Second, Lifetime: time.Second}}, wantErr: "less than the code lifetime"},
+		{name: "negative cap", in: SignInConfig{DeviceFlow: controller.DeviceFlowConfig{MaxPending: -1}}, wantErr: "negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Config{Listen: "127.0.0.1:0", SignIn: tt.in}.Check()
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("Check(%+v) = %v, want error containing %q", tt.in, err, tt.wantErr)
+			}
+		})
+	}
+}
