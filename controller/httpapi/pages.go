@@ -64,13 +64,14 @@ type pageData struct {
 	Device   controller.PendingDevice
 }
 
-// mountPages adds the sign-in pages to mux, each behind the per-source
-// limit, the security headers and the cross-origin check (a second line
+// mountPages adds the sign-in pages to mux, each with the security
+// headers (refusals included), behind the per-source limit and the
+// cross-origin check (a second line
 // behind the CSRF token: browsers' Sec-Fetch-Site and Origin).
 func (s *Server) mountPages(mux *http.ServeMux) {
 	cop := http.NewCrossOriginProtection()
 	page := func(pattern string, h http.HandlerFunc) {
-		mux.Handle(pattern, s.signIn.pages.wrap(s.log.Warn, pageHeaders(cop.Handler(h))))
+		mux.Handle(pattern, pageHeaders(s.signIn.pages.wrap(s.log.Warn, cop.Handler(h))))
 	}
 	page("GET "+api.PathDevicePage, s.devicePage)
 	page("POST "+api.PathDevicePage, s.formPage(s.deviceSubmit))
