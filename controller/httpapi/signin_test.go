@@ -326,11 +326,11 @@ func TestDeviceFlowSlowDownAndExpiry(t *testing.T) {
 }
 
 // TestSignInRateLimits: the device authorization and token endpoints
-// refuse a source over its bucket with 429 and Retry-After, and the
+// and the pages refuse a source over its bucket with 429 and Retry-After, and the
 // refused request holds no code.
 func TestSignInRateLimits(t *testing.T) {
 	one := Rate{Every: time.Hour, Burst: 2}
-	e := newSigninEnv(t, Config{SignIn: SignInConfig{DeviceAuth: one, Token: one}}, identity.Config{})
+	e := newSigninEnv(t, Config{SignIn: SignInConfig{DeviceAuth: one, Token: one, Pages: one}}, identity.Config{})
 	ctx := context.Background()
 	for i := range 2 {
 		if _, err := wire.StartDeviceAuthorization(ctx, e.hc, e.base, wire.DeviceAuthorizationForm{DeviceKey: newKey(t), Hostname: "pc"}); err != nil {
@@ -351,6 +351,13 @@ func TestSignInRateLimits(t *testing.T) {
 	}
 	if res := postOAuth(t, e, api.PathToken, v); res.status != http.StatusTooManyRequests {
 		t.Errorf("third token request = %d, want 429", res.status)
+	}
+	b := e.browser(t)
+	for range 2 {
+		b.get(api.PathDevicePage)
+	}
+	if res := b.get(api.PathDevicePage); res.StatusCode != http.StatusTooManyRequests || res.Header.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("third page = %d (X-Frame-Options %q), want 429 with the page headers", res.StatusCode, res.Header.Get("X-Frame-Options"))
 	}
 }
 
