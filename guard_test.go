@@ -222,11 +222,12 @@ var allowedImports = map[string]map[string]string{
 		"/wire":                     "the device proof check, shared with the agent; the gateway link's connection",
 	},
 	"/controller/httpapi": {
-		"/api":             "the REST types and the websocket protocol",
-		"/api/adminclient": "tests: drive the admin API as the CLI does",
-		"/controller":      "the core it serves",
-		"/controller/pki":  "the CA and serving certificate",
-		"/wire":            "the agent and gateway websockets' framing and the nonce of the device proof",
+		"/api":                 "the REST types and the websocket protocol",
+		"/api/adminclient":     "tests: drive the admin API as the CLI does",
+		"/controller":          "the core it serves",
+		"/controller/identity": "sign-in: password and TOTP checks, their errors and throttle, the Proof a session starts from",
+		"/controller/pki":      "the CA and serving certificate",
+		"/wire":                "the agent and gateway websockets' framing and the nonce of the device proof",
 	},
 	"/cmd/gatehouse": {
 		"/agent/localapi":  "status, apps and posture from the local agent",

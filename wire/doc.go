@@ -6,7 +6,9 @@
 // gateway, verify on the controller's hub). Before any link, the client
 // end of enrollment: the CA-pinned HTTP client (HTTPClient) and the one
 // exchange that spends a single-use token, kept as two functions over two
-// request types (EnrollDevice, EnrollGateway) so the kinds never cross.
+// request types (EnrollDevice, EnrollGateway) so the kinds never cross;
+// and the agent's end of sign-in, the device authorization grant
+// (StartDeviceAuthorization, PollToken).
 //
 // Imported by every websocket speaker: the agent's control client, the
 // controller's agent link and gateway hub, and the gateway's link; and by

@@ -61,32 +61,43 @@ func EnrollGateway(ctx context.Context, hc *http.Client, base string, req api.Ga
 // postEnrollment posts req as JSON to base+path and decodes a 2xx answer
 // into resp.
 func postEnrollment(ctx context.Context, hc *http.Client, base, path string, req, resp any) error {
-	base = strings.TrimRight(base, "/")
 	body, err := json.Marshal(req)
 	if err != nil {
 		return err
 	}
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
+	status, raw, err := post(ctx, hc, base, path, "application/json", bytes.NewReader(body), maxEnrollAnswer)
 	if err != nil {
-		return fmt.Errorf("controller URL %q: %w", base, err)
+		return err
 	}
-	r.Header.Set("Content-Type", "application/json")
-	res, err := hc.Do(r)
-	if err != nil {
-		return fmt.Errorf("reach controller at %s: %w", base, err)
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, maxEnrollAnswer))
-	if err != nil {
-		return fmt.Errorf("read the controller's enrollment answer: %w", err)
-	}
-	if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusCreated {
+	if status != http.StatusOK && status != http.StatusCreated {
 		var e api.ErrorResponse
 		json.Unmarshal(raw, &e) // a body that is not an ErrorResponse leaves the message empty
-		return &RefusedEnrollmentError{Status: res.Status, Message: e.Error}
+		return &RefusedEnrollmentError{Status: fmt.Sprintf("%d %s", status, http.StatusText(status)), Message: e.Error}
 	}
 	if err := json.Unmarshal(raw, resp); err != nil {
 		return fmt.Errorf("controller sent a malformed enrollment answer: %w", err)
 	}
 	return nil
+}
+
+// post sends body (of contentType) to base+path and returns the answer's
+// status and at most limit bytes of its body.
+func post(ctx context.Context, hc *http.Client, base, path, contentType string, body io.Reader, limit int64) (int, []byte, error) {
+	base = strings.TrimRight(base, "/")
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, body)
+	if err != nil {
+		return 0, nil, fmt.Errorf("controller URL %q: %w", base, err)
+	}
+	r.Header.Set("Content-Type", contentType)
+	r.Header.Set("Accept", "application/json")
+	res, err := hc.Do(r)
+	if err != nil {
+		return 0, nil, fmt.Errorf("reach controller at %s: %w", base, err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(res.Body, limit))
+	if err != nil {
+		return 0, nil, fmt.Errorf("read the controller's answer to %s: %w", path, err)
+	}
+	return res.StatusCode, raw, nil
 }

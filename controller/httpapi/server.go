@@ -53,6 +53,9 @@ type Config struct {
 	// WriteTimeout bounds one write to an agent: one that stops reading
 	// is disconnected after it.
 	WriteTimeout time.Duration
+
+	// SignIn sets the device flow and the sign-in pages up (signin.go).
+	SignIn SignInConfig
 }
 
 // withDefaults fills cfg's zero fields and refuses nonsense, before
@@ -70,6 +73,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	if err := cfg.Limits.validate(); err != nil {
+		return cfg, err
+	}
+	if cfg.SignIn, err = cfg.SignIn.withDefaults(); err != nil {
 		return cfg, err
 	}
 	for _, f := range []struct {
@@ -108,6 +114,7 @@ type Server struct {
 	log         *slog.Logger
 	enrollLimit *sourceLimiter
 	authLimit   *sourceLimiter
+	signIn      *signIn // the device flow and the sign-in pages (signin.go)
 
 	ln    net.Listener
 	http  *http.Server
@@ -126,6 +133,9 @@ func New(core *controller.Controller, cfg Config) (*Server, error) {
 	s := &Server{core: core, cfg: cfg, log: cfg.Logger,
 		enrollLimit: newSourceLimiter("enrollment attempts", cfg.Limits.Enroll, time.Now),
 		authLimit:   newSourceLimiter("agent connections", cfg.Limits.AgentAuth, time.Now)}
+	if s.signIn, err = newSignIn(core, cfg.SignIn); err != nil {
+		return nil, err
+	}
 	var tlsConfig *tls.Config
 	if !cfg.InsecureHTTP {
 		names := certNames(cfg, host)
@@ -164,6 +174,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET "+api.AgentWebsocketPath, s.authLimit.wrap(s.log.Warn, http.HandlerFunc(s.handleAgent)))
 	mux.Handle("GET "+api.GatewayWebsocketPath, s.authLimit.wrap(s.log.Warn, http.HandlerFunc(s.handleGateway)))
 	s.mountAdmin(mux)
+	s.mountSignIn(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

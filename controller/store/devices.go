@@ -86,30 +86,57 @@ func (s *SQLite) EnrollDevice(ctx context.Context, secretHash string, now time.T
 		if _, err := tx.ExecContext(ctx, "UPDATE enrollment_tokens SET used = 1 WHERE id = ?", t.ID); err != nil {
 			return fmt.Errorf("enrollment token %q: mark used: %w", t.ID, err)
 		}
-		dev.User, dev.Online, dev.Posture = t.User, false, nil
-		if dev.ID == "" {
-			dev.ID = rand.Text()
-		}
-		if dev.EnrolledAt.IsZero() {
-			dev.EnrolledAt = now
-		}
-		if err := devices.create(ctx, tx, dev); err != nil {
-			return err
-		}
-		state, err := initialDeviceState(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE devices SET state = ? WHERE id = ?", state, dev.ID); err != nil {
-			return fmt.Errorf("device %q: set state: %w", dev.ID, err)
-		}
-		stored, err = devices.get(ctx, tx, dev.ID)
+		dev.User = t.User
+		stored, err = insertDevice(ctx, tx, now, dev)
 		return err
 	})
 	if err != nil {
 		return api.Device{}, err
 	}
 	return stored, nil
+}
+
+// EnrollSignedIn implements Store.
+func (s *SQLite) EnrollSignedIn(ctx context.Context, now time.Time, dev api.Device) (api.Device, error) {
+	var stored api.Device
+	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		a, err := account(ctx, tx, dev.User)
+		if err != nil {
+			return fmt.Errorf("enroll device for %q: %w", dev.User, err)
+		}
+		if !a.DisabledAt.IsZero() {
+			return fmt.Errorf("enroll device for %q: %w", dev.User, ErrUserDisabled)
+		}
+		stored, err = insertDevice(ctx, tx, now, dev)
+		return err
+	})
+	if err != nil {
+		return api.Device{}, err
+	}
+	return stored, nil
+}
+
+// insertDevice stores dev for dev.User in tx, in the state a new device
+// gets, and returns it as stored.
+func insertDevice(ctx context.Context, tx *sql.Tx, now time.Time, dev api.Device) (api.Device, error) {
+	dev.Online, dev.Posture = false, nil
+	if dev.ID == "" {
+		dev.ID = rand.Text()
+	}
+	if dev.EnrolledAt.IsZero() {
+		dev.EnrolledAt = now
+	}
+	if err := devices.create(ctx, tx, dev); err != nil {
+		return api.Device{}, err
+	}
+	state, err := initialDeviceState(ctx, tx)
+	if err != nil {
+		return api.Device{}, err
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE devices SET state = ? WHERE id = ?", state, dev.ID); err != nil {
+		return api.Device{}, fmt.Errorf("device %q: set state: %w", dev.ID, err)
+	}
+	return devices.get(ctx, tx, dev.ID)
 }
 
 // GetDevice implements Store.

@@ -120,6 +120,12 @@ type Store interface {
 	// approval (IdentityStore), else approved. It returns the device as stored.
 	// On any error nothing changes; ErrExists if dev.ID is taken.
 	EnrollDevice(ctx context.Context, secretHash string, now time.Time, dev api.Device) (api.Device, error)
+	// EnrollSignedIn, in one transaction, stores dev for dev.User, whom a
+	// sign-in proved (the device flow; no token is spent), as EnrollDevice
+	// does: pending if new devices need approval, else approved.
+	// ErrNotFound if the user does not exist, ErrUserDisabled if disabled,
+	// ErrExists if dev.ID is taken; on any error nothing changes.
+	EnrollSignedIn(ctx context.Context, now time.Time, dev api.Device) (api.Device, error)
 	// GetDevice returns the device; Online and Posture are never stored and
 	// come back zero. ErrNotFound if absent.
 	GetDevice(ctx context.Context, id string) (api.Device, error)
