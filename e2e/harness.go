@@ -69,7 +69,7 @@ type Env struct {
 	// owner API token New made by bootstrapping.
 	Admin      *adminclient.Client
 	AdminToken string
-	Log     *slog.Logger
+	Log        *slog.Logger
 	// Logs holds everything the controller, gateway and agents logged.
 	Logs *LogBuffer
 	dir  string

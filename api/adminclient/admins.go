@@ -56,6 +56,11 @@ func (c *Client) ConfirmTOTP(ctx context.Context, user, code string) error {
 	return c.Do(ctx, http.MethodPost, userPath(user, api.UserTOTPConfirm), api.TOTPConfirmRequest{Code: code}, nil)
 }
 
+// RemoveTOTP removes user's TOTP.
+func (c *Client) RemoveTOTP(ctx context.Context, user string) error {
+	return c.Do(ctx, http.MethodDelete, userPath(user, api.UserTOTP), nil, nil)
+}
+
 // DeviceAction POSTs api.DeviceApprove or DeviceBlock for device id.
 func (c *Client) DeviceAction(ctx context.Context, id, action string) error {
 	return c.Do(ctx, http.MethodPost, api.PathDevices+"/"+url.PathEscape(id)+"/"+action, nil, nil)
