@@ -24,7 +24,7 @@ type Admins struct {
 	// user returns the user named (store.ErrNotFound if none).
 	user   func(context.Context, string) (api.User, error)
 	writes *sync.Mutex // the controller's adminMu: one admin write at a time
-	commit   func(context.Context, Change) error
+	commit func(context.Context, Change) error
 }
 
 // write runs f for who, if its role allows writing area, as one admin

@@ -52,6 +52,7 @@ func (s *Server) withActor(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, who)))
 	})
 }
+
 // call is an admin endpoint: it decodes r, calls the core as who, and
 // returns the answer (nil: 204) or the core's error.
 type call func(r *http.Request, who controller.Actor) (any, error)
