@@ -25,6 +25,7 @@ type Admins struct {
 	user   func(context.Context, string) (api.User, error)
 	writes *sync.Mutex // the controller's adminMu: one admin write at a time
 	commit func(context.Context, Change) error
+	now    func() time.Time // whether a listed session is live
 }
 
 // write runs f for who, if its role allows writing area, as one admin
@@ -139,7 +140,7 @@ func (a *Admins) Sessions(ctx context.Context, who Actor, user string) ([]api.Se
 		return nil, err
 	}
 	ss, err := a.identity.Sessions(ctx, user)
-	return apiSessions(ss), err
+	return apiSessions(ss, a.now()), err
 }
 
 // AllSessions lists every user's sessions, live or not.
@@ -148,11 +149,11 @@ func (a *Admins) AllSessions(ctx context.Context, who Actor) ([]api.Session, err
 		return nil, err
 	}
 	ss, err := a.identity.AllSessions(ctx)
-	return apiSessions(ss), err
+	return apiSessions(ss, a.now()), err
 }
 
-func apiSessions(ss []identity.Session) []api.Session {
-	now := time.Now()
+// apiSessions are ss as the API shows them, live or not at now.
+func apiSessions(ss []identity.Session, now time.Time) []api.Session {
 	out := make([]api.Session, len(ss))
 	for i, s := range ss {
 		out[i] = api.Session{ID: s.ID, User: s.User, Device: s.Device, Methods: s.Methods, AuthAt: s.AuthAt, MFAAt: s.MFAAt,

@@ -163,7 +163,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	c.Identity = identity.New(st, identity.SystemClock{}, cfg.Identity, c.log)
 	c.Devices = &Devices{store: wrapped, writes: &c.adminMu, commit: c.commit, live: c.liveDevices, grants: c.grants.List, identity: c.Identity}
 	c.Auth = &AdminAuth{store: wrapped, identity: c.Identity, writes: &c.adminMu, commit: c.commit}
-	c.Admins = &Admins{identity: c.Identity, user: wrapped.GetUser, writes: &c.adminMu, commit: c.commit}
+	c.Admins = &Admins{identity: c.Identity, user: wrapped.GetUser, writes: &c.adminMu, commit: c.commit, now: time.Now}
 	if c.Gateways, err = newGateways(c, st); err != nil {
 		c.Close()
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller/identity"
@@ -88,18 +89,33 @@ func TestOperationsRefuseAnyoneButAnAdmin(t *testing.T) {
 			_, _, err := c.Gateways.CreateToken(ctx, a, api.GatewayTokenRequest{Name: "site-a"})
 			return err
 		},
-		"Gateways.Tokens": func(a Actor) error { _, err := c.Gateways.ListTokens(ctx, a); return err },
-		"Gateways.List":   func(a Actor) error { _, err := c.Gateways.List(ctx, a); return err },
-		"Gateways.Delete": func(a Actor) error { _, err := c.Gateways.Delete(ctx, a, "site-a"); return err },
-		"Gateways.Peers":  func(a Actor) error { _, err := c.Gateways.Peers(ctx, a); return err },
-		"Apps.Update":     func(a Actor) error { _, _, err := c.Apps.Update(ctx, a, app); return err },
-		"Profiles.List":   func(a Actor) error { _, err := c.PostureProfiles.List(ctx, a); return err },
-		"Policies.Get":    func(a Actor) error { _, err := c.Policies.Get(ctx, a, "p"); return err },
-		"Groups.Delete":   func(a Actor) error { _, err := c.Groups.Delete(ctx, a, "eng"); return err },
-		"Apps.Delete":     func(a Actor) error { _, err := c.Apps.Delete(ctx, a, "grafana"); return err },
-		"Policies.Create": func(a Actor) error { _, _, err := c.Policies.Create(ctx, a, api.Policy{Name: "p"}); return err },
-		"Groups.List":     func(a Actor) error { _, err := c.Groups.List(ctx, a); return err },
-		"Profiles.Delete": func(a Actor) error { _, err := c.PostureProfiles.Delete(ctx, a, "p"); return err },
+		"Gateways.Tokens":   func(a Actor) error { _, err := c.Gateways.ListTokens(ctx, a); return err },
+		"Gateways.List":     func(a Actor) error { _, err := c.Gateways.List(ctx, a); return err },
+		"Gateways.Delete":   func(a Actor) error { _, err := c.Gateways.Delete(ctx, a, "site-a"); return err },
+		"Gateways.Peers":    func(a Actor) error { _, err := c.Gateways.Peers(ctx, a); return err },
+		"Devices.Approve":   func(a Actor) error { _, err := c.Devices.Approve(ctx, a, dev.ID); return err },
+		"Devices.Block":     func(a Actor) error { _, err := c.Devices.Block(ctx, a, dev.ID); return err },
+		"Admins.List":       func(a Actor) error { _, err := c.Admins.List(ctx, a); return err },
+		"Admins.SetRole":    func(a Actor) error { _, err := c.Admins.SetRole(ctx, a, "alice", "owner"); return err },
+		"Admins.Disable":    func(a Actor) error { _, err := c.Admins.Disable(ctx, a, "alice"); return err },
+		"Admins.Unlock":     func(a Actor) error { _, err := c.Admins.Unlock(ctx, a, "alice"); return err },
+		"Admins.BeginTOTP":  func(a Actor) error { _, _, err := c.Admins.BeginTOTP(ctx, a, "alice"); return err },
+		"Admins.Sessions":   func(a Actor) error { _, err := c.Admins.AllSessions(ctx, a); return err },
+		"Admins.RevokeUser": func(a Actor) error { _, _, err := c.Admins.RevokeUserSessions(ctx, a, "alice"); return err },
+		"Admins.Settings":   func(a Actor) error { _, err := c.Admins.Settings(ctx, a); return err },
+		"Admins.CreateAPIToken": func(a Actor) error {
+			_, _, err := c.Admins.CreateAPIToken(ctx, a, api.APITokenRequest{Name: "x", Role: "auditor", TTL: api.Duration(time.Hour)})
+			return err
+		},
+		"Admins.ListAPITokens": func(a Actor) error { _, err := c.Admins.ListAPITokens(ctx, a); return err },
+		"Apps.Update":          func(a Actor) error { _, _, err := c.Apps.Update(ctx, a, app); return err },
+		"Profiles.List":        func(a Actor) error { _, err := c.PostureProfiles.List(ctx, a); return err },
+		"Policies.Get":         func(a Actor) error { _, err := c.Policies.Get(ctx, a, "p"); return err },
+		"Groups.Delete":        func(a Actor) error { _, err := c.Groups.Delete(ctx, a, "eng"); return err },
+		"Apps.Delete":          func(a Actor) error { _, err := c.Apps.Delete(ctx, a, "grafana"); return err },
+		"Policies.Create":      func(a Actor) error { _, _, err := c.Policies.Create(ctx, a, api.Policy{Name: "p"}); return err },
+		"Groups.List":          func(a Actor) error { _, err := c.Groups.List(ctx, a); return err },
+		"Profiles.Delete":      func(a Actor) error { _, err := c.PostureProfiles.Delete(ctx, a, "p"); return err },
 	}
 	nobody, device := Actor{}, Actor{Kind: ActorEnrollmentToken, Name: dev.ID}
 	noRole := Actor{Kind: ActorAPIToken, Name: "norole"}
@@ -119,7 +135,7 @@ func TestOperationsRefuseAnyoneButAnAdmin(t *testing.T) {
 		t.Errorf("Users.List after refused operations = %+v, %v, want alice as made", users, err)
 	}
 	devs, err := c.Devices.List(ctx, testOwner)
-	if err != nil || len(devs) != 1 {
+	if err != nil || len(devs) != 1 || devs[0].State != "approved" {
 		t.Errorf("Devices.List after refused operations = %+v, %v, want alice's device", devs, err)
 	}
 	if tok := c.Auth.BootstrapToken(); tok == "" {
