@@ -15,8 +15,9 @@ const (
 	PathDevices          = "/api/v1/devices"
 	PathGrants           = "/api/v1/grants"
 	PathGatewayPeers     = "/api/v1/gateway/peers"
-	// PathAdminTokenRotate (POST) replaces the admin token; the answer is
-	// an AdminToken and the old token stops working at once.
+	// PathAdminTokenRotate (POST) replaces the bootstrap token (only it
+	// may, before the first owner exists); the answer is an AdminToken and
+	// the old token stops working at once.
 	PathAdminTokenRotate = "/api/v1/admin-token/rotate"
 )
 
