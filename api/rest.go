@@ -3,7 +3,7 @@ package api
 import "time"
 
 // REST paths. Everything under /api/v1 except Enroll needs
-// "Authorization: Bearer <admin token>".
+// "Authorization: Bearer <API token>" (ghk_…, see admins.go).
 const (
 	PathEnroll           = "/api/v1/enroll"
 	PathUsers            = "/api/v1/users"
@@ -15,8 +15,9 @@ const (
 	PathDevices          = "/api/v1/devices"
 	PathGrants           = "/api/v1/grants"
 	PathGatewayPeers     = "/api/v1/gateway/peers"
-	// PathAdminTokenRotate (POST) replaces the admin token; the answer is
-	// an AdminToken and the old token stops working at once.
+	// PathAdminTokenRotate (POST) replaces the bootstrap token (only it
+	// may, before the first owner exists); the answer is an AdminToken and
+	// the old token stops working at once.
 	PathAdminTokenRotate = "/api/v1/admin-token/rotate"
 )
 
@@ -106,13 +107,19 @@ type EnrollResponse struct {
 
 // Device is an enrolled device.
 type Device struct {
-	ID         string         `json:"id"`
-	User       string         `json:"user"`
-	Hostname   string         `json:"hostname"`
-	PublicKey  string         `json:"public_key"`
-	EnrolledAt time.Time      `json:"enrolled_at"`
-	Online     bool           `json:"online"`
-	Posture    *PostureReport `json:"posture,omitempty"`
+	ID         string    `json:"id"`
+	User       string    `json:"user"`
+	Hostname   string    `json:"hostname"`
+	PublicKey  string    `json:"public_key"`
+	EnrolledAt time.Time `json:"enrolled_at"`
+	Online     bool      `json:"online"`
+	// Identity's view (issue 7): pending, approved or blocked; the name
+	// and tags an admin gave; when the device was last seen.
+	State    string         `json:"state,omitempty"`
+	Name     string         `json:"name,omitempty"`
+	Tags     []string       `json:"tags,omitempty"`
+	LastSeen time.Time      `json:"last_seen,omitzero"`
+	Posture  *PostureReport `json:"posture,omitempty"`
 }
 
 // LiveGrant is a grant the controller holds right now.

@@ -19,6 +19,9 @@ const (
 	Removed  ChangeKind = "removed" // a member from a group
 	Rotated  ChangeKind = "rotated" // the admin token
 	Enrolled ChangeKind = "enrolled"
+	Revoked  ChangeKind = "revoked"  // a session, an API token
+	Approved ChangeKind = "approved" // a device
+	Blocked  ChangeKind = "blocked"  // a device
 )
 
 // ObjectKind is the kind of object a change is about.
@@ -37,6 +40,12 @@ const (
 	ObjectDevice          ObjectKind = "device"
 	ObjectGateway         ObjectKind = "gateway"
 	ObjectGatewayToken    ObjectKind = "gateway token"
+	// ObjectAccount is a user's sign-in state; Name is "user/what"
+	// (password, role, disabled, enabled, unlocked, totp).
+	ObjectAccount  ObjectKind = "account"
+	ObjectSession  ObjectKind = "session" // Name is the session ID, or "user:NAME" for all of a user's
+	ObjectAPIToken ObjectKind = "API token"
+	ObjectSetting  ObjectKind = "setting"
 )
 
 // inPolicy reports whether objects of kind k feed the policy snapshot: a
@@ -56,7 +65,9 @@ type Change struct {
 	Kind   ChangeKind
 	Object ObjectKind
 	Name   string // the object's name or ID
-	By     Actor
+	// By is who made the change; its String is the principal
+	// ("user:alice", "token:ci", "bootstrap:bootstrap").
+	By Actor
 	// Devices went with the change (a deleted device; a deleted user's
 	// devices): their links end and their grants are revoked.
 	Devices []string

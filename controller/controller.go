@@ -79,6 +79,9 @@ type Controller struct {
 	Devices         *Devices
 	Gateways        *Gateways
 	Auth            *AdminAuth
+	// Admins are identity's admin operations (roles, API tokens,
+	// sessions, users' sign-in state, settings).
+	Admins *Admins
 	// Identity is the identity room: sign-in, sessions, roles, device
 	// state (controller/identity, docs/identity.md).
 	Identity *identity.Service
@@ -165,12 +168,13 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	c.grants = newGrants(c, ipam.NewPool(cfg.OverlayPrefix))
 	c.newObjects()
 	c.Enrollment = &Enrollment{store: wrapped, writes: &c.adminMu, commit: c.commit, log: c.log, now: time.Now}
-	c.Devices = &Devices{store: wrapped, writes: &c.adminMu, commit: c.commit, live: c.liveDevices, grants: c.grants.List}
-	c.Auth = &AdminAuth{store: wrapped, writes: &c.adminMu, commit: c.commit}
 	idcfg := cfg.Identity
 	idcfg.Directory = upstreamDirectory{c: c, st: st}
 	c.Identity = identity.New(st, identity.SystemClock{}, idcfg, c.log)
 	c.unsubscribe = c.Identity.Subscribe(c.onIdentityEvent)
+	c.Devices = &Devices{store: wrapped, writes: &c.adminMu, commit: c.commit, live: c.liveDevices, grants: c.grants.List, identity: c.Identity}
+	c.Auth = &AdminAuth{store: wrapped, identity: c.Identity, writes: &c.adminMu, commit: c.commit}
+	c.Admins = &Admins{identity: c.Identity, user: wrapped.GetUser, writes: &c.adminMu, commit: c.commit, now: time.Now}
 	if c.Gateways, err = newGateways(c, st); err != nil {
 		c.Close()
 		return nil, err

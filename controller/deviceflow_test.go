@@ -34,7 +34,7 @@ func newFlowEnv(t *testing.T, cfg DeviceFlowConfig) *flowEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if _, _, err := c.Users.Create(ctx, AdminTokenActor, api.User{Name: "alice", Groups: []string{}}); err != nil {
+	if _, _, err := c.Users.Create(ctx, testOwner, api.User{Name: "alice", Groups: []string{}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Identity.SetPassword(ctx, "alice", "a password long enough"); err != nil {

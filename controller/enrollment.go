@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/controller/identity"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
 )
 
@@ -30,7 +31,7 @@ type Enrollment struct {
 // CreateToken makes a single-use enrollment token for req.User; the
 // answer is the only place its secret ever appears.
 func (e *Enrollment) CreateToken(ctx context.Context, who Actor, req api.EnrollmentTokenRequest) (api.EnrollmentToken, Change, error) {
-	if err := who.mayAdminister(); err != nil {
+	if err := who.mayWrite(identity.AreaEnrollment); err != nil {
 		return api.EnrollmentToken{}, Change{}, err
 	}
 	e.writes.Lock()
@@ -61,7 +62,7 @@ func (e *Enrollment) CreateToken(ctx context.Context, who Actor, req api.Enrollm
 
 // ListTokens returns every enrollment token, without its secret.
 func (e *Enrollment) ListTokens(ctx context.Context, who Actor) ([]api.EnrollmentToken, error) {
-	if err := who.mayAdminister(); err != nil {
+	if err := who.mayRead(identity.AreaEnrollment); err != nil {
 		return nil, err
 	}
 	return e.store.ListEnrollmentTokens(ctx)
@@ -70,7 +71,7 @@ func (e *Enrollment) ListTokens(ctx context.Context, who Actor) ([]api.Enrollmen
 // RevokeToken deletes a token so it can no longer enroll a device;
 // devices it already enrolled stay. ErrNotFound if there is none.
 func (e *Enrollment) RevokeToken(ctx context.Context, who Actor, id string) (Change, error) {
-	if err := who.mayAdminister(); err != nil {
+	if err := who.mayWrite(identity.AreaEnrollment); err != nil {
 		return Change{}, err
 	}
 	e.writes.Lock()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/gatehouse-ztna/gatehouse/controller/identity"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
 )
 
@@ -25,8 +26,9 @@ var (
 	ErrTokenRefused = errors.New("enrollment token refused")
 	// ErrUnauthenticated: the credential proves no one.
 	ErrUnauthenticated = errors.New("not authenticated")
-	// ErrForbidden: the actor may not do this.
-	ErrForbidden = errors.New("not allowed")
+	// ErrForbidden: the actor may not do this (identity's: its role does
+	// not allow it).
+	ErrForbidden = identity.ErrForbidden
 )
 
 // Invalid is an ErrInvalid error with a message for the caller.

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/controller/identity"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
 )
 
@@ -15,6 +16,7 @@ import (
 // grant re-decided before the write returns.
 type Objects[T any] struct {
 	kind     ObjectKind
+	area     identity.Area // the role matrix's area the kind belongs to
 	name     func(T) string
 	validate func(context.Context, *T) error
 	create   func(context.Context, T) error
@@ -39,7 +41,7 @@ func (o *Objects[T]) Updatable() bool { return o.update != nil }
 
 // List returns every object of the kind, sorted by name.
 func (o *Objects[T]) List(ctx context.Context, who Actor) ([]T, error) {
-	if err := who.mayAdminister(); err != nil {
+	if err := who.mayRead(o.area); err != nil {
 		return nil, err
 	}
 	return o.list(ctx)
@@ -47,7 +49,7 @@ func (o *Objects[T]) List(ctx context.Context, who Actor) ([]T, error) {
 
 // Get returns the object named name; ErrNotFound if there is none.
 func (o *Objects[T]) Get(ctx context.Context, who Actor, name string) (T, error) {
-	if err := who.mayAdminister(); err != nil {
+	if err := who.mayRead(o.area); err != nil {
 		var zero T
 		return zero, err
 	}
@@ -71,7 +73,7 @@ func (o *Objects[T]) Update(ctx context.Context, who Actor, v T) (T, Change, err
 
 func (o *Objects[T]) write(ctx context.Context, who Actor, kind ChangeKind, save func(context.Context, T) error, v T) (T, Change, error) {
 	var zero T
-	if err := who.mayAdminister(); err != nil {
+	if err := who.mayWrite(o.area); err != nil {
 		return zero, Change{}, err
 	}
 	// One admin write at a time: validation reads the store, and the
@@ -95,7 +97,7 @@ func (o *Objects[T]) write(ctx context.Context, who Actor, kind ChangeKind, save
 // Delete deletes the object named name (and whatever goes with it: a
 // user's devices); ErrNotFound if there is none.
 func (o *Objects[T]) Delete(ctx context.Context, who Actor, name string) (Change, error) {
-	if err := who.mayAdminister(); err != nil {
+	if err := who.mayWrite(o.area); err != nil {
 		return Change{}, err
 	}
 	o.writes.Lock()
@@ -108,7 +110,7 @@ func (o *Objects[T]) Delete(ctx context.Context, who Actor, name string) (Change
 		}
 	}
 	if err := o.del(ctx, name); err != nil {
-		return Change{}, err
+		return Change{}, identityError(err)
 	}
 	ch := Change{Kind: Deleted, Object: o.kind, Name: name, By: who, Devices: devices}
 	return ch, o.commit(ctx, ch)
@@ -133,7 +135,7 @@ func (m *Members) Remove(ctx context.Context, who Actor, group, user string) (Ch
 }
 
 func (m *Members) write(ctx context.Context, who Actor, kind ChangeKind, save func(context.Context, string, string) error, group, user string) (Change, error) {
-	if err := who.mayAdminister(); err != nil {
+	if err := who.mayWrite(identity.AreaUsers); err != nil {
 		return Change{}, err
 	}
 	m.writes.Lock()
@@ -149,7 +151,7 @@ func (m *Members) write(ctx context.Context, who Actor, kind ChangeKind, save fu
 // store.
 func (c *Controller) newObjects() {
 	st, writes, commit := c.store, &c.adminMu, c.commit
-	c.Users = &Objects[api.User]{kind: ObjectUser, name: func(u api.User) string { return u.Name }, validate: validateUser,
+	c.Users = &Objects[api.User]{kind: ObjectUser, area: identity.AreaUsers, name: func(u api.User) string { return u.Name }, validate: validateUser,
 		create: st.CreateUser, update: st.UpdateUser, get: st.GetUser, del: st.DeleteUser, list: st.ListUsers,
 		devicesOf: func(ctx context.Context, user string) ([]string, error) {
 			devs, err := st.ListDevices(ctx)
@@ -165,16 +167,16 @@ func (c *Controller) newObjects() {
 			return ids, nil
 		},
 		writes: writes, commit: commit}
-	c.Groups = &Objects[api.Group]{kind: ObjectGroup, name: func(g api.Group) string { return g.Name },
+	c.Groups = &Objects[api.Group]{kind: ObjectGroup, area: identity.AreaUsers, name: func(g api.Group) string { return g.Name },
 		validate: func(_ context.Context, g *api.Group) error { return validName("group", g.Name) },
 		create:   st.CreateGroup, get: st.GetGroup, del: st.DeleteGroup, list: st.ListGroups, writes: writes, commit: commit}
-	c.Apps = &Objects[api.App]{kind: ObjectApp, name: func(a api.App) string { return a.Name },
+	c.Apps = &Objects[api.App]{kind: ObjectApp, area: identity.AreaApps, name: func(a api.App) string { return a.Name },
 		validate: func(ctx context.Context, a *api.App) error { return validateApp(ctx, st, a) },
 		create:   st.CreateApp, update: st.UpdateApp, get: st.GetApp, del: st.DeleteApp, list: st.ListApps, writes: writes, commit: commit}
-	c.PostureProfiles = &Objects[api.PostureProfile]{kind: ObjectPostureProfile, name: func(p api.PostureProfile) string { return p.Name },
+	c.PostureProfiles = &Objects[api.PostureProfile]{kind: ObjectPostureProfile, area: identity.AreaPolicies, name: func(p api.PostureProfile) string { return p.Name },
 		validate: validateProfile, create: st.CreateProfile, update: st.UpdateProfile, get: st.GetProfile,
 		del: st.DeleteProfile, list: st.ListProfiles, writes: writes, commit: commit}
-	c.Policies = &Objects[api.Policy]{kind: ObjectPolicy, name: func(p api.Policy) string { return p.Name },
+	c.Policies = &Objects[api.Policy]{kind: ObjectPolicy, area: identity.AreaPolicies, name: func(p api.Policy) string { return p.Name },
 		validate: func(ctx context.Context, p *api.Policy) error { return validatePolicy(ctx, st, p) },
 		create:   st.CreatePolicy, update: st.UpdatePolicy, get: st.GetPolicy, del: st.DeletePolicy, list: st.ListPolicies,
 		writes: writes, commit: commit}

@@ -8,9 +8,14 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/controller/identity"
 )
+
+// testOwner is an owner's API token, as the HTTP layer would find it.
+var testOwner = Actor{Kind: ActorAPIToken, Name: "test", Role: identity.Owner}
 
 // newCore starts a controller core over a fresh data dir.
 func newCore(t *testing.T) *Controller {
@@ -27,7 +32,7 @@ func newCore(t *testing.T) *Controller {
 func enrollDevice(t *testing.T, c *Controller, user string) api.Device {
 	t.Helper()
 	ctx := context.Background()
-	tok, _, err := c.Enrollment.CreateToken(ctx, AdminTokenActor, api.EnrollmentTokenRequest{User: user})
+	tok, _, err := c.Enrollment.CreateToken(ctx, testOwner, api.EnrollmentTokenRequest{User: user})
 	if err != nil {
 		t.Fatalf("Enrollment.CreateToken(%q) = %v", user, err)
 	}
@@ -47,7 +52,7 @@ func enrollDevice(t *testing.T, c *Controller, user string) api.Device {
 func TestOperationsRefuseAnyoneButAnAdmin(t *testing.T) {
 	c := newCore(t)
 	ctx := context.Background()
-	if _, _, err := c.Users.Create(ctx, AdminTokenActor, api.User{Name: "alice"}); err != nil {
+	if _, _, err := c.Users.Create(ctx, testOwner, api.User{Name: "alice"}); err != nil {
 		t.Fatal(err)
 	}
 	dev := enrollDevice(t, c, "alice")
@@ -84,40 +89,59 @@ func TestOperationsRefuseAnyoneButAnAdmin(t *testing.T) {
 			_, _, err := c.Gateways.CreateToken(ctx, a, api.GatewayTokenRequest{Name: "site-a"})
 			return err
 		},
-		"Gateways.Tokens": func(a Actor) error { _, err := c.Gateways.ListTokens(ctx, a); return err },
-		"Gateways.List":   func(a Actor) error { _, err := c.Gateways.List(ctx, a); return err },
-		"Gateways.Delete": func(a Actor) error { _, err := c.Gateways.Delete(ctx, a, "site-a"); return err },
-		"Gateways.Peers":  func(a Actor) error { _, err := c.Gateways.Peers(ctx, a); return err },
-		"Apps.Update":     func(a Actor) error { _, _, err := c.Apps.Update(ctx, a, app); return err },
-		"Profiles.List":   func(a Actor) error { _, err := c.PostureProfiles.List(ctx, a); return err },
-		"Policies.Get":    func(a Actor) error { _, err := c.Policies.Get(ctx, a, "p"); return err },
-		"Groups.Delete":   func(a Actor) error { _, err := c.Groups.Delete(ctx, a, "eng"); return err },
-		"Apps.Delete":     func(a Actor) error { _, err := c.Apps.Delete(ctx, a, "grafana"); return err },
-		"Policies.Create": func(a Actor) error { _, _, err := c.Policies.Create(ctx, a, api.Policy{Name: "p"}); return err },
-		"Groups.List":     func(a Actor) error { _, err := c.Groups.List(ctx, a); return err },
-		"Profiles.Delete": func(a Actor) error { _, err := c.PostureProfiles.Delete(ctx, a, "p"); return err },
+		"Gateways.Tokens":   func(a Actor) error { _, err := c.Gateways.ListTokens(ctx, a); return err },
+		"Gateways.List":     func(a Actor) error { _, err := c.Gateways.List(ctx, a); return err },
+		"Gateways.Delete":   func(a Actor) error { _, err := c.Gateways.Delete(ctx, a, "site-a"); return err },
+		"Gateways.Peers":    func(a Actor) error { _, err := c.Gateways.Peers(ctx, a); return err },
+		"Devices.Approve":   func(a Actor) error { _, err := c.Devices.Approve(ctx, a, dev.ID); return err },
+		"Devices.Block":     func(a Actor) error { _, err := c.Devices.Block(ctx, a, dev.ID); return err },
+		"Admins.List":       func(a Actor) error { _, err := c.Admins.List(ctx, a); return err },
+		"Admins.SetRole":    func(a Actor) error { _, err := c.Admins.SetRole(ctx, a, "alice", "owner"); return err },
+		"Admins.Disable":    func(a Actor) error { _, err := c.Admins.Disable(ctx, a, "alice"); return err },
+		"Admins.Unlock":     func(a Actor) error { _, err := c.Admins.Unlock(ctx, a, "alice"); return err },
+		"Admins.BeginTOTP":  func(a Actor) error { _, _, err := c.Admins.BeginTOTP(ctx, a, "alice"); return err },
+		"Admins.Sessions":   func(a Actor) error { _, err := c.Admins.AllSessions(ctx, a); return err },
+		"Admins.RevokeUser": func(a Actor) error { _, _, err := c.Admins.RevokeUserSessions(ctx, a, "alice"); return err },
+		"Admins.Settings":   func(a Actor) error { _, err := c.Admins.Settings(ctx, a); return err },
+		"Admins.CreateAPIToken": func(a Actor) error {
+			_, _, err := c.Admins.CreateAPIToken(ctx, a, api.APITokenRequest{Name: "x", Role: "auditor", TTL: api.Duration(time.Hour)})
+			return err
+		},
+		"Admins.ListAPITokens": func(a Actor) error { _, err := c.Admins.ListAPITokens(ctx, a); return err },
+		"Apps.Update":          func(a Actor) error { _, _, err := c.Apps.Update(ctx, a, app); return err },
+		"Profiles.List":        func(a Actor) error { _, err := c.PostureProfiles.List(ctx, a); return err },
+		"Policies.Get":         func(a Actor) error { _, err := c.Policies.Get(ctx, a, "p"); return err },
+		"Groups.Delete":        func(a Actor) error { _, err := c.Groups.Delete(ctx, a, "eng"); return err },
+		"Apps.Delete":          func(a Actor) error { _, err := c.Apps.Delete(ctx, a, "grafana"); return err },
+		"Policies.Create":      func(a Actor) error { _, _, err := c.Policies.Create(ctx, a, api.Policy{Name: "p"}); return err },
+		"Groups.List":          func(a Actor) error { _, err := c.Groups.List(ctx, a); return err },
+		"Profiles.Delete":      func(a Actor) error { _, err := c.PostureProfiles.Delete(ctx, a, "p"); return err },
 	}
 	nobody, device := Actor{}, Actor{Kind: ActorEnrollmentToken, Name: dev.ID}
+	noRole := Actor{Kind: ActorAPIToken, Name: "norole"}
 	for name, op := range ops {
-		for _, who := range []Actor{nobody, device} {
+		for _, who := range []Actor{nobody, device, noRole, BootstrapActor} {
+			if who == BootstrapActor && name == "Auth.Rotate" {
+				continue // the bootstrap token may replace itself
+			}
 			if err := op(who); !errors.Is(err, ErrForbidden) {
 				t.Errorf("%s as %s = %v, want ErrForbidden", name, who, err)
 			}
 		}
 	}
 	// Nothing happened: alice and her device are still there, alone.
-	users, err := c.Users.List(ctx, AdminTokenActor)
+	users, err := c.Users.List(ctx, testOwner)
 	if err != nil || len(users) != 1 || users[0].Name != "alice" || users[0].Email != "" {
 		t.Errorf("Users.List after refused operations = %+v, %v, want alice as made", users, err)
 	}
-	devs, err := c.Devices.List(ctx, AdminTokenActor)
-	if err != nil || len(devs) != 1 {
+	devs, err := c.Devices.List(ctx, testOwner)
+	if err != nil || len(devs) != 1 || devs[0].State != "approved" {
 		t.Errorf("Devices.List after refused operations = %+v, %v, want alice's device", devs, err)
 	}
 	if tok := c.Auth.BootstrapToken(); tok == "" {
 		t.Fatal("BootstrapToken() on a first start is empty")
-	} else if who, err := c.Auth.Authenticate(tok); err != nil || who != AdminTokenActor {
-		t.Errorf("Authenticate(bootstrap token) after a refused rotation = %v, %v, want %v", who, err, AdminTokenActor)
+	} else if who, err := c.Auth.Authenticate(ctx, tok); err != nil || who != BootstrapActor {
+		t.Errorf("Authenticate(bootstrap token) after a refused rotation = %v, %v, want %v", who, err, BootstrapActor)
 	}
 }
 
@@ -126,7 +150,7 @@ func TestOperationsRefuseAnyoneButAnAdmin(t *testing.T) {
 func TestOperationsReturnTheirChange(t *testing.T) {
 	c := newCore(t)
 	ctx := context.Background()
-	admin := AdminTokenActor
+	admin := testOwner
 	change := func(_ any, ch Change, err error) (Change, error) { return ch, err }
 	only := func(ch Change, err error) (Change, error) { return ch, err }
 	steps := []struct {
@@ -163,8 +187,8 @@ func TestOperationsReturnTheirChange(t *testing.T) {
 			}
 			return ch, err
 		}, Change{Kind: Created, Object: ObjectGatewayToken, By: admin}},
-		{"rotate admin token", func() (Change, error) { return change(c.Auth.Rotate(ctx, admin)) },
-			Change{Kind: Rotated, Object: ObjectAdminToken, Name: "admin", By: admin}},
+		{"rotate bootstrap token", func() (Change, error) { return change(c.Auth.Rotate(ctx, BootstrapActor)) },
+			Change{Kind: Rotated, Object: ObjectAdminToken, Name: "bootstrap", By: BootstrapActor}},
 	}
 	for _, s := range steps {
 		got, err := s.do()
@@ -195,7 +219,7 @@ func TestOperationsReturnTheirChange(t *testing.T) {
 func TestOperationsFailWithTypedErrors(t *testing.T) {
 	c := newCore(t)
 	ctx := context.Background()
-	admin := AdminTokenActor
+	admin := testOwner
 	if _, _, err := c.Users.Create(ctx, admin, api.User{Name: "alice"}); err != nil {
 		t.Fatal(err)
 	}
@@ -239,8 +263,8 @@ func TestOperationsFailWithTypedErrors(t *testing.T) {
 			_, _, err := c.Enrollment.Enroll(ctx, api.EnrollRequest{Token: "ghe_guess", PublicKey: "AAAA", Hostname: "laptop"})
 			return err
 		}, ErrInvalid},
-		{"a wrong admin token", func() error { _, err := c.Auth.Authenticate("gha_wrong"); return err }, ErrUnauthenticated},
-		{"an empty admin token", func() error { _, err := c.Auth.Authenticate(""); return err }, ErrUnauthenticated},
+		{"a wrong admin token", func() error { _, err := c.Auth.Authenticate(ctx, "gha_wrong"); return err }, ErrUnauthenticated},
+		{"an empty admin token", func() error { _, err := c.Auth.Authenticate(ctx, ""); return err }, ErrUnauthenticated},
 		{"gateway token with a bad name", func() error {
 			_, _, err := c.Gateways.CreateToken(ctx, admin, api.GatewayTokenRequest{Name: "bad name"})
 			return err

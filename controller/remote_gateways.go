@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller/gateways"
+	"github.com/gatehouse-ztna/gatehouse/controller/identity"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
 	"github.com/gatehouse-ztna/gatehouse/wire"
 )
@@ -70,7 +71,7 @@ func newGateways(c *Controller, st store.GatewayStore) (*Gateways, error) {
 // CreateToken makes a single-use enrollment token for gateway req.Name;
 // the answer is the only place its secret ever appears.
 func (g *Gateways) CreateToken(ctx context.Context, who Actor, req api.GatewayTokenRequest) (api.GatewayEnrollmentToken, Change, error) {
-	if err := who.mayAdminister(); err != nil {
+	if err := who.mayWrite(identity.AreaGateways); err != nil {
 		return api.GatewayEnrollmentToken{}, Change{}, err
 	}
 	g.writes.Lock()
@@ -86,7 +87,7 @@ func (g *Gateways) CreateToken(ctx context.Context, who Actor, req api.GatewayTo
 
 // ListTokens returns every gateway enrollment token, without its secret.
 func (g *Gateways) ListTokens(ctx context.Context, who Actor) ([]api.GatewayEnrollmentToken, error) {
-	if err := who.mayAdminister(); err != nil {
+	if err := who.mayRead(identity.AreaGateways); err != nil {
 		return nil, err
 	}
 	return g.service.Store.ListGatewayTokens(ctx)
@@ -94,7 +95,7 @@ func (g *Gateways) ListTokens(ctx context.Context, who Actor) ([]api.GatewayEnro
 
 // List returns every enrolled gateway with its live state.
 func (g *Gateways) List(ctx context.Context, who Actor) ([]api.Gateway, error) {
-	if err := who.mayAdminister(); err != nil {
+	if err := who.mayRead(identity.AreaGateways); err != nil {
 		return nil, err
 	}
 	return g.service.List(ctx)
@@ -103,7 +104,7 @@ func (g *Gateways) List(ctx context.Context, who Actor) ([]api.Gateway, error) {
 // Delete forgets gateway name and ends its link at once. ErrNotFound if
 // there is none.
 func (g *Gateways) Delete(ctx context.Context, who Actor, name string) (Change, error) {
-	if err := who.mayAdminister(); err != nil {
+	if err := who.mayWrite(identity.AreaGateways); err != nil {
 		return Change{}, err
 	}
 	g.writes.Lock()
@@ -117,7 +118,7 @@ func (g *Gateways) Delete(ctx context.Context, who Actor, name string) (Change, 
 
 // Peers returns the peers every registered gateway holds.
 func (g *Gateways) Peers(ctx context.Context, who Actor) ([]api.GatewayPeer, error) {
-	if err := who.mayAdminister(); err != nil {
+	if err := who.mayRead(identity.AreaGateways); err != nil {
 		return nil, err
 	}
 	return g.peers(ctx), nil

@@ -42,16 +42,16 @@ func newSignInCore(t testing.TB) *signInCore {
 			t.Fatal(err)
 		}
 	}
-	must(c.Users.Create(ctx, AdminTokenActor, api.User{Name: "alice", Groups: []string{"eng"}}))
-	must(c.Users.Create(ctx, AdminTokenActor, api.User{Name: "bob", Groups: []string{"eng"}}))
-	must(c.Apps.Create(ctx, AdminTokenActor, api.App{Name: "grafana", Upstreams: []string{"127.0.0.1:3000"}}))
-	must(c.Policies.Create(ctx, AdminTokenActor, api.Policy{Name: "eng", Groups: []string{"eng"}, Apps: []string{"grafana"}}))
+	must(c.Users.Create(ctx, testOwner, api.User{Name: "alice", Groups: []string{"eng"}}))
+	must(c.Users.Create(ctx, testOwner, api.User{Name: "bob", Groups: []string{"eng"}}))
+	must(c.Apps.Create(ctx, testOwner, api.App{Name: "grafana", Upstreams: []string{"127.0.0.1:3000"}}))
+	must(c.Policies.Create(ctx, testOwner, api.Policy{Name: "eng", Groups: []string{"eng"}, Apps: []string{"grafana"}}))
 	for _, u := range []string{"alice", "bob"} {
 		if err := c.Identity.SetPassword(ctx, u, corePassword); err != nil {
 			t.Fatal(err)
 		}
 	}
-	tok, _, err := c.Enrollment.CreateToken(ctx, AdminTokenActor, api.EnrollmentTokenRequest{User: "alice"})
+	tok, _, err := c.Enrollment.CreateToken(ctx, testOwner, api.EnrollmentTokenRequest{User: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestPolicySignInNeedsValidated(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := tt.in
 			p.Name, p.Groups, p.Apps = "p"+string(rune('a'+i)), []string{"eng"}, []string{"grafana"}
-			_, _, err := c.Policies.Create(ctx, AdminTokenActor, p)
+			_, _, err := c.Policies.Create(ctx, testOwner, p)
 			got, getErr := c.store.GetPolicy(ctx, p.Name)
 			if tt.wantErr {
 				if !errors.Is(err, ErrInvalid) || !errors.Is(getErr, ErrNotFound) {

@@ -254,7 +254,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 	})
 
 	t.Run("admin API", func(t *testing.T) {
-		admin := env.Ctrl.Auth.BootstrapToken()
+		admin := env.AdminToken
 		tests := []struct {
 			name, token, path, body string
 			wantStatus              int

@@ -97,7 +97,7 @@ func (e *Env) admin(t *testing.T, wantErr bool, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(cli(t), append([]string{"admin"}, args...)...)
 	cmd.Env = append(os.Environ(), "GATEHOUSE_CONTROLLER="+e.Server.URL(), "GATEHOUSE_CA="+e.Server.CAFile(),
-		"GATEHOUSE_ADMIN_TOKEN="+e.Ctrl.Auth.BootstrapToken())
+		"GATEHOUSE_ADMIN_TOKEN="+e.AdminToken)
 	out, err := cmd.CombinedOutput()
 	if (err != nil) != wantErr {
 		t.Fatalf("gatehouse admin %v: err = %v, want error %v\n%s", args, err, wantErr, out)

@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
 	"github.com/gatehouse-ztna/gatehouse/controller"
 	"github.com/gatehouse-ztna/gatehouse/controller/httpapi"
+	"github.com/gatehouse-ztna/gatehouse/controller/identity"
 	"github.com/gatehouse-ztna/gatehouse/gateway"
 	"github.com/gatehouse-ztna/gatehouse/posture"
 	"github.com/gatehouse-ztna/gatehouse/tunnel"
@@ -64,8 +65,11 @@ type Env struct {
 	// by name.
 	Remotes map[string]*gateway.Gateway
 	Link    *Link
-	Admin   *adminclient.Client
-	Log     *slog.Logger
+	// Admin acts as the first owner (OwnerName) with AdminToken, the
+	// owner API token New made by bootstrapping.
+	Admin      *adminclient.Client
+	AdminToken string
+	Log        *slog.Logger
 	// Logs holds everything the controller, gateway and agents logged.
 	Logs *LogBuffer
 	dir  string
@@ -101,6 +105,7 @@ func New(t testing.TB, opts Options) *Env {
 		Logger:                log.With("component", "controller"),
 		TrustPostureOverrides: !opts.StrictPosture,
 	}
+	cfg.Identity.Password = fastPasswords
 	if opts.Controller != nil {
 		opts.Controller(&cfg)
 	}
@@ -115,11 +120,30 @@ func New(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Admin, err = adminclient.New(e.Server.URL(), e.Ctrl.Auth.BootstrapToken(), ca); err != nil {
+	boot, err := adminclient.New(e.Server.URL(), e.Ctrl.Auth.BootstrapToken(), ca)
+	if err != nil {
 		t.Fatal(err)
 	}
+	// The bootstrap token only makes the first owner; the tests act with
+	// the owner's API token, as an admin would.
+	res, err := boot.Bootstrap(context.Background(), api.BootstrapRequest{User: OwnerName, Password: OwnerPassword})
+	if err != nil {
+		t.Fatalf("bootstrap the first owner: %v", err)
+	}
+	e.AdminToken = res.Token.Token
+	e.Admin = boot.WithToken(e.AdminToken)
 	return e
 }
+
+// The first owner New bootstraps, and its password.
+const (
+	OwnerName     = "owner"
+	OwnerPassword = "correct horse battery staple"
+)
+
+// fastPasswords are cheap argon2id parameters: tests hash passwords often,
+// and what they prove does not depend on the cost.
+var fastPasswords = identity.PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 // startController builds the core over the data dir, registers the
 // gateway's Link as the embedded gateway and serves the core on addr

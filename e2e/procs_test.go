@@ -160,6 +160,15 @@ func runCmd(t testing.TB, env []string, wantErr bool, argv ...string) string {
 	return string(out)
 }
 
+// passwordFile writes OwnerPassword to a 0600 file in dir for
+// `gatehouse admin bootstrap --password-file`.
+func passwordFile(t testing.TB, dir string) string {
+	t.Helper()
+	f := filepath.Join(dir, "owner-password")
+	Must(t, os.WriteFile(f, []byte(OwnerPassword+"\n"), 0o600))
+	return f
+}
+
 // privateTree fails the test unless every dir under root is 0700 and
 // every file 0600.
 func privateTree(t *testing.T, root string) {

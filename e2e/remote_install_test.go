@@ -63,6 +63,7 @@ func TestRemoteInstallFromREADME(t *testing.T) {
 		t.Helper()
 		return runCmd(t, env, false, netnsExec(laptop, append([]string{filepath.Join(bin, "gatehouse"), "admin"}, args...)...)...)
 	}
+	admin("bootstrap", "--user", OwnerName, "--password-file", passwordFile(t, dir))
 	admin("users", "create", "alice", "--groups", "eng")
 	admin("apps", "create", "grafana", "--upstream", upstream)
 	admin("profiles", "create", "secure", "--disk-encryption", "--firewall")

@@ -26,10 +26,6 @@ import (
 // directly through the identity room (CheckPassword → StartSession), as
 // the login pages will.
 
-// fastPasswords keeps argon2id cheap here; its real cost is measured in
-// controller/identity's BenchmarkHashPassword.
-var fastPasswords = identity.PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-
 const testPassword = "correct horse battery staple"
 
 // identityAdmin is who ends sessions, blocks devices and disables users.

@@ -49,6 +49,9 @@ func newStandalone(t testing.TB) *standalone {
 	tokenFile := filepath.Join(x.dir, "admin-token")
 	copyFile(t, filepath.Join(data, "admin-token"), tokenFile)
 	x.adminEnv = []string{"GATEHOUSE_CONTROLLER=" + x.url, "GATEHOUSE_CA=" + x.ca, "GATEHOUSE_ADMIN_TOKEN_FILE=" + tokenFile}
+	// The bootstrap token makes the first owner; its API token takes the
+	// bootstrap token's place in the file.
+	x.admin("bootstrap", "--user", OwnerName, "--password-file", passwordFile(t, x.dir))
 
 	for i := range 2 {
 		serveApp(t, s.App[i], net.JoinHostPort(s.Addr[s.App[i]], "80"), fmt.Sprintf("hello from app%d", i))

@@ -23,14 +23,16 @@ type tokenShower struct {
 
 func (s tokenShower) show(tok string) error {
 	if s.terminal && !s.fileChosen {
-		fmt.Fprintf(s.out, "admin token (shown once, store it now): %s\n", tok)
+		fmt.Fprintf(s.out, "admin token (the bootstrap token, shown once; it only makes the first owner: "+
+			"GATEHOUSE_ADMIN_TOKEN=... gatehouse admin bootstrap --user NAME): %s\n", tok)
 		return nil
 	}
 	if err := writePrivate(s.file, tok+"\n"); err != nil {
 		return fmt.Errorf("write the admin token: %w; start again with --admin-token-file in a writable place, "+
 			"or delete the data dir to make a new token", err)
 	}
-	fmt.Fprintf(s.out, "admin token written to %s (mode 0600; use gatehouse admin --admin-token-file %s)\n", s.file, s.file)
+	fmt.Fprintf(s.out, "admin token written to %s (mode 0600; the bootstrap token: make the first owner with "+
+		"gatehouse admin --admin-token-file %s bootstrap --user NAME)\n", s.file, s.file)
 	return nil
 }
 

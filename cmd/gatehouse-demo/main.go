@@ -7,6 +7,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -89,7 +90,7 @@ func run(ctx context.Context, dir, listen string, gwPort, portBase int, once boo
 	if err != nil {
 		return err
 	}
-	admin, err := adminclient.New(url, token, ca)
+	admin, err := bootstrapOwner(ctx, url, token, ca, tokenFile)
 	if err != nil {
 		return err
 	}
@@ -183,6 +184,26 @@ Logs: %[11]s/controller.log %[11]s/agent.log. Ctrl-C stops everything.
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// bootstrapOwner spends the bootstrap token on the first owner ("admin",
+// with a random password: the demo acts with the owner's API token) and
+// writes that token over tokenFile (0600), so GATEHOUSE_ADMIN_TOKEN_FILE
+// keeps working; it returns a client holding it.
+func bootstrapOwner(ctx context.Context, url, token string, ca []byte, tokenFile string) (*adminclient.Client, error) {
+	boot, err := adminclient.New(url, token, ca)
+	if err != nil {
+		return nil, err
+	}
+	res, err := boot.Bootstrap(ctx, api.BootstrapRequest{User: "admin", Password: rand.Text()})
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap the first owner: %w", err)
+	}
+	if err := os.WriteFile(tokenFile, []byte(res.Token.Token+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	step("first owner %q bootstrapped; its API token replaces the spent bootstrap token in %s", res.User, tokenFile)
+	return boot.WithToken(res.Token.Token), nil
 }
 
 func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -55,9 +56,10 @@ func tokensCmd() *cobra.Command {
 }
 
 func devicesCmd() *cobra.Command {
-	k := kind[api.Device]{use: "devices", path: api.PathDevices, header: "ID\tUSER\tHOSTNAME\tONLINE\tENROLLED",
+	k := kind[api.Device]{use: "devices", path: api.PathDevices, header: "ID\tUSER\tHOSTNAME\tNAME\tSTATE\tTAGS\tONLINE\tFIRST SEEN\tLAST SEEN",
 		row: func(d api.Device) []string {
-			return []string{d.ID, d.User, d.Hostname, fmt.Sprint(d.Online), d.EnrolledAt.Local().Format(time.RFC3339)}
+			return []string{d.ID, d.User, d.Hostname, d.Name, d.State, strings.Join(d.Tags, ","), fmt.Sprint(d.Online),
+				stamp(d.EnrolledAt), stamp(d.LastSeen)}
 		}}
 	cmds := k.commands()
 	return group("devices", "Manage devices", cmds[0], cmds[2])

@@ -11,8 +11,9 @@ import (
 func adminTokenCmd() *cobra.Command {
 	rotate := &cobra.Command{
 		Use:   "rotate",
-		Short: "Replace the admin token; the old one stops working at once",
-		Long: `Replace the admin token. When the token came from --admin-token-file
+		Short: "Replace the bootstrap token before the first owner exists; the old one stops working at once",
+		Long: `Replace the bootstrap token (only it may, and only until the first owner
+exists: gatehouse admin bootstrap). When the token came from --admin-token-file
 (or GATEHOUSE_ADMIN_TOKEN_FILE), the new one is written to that file (0600);
 otherwise it is printed once.`,
 		Args: cobra.NoArgs,
@@ -54,7 +55,7 @@ otherwise it is printed once.`,
 			return nil
 		},
 	}
-	return group("token", "Manage the admin token", rotate)
+	return group("token", "Manage the bootstrap token", rotate)
 }
 
 // writeTokenFile fills tmp (made 0600 by os.CreateTemp) with tok and

@@ -44,7 +44,7 @@ func (s *Server) mountAdmin(mux *http.ServeMux) {
 	mux.Handle("POST "+api.PathAdminTokenRotate, s.admin(func(r *http.Request, who controller.Actor) (any, error) {
 		tok, _, err := c.Auth.Rotate(r.Context(), who)
 		if err == nil {
-			s.log.Info("admin token rotated", "remote", r.RemoteAddr)
+			s.log.Info("bootstrap token rotated", "remote", r.RemoteAddr)
 		}
 		return answer(tok, err)
 	}))
@@ -59,6 +59,8 @@ func (s *Server) mountAdmin(mux *http.ServeMux) {
 	mux.Handle("GET "+api.PathGrants, s.admin(func(r *http.Request, who controller.Actor) (any, error) {
 		return c.Devices.Grants(r.Context(), who)
 	}))
+
+	s.mountAdmins(mux)
 
 	mux.Handle("GET "+api.PathGatewayPeers, s.admin(func(r *http.Request, who controller.Actor) (any, error) {
 		return c.Gateways.Peers(r.Context(), who)

@@ -26,11 +26,7 @@ import (
 func startAdminController(t *testing.T, dir string) (*testController, *adminclient.Client, func()) {
 	t.Helper()
 	c := mustStart(t, dir, Config{Listen: "127.0.0.1:0", InsecureHTTP: true})
-	admin, err := adminclient.New(c.URL(), c.BootstrapToken(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, admin, func() { c.Close() }
+	return c, ownerClient(t, c, nil), func() { c.Close() }
 }
 
 // adminStatus splits an adminclient error into its HTTP status and message;
@@ -132,8 +128,8 @@ func TestAdminRefusesMissingOrWrongToken(t *testing.T) {
 	}
 	// Nothing the refused requests asked for happened.
 	users, err := adminclient.List[api.User](context.Background(), admin, api.PathUsers)
-	if err != nil || len(users) != 0 {
-		t.Errorf("List(users) after refused writes = %+v, %v, want none", users, err)
+	if err != nil || len(users) != 1 {
+		t.Errorf("List(users) after refused writes = %+v, %v, want the owner alone", users, err)
 	}
 }
 
@@ -168,7 +164,7 @@ func TestAdminUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantList := []api.User{want, {Name: "bob", Groups: []string{}}}
+	wantList := []api.User{want, {Name: "bob", Groups: []string{}}, {Name: "owner", Groups: []string{}}}
 	if !reflect.DeepEqual(users, wantList) {
 		t.Errorf("List(users) = %+v, want %+v", users, wantList)
 	}
@@ -380,8 +376,12 @@ func TestAdminValidation(t *testing.T) {
 	// None of the refused objects was stored.
 	for _, p := range []string{api.PathUsers, api.PathGroups, api.PathPolicies} {
 		var got []any
-		if err := admin.Do(context.Background(), http.MethodGet, p, nil, &got); err != nil || len(got) != 0 {
-			t.Errorf("GET %s after refused writes = %v, %v, want none", p, got, err)
+		wantN := 0
+		if p == api.PathUsers {
+			wantN = 1 // the owner
+		}
+		if err := admin.Do(context.Background(), http.MethodGet, p, nil, &got); err != nil || len(got) != wantN {
+			t.Errorf("GET %s after refused writes = %v, %v, want %d", p, got, err, wantN)
 		}
 	}
 	if _, err := adminclient.Get[api.App](context.Background(), admin, api.PathApps, "x"); err == nil {
@@ -462,8 +462,8 @@ func TestAdminNotFoundConflictAndNameMismatch(t *testing.T) {
 
 	// The refused requests changed nothing.
 	var users []api.User
-	if err := admin.Do(ctx, http.MethodGet, api.PathUsers, nil, &users); err != nil || len(users) != 1 || users[0].Name != "alice" {
-		t.Errorf("List(users) = %+v, %v, want only alice", users, err)
+	if err := admin.Do(ctx, http.MethodGet, api.PathUsers, nil, &users); err != nil || len(users) != 2 || users[0].Name != "alice" {
+		t.Errorf("List(users) = %+v, %v, want only alice and the owner", users, err)
 	}
 }
 
@@ -572,11 +572,18 @@ func TestAdminStateSurvivesRestart(t *testing.T) {
 	before := populate(t, admin)
 	stopFirst()
 
-	second, _, _ := startAdminController(t, dir)
+	second := mustStart(t, dir, Config{Listen: "127.0.0.1:0", InsecureHTTP: true})
 	if got := second.BootstrapToken(); got != "" {
 		t.Errorf("BootstrapToken() on second start = %q, want empty", got)
 	}
-	admin, err := adminclient.New(second.URL(), token, nil)
+	// The bootstrap token is spent for good; the owner's API token lives on.
+	spent, err := adminclient.New(second.URL(), token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = adminclient.List[api.User](context.Background(), spent, api.PathUsers)
+	wantStatus(t, "List(users) with the spent bootstrap token after a restart", err, http.StatusUnauthorized, "bootstrap token is spent")
+	admin, err = adminclient.New(second.URL(), admin.Token(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -658,16 +665,13 @@ func TestTLSByDefault(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	pinned, err := adminclient.New(c.URL(), c.BootstrapToken(), ca)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pinned := ownerClient(t, c, ca)
 	if _, err := adminclient.List[api.User](ctx, pinned, api.PathUsers); err != nil {
 		t.Errorf("List(users) over TLS trusting %s = %v, want nil", caFile, err)
 	}
 
 	// Without the CA (system roots only) the server is not trusted.
-	unpinned, err := adminclient.New(c.URL(), c.BootstrapToken(), nil)
+	unpinned, err := adminclient.New(c.URL(), "ghk_x", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -684,7 +688,7 @@ func TestTLSByDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrongCA, err := adminclient.New(c.URL(), c.BootstrapToken(), otherCA)
+	wrongCA, err := adminclient.New(c.URL(), "ghk_x", otherCA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -694,7 +698,7 @@ func TestTLSByDefault(t *testing.T) {
 	}
 
 	// Plain HTTP to the TLS port gets no admin answer.
-	plain, err := adminclient.New(strings.Replace(c.URL(), "https://", "http://", 1), c.BootstrapToken(), nil)
+	plain, err := adminclient.New(strings.Replace(c.URL(), "https://", "http://", 1), "ghk_x", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

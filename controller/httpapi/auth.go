@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -11,8 +12,10 @@ import (
 // Who a request comes from. Every endpoint but the doors open to anyone
 // (enrollment, the websockets, which prove themselves their own way) goes
 // through withActor: the one place a request becomes a controller.Actor.
-// Today that is the admin bearer token; issue 7 adds sign-in sessions and
-// API tokens here, and the core decides what each actor may do.
+// The bearer token is the bootstrap token (good only for POST
+// /api/v1/bootstrap) or an admin API token (ghk_…, with its role); a
+// sign-in session's token is refused here, being bound to its device
+// (docs/identity.md "Admins"). The core decides what each actor may do.
 
 type actorKey struct{}
 
@@ -26,9 +29,9 @@ func actorFrom(ctx context.Context) (controller.Actor, bool) {
 func (s *Server) authenticate(r *http.Request) (controller.Actor, error) {
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
-		return controller.Actor{}, controller.ErrUnauthenticated
+		return controller.Actor{}, fmt.Errorf("%w: missing or wrong admin token: pass an API token as `Authorization: Bearer ghk_…` (gatehouse admin --token)", controller.ErrUnauthenticated)
 	}
-	return s.core.Auth.Authenticate(tok)
+	return s.core.Auth.Authenticate(r.Context(), tok)
 }
 
 // withActor refuses a request that proves no one (401) and serves the
@@ -37,8 +40,13 @@ func (s *Server) withActor(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		who, err := s.authenticate(r)
 		if err != nil {
-			s.log.Warn("admin request refused: bad token", "method", controller.Clip(r.Method), "path", controller.Clip(r.URL.Path), "remote", r.RemoteAddr)
-			writeError(w, http.StatusUnauthorized, "missing or wrong admin token: pass it as `Authorization: Bearer <token>` (gatehouse admin --token)")
+			status := statusOf(err)
+			s.log.Warn("admin request refused: bad token", "method", controller.Clip(r.Method), "path", controller.Clip(r.URL.Path), "remote", r.RemoteAddr, "err", err)
+			if status >= 500 {
+				writeError(w, status, "could not check the admin token; see the controller's log")
+				return
+			}
+			writeError(w, status, err.Error())
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, who)))

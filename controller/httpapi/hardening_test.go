@@ -61,11 +61,7 @@ func startWith(t *testing.T, limits Limits) (*testController, *adminclient.Clien
 	logs := &syncBuffer{}
 	c := mustStart(t, t.TempDir(), Config{Listen: "127.0.0.1:0", InsecureHTTP: true,
 		Limits: limits, Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	admin, err := adminclient.New(c.URL(), c.BootstrapToken(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, admin, logs
+	return c, ownerClient(t, c, nil), logs
 }
 
 // clientFrom is an HTTP client whose connections come from the loopback
@@ -396,7 +392,8 @@ func TestSilentTLSClientIsDropped(t *testing.T) {
 }
 
 func TestConnectionCap(t *testing.T) {
-	c, _, _ := startWith(t, Limits{MaxConns: 2})
+	// No admin client: its idle keep-alive connection would hold a slot.
+	c := mustStart(t, t.TempDir(), Config{Listen: "127.0.0.1:0", InsecureHTTP: true, Limits: Limits{MaxConns: 2}})
 	var held []net.Conn
 	for range 2 {
 		conn, err := net.Dial("tcp", c.Addr().String())
@@ -554,38 +551,76 @@ func TestRevokeEnrollmentToken(t *testing.T) {
 	wantStatus(t, "RevokeEnrollmentToken without the admin token", unauth.RevokeEnrollmentToken(ctx, "et_x"), http.StatusUnauthorized)
 }
 
-func TestRotateAdminToken(t *testing.T) {
+// TestBootstrapToken: the bootstrap token may replace itself and create
+// the first owner, once, and nothing else; once an owner exists it is
+// refused everywhere (401, saying it is spent), across a restart, and no
+// new one is made.
+func TestBootstrapToken(t *testing.T) {
 	dir := t.TempDir()
-	c, admin, stop := startAdminController(t, dir)
+	c := mustStart(t, dir, Config{Listen: "127.0.0.1:0", InsecureHTTP: true})
 	ctx := context.Background()
 	old := c.BootstrapToken()
-	tok, err := admin.RotateAdminToken(ctx)
-	if err != nil || !strings.HasPrefix(tok, "gha_") || tok == old {
-		t.Fatalf("RotateAdminToken() = %q, %v, want a new gha_ token", tok, err)
-	}
-	_, err = adminclient.List[api.User](ctx, admin, api.PathUsers)
-	wantStatus(t, "List(users) with the old token", err, http.StatusUnauthorized)
-	fresh, err := adminclient.New(c.URL(), tok, nil)
+	boot, err := adminclient.New(c.URL(), old, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := adminclient.List[api.User](ctx, fresh, api.PathUsers); err != nil {
-		t.Errorf("List(users) with the new token = %v, want nil", err)
+	// Before the bootstrap it may do nothing but bootstrap (and rotate).
+	_, err = adminclient.List[api.User](ctx, boot, api.PathUsers)
+	wantStatus(t, "List(users) with the bootstrap token", err, http.StatusForbidden, "may only create the first owner")
+	err = adminclient.Create(ctx, boot, api.PathUsers, &api.User{Name: "eve"})
+	wantStatus(t, "Create(user) with the bootstrap token", err, http.StatusForbidden, "may only create the first owner")
+	_, err = boot.CreateAPIToken(ctx, api.APITokenRequest{Name: "x", Role: "owner", TTL: api.Duration(time.Hour)})
+	wantStatus(t, "CreateAPIToken with the bootstrap token", err, http.StatusForbidden, "may only create the first owner")
+
+	tok, err := boot.RotateAdminToken(ctx)
+	if err != nil || !strings.HasPrefix(tok, "gha_") || tok == old {
+		t.Fatalf("RotateAdminToken() = %q, %v, want a new gha_ token", tok, err)
 	}
-	// The new token survives a restart; the old one stays dead.
-	stop()
+	_, err = boot.Bootstrap(ctx, api.BootstrapRequest{User: "root", Password: ownerPassword})
+	wantStatus(t, "Bootstrap with the rotated-away token", err, http.StatusUnauthorized, "admin token")
+	boot = boot.WithToken(tok)
+
+	// Bad input changes nothing and leaves the token usable.
+	_, err = boot.Bootstrap(ctx, api.BootstrapRequest{User: "root", Password: "short"})
+	wantStatus(t, "Bootstrap with a short password", err, http.StatusBadRequest, "password")
+	_, err = boot.Bootstrap(ctx, api.BootstrapRequest{User: "bad name", Password: ownerPassword})
+	wantStatus(t, "Bootstrap with a bad name", err, http.StatusBadRequest, "user name")
+
+	res, err := boot.Bootstrap(ctx, api.BootstrapRequest{User: "root", Password: ownerPassword, Email: "root@example.com"})
+	if err != nil || res.User != "root" || !strings.HasPrefix(res.Token.Token, "ghk_") || res.Token.Role != "owner" {
+		t.Fatalf("Bootstrap(root) = %+v, %v, want root with an owner ghk_ token", res, err)
+	}
+	owner := boot.WithToken(res.Token.Token)
+	admins, err := adminclient.List[api.AdminAccount](ctx, owner, api.PathAdmins)
+	if err != nil || len(admins) != 1 || admins[0] != (api.AdminAccount{User: "root", Role: "owner"}) {
+		t.Errorf("List(admins) = %+v, %v, want root as owner", admins, err)
+	}
+
+	// Spent: a second bootstrap and everything else are refused.
+	_, err = boot.Bootstrap(ctx, api.BootstrapRequest{User: "eve", Password: ownerPassword})
+	wantStatus(t, "a second Bootstrap", err, http.StatusUnauthorized, "bootstrap token is spent")
+	_, err = boot.RotateAdminToken(ctx)
+	wantStatus(t, "RotateAdminToken after the bootstrap", err, http.StatusUnauthorized, "bootstrap token is spent")
+	_, err = owner.Bootstrap(ctx, api.BootstrapRequest{User: "eve", Password: ownerPassword})
+	wantStatus(t, "Bootstrap with the owner's token", err, http.StatusForbidden, "only the bootstrap token")
+	if _, err := adminclient.Get[api.User](ctx, owner, api.PathUsers, "eve"); err == nil {
+		t.Errorf("Get(eve) after refused bootstraps = nil error, want not found")
+	}
+
+	// After a restart: no new bootstrap token, the old one still spent.
+	c.Close()
 	c2 := mustStart(t, dir, Config{Listen: "127.0.0.1:0", InsecureHTTP: true})
 	if c2.BootstrapToken() != "" {
-		t.Errorf("BootstrapToken() after a restart = %q, want empty", c2.BootstrapToken())
+		t.Errorf("BootstrapToken() after the bootstrap and a restart = %q, want empty", c2.BootstrapToken())
 	}
-	for tok, want := range map[string]bool{tok: true, old: false} {
+	for tok, want := range map[string]int{tok: http.StatusUnauthorized, res.Token.Token: 0} {
 		cl, err := adminclient.New(c2.URL(), tok, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = adminclient.List[api.User](ctx, cl, api.PathUsers)
-		if (err == nil) != want {
-			t.Errorf("List(users) after restart with token %.8s… = %v, want accepted %v", tok, err, want)
+		if status, _ := adminStatus(err); status != want {
+			t.Errorf("List(users) after restart with token %.8s… = %v, want status %d", tok, err, want)
 		}
 	}
 }

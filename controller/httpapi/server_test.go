@@ -7,8 +7,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
 	"github.com/gatehouse-ztna/gatehouse/controller"
+	"github.com/gatehouse-ztna/gatehouse/controller/identity"
 )
+
+// fastPasswords are cheap argon2id parameters: what the tests prove does
+// not depend on the cost.
+var fastPasswords = identity.PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// ownerPassword is the bootstrapped owner's.
+const ownerPassword = "correct horse battery staple"
+
+// ownerClient bootstraps the first owner of tc ("owner") with its
+// bootstrap token and returns a client holding the owner's API token.
+func ownerClient(t *testing.T, tc *testController, ca []byte) *adminclient.Client {
+	t.Helper()
+	boot, err := adminclient.New(tc.URL(), tc.BootstrapToken(), ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := boot.Bootstrap(context.Background(), api.BootstrapRequest{User: "owner", Password: ownerPassword})
+	if err != nil {
+		t.Fatalf("Bootstrap(owner) = %v, want the first owner", err)
+	}
+	return boot.WithToken(res.Token.Token)
+}
 
 // testController is a controller core served by a Server, wired as
 // cmd/gatehouse-controller wires them.
@@ -42,7 +67,8 @@ func start(t *testing.T, dir string, cfg Config) (*testController, error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
-	core, err := controller.New(context.Background(), controller.Config{DataDir: dir, Logger: cfg.Logger})
+	core, err := controller.New(context.Background(), controller.Config{DataDir: dir, Logger: cfg.Logger,
+		Identity: identity.Config{Password: fastPasswords}})
 	if err != nil {
 		return nil, err
 	}

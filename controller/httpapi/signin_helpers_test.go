@@ -23,6 +23,9 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
+// testOwner is an owner's API token, as withActor would find it.
+var testOwner = controller.ActorOf(identity.Principal{Kind: identity.PrincipalToken, Name: "test", Role: identity.Owner})
+
 // cheapPasswords keep argon2id fast in tests; BenchmarkDeviceFlowSignIn
 // runs with the real parameters.
 var cheapPasswords = identity.PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
@@ -85,7 +88,7 @@ func newSigninEnv(t testing.TB, cfg Config, idCfg identity.Config) *signinEnv {
 	}
 	e := &signinEnv{tc: tc, base: srv.URL(), hc: hc, logs: logs}
 	for _, u := range []struct{ name, password string }{{"alice", alicePassword}, {"bob", bobPassword}} {
-		if _, _, err := core.Users.Create(ctx, controller.AdminTokenActor, api.User{Name: u.name, Groups: []string{}}); err != nil {
+		if _, _, err := core.Users.Create(ctx, testOwner, api.User{Name: u.name, Groups: []string{}}); err != nil {
 			t.Fatalf("create user %s: %v", u.name, err)
 		}
 		if err := core.Identity.SetPassword(ctx, u.name, u.password); err != nil {
@@ -132,7 +135,7 @@ type snapshot struct {
 func (e *signinEnv) snapshot(t testing.TB) snapshot {
 	t.Helper()
 	ctx := context.Background()
-	devs, err := e.tc.core.Devices.List(ctx, controller.AdminTokenActor)
+	devs, err := e.tc.core.Devices.List(ctx, testOwner)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,7 +98,7 @@ func TestDeviceFlowNewDeviceTOTP(t *testing.T) {
 	if err != nil || dev.Owner != "alice" || dev.Hostname != "laptop-1" || dev.State != identity.StateApproved {
 		t.Fatalf("Identity.Device(%q) = %+v, %v; want alice's approved laptop-1", tok.DeviceID, dev, err)
 	}
-	stored, err := e.tc.core.Devices.List(ctx, controller.AdminTokenActor)
+	stored, err := e.tc.core.Devices.List(ctx, testOwner)
 	if err != nil || len(stored) != 1 || stored[0].ID != tok.DeviceID || stored[0].PublicKey != key {
 		t.Fatalf("devices = %+v, %v; want the one with the agent's key", stored, err)
 	}
@@ -128,7 +128,7 @@ func TestDeviceFlowNewDeviceTOTP(t *testing.T) {
 func TestDeviceFlowEnrolledDevice(t *testing.T) {
 	e := newSigninEnv(t, Config{}, identity.Config{})
 	ctx := context.Background()
-	et, _, err := e.tc.core.Enrollment.CreateToken(ctx, controller.AdminTokenActor, api.EnrollmentTokenRequest{User: "bob"})
+	et, _, err := e.tc.core.Enrollment.CreateToken(ctx, testOwner, api.EnrollmentTokenRequest{User: "bob"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,21 @@ func (s *Service) Bootstrap(ctx context.Context, u api.User, password string) er
 	return nil
 }
 
+// BootstrapDone says whether the first owner exists (Bootstrap ran, or
+// some owner exists): the bootstrap token is then good for nothing.
+func (s *Service) BootstrapDone(ctx context.Context) (bool, error) {
+	return s.store.BootstrapDone(ctx)
+}
+
+// Admins lists the users who hold a role.
+func (s *Service) Admins(ctx context.Context) ([]Account, error) {
+	return s.store.ListAdmins(ctx)
+}
+
+// Account is a user's identity state (the store's record; it holds the
+// password hash and TOTP seed: never hand it out as is).
+type Account = store.Account
+
 // SetRole gives user role r; only an owner may. A zero r takes the
 // user's role away. ErrLastOwner if that would leave no owner.
 func (s *Service) SetRole(ctx context.Context, by Principal, user string, r Role) error {

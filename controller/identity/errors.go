@@ -20,6 +20,8 @@ var (
 	// ErrThrottled: too many failed sign-ins; a *ThrottledError says when
 	// to try again.
 	ErrThrottled = errors.New("too many failed sign-ins")
+	// ErrNoEnrolment: a TOTP confirmation without an enrolment under way.
+	ErrNoEnrolment = errors.New("no TOTP enrolment under way")
 	// ErrWeakPassword: the new password is too short or too long.
 	ErrWeakPassword = errors.New("password not accepted")
 	// ErrTokenInvalid: not a token this controller issued (or no longer

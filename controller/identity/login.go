@@ -177,15 +177,39 @@ func (s *Service) dummyHash() string {
 }
 
 // SetPassword sets user's built-in password after checking it is
-// acceptable (MinPasswordLen, MaxPasswordLen).
+// acceptable (MinPasswordLen, MaxPasswordLen), and ends every session of
+// user (ReasonPasswordChanged): whoever knew the old password is out.
 func (s *Service) SetPassword(ctx context.Context, user, password string) error {
+	return s.setPassword(ctx, user, password, "", "user:"+user)
+}
+
+// ResetPassword is an admin setting user's password (users write); every
+// session of user ends.
+func (s *Service) ResetPassword(ctx context.Context, by Principal, user, password string) error {
+	if err := by.Can(Permission{AreaUsers, Write}); err != nil {
+		return err
+	}
+	return s.setPassword(ctx, user, password, "", by.String())
+}
+
+// ChangeOwnPassword is the user of sess changing their password: their
+// other sessions end, sess stays.
+func (s *Service) ChangeOwnPassword(ctx context.Context, sess Session, password string) error {
+	return s.setPassword(ctx, sess.User, password, sess.ID, "user:"+sess.User)
+}
+
+// setPassword stores the hash of password for user and revokes, in the
+// same transaction, every live session of user but keep.
+func (s *Service) setPassword(ctx context.Context, user, password, keep, by string) error {
 	h, err := s.newPasswordHash(ctx, password)
 	if err != nil {
 		return fmt.Errorf("password for %q: %w", user, err)
 	}
-	if err := s.store.SetPasswordHash(ctx, user, h); err != nil {
+	revoked, err := s.store.ChangePassword(ctx, user, h, keep, s.clock.Now())
+	if err != nil {
 		return fmt.Errorf("password for %q: %w", user, err)
 	}
+	s.emitRevoked(revoked, by)
 	return nil
 }
 

@@ -27,6 +27,8 @@ type Tokens struct {
 const (
 	ReasonLogout = "logout"
 	ReasonAdmin  = "admin"
+	// ReasonPasswordChanged: the user's password changed (the store's reason).
+	ReasonPasswordChanged = store.ReasonPasswordChanged
 )
 
 // newTokens makes a fresh access and refresh token from now: the tokens
@@ -225,6 +227,11 @@ func (s *Service) RevokeUserSessions(ctx context.Context, by Principal, user str
 // Sessions lists user's sessions, live or not.
 func (s *Service) Sessions(ctx context.Context, user string) ([]Session, error) {
 	return s.store.ListSessions(ctx, user)
+}
+
+// AllSessions lists every user's sessions, live or not.
+func (s *Service) AllSessions(ctx context.Context) ([]Session, error) {
+	return s.store.ListAllSessions(ctx)
 }
 
 // DisableUser disables user and ends its sessions (UserDisabled, then

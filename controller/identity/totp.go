@@ -52,11 +52,11 @@ func (s *Service) ConfirmTOTP(ctx context.Context, user, code string) error {
 		return fmt.Errorf("confirm TOTP for %q: %w", user, err)
 	}
 	if a.TOTPPending == "" {
-		return fmt.Errorf("confirm TOTP for %q: no enrolment under way: start one first", user)
+		return fmt.Errorf("confirm TOTP for %q: %w: start one first", user, ErrNoEnrolment)
 	}
 	step, err := matchTOTP(a.TOTPPending, code, s.clock.Now(), 0)
 	if err != nil {
-		return fmt.Errorf("confirm TOTP for %q: %w: check the authenticator app's clock and enter the current code", user, err)
+		return fmt.Errorf("confirm TOTP for %q: %w (%w): check the authenticator app's clock and enter the current code", user, ErrBadCredentials, err)
 	}
 	if err := s.store.ConfirmTOTP(ctx, user, a.TOTPPending, step); err != nil {
 		if errors.Is(err, store.ErrChanged) {

@@ -108,6 +108,36 @@ func (s *SQLite) SetPasswordHash(ctx context.Context, user, hash string) error {
 	return s.updateAccount(ctx, user, assign("password_hash = ?", hash))
 }
 
+// ChangePassword implements IdentityStore.
+func (s *SQLite) ChangePassword(ctx context.Context, user, hash, keep string, now time.Time) ([]Session, error) {
+	if hash == "" {
+		return nil, fmt.Errorf("account %q: empty password hash", user)
+	}
+	var revoked []Session
+	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
+		if err := updateAccountTx(ctx, tx, user, assign("password_hash = ?", hash)); err != nil {
+			return err
+		}
+		var err error
+		revoked, err = revokeWhereArgs(ctx, tx, "user_name = ? AND id != ?", []any{user, keep}, now, ReasonPasswordChanged)
+		return err
+	})
+	return revoked, err
+}
+
+// BootstrapDone implements IdentityStore.
+func (s *SQLite) BootstrapDone(ctx context.Context) (bool, error) {
+	done, err := settingSet(ctx, s.db, bootstrapDoneKey)
+	if err != nil || done {
+		return done, err
+	}
+	var owners int
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM accounts WHERE role = ?", roleOwner).Scan(&owners); err != nil {
+		return false, fmt.Errorf("count owners: %w", err)
+	}
+	return owners > 0, nil
+}
+
 // ReplacePasswordHash implements IdentityStore.
 func (s *SQLite) ReplacePasswordHash(ctx context.Context, user, oldHash, newHash string) error {
 	if newHash == "" {

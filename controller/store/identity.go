@@ -43,6 +43,9 @@ const (
 	ReasonWrongDevice   = "wrong_device"
 	ReasonUserDisabled  = "user_disabled"
 	ReasonDeviceBlocked = "device_blocked"
+	// ReasonPasswordChanged: the user's password changed; every other
+	// session of theirs ends (whoever knew the old one is out).
+	ReasonPasswordChanged = "password_changed"
 )
 
 // Device approval states, stored in devices.state.
@@ -133,6 +136,10 @@ type IdentityStore interface {
 	ListAdmins(ctx context.Context) ([]Account, error)
 	// SetPasswordHash sets user's password hash. ErrNotFound if no user.
 	SetPasswordHash(ctx context.Context, user, hash string) error
+	// ChangePassword sets user's password hash and, in the same
+	// transaction, revokes every live session of user but keep
+	// (ReasonPasswordChanged), returning those. ErrNotFound if no user.
+	ChangePassword(ctx context.Context, user, hash, keep string, now time.Time) ([]Session, error)
 	// ReplacePasswordHash sets user's password hash to newHash only if it
 	// is still oldHash (a rehash must not undo a password change).
 	// ErrChanged otherwise.
@@ -151,6 +158,8 @@ type IdentityStore interface {
 	// SetRole gives user role ("" for none). ErrLastOwner if that leaves
 	// no account with role owner.
 	SetRole(ctx context.Context, user, role string) error
+	// BootstrapDone says whether Bootstrap ran or an owner exists.
+	BootstrapDone(ctx context.Context) (bool, error)
 	// Bootstrap creates u (if absent) with passwordHash and role owner,
 	// once: ErrBootstrapDone if it ran before or an owner exists.
 	Bootstrap(ctx context.Context, u api.User, passwordHash string) error
@@ -188,6 +197,8 @@ type IdentityStore interface {
 	RevokeUserSessions(ctx context.Context, user string, now time.Time, reason string) ([]Session, error)
 	// ListSessions returns user's sessions, live or not, sorted by ID.
 	ListSessions(ctx context.Context, user string) ([]Session, error)
+	// ListAllSessions returns every user's sessions, live or not, sorted by ID.
+	ListAllSessions(ctx context.Context) ([]Session, error)
 	// PurgeSessions deletes sessions that expired or were revoked before
 	// t, with their spent refresh tokens; it returns how many.
 	PurgeSessions(ctx context.Context, before time.Time) (int, error)

@@ -145,10 +145,9 @@ func TestRolesAndBootstrap(t *testing.T) {
 			}
 			return out, err
 		}, want: []string{"bob=owner", "root=auditor"}},
-		{name: "Bootstrap with the owner row gone", run: func(ctx context.Context) (any, error) {
-			if err := s.DeleteUser(ctx, "bob"); err != nil {
-				return nil, err
-			}
+		{name: "delete the last owner", run: func(ctx context.Context) (any, error) { return only(s.DeleteUser(ctx, "bob")) },
+			wantErr: store.ErrLastOwner},
+		{name: "Bootstrap with an owner left", run: func(ctx context.Context) (any, error) {
 			return only(s.Bootstrap(ctx, api.User{Name: "mallory"}, "h"))
 		}, wantErr: store.ErrBootstrapDone},
 	})

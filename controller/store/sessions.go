@@ -174,12 +174,17 @@ func revokeOne(ctx context.Context, tx *sql.Tx, sess Session, now time.Time, rea
 // revokeWhere revokes the live sessions whose column matches cond (one
 // placeholder, arg) at now with reason, and returns them as revoked.
 func revokeWhere(ctx context.Context, tx *sql.Tx, cond string, arg any, now time.Time, reason string) ([]Session, error) {
-	live, err := sessionsWhere(ctx, tx, "revoked_at = '' AND "+cond, arg)
+	return revokeWhereArgs(ctx, tx, cond, []any{arg}, now, reason)
+}
+
+// revokeWhereArgs is revokeWhere for a cond with several arguments.
+func revokeWhereArgs(ctx context.Context, tx *sql.Tx, cond string, args []any, now time.Time, reason string) ([]Session, error) {
+	live, err := sessionsWhere(ctx, tx, "revoked_at = '' AND "+cond, args...)
 	if err != nil {
 		return nil, err
 	}
 	_, err = tx.ExecContext(ctx, "UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE revoked_at = '' AND "+cond,
-		timeCol{&now}, reason, arg)
+		append([]any{timeCol{&now}, reason}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("revoke sessions: %w", err)
 	}
@@ -238,6 +243,11 @@ func (s *SQLite) RevokeUserSessions(ctx context.Context, user string, now time.T
 // ListSessions implements IdentityStore.
 func (s *SQLite) ListSessions(ctx context.Context, user string) ([]Session, error) {
 	return sessionsWhere(ctx, s.db, "user_name = ?", user)
+}
+
+// ListAllSessions implements IdentityStore.
+func (s *SQLite) ListAllSessions(ctx context.Context) ([]Session, error) {
+	return sessionsWhere(ctx, s.db, "1 = 1")
 }
 
 // PurgeSessions implements IdentityStore; spent refresh tokens cascade.

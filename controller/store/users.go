@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
@@ -46,8 +47,25 @@ func (s *SQLite) GetUser(ctx context.Context, name string) (api.User, error) {
 }
 
 // DeleteUser implements Store; memberships, tokens and devices cascade.
+// It refuses (ErrLastOwner) to delete the only owner: the account would
+// go with the user (a cascade), leaving nobody to administer.
 func (s *SQLite) DeleteUser(ctx context.Context, name string) error {
-	return users.delete(ctx, s.db, name)
+	return inTx(ctx, s.db, func(tx *sql.Tx) error {
+		var others int
+		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE role = ? AND user_name != ?`, roleOwner, name).Scan(&others)
+		if err != nil {
+			return fmt.Errorf("count owners: %w", err)
+		}
+		var role string
+		err = tx.QueryRowContext(ctx, `SELECT role FROM accounts WHERE user_name = ?`, name).Scan(&role)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("user %q: %w", name, err)
+		}
+		if role == roleOwner && others == 0 {
+			return fmt.Errorf("user %q: %w: make another user owner first (gatehouse admin users set-role USER owner)", name, ErrLastOwner)
+		}
+		return users.delete(ctx, tx, name)
+	})
 }
 
 // ListUsers implements Store.
