@@ -127,9 +127,9 @@ func TestPasskeyRegistrationNeedsPasswordAndCode(t *testing.T) {
 
 func TestPasskeyRegistrationRefused(t *testing.T) {
 	tests := []struct {
-		name  string
+		name   string
 		break_ func(a *webauthntest.Authenticator)
-		twice bool
+		twice  bool
 	}{
 		{name: "wrong origin", break_: func(a *webauthntest.Authenticator) { a.Origin = "https://gatehouse.evil:8443" }},
 		{name: "wrong RP ID", break_: func(a *webauthntest.Authenticator) { a.RPID = "gatehouse.evil" }},
@@ -187,7 +187,9 @@ func TestPasskeySignInRefused(t *testing.T) {
 			want: ErrPasskeyInvalid, reason: failBadPasskey},
 		{name: "sign count backwards", break_: func(_ *testing.T, _ *env, a *webauthntest.Authenticator) { a.Credentials()[0].SignCount = 0 },
 			want: ErrPasskeyInvalid, reason: failSignCount},
-		{name: "ceremony expired", break_: func(_ *testing.T, e *env, _ *webauthntest.Authenticator) { e.clock.Advance(5*time.Minute + time.Second) },
+		{name: "ceremony expired", break_: func(_ *testing.T, e *env, _ *webauthntest.Authenticator) {
+			e.clock.Advance(5*time.Minute + time.Second)
+		},
 			want: ErrCeremony, reason: failCeremony},
 		{name: "passkey deleted", break_: func(t *testing.T, e *env, a *webauthntest.Authenticator) {
 			keys, _ := e.Passkeys(t.Context(), "alice")

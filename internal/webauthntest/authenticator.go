@@ -49,7 +49,6 @@ func New(origin string) *Authenticator { return &Authenticator{Origin: origin} }
 // Credentials are the passkeys held, oldest first.
 func (a *Authenticator) Credentials() []*Credential { return a.creds }
 
-
 var enc = base64.RawURLEncoding
 
 // decodeB64 reads base64url with or without padding.
