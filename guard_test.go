@@ -197,6 +197,11 @@ var allowedImports = map[string]map[string]string{
 		"/controller/store":         "accounts, sessions, API tokens and device state (IdentityStore); tests: a real SQLite store",
 		"/controller/identity/oidc": "upstream IdPs: what they verified becomes a Proof; refresh re-checks the user there",
 		"/internal/testidp":         "tests: a real OpenID Provider in process",
+		"/internal/webauthntest":    "tests: a software passkey authenticator",
+	},
+	"/internal/webauthntest": {},
+	"/internal/browsertest": {
+		"/internal/testenv": "tests: no Chromium fails only in CI",
 	},
 	"/controller/identity/oidc": {
 		"/internal/testidp": "tests: a real OpenID Provider in process",
@@ -222,11 +227,13 @@ var allowedImports = map[string]map[string]string{
 		"/wire":                     "the device proof check, shared with the agent; the gateway link's connection",
 	},
 	"/controller/httpapi": {
-		"/api":             "the REST types and the websocket protocol",
-		"/api/adminclient": "tests: drive the admin API as the CLI does",
-		"/controller":      "the core it serves",
-		"/controller/pki":  "the CA and serving certificate",
-		"/wire":            "the agent and gateway websockets' framing and the nonce of the device proof",
+		"/api":                  "the REST types and the websocket protocol",
+		"/api/adminclient":      "tests: drive the admin API as the CLI does",
+		"/controller":           "the core it serves",
+		"/controller/pki":       "the CA and serving certificate",
+		"/wire":                 "the agent and gateway websockets' framing and the nonce of the device proof",
+		"/controller/identity":  "passkey and account pages: sign-in, passkeys (Proof, errors)",
+		"/internal/browsertest": "tests: the pages in headless Chromium with a virtual authenticator",
 	},
 	"/cmd/gatehouse": {
 		"/agent/localapi":  "status, apps and posture from the local agent",

@@ -108,6 +108,7 @@ type Server struct {
 	log         *slog.Logger
 	enrollLimit *sourceLimiter
 	authLimit   *sourceLimiter
+	passkeys    *passkeyPages // the passkey and account pages (passkeys.go)
 
 	ln    net.Listener
 	http  *http.Server
@@ -164,6 +165,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET "+api.AgentWebsocketPath, s.authLimit.wrap(s.log.Warn, http.HandlerFunc(s.handleAgent)))
 	mux.Handle("GET "+api.GatewayWebsocketPath, s.authLimit.wrap(s.log.Warn, http.HandlerFunc(s.handleGateway)))
 	s.mountAdmin(mux)
+	s.mountPasskeys(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
