@@ -252,6 +252,7 @@ var allowedImports = map[string]map[string]string{
 		"/internal/testidp":         "tests: a real OpenID Provider for the --oidc-* flags",
 		"/controller":               "the controller's core",
 		"/controller/httpapi":       "the HTTP server it serves the core with",
+		"/controller/identity":      "the passkey relying party its public name sets up",
 		"/gateway":                  "the embedded gateway it runs and registers as \"embedded\"",
 		"/tunnel":                   "the embedded gateway's WireGuard key",
 	},
