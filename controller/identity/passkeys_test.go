@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/internal/webauthntest"
 )
 
@@ -313,5 +314,29 @@ func TestPasskeysOff(t *testing.T) {
 	e := newEnv(t, Config{})
 	if _, err := e.BeginPasskeyLogin(t.Context(), ""); !errors.Is(err, ErrPasskeysOff) {
 		t.Errorf("BeginPasskeyLogin without an RP ID = %v, want ErrPasskeysOff", err)
+	}
+}
+
+// BenchmarkPasskeySignIn: begin and finish of a discoverable passkey
+// sign-in (the authenticator's signature included), SQLite in a temp dir.
+func BenchmarkPasskeySignIn(b *testing.B) {
+	e := newEnv(b, Config{Passkeys: PasskeyConfig{RPID: testRPID, Origins: []string{testOrigin}}})
+	if err := e.st.CreateUser(b.Context(), api.User{Name: "alice"}); err != nil {
+		b.Fatal(err)
+	}
+	auth := webauthntest.New(testOrigin)
+	p := Proof{user: "alice", methods: []string{MethodPassword, MethodTOTP}, authAt: e.clock.Now(), mfaAt: e.clock.Now()}
+	ch, _ := e.BeginPasskeyRegistration(b.Context(), p, "laptop")
+	resp, _ := auth.Create(ch.Options)
+	if _, err := e.FinishPasskeyRegistration(b.Context(), p, ch.ID, resp); err != nil {
+		b.Fatal(err)
+	}
+	src := netip.MustParseAddr("192.0.2.1")
+	for b.Loop() {
+		ch, _ := e.BeginPasskeyLogin(b.Context(), "")
+		resp, _ := auth.Get(ch.Options)
+		if _, err := e.FinishPasskeyLogin(b.Context(), ch.ID, resp, src); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
