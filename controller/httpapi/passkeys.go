@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -156,8 +155,11 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, ws *webSe
 			d.Error = "Your passkeys could not be listed: try again, and tell an admin if it persists."
 		}
 		d.User, d.Passkeys, d.Methods = user, keys, strings.Join(ws.proof.Methods(), "+")
-		d.CanAdd = s.core.Identity.PasskeysEnabled() && ws.proof.MFA() && !slices.Contains(ws.proof.Methods(), identity.MethodPasskey)
-	} else if d.Title = "Sign in"; d.Error == "" && !s.core.Identity.PasskeysEnabled() {
+		d.CanAdd = s.core.Identity.CanAddPasskey(*ws.proof) == nil
+	} else {
+		d.Title = "Sign in"
+	}
+	if !s.core.Identity.PasskeysEnabled() && d.Message == "" {
 		d.Message = "Passkeys are not set up on this controller (it needs a DNS name: --public-name)."
 	}
 	s.renderPasskeyPage(w, status, "account", d)
@@ -342,8 +344,12 @@ func (s *Server) passkeyJSON(limit int64, h func(r *http.Request, ws *webSession
 			return
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-		if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("a request here takes at most %d bytes", limit))
+			return
+		}
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "the request body could not be read: try again")
 			return
 		}
 		if !json.Valid(body) {

@@ -90,6 +90,14 @@ func TestPasskeyOverHTTP(t *testing.T) {
 	if !slices.ContainsFunc(sessions, func(s identity.Session) bool { return slices.Equal(s.Methods, []string{"webauthn"}) }) {
 		t.Errorf("alice's sessions = %+v, want one with methods [webauthn]", sessions)
 	}
+	// An admin revokes alice's sessions: the page session ends with them.
+	helpdesk := identity.Principal{Kind: identity.PrincipalToken, Name: "ops", Role: identity.Helpdesk}
+	if _, err := pc.core.Identity.RevokeUserSessions(t.Context(), helpdesk, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, page := do(t, cl2, "GET", pc.origin+PathAccount, "", nil, nil); !strings.Contains(page, `id="password-form"`) {
+		t.Errorf("account page after the session was revoked: want the sign-in form: %.600s", page)
+	}
 	// The same response again: its ceremony is spent.
 	if status, body := pc.postJSON(t, cl2, pathPasskeyLoginEnd, csrfOf(t, pc, cl2), resp2); status != http.StatusBadRequest {
 		t.Errorf("replayed login finish = %d %s, want 400", status, body)

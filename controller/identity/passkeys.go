@@ -304,6 +304,16 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, p Proof, name st
 	return s.challenge(&ceremony{kind: ceremonyRegister, user: p.user, name: name, data: *data}, creation)
 }
 
+// CanAddPasskey says whether p's user may add a passkey now (passkeys on,
+// and p a password-and-TOTP sign-in within RegisterMaxAge); the error says
+// what to do otherwise.
+func (s *Service) CanAddPasskey(p Proof) error {
+	if s.pk == nil {
+		return ErrPasskeysOff
+	}
+	return s.canRegister(p)
+}
+
 // canRegister checks that p may add a passkey.
 func (s *Service) canRegister(p Proof) error {
 	if p.user == "" || !slices.Contains(p.methods, MethodPassword) || !slices.Contains(p.methods, MethodTOTP) {
@@ -347,6 +357,11 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, p Proof, id str
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(response)
 	if err != nil {
 		return PasskeyInfo{}, fmt.Errorf("%w: %s", ErrPasskeyInvalid, detail(err))
+	}
+	if a, err := s.store.Account(ctx, p.user); err != nil {
+		return PasskeyInfo{}, fmt.Errorf("passkey for %q: %w", p.user, err)
+	} else if !a.DisabledAt.IsZero() {
+		return PasskeyInfo{}, fmt.Errorf("user %q: %w: ask an admin to enable it", p.user, ErrUserDisabled)
 	}
 	u, err := s.loadPasskeyUser(ctx, p.user)
 	if err != nil {
