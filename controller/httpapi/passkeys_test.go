@@ -172,3 +172,36 @@ func TestPasskeyEndpointsRefuseBadInput(t *testing.T) {
 		t.Errorf("GET %s = %d %q CSP %q, want 200 text/javascript with script-src 'self'", pathPasskeysJS, res.StatusCode, ct, csp)
 	}
 }
+
+// TestPasskeySignInThrottled: failed passkey sign-ins for a named user
+// back off like passwords: 429 with Retry-After, logged.
+func TestPasskeySignInThrottled(t *testing.T) {
+	pc := startPasskeyController(t)
+	auth := webauthntest.New(pc.origin)
+	cl := pc.client(t)
+	csrf := pc.signInWithPassword(t, cl)
+	_, opts := pc.postJSON(t, cl, pathPasskeyAddBegin, csrf, `{"name":"laptop"}`)
+	resp, _ := auth.Create([]byte(opts))
+	if status, body := pc.postJSON(t, cl, pathPasskeyAddEnd, csrf, string(resp)); status != http.StatusOK {
+		t.Fatalf("add finish = %d %s", status, body)
+	}
+	evil := *auth
+	evil.Origin = "https://gatehouse-login.localhost:8443"
+	other := pc.client(t)
+	csrf = pc.openPage(t, other, PathPasskeyLogin)
+	var status int
+	var body string
+	for range identity.DefaultThrottle.Account.Free + 2 {
+		_, opts := pc.postJSON(t, other, pathPasskeyLoginBegin, csrf, `{"user":"alice"}`)
+		resp, err := evil.Get([]byte(opts))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, body = pc.postJSON(t, other, pathPasskeyLoginEnd, csrf, string(resp)); status == http.StatusTooManyRequests {
+			break
+		}
+	}
+	if status != http.StatusTooManyRequests || !strings.Contains(body, "try again in") {
+		t.Errorf("after %d failed passkey sign-ins: %d %s, want 429", identity.DefaultThrottle.Account.Free+2, status, body)
+	}
+}
