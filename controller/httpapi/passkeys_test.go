@@ -90,6 +90,29 @@ func TestPasskeyOverHTTP(t *testing.T) {
 	if !slices.ContainsFunc(sessions, func(s identity.Session) bool { return slices.Equal(s.Methods, []string{"webauthn"}) }) {
 		t.Errorf("alice's sessions = %+v, want one with methods [webauthn]", sessions)
 	}
+	// Several passkeys, each named; one deleted from the page (no JavaScript).
+	phone := webauthntest.New(pc.origin)
+	_, opts = pc.postJSON(t, cl, pathPasskeyAddBegin, csrf, `{"name":"phone"}`)
+	if resp, err = phone.Create([]byte(opts)); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := pc.postJSON(t, cl, pathPasskeyAddEnd, csrf, string(resp)); status != http.StatusOK {
+		t.Fatalf("second add finish = %d %s", status, body)
+	}
+	keys, _ := pc.core.Identity.Passkeys(t.Context(), "alice")
+	if len(keys) != 2 || keys[0].Name != "laptop" || keys[1].Name != "phone" {
+		t.Fatalf("Passkeys(alice) = %+v, want laptop and phone", keys)
+	}
+	form := url.Values{"csrf": {csrf}, "id": {keys[1].ID}}
+	if status, body := do(t, cl, "POST", pc.origin+pathPasskeyDelete, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()), nil); status != http.StatusSeeOther {
+		t.Fatalf("delete phone = %d %.300s, want 303", status, body)
+	}
+	if keys, _ := pc.core.Identity.Passkeys(t.Context(), "alice"); len(keys) != 1 || keys[0].Name != "laptop" {
+		t.Errorf("after deleting phone Passkeys(alice) = %+v, want laptop only", keys)
+	}
+	if status, _, _, _ := signIn(phone); status != http.StatusUnauthorized {
+		t.Errorf("sign-in with the deleted passkey = %d, want 401", status)
+	}
 	// An admin revokes alice's sessions: the page session ends with them.
 	helpdesk := identity.Principal{Kind: identity.PrincipalToken, Name: "ops", Role: identity.Helpdesk}
 	if _, err := pc.core.Identity.RevokeUserSessions(t.Context(), helpdesk, "alice"); err != nil {
