@@ -54,9 +54,6 @@ const (
 	maxPasskeyFormBytes  = 4 << 10
 )
 
-// passkeyRate is the per-source bucket for the passkey pages and endpoints.
-var passkeyRate = Rate{Every: 200 * time.Millisecond, Burst: 60}
-
 //go:embed passkeyui
 var passkeyUI embed.FS
 
@@ -86,7 +83,9 @@ type passkeyPage struct {
 
 // mountPasskeys adds the passkey pages and endpoints to mux.
 func (s *Server) mountPasskeys(mux *http.ServeMux) {
-	s.passkeys = &passkeyPages{sessions: newWebSessions(time.Now), limit: newSourceLimiter("passkey requests", passkeyRate, time.Now)}
+	// A per-source bucket: 60 at once, then 5 a second.
+	rate := Rate{Every: 200 * time.Millisecond, Burst: 60}
+	s.passkeys = &passkeyPages{sessions: newWebSessions(time.Now), limit: newSourceLimiter("passkey requests", rate, time.Now)}
 	cop := http.NewCrossOriginProtection()
 	h := func(pattern string, f http.HandlerFunc) {
 		mux.Handle(pattern, s.passkeys.limit.wrap(s.log.Warn, passkeyHeaders(cop.Handler(f))))
