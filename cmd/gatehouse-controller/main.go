@@ -23,6 +23,7 @@ func main() {
 	var gc embeddedConfig
 	var logLevel, tokenFile string
 	var idp oidcFlags
+	var passkeyOrigins []string
 	cmd := &cobra.Command{
 		Use:           "gatehouse-controller",
 		Short:         "Run the Gatehouse controller with its embedded gateway",
@@ -48,6 +49,7 @@ func main() {
 			if p != nil {
 				cfg.Identity.Upstreams = append(cfg.Identity.Upstreams, p)
 			}
+			cfg.Identity.Passkeys = passkeyConfig(srv.PublicNames, srv.Listen, passkeyOrigins, cfg.Logger)
 			if gc.Host != "" {
 				// The certificate covers the name agents reach this machine at.
 				srv.PublicNames = append(srv.PublicNames, gc.Host)
@@ -68,6 +70,7 @@ func main() {
 	f.BoolVar(&cfg.TrustPostureOverrides, "trust-posture-overrides", false, "accept facts from agents' --posture-override files (development and demos only)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	idp.register(f)
+	f.StringArrayVar(&passkeyOrigins, "passkey-origin", nil, "web origin the sign-in pages are reached at, for passkeys (default https://FIRST_DNS_PUBLIC_NAME:PORT; repeatable)")
 
 	// Every file the controller makes (database, keys, token) is private.
 	restrictUmask()

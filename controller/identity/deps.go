@@ -28,6 +28,7 @@ var _ Clock = SystemClock{}
 type Store interface {
 	store.IdentityStore
 	store.UpstreamStore
+	store.PasskeyStore
 	// GetUser returns the user. store.ErrNotFound if absent.
 	GetUser(ctx context.Context, name string) (api.User, error)
 }

@@ -48,6 +48,10 @@ const (
 	// APITokenCreated and APITokenRevoked: Detail is the token's name.
 	APITokenCreated
 	APITokenRevoked
+	// PasskeyAdded and PasskeyRemoved: a user's passkeys changed; Detail
+	// is the passkey's name.
+	PasskeyAdded
+	PasskeyRemoved
 )
 
 var kindNames = map[Kind]string{
@@ -57,6 +61,7 @@ var kindNames = map[Kind]string{
 	DeviceApproved: "device_approved", DeviceBlocked: "device_blocked",
 	UserDisabled: "user_disabled", UserEnabled: "user_enabled", RoleChanged: "role_changed",
 	APITokenCreated: "api_token_created", APITokenRevoked: "api_token_revoked",
+	PasskeyAdded: "passkey_added", PasskeyRemoved: "passkey_removed",
 }
 
 func (k Kind) String() string {

@@ -14,7 +14,7 @@ import (
 const (
 	MethodPassword  = "pwd"
 	MethodTOTP      = "otp"
-	MethodPasskey   = "hwk"
+	MethodPasskey   = "webauthn" // as api.SessionInfo names it (RFC 8176 would say hwk)
 	MethodFederated = "fed"
 )
 
@@ -73,21 +73,29 @@ func (f *loginFailure) Unwrap() error { return f.err }
 // ErrBadCredentials or ErrUserDisabled and count as failures; a right
 // password without its code is ErrMFARequired and counts as nothing.
 func (s *Service) CheckPassword(ctx context.Context, in Login) (Proof, error) {
-	attempt, wait := s.throttle.Begin(in.User, in.Source)
+	return s.throttled(in.User, in.Source, func() (Proof, error) { return s.checkPassword(ctx, in) })
+}
+
+// throttled runs check as one sign-in attempt on account from source:
+// refused unchecked during a backoff; a *loginFailure counts as a failure,
+// success clears, anything else (a factor to ask for, trouble on our
+// side) counts as nothing. Passwords and passkeys share it.
+func (s *Service) throttled(account string, source netip.Addr, check func() (Proof, error)) (Proof, error) {
+	attempt, wait := s.throttle.Begin(account, source)
 	if attempt == nil {
-		s.emit(Event{Kind: LoginThrottled, User: in.User, Source: in.Source})
+		s.emit(Event{Kind: LoginThrottled, User: account, Source: source})
 		return Proof{}, &ThrottledError{RetryAfter: wait}
 	}
-	p, err := s.checkPassword(ctx, in)
+	p, err := check()
 	var fail *loginFailure
 	switch {
 	case err == nil:
 		attempt.Pass()
-		s.emit(Event{Kind: LoginSucceeded, User: p.user, Source: in.Source, Detail: fmt.Sprint(p.methods)})
+		s.emit(Event{Kind: LoginSucceeded, User: p.user, Source: source, Detail: fmt.Sprint(p.methods)})
 	case errors.As(err, &fail):
 		attempt.Fail()
-		s.emit(Event{Kind: LoginFailed, User: in.User, Source: in.Source, Reason: fail.reason})
-	default: // a second factor to ask for, or trouble on our side
+		s.emit(Event{Kind: LoginFailed, User: account, Source: source, Reason: fail.reason})
+	default:
 		attempt.Cancel()
 	}
 	return p, err

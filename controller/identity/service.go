@@ -43,6 +43,9 @@ type Config struct {
 	// groups (default: the store, re-deciding nothing; the controller
 	// gives its core, which re-decides grants at once).
 	Directory Directory
+	// Passkeys sets WebAuthn up (off without a relying party ID; see
+	// passkeys.go).
+	Passkeys PasskeyConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -81,6 +84,7 @@ type Service struct {
 	throttle *Throttle
 	hashing  chan struct{} // a slot per password hash running
 	subs     subscribers
+	pk       *passkeys // nil when passkeys are off
 
 	dummyOnce sync.Once // makes dummy
 	dummy     string    // a hash that unknown users are checked against
@@ -89,10 +93,15 @@ type Service struct {
 // New returns a Service over st.
 func New(st Store, clock Clock, cfg Config, log *slog.Logger) *Service {
 	cfg = cfg.withDefaults()
+	pk, err := newPasskeys(cfg.Passkeys, clock)
+	if err != nil { // fail closed: no passkeys rather than half-checked ones
+		log.Error("passkeys are off", "err", err)
+	}
 	return &Service{
 		cfg: cfg, store: st, clock: clock, log: log,
 		throttle: NewThrottle(cfg.Throttle, clock),
 		hashing:  make(chan struct{}, cfg.MaxHashing),
+		pk:       pk,
 	}
 }
 

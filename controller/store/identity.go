@@ -74,7 +74,7 @@ type Session struct {
 	ID      string
 	User    string
 	Device  string   // the only device its tokens are accepted from
-	Methods []string // how the user proved who they are (RFC 8176 amr: pwd, otp, hwk, fed)
+	Methods []string // how the user proved who they are (amr: pwd, otp, webauthn, oidc and an IdP's)
 	AuthAt  time.Time
 	MFAAt   time.Time // zero without a second factor
 
