@@ -132,7 +132,9 @@ var allowedImports = map[string]map[string]string{
 	"/wire": {
 		"/api": "the envelope and messages it frames",
 	},
-	"/agent/keystore": {},
+	"/agent/keystore": {
+		"/internal/testenv": "tests: the real keyring, required in CI",
+	},
 	"/agent/localapi": {
 		"/api": "decisions, reasons and posture shown to the CLI and tray",
 	},
