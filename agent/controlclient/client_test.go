@@ -21,6 +21,7 @@ type recorder struct {
 	connected    int
 	disconnected int
 	grants       []api.Grant
+	signedOut    []api.SignedOutMsg
 }
 
 func (r *recorder) Connected(ctx context.Context, first controlclient.Sender, w api.WelcomeMsg) error {
@@ -38,6 +39,12 @@ func (r *recorder) Grant(_ context.Context, g api.Grant) {
 func (r *recorder) Deny(context.Context, api.Denial)       {}
 func (r *recorder) Revoke(context.Context, api.Revocation) {}
 func (r *recorder) Renew(context.Context, api.Renewal)     {}
+func (r *recorder) Tokens(context.Context, api.TokensMsg)  {}
+func (r *recorder) SignedOut(_ context.Context, m api.SignedOutMsg) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.signedOut = append(r.signedOut, m)
+}
 func (r *recorder) Disconnected(error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
