@@ -49,14 +49,17 @@ type Controller struct {
 	connects int                          // connections that got a welcome
 	received []api.Envelope               // every message agents sent after auth, in order
 	arrived  chan struct{}                // closed and replaced on each change above
+	si       signin                       // sign-in: device codes and sessions (signin.go)
 }
 
 // New starts a fake controller on loopback; it stops when the test ends.
 func New(t testing.TB) *Controller {
-	c := &Controller{devices: map[string]ed25519.PublicKey{}, arrived: make(chan struct{}),
+	c := &Controller{devices: map[string]ed25519.PublicKey{}, arrived: make(chan struct{}), si: newSignin(),
 		welcome: api.WelcomeMsg{User: "alice", HeartbeatInterval: api.Duration(30 * time.Second), Tunnels: []string{}}}
 	mux := http.NewServeMux()
 	mux.HandleFunc(api.AgentWebsocketPath, c.serveAgent)
+	mux.HandleFunc("POST "+api.PathDeviceAuthorization, c.serveDeviceAuthorization)
+	mux.HandleFunc("POST "+api.PathToken, c.serveToken)
 	c.srv = httptest.NewTLSServer(mux) // HTTP/1.1 only, as websockets need
 	c.URL = c.srv.URL
 	c.CAPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.srv.Certificate().Raw})
@@ -130,6 +133,10 @@ func (c *Controller) serveAgent(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	pub, known := c.devices[auth.DeviceID]
 	refuse, welcome := c.refuse, c.welcome
+	if known {
+		welcome.Session = c.sessionAtAuthLocked(auth.DeviceID, auth.AccessToken)
+	}
+	c.changedLocked()
 	c.mu.Unlock()
 	var why string
 	switch {
@@ -180,6 +187,9 @@ func (c *Controller) serveAgent(w http.ResponseWriter, r *http.Request) {
 		c.received = append(c.received, env)
 		c.changedLocked()
 		c.mu.Unlock()
+		if env.Type == api.TypeRefresh || env.Type == api.TypeLogout {
+			c.handleSessionMsg(ctx, conn, auth.DeviceID, env)
+		}
 	}
 }
 
