@@ -543,3 +543,61 @@ func TestTokensNeverLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestEnrollBySignIn: gatehouse-agent login on a device not enrolled:
+// the device key and hostname go with the device authorization, the
+// answer names the new device, and the agent that starts then presents
+// the session's token.
+func TestEnrollBySignIn(t *testing.T) {
+	fake := controltest.New(t)
+	dir := t.TempDir()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, fake.CAPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := &device{dir: dir, secrets: keystore.Files{Dir: dir}, fake: fake, clock: newFakeClock(), logs: &syncBuffer{}}
+	var shown api.DeviceAuthorization
+	opts := SignInEnrollOptions{StateDir: dir, Controller: fake.URL, CAFile: caFile, Hostname: "alice-laptop",
+		Secrets: d.secrets, Clock: d.clock, Show: func(da api.DeviceAuthorization) error { shown = da; return nil }}
+	type result struct {
+		st  State
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, _, err := EnrollBySignIn(context.Background(), opts)
+		done <- result{st, err}
+	}()
+	si := fake.AwaitSignIn(t, 1)
+	if si.Hostname != "alice-laptop" || len(si.Key) != ed25519.PublicKeySize {
+		t.Fatalf("device authorization carried hostname %q and a %d-byte key, want alice-laptop and an Ed25519 key", si.Hostname, len(si.Key))
+	}
+	si.Approve("alice", "pwd", "otp")
+	d.clock.Advance(d.clock.awaitTimer(t))
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("EnrollBySignIn() = %v", r.err)
+	}
+	if shown.UserCode != si.UserCode {
+		t.Errorf("Show got code %q, want %q", shown.UserCode, si.UserCode)
+	}
+	tr := si.Answer()
+	if r.st.DeviceID != tr.DeviceID || r.st.User != "alice" {
+		t.Errorf("state = %+v, want device %s of alice", r.st, tr.DeviceID)
+	}
+	key, err := d.secrets.Get(deviceKeyName)
+	if err != nil || !ed25519.PrivateKey(key).Public().(ed25519.PublicKey).Equal(si.Key) {
+		t.Fatalf("stored device key: %v; want the one sent", err)
+	}
+	a, _ := d.start(t)
+	fake.AwaitConnected(t, 1)
+	if got := last(fake.Presented()); got != tr.AccessToken {
+		t.Errorf("the agent presented %q, want the sign-in's access token", got)
+	}
+	eventually(t, "signed in", func() bool { return a.Status().Session.SignedIn })
+
+	// Enrolled now: a second sign-in enrollment is refused.
+	if _, _, err := EnrollBySignIn(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "gatehouse login") {
+		t.Errorf("EnrollBySignIn() on an enrolled device = %v, want a refusal naming gatehouse login", err)
+	}
+}
