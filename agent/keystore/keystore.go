@@ -53,6 +53,9 @@ var _ Store = Keyring{}
 // Probe writes and deletes a throwaway entry: an error means no usable
 // keyring here (no Secret Service on the session bus, a locked keyring).
 func (k Keyring) Probe() error {
+	if err := sessionBus(); err != nil {
+		return err
+	}
 	const name = "gatehouse-probe"
 	if err := keyring.Set(k.Service, name, "ok"); err != nil {
 		return err
