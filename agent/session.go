@@ -240,7 +240,7 @@ func (a *Agent) Logout(ctx context.Context) (warning string, err error) {
 	if !signedIn {
 		return "", ErrNotSignedIn
 	}
-	if err := a.control.Logout(ctx); err != nil {
+	if err := a.sendLogout(ctx); err != nil {
 		warning = fmt.Sprintf("signed out on this device, but the controller was not told (%v): "+
 			"the session ends there when its access token runs out", err)
 	}
@@ -252,6 +252,27 @@ func (a *Agent) Logout(ctx context.Context) (warning string, err error) {
 		return warning, errors.New(problem)
 	}
 	return warning, nil
+}
+
+// logoutWait is how long a logout waits for a link that is coming back
+// (just after a sign-in, say) before it gives up telling the controller.
+const logoutWait = 5 * time.Second
+
+// sendLogout sends the logout, waiting up to logoutWait for a link.
+func (a *Agent) sendLogout(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, logoutWait)
+	defer cancel()
+	for {
+		err := a.control.Logout(ctx)
+		if !errors.Is(err, controlclient.ErrNotConnected) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // sessionStatus is the session for `gatehouse status`.

@@ -601,3 +601,48 @@ func TestEnrollBySignIn(t *testing.T) {
 		t.Errorf("EnrollBySignIn() on an enrolled device = %v, want a refusal naming gatehouse login", err)
 	}
 }
+
+// TestLoginThroughLocalAPI: the CLI's path: POST /v1/login, GET until
+// signed in, status shows the session, POST /v1/logout.
+func TestLoginThroughLocalAPI(t *testing.T) {
+	d := newDevice(t, nil)
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	logger := slog.New(slog.NewTextHandler(d.logs, nil))
+	a, err := New(Config{StateDir: d.dir, Secrets: d.secrets, Posture: posturetest.New(api.PostureReport{}),
+		Clock: d.clock, Logger: logger, Socket: sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	awaitLink(t, a)
+	c := localapi.NewClient(sock)
+	if _, err := c.Logout(context.Background()); err == nil || !strings.Contains(err.Error(), "not signed in") {
+		t.Errorf("Logout() before any sign-in = %v, want 'not signed in'", err)
+	}
+	l, err := c.Login(context.Background())
+	if err != nil || l.State != localapi.LoginPending || l.UserCode == "" {
+		t.Fatalf("Login() = %+v, %v; want pending with a code", l, err)
+	}
+	d.fake.AwaitSignIn(t, 1).Approve("alice", "pwd")
+	d.clock.Advance(d.clock.awaitTimer(t))
+	eventually(t, "signed in", func() bool {
+		st, err := c.LoginState(context.Background())
+		return err == nil && st.State == localapi.LoginSignedIn && st.User == "alice" && st.UserCode == l.UserCode
+	})
+	d.fake.AwaitConnected(t, 2)
+	eventually(t, "session in status", func() bool {
+		st, err := c.Status(context.Background())
+		return err == nil && st.Session.SignedIn && st.Session.User == "alice"
+	})
+	if l, err := c.Logout(context.Background()); err != nil || l.Warning != "" {
+		t.Fatalf("Logout() = %+v, %v; want no warning", l, err)
+	}
+	st, err := c.Status(context.Background())
+	if err != nil || st.Session.SignedIn || st.Session.Ended == nil {
+		t.Errorf("Status().Session after logout = %+v, %v; want signed out, with why", st.Session, err)
+	}
+	eventually(t, "logout at the controller", func() bool { return d.fake.Logouts() == 1 })
+}
