@@ -646,3 +646,22 @@ func TestLoginThroughLocalAPI(t *testing.T) {
 	}
 	eventually(t, "logout at the controller", func() bool { return d.fake.Logouts() == 1 })
 }
+
+// TestSessionNotAcceptedEnds: a controller that welcomes the device's
+// token without a session gets one refresh and one new connection; then
+// the agent gives the session up instead of looping.
+func TestSessionNotAcceptedEnds(t *testing.T) {
+	d := newDevice(t, nil)
+	d.signedIn(t)
+	d.fake.IgnoreAccessTokens()
+	a, _ := d.start(t)
+	eventually(t, "session given up", func() bool { return a.Status().Session.Ended != nil })
+	if e := a.Status().Session.Ended; !strings.Contains(e.Message, "did not accept") {
+		t.Errorf("Status().Session.Ended = %+v, want the controller did not accept the session", e)
+	}
+	awaitLink(t, a)
+	settle(t, d.fake)
+	if n, r := d.fake.Connects(), d.fake.Refreshes(); n != 2 || r != 1 {
+		t.Errorf("connections = %d, refreshes = %d; want 2 and 1 (no loop)", n, r)
+	}
+}

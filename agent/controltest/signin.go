@@ -62,6 +62,7 @@ type signin struct {
 	refreshes int                     // refresh messages handled
 	logouts   int                     // logout messages handled
 	enrolled  int                     // devices enrolled by signing in
+	ignore    bool                    // welcome every connection without a session
 }
 
 func newSignin() signin {
@@ -140,6 +141,14 @@ func (c *Controller) EndSession(t testing.TB, device, code, message string) {
 	c.Send(t, api.TypeSignedOut, api.SignedOutMsg{Code: code, Message: message})
 }
 
+// IgnoreAccessTokens makes the fake welcome every connection without a
+// session, as a controller that does not know the session does.
+func (c *Controller) IgnoreAccessTokens() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.si.ignore = true
+}
+
 // Presented is the access token each welcomed or refused connection
 // presented, in order ("" for none).
 func (c *Controller) Presented() []string {
@@ -166,7 +175,7 @@ func (c *Controller) Logouts() int {
 func (c *Controller) sessionAtAuthLocked(device, access string) *api.SessionInfo {
 	c.si.presented = append(c.si.presented, access)
 	s := c.si.sessions[device]
-	if access == "" || s == nil || s.ended || s.access != access {
+	if access == "" || s == nil || s.ended || s.access != access || c.si.ignore {
 		return nil
 	}
 	return &api.SessionInfo{User: s.user, Methods: s.methods, ExpiresIn: int(c.si.life / time.Second)}
