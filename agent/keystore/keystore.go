@@ -203,7 +203,7 @@ func (f Files) Delete(name string) error {
 }
 
 func (f Files) Where() string {
-	return "files under " + f.dir() + " (no OS keyring on this host)"
+	return "0600 files under " + f.dir() + " (no OS keyring on this host)"
 }
 
 // checkPrivateDir refuses a secrets dir that others may use.

@@ -105,7 +105,7 @@ func realKeyring(t *testing.T) Keyring {
 
 func TestFilesWhere(t *testing.T) {
 	dir := t.TempDir()
-	want := "files under " + filepath.Join(dir, "secrets") + " (no OS keyring on this host)"
+	want := "0600 files under " + filepath.Join(dir, "secrets") + " (no OS keyring on this host)"
 	if got := (Files{Dir: dir}).Where(); got != want {
 		t.Errorf("Where() = %q, want %q", got, want)
 	}
