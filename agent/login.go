@@ -47,6 +47,13 @@ func (a *Agent) Login(ctx context.Context) (localapi.Login, error) {
 	view := localapi.Login{State: localapi.LoginPending, VerificationURI: da.VerificationURI,
 		VerificationURIComplete: da.VerificationURIComplete, UserCode: da.UserCode,
 		ExpiresAt: time.Now().Add(time.Duration(da.ExpiresIn) * time.Second)}
+	a.mu.Lock()
+	if a.stopped {
+		a.mu.Unlock()
+		return localapi.Login{}, errors.New("the agent is stopping")
+	}
+	a.bg.Add(1) // under mu, before shutdown marks stopped: Run's bg.Wait comes after
+	a.mu.Unlock()
 	flowCtx, cancel := context.WithCancel(runCtx)
 	s := &a.sess
 	s.mu.Lock()
@@ -57,7 +64,6 @@ func (a *Agent) Login(ctx context.Context) (localapi.Login, error) {
 	seq := s.login.seq
 	s.login.view, s.login.cancel = view, cancel
 	s.mu.Unlock()
-	a.bg.Add(1)
 	go func() {
 		defer a.bg.Done()
 		defer cancel()
