@@ -23,12 +23,23 @@ dbus-run-session -- sh -c '
 	printf %s throwaway | XDG_DATA_HOME="$dir" gnome-keyring-daemon --foreground --unlock --components=secrets >/dev/null 2>&1 &
 	daemon=$!
 	trap "kill $daemon 2>/dev/null" EXIT
+	# Ready: the daemon owns the Secret Service name (asked of the bus
+	# itself, so no second daemon is activated), and its default
+	# collection exists and is unlocked.
+	ready() {
+		dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+			org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q "boolean true" || return 1
+		login=$(dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets \
+			org.freedesktop.Secret.Service.ReadAlias string:default 2>/dev/null | sed -n "s/.*object path \"\(.*\/collection\/.*\)\"/\1/p")
+		[ -n "$login" ] || return 1
+		dbus-send --session --print-reply --dest=org.freedesktop.secrets "$login" org.freedesktop.DBus.Properties.Get \
+			string:org.freedesktop.Secret.Collection string:Locked 2>/dev/null | grep -q "boolean false"
+	}
 	tries=0
-	until dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus \
-		org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q "boolean true"; do
+	until ready; do
 		tries=$((tries + 1))
 		if [ "$tries" -gt 100 ]; then
-			echo "with-keyring: gnome-keyring-daemon did not come up on the session bus in 10 s" >&2
+			echo "with-keyring: gnome-keyring-daemon did not serve an unlocked keyring in 10 s" >&2
 			break
 		fi
 		sleep 0.1
