@@ -18,9 +18,10 @@ run: build
 	$(BIN)/gatehouse-demo
 
 # Cross-compiles for the other OSes, then runs every test (gofmt, vet and the
-# package-doc/dependency guards are tests too, in guard_test.go).
+# package-doc/dependency guards are tests too, in guard_test.go), with a
+# throwaway Secret Service for the OS keyring tests (scripts/with-keyring.sh).
 test: cross-check
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m ./...
+	CGO_ENABLED=1 ./scripts/with-keyring.sh $(GO) test -race -count=1 -timeout 15m ./...
 
 cross-check:
 	@$(MAKE) --no-print-directory cross PLATFORMS="$(CHECK_PLATFORMS)"

@@ -132,12 +132,15 @@ var allowedImports = map[string]map[string]string{
 	"/wire": {
 		"/api": "the envelope and messages it frames",
 	},
-	"/agent/keystore": {},
+	"/agent/keystore": {
+		"/internal/testenv": "tests: the real keyring, required in CI",
+	},
 	"/agent/localapi": {
 		"/api": "decisions, reasons and posture shown to the CLI and tray",
 	},
 	"/internal/testenv":     {},
 	"/internal/enrollflags": {},
+	"/internal/devicelogin": {},
 	"/agent/localpeer": {
 		"/internal/testenv": "tests: skip only outside CI",
 	},
@@ -165,7 +168,7 @@ var allowedImports = map[string]map[string]string{
 		"/agent/frontend":      "the contract with its front-ends",
 		"/posture/posturetest": "tests: scripted posture",
 		"/agent/proxy":         "the proxy-mode front-end",
-		"/agent/keystore":      "the device key",
+		"/agent/keystore":      "the device key and the session's tokens",
 		"/agent/localpeer":     "who is calling a local proxy port",
 		"/internal/testenv":    "tests: skip only outside CI",
 		"/agent/localapi":      "the local API it serves",
@@ -237,13 +240,16 @@ var allowedImports = map[string]map[string]string{
 		"/internal/webauthntest": "tests: the passkey endpoints driven with a software authenticator",
 	},
 	"/cmd/gatehouse": {
-		"/agent/localapi":  "status, apps and posture from the local agent",
-		"/api":             "REST and decision types",
-		"/api/adminclient": "gatehouse admin",
+		"/agent/localapi":       "status, apps and posture from the local agent; login and logout through it",
+		"/internal/devicelogin": "the sign-in page and code, and the browser",
+		"/api":                  "REST and decision types",
+		"/api/adminclient":      "gatehouse admin",
 	},
 	"/cmd/gatehouse-agent": {
 		"/agent":                "the agent",
 		"/internal/enrollflags": "the enroll flags it shares with gatehouse-gateway",
+		"/internal/devicelogin": "the sign-in page and code, and the browser (login)",
+		"/api":                  "the device authorization shown at login",
 		"/agent/keystore":       "where the device key lives",
 		"/agent/localapi":       "the local API socket path",
 		"/posture":              "the system collector and the override file",

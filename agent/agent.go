@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"reflect"
 	"sync"
@@ -53,6 +54,9 @@ type Agent struct {
 	log     *slog.Logger
 	clock   Clock // leases are timed on it
 	control *controlclient.Client
+	hc      *http.Client   // the controller's HTTPS (CA-pinned); no overall timeout
+	sess    session        // the signed-in session; its own lock
+	bg      sync.WaitGroup // background work started by requests (a sign-in's polling)
 
 	postureNow chan struct{}
 
@@ -77,6 +81,7 @@ type Agent struct {
 	tunnels   map[string]*appTunnel
 	pending   map[string]*inflight
 	stopped   bool
+	runCtx    context.Context // Run's context, nil before Run: background work lives within it
 }
 
 // New loads the enrolled state and device key.
@@ -135,13 +140,14 @@ func New(cfg Config) (*Agent, error) {
 	case st.LocalUID != nil:
 		lu = localUserByUID(*st.LocalUID)
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, st: st, localUser: lu,
+	a := &Agent{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, st: st, localUser: lu, hc: hc,
 		postureNow: make(chan struct{}, 1), heartbeat: 30 * time.Second, decisions: map[string]api.Decision{},
 		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}}
 	a.front = proxy.New(proxy.Config{ListenHost: cfg.ListenHost, PortBase: cfg.PortBase, Ports: st.LocalPorts,
 		SavePorts: a.savePorts, LocalUser: proxy.LocalUser{UID: lu.uid, Name: lu.name}, Logger: cfg.Logger}, (*access)(a))
+	a.loadSession()
 	a.control = controlclient.New(controlclient.Config{Controller: st.Controller, DeviceID: st.DeviceID, DeviceKey: key,
-		HTTPClient: hc, Logger: cfg.Logger}, (*controlHandler)(a))
+		HTTPClient: hc, AccessToken: a.accessToken, Logger: cfg.Logger}, (*controlHandler)(a))
 	return a, nil
 }
 
@@ -150,6 +156,9 @@ func New(cfg Config) (*Agent, error) {
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	a.mu.Lock()
+	a.runCtx = ctx
+	a.mu.Unlock()
 	var wg sync.WaitGroup
 	run := func(f func(context.Context)) {
 		wg.Add(1)
@@ -180,6 +189,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	<-ctx.Done()
 	a.shutdown()
 	wg.Wait()
+	a.bg.Wait()
 	return nil
 }
 
@@ -195,6 +205,11 @@ func (a *Agent) PostureChanged() {
 // it is not brought up.
 func (a *Agent) shutdown() {
 	a.front.Close()
+	a.sess.mu.Lock()
+	if a.sess.timer != nil {
+		a.sess.timer.Stop()
+	}
+	a.sess.mu.Unlock()
 	a.mu.Lock()
 	a.stopped = true
 	tunnels := make([]*appTunnel, 0, len(a.tunnels))

@@ -45,7 +45,7 @@ func (h *controlHandler) Connected(ctx context.Context, first controlclient.Send
 	if err := a.sendPosture(ctx, first); err != nil {
 		return fmt.Errorf("send posture: %w", err)
 	}
-	return nil
+	return a.sessionConnected(ctx, first, welcome)
 }
 
 // Disconnected fails the grant requests still waiting for an answer;
@@ -67,6 +67,10 @@ func (h *controlHandler) Grant(ctx context.Context, g api.Grant)     { h.agent()
 func (h *controlHandler) Deny(_ context.Context, d api.Denial)       { h.agent().denied(d) }
 func (h *controlHandler) Revoke(_ context.Context, r api.Revocation) { h.agent().revoked(r) }
 func (h *controlHandler) Renew(ctx context.Context, r api.Renewal)   { h.agent().renewed(ctx, r) }
+func (h *controlHandler) Tokens(_ context.Context, m api.TokensMsg)  { h.agent().rotated(m) }
+func (h *controlHandler) SignedOut(ctx context.Context, m api.SignedOutMsg) {
+	h.agent().endSession(ctx, m)
+}
 
 // applyDecisions records the controller's view, tears down the tunnels of
 // apps no longer listed, and hands the app list (the apps the user is

@@ -35,6 +35,9 @@ func (a *Agent) serveLocalAPI(path string) (*http.Server, error) {
 	mux.HandleFunc("GET "+localapi.PathApps, func(w http.ResponseWriter, _ *http.Request) { reply(w, a.Apps()) })
 	mux.HandleFunc("GET "+localapi.PathPosture, func(w http.ResponseWriter, _ *http.Request) { reply(w, a.Posture()) })
 	mux.HandleFunc("POST "+localapi.PathConnect, a.serveConnect)
+	mux.HandleFunc("POST "+localapi.PathLogin, a.serveLogin)
+	mux.HandleFunc("GET "+localapi.PathLogin, func(w http.ResponseWriter, _ *http.Request) { reply(w, a.LoginState()) })
+	mux.HandleFunc("POST "+localapi.PathLogout, a.serveLogout)
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(l)
 	return srv, nil
@@ -49,10 +52,11 @@ func reply(w http.ResponseWriter, v any) {
 func (a *Agent) Status() localapi.Status {
 	stats := a.front.Stats()
 	connected, lastErr := a.control.Connected(), a.control.LastError()
+	sess := a.sessionStatus()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	s := localapi.Status{Controller: a.st.Controller, DeviceID: a.st.DeviceID, User: a.st.User,
-		Connected: connected, LastError: lastErr, SecretsIn: a.cfg.Secrets.Where(), Tunnels: []localapi.Tunnel{},
+		Connected: connected, LastError: lastErr, SecretsIn: a.cfg.Secrets.Where(), Session: sess, Tunnels: []localapi.Tunnel{},
 		LocalUser: a.localUser.name, RefusedCallers: stats.RefusedCallers, RefusedRequests: stats.RefusedRequests}
 	for _, t := range a.tunnels {
 		t.mu.Lock()

@@ -92,44 +92,68 @@ func checkControllerURL(raw string) error {
 // Enroll makes the device key, registers it with the enrollment token, and
 // saves the state. On any error nothing is saved.
 func Enroll(ctx context.Context, o EnrollOptions) (State, error) {
-	st := State{Controller: strings.TrimRight(o.Controller, "/"), LocalUID: o.LocalUID}
-	if err := checkControllerURL(st.Controller); err != nil {
-		return st, err
+	e, err := prepareEnrollment(o.StateDir, o.Controller, o.CAFile, o.LocalUID)
+	if err != nil {
+		return State{}, err
 	}
-	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
-		return st, fmt.Errorf("create state dir: %w", err)
+	er, err := wire.EnrollDevice(ctx, e.client, e.st.Controller,
+		api.EnrollRequest{Token: o.Token, PublicKey: base64.StdEncoding.EncodeToString(e.pub), Hostname: o.Hostname})
+	if err != nil {
+		return e.st, err
 	}
-	var caPEM []byte
-	if o.CAFile != "" {
+	return e.save(o.Secrets, er.DeviceID, er.User)
+}
+
+// enrollment is what both ways of enrolling (a token, a sign-in) set up
+// before asking the controller: the state to be, the controller's CA and
+// an HTTPS client trusting it, and a new device key.
+type enrollment struct {
+	dir    string
+	st     State
+	caPEM  []byte
+	client *http.Client
+	pub    ed25519.PublicKey
+	priv   ed25519.PrivateKey
+}
+
+func prepareEnrollment(stateDir, controller, caFile string, localUID *int) (*enrollment, error) {
+	e := &enrollment{dir: stateDir, st: State{Controller: strings.TrimRight(controller, "/"), LocalUID: localUID}}
+	if err := checkControllerURL(e.st.Controller); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	if caFile != "" {
 		var err error
-		if caPEM, err = os.ReadFile(o.CAFile); err != nil {
-			return st, fmt.Errorf("read controller CA: %w", err)
+		if e.caPEM, err = os.ReadFile(caFile); err != nil {
+			return nil, fmt.Errorf("read controller CA: %w", err)
 		}
-		st.CAFile = filepath.Join(o.StateDir, "controller-ca.pem")
+		e.st.CAFile = filepath.Join(stateDir, "controller-ca.pem")
 	}
-	client, err := httpClient(caPEM)
-	if err != nil {
-		return st, err
+	var err error
+	if e.client, err = httpClient(e.caPEM); err != nil {
+		return nil, err
 	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return st, fmt.Errorf("make device key: %w", err)
+	if e.pub, e.priv, err = ed25519.GenerateKey(rand.Reader); err != nil {
+		return nil, fmt.Errorf("make device key: %w", err)
 	}
-	er, err := wire.EnrollDevice(ctx, client, st.Controller,
-		api.EnrollRequest{Token: o.Token, PublicKey: base64.StdEncoding.EncodeToString(pub), Hostname: o.Hostname})
-	if err != nil {
-		return st, err
+	return e, nil
+}
+
+// save keeps the device key in secrets, the CA and the state (last: the
+// state is what says the device is enrolled).
+func (e *enrollment) save(secrets keystore.Store, deviceID, user string) (State, error) {
+	e.st.DeviceID, e.st.User = deviceID, user
+	if err := secrets.Set(deviceKeyName, e.priv); err != nil {
+		return e.st, err
 	}
-	st.DeviceID, st.User = er.DeviceID, er.User
-	if err := o.Secrets.Set(deviceKeyName, priv); err != nil {
-		return st, err
-	}
-	if caPEM != nil {
-		if err := os.WriteFile(st.CAFile, caPEM, 0o644); err != nil {
-			return st, err
+	if e.caPEM != nil {
+		if err := os.WriteFile(e.st.CAFile, e.caPEM, 0o644); err != nil {
+			return e.st, err
 		}
 	}
-	return st, saveState(o.StateDir, st)
+	return e.st, saveState(e.dir, e.st)
 }
 
 // httpClient is wire.HTTPClient for device.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,12 @@ type Sender interface {
 	RequestGrant(ctx context.Context, r api.GrantRequest) error
 	// Release gives a grant back.
 	Release(ctx context.Context, r api.Release) error
+	// Refresh asks for the signed-in session's new tokens; the answer
+	// arrives as Handler.Tokens, or Handler.SignedOut when the session
+	// is over.
+	Refresh(ctx context.Context, r api.RefreshMsg) error
+	// Logout ends the signed-in session at the controller.
+	Logout(ctx context.Context) error
 }
 
 // Handler is the agent's side of the control connection. The client
@@ -51,6 +58,13 @@ type Handler interface {
 	Revoke(ctx context.Context, r api.Revocation)
 	// Renew extends a grant's lease.
 	Renew(ctx context.Context, r api.Renewal)
+	// Tokens answers a Refresh with the session's rotated tokens.
+	Tokens(ctx context.Context, m api.TokensMsg)
+	// SignedOut says the signed-in session ended (logout, an admin,
+	// expiry, token theft): its tokens are worth nothing now. It also
+	// runs when the controller refuses a connection for its session
+	// (a session.* code), so the next attempt presents no token.
+	SignedOut(ctx context.Context, m api.SignedOutMsg)
 	// Disconnected runs when a control connection that reached Connected
 	// ends, with why; the client reconnects after it returns.
 	Disconnected(err error)
@@ -66,6 +80,10 @@ type Config struct {
 	// HTTPClient dials the websocket and holds the controller's CA; it
 	// must have no overall timeout.
 	HTTPClient *http.Client
+	// AccessToken, when set, is asked at each connection for the
+	// signed-in session's access token to present after the device
+	// proof; "" presents none.
+	AccessToken func() string
 	// Backoff between attempts; zero fields take DefaultBackoff's.
 	Backoff Backoff
 	Logger  *slog.Logger
@@ -77,9 +95,15 @@ type Client struct {
 	h   Handler
 	log *slog.Logger
 
-	mu      sync.Mutex // guards the two below
+	mu      sync.Mutex // guards the fields below
 	conn    *wire.Conn // the live control connection, nil between connections
 	lastErr string     // why the last attempt or connection failed; "" while connected
+	// redial skips the backoff once: Reconnect ended the connection on
+	// purpose (to present a new access token).
+	redial bool
+	// stale: Reconnect ran while a connection was being set up, which
+	// may have presented the old token; it is ended once set up.
+	stale bool
 }
 
 var _ Sender = (*Client)(nil)
@@ -111,8 +135,13 @@ func (c *Client) Run(ctx context.Context) {
 		}
 		c.mu.Lock()
 		c.lastErr = err.Error()
+		redial := c.redial
+		c.redial = false
 		c.mu.Unlock()
 		wait := b.Wait(time.Since(start))
+		if redial {
+			wait = 0
+		}
 		c.log.Warn("control connection ended; reconnecting", "err", err, "in", wait)
 		select {
 		case <-ctx.Done():
@@ -129,6 +158,18 @@ func (c *Client) Connected() bool {
 	return c.conn != nil
 }
 
+// Reconnect ends the current control connection, if any, and dials
+// again at once: how a new access token reaches the controller.
+func (c *Client) Reconnect() {
+	c.mu.Lock()
+	conn := c.conn
+	c.redial, c.stale = true, conn == nil
+	c.mu.Unlock()
+	if conn != nil {
+		conn.Close(websocket.StatusNormalClosure, "presenting a new access token")
+	}
+}
+
 // LastError is why the last control connection or attempt failed, "" while
 // connected or before the first attempt ends.
 func (c *Client) LastError() string {
@@ -140,6 +181,9 @@ func (c *Client) LastError() string {
 // connectAndServe runs one control connection: dial, proof, welcome, then
 // messages until it ends. It always returns an error saying why.
 func (c *Client) connectAndServe(ctx context.Context) error {
+	c.mu.Lock()
+	c.stale = false // this attempt asks for the newest token
+	c.mu.Unlock()
 	ws, resp, err := websocket.Dial(ctx, c.cfg.Controller+api.AgentWebsocketPath, &websocket.DialOptions{HTTPClient: c.cfg.HTTPClient})
 	if err != nil {
 		return fmt.Errorf("reach controller at %s: %w", c.cfg.Controller, err)
@@ -158,11 +202,18 @@ func (c *Client) connectAndServe(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.cfg.AccessToken != nil {
+		auth.AccessToken = c.cfg.AccessToken()
+	}
 	if err := conn.Write(ctx, api.TypeAuth, auth); err != nil {
 		return err
 	}
 	var welcome api.WelcomeMsg
 	if err := conn.ReadOne(ctx, api.TypeWelcome, &welcome, wire.ReadOneTimeout); err != nil {
+		var refused *wire.RefusedError
+		if auth.AccessToken != "" && errors.As(err, &refused) && strings.HasPrefix(refused.Msg.Code, sessionCodePrefix) {
+			c.h.SignedOut(ctx, api.SignedOutMsg{Code: refused.Msg.Code, Message: refused.Msg.Message})
+		}
 		return err
 	}
 	if err := c.h.Connected(ctx, connSender{conn}, welcome); err != nil {
@@ -170,6 +221,9 @@ func (c *Client) connectAndServe(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.conn, c.lastErr = conn, ""
+	if c.stale {
+		conn.Close(websocket.StatusNormalClosure, "presenting a new access token")
+	}
 	c.mu.Unlock()
 	c.log.Info("connected to controller", "controller", c.cfg.Controller, "user", welcome.User)
 	err = c.serve(ctx, conn)
@@ -222,6 +276,10 @@ func (c *Client) dispatch(ctx context.Context, env api.Envelope, pages *api.Deci
 		return decodeTo(env, func(r api.Revocation) { c.h.Revoke(ctx, r) })
 	case api.TypeRenew:
 		return decodeTo(env, func(r api.Renewal) { c.h.Renew(ctx, r) })
+	case api.TypeTokens:
+		return decodeTo(env, func(m api.TokensMsg) { c.h.Tokens(ctx, m) })
+	case api.TypeSignedOut:
+		return decodeTo(env, func(m api.SignedOutMsg) { c.h.SignedOut(ctx, m) })
 	case api.TypeError:
 		return decodeTo(env, func(e api.ErrorMsg) {
 			c.log.Warn("controller reported an error", "code", e.Code, "message", e.Message)
@@ -266,6 +324,20 @@ func (c *Client) Release(ctx context.Context, r api.Release) error {
 	return c.send(ctx, api.TypeRelease, r)
 }
 
+// Refresh implements Sender.
+func (c *Client) Refresh(ctx context.Context, r api.RefreshMsg) error {
+	return c.send(ctx, api.TypeRefresh, r)
+}
+
+// Logout implements Sender.
+func (c *Client) Logout(ctx context.Context) error {
+	return c.send(ctx, api.TypeLogout, api.LogoutMsg{})
+}
+
+// sessionCodePrefix opens the reason codes of a session that is over
+// (api.CodeSessionExpired, api.CodeSessionRevoked, …).
+const sessionCodePrefix = "session."
+
 // connSender sends on one connection that is being set up, before the
 // Client hands it out.
 type connSender struct{ conn *wire.Conn }
@@ -282,4 +354,12 @@ func (s connSender) RequestGrant(ctx context.Context, r api.GrantRequest) error 
 
 func (s connSender) Release(ctx context.Context, r api.Release) error {
 	return s.conn.Write(ctx, api.TypeRelease, r)
+}
+
+func (s connSender) Refresh(ctx context.Context, r api.RefreshMsg) error {
+	return s.conn.Write(ctx, api.TypeRefresh, r)
+}
+
+func (s connSender) Logout(ctx context.Context) error {
+	return s.conn.Write(ctx, api.TypeLogout, api.LogoutMsg{})
 }

@@ -21,6 +21,7 @@ type recorder struct {
 	connected    int
 	disconnected int
 	grants       []api.Grant
+	signedOut    []api.SignedOutMsg
 }
 
 func (r *recorder) Connected(ctx context.Context, first controlclient.Sender, w api.WelcomeMsg) error {
@@ -38,6 +39,12 @@ func (r *recorder) Grant(_ context.Context, g api.Grant) {
 func (r *recorder) Deny(context.Context, api.Denial)       {}
 func (r *recorder) Revoke(context.Context, api.Revocation) {}
 func (r *recorder) Renew(context.Context, api.Renewal)     {}
+func (r *recorder) Tokens(context.Context, api.TokensMsg)  {}
+func (r *recorder) SignedOut(_ context.Context, m api.SignedOutMsg) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.signedOut = append(r.signedOut, m)
+}
 func (r *recorder) Disconnected(error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -167,5 +174,70 @@ func TestClientProofIsTheDevicesKey(t *testing.T) {
 	}
 	if fake.Connects() != 0 {
 		t.Errorf("fake welcomed %d connections with the wrong key, want 0", fake.Connects())
+	}
+}
+
+// TestClientPresentsTheAccessToken: each connection asks for the access
+// token it presents; Reconnect dials again at once with the new one.
+func TestClientPresentsTheAccessToken(t *testing.T) {
+	fake := controltest.New(t)
+	pub, priv := newKey(t)
+	fake.AddDevice("dev-1", pub)
+	var mu sync.Mutex
+	token := "gha_first"
+	rec := &recorder{}
+	c := controlclient.New(controlclient.Config{Controller: fake.URL, DeviceID: "dev-1", DeviceKey: priv,
+		HTTPClient: fake.HTTPClient(), Backoff: controlclient.Backoff{Min: 5 * time.Second, Max: 10 * time.Second},
+		AccessToken: func() string { mu.Lock(); defer mu.Unlock(); return token }}, rec)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	fake.AwaitConnected(t, 1)
+	eventually(t, "client connected", c.Connected)
+	mu.Lock()
+	token = "gha_second"
+	mu.Unlock()
+	start := time.Now()
+	c.Reconnect()
+	fake.AwaitConnected(t, 2)
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Reconnect took %v, want at once (not the 5 s backoff)", took)
+	}
+	if got := fake.Presented(); len(got) != 2 || got[0] != "gha_first" || got[1] != "gha_second" {
+		t.Errorf("presented %q, want [gha_first gha_second]", got)
+	}
+}
+
+// TestClientSessionRefused: a connection refused for its session (a
+// session.* code) tells the handler the session is over; another refusal
+// does not.
+func TestClientSessionRefused(t *testing.T) {
+	for _, tt := range []struct {
+		code          string
+		wantSignedOut bool
+	}{{api.CodeSessionExpired, true}, {api.CodeUnauthorized, false}} {
+		t.Run(tt.code, func(t *testing.T) {
+			fake := controltest.New(t)
+			pub, priv := newKey(t)
+			fake.AddDevice("dev-1", pub)
+			fake.RefuseWithCode(t, tt.code, "refused for the test")
+			rec := &recorder{}
+			c := controlclient.New(controlclient.Config{Controller: fake.URL, DeviceID: "dev-1", DeviceKey: priv,
+				HTTPClient: fake.HTTPClient(), AccessToken: func() string { return "gha_x" }}, rec)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); c.Run(ctx) }()
+			t.Cleanup(func() { cancel(); <-done })
+			eventually(t, "a refusal", func() bool { return c.LastError() != "" })
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			if got := len(rec.signedOut) > 0; got != tt.wantSignedOut {
+				t.Errorf("SignedOut called: %v (%+v), want %v", got, rec.signedOut, tt.wantSignedOut)
+			}
+			if tt.wantSignedOut && rec.signedOut[0].Code != tt.code {
+				t.Errorf("SignedOut code = %q, want %q", rec.signedOut[0].Code, tt.code)
+			}
+		})
 	}
 }

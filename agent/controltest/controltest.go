@@ -4,7 +4,11 @@
 // proof, bound to the TLS connection, against the keys it was given, and
 // lets a test script what the
 // controller says (welcome, decisions in pages, grant, deny, renew,
-// revoke, dropping the connection) and see what the agent sent.
+// revoke, dropping the connection) and see what the agent sent. It also
+// serves the sign-in (signin.go): the device authorization grant's
+// endpoints with codes a test approves, denies or slows down, and one
+// session per device whose access token the link checks and whose
+// refresh token rotates (a spent one ends the session).
 //
 // Imported by tests only (agent and its sub-packages); device-side, so
 // it never links the real controller.
@@ -44,19 +48,23 @@ type Controller struct {
 	devices  map[string]ed25519.PublicKey // enrolled device keys, by device ID
 	welcome  api.WelcomeMsg               // sent after a good proof
 	refuse   string                       // why every connection is refused; "" accepts
+	refuseAs string                       // the refusal's code
 	conn     *wire.Conn                   // the current agent connection, nil between connections
 	connDone chan struct{}                // closed when conn ends
 	connects int                          // connections that got a welcome
 	received []api.Envelope               // every message agents sent after auth, in order
 	arrived  chan struct{}                // closed and replaced on each change above
+	si       signin                       // sign-in: device codes and sessions (signin.go)
 }
 
 // New starts a fake controller on loopback; it stops when the test ends.
 func New(t testing.TB) *Controller {
-	c := &Controller{devices: map[string]ed25519.PublicKey{}, arrived: make(chan struct{}),
+	c := &Controller{devices: map[string]ed25519.PublicKey{}, arrived: make(chan struct{}), si: newSignin(),
 		welcome: api.WelcomeMsg{User: "alice", HeartbeatInterval: api.Duration(30 * time.Second), Tunnels: []string{}}}
 	mux := http.NewServeMux()
 	mux.HandleFunc(api.AgentWebsocketPath, c.serveAgent)
+	mux.HandleFunc("POST "+api.PathDeviceAuthorization, c.serveDeviceAuthorization)
+	mux.HandleFunc("POST "+api.PathToken, c.serveToken)
 	c.srv = httptest.NewTLSServer(mux) // HTTP/1.1 only, as websockets need
 	c.URL = c.srv.URL
 	c.CAPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.srv.Certificate().Raw})
@@ -88,9 +96,18 @@ func (c *Controller) Refuse(t testing.TB, message string) {
 	if message == "" {
 		t.Fatal("controltest: Refuse needs a message saying why")
 	}
+	c.RefuseWithCode(t, api.CodeUnauthorized, message)
+}
+
+// RefuseWithCode is Refuse with the error message's code (a session.*
+// code: the controller refusing the session the connection presented).
+func (c *Controller) RefuseWithCode(t testing.TB, code, message string) {
+	if message == "" || code == "" {
+		t.Fatal("controltest: RefuseWithCode needs a code and a message saying why")
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.refuse = message
+	c.refuse, c.refuseAs = message, code
 }
 
 // Accept undoes Refuse.
@@ -129,19 +146,24 @@ func (c *Controller) serveAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Lock()
 	pub, known := c.devices[auth.DeviceID]
-	refuse, welcome := c.refuse, c.welcome
+	refuse, refuseAs, welcome := c.refuse, c.refuseAs, c.welcome
+	if known {
+		welcome.Session = c.sessionAtAuthLocked(auth.DeviceID, auth.AccessToken)
+	}
+	c.changedLocked()
 	c.mu.Unlock()
 	var why string
+	code := api.CodeUnauthorized
 	switch {
 	case !known:
 		why = fmt.Sprintf("unknown device %q: enroll again", auth.DeviceID)
 	case wire.VerifyProof(base64.StdEncoding.EncodeToString(pub), exporter, nonce, auth) != nil:
 		why = fmt.Sprintf("device %q: signature does not match its enrolled key", auth.DeviceID)
 	case refuse != "":
-		why = refuse
+		why, code = refuse, refuseAs
 	}
 	if why != "" {
-		conn.Write(ctx, api.TypeError, api.ErrorMsg{Code: "unauthorized", Message: why})
+		conn.Write(ctx, api.TypeError, api.ErrorMsg{Code: code, Message: why})
 		conn.Close(websocket.StatusPolicyViolation, why)
 		return
 	}
@@ -180,6 +202,9 @@ func (c *Controller) serveAgent(w http.ResponseWriter, r *http.Request) {
 		c.received = append(c.received, env)
 		c.changedLocked()
 		c.mu.Unlock()
+		if env.Type == api.TypeRefresh || env.Type == api.TypeLogout {
+			c.handleSessionMsg(ctx, conn, auth.DeviceID, env)
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
-// Package keystore keeps the agent's secrets — its device key and tokens —
-// in the OS keyring, or, where none exists (a headless service), in 0600
-// files under the agent's state dir, and says plainly which.
+// Package keystore keeps the agent's secrets — its device key and its
+// signed-in session's tokens — in the OS keyring, or, where none exists (a
+// headless service), in 0600 files owned by the agent's user under its
+// state dir, and says plainly which. A secret file that others may read or
+// that another user owns is refused, never used.
 //
 // Imported by agent and cmd/gatehouse-agent.
 package keystore
@@ -19,11 +21,12 @@ import (
 // ErrNotFound means no secret of that name is stored.
 var ErrNotFound = errors.New("secret not found")
 
-// Store holds named secrets.
+// Store holds named secrets. No method puts a secret in its error.
 type Store interface {
 	// Get returns the secret, or ErrNotFound.
 	Get(name string) ([]byte, error)
-	// Set stores (or replaces) the secret.
+	// Set stores (or replaces) the secret in one step: after a crash the
+	// store holds the old secret or the new one, never a mix.
 	Set(name string, secret []byte) error
 	// Delete removes the secret; deleting a missing one is not an error.
 	Delete(name string) error
@@ -35,7 +38,7 @@ type Store interface {
 // dir. service namespaces the keyring entries (one agent per state dir).
 func Open(service, dir string) Store {
 	k := Keyring{Service: service}
-	if k.probe() == nil {
+	if k.Probe() == nil {
 		return k
 	}
 	return Files{Dir: dir}
@@ -47,7 +50,12 @@ type Keyring struct{ Service string }
 
 var _ Store = Keyring{}
 
-func (k Keyring) probe() error {
+// Probe writes and deletes a throwaway entry: an error means no usable
+// keyring here (no Secret Service on the session bus, a locked keyring).
+func (k Keyring) Probe() error {
+	if err := sessionBus(); err != nil {
+		return err
+	}
 	const name = "gatehouse-probe"
 	if err := keyring.Set(k.Service, name, "ok"); err != nil {
 		return err
@@ -63,7 +71,11 @@ func (k Keyring) Get(name string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s from OS keyring: %w", name, err)
 	}
-	return base64.StdEncoding.DecodeString(v)
+	b, err := base64.StdEncoding.DecodeString(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s in OS keyring is not what this agent stored (not base64)", name)
+	}
+	return b, nil
 }
 
 func (k Keyring) Set(name string, secret []byte) error {
@@ -80,20 +92,25 @@ func (k Keyring) Delete(name string) error {
 	return nil
 }
 
-func (k Keyring) Where() string { return "OS keyring (service " + k.Service + ")" }
+// Where names the platform's keyring (keyringName, one per OS file).
+func (k Keyring) Where() string { return "OS keyring (" + keyringName + ")" }
 
-// Files stores each secret in its own 0600 file under Dir (made 0700).
+// Files stores each secret in its own 0600 file under Dir/secrets (made
+// 0700). A file or directory that others may read or write, or that
+// another user owns, is refused: its secret may be known, or planted.
 type Files struct{ Dir string }
 
 var _ Store = Files{}
 
 var secretName = regexp.MustCompile(`^[a-z0-9_-]+$`)
 
+func (f Files) dir() string { return filepath.Join(f.Dir, "secrets") }
+
 func (f Files) path(name string) (string, error) {
 	if !secretName.MatchString(name) {
 		return "", fmt.Errorf("secret name %q: use lowercase letters, digits, '-' and '_'", name)
 	}
-	return filepath.Join(f.Dir, "secrets", name), nil
+	return filepath.Join(f.dir(), name), nil
 }
 
 func (f Files) Get(name string) ([]byte, error) {
@@ -101,11 +118,38 @@ func (f Files) Get(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(p)
+	if err := checkPrivateDir(f.dir()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	link, err := os.Lstat(p)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", p, ErrNotFound)
 	}
-	return b, err
+	if err != nil {
+		return nil, err
+	}
+	if !link.Mode().IsRegular() {
+		return nil, fmt.Errorf("secret file %s is not a regular file (a link?): remove it, then enroll or sign in again", p)
+	}
+	file, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	// The checks look at the file opened, not at the name, so a swap
+	// between the check and the read is caught.
+	info, err := file.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPrivate(p, info, 0o600); err != nil {
+		return nil, err
+	}
+	b := make([]byte, info.Size())
+	if _, err := file.ReadAt(b, 0); err != nil && info.Size() > 0 {
+		return nil, fmt.Errorf("read secret file %s: %w", p, err)
+	}
+	return b, nil
 }
 
 // Set writes through a temporary file and a rename, so a crash leaves
@@ -115,10 +159,13 @@ func (f Files) Set(name string, secret []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+	if err := os.MkdirAll(f.dir(), 0o700); err != nil {
 		return fmt.Errorf("create secrets dir: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), name+".tmp*")
+	if err := checkPrivateDir(f.dir()); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(f.dir(), name+".tmp*")
 	if err != nil {
 		return err
 	}
@@ -138,7 +185,10 @@ func (f Files) Set(name string, secret []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), p)
+	if err := os.Rename(tmp.Name(), p); err != nil {
+		return err
+	}
+	return syncDir(f.dir())
 }
 
 func (f Files) Delete(name string) error {
@@ -153,5 +203,28 @@ func (f Files) Delete(name string) error {
 }
 
 func (f Files) Where() string {
-	return "0600 files under " + filepath.Join(f.Dir, "secrets") + " (no OS keyring on this machine)"
+	return "0600 files under " + f.dir() + " (no OS keyring on this host)"
+}
+
+// checkPrivateDir refuses a secrets dir that others may use.
+func checkPrivateDir(dir string) error {
+	info, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("secrets dir %s is not a directory: remove it, then enroll or sign in again", dir)
+	}
+	return checkPrivate(dir, info, 0o700)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	d.Sync() // not every OS can sync a directory; the rename stands anyway
+	return nil
 }

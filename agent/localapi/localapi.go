@@ -27,7 +27,56 @@ const (
 	// PathConnect (POST, ?app=NAME) brings an app's tunnel up now; the
 	// answer is the App, denied with its reasons when access is refused.
 	PathConnect = "/v1/connect"
+	// PathLogin: POST starts a sign-in (the device authorization grant)
+	// and answers the Login with its page and code; GET is the Login as
+	// it stands, for the CLI that waits on it.
+	PathLogin = "/v1/login"
+	// PathLogout (POST) ends the signed-in session; the answer is Logout.
+	PathLogout = "/v1/logout"
 )
+
+// Login states.
+const (
+	LoginPending  = "pending"   // waiting for the user to finish in the browser
+	LoginSignedIn = "signed_in" // the tokens are stored and the link presents them
+	LoginFailed   = "failed"    // Error says why and what to do
+)
+
+// Login is a sign-in through the device authorization grant.
+type Login struct {
+	State string `json:"state"` // LoginPending, LoginSignedIn, LoginFailed; "" before any
+	// VerificationURI is the page to open; VerificationURIComplete has
+	// the code in it already.
+	VerificationURI         string    `json:"verification_uri,omitempty"`
+	VerificationURIComplete string    `json:"verification_uri_complete,omitempty"`
+	UserCode                string    `json:"user_code,omitempty"`
+	ExpiresAt               time.Time `json:"expires_at,omitzero"`
+	User                    string    `json:"user,omitempty"` // who signed in
+	Error                   string    `json:"error,omitempty"`
+}
+
+// Session is the device's signed-in session as `gatehouse status` shows it.
+type Session struct {
+	SignedIn bool     `json:"signed_in"`
+	User     string   `json:"user,omitempty"`
+	Methods  []string `json:"methods,omitempty"` // "pwd", "otp", "webauthn", "oidc"
+	// ExpiresAt is when the access token runs out (the agent refreshes it
+	// before).
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Ended says why the last session ended (Code, Message, the fix), when
+	// one ended since the agent started and none is signed in now.
+	Ended *api.Reason `json:"ended,omitempty"`
+	// Problem is trouble with a live session (its new tokens could not be
+	// saved, say).
+	Problem string `json:"problem,omitempty"`
+}
+
+// Logout answers a logout.
+type Logout struct {
+	// Warning is set when the device forgot its tokens but could not tell
+	// the controller.
+	Warning string `json:"warning,omitempty"`
+}
 
 // Status is the agent's state, for `gatehouse status`.
 type Status struct {
@@ -37,6 +86,7 @@ type Status struct {
 	Connected  bool     `json:"connected"`
 	LastError  string   `json:"last_error,omitempty"`
 	SecretsIn  string   `json:"secrets_in"`
+	Session    Session  `json:"session"`
 	Tunnels    []Tunnel `json:"tunnels"`
 	// LocalUser is the only local account the proxy ports serve.
 	LocalUser string `json:"local_user"`
@@ -109,6 +159,25 @@ func (c *Client) Posture(ctx context.Context) (Posture, error) {
 func (c *Client) Connect(ctx context.Context, app string) (App, error) {
 	var a App
 	return a, c.do(ctx, http.MethodPost, PathConnect+"?app="+url.QueryEscape(app), &a)
+}
+
+// Login asks the agent to start a sign-in; the answer holds the page to
+// open and the code to enter there.
+func (c *Client) Login(ctx context.Context) (Login, error) {
+	var l Login
+	return l, c.do(ctx, http.MethodPost, PathLogin, &l)
+}
+
+// LoginState is the sign-in as it stands.
+func (c *Client) LoginState(ctx context.Context) (Login, error) {
+	var l Login
+	return l, c.get(ctx, PathLogin, &l)
+}
+
+// Logout asks the agent to end the signed-in session.
+func (c *Client) Logout(ctx context.Context) (Logout, error) {
+	var l Logout
+	return l, c.do(ctx, http.MethodPost, PathLogout, &l)
 }
 
 func (c *Client) get(ctx context.Context, path string, v any) error {

@@ -1,4 +1,5 @@
-// Command gatehouse-agent is the device agent: `enroll` once, then `run`.
+// Command gatehouse-agent is the device agent: `enroll` (or `login`, which
+// enrolls by signing in) once, then `run`.
 package main
 
 import (
@@ -22,7 +23,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("state-dir", localapi.DefaultStateDir(), "where the agent keeps its state")
-	root.AddCommand(enrollCmd(), runCmd())
+	root.AddCommand(enrollCmd(), runCmd(), loginCmd())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {

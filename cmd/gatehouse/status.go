@@ -2,10 +2,38 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gatehouse-ztna/gatehouse/agent/localapi"
 )
+
+// sessionLine is the signed-in session in one line: who, how, until
+// when; or why there is none and what to do.
+func sessionLine(s localapi.Session) string {
+	var line string
+	switch {
+	case s.SignedIn:
+		line = "signed in as " + printable(s.User)
+		if len(s.Methods) > 0 {
+			line += " (" + printable(strings.Join(s.Methods, ", ")) + ")"
+		}
+		line += fmt.Sprintf(", access token until %s (renewed before)", s.ExpiresAt.Local().Format(time.TimeOnly))
+	case s.Ended != nil:
+		line = "not signed in: " + printable(s.Ended.Message)
+		if s.Ended.Remediation != "" {
+			line += " (" + printable(s.Ended.Remediation) + ")"
+		}
+	default:
+		line = "not signed in (gatehouse login to sign in)"
+	}
+	if s.Problem != "" {
+		line += "; " + printable(s.Problem)
+	}
+	return line
+}
 
 func statusCmd() *cobra.Command {
 	return &cobra.Command{
@@ -30,6 +58,7 @@ func statusCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "controller: %s, %s\nuser:       %s\ndevice:     %s\nsecrets:    %s\n",
 				s.Controller, state, s.User, s.DeviceID, s.SecretsIn)
+			fmt.Fprintf(out, "session:    %s\n", sessionLine(s.Session))
 			fmt.Fprintf(out, "local user: %s (the only account served on the app ports)\n", s.LocalUser)
 			if s.RefusedCallers > 0 || s.RefusedRequests > 0 {
 				fmt.Fprintf(out, "refused:    %d connections from other local users, %d requests naming another host (DNS rebinding)\n",

@@ -1,8 +1,9 @@
-// Package enrollflags is what the two enroll commands share
-// (`gatehouse-agent enroll`, `gatehouse-gateway enroll`): the flags that
+// Package enrollflags is what the enroll commands share
+// (`gatehouse-agent enroll`, `gatehouse-gateway enroll`, and
+// `gatehouse-agent login`, which enrolls by signing in): the flags that
 // name the controller, the single-use token (--token, or --token-file to
-// keep it out of ps) and the controller's CA, and the check that both a
-// controller and a token were given. It knows no kind of credential: a
+// keep it out of ps; not for a sign-in) and the controller's CA, and the
+// check that what is needed was given. It knows no kind of credential: a
 // device's token goes on to agent.Enroll and a gateway's to link.Enroll,
 // each spent at its own path with its own request type (see wire).
 //
@@ -28,13 +29,29 @@ type Flags struct {
 // Add registers the flags on cmd; token names the kind of token in the
 // help ("enrollment token", "gateway token").
 func Add(cmd *cobra.Command, token string) *Flags {
+	f := AddController(cmd)
+	fs := cmd.Flags()
+	fs.StringVar(&f.token, "token", "", "single-use "+token+" from your admin (visible in ps; prefer --token-file)")
+	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the "+token)
+	return f
+}
+
+// AddController registers only --controller and --ca: an enrollment by
+// signing in needs no token.
+func AddController(cmd *cobra.Command) *Flags {
 	f := &Flags{}
 	fs := cmd.Flags()
 	fs.StringVar(&f.Controller, "controller", "", "controller URL, e.g. https://gatehouse.example.com:8443")
-	fs.StringVar(&f.token, "token", "", "single-use "+token+" from your admin (visible in ps; prefer --token-file)")
-	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the "+token)
 	fs.StringVar(&f.CAFile, "ca", "", "controller CA certificate (PEM) to trust instead of the system roots")
 	return f
+}
+
+// NeedController fails without --controller; the error ends with where.
+func (f *Flags) NeedController(where string) error {
+	if f.Controller == "" {
+		return fmt.Errorf("--controller is needed; %s", where)
+	}
+	return nil
 }
 
 // Token is the token given, from --token-file (trimmed) when set, else

@@ -95,3 +95,21 @@ func TestCAPEM(t *testing.T) {
 		})
 	}
 }
+
+// TestAddController: a sign-in's flags take no token.
+func TestAddController(t *testing.T) {
+	cmd := &cobra.Command{}
+	f := AddController(cmd)
+	if cmd.Flags().Lookup("token") != nil || cmd.Flags().Lookup("token-file") != nil {
+		t.Error("AddController registered a token flag")
+	}
+	if err := f.NeedController("run with --controller URL"); err == nil || !strings.Contains(err.Error(), "run with --controller URL") {
+		t.Errorf("NeedController() without --controller = %v, want an error ending with where", err)
+	}
+	if err := cmd.ParseFlags([]string{"--controller", "https://c:8443", "--ca", "ca.pem"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.NeedController("x"); err != nil || f.Controller != "https://c:8443" || f.CAFile != "ca.pem" {
+		t.Errorf("after parsing: %+v, %v; want the controller and CA", f, err)
+	}
+}

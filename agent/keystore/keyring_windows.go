@@ -1,0 +1,4 @@
+package keystore
+
+// keyringName is the OS keyring go-keyring speaks to here.
+const keyringName = "Windows Credential Manager"
