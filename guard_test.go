@@ -228,6 +228,7 @@ var allowedImports = map[string]map[string]string{
 		"/controller/identity":      "sign-in: password and TOTP checks, their errors and throttle, the Proof a session starts from",
 		"/controller/identity/oidc": "the login page's upstream IdP buttons and callback: Begin, Callback, Status and their errors",
 		"/controller/pki":           "the CA and serving certificate",
+		"/internal/testidp":         "tests: a real OpenID Provider behind the login page's IdP button",
 		"/wire":                     "the agent and gateway websockets' framing and the nonce of the device proof",
 	},
 	"/cmd/gatehouse": {
