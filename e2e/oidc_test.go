@@ -65,7 +65,13 @@ func newOIDCEnv(t testing.TB, tune func(*controller.Config)) (*Env, *testidp.IdP
 				tune(c)
 			}
 		},
-		Server: func(s *httpapi.Config) { s.Listen = addr },
+		Server: func(s *httpapi.Config) {
+			s.Listen = addr
+			// Benchmarks sign in hundreds of times from one address; the
+			// per-source limits are tested in controller/httpapi.
+			s.SignIn.Pages = httpapi.Rate{Every: time.Millisecond, Burst: 1000}
+			s.SignIn.DeviceAuth = httpapi.Rate{Every: time.Millisecond, Burst: 1000}
+		},
 	})
 	env.Standard(t)
 	return env, idp
