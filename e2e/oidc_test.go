@@ -44,12 +44,20 @@ const (
 // controller's config.
 func newOIDCEnv(t testing.TB, tune func(*controller.Config)) (*Env, *testidp.IdP) {
 	t.Helper()
+	return newOIDCEnvAt(t, "127.0.0.1", tune)
+}
+
+// newOIDCEnvAt is newOIDCEnv with the redirect URL naming the controller
+// as host (a loopback name its certificate covers).
+func newOIDCEnvAt(t testing.TB, host string, tune func(*controller.Config)) (*Env, *testidp.IdP) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0") // the redirect URL needs the port before the controller starts
 	Must(t, err)
 	addr := ln.Addr().String()
 	ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
 	idp := testidp.New(t, testidp.Options{})
-	redirect := "https://" + addr + oidc.CallbackPath
+	redirect := "https://" + net.JoinHostPort(host, port) + oidc.CallbackPath
 	idp.AddClient("gatehouse", "s3cret", redirect)
 	idp.AddUser(testidp.User{Subject: danaSubject, Username: "dana", Password: "pw-dana", Email: danaEmail, EmailVerified: true, Groups: []string{"engineering"}})
 	idp.AddUser(testidp.User{Subject: "u-erin", Username: "erin", Password: "pw-erin", Email: "erin@other.org", EmailVerified: true, Groups: []string{"engineering"}})
