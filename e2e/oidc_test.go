@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
 	"github.com/gatehouse-ztna/gatehouse/controller"
 	"github.com/gatehouse-ztna/gatehouse/controller/httpapi"
 	"github.com/gatehouse-ztna/gatehouse/controller/identity/oidc"
@@ -236,7 +237,7 @@ func TestOIDCGroupsDriveTunnelAndRefreshCuts(t *testing.T) {
 		if so := p.Messages(api.TypeSignedOut); len(so) > 0 {
 			t.Errorf("round %d: link signed out (%s), want the cut to come from the groups, not the session", round, so[0].Data)
 		}
-		u, err := env.Ctrl.Users.Get(context.Background(), controller.AdminTokenActor, danaEmail)
+		u, err := adminclient.Get[api.User](context.Background(), env.Admin, api.PathUsers, danaEmail)
 		Must(t, err)
 		if slices.Contains(u.Groups, "eng") {
 			t.Errorf("round %d: dana's groups after the refresh = %v, want eng gone", round, u.Groups)
@@ -258,7 +259,7 @@ func TestOIDCUserOutsideAllowedDomains(t *testing.T) {
 		!strings.Contains(html.UnescapeString(b.body), `"other.org" is not one of this organisation's domains: sign in with your work account`) {
 		t.Errorf("callback for erin@other.org = %d, want 403 naming the domain and the fix:\n%s", res.StatusCode, b.body)
 	}
-	if _, err := env.Ctrl.Users.Get(context.Background(), controller.AdminTokenActor, "erin@other.org"); err == nil {
+	if _, err := adminclient.Get[api.User](context.Background(), env.Admin, api.PathUsers, "erin@other.org"); err == nil {
 		t.Errorf("erin@other.org was made a user")
 	}
 }
