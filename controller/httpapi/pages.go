@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller"
 	"github.com/gatehouse-ztna/gatehouse/controller/identity"
+	"github.com/gatehouse-ztna/gatehouse/controller/identity/oidc"
 )
 
 // The sign-in pages: plain server-rendered forms, no JavaScript. The
@@ -62,6 +63,7 @@ type pageData struct {
 	User     string
 	Message  string
 	Device   controller.PendingDevice
+	IdPs     []idpButton // the upstream IdPs' buttons on the login page
 }
 
 // mountPages adds the sign-in pages to mux, each with the security
@@ -78,6 +80,8 @@ func (s *Server) mountPages(mux *http.ServeMux) {
 	page("GET "+api.PathLogin, s.sessionPage(s.loginPage))
 	page("POST "+api.PathLogin, s.formPage(s.loginSubmit))
 	page("POST "+pathTOTP, s.formPage(s.totpSubmit))
+	page("POST "+pathOIDCStart, s.formPage(s.oidcStart))
+	page("GET "+oidc.CallbackPath, s.oidcCallback)
 	page("GET "+pathConfirm, s.sessionPage(s.confirmPage))
 	page("POST "+pathConfirm, s.formPage(s.confirmSubmit))
 	page("GET "+pathDone, s.sessionPage(s.donePage))
@@ -139,6 +143,16 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, d pageDa
 	w.Write(buf.Bytes())
 }
 
+// renderPage renders page; the login page with its IdPs' origins in the
+// CSP.
+func (s *Server) renderPage(w http.ResponseWriter, status int, page string, d pageData) {
+	if page == "login" {
+		s.renderLogin(w, status, d)
+		return
+	}
+	s.render(w, status, page, d)
+}
+
 // renderError shows an error page with a way back to the start.
 func (s *Server) renderError(w http.ResponseWriter, status int, title, msg string) {
 	s.render(w, status, "error", pageData{Title: title, Error: msg})
@@ -168,7 +182,7 @@ func (s *Server) deviceSubmit(w http.ResponseWriter, r *http.Request, sess *brow
 			UserCode: controller.Clip(code), Error: userMessage(err)})
 		return
 	}
-	sess.userCode, sess.proof, sess.mfaUser, sess.mfaPassword = pending.UserCode, nil, "", ""
+	sess.userCode, sess.proof, sess.first = pending.UserCode, nil, nil
 	http.Redirect(w, r, api.PathLogin, http.StatusSeeOther)
 }
 
@@ -178,7 +192,12 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request, sess *browser
 		http.Redirect(w, r, api.PathDevicePage, http.StatusSeeOther)
 		return
 	}
-	s.render(w, http.StatusOK, "login", pageData{Title: "Sign in", CSRF: sess.csrf, UserCode: sess.userCode})
+	s.renderLogin(w, http.StatusOK, s.loginData(sess))
+}
+
+// loginData is the login page's data for sess: its form and the IdPs.
+func (s *Server) loginData(sess *browserSession) pageData {
+	return pageData{Title: "Sign in", CSRF: sess.csrf, UserCode: sess.userCode, IdPs: s.idpButtons()}
 }
 
 // loginSubmit checks the password; an account with TOTP is asked for
@@ -188,40 +207,51 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request, sess *brows
 		return
 	}
 	user, password := form.Get("user"), form.Get("password")
-	data := pageData{Title: "Sign in", CSRF: sess.csrf, UserCode: sess.userCode, User: controller.Clip(user)}
+	data := s.loginData(sess)
+	data.User = controller.Clip(user)
 	if user == "" || password == "" || len(user) > maxUserField || len(password) > maxPassField {
 		data.Error = "Enter your user name and password."
-		s.render(w, http.StatusBadRequest, "login", data)
+		s.renderLogin(w, http.StatusBadRequest, data)
 		return
 	}
-	proof, err := s.core.Identity.CheckPassword(r.Context(), identity.Login{User: user, Password: password, Source: sourceAddr(r)})
+	proof, first, err := s.core.Identity.SignInPassword(r.Context(), identity.Login{User: user, Password: password, Source: sourceAddr(r)}, sess.id)
 	if errors.Is(err, identity.ErrMFARequired) {
-		sess.mfaUser, sess.mfaPassword = user, password
-		s.render(w, http.StatusOK, "totp", pageData{Title: "Second factor", CSRF: sess.csrf, User: user})
+		sess.proof, sess.first = nil, &first
+		s.render(w, http.StatusOK, "totp", pageData{Title: "Second factor", CSRF: sess.csrf, User: first.User()})
 		return
 	}
 	s.signedIn(w, r, sess, user, proof, err, "login", data)
 }
 
-// totpSubmit checks the second factor (with the password the first step
-// took, held in the sign-in session, which nothing else reads).
+// totpSubmit checks the second factor: identity completes the
+// FirstFactor the password step left in the sign-in session (bound to
+// it; no password is kept).
 func (s *Server) totpSubmit(w http.ResponseWriter, r *http.Request, sess *browserSession, form url.Values) {
 	if !s.needCode(w, sess) {
 		return
 	}
-	if sess.mfaUser == "" {
+	if sess.first == nil {
 		s.renderError(w, http.StatusBadRequest, "Sign in first", "Enter your user name and password before the code.")
 		return
 	}
 	code := form.Get("code")
-	data := pageData{Title: "Second factor", CSRF: sess.csrf, User: sess.mfaUser}
+	user := sess.first.User()
+	data := pageData{Title: "Second factor", CSRF: sess.csrf, User: user}
 	if code == "" || len(code) > 16 {
 		data.Error = "Enter the 6-digit code from your authenticator app."
 		s.render(w, http.StatusBadRequest, "totp", data)
 		return
 	}
-	proof, err := s.core.Identity.CheckPassword(r.Context(), identity.Login{User: sess.mfaUser, Password: sess.mfaPassword, Code: code, Source: sourceAddr(r)})
-	s.signedIn(w, r, sess, sess.mfaUser, proof, err, "totp", data)
+	proof, err := s.core.Identity.CompleteTOTP(r.Context(), *sess.first, sess.id, code, sourceAddr(r))
+	if errors.Is(err, identity.ErrFirstFactorSpent) {
+		s.log.Info("sign-in: code step after its password step expired or was spent", "user", controller.Clip(user), "source", sourceAddr(r))
+		sess.first = nil
+		data = s.loginData(sess)
+		data.User, data.Error = user, "Your sign-in took too long or had too many wrong codes: enter your password again."
+		s.renderLogin(w, http.StatusBadRequest, data)
+		return
+	}
+	s.signedIn(w, r, sess, user, proof, err, "totp", data)
 }
 
 // signedIn finishes a sign-in step: on success the session holds the
@@ -235,23 +265,23 @@ func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, sess *browserS
 		s.log.Warn("sign-in throttled", "user", controller.Clip(user), "source", src, "retry_after_s", wait)
 		w.Header().Set("Retry-After", wait)
 		data.Error = fmt.Sprintf("Too many attempts, try again in %s s.", wait)
-		s.render(w, http.StatusTooManyRequests, page, data)
+		s.renderPage(w, http.StatusTooManyRequests, page, data)
 		return
 	}
 	if err != nil {
 		if errors.Is(err, identity.ErrBadCredentials) || errors.Is(err, identity.ErrUserDisabled) {
 			s.log.Warn("sign-in failed", "user", controller.Clip(user), "source", src, "page", page)
 			data.Error = "Wrong user name, password or code."
-			s.render(w, http.StatusUnauthorized, page, data)
+			s.renderPage(w, http.StatusUnauthorized, page, data)
 			return
 		}
 		s.log.Error("sign-in failed on the controller's side", "user", controller.Clip(user), "source", src, "err", err)
 		data.Error = "The controller could not check this sign-in: try again, and tell an admin if it persists."
-		s.render(w, http.StatusInternalServerError, page, data)
+		s.renderPage(w, http.StatusInternalServerError, page, data)
 		return
 	}
 	s.log.Info("signed in", "user", proof.User(), "methods", proof.Methods(), "source", src)
-	sess.proof, sess.mfaUser, sess.mfaPassword = &proof, "", ""
+	sess.proof, sess.first = &proof, nil
 	http.Redirect(w, r, pathConfirm, http.StatusSeeOther)
 }
 
@@ -355,15 +385,16 @@ func userMessage(err error) string {
 // browserSession is one browser's progress through the pages.
 type browserSession struct {
 	// Set at creation, never changed.
+	id        string // random; binds identity's FirstFactor to this browser
 	csrf      string
 	expiresAt time.Time
 
-	mu          sync.Mutex      // guards the fields below; held through one request
-	userCode    string          // the code entered, XXXX-XXXX
-	mfaUser     string          // between the password and the code step
-	mfaPassword string          // the first step's password, for the code step only
-	proof       *identity.Proof // after signing in, until the device is decided
-	done        string          // the outcome page's message
+	mu       sync.Mutex            // guards the fields below; held through one request
+	userCode string                // the code entered, XXXX-XXXX
+	first    *identity.FirstFactor // between the password and the code step
+	proof    *identity.Proof       // after signing in, until the device is decided
+	done     string                // the outcome page's message
+	oidc     *oidcPending          // an upstream sign-in sent to its IdP, until its callback
 }
 
 // browserSessions holds the sign-in sessions by the SHA-256 of their
@@ -375,11 +406,12 @@ type browserSessions struct {
 
 	mu        sync.Mutex
 	m         map[[32]byte]*browserSession // guarded by mu
+	byOIDC    map[[32]byte]*browserSession // by the OIDC binding cookie's SHA-256; guarded by mu
 	lastSweep time.Time                    // guarded by mu
 }
 
 func newBrowserSessions(max int, ttl time.Duration, now func() time.Time) *browserSessions {
-	return &browserSessions{max: max, ttl: ttl, now: now, m: map[[32]byte]*browserSession{}}
+	return &browserSessions{max: max, ttl: ttl, now: now, m: map[[32]byte]*browserSession{}, byOIDC: map[[32]byte]*browserSession{}}
 }
 
 // errSessionsFull: more browsers are signing in than the cap allows.
@@ -401,15 +433,17 @@ func (b *browserSessions) lookup(v string) *browserSession {
 // create makes a session and returns its cookie value.
 func (b *browserSessions) create() (string, *browserSession, error) {
 	v := rand.Text() + rand.Text() // 256 bits
-	sess := &browserSession{csrf: rand.Text() + rand.Text(), expiresAt: b.now().Add(b.ttl)}
+	sess := &browserSession{id: rand.Text() + rand.Text(), csrf: rand.Text() + rand.Text(), expiresAt: b.now().Add(b.ttl)}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := b.now()
 	if len(b.m) >= b.max || now.Sub(b.lastSweep) > time.Minute {
 		b.lastSweep = now
-		for k, s := range b.m {
-			if !now.Before(s.expiresAt) {
-				delete(b.m, k)
+		for _, m := range []map[[32]byte]*browserSession{b.m, b.byOIDC} {
+			for k, s := range m {
+				if !now.Before(s.expiresAt) {
+					delete(m, k)
+				}
 			}
 		}
 	}

@@ -234,3 +234,36 @@ func TestSignInPagesBadInput(t *testing.T) {
 		t.Errorf("after the bad input the code is %v, want still pending", err)
 	}
 }
+
+// TestTOTPStepAfterItsPasswordStepExpired: the code step completes
+// identity's FirstFactor (no password is kept in the sign-in session);
+// once that has expired the page asks for the password again (400) and
+// signs nobody in, even with a right code.
+func TestTOTPStepAfterItsPasswordStepExpired(t *testing.T) {
+	e := newSigninEnv(t, Config{}, identity.Config{FirstFactorTTL: 50 * time.Millisecond})
+	da := startCode(t, e)
+	b := e.browser(t)
+	b.get(api.PathDevicePage + "?user_code=" + url.QueryEscape(da.UserCode))
+	b.submit(nil, "")
+	b.submit(map[string]string{"user": "alice", "password": alicePassword}, "")
+	if _, fields, _ := parseForm(t, b.body); b.page.StatusCode != http.StatusOK || !hasField(fields, "code") {
+		t.Fatalf("password step = %d, want the code page", b.page.StatusCode)
+	}
+	time.Sleep(100 * time.Millisecond)
+	before := e.snapshot(t)
+	b.submit(map[string]string{"code": e.nextTOTP(t)}, "")
+	if msg := textByID(t, b.body, "error"); b.page.StatusCode != http.StatusBadRequest || !strings.Contains(msg, "enter your password again") {
+		t.Errorf("code step after the password step expired = %d %q, want 400 asking for the password", b.page.StatusCode, msg)
+	}
+	if action, _, _ := parseForm(t, b.body); action != api.PathLogin {
+		t.Errorf("page after the expired step posts to %q, want the login form", action)
+	}
+	if after := e.snapshot(t); after != before || strings.Contains(e.logs.String(), "signed in") {
+		t.Errorf("expired code step changed %+v to %+v or signed someone in", before, after)
+	}
+}
+
+func hasField(fields map[string]string, name string) bool {
+	_, ok := fields[name]
+	return ok
+}

@@ -54,7 +54,10 @@ func newSigninEnv(t testing.TB, cfg Config, idCfg identity.Config) *signinEnv {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dir := t.TempDir()
-	cfg.Listen, cfg.DataDir, cfg.Logger = "127.0.0.1:0", dir, log
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	cfg.DataDir, cfg.Logger = dir, log
 	if cfg.SignIn.DeviceFlow.Interval == 0 {
 		cfg.SignIn.DeviceFlow.Interval = time.Second
 	}

@@ -87,51 +87,18 @@ func (s *Service) throttled(account string, source netip.Addr, check func() (Pro
 		return Proof{}, &ThrottledError{RetryAfter: wait}
 	}
 	p, err := check()
-	var fail *loginFailure
-	switch {
-	case err == nil:
-		attempt.Pass()
-		s.emit(Event{Kind: LoginSucceeded, User: p.user, Source: source, Detail: fmt.Sprint(p.methods)})
-	case errors.As(err, &fail):
-		attempt.Fail()
-		s.emit(Event{Kind: LoginFailed, User: account, Source: source, Reason: fail.reason})
-	default:
-		attempt.Cancel()
+	who := account // a passkey may name its user only in its answer
+	if err == nil {
+		who = p.user
 	}
+	s.settle(attempt, who, source, err, p.methods...)
 	return p, err
 }
 
 func (s *Service) checkPassword(ctx context.Context, in Login) (Proof, error) {
-	bad := func(reason string) (Proof, error) {
-		return Proof{}, &loginFailure{reason, fmt.Errorf("%w: check them and try again", ErrBadCredentials)}
-	}
-	a, err := s.store.Account(ctx, in.User)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && a.PasswordHash == "") {
-		// Spend what a real check costs, so timing tells no names.
-		if err := s.hash(ctx, func() { VerifyPassword(s.cfg.Password, s.dummyHash(), in.Password) }); err != nil {
-			return Proof{}, err
-		}
-		if a.User == "" {
-			return bad(failUnknownUser)
-		}
-		return bad(failNoPassword)
-	}
+	a, rehash, err := s.checkFirstFactor(ctx, in)
 	if err != nil {
-		return Proof{}, fmt.Errorf("sign in %q: %w", in.User, err)
-	}
-	var ok, rehash bool
-	var verr error
-	if err := s.hash(ctx, func() { ok, rehash, verr = VerifyPassword(s.cfg.Password, a.PasswordHash, in.Password) }); err != nil {
 		return Proof{}, err
-	}
-	if verr != nil {
-		return Proof{}, fmt.Errorf("sign in %q: %w", in.User, verr)
-	}
-	if !ok {
-		return bad(failBadPassword)
-	}
-	if !a.DisabledAt.IsZero() {
-		return Proof{}, &loginFailure{failDisabled, fmt.Errorf("user %q: %w: ask an admin to enable it", in.User, ErrUserDisabled)}
 	}
 	now := s.clock.Now()
 	p := Proof{user: in.User, methods: []string{MethodPassword}, authAt: now}
@@ -139,17 +106,8 @@ func (s *Service) checkPassword(ctx context.Context, in Login) (Proof, error) {
 		if in.Code == "" {
 			return Proof{}, fmt.Errorf("%w: enter the code from your authenticator app", ErrMFARequired)
 		}
-		step, err := matchTOTP(a.TOTPSecret, in.Code, now, a.TOTPLastStep)
-		if errors.Is(err, errCodeReplayed) {
-			return bad(failCodeReplayed)
-		}
-		if err != nil {
-			return bad(failBadCode)
-		}
-		if err := s.store.UseTOTPStep(ctx, in.User, step); errors.Is(err, store.ErrReplayed) {
-			return bad(failCodeReplayed) // another sign-in spent it a moment ago
-		} else if err != nil {
-			return Proof{}, fmt.Errorf("sign in %q: %w", in.User, err)
+		if err := s.checkCode(ctx, a, in.Code, now); err != nil {
+			return Proof{}, err
 		}
 		p.methods, p.mfaAt = append(p.methods, MethodTOTP), now
 	}
@@ -159,9 +117,67 @@ func (s *Service) checkPassword(ctx context.Context, in Login) (Proof, error) {
 	return p, nil
 }
 
+// badCredentials is the one failure a client is told about.
+func badCredentials(reason string) error {
+	return &loginFailure{reason, fmt.Errorf("%w: check them and try again", ErrBadCredentials)}
+}
+
+// checkFirstFactor checks in's password: the account it matched, and
+// whether its hash wants redoing with the current parameters.
+func (s *Service) checkFirstFactor(ctx context.Context, in Login) (store.Account, bool, error) {
+	a, err := s.store.Account(ctx, in.User)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && a.PasswordHash == "") {
+		// Spend what a real check costs, so timing tells no names.
+		if err := s.hash(ctx, func() { VerifyPassword(s.cfg.Password, s.dummyHash(), in.Password) }); err != nil {
+			return a, false, err
+		}
+		if a.User == "" {
+			return a, false, badCredentials(failUnknownUser)
+		}
+		return a, false, badCredentials(failNoPassword)
+	}
+	if err != nil {
+		return a, false, fmt.Errorf("sign in %q: %w", in.User, err)
+	}
+	var ok, rehash bool
+	var verr error
+	if err := s.hash(ctx, func() { ok, rehash, verr = VerifyPassword(s.cfg.Password, a.PasswordHash, in.Password) }); err != nil {
+		return a, false, err
+	}
+	if verr != nil {
+		return a, false, fmt.Errorf("sign in %q: %w", in.User, verr)
+	}
+	if !ok {
+		return a, false, badCredentials(failBadPassword)
+	}
+	if !a.DisabledAt.IsZero() {
+		return a, false, &loginFailure{failDisabled, fmt.Errorf("user %q: %w: ask an admin to enable it", in.User, ErrUserDisabled)}
+	}
+	return a, rehash, nil
+}
+
+// checkCode checks a's TOTP code at now and spends its step.
+func (s *Service) checkCode(ctx context.Context, a store.Account, code string, now time.Time) error {
+	step, err := matchTOTP(a.TOTPSecret, code, now, a.TOTPLastStep)
+	if errors.Is(err, errCodeReplayed) {
+		return badCredentials(failCodeReplayed)
+	}
+	if err != nil {
+		return badCredentials(failBadCode)
+	}
+	if err := s.store.UseTOTPStep(ctx, a.User, step); errors.Is(err, store.ErrReplayed) {
+		return badCredentials(failCodeReplayed) // another sign-in spent it a moment ago
+	} else if err != nil {
+		return fmt.Errorf("sign in %q: %w", a.User, err)
+	}
+	return nil
+}
+
 // rehash replaces user's password hash made with old parameters; failing
 // that only costs the same again at the next sign-in.
-func (s *Service) rehash(ctx context.Context, user, old, password string) {
+// It returns the hash stored afterwards as far as it knows (old when the
+// upgrade did not happen).
+func (s *Service) rehash(ctx context.Context, user, old, password string) string {
 	var h string
 	var err error
 	if herr := s.hash(ctx, func() { h, err = HashPassword(s.cfg.Password, password) }); herr != nil {
@@ -170,9 +186,13 @@ func (s *Service) rehash(ctx context.Context, user, old, password string) {
 	if err == nil {
 		err = s.store.ReplacePasswordHash(ctx, user, old, h)
 	}
-	if err != nil && !errors.Is(err, store.ErrChanged) {
-		s.log.Warn("password hash not upgraded to the current parameters", "user", user, "err", err)
+	if err != nil {
+		if !errors.Is(err, store.ErrChanged) {
+			s.log.Warn("password hash not upgraded to the current parameters", "user", user, "err", err)
+		}
+		return old
 	}
+	return h
 }
 
 // dummyHash is a hash nobody's password matches, made with the Service's

@@ -33,6 +33,9 @@ type Config struct {
 	MaxHashing int
 	// Throttle is the sign-in backoff (default DefaultThrottle).
 	Throttle ThrottleConfig
+	// FirstFactorTTL is how long a password checked by SignInPassword
+	// waits for its TOTP code (default DefaultFirstFactorTTL).
+	FirstFactorTTL time.Duration
 	// TOTPIssuer names the controller in authenticator apps (default
 	// "Gatehouse").
 	TOTPIssuer string
@@ -58,6 +61,7 @@ func (c Config) withDefaults() Config {
 	def(&c.RefreshTTL, 7*24*time.Hour)
 	def(&c.SessionMax, 30*24*time.Hour)
 	def(&c.AdminMFAMaxAge, 12*time.Hour)
+	def(&c.FirstFactorTTL, DefaultFirstFactorTTL)
 	if c.Password == (PasswordParams{}) {
 		c.Password = DefaultPasswordParams
 	}
@@ -85,6 +89,8 @@ type Service struct {
 	hashing  chan struct{} // a slot per password hash running
 	subs     subscribers
 	pk       *passkeys // nil when passkeys are off
+
+	firstFactors firstFactors // passwords checked, waiting for their TOTP code
 
 	dummyOnce sync.Once // makes dummy
 	dummy     string    // a hash that unknown users are checked against

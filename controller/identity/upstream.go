@@ -24,6 +24,11 @@ const ReasonUpstreamRefused = "upstream_refused"
 // Why an upstream sign-in failed, in LoginFailed events.
 const failNameTaken = "name_taken"
 
+// ErrNameTaken: an upstream sign-in's user name belongs to a Gatehouse
+// user that cannot be linked to the IdP (it has a password, or another
+// link); also store.ErrExists.
+var ErrNameTaken = errors.New("user name taken by an account not linked to this identity provider: ask an admin")
+
 // ErrUpstreamRefused: the session's IdP refused to refresh it; the
 // session is ended.
 var ErrUpstreamRefused = errors.New("identity provider refused the session")
@@ -89,7 +94,7 @@ func (s *Service) SignInUpstream(ctx context.Context, v *oidc.Verified, source n
 		User: v.UserName(), Email: v.Email(), Groups: v.Groups(), Managed: v.ManagedGroups(), At: now})
 	if errors.Is(err, store.ErrExists) {
 		s.emit(Event{Kind: LoginFailed, User: v.UserName(), Source: source, Reason: failNameTaken, Detail: v.Issuer()})
-		return Proof{}, fmt.Errorf("sign in through %s: %w", v.Issuer(), err)
+		return Proof{}, fmt.Errorf("sign in through %s: %w: %w", v.Issuer(), ErrNameTaken, err)
 	}
 	if err != nil {
 		return Proof{}, fmt.Errorf("sign in through %s: %w", v.Issuer(), err)

@@ -71,6 +71,29 @@ func (p *Provider) Issuer() string { return p.cfg.Issuer }
 // Name is what the sign-in button says.
 func (p *Provider) Name() string { return p.cfg.Name }
 
+// Origins are where a sign-in sends the browser: the issuer's origin and,
+// once discovered, the authorization endpoint's (scheme://host[:port]).
+// A sign-in page's CSP form-action names them: browsers apply it to the
+// redirect that follows the form.
+func (p *Provider) Origins() []string {
+	out := []string{origin(p.cfg.Issuer)}
+	if d := p.current(); d != nil {
+		if o := origin(d.oauth.Endpoint.AuthURL); o != "" && o != out[0] {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// origin is u's scheme://host[:port], "" when u does not parse.
+func origin(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil || pu.Host == "" {
+		return ""
+	}
+	return pu.Scheme + "://" + pu.Host
+}
+
 // Status is whether the IdP can be used now, for the sign-in page.
 type Status struct {
 	Name      string
