@@ -16,8 +16,9 @@ import (
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
-	"golang.zx2c4.com/wireguard/tun/netstack"
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
 // noAnswerWait is how long a dial waits for the gateway's first answer
@@ -45,11 +46,12 @@ type ClientConfig struct {
 	Bind conn.Bind
 }
 
-// Client is a WireGuard device with its own netstack that can only dial out.
+// Client is a WireGuard device with its own netstack (a stackTUN holding
+// the tunnel's address) that can only dial out.
 type Client struct {
 	dev  *device.Device
 	peer *device.Peer // the gateway
-	net  *netstack.Net
+	tun  *stackTUN
 	in   *countingTUN // counts what the gateway sends
 	log  *slog.Logger
 
@@ -64,11 +66,15 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.MTU == 0 {
 		cfg.MTU = DefaultMTU
 	}
-	tdev, tnet, err := netstack.CreateNetTUN([]netip.Addr{cfg.Address}, nil, cfg.MTU)
+	st, err := newStackTUN(cfg.MTU)
 	if err != nil {
 		return nil, fmt.Errorf("create tunnel netstack: %w", err)
 	}
-	in := &countingTUN{Device: tdev}
+	if err := st.address(cfg.Address); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("create tunnel netstack: %w", err)
+	}
+	in := &countingTUN{Device: st}
 	dev, err := newDevice(in, cfg.Bind, cfg.PrivateKey, 0, cfg.Logger)
 	if err != nil {
 		return nil, err
@@ -91,7 +97,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{dev: dev, peer: gw, net: tnet, in: in, log: log}, nil
+	return &Client{dev: dev, peer: gw, tun: st, in: in, log: log}, nil
 }
 
 // DialContext opens a TCP connection through the tunnel. A dial that has
@@ -132,7 +138,12 @@ func (c *Client) restartSession(addr netip.AddrPort) {
 }
 
 func (c *Client) dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
-	conn, err := c.net.DialContextTCPAddrPort(ctx, addr)
+	proto := header.IPv4ProtocolNumber
+	if addr.Addr().Is6() {
+		proto = header.IPv6ProtocolNumber
+	}
+	full := tcpip.FullAddress{NIC: nicID, Addr: tcpip.AddrFromSlice(addr.Addr().AsSlice()), Port: addr.Port()}
+	conn, err := gonet.DialContextTCP(ctx, c.tun.stack, full, proto)
 	if err != nil {
 		// gonet flattens gVisor's errors to text; give callers the errno
 		// they would get from a kernel socket.

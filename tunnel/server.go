@@ -1,31 +1,21 @@
 package tunnel
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.zx2c4.com/wireguard/device"
-	"golang.zx2c4.com/wireguard/tun"
-	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
-	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
-	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
-	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/waiter"
 )
-
-const nicID = 1
 
 // ServerConfig describes the gateway end: one WireGuard device, many peers.
 type ServerConfig struct {
@@ -107,6 +97,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	st, err := newStackTUN(cfg.MTU)
 	if err != nil {
+		return nil, err
+	}
+	if err := st.promiscuous(); err != nil {
+		st.Close()
 		return nil, err
 	}
 	s := &Server{tun: st, pub: cfg.PrivateKey.Public(), cfg: cfg,
@@ -216,128 +210,4 @@ func netProtoOf(id stack.TransportEndpointID) tcpip.NetworkProtocolNumber {
 func addrFrom(a tcpip.Address) netip.Addr {
 	ip, _ := netip.AddrFromSlice(a.AsSlice())
 	return ip
-}
-
-// stackTUN is a tun.Device whose other side is a gVisor stack in promiscuous
-// mode: it terminates TCP for every destination address, which is how app
-// virtual IPs exist without being configured one by one.
-type stackTUN struct {
-	ep     *channel.Endpoint
-	stack  *stack.Stack
-	events chan tun.Event
-	mtu    int
-	ctx    context.Context
-	cancel context.CancelFunc
-	// inspect, if set before the device starts, sees every packet before
-	// the netstack does.
-	inspect func(pkt []byte)
-}
-
-var _ tun.Device = (*stackTUN)(nil)
-
-func newStackTUN(mtu int) (*stackTUN, error) {
-	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
-	})
-	sack := tcpip.TCPSACKEnabled(true)
-	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); err != nil {
-		return nil, fmt.Errorf("enable TCP SACK: %v", err)
-	}
-	ep := channel.New(1024, uint32(mtu), "")
-	if err := s.CreateNIC(nicID, ep); err != nil {
-		return nil, fmt.Errorf("create NIC: %v", err)
-	}
-	if err := s.SetPromiscuousMode(nicID, true); err != nil {
-		return nil, fmt.Errorf("promiscuous mode: %v", err)
-	}
-	if err := s.SetSpoofing(nicID, true); err != nil {
-		return nil, fmt.Errorf("spoofing: %v", err)
-	}
-	s.AddRoute(tcpip.Route{Destination: header.IPv4EmptySubnet, NIC: nicID})
-	s.AddRoute(tcpip.Route{Destination: header.IPv6EmptySubnet, NIC: nicID})
-	ctx, cancel := context.WithCancel(context.Background())
-	t := &stackTUN{ep: ep, stack: s, events: make(chan tun.Event, 1), mtu: mtu, ctx: ctx, cancel: cancel}
-	t.events <- tun.EventUp
-	return t, nil
-}
-
-func (t *stackTUN) Name() (string, error) { return "gatehouse", nil }
-func (t *stackTUN) File() *os.File        { return nil }
-func (t *stackTUN) Events() <-chan tun.Event {
-	return t.events
-}
-func (t *stackTUN) MTU() (int, error) { return t.mtu, nil }
-func (t *stackTUN) BatchSize() int    { return 1 }
-
-// Read hands WireGuard the next packet the netstack wants to send.
-func (t *stackTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	pkt := t.ep.ReadContext(t.ctx)
-	if pkt == nil {
-		return 0, os.ErrClosed
-	}
-	view := pkt.ToView()
-	pkt.DecRef()
-	n, err := view.Read(bufs[0][offset:])
-	view.Release()
-	if err != nil {
-		return 0, err
-	}
-	sizes[0] = n
-	return 1, nil
-}
-
-// Write gives the netstack packets WireGuard decrypted.
-func (t *stackTUN) Write(bufs [][]byte, offset int) (int, error) {
-	for _, b := range bufs {
-		packet := b[offset:]
-		if len(packet) == 0 {
-			continue
-		}
-		if t.inspect != nil {
-			t.inspect(packet)
-		}
-		pkb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(packet)})
-		switch packet[0] >> 4 {
-		case 4:
-			t.ep.InjectInbound(header.IPv4ProtocolNumber, pkb)
-		case 6:
-			t.ep.InjectInbound(header.IPv6ProtocolNumber, pkb)
-		default:
-			pkb.DecRef()
-			return 0, syscall.EAFNOSUPPORT
-		}
-		pkb.DecRef()
-	}
-	return len(bufs), nil
-}
-
-// flushQuiet is how long the outbound queue must stay empty before a
-// flush ends: a reset just asked for may not be queued yet (the netstack
-// makes it on its own goroutine), and WireGuard needs a moment to encrypt
-// and send what it took.
-const flushQuiet = 15 * time.Millisecond
-
-// flush waits, at most limit, until the netstack's outbound queue has been
-// empty for flushQuiet.
-func (t *stackTUN) flush(limit time.Duration) {
-	deadline := time.Now().Add(limit)
-	quietSince := time.Now()
-	for time.Now().Before(deadline) {
-		if t.ep.NumQueued() > 0 {
-			quietSince = time.Now()
-		} else if time.Since(quietSince) >= flushQuiet {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func (t *stackTUN) Close() error {
-	t.cancel()
-	t.stack.RemoveNIC(nicID)
-	t.stack.Close()
-	t.ep.Close()
-	close(t.events)
-	return nil
 }

@@ -1,0 +1,192 @@
+package tunnel
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.zx2c4.com/wireguard/tun"
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+)
+
+const nicID = 1
+
+// stackQueue is how many packets the netstack may queue for WireGuard.
+const stackQueue = 1024
+
+// stackTUN is a tun.Device whose other side is a gVisor stack (TCP only).
+// The gateway puts it in promiscuous mode (see promiscuous); a client
+// gives it its tunnel address (see address).
+//
+// Unlike wireguard-go's tun/netstack, it hands WireGuard the packets the
+// stack sends in batches (see Read): on Linux one batch leaves in one
+// system call, where one call per packet is what bounds a user-space
+// WireGuard's throughput.
+type stackTUN struct {
+	ep     *channel.Endpoint
+	stack  *stack.Stack
+	events chan tun.Event
+	mtu    int
+	ctx    context.Context
+	cancel context.CancelFunc
+	// inspect, if set before the device starts, sees every packet before
+	// the netstack does.
+	inspect func(pkt []byte)
+}
+
+var _ tun.Device = (*stackTUN)(nil)
+
+func newStackTUN(mtu int) (*stackTUN, error) {
+	s := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
+	})
+	sack := tcpip.TCPSACKEnabled(true)
+	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("enable TCP SACK: %v", err)
+	}
+	ep := channel.New(stackQueue, uint32(mtu), "")
+	if err := s.CreateNIC(nicID, ep); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("create NIC: %v", err)
+	}
+	s.AddRoute(tcpip.Route{Destination: header.IPv4EmptySubnet, NIC: nicID})
+	s.AddRoute(tcpip.Route{Destination: header.IPv6EmptySubnet, NIC: nicID})
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &stackTUN{ep: ep, stack: s, events: make(chan tun.Event, 1), mtu: mtu, ctx: ctx, cancel: cancel}
+	t.events <- tun.EventUp
+	return t, nil
+}
+
+// promiscuous makes the stack terminate TCP for every destination address
+// and answer from it, which is how app virtual IPs exist on the gateway
+// without being configured one by one.
+func (t *stackTUN) promiscuous() error {
+	if err := t.stack.SetPromiscuousMode(nicID, true); err != nil {
+		return fmt.Errorf("promiscuous mode: %v", err)
+	}
+	if err := t.stack.SetSpoofing(nicID, true); err != nil {
+		return fmt.Errorf("spoofing: %v", err)
+	}
+	return nil
+}
+
+// address gives the stack its one address (a client's overlay /32).
+func (t *stackTUN) address(a netip.Addr) error {
+	proto := header.IPv4ProtocolNumber
+	if a.Is6() {
+		proto = header.IPv6ProtocolNumber
+	}
+	pa := tcpip.ProtocolAddress{Protocol: proto, AddressWithPrefix: tcpip.AddrFromSlice(a.AsSlice()).WithPrefix()}
+	if err := t.stack.AddProtocolAddress(nicID, pa, stack.AddressProperties{}); err != nil {
+		return fmt.Errorf("tunnel address %s: %v", a, err)
+	}
+	return nil
+}
+
+func (t *stackTUN) Name() (string, error) { return "gatehouse", nil }
+func (t *stackTUN) File() *os.File        { return nil }
+func (t *stackTUN) Events() <-chan tun.Event {
+	return t.events
+}
+func (t *stackTUN) MTU() (int, error) { return t.mtu, nil }
+
+// BatchSize is 1: WireGuard's own (its UDP bind's) is larger, and Read
+// fills as many of the buffers WireGuard passes as there are packets.
+func (t *stackTUN) BatchSize() int { return 1 }
+
+// Read hands WireGuard the packets the netstack wants to send: it waits
+// for one, then takes what else is queued, up to len(bufs). A batch lets
+// WireGuard seal them in parallel and send them with one system call
+// (coalesced with UDP GSO where the kernel has it) instead of one per
+// packet.
+func (t *stackTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	pkt := t.ep.ReadContext(t.ctx)
+	if pkt == nil {
+		return 0, os.ErrClosed
+	}
+	n := 0
+	for {
+		view := pkt.ToView()
+		pkt.DecRef()
+		size, err := view.Read(bufs[n][offset:])
+		view.Release()
+		if err != nil {
+			return n, err
+		}
+		sizes[n] = size
+		n++
+		if n == len(bufs) {
+			return n, nil
+		}
+		if pkt = t.ep.Read(); pkt == nil {
+			return n, nil
+		}
+	}
+}
+
+// Write gives the netstack packets WireGuard decrypted.
+func (t *stackTUN) Write(bufs [][]byte, offset int) (int, error) {
+	for _, b := range bufs {
+		packet := b[offset:]
+		if len(packet) == 0 {
+			continue
+		}
+		if t.inspect != nil {
+			t.inspect(packet)
+		}
+		pkb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(packet)})
+		switch packet[0] >> 4 {
+		case 4:
+			t.ep.InjectInbound(header.IPv4ProtocolNumber, pkb)
+		case 6:
+			t.ep.InjectInbound(header.IPv6ProtocolNumber, pkb)
+		default:
+			pkb.DecRef()
+			return 0, syscall.EAFNOSUPPORT
+		}
+		pkb.DecRef()
+	}
+	return len(bufs), nil
+}
+
+// flushQuiet is how long the outbound queue must stay empty before a
+// flush ends: a reset just asked for may not be queued yet (the netstack
+// makes it on its own goroutine), and WireGuard needs a moment to encrypt
+// and send what it took.
+const flushQuiet = 15 * time.Millisecond
+
+// flush waits, at most limit, until the netstack's outbound queue has been
+// empty for flushQuiet.
+func (t *stackTUN) flush(limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	quietSince := time.Now()
+	for time.Now().Before(deadline) {
+		if t.ep.NumQueued() > 0 {
+			quietSince = time.Now()
+		} else if time.Since(quietSince) >= flushQuiet {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (t *stackTUN) Close() error {
+	t.cancel()
+	t.stack.RemoveNIC(nicID)
+	t.stack.Close()
+	t.ep.Close()
+	close(t.events)
+	return nil
+}
