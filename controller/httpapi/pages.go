@@ -34,9 +34,10 @@ const (
 	pathCSS     = "/signin.css"
 )
 
-// pageCSP lets a page load its own stylesheet and post its forms to this
-// server, and nothing else (no scripts, no frames, no other origins).
-const pageCSP = "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// pageCSP lets a page load its own stylesheet and script (passkeys.js,
+// the passkey ceremony), fetch from and post its forms to this server,
+// and nothing else (no inline script, no frames, no other origins).
+const pageCSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // Field caps: what a person types, with room; longer is refused unread.
 const (
@@ -85,6 +86,7 @@ func (s *Server) mountPages(mux *http.ServeMux) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 		w.Write(pageCSSBody)
 	})
+	s.mountPasskeys(page)
 }
 
 // sessionPage runs h with r's sign-in session, locked; a browser without
@@ -364,6 +366,7 @@ type browserSession struct {
 	mfaPassword string          // the first step's password, for the code step only
 	proof       *identity.Proof // after signing in, until the device is decided
 	done        string          // the outcome page's message
+	passkey     passkeyState    // the account page's sign-in and a passkey ceremony (passkeys.go)
 }
 
 // browserSessions holds the sign-in sessions by the SHA-256 of their
@@ -396,6 +399,13 @@ func (b *browserSessions) lookup(v string) *browserSession {
 		return nil
 	}
 	return sess
+}
+
+// drop forgets cookie value v's session (sign-out).
+func (b *browserSessions) drop(v string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.m, sha256.Sum256([]byte(v)))
 }
 
 // create makes a session and returns its cookie value.

@@ -67,7 +67,7 @@ func TestPasskeyOverHTTP(t *testing.T) {
 	signIn := func(auth *webauthntest.Authenticator) (int, string, string, *http.Client) {
 		cl := pc.client(t)
 		csrf := pc.openPage(t, cl, PathPasskeyLogin)
-		status, opts := pc.postJSON(t, cl, pathPasskeyLoginBegin, csrf, `{"user":""}`)
+		status, opts := pc.postJSON(t, cl, pathPasskeyLoginBegin, csrf, `{"user":"","for":"account"}`)
 		if status != http.StatusOK {
 			t.Fatalf("login begin = %d %s", status, opts)
 		}
@@ -215,7 +215,7 @@ func TestPasskeySignInThrottled(t *testing.T) {
 	var status int
 	var body string
 	for range identity.DefaultThrottle.Account.Free + 2 {
-		_, opts := pc.postJSON(t, other, pathPasskeyLoginBegin, csrf, `{"user":"alice"}`)
+		_, opts := pc.postJSON(t, other, pathPasskeyLoginBegin, csrf, `{"user":"alice","for":"account"}`)
 		resp, err := evil.Get([]byte(opts))
 		if err != nil {
 			t.Fatal(err)
