@@ -160,12 +160,18 @@ type pollResult struct {
 
 // poll runs wire.PollToken in a goroutine the test owns.
 func (e *signinEnv) poll(t testing.TB, da api.DeviceAuthorization) <-chan pollResult {
+	return pollToken(t, e.hc, e.base, da)
+}
+
+// pollToken runs wire.PollToken against base through hc in a goroutine
+// the test owns.
+func pollToken(t testing.TB, hc *http.Client, base string, da api.DeviceAuthorization) <-chan pollResult {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(da.ExpiresIn)*time.Second)
 	out := make(chan pollResult, 1)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tok, err := wire.PollToken(ctx, e.hc, e.base, da.DeviceCode, da.Interval)
+		tok, err := wire.PollToken(ctx, hc, base, da.DeviceCode, da.Interval)
 		out <- pollResult{tok, err}
 	}()
 	t.Cleanup(func() { cancel(); <-done })
