@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"crypto/x509"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/internal/browsertest"
-	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
 // The device flow (gatehouse login) finished in headless Chromium: a
@@ -71,18 +69,7 @@ func TestDeviceFlowPasswordTOTPInHeadlessChromium(t *testing.T) {
 // hostname, as gatehouse login does, and polls for its tokens.
 func (pc *passkeyController) startDeviceFlow(t *testing.T, hostname string) (api.DeviceAuthorization, <-chan pollResult) {
 	t.Helper()
-	caPEM, err := os.ReadFile(pc.Server.CAFile())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc, err := wire.HTTPClient(caPEM, "this device")
-	if err != nil {
-		t.Fatal(err)
-	}
-	da, err := wire.StartDeviceAuthorization(t.Context(), hc, pc.origin, wire.DeviceAuthorizationForm{DeviceKey: newKey(t), Hostname: hostname})
-	if err != nil {
-		t.Fatalf("StartDeviceAuthorization = %v", err)
-	}
+	hc, da := pc.startCode(t, hostname)
 	if !strings.HasPrefix(da.VerificationURIComplete, pc.origin+api.PathDevicePage+"?user_code=") {
 		t.Fatalf("verification URL %q, want %s%s?user_code=…", da.VerificationURIComplete, pc.origin, api.PathDevicePage)
 	}

@@ -4,13 +4,16 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller/identity"
 	"github.com/gatehouse-ztna/gatehouse/internal/webauthntest"
+	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
 var csrfMeta = regexp.MustCompile(`name="csrf-token" content="([^"]+)"`)
@@ -227,4 +230,113 @@ func TestPasskeySignInThrottled(t *testing.T) {
 	if status != http.StatusTooManyRequests || !strings.Contains(body, "try again in") {
 		t.Errorf("after %d failed passkey sign-ins: %d %s, want 429", identity.DefaultThrottle.Account.Free+2, status, body)
 	}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// TestPasskeyDeviceFlowOverHTTP: a passkey sign-in begun for the device
+// flow needs a code entered in the same session and hands its Proof to
+// the confirm step; one begun for the account page does not, and a
+// begin that does not say which is refused.
+func TestPasskeyDeviceFlowOverHTTP(t *testing.T) {
+	pc := startPasskeyController(t)
+	auth := webauthntest.New(pc.origin)
+	cl := pc.client(t)
+	csrf := pc.signInWithPassword(t, cl)
+	_, opts := pc.postJSON(t, cl, pathPasskeyAddBegin, csrf, `{"name":"laptop"}`)
+	resp, err := auth.Create([]byte(opts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := pc.postJSON(t, cl, pathPasskeyAddEnd, csrf, string(resp)); status != http.StatusOK {
+		t.Fatalf("add finish = %d %s", status, body)
+	}
+
+	br := pc.client(t)
+	status, page := do(t, br, "GET", pc.origin+api.PathDevicePage, "", nil, nil)
+	m := csrfField.FindStringSubmatch(page)
+	if status != http.StatusOK || m == nil {
+		t.Fatalf("GET /device = %d without a CSRF field", status)
+	}
+	csrf = m[1]
+	for _, tt := range []struct{ name, body string }{
+		{"device sign-in before a code", `{"for":"device"}`},
+		{"no purpose", `{"user":""}`},
+		{"unknown purpose", `{"for":"admin"}`},
+	} {
+		if status, body := pc.postJSON(t, br, pathPasskeyLoginBegin, csrf, tt.body); status != http.StatusForbidden && status != http.StatusBadRequest {
+			t.Errorf("%s: begin %s = %d %s, want 403 or 400", tt.name, tt.body, status, body)
+		}
+	}
+	pc.enterCode(t, br, csrf)
+	confirmStatus := func() (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", pc.origin+pathConfirm, nil)
+		res, err := br.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode, res.Header.Get("Location")
+	}
+	signIn := func(purpose string) string {
+		t.Helper()
+		status, opts := pc.postJSON(t, br, pathPasskeyLoginBegin, csrf, `{"for":"`+purpose+`"}`)
+		if status != http.StatusOK {
+			t.Fatalf("begin for %s = %d %s", purpose, status, opts)
+		}
+		resp, err := auth.Get([]byte(opts))
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, body := pc.postJSON(t, br, pathPasskeyLoginEnd, csrf, string(resp))
+		var next struct{ Next string }
+		if json.Unmarshal([]byte(body), &next); status != http.StatusOK {
+			t.Fatalf("finish for %s = %d %s", purpose, status, body)
+		}
+		return next.Next
+	}
+	// Signed in on the account page: the device still needs a sign-in.
+	if next := signIn(passkeyForAccount); next != PathAccount {
+		t.Errorf("account passkey sign-in: next %q, want %s", next, PathAccount)
+	}
+	if status, loc := confirmStatus(); status != http.StatusSeeOther || loc != api.PathLogin {
+		t.Errorf("GET %s after an account sign-in = %d → %q, want 303 → %s", pathConfirm, status, loc, api.PathLogin)
+	}
+	if next := signIn(passkeyForDevice); next != pathConfirm {
+		t.Errorf("device passkey sign-in: next %q, want %s", next, pathConfirm)
+	}
+	if status, loc := confirmStatus(); status != http.StatusOK {
+		t.Errorf("GET %s after the device sign-in = %d → %q, want 200", pathConfirm, status, loc)
+	}
+}
+
+// enterCode starts a device authorization and posts its code on /device
+// in cl's session.
+func (pc *passkeyController) enterCode(t *testing.T, cl *http.Client, csrf string) {
+	t.Helper()
+	_, da := pc.startCode(t, "laptop")
+	form := url.Values{"csrf": {csrf}, "user_code": {da.UserCode}}
+	if status, body := do(t, cl, "POST", pc.origin+api.PathDevicePage, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()), nil); status != http.StatusSeeOther {
+		t.Fatalf("POST /device = %d %.300s, want 303", status, body)
+	}
+}
+
+// startCode starts a device authorization for a new device named
+// hostname, as gatehouse login does; it returns the agent's client too.
+func (pc *passkeyController) startCode(t *testing.T, hostname string) (*http.Client, api.DeviceAuthorization) {
+	t.Helper()
+	caPEM, err := os.ReadFile(pc.Server.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, err := wire.HTTPClient(caPEM, "this device")
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, err := wire.StartDeviceAuthorization(t.Context(), hc, pc.origin, wire.DeviceAuthorizationForm{DeviceKey: newKey(t), Hostname: hostname})
+	if err != nil {
+		t.Fatalf("StartDeviceAuthorization = %v", err)
+	}
+	return hc, da
 }
