@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/x509"
 	"slices"
 	"strings"
 	"testing"
@@ -23,8 +22,7 @@ import (
 // TestDeviceFlowPasskeyInHeadlessChromium: "Sign in with a passkey" on
 // /login signs the device in: methods [webauthn] with MFA.
 func TestDeviceFlowPasskeyInHeadlessChromium(t *testing.T) {
-	pc := startPasskeyController(t)
-	b := browsertest.New(t, browsertest.Options{Trust: []*x509.Certificate{pc.leaf}})
+	pc, b := startPasskeyBrowser(t)
 	addPasskeyInBrowser(t, pc, b)
 
 	da, polled := pc.startDeviceFlow(t, "passkey-laptop")
@@ -46,8 +44,7 @@ func TestDeviceFlowPasskeyInHeadlessChromium(t *testing.T) {
 // TestDeviceFlowPasswordTOTPInHeadlessChromium: the password and TOTP
 // forms sign the device in: methods [pwd otp] with MFA.
 func TestDeviceFlowPasswordTOTPInHeadlessChromium(t *testing.T) {
-	pc := startPasskeyController(t)
-	b := browsertest.New(t, browsertest.Options{Trust: []*x509.Certificate{pc.leaf}})
+	pc, b := startPasskeyBrowser(t)
 
 	da, polled := pc.startDeviceFlow(t, "totp-laptop")
 	b.Do(t, "enter the code, user name and password, then the TOTP code",

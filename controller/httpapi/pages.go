@@ -130,8 +130,13 @@ func pageHeaders(h http.Handler) http.Handler {
 
 // render writes page name with status.
 func (s *Server) render(w http.ResponseWriter, status int, name string, d pageData) {
+	s.renderFrom(w, status, pageTemplates, name, d)
+}
+
+// renderFrom writes page name of set with status.
+func (s *Server) renderFrom(w http.ResponseWriter, status int, set *template.Template, name string, d any) {
 	var buf bytes.Buffer
-	if err := pageTemplates.ExecuteTemplate(&buf, name+".html", d); err != nil {
+	if err := set.ExecuteTemplate(&buf, name+".html", d); err != nil {
 		s.log.Error("render sign-in page", "page", name, "err", err)
 		http.Error(w, "the controller could not show this page: tell an admin", http.StatusInternalServerError)
 		return

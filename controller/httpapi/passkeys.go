@@ -103,16 +103,9 @@ func (s *Server) mountPasskeys(h func(pattern string, f http.HandlerFunc)) {
 	})
 }
 
+// renderPasskeyPage writes passkey page name with status.
 func (s *Server) renderPasskeyPage(w http.ResponseWriter, status int, name string, d passkeyPage) {
-	var buf bytes.Buffer
-	if err := passkeyTemplates.ExecuteTemplate(&buf, name+".html", d); err != nil {
-		s.log.Error("render passkey page", "page", name, "err", err)
-		http.Error(w, "the controller could not show this page: tell an admin", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	s.renderFrom(w, status, passkeyTemplates, name, d)
 }
 
 // accountPage shows the passkeys of the user signed in here, or the

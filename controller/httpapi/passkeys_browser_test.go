@@ -21,8 +21,7 @@ import (
 // an identity session with method webauthn and MFA. (The device flow's
 // passkey sign-in: TestDeviceFlowPasskeyInHeadlessChromium.)
 func TestPasskeyInHeadlessChromium(t *testing.T) {
-	pc := startPasskeyController(t)
-	b := browsertest.New(t, browsertest.Options{Trust: []*x509.Certificate{pc.leaf}})
+	pc, b := startPasskeyBrowser(t)
 	addPasskeyInBrowser(t, pc, b)
 	start := time.Now()
 	b.Do(t, "sign in with the passkey only",
@@ -50,6 +49,14 @@ func TestPasskeyInHeadlessChromium(t *testing.T) {
 	if keys, _ := pc.core.Identity.Passkeys(t.Context(), "alice"); len(keys) != 1 || keys[0].LastUsedAt.IsZero() {
 		t.Errorf("after the sign-in Passkeys(alice) = %+v, want laptop with a last use", keys)
 	}
+}
+
+// startPasskeyBrowser starts a passkey controller and a headless
+// Chromium that trusts it.
+func startPasskeyBrowser(t *testing.T) (*passkeyController, *browsertest.Browser) {
+	t.Helper()
+	pc := startPasskeyController(t)
+	return pc, browsertest.New(t, browsertest.Options{Trust: []*x509.Certificate{pc.leaf}})
 }
 
 // addPasskeyInBrowser gives b a virtual authenticator, signs alice in on

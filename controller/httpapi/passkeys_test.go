@@ -46,16 +46,23 @@ func (pc *passkeyController) signInWithPassword(t *testing.T, cl *http.Client) s
 	return csrf
 }
 
-// TestPasskeyOverHTTP drives the endpoints with a software authenticator:
-// add a passkey, sign in with it; a phishing origin and a replayed finish
-// are refused.
-func TestPasskeyOverHTTP(t *testing.T) {
-	pc := startPasskeyController(t)
-	auth := webauthntest.New(pc.origin)
+// startWithPasskey starts a passkey controller, signs alice in on the
+// account page in cl (with password and code; csrf is its session's
+// token) and adds auth's passkey "laptop".
+func startWithPasskey(t *testing.T) (pc *passkeyController, auth *webauthntest.Authenticator, cl *http.Client, csrf string) {
+	t.Helper()
+	pc = startPasskeyController(t)
+	auth = webauthntest.New(pc.origin)
+	cl = pc.client(t)
+	csrf = pc.signInWithPassword(t, cl)
+	pc.addPasskey(t, cl, csrf, auth, "laptop")
+	return pc, auth, cl, csrf
+}
 
-	cl := pc.client(t)
-	csrf := pc.signInWithPassword(t, cl)
-	status, opts := pc.postJSON(t, cl, pathPasskeyAddBegin, csrf, `{"name":"laptop"}`)
+// addPasskey adds auth's passkey name for the user cl is signed in as.
+func (pc *passkeyController) addPasskey(t *testing.T, cl *http.Client, csrf string, auth *webauthntest.Authenticator, name string) {
+	t.Helper()
+	status, opts := pc.postJSON(t, cl, pathPasskeyAddBegin, csrf, `{"name":"`+name+`"}`)
 	if status != http.StatusOK {
 		t.Fatalf("add begin = %d %s, want 200", status, opts)
 	}
@@ -66,6 +73,13 @@ func TestPasskeyOverHTTP(t *testing.T) {
 	if status, body := pc.postJSON(t, cl, pathPasskeyAddEnd, csrf, string(resp)); status != http.StatusOK || !strings.Contains(body, PathAccount) {
 		t.Fatalf("add finish = %d %s, want 200 with next", status, body)
 	}
+}
+
+// TestPasskeyOverHTTP drives the endpoints with a software authenticator:
+// add a passkey, sign in with it; a phishing origin and a replayed finish
+// are refused.
+func TestPasskeyOverHTTP(t *testing.T) {
+	pc, auth, cl, csrf := startWithPasskey(t)
 
 	signIn := func(auth *webauthntest.Authenticator) (int, string, string, *http.Client) {
 		cl := pc.client(t)
@@ -95,13 +109,7 @@ func TestPasskeyOverHTTP(t *testing.T) {
 	}
 	// Several passkeys, each named; one deleted from the page (no JavaScript).
 	phone := webauthntest.New(pc.origin)
-	_, opts = pc.postJSON(t, cl, pathPasskeyAddBegin, csrf, `{"name":"phone"}`)
-	if resp, err = phone.Create([]byte(opts)); err != nil {
-		t.Fatal(err)
-	}
-	if status, body := pc.postJSON(t, cl, pathPasskeyAddEnd, csrf, string(resp)); status != http.StatusOK {
-		t.Fatalf("second add finish = %d %s", status, body)
-	}
+	pc.addPasskey(t, cl, csrf, phone, "phone")
 	keys, _ := pc.core.Identity.Passkeys(t.Context(), "alice")
 	if len(keys) != 2 || keys[0].Name != "laptop" || keys[1].Name != "phone" {
 		t.Fatalf("Passkeys(alice) = %+v, want laptop and phone", keys)
@@ -202,15 +210,7 @@ func TestPasskeyEndpointsRefuseBadInput(t *testing.T) {
 // TestPasskeySignInThrottled: failed passkey sign-ins for a named user
 // back off like passwords: 429 with Retry-After, logged.
 func TestPasskeySignInThrottled(t *testing.T) {
-	pc := startPasskeyController(t)
-	auth := webauthntest.New(pc.origin)
-	cl := pc.client(t)
-	csrf := pc.signInWithPassword(t, cl)
-	_, opts := pc.postJSON(t, cl, pathPasskeyAddBegin, csrf, `{"name":"laptop"}`)
-	resp, _ := auth.Create([]byte(opts))
-	if status, body := pc.postJSON(t, cl, pathPasskeyAddEnd, csrf, string(resp)); status != http.StatusOK {
-		t.Fatalf("add finish = %d %s", status, body)
-	}
+	pc, auth, _, csrf := startWithPasskey(t)
 	evil := *auth
 	evil.Origin = "https://gatehouse-login.localhost:8443"
 	other := pc.client(t)
@@ -239,18 +239,7 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 // the confirm step; one begun for the account page does not, and a
 // begin that does not say which is refused.
 func TestPasskeyDeviceFlowOverHTTP(t *testing.T) {
-	pc := startPasskeyController(t)
-	auth := webauthntest.New(pc.origin)
-	cl := pc.client(t)
-	csrf := pc.signInWithPassword(t, cl)
-	_, opts := pc.postJSON(t, cl, pathPasskeyAddBegin, csrf, `{"name":"laptop"}`)
-	resp, err := auth.Create([]byte(opts))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if status, body := pc.postJSON(t, cl, pathPasskeyAddEnd, csrf, string(resp)); status != http.StatusOK {
-		t.Fatalf("add finish = %d %s", status, body)
-	}
+	pc, auth, _, _ := startWithPasskey(t)
 
 	br := pc.client(t)
 	status, page := do(t, br, "GET", pc.origin+api.PathDevicePage, "", nil, nil)
@@ -258,7 +247,7 @@ func TestPasskeyDeviceFlowOverHTTP(t *testing.T) {
 	if status != http.StatusOK || m == nil {
 		t.Fatalf("GET /device = %d without a CSRF field", status)
 	}
-	csrf = m[1]
+	csrf := m[1]
 	for _, tt := range []struct{ name, body string }{
 		{"device sign-in before a code", `{"for":"device"}`},
 		{"no purpose", `{"user":""}`},
