@@ -35,9 +35,10 @@ const (
 	pathCSS     = "/signin.css"
 )
 
-// pageCSP lets a page load its own stylesheet and post its forms to this
-// server, and nothing else (no scripts, no frames, no other origins).
-const pageCSP = "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// pageCSP lets a page load its own stylesheet and script (passkeys.js,
+// the passkey ceremony), fetch from and post its forms to this server,
+// and nothing else (no inline script, no frames, no other origins).
+const pageCSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // Field caps: what a person types, with room; longer is refused unread.
 const (
@@ -89,6 +90,7 @@ func (s *Server) mountPages(mux *http.ServeMux) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
 		w.Write(pageCSSBody)
 	})
+	s.mountPasskeys(page)
 }
 
 // sessionPage runs h with r's sign-in session, locked; a browser without
@@ -132,8 +134,13 @@ func pageHeaders(h http.Handler) http.Handler {
 
 // render writes page name with status.
 func (s *Server) render(w http.ResponseWriter, status int, name string, d pageData) {
+	s.renderFrom(w, status, pageTemplates, name, d)
+}
+
+// renderFrom writes page name of set with status.
+func (s *Server) renderFrom(w http.ResponseWriter, status int, set *template.Template, name string, d any) {
 	var buf bytes.Buffer
-	if err := pageTemplates.ExecuteTemplate(&buf, name+".html", d); err != nil {
+	if err := set.ExecuteTemplate(&buf, name+".html", d); err != nil {
 		s.log.Error("render sign-in page", "page", name, "err", err)
 		http.Error(w, "the controller could not show this page: tell an admin", http.StatusInternalServerError)
 		return
@@ -395,6 +402,7 @@ type browserSession struct {
 	proof    *identity.Proof       // after signing in, until the device is decided
 	done     string                // the outcome page's message
 	oidc     *oidcPending          // an upstream sign-in sent to its IdP, until its callback
+	passkey  passkeyState          // the account page's sign-in and a passkey ceremony (passkeys.go)
 }
 
 // browserSessions holds the sign-in sessions by the SHA-256 of their
@@ -428,6 +436,13 @@ func (b *browserSessions) lookup(v string) *browserSession {
 		return nil
 	}
 	return sess
+}
+
+// drop forgets cookie value v's session (sign-out).
+func (b *browserSessions) drop(v string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.m, sha256.Sum256([]byte(v)))
 }
 
 // create makes a session and returns its cookie value.

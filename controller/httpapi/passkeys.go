@@ -9,27 +9,26 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"math"
 	"mime"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/controller"
 	"github.com/gatehouse-ztna/gatehouse/controller/identity"
 )
 
-// Passkeys over HTTP: "Sign in with a passkey" (/login/passkey) and the
-// account page (/account) where a signed-in user lists, adds and deletes
-// passkeys. The pages are server-rendered; passkeys.js (served from this
-// origin, so the CSP stays script-src 'self') only runs
-// navigator.credentials and posts the result to the JSON endpoints.
-// Every POST carries the browser session's CSRF token (a form field, or
-// the X-CSRF-Token header for JSON, which must be application/json), and
-// passes net/http's cross-origin check.
+// Passkeys over HTTP: "Sign in with a passkey" on the device flow's
+// /login (the Proof goes to the device being confirmed, as a password
+// sign-in's does), the same on /login/passkey for the account page
+// (/account), where a signed-in user lists, adds and deletes passkeys.
+// The pages are server-rendered; passkeys.js (served from this origin, so
+// the CSP stays script-src 'self') only runs navigator.credentials and
+// posts the result to the JSON endpoints. All of it lives in the sign-in
+// pages' browser session (pages.go): one cookie, one CSRF token, carried
+// by every POST (a form field, or the X-CSRF-Token header for JSON, which
+// must be application/json), behind the same per-source bucket and
+// net/http's cross-origin check.
 
 // Paths of the passkey pages and endpoints.
 const (
@@ -45,13 +44,13 @@ const (
 	pathPasskeysJS        = "/passkeys.js"
 )
 
-// passkeyCSP: the pages load their own script and talk to this origin only.
-const passkeyCSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// maxPasskeyBeginBytes caps a ceremony's begin request.
+const maxPasskeyBeginBytes = 1 << 10
 
-// Body caps.
+// Where a passkey sign-in's Proof goes, named by the page that began it.
 const (
-	maxPasskeyBeginBytes = 1 << 10
-	maxPasskeyFormBytes  = 4 << 10
+	passkeyForDevice  = "device"  // /login: the device being confirmed
+	passkeyForAccount = "account" // /login/passkey: this browser's account page
 )
 
 //go:embed passkeyui
@@ -62,10 +61,14 @@ var (
 	passkeysJS, _    = passkeyUI.ReadFile("passkeyui/passkeys.js")
 )
 
-// passkeyPages is the server's passkey state.
-type passkeyPages struct {
-	sessions *webSessions
-	limit    *sourceLimiter
+// passkeyState is the passkey and account part of a browser session
+// (browserSession.passkey), guarded by the session's mu.
+type passkeyState struct {
+	accountProof  *identity.Proof // the account page's sign-in, if any
+	accountDevice string          // the browser's own device ID its identity session is bound to
+	accountAccess string          // that identity session's access token (never sent to the browser)
+	ceremony      string          // the passkey ceremony under way (never sent to the browser)
+	ceremonyFor   string          // passkeyForDevice or passkeyForAccount: where its Proof goes
 }
 
 // passkeyPage is what the templates are given.
@@ -81,19 +84,13 @@ type passkeyPage struct {
 	Passkeys []identity.PasskeyInfo
 }
 
-// mountPasskeys adds the passkey pages and endpoints to mux.
-func (s *Server) mountPasskeys(mux *http.ServeMux) {
-	// A per-source bucket: 60 at once, then 5 a second.
-	rate := Rate{Every: 200 * time.Millisecond, Burst: 60}
-	s.passkeys = &passkeyPages{sessions: newWebSessions(time.Now), limit: newSourceLimiter("passkey requests", rate, time.Now)}
-	cop := http.NewCrossOriginProtection()
-	h := func(pattern string, f http.HandlerFunc) {
-		mux.Handle(pattern, s.passkeys.limit.wrap(s.log.Warn, passkeyHeaders(cop.Handler(f))))
-	}
+// mountPasskeys adds the passkey pages and endpoints through h, the
+// sign-in pages' wrapper (headers, per-source bucket, cross-origin check).
+func (s *Server) mountPasskeys(h func(pattern string, f http.HandlerFunc)) {
 	h("GET "+PathAccount, s.accountPage)
-	h("POST "+pathAccountLogin, s.accountLogin)
-	h("POST "+pathAccountLogout, s.accountLogout)
-	h("POST "+pathPasskeyDelete, s.passkeyDelete)
+	h("POST "+pathAccountLogin, s.formPage(s.accountLogin))
+	h("POST "+pathAccountLogout, s.formPage(s.accountLogout))
+	h("POST "+pathPasskeyDelete, s.formPage(s.passkeyDelete))
 	h("GET "+PathPasskeyLogin, s.passkeyLoginPage)
 	h("POST "+pathPasskeyLoginBegin, s.passkeyJSON(maxPasskeyBeginBytes, s.passkeyLoginBegin))
 	h("POST "+pathPasskeyLoginEnd, s.passkeyJSON(identity.MaxPasskeyResponse, s.passkeyLoginFinish))
@@ -106,55 +103,35 @@ func (s *Server) mountPasskeys(mux *http.ServeMux) {
 	})
 }
 
-// passkeyHeaders sets the headers every passkey page and answer carries.
-func passkeyHeaders(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hd := w.Header()
-		hd.Set("Content-Security-Policy", passkeyCSP)
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("Referrer-Policy", "no-referrer")
-		hd.Set("Cache-Control", "no-store")
-		h.ServeHTTP(w, r)
-	})
-}
-
+// renderPasskeyPage writes passkey page name with status.
 func (s *Server) renderPasskeyPage(w http.ResponseWriter, status int, name string, d passkeyPage) {
-	var buf bytes.Buffer
-	if err := passkeyTemplates.ExecuteTemplate(&buf, name+".html", d); err != nil {
-		s.log.Error("render passkey page", "page", name, "err", err)
-		http.Error(w, "the controller could not show this page: tell an admin", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	w.Write(buf.Bytes())
+	s.renderFrom(w, status, passkeyTemplates, name, d)
 }
 
 // accountPage shows the passkeys of the user signed in here, or the
 // password sign-in form.
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
-	ws, ok := s.webSessionOrNew(w, r)
+	sess, ok := s.browserSession(w, r)
 	if !ok {
 		return
 	}
-	ws.mu.Lock()
-	defer ws.mu.Unlock()
-	s.renderAccount(w, r, ws, http.StatusOK, passkeyPage{})
+	defer sess.mu.Unlock()
+	s.renderAccount(w, r, sess, http.StatusOK, passkeyPage{})
 }
 
-// renderAccount renders the account page for ws (locked) with d's
+// renderAccount renders the account page for sess (locked) with d's
 // message or error.
-func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, ws *webSession, status int, d passkeyPage) {
-	d.Title, d.CSRF = "Your account", ws.csrf
-	if user, ok := s.signedInUser(r, ws); ok {
+func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, sess *browserSession, status int, d passkeyPage) {
+	d.Title, d.CSRF = "Your account", sess.csrf
+	if user, ok := s.signedInUser(r, sess); ok {
 		keys, err := s.core.Identity.Passkeys(r.Context(), user)
 		if err != nil {
 			s.log.Error("list passkeys", "user", user, "err", err)
 			d.Error = "Your passkeys could not be listed: try again, and tell an admin if it persists."
 		}
-		d.User, d.Passkeys, d.Methods = user, keys, strings.Join(ws.proof.Methods(), "+")
-		d.CanAdd = s.core.Identity.CanAddPasskey(*ws.proof) == nil
+		p := *sess.passkey.accountProof
+		d.User, d.Passkeys, d.Methods = user, keys, strings.Join(p.Methods(), "+")
+		d.CanAdd = s.core.Identity.CanAddPasskey(p) == nil
 	} else {
 		d.Title = "Sign in"
 	}
@@ -164,92 +141,65 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, ws *webSe
 	s.renderPasskeyPage(w, status, "account", d)
 }
 
-// signedInUser is the user of ws's sign-in while its identity session is
-// live (not revoked, user not disabled, access token not expired); a dead
-// one is forgotten.
-func (s *Server) signedInUser(r *http.Request, ws *webSession) (string, bool) {
-	if ws.proof == nil {
+// signedInUser is the user of sess's account sign-in while its identity
+// session is live (not revoked, user not disabled, access token not
+// expired); a dead one is forgotten.
+func (s *Server) signedInUser(r *http.Request, sess *browserSession) (string, bool) {
+	a := &sess.passkey
+	if a.accountProof == nil {
 		return "", false
 	}
-	sess, err := s.core.Identity.Authenticate(r.Context(), ws.access, ws.device)
+	is, err := s.core.Identity.Authenticate(r.Context(), a.accountAccess, a.accountDevice)
 	if err != nil {
-		s.log.Info("account page: sign-in no longer valid", "user", ws.proof.User(), "err", err)
-		ws.proof, ws.access, ws.device = nil, "", ""
+		s.log.Info("account page: sign-in no longer valid", "user", a.accountProof.User(), "err", err)
+		a.accountProof, a.accountAccess, a.accountDevice = nil, "", ""
 		return "", false
 	}
-	return sess.User, true
+	return is.User, true
 }
 
-// signedInHere finishes a sign-in in this browser: an identity session
-// bound to the browser (its own device ID), held server-side. This is the
-// function to swap when the sign-in pages' device flow is merged: there a
-// sign-in's Proof goes to the device being confirmed (/device/confirm).
-func (s *Server) signedInHere(r *http.Request, ws *webSession, p identity.Proof) (next string, err error) {
+// signedInHere signs this browser in on the account page: an identity
+// session bound to the browser (its own device ID), held server-side.
+func (s *Server) signedInHere(r *http.Request, sess *browserSession, p identity.Proof) error {
 	device := "browser-" + rand.Text()
 	_, tok, err := s.core.Identity.StartSession(r.Context(), p, device)
 	if err != nil {
-		return "", err
+		return err
 	}
-	ws.proof, ws.device, ws.access = &p, device, tok.Access
-	s.log.Info("signed in on the account page", "user", p.User(), "methods", p.Methods(), "source", passkeySource(r))
-	return PathAccount, nil
-}
-
-// webForm reads a page's form (capped) and checks its CSRF token; it
-// returns the session locked. On failure it has answered.
-func (s *Server) webForm(w http.ResponseWriter, r *http.Request) (*webSession, url.Values, bool) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxPasskeyFormBytes)
-	if err := r.ParseForm(); err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			http.Error(w, fmt.Sprintf("a form here takes at most %d bytes", maxPasskeyFormBytes), http.StatusRequestEntityTooLarge)
-			return nil, nil, false
-		}
-		http.Error(w, "malformed form: reload the page and try again", http.StatusBadRequest)
-		return nil, nil, false
-	}
-	ws := s.webSessionOf(r)
-	if !checkCSRF(ws, r.PostForm["csrf"]) {
-		s.log.Warn("account page: form refused: no session or wrong CSRF token", "remote", r.RemoteAddr, "path", r.URL.Path)
-		http.Error(w, "this form expired or did not come from this controller's page: reload the page and try again", http.StatusForbidden)
-		return nil, nil, false
-	}
-	ws.mu.Lock()
-	return ws, r.PostForm, true
+	a := &sess.passkey
+	a.accountProof, a.accountDevice, a.accountAccess = &p, device, tok.Access
+	s.log.Info("signed in on the account page", "user", p.User(), "methods", p.Methods(), "source", sourceAddr(r))
+	return nil
 }
 
 // accountLogin checks user name, password and (for an account with TOTP)
 // code, and signs the browser in.
-func (s *Server) accountLogin(w http.ResponseWriter, r *http.Request) {
-	ws, form, ok := s.webForm(w, r)
-	if !ok {
-		return
-	}
-	defer ws.mu.Unlock()
+func (s *Server) accountLogin(w http.ResponseWriter, r *http.Request, sess *browserSession, form url.Values) {
 	user, password, code := form.Get("user"), form.Get("password"), form.Get("code")
 	d := passkeyPage{Name: controller.Clip(user)}
-	if user == "" || password == "" || len(user) > 256 || len(password) > 1024 || len(code) > 16 {
+	if user == "" || password == "" || len(user) > maxUserField || len(password) > maxPassField || len(code) > 16 {
 		d.Error = "Enter your user name and password (and the code, if your account has one)."
-		s.renderAccount(w, r, ws, http.StatusBadRequest, d)
+		s.renderAccount(w, r, sess, http.StatusBadRequest, d)
 		return
 	}
-	p, err := s.core.Identity.CheckPassword(r.Context(), identity.Login{User: user, Password: password, Code: code, Source: passkeySource(r)})
+	p, err := s.core.Identity.CheckPassword(r.Context(), identity.Login{User: user, Password: password, Code: code, Source: sourceAddr(r)})
 	if err == nil {
-		if _, err = s.signedInHere(r, ws, p); err == nil {
+		if err = s.signedInHere(r, sess, p); err == nil {
 			http.Redirect(w, r, PathAccount, http.StatusSeeOther)
 			return
 		}
 	}
 	status, msg := signInFailure(err)
 	if throttled, ok := errors.AsType[*identity.ThrottledError](err); ok {
-		w.Header().Set("Retry-After", retrySeconds(throttled.RetryAfter))
+		w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
 	}
 	if status >= 500 {
 		s.log.Error("account sign-in failed on the controller's side", "user", controller.Clip(user), "err", err)
 	} else {
-		s.log.Warn("account sign-in failed", "user", controller.Clip(user), "source", passkeySource(r))
+		s.log.Warn("account sign-in failed", "user", controller.Clip(user), "source", sourceAddr(r))
 	}
 	d.Error = msg
-	s.renderAccount(w, r, ws, status, d)
+	s.renderAccount(w, r, sess, status, d)
 }
 
 // signInFailure maps a sign-in error to a status and what the person is
@@ -258,7 +208,7 @@ func signInFailure(err error) (int, string) {
 	var throttled *identity.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
-		return http.StatusTooManyRequests, fmt.Sprintf("Too many attempts: try again in %s s.", retrySeconds(throttled.RetryAfter))
+		return http.StatusTooManyRequests, fmt.Sprintf("Too many attempts: try again in %s s.", retryAfter(throttled.RetryAfter))
 	case errors.Is(err, identity.ErrMFARequired):
 		return http.StatusUnauthorized, "Enter the code from your authenticator app too."
 	case errors.Is(err, identity.ErrCeremony):
@@ -271,74 +221,64 @@ func signInFailure(err error) (int, string) {
 	return http.StatusInternalServerError, "The controller could not check this sign-in: try again, and tell an admin if it persists."
 }
 
-func retrySeconds(d time.Duration) string { return strconv.Itoa(int(math.Ceil(d.Seconds()))) }
-
-// accountLogout ends this browser's sign-in and its identity session.
-func (s *Server) accountLogout(w http.ResponseWriter, r *http.Request) {
-	ws, _, ok := s.webForm(w, r)
-	if !ok {
-		return
-	}
-	defer ws.mu.Unlock()
-	if ws.access != "" {
-		if err := s.core.Identity.Logout(r.Context(), ws.access, ws.device); err != nil {
+// accountLogout ends this browser's session: its account sign-in with
+// its identity session, and any sign-in under way on the device pages.
+func (s *Server) accountLogout(w http.ResponseWriter, r *http.Request, sess *browserSession, _ url.Values) {
+	if a := sess.passkey; a.accountAccess != "" {
+		if err := s.core.Identity.Logout(r.Context(), a.accountAccess, a.accountDevice); err != nil {
 			s.log.Info("account sign-out: session already ended", "err", err)
 		}
 	}
-	ws.proof, ws.access, ws.device, ws.ceremony = nil, "", "", ""
-	if c, err := r.Cookie(s.webCookieName()); err == nil {
-		s.passkeys.sessions.drop(c.Value)
+	sess.passkey = passkeyState{}
+	sess.proof, sess.userCode, sess.first, sess.oidc = nil, "", nil, nil
+	if c, err := r.Cookie(s.cookieName()); err == nil {
+		s.signIn.browsers.drop(c.Value)
 	}
 	http.Redirect(w, r, PathAccount, http.StatusSeeOther)
 }
 
 // passkeyDelete deletes one of the signed-in user's passkeys.
-func (s *Server) passkeyDelete(w http.ResponseWriter, r *http.Request) {
-	ws, form, ok := s.webForm(w, r)
+func (s *Server) passkeyDelete(w http.ResponseWriter, r *http.Request, sess *browserSession, form url.Values) {
+	user, ok := s.signedInUser(r, sess)
 	if !ok {
+		s.renderAccount(w, r, sess, http.StatusUnauthorized, passkeyPage{Error: "Sign in first."})
 		return
 	}
-	defer ws.mu.Unlock()
-	user, ok := s.signedInUser(r, ws)
-	if !ok {
-		s.renderAccount(w, r, ws, http.StatusUnauthorized, passkeyPage{Error: "Sign in first."})
-		return
-	}
-	id := form.Get("id")
-	err := s.core.Identity.DeletePasskey(r.Context(), user, id)
+	err := s.core.Identity.DeletePasskey(r.Context(), user, form.Get("id"))
 	switch {
 	case errors.Is(err, identity.ErrNotFound):
-		s.renderAccount(w, r, ws, http.StatusNotFound, passkeyPage{Error: "You have no such passkey: reload the page."})
+		s.renderAccount(w, r, sess, http.StatusNotFound, passkeyPage{Error: "You have no such passkey: reload the page."})
 	case err != nil:
 		s.log.Error("delete passkey", "user", user, "err", err)
-		s.renderAccount(w, r, ws, http.StatusInternalServerError, passkeyPage{Error: "The passkey could not be deleted: try again."})
+		s.renderAccount(w, r, sess, http.StatusInternalServerError, passkeyPage{Error: "The passkey could not be deleted: try again."})
 	default:
 		s.log.Info("passkey deleted", "user", user)
 		http.Redirect(w, r, PathAccount, http.StatusSeeOther)
 	}
 }
 
-// passkeyLoginPage is "Sign in with a passkey".
+// passkeyLoginPage is "Sign in with a passkey" for the account page.
 func (s *Server) passkeyLoginPage(w http.ResponseWriter, r *http.Request) {
-	ws, ok := s.webSessionOrNew(w, r)
+	sess, ok := s.browserSession(w, r)
 	if !ok {
 		return
 	}
-	s.renderPasskeyPage(w, http.StatusOK, "passkey_login", passkeyPage{Title: "Sign in with a passkey", CSRF: ws.csrf})
+	defer sess.mu.Unlock()
+	s.renderPasskeyPage(w, http.StatusOK, "passkey_login", passkeyPage{Title: "Sign in with a passkey", CSRF: sess.csrf})
 }
 
 // passkeyJSON runs h for a JSON POST of at most limit bytes that carries
 // its session's CSRF token in X-CSRF-Token; h gets the session locked and
 // the body, and returns what to answer.
-func (s *Server) passkeyJSON(limit int64, h func(r *http.Request, ws *webSession, body []byte) (any, error)) http.HandlerFunc {
+func (s *Server) passkeyJSON(limit int64, h func(r *http.Request, sess *browserSession, body []byte) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 			writeError(w, http.StatusUnsupportedMediaType, "send the request as application/json")
 			return
 		}
-		ws := s.webSessionOf(r)
-		if !checkCSRF(ws, r.Header.Values("X-CSRF-Token")) {
-			s.log.Warn("passkey request refused: no session or wrong CSRF token", "remote", r.RemoteAddr, "path", r.URL.Path)
+		sess := s.sessionFrom(r)
+		if sess == nil || !csrfMatches(sess.csrf, r.Header.Values("X-CSRF-Token")) {
+			s.log.Warn("passkey request refused: no sign-in session or wrong CSRF token", "remote", r.RemoteAddr, "path", r.URL.Path, "session", sess != nil)
 			writeError(w, http.StatusForbidden, "no sign-in session or a wrong CSRF token: reload the page and try again")
 			return
 		}
@@ -355,14 +295,14 @@ func (s *Server) passkeyJSON(limit int64, h func(r *http.Request, ws *webSession
 			writeError(w, http.StatusBadRequest, "malformed JSON body")
 			return
 		}
-		ws.mu.Lock()
-		out, err := h(r, ws, body)
-		ws.mu.Unlock()
+		sess.mu.Lock()
+		out, err := h(r, sess, body)
+		sess.mu.Unlock()
 		if err != nil {
 			s.writePasskeyError(w, r, err)
 			return
 		}
-		writeNoStore(w, http.StatusOK, out)
+		writeNoStoreJSON(w, http.StatusOK, out)
 	}
 }
 
@@ -371,7 +311,7 @@ func (s *Server) writePasskeyError(w http.ResponseWriter, r *http.Request, err e
 	var status int
 	var msg string
 	switch {
-	case errors.Is(err, errSignInFirst), errors.Is(err, identity.ErrMFARequired), errors.Is(err, identity.ErrMFATooOld):
+	case errors.Is(err, errSignInFirst), errors.Is(err, errCodeFirst), errors.Is(err, identity.ErrMFARequired), errors.Is(err, identity.ErrMFATooOld):
 		status, msg = http.StatusForbidden, err.Error()
 	case errors.Is(err, errBadPasskeyRequest):
 		status, msg = http.StatusBadRequest, err.Error()
@@ -381,94 +321,128 @@ func (s *Server) writePasskeyError(w http.ResponseWriter, r *http.Request, err e
 		status, msg = signInFailure(err)
 	}
 	if throttled, ok := errors.AsType[*identity.ThrottledError](err); ok {
-		w.Header().Set("Retry-After", retrySeconds(throttled.RetryAfter))
+		w.Header().Set("Retry-After", retryAfter(throttled.RetryAfter))
 	}
 	if status >= 500 {
 		s.log.Error("passkey request failed on the controller's side", "path", r.URL.Path, "err", err)
 	} else {
-		s.log.Warn("passkey request refused", "path", r.URL.Path, "source", passkeySource(r), "status", status, "err", controller.Clip(err.Error()))
+		s.log.Warn("passkey request refused", "path", r.URL.Path, "source", sourceAddr(r), "status", status, "err", controller.Clip(err.Error()))
 	}
 	writeError(w, status, msg)
 }
 
 var (
 	errSignInFirst       = errors.New("sign in with your password and code first")
+	errCodeFirst         = errors.New("enter the code your device shows first (start again at /device)")
 	errBadPasskeyRequest = errors.New("bad passkey request")
 )
 
-// passkeyLoginBegin: {"user": optional} → the request options.
-func (s *Server) passkeyLoginBegin(r *http.Request, ws *webSession, body []byte) (any, error) {
+// passkeyLoginBegin: {"user": optional, "for": "device" | "account"} →
+// the request options. "device" needs a device code entered in this
+// session.
+func (s *Server) passkeyLoginBegin(r *http.Request, sess *browserSession, body []byte) (any, error) {
 	var in struct {
 		User string `json:"user"`
+		For  string `json:"for"`
 	}
 	if err := strictJSON(body, &in); err != nil {
 		return nil, err
 	}
-	if len(in.User) > 256 {
+	if len(in.User) > maxUserField {
 		return nil, fmt.Errorf("%w: user name too long", errBadPasskeyRequest)
 	}
-	return holdCeremony(ws)(s.core.Identity.BeginPasskeyLogin(r.Context(), in.User))
+	switch in.For {
+	case passkeyForDevice:
+		if sess.userCode == "" {
+			return nil, errCodeFirst
+		}
+	case passkeyForAccount:
+	default:
+		return nil, fmt.Errorf("%w: \"for\" must be %q or %q", errBadPasskeyRequest, passkeyForDevice, passkeyForAccount)
+	}
+	ch, err := s.core.Identity.BeginPasskeyLogin(r.Context(), in.User)
+	if err != nil {
+		return nil, err
+	}
+	sess.passkey.ceremony, sess.passkey.ceremonyFor = ch.ID, in.For
+	return ch.Options, nil
 }
 
-// holdCeremony keeps a begun ceremony's ID in ws (it never goes to the
+// holdCeremony keeps a begun ceremony's ID in sess (it never goes to the
 // browser, so one browser cannot finish another's) and answers its
 // options.
-func holdCeremony(ws *webSession) func(identity.PasskeyChallenge, error) (any, error) {
+func holdCeremony(sess *browserSession) func(identity.PasskeyChallenge, error) (any, error) {
 	return func(ch identity.PasskeyChallenge, err error) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		ws.ceremony = ch.ID
+		sess.passkey.ceremony, sess.passkey.ceremonyFor = ch.ID, ""
 		return ch.Options, nil
 	}
 }
 
-// takeCeremony returns ws's ceremony and forgets it: one finish per begin.
-func takeCeremony(ws *webSession) string {
-	id := ws.ceremony
-	ws.ceremony = ""
-	return id
+// takeCeremony returns sess's ceremony and what it is for, and forgets
+// both: one finish per begin.
+func takeCeremony(sess *browserSession) (id, purpose string) {
+	id, purpose = sess.passkey.ceremony, sess.passkey.ceremonyFor
+	sess.passkey.ceremony, sess.passkey.ceremonyFor = "", ""
+	return id, purpose
 }
 
-// passkeyLoginFinish: the credential → signed in; {"next": URL}.
-func (s *Server) passkeyLoginFinish(r *http.Request, ws *webSession, body []byte) (any, error) {
-	p, err := s.core.Identity.FinishPasskeyLogin(r.Context(), takeCeremony(ws), body, passkeySource(r))
+// passkeyLoginFinish: the credential → signed in; {"next": URL}. A
+// sign-in begun on /login goes to the device being confirmed, exactly as
+// a password sign-in does (signedIn in pages.go); one begun on
+// /login/passkey signs this browser in on the account page.
+func (s *Server) passkeyLoginFinish(r *http.Request, sess *browserSession, body []byte) (any, error) {
+	id, purpose := takeCeremony(sess)
+	if purpose == "" {
+		id = "" // a registration's ceremony does not sign in
+	}
+	p, err := s.core.Identity.FinishPasskeyLogin(r.Context(), id, body, sourceAddr(r))
 	if err != nil {
 		return nil, err
 	}
-	next, err := s.signedInHere(r, ws, p)
-	if err != nil {
-		return nil, err
+	if purpose == passkeyForAccount {
+		if err := s.signedInHere(r, sess, p); err != nil {
+			return nil, err
+		}
+		return map[string]string{"next": PathAccount}, nil
 	}
-	return map[string]string{"next": next}, nil
+	if sess.userCode == "" { // decided meanwhile in another tab
+		return nil, errCodeFirst
+	}
+	s.log.Info("signed in", "user", p.User(), "methods", p.Methods(), "source", sourceAddr(r))
+	sess.proof, sess.first = &p, nil
+	return map[string]string{"next": pathConfirm}, nil
 }
 
 // passkeyAddBegin: {"name"} → the creation options, for a user signed in
 // here with password and code.
-func (s *Server) passkeyAddBegin(r *http.Request, ws *webSession, body []byte) (any, error) {
+func (s *Server) passkeyAddBegin(r *http.Request, sess *browserSession, body []byte) (any, error) {
 	var in struct {
 		Name string `json:"name"`
 	}
 	if err := strictJSON(body, &in); err != nil {
 		return nil, err
 	}
-	if _, ok := s.signedInUser(r, ws); !ok {
+	if _, ok := s.signedInUser(r, sess); !ok {
 		return nil, errSignInFirst
 	}
-	return holdCeremony(ws)(s.core.Identity.BeginPasskeyRegistration(r.Context(), *ws.proof, strings.TrimSpace(in.Name)))
+	return holdCeremony(sess)(s.core.Identity.BeginPasskeyRegistration(r.Context(), *sess.passkey.accountProof, strings.TrimSpace(in.Name)))
 }
 
 // passkeyAddFinish: the new credential → stored; {"next": URL}.
-func (s *Server) passkeyAddFinish(r *http.Request, ws *webSession, body []byte) (any, error) {
-	id := takeCeremony(ws)
-	if _, ok := s.signedInUser(r, ws); !ok {
+func (s *Server) passkeyAddFinish(r *http.Request, sess *browserSession, body []byte) (any, error) {
+	id, _ := takeCeremony(sess)
+	if _, ok := s.signedInUser(r, sess); !ok {
 		return nil, errSignInFirst
 	}
-	info, err := s.core.Identity.FinishPasskeyRegistration(r.Context(), *ws.proof, id, body)
+	p := *sess.passkey.accountProof
+	info, err := s.core.Identity.FinishPasskeyRegistration(r.Context(), p, id, body)
 	if err != nil {
 		return nil, err
 	}
-	s.log.Info("passkey added", "user", ws.proof.User(), "name", info.Name)
+	s.log.Info("passkey added", "user", p.User(), "name", info.Name)
 	return map[string]string{"next": PathAccount}, nil
 }
 
@@ -480,19 +454,4 @@ func strictJSON(body []byte, v any) error {
 		return fmt.Errorf("%w: malformed JSON body", errBadPasskeyRequest)
 	}
 	return nil
-}
-
-// writeNoStore is writeJSON with Cache-Control: no-store (challenges).
-func writeNoStore(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, status, v)
-}
-
-// passkeySource is the client's address for identity's throttle.
-func passkeySource(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
 }

@@ -18,55 +18,12 @@ import (
 // TestPasskeyInHeadlessChromium: alice signs in with password and code in
 // the account page, adds a passkey with Chromium's virtual authenticator,
 // then, with a fresh browser session, signs in with the passkey alone →
-// an identity session with method webauthn and MFA. (Through the account
-// pages: the device flow's pages are on branch h8-signin; there the same
-// passkey finish hands its Proof to the device being confirmed.)
+// an identity session with method webauthn and MFA. (The device flow's
+// passkey sign-in: TestDeviceFlowPasskeyInHeadlessChromium.)
 func TestPasskeyInHeadlessChromium(t *testing.T) {
-	pc := startPasskeyController(t)
-	b := browsertest.New(t, browsertest.Options{Trust: []*x509.Certificate{pc.leaf}})
-	authID := b.AddVirtualAuthenticator(t)
-
-	var methods, listed string
-	b.Do(t, "sign in with password and code",
-		chromedp.Navigate(pc.origin+PathAccount),
-		chromedp.SendKeys(chromedp.ID("user-field"), "alice"),
-		chromedp.SendKeys(chromedp.ID("password-field"), alicePassword),
-		chromedp.SendKeys(chromedp.ID("code-field"), pc.nextCode(t)),
-		chromedp.Click(chromedp.ID("password-submit")),
-		chromedp.WaitVisible(chromedp.ID("signed-in")),
-	)
-	methods = mustText(t, b, "methods")
-	if methods != "pwd+otp" {
-		t.Fatalf("after the password sign-in the page says methods %q, want pwd+otp", methods)
-	}
+	pc, b := startPasskeyBrowser(t)
+	addPasskeyInBrowser(t, pc, b)
 	start := time.Now()
-	b.Do(t, "add a passkey",
-		chromedp.SendKeys(chromedp.ID("passkey-name"), "laptop"),
-		chromedp.Click(chromedp.ID("passkey-add-button")),
-		chromedp.WaitVisible(chromedp.CSS("#passkeys .passkey .name")),
-	)
-	t.Logf("passkey registration in the browser: %v", time.Since(start))
-	listed = mustText(t, b, "passkeys")
-	if !strings.Contains(listed, "laptop") {
-		t.Errorf("the account page lists %q, want the passkey laptop", listed)
-	}
-	if creds := b.Credentials(t, authID); len(creds) != 1 || !creds[0].IsResidentCredential {
-		t.Fatalf("the virtual authenticator holds %+v, want one discoverable credential", creds)
-	}
-	keys, err := pc.core.Identity.Passkeys(t.Context(), "alice")
-	if err != nil || len(keys) != 1 || keys[0].Name != "laptop" {
-		t.Fatalf("Passkeys(alice) = %+v, %v; want laptop", keys, err)
-	}
-
-	// A new browser session (no cookies), the same authenticator.
-	b.Do(t, "sign out",
-		chromedp.Click(chromedp.ID("sign-out")),
-		chromedp.WaitVisible(chromedp.ID("password-form")),
-	)
-	if _, err := chromedp.Call(b.Context(), network.ClearBrowserCookies, cdp.Empty{}); err != nil {
-		t.Fatalf("browser: clear cookies: %v", err)
-	}
-	start = time.Now()
 	b.Do(t, "sign in with the passkey only",
 		chromedp.Navigate(pc.origin+PathPasskeyLogin),
 		chromedp.Click(chromedp.ID("passkey-signin-button")),
@@ -91,6 +48,59 @@ func TestPasskeyInHeadlessChromium(t *testing.T) {
 	}
 	if keys, _ := pc.core.Identity.Passkeys(t.Context(), "alice"); len(keys) != 1 || keys[0].LastUsedAt.IsZero() {
 		t.Errorf("after the sign-in Passkeys(alice) = %+v, want laptop with a last use", keys)
+	}
+}
+
+// startPasskeyBrowser starts a passkey controller and a headless
+// Chromium that trusts it.
+func startPasskeyBrowser(t *testing.T) (*passkeyController, *browsertest.Browser) {
+	t.Helper()
+	pc := startPasskeyController(t)
+	return pc, browsertest.New(t, browsertest.Options{Trust: []*x509.Certificate{pc.leaf}})
+}
+
+// addPasskeyInBrowser gives b a virtual authenticator, signs alice in on
+// the account page with password and code, adds the passkey "laptop",
+// signs out and clears b's cookies: b is a browser that holds alice's
+// passkey and no session.
+func addPasskeyInBrowser(t *testing.T, pc *passkeyController, b *browsertest.Browser) {
+	t.Helper()
+	authID := b.AddVirtualAuthenticator(t)
+	b.Do(t, "sign in with password and code",
+		chromedp.Navigate(pc.origin+PathAccount),
+		chromedp.SendKeys(chromedp.ID("user-field"), "alice"),
+		chromedp.SendKeys(chromedp.ID("password-field"), alicePassword),
+		chromedp.SendKeys(chromedp.ID("code-field"), pc.nextCode(t)),
+		chromedp.Click(chromedp.ID("password-submit")),
+		chromedp.WaitVisible(chromedp.ID("signed-in")),
+	)
+	if methods := mustText(t, b, "methods"); methods != "pwd+otp" {
+		t.Fatalf("after the password sign-in the page says methods %q, want pwd+otp", methods)
+	}
+	start := time.Now()
+	b.Do(t, "add a passkey",
+		chromedp.SendKeys(chromedp.ID("passkey-name"), "laptop"),
+		chromedp.Click(chromedp.ID("passkey-add-button")),
+		chromedp.WaitVisible(chromedp.CSS("#passkeys .passkey .name")),
+	)
+	t.Logf("passkey registration in the browser: %v", time.Since(start))
+	if listed := mustText(t, b, "passkeys"); !strings.Contains(listed, "laptop") {
+		t.Errorf("the account page lists %q, want the passkey laptop", listed)
+	}
+	if creds := b.Credentials(t, authID); len(creds) != 1 || !creds[0].IsResidentCredential {
+		t.Fatalf("the virtual authenticator holds %+v, want one discoverable credential", creds)
+	}
+	keys, err := pc.core.Identity.Passkeys(t.Context(), "alice")
+	if err != nil || len(keys) != 1 || keys[0].Name != "laptop" {
+		t.Fatalf("Passkeys(alice) = %+v, %v; want laptop", keys, err)
+	}
+	// A new browser session (no cookies), the same authenticator.
+	b.Do(t, "sign out",
+		chromedp.Click(chromedp.ID("sign-out")),
+		chromedp.WaitVisible(chromedp.ID("password-form")),
+	)
+	if _, err := chromedp.Call(b.Context(), network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+		t.Fatalf("browser: clear cookies: %v", err)
 	}
 }
 

@@ -4,13 +4,16 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller/identity"
 	"github.com/gatehouse-ztna/gatehouse/internal/webauthntest"
+	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
 var csrfMeta = regexp.MustCompile(`name="csrf-token" content="([^"]+)"`)
@@ -43,16 +46,23 @@ func (pc *passkeyController) signInWithPassword(t *testing.T, cl *http.Client) s
 	return csrf
 }
 
-// TestPasskeyOverHTTP drives the endpoints with a software authenticator:
-// add a passkey, sign in with it; a phishing origin and a replayed finish
-// are refused.
-func TestPasskeyOverHTTP(t *testing.T) {
-	pc := startPasskeyController(t)
-	auth := webauthntest.New(pc.origin)
+// startWithPasskey starts a passkey controller, signs alice in on the
+// account page in cl (with password and code; csrf is its session's
+// token) and adds auth's passkey "laptop".
+func startWithPasskey(t *testing.T) (pc *passkeyController, auth *webauthntest.Authenticator, cl *http.Client, csrf string) {
+	t.Helper()
+	pc = startPasskeyController(t)
+	auth = webauthntest.New(pc.origin)
+	cl = pc.client(t)
+	csrf = pc.signInWithPassword(t, cl)
+	pc.addPasskey(t, cl, csrf, auth, "laptop")
+	return pc, auth, cl, csrf
+}
 
-	cl := pc.client(t)
-	csrf := pc.signInWithPassword(t, cl)
-	status, opts := pc.postJSON(t, cl, pathPasskeyAddBegin, csrf, `{"name":"laptop"}`)
+// addPasskey adds auth's passkey name for the user cl is signed in as.
+func (pc *passkeyController) addPasskey(t *testing.T, cl *http.Client, csrf string, auth *webauthntest.Authenticator, name string) {
+	t.Helper()
+	status, opts := pc.postJSON(t, cl, pathPasskeyAddBegin, csrf, `{"name":"`+name+`"}`)
 	if status != http.StatusOK {
 		t.Fatalf("add begin = %d %s, want 200", status, opts)
 	}
@@ -63,11 +73,18 @@ func TestPasskeyOverHTTP(t *testing.T) {
 	if status, body := pc.postJSON(t, cl, pathPasskeyAddEnd, csrf, string(resp)); status != http.StatusOK || !strings.Contains(body, PathAccount) {
 		t.Fatalf("add finish = %d %s, want 200 with next", status, body)
 	}
+}
+
+// TestPasskeyOverHTTP drives the endpoints with a software authenticator:
+// add a passkey, sign in with it; a phishing origin and a replayed finish
+// are refused.
+func TestPasskeyOverHTTP(t *testing.T) {
+	pc, auth, cl, csrf := startWithPasskey(t)
 
 	signIn := func(auth *webauthntest.Authenticator) (int, string, string, *http.Client) {
 		cl := pc.client(t)
 		csrf := pc.openPage(t, cl, PathPasskeyLogin)
-		status, opts := pc.postJSON(t, cl, pathPasskeyLoginBegin, csrf, `{"user":""}`)
+		status, opts := pc.postJSON(t, cl, pathPasskeyLoginBegin, csrf, `{"user":"","for":"account"}`)
 		if status != http.StatusOK {
 			t.Fatalf("login begin = %d %s", status, opts)
 		}
@@ -92,13 +109,7 @@ func TestPasskeyOverHTTP(t *testing.T) {
 	}
 	// Several passkeys, each named; one deleted from the page (no JavaScript).
 	phone := webauthntest.New(pc.origin)
-	_, opts = pc.postJSON(t, cl, pathPasskeyAddBegin, csrf, `{"name":"phone"}`)
-	if resp, err = phone.Create([]byte(opts)); err != nil {
-		t.Fatal(err)
-	}
-	if status, body := pc.postJSON(t, cl, pathPasskeyAddEnd, csrf, string(resp)); status != http.StatusOK {
-		t.Fatalf("second add finish = %d %s", status, body)
-	}
+	pc.addPasskey(t, cl, csrf, phone, "phone")
 	keys, _ := pc.core.Identity.Passkeys(t.Context(), "alice")
 	if len(keys) != 2 || keys[0].Name != "laptop" || keys[1].Name != "phone" {
 		t.Fatalf("Passkeys(alice) = %+v, want laptop and phone", keys)
@@ -199,15 +210,7 @@ func TestPasskeyEndpointsRefuseBadInput(t *testing.T) {
 // TestPasskeySignInThrottled: failed passkey sign-ins for a named user
 // back off like passwords: 429 with Retry-After, logged.
 func TestPasskeySignInThrottled(t *testing.T) {
-	pc := startPasskeyController(t)
-	auth := webauthntest.New(pc.origin)
-	cl := pc.client(t)
-	csrf := pc.signInWithPassword(t, cl)
-	_, opts := pc.postJSON(t, cl, pathPasskeyAddBegin, csrf, `{"name":"laptop"}`)
-	resp, _ := auth.Create([]byte(opts))
-	if status, body := pc.postJSON(t, cl, pathPasskeyAddEnd, csrf, string(resp)); status != http.StatusOK {
-		t.Fatalf("add finish = %d %s", status, body)
-	}
+	pc, auth, _, csrf := startWithPasskey(t)
 	evil := *auth
 	evil.Origin = "https://gatehouse-login.localhost:8443"
 	other := pc.client(t)
@@ -215,7 +218,7 @@ func TestPasskeySignInThrottled(t *testing.T) {
 	var status int
 	var body string
 	for range identity.DefaultThrottle.Account.Free + 2 {
-		_, opts := pc.postJSON(t, other, pathPasskeyLoginBegin, csrf, `{"user":"alice"}`)
+		_, opts := pc.postJSON(t, other, pathPasskeyLoginBegin, csrf, `{"user":"alice","for":"account"}`)
 		resp, err := evil.Get([]byte(opts))
 		if err != nil {
 			t.Fatal(err)
@@ -227,4 +230,102 @@ func TestPasskeySignInThrottled(t *testing.T) {
 	if status != http.StatusTooManyRequests || !strings.Contains(body, "try again in") {
 		t.Errorf("after %d failed passkey sign-ins: %d %s, want 429", identity.DefaultThrottle.Account.Free+2, status, body)
 	}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// TestPasskeyDeviceFlowOverHTTP: a passkey sign-in begun for the device
+// flow needs a code entered in the same session and hands its Proof to
+// the confirm step; one begun for the account page does not, and a
+// begin that does not say which is refused.
+func TestPasskeyDeviceFlowOverHTTP(t *testing.T) {
+	pc, auth, _, _ := startWithPasskey(t)
+
+	br := pc.client(t)
+	status, page := do(t, br, "GET", pc.origin+api.PathDevicePage, "", nil, nil)
+	m := csrfField.FindStringSubmatch(page)
+	if status != http.StatusOK || m == nil {
+		t.Fatalf("GET /device = %d without a CSRF field", status)
+	}
+	csrf := m[1]
+	for _, tt := range []struct{ name, body string }{
+		{"device sign-in before a code", `{"for":"device"}`},
+		{"no purpose", `{"user":""}`},
+		{"unknown purpose", `{"for":"admin"}`},
+	} {
+		if status, body := pc.postJSON(t, br, pathPasskeyLoginBegin, csrf, tt.body); status != http.StatusForbidden && status != http.StatusBadRequest {
+			t.Errorf("%s: begin %s = %d %s, want 403 or 400", tt.name, tt.body, status, body)
+		}
+	}
+	pc.enterCode(t, br, csrf)
+	confirmStatus := func() (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", pc.origin+pathConfirm, nil)
+		res, err := br.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode, res.Header.Get("Location")
+	}
+	signIn := func(purpose string) string {
+		t.Helper()
+		status, opts := pc.postJSON(t, br, pathPasskeyLoginBegin, csrf, `{"for":"`+purpose+`"}`)
+		if status != http.StatusOK {
+			t.Fatalf("begin for %s = %d %s", purpose, status, opts)
+		}
+		resp, err := auth.Get([]byte(opts))
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, body := pc.postJSON(t, br, pathPasskeyLoginEnd, csrf, string(resp))
+		var next struct{ Next string }
+		if json.Unmarshal([]byte(body), &next); status != http.StatusOK {
+			t.Fatalf("finish for %s = %d %s", purpose, status, body)
+		}
+		return next.Next
+	}
+	// Signed in on the account page: the device still needs a sign-in.
+	if next := signIn(passkeyForAccount); next != PathAccount {
+		t.Errorf("account passkey sign-in: next %q, want %s", next, PathAccount)
+	}
+	if status, loc := confirmStatus(); status != http.StatusSeeOther || loc != api.PathLogin {
+		t.Errorf("GET %s after an account sign-in = %d → %q, want 303 → %s", pathConfirm, status, loc, api.PathLogin)
+	}
+	if next := signIn(passkeyForDevice); next != pathConfirm {
+		t.Errorf("device passkey sign-in: next %q, want %s", next, pathConfirm)
+	}
+	if status, loc := confirmStatus(); status != http.StatusOK {
+		t.Errorf("GET %s after the device sign-in = %d → %q, want 200", pathConfirm, status, loc)
+	}
+}
+
+// enterCode starts a device authorization and posts its code on /device
+// in cl's session.
+func (pc *passkeyController) enterCode(t *testing.T, cl *http.Client, csrf string) {
+	t.Helper()
+	_, da := pc.startCode(t, "laptop")
+	form := url.Values{"csrf": {csrf}, "user_code": {da.UserCode}}
+	if status, body := do(t, cl, "POST", pc.origin+api.PathDevicePage, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()), nil); status != http.StatusSeeOther {
+		t.Fatalf("POST /device = %d %.300s, want 303", status, body)
+	}
+}
+
+// startCode starts a device authorization for a new device named
+// hostname, as gatehouse login does; it returns the agent's client too.
+func (pc *passkeyController) startCode(t *testing.T, hostname string) (*http.Client, api.DeviceAuthorization) {
+	t.Helper()
+	caPEM, err := os.ReadFile(pc.Server.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, err := wire.HTTPClient(caPEM, "this device")
+	if err != nil {
+		t.Fatal(err)
+	}
+	da, err := wire.StartDeviceAuthorization(t.Context(), hc, pc.origin, wire.DeviceAuthorizationForm{DeviceKey: newKey(t), Hostname: hostname})
+	if err != nil {
+		t.Fatalf("StartDeviceAuthorization = %v", err)
+	}
+	return hc, da
 }

@@ -114,8 +114,7 @@ type Server struct {
 	log         *slog.Logger
 	enrollLimit *sourceLimiter
 	authLimit   *sourceLimiter
-	signIn      *signIn       // the device flow and the sign-in pages (signin.go)
-	passkeys    *passkeyPages // the passkey and account pages (passkeys.go)
+	signIn      *signIn // the device flow and the sign-in pages (signin.go)
 
 	ln    net.Listener
 	http  *http.Server
@@ -176,7 +175,6 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET "+api.GatewayWebsocketPath, s.authLimit.wrap(s.log.Warn, http.HandlerFunc(s.handleGateway)))
 	s.mountAdmin(mux)
 	s.mountSignIn(mux)
-	s.mountPasskeys(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

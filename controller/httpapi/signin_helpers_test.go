@@ -163,12 +163,18 @@ type pollResult struct {
 
 // poll runs wire.PollToken in a goroutine the test owns.
 func (e *signinEnv) poll(t testing.TB, da api.DeviceAuthorization) <-chan pollResult {
+	return pollToken(t, e.hc, e.base, da)
+}
+
+// pollToken runs wire.PollToken against base through hc in a goroutine
+// the test owns.
+func pollToken(t testing.TB, hc *http.Client, base string, da api.DeviceAuthorization) <-chan pollResult {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(da.ExpiresIn)*time.Second)
 	out := make(chan pollResult, 1)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		tok, err := wire.PollToken(ctx, e.hc, e.base, da.DeviceCode, da.Interval)
+		tok, err := wire.PollToken(ctx, hc, base, da.DeviceCode, da.Interval)
 		out <- pollResult{tok, err}
 	}()
 	t.Cleanup(func() { cancel(); <-done })
@@ -244,7 +250,8 @@ func (b *browser) post(path string, v url.Values) *http.Response {
 	return b.keep(b.hc.PostForm(b.base+path, v))
 }
 
-// parseForm finds the page's form: its action, its inputs' names and
+// parseForm finds the page's form, the first with an action (a form
+// without one is passkeys.js's): its action, its inputs' names and
 // values, and its buttons (by id, with their value).
 func parseForm(t testing.TB, page string) (action string, fields, buttons map[string]string) {
 	t.Helper()
@@ -253,22 +260,24 @@ func parseForm(t testing.TB, page string) (action string, fields, buttons map[st
 		t.Fatalf("parse page: %v", err)
 	}
 	fields, buttons = map[string]string{}, map[string]string{}
-	for n := range doc.Descendants() {
-		if n.Type != html.ElementNode {
+	for form := range doc.Descendants() {
+		if a := attrs(form); form.Type != html.ElementNode || form.Data != "form" || a["action"] == "" {
 			continue
+		} else if action = a["action"]; a["method"] != "post" {
+			t.Errorf("form %q method = %q, want post", action, a["method"])
 		}
-		a := attrs(n)
-		switch n.Data {
-		case "form":
-			action = a["action"]
-			if a["method"] != "post" {
-				t.Errorf("form %q method = %q, want post", action, a["method"])
+		for n := range form.Descendants() {
+			if n.Type != html.ElementNode {
+				continue
 			}
-		case "input":
-			fields[a["name"]] = a["value"]
-		case "button":
-			buttons[a["id"]] = a["value"]
+			switch a := attrs(n); n.Data {
+			case "input":
+				fields[a["name"]] = a["value"]
+			case "button":
+				buttons[a["id"]] = a["value"]
+			}
 		}
+		break
 	}
 	return action, fields, buttons
 }

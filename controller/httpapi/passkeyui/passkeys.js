@@ -18,9 +18,13 @@
     for (let i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
     return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   }
+  // csrf is the browser session's token: the account pages' meta tag,
+  // or the sign-in page form's hidden field.
   function csrf() {
     const m = document.querySelector('meta[name="csrf-token"]');
-    return m ? m.content : "";
+    if (m) return m.content;
+    const f = document.querySelector('input[name="csrf"]');
+    return f ? f.value : "";
   }
   function status(msg) {
     const el = document.getElementById("passkey-status");
@@ -62,9 +66,12 @@
     }
   }
 
+  // signIn's form says where the sign-in goes (data-for): "device" on
+  // the device flow's /login, "account" on /login/passkey.
   function signIn(ev) {
+    const purpose = ev.currentTarget.dataset.for;
     return run(ev, "/login/passkey/begin",
-      function () { return { user: (document.getElementById("passkey-user") || {}).value || "" }; },
+      function () { return { user: (document.getElementById("passkey-user") || {}).value || "", for: purpose }; },
       function (pk) {
         pk.challenge = b64uToBuf(pk.challenge);
         pk.allowCredentials = ids(pk.allowCredentials);
