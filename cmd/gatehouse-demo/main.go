@@ -148,6 +148,9 @@ func run(ctx context.Context, dir, listen string, gwPort, portBase int, once boo
 		return err
 	}
 	step("the agent keeps its device key and session tokens in: %s", st.SecretsIn)
+	if why := awaitDenial(ctx, client, "grafana"); why != "" {
+		step("before signing in, gatehouse apps says grafana is denied: %s", why)
+	}
 	if err := signIn(ctx, client, alice); err != nil {
 		return err
 	}
@@ -365,6 +368,22 @@ func awaitAgent(ctx context.Context, c *localapi.Client) (localapi.Status, error
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// awaitDenial waits briefly for the agent to list app as denied and
+// returns its first reason ("" when it does not).
+func awaitDenial(ctx context.Context, c *localapi.Client, app string) string {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		apps, _ := c.Apps(ctx)
+		for _, a := range apps {
+			if a.Name == app && !a.Allowed && len(a.Reasons) > 0 {
+				return a.Reasons[0].Message
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return ""
 }
 
 func awaitApps(ctx context.Context, c *localapi.Client, names ...string) (map[string]string, error) {
