@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,5 +89,21 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("demo output lacks %q (in this order, after what came before):\n%s", want, out)
 		}
 		rest = rest[i+len(want):]
+	}
+
+	// The credentials the demo prints for signing in by hand are on the
+	// terminal only, never in the processes' logs.
+	secrets := regexp.MustCompile(`(?m)^  password: (\S+)$|^  TOTP:     seed (\S+),`).FindAllStringSubmatch(string(out), -1)
+	if len(secrets) != 2 || secrets[0][1] == "" || secrets[1][2] == "" {
+		t.Fatalf("demo output: password and seed lines = %q, want both", secrets)
+	}
+	for _, log := range []string{"controller.log", "agent.log"} {
+		b, err := os.ReadFile(filepath.Join(dir, log))
+		Must(t, err)
+		for _, secret := range []string{secrets[0][1], secrets[1][2]} {
+			if strings.Contains(string(b), secret) {
+				t.Errorf("%s holds a credential the demo printed (%.4s…)", log, secret)
+			}
+		}
 	}
 }
