@@ -74,7 +74,8 @@ func TestDemo(t *testing.T) {
 		"gatehouse logout while a connection is open",
 		"the open connection was cut",
 		"after the logout",
-		"- you signed out (fix: sign in again: gatehouse login)",
+		"grafana: denied\n        - this device needs a signed-in user and nobody is signed in",
+		"`gatehouse status` says the last session ended: ",
 		"signing in as alice at https://127.0.0.1:",
 		"signed in as alice (pwd, otp)",
 		"signed in again: grafana is reachable again",
@@ -89,6 +90,11 @@ func TestDemo(t *testing.T) {
 			t.Fatalf("demo output lacks %q (in this order, after what came before):\n%s", want, out)
 		}
 		rest = rest[i+len(want):]
+	}
+
+	// The agent's own word or the controller's, whichever came first.
+	if !regexp.MustCompile("says the last session ended: (you signed out|.*\\(logout\\))").Match(out) {
+		t.Errorf("demo output: the ended session's reason does not name the logout:\n%s", out)
 	}
 
 	// The credentials the demo prints for signing in by hand are on the

@@ -148,7 +148,7 @@ func run(ctx context.Context, dir, listen string, gwPort, portBase int, once boo
 		return err
 	}
 	step("the agent keeps its device key and session tokens in: %s", st.SecretsIn)
-	if why := awaitDenial(ctx, client, "grafana"); why != "" {
+	if why := awaitDenial(ctx, client, "grafana", api.CodeSignInRequired); why != "" {
 		step("before signing in, gatehouse apps says grafana is denied: %s", why)
 	}
 	if err := signIn(ctx, client, alice); err != nil {
@@ -194,7 +194,13 @@ func run(ctx context.Context, dir, listen string, gwPort, portBase int, once boo
 		return err
 	}
 	step("the open connection was cut %s after the logout", cut.Round(time.Millisecond))
+	// The agent relinks without a session; the controller's answer then
+	// says why grafana is denied.
+	awaitDenial(ctx, client, "grafana", api.CodeSignInRequired)
 	printApps(ctx, client)
+	if st, err := client.Status(ctx); err == nil && st.Session.Ended != nil {
+		fmt.Printf("    `gatehouse status` says the last session ended: %s\n", st.Session.Ended.Message)
+	}
 	if err := signIn(ctx, client, alice); err != nil {
 		return err
 	}
@@ -370,14 +376,15 @@ func awaitAgent(ctx context.Context, c *localapi.Client) (localapi.Status, error
 	}
 }
 
-// awaitDenial waits briefly for the agent to list app as denied and
-// returns its first reason ("" when it does not).
-func awaitDenial(ctx context.Context, c *localapi.Client, app string) string {
+// awaitDenial waits briefly for the agent to list app as denied for a
+// reason of this code, and returns the reason's words ("" when it does
+// not).
+func awaitDenial(ctx context.Context, c *localapi.Client, app, code string) string {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		apps, _ := c.Apps(ctx)
 		for _, a := range apps {
-			if a.Name == app && !a.Allowed && len(a.Reasons) > 0 {
+			if a.Name == app && !a.Allowed && len(a.Reasons) > 0 && a.Reasons[0].Code == code {
 				return a.Reasons[0].Message
 			}
 		}
@@ -386,6 +393,8 @@ func awaitDenial(ctx context.Context, c *localapi.Client, app string) string {
 	return ""
 }
 
+// awaitApps waits for the agent to list names as allowed and returns
+// each one's first local address.
 func awaitApps(ctx context.Context, c *localapi.Client, names ...string) (map[string]string, error) {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
@@ -393,7 +402,7 @@ func awaitApps(ctx context.Context, c *localapi.Client, names ...string) (map[st
 		found := map[string]string{}
 		if err == nil {
 			for _, a := range apps {
-				if len(a.LocalAddrs) > 0 && len(a.Reasons) > 0 {
+				if a.Allowed && len(a.LocalAddrs) > 0 && len(a.Reasons) > 0 {
 					found[a.Name] = a.LocalAddrs[0]
 				}
 			}
@@ -403,7 +412,7 @@ func awaitApps(ctx context.Context, c *localapi.Client, names ...string) (map[st
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return nil, fmt.Errorf("the agent did not list %v within 15s; see the logs under the demo dir", names)
+	return nil, fmt.Errorf("the agent did not list %v as allowed within 15s; see the logs under the demo dir", names)
 }
 
 func get(addr string) (string, error) {

@@ -89,7 +89,7 @@ func signIn(ctx context.Context, agent *localapi.Client, p person) error {
 func methods(ctx context.Context, agent *localapi.Client) string {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if st, err := agent.Status(ctx); err == nil && st.Session.SignedIn {
+		if st, err := agent.Status(ctx); err == nil && st.Session.SignedIn && len(st.Session.Methods) > 0 {
 			return strings.Join(st.Session.Methods, ", ")
 		}
 		time.Sleep(50 * time.Millisecond)
