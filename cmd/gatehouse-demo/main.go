@@ -229,10 +229,10 @@ Sign in by hand (grafana's policy wants a sign-in with MFA):
   password: %[14]s
   TOTP:     seed %[15]s, or add this to an authenticator app:
             %[16]s
-            (a code the demo spent is refused as used; wait for the next one)
+            (codes work from %[17]s on: the demo spent the ones before)
 Logs: %[11]s/controller.log %[11]s/agent.log. Ctrl-C stops everything.
 `, apps["grafana"], "wiki", d.bin, sock, badPosture, override, goodPosture, url, caFile, tokenFile, dir,
-		api.PathDevicePage, alice.user, alice.password, alice.app.seed, totpURL)
+		api.PathDevicePage, alice.user, alice.password, alice.app.seed, totpURL, alice.app.unspentFrom().Format(time.TimeOnly))
 	if once {
 		return nil
 	}

@@ -252,3 +252,9 @@ func (a *authenticator) code(ctx context.Context, now time.Time) (string, error)
 	a.last = s
 	return totp.GenerateCodeCustom(a.seed, time.Unix(s*totpPeriod, 0), totpOpts)
 }
+
+// unspentFrom is when the first step the demo has not spent begins: an
+// authenticator app's codes are taken from then on.
+func (a *authenticator) unspentFrom() time.Time {
+	return time.Unix((a.last+1)*totpPeriod, 0)
+}
