@@ -13,7 +13,8 @@ build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ $(CMDS)
 
 # A controller (SQLite + embedded gateway), two demo apps and an enrolled
-# agent, on loopback; shows access granted, cut and restored, then stays up.
+# agent, on loopback; alice signs in (password + TOTP), then it shows access
+# granted, cut (posture, logout) and restored, then stays up.
 run: build
 	$(BIN)/gatehouse-demo
 

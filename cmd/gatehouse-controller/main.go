@@ -63,6 +63,7 @@ func main() {
 	f.BoolVar(&srv.InsecureHTTP, "insecure-http", false, "serve plain HTTP (only allowed on a loopback --listen; for development)")
 	f.DurationVar(&cfg.LeaseTTL, "lease-ttl", controller.DefaultLeaseTTL, "how long a grant lives without renewal")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", controller.DefaultHeartbeatInterval, "how often agents send a full posture report")
+	f.DurationVar(&srv.SignIn.DeviceFlow.Interval, "device-poll-interval", controller.DefaultDeviceCodeInterval, "how often an agent waiting for a sign-in may ask whether it finished (at least 1s)")
 	f.IntVar(&gc.Port, "gateway-port", defaultGatewayPort, "UDP port of the embedded gateway's WireGuard")
 	f.StringVar(&gc.Host, "gateway-host", "", "name or address agents reach this machine's embedded gateway at (required unless --listen is loopback)")
 	f.StringArrayVar(&srv.PublicNames, "public-name", nil, "DNS name or address agents and admins reach the controller at; the certificate covers it (repeatable)")

@@ -1,7 +1,9 @@
 // Command gatehouse-demo is what `make run` starts: a controller with
 // embedded SQLite and gateway, two demo apps, and an enrolled agent — real
-// processes on loopback — and then it shows access granted, cut by a
-// posture change, and restored.
+// processes on loopback. The demo user signs in through the controller's
+// own pages (password + TOTP, driven by the demo as a browser would),
+// and then it shows access granted, cut by a posture change and by a
+// logout, and restored.
 package main
 
 import (
@@ -80,7 +82,8 @@ func run(ctx context.Context, dir, listen string, gwPort, portBase int, once boo
 	ctrlDir := filepath.Join(dir, "controller")
 	tokenFile := filepath.Join(ctrlDir, "admin-token")
 	token, err := d.startController(ctx, tokenFile, "--data-dir", ctrlDir, "--listen", listen, "--gateway-port", fmt.Sprint(gwPort),
-		"--trust-posture-overrides") // the demo flips posture with the agent's override file
+		"--trust-posture-overrides",    // the demo flips posture with the agent's override file
+		"--device-poll-interval", "1s") // the agent asks for its tokens every second, not every 5 s
 	if err != nil {
 		return err
 	}
@@ -95,17 +98,22 @@ func run(ctx context.Context, dir, listen string, gwPort, portBase int, once boo
 		return err
 	}
 
-	step("policy: group eng (alice) may reach grafana on a device with disk encryption and a firewall; wiki is in no policy")
+	step("policy: group eng (alice) may reach grafana, signed in with MFA in the last 12h, on a device with disk encryption and a firewall; wiki is in no policy")
 	for _, err := range []error{
 		adminclient.Create(ctx, admin, api.PathUsers, &api.User{Name: "alice", Groups: []string{"eng"}}),
 		adminclient.Create(ctx, admin, api.PathPostureProfiles, &api.PostureProfile{Name: "secure", DiskEncryption: true, Firewall: true}),
 		adminclient.Create(ctx, admin, api.PathApps, &api.App{Name: "grafana", Upstreams: []string{grafana}}),
 		adminclient.Create(ctx, admin, api.PathApps, &api.App{Name: "wiki", Upstreams: []string{wiki}}),
-		adminclient.Create(ctx, admin, api.PathPolicies, &api.Policy{Name: "eng-grafana", Groups: []string{"eng"}, Apps: []string{"grafana"}, PostureProfiles: []string{"secure"}}),
+		adminclient.Create(ctx, admin, api.PathPolicies, &api.Policy{Name: "eng-grafana", Groups: []string{"eng"}, Apps: []string{"grafana"}, PostureProfiles: []string{"secure"},
+			RequireMFA: true, MFAMaxAge: api.Duration(12 * time.Hour)}),
 	} {
 		if err != nil {
 			return err
 		}
+	}
+	alice, totpURL, err := setCredentials(ctx, admin, "alice", ca)
+	if err != nil {
+		return err
 	}
 	tok, err := admin.EnrollmentToken(ctx, "alice", 10*time.Minute)
 	if err != nil {
@@ -135,6 +143,17 @@ func run(ctx context.Context, dir, listen string, gwPort, portBase int, once boo
 		return err
 	}
 	client := localapi.NewClient(sock)
+	st, err := awaitAgent(ctx, client)
+	if err != nil {
+		return err
+	}
+	step("the agent keeps its device key and session tokens in: %s", st.SecretsIn)
+	if why := awaitDenial(ctx, client, "grafana", api.CodeSignInRequired); why != "" {
+		step("before signing in, gatehouse apps says grafana is denied: %s", why)
+	}
+	if err := signIn(ctx, client, alice); err != nil {
+		return err
+	}
 	apps, err := awaitApps(ctx, client, "grafana")
 	if err != nil {
 		return err
@@ -152,7 +171,7 @@ func run(ctx context.Context, dir, listen string, gwPort, portBase int, once boo
 	}
 
 	step("turning disk encryption off (posture override) while a connection is open…")
-	cut, err := showCut(apps["grafana"], override)
+	cut, err := showCut(apps["grafana"], func() error { return os.WriteFile(override, []byte(badPosture), 0o644) })
 	if err != nil {
 		return err
 	}
@@ -166,6 +185,30 @@ func run(ctx context.Context, dir, listen string, gwPort, portBase int, once boo
 	}
 	step("disk encryption back on: grafana is reachable again")
 
+	step("gatehouse logout while a connection is open…")
+	cut, err = showCut(apps["grafana"], func() error {
+		_, err := client.Logout(ctx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	step("the open connection was cut %s after the logout", cut.Round(time.Millisecond))
+	// The agent relinks without a session; the controller's answer then
+	// says why grafana is denied.
+	awaitDenial(ctx, client, "grafana", api.CodeSignInRequired)
+	printApps(ctx, client)
+	if st, err := client.Status(ctx); err == nil && st.Session.Ended != nil {
+		fmt.Printf("    `gatehouse status` says the last session ended: %s\n", st.Session.Ended.Message)
+	}
+	if err := signIn(ctx, client, alice); err != nil {
+		return err
+	}
+	if err := awaitGet(apps["grafana"], 10*time.Second); err != nil {
+		return fmt.Errorf("access did not come back after signing in again: %w", err)
+	}
+	step("signed in again: grafana is reachable again")
+
 	fmt.Printf(`
 Gatehouse is running. Try:
   curl http://%[1]s/                    # grafana through Gatehouse
@@ -177,8 +220,19 @@ Cut access:   echo '%[5]s' > %[6]s
 Restore:      echo '%[7]s' > %[6]s
 Admin:        export GATEHOUSE_CONTROLLER=%[8]s GATEHOUSE_CA=%[9]s GATEHOUSE_ADMIN_TOKEN_FILE=%[10]s
               %[3]s/gatehouse admin grants
+Sign in by hand (grafana's policy wants a sign-in with MFA):
+  %[3]s/gatehouse --socket %[4]s logout
+  %[3]s/gatehouse --socket %[4]s login --no-browser
+  then open the page it prints (%[8]s%[12]s; the browser does not know the
+  demo's CA %[9]s: trust it, or accept the warning once) and sign in as
+  user:     %[13]s
+  password: %[14]s
+  TOTP:     seed %[15]s, or add this to an authenticator app:
+            %[16]s
+            (codes work from %[17]s on: the demo spent the ones before)
 Logs: %[11]s/controller.log %[11]s/agent.log. Ctrl-C stops everything.
-`, apps["grafana"], "wiki", d.bin, sock, badPosture, override, goodPosture, url, caFile, tokenFile, dir)
+`, apps["grafana"], "wiki", d.bin, sock, badPosture, override, goodPosture, url, caFile, tokenFile, dir,
+		api.PathDevicePage, alice.user, alice.password, alice.app.seed, totpURL, alice.app.unspentFrom().Format(time.TimeOnly))
 	if once {
 		return nil
 	}
@@ -286,6 +340,61 @@ func upstream(name string) (string, error) {
 	return l.Addr().String(), nil
 }
 
+// setCredentials gives user a random password and a confirmed TOTP seed,
+// as `gatehouse admin users set-password` and `users totp begin|confirm`
+// do, and returns the person who knows them and the seed's otpauth:// URL.
+func setCredentials(ctx context.Context, admin *adminclient.Client, user string, ca []byte) (person, string, error) {
+	p := person{user: user, password: rand.Text(), ca: ca}
+	if err := admin.SetPassword(ctx, user, p.password); err != nil {
+		return person{}, "", err
+	}
+	e, err := admin.BeginTOTP(ctx, user)
+	if err != nil {
+		return person{}, "", err
+	}
+	p.app = &authenticator{seed: e.Secret}
+	code, err := p.app.code(ctx, time.Now())
+	if err != nil {
+		return person{}, "", err
+	}
+	if err := admin.ConfirmTOTP(ctx, user, code); err != nil {
+		return person{}, "", err
+	}
+	step("%s has a password and a TOTP seed (admin users set-password, users totp begin|confirm)", user)
+	return p, e.URL, nil
+}
+
+// awaitAgent waits for the agent's local API to answer.
+func awaitAgent(ctx context.Context, c *localapi.Client) (localapi.Status, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := c.Status(ctx)
+		if err == nil || time.Now().After(deadline) {
+			return st, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// awaitDenial waits briefly for the agent to list app as denied for a
+// reason of this code, and returns the reason's words ("" when it does
+// not).
+func awaitDenial(ctx context.Context, c *localapi.Client, app, code string) string {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		apps, _ := c.Apps(ctx)
+		for _, a := range apps {
+			if a.Name == app && !a.Allowed && len(a.Reasons) > 0 && a.Reasons[0].Code == code {
+				return a.Reasons[0].Message
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return ""
+}
+
+// awaitApps waits for the agent to list names as allowed and returns
+// each one's first local address.
 func awaitApps(ctx context.Context, c *localapi.Client, names ...string) (map[string]string, error) {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
@@ -293,7 +402,7 @@ func awaitApps(ctx context.Context, c *localapi.Client, names ...string) (map[st
 		found := map[string]string{}
 		if err == nil {
 			for _, a := range apps {
-				if len(a.LocalAddrs) > 0 && len(a.Reasons) > 0 {
+				if a.Allowed && len(a.LocalAddrs) > 0 && len(a.Reasons) > 0 {
 					found[a.Name] = a.LocalAddrs[0]
 				}
 			}
@@ -303,7 +412,7 @@ func awaitApps(ctx context.Context, c *localapi.Client, names ...string) (map[st
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return nil, fmt.Errorf("the agent did not list %v within 15s; see the logs under the demo dir", names)
+	return nil, fmt.Errorf("the agent did not list %v as allowed within 15s; see the logs under the demo dir", names)
 }
 
 func get(addr string) (string, error) {
@@ -328,9 +437,9 @@ func awaitGet(addr string, within time.Duration) error {
 	}
 }
 
-// showCut opens a streaming connection, flips posture, and times how long
-// the open connection lives on.
-func showCut(addr, override string) (time.Duration, error) {
+// showCut opens a streaming connection, cuts access with cut, and times
+// how long the open connection lives on.
+func showCut(addr string, cut func() error) (time.Duration, error) {
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return 0, err
@@ -342,7 +451,7 @@ func showCut(addr, override string) (time.Duration, error) {
 		return 0, fmt.Errorf("stream did not start: %w", err)
 	}
 	start := time.Now()
-	if err := os.WriteFile(override, []byte(badPosture), 0o644); err != nil {
+	if err := cut(); err != nil {
 		return 0, err
 	}
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -350,7 +459,7 @@ func showCut(addr, override string) (time.Duration, error) {
 		if _, err := r.ReadString('\n'); err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				return 0, fmt.Errorf("the open connection was still alive 5s after the posture change")
+				return 0, fmt.Errorf("the open connection was still alive 5s after the cut")
 			}
 			return time.Since(start), nil
 		}
