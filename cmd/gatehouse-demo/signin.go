@@ -192,6 +192,7 @@ func (b *browser) open(req *http.Request) error {
 		return fmt.Errorf("%s: %w", req.URL.Path, err)
 	}
 	p := page{url: res.Request.URL, fields: map[string]string{}, text: map[string]string{}}
+	var form *html.Node // the first form with an action: the one a person fills in (the others are IdP and passkey buttons)
 	for n := range doc.Descendants() {
 		if n.Type != html.ElementNode {
 			continue
@@ -202,9 +203,13 @@ func (b *browser) open(req *http.Request) error {
 		}
 		switch n.Data {
 		case "form":
-			p.action = a["action"]
+			if form == nil && a["action"] != "" {
+				form, p.action = n, a["action"]
+			}
 		case "input":
-			p.fields[a["name"]] = a["value"]
+			if form != nil && inside(n, form) {
+				p.fields[a["name"]] = a["value"]
+			}
 		}
 		if id := a["id"]; id != "" {
 			var s strings.Builder
@@ -257,4 +262,14 @@ func (a *authenticator) code(ctx context.Context, now time.Time) (string, error)
 // authenticator app's codes are taken from then on.
 func (a *authenticator) unspentFrom() time.Time {
 	return time.Unix((a.last+1)*totpPeriod, 0)
+}
+
+// inside says whether n is below form.
+func inside(n, form *html.Node) bool {
+	for p := n.Parent; p != nil; p = p.Parent {
+		if p == form {
+			return true
+		}
+	}
+	return false
 }
