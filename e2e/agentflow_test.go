@@ -5,8 +5,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,9 +21,11 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
 	"github.com/gatehouse-ztna/gatehouse/controller"
 	"github.com/gatehouse-ztna/gatehouse/controller/httpapi"
 	"github.com/gatehouse-ztna/gatehouse/internal/browsertest"
+	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
 // The real pieces of sign-in together: the controller over TLS, the
@@ -38,9 +46,10 @@ func newSignInWorld(t *testing.T, tune func(*controller.Config)) *signInWorld {
 	env := New(t, Options{Controller: tune, Server: func(c *httpapi.Config) { c.SignIn.DeviceFlow.Interval = time.Second }})
 	env.Standard(t)
 	ctx := context.Background()
-	env.admin(t, false, "policies", "delete", "eng-grafana")
-	env.admin(t, false, "policies", "create", "eng-grafana", "--groups", "eng", "--apps", "grafana",
-		"--profiles", "secure", "--require-signin", "--require-mfa")
+	p, err := adminclient.Get[api.Policy](ctx, env.Admin, api.PathPolicies, "eng-grafana")
+	Must(t, err)
+	p.RequireSignIn, p.RequireMFA = true, true // gatehouse admin policies … --require-signin --require-mfa
+	Must(t, adminclient.Update(ctx, env.Admin, api.PathPolicies, p.Name, &p))
 	Must(t, env.Admin.SetPassword(ctx, "alice", testPassword))
 	enr, err := env.Admin.BeginTOTP(ctx, "alice")
 	Must(t, err)
@@ -281,7 +290,7 @@ func TestEnrollBySignInWaitsForApproval(t *testing.T) {
 	if !strings.Contains(apps, "waits for an admin's approval") {
 		t.Errorf("a pending device's gatehouse apps = %q, want the approval reason", apps)
 	}
-	w.admin(t, false, "devices", "approve", device)
+	Must(t, w.Admin.DeviceAction(context.Background(), device, "approve"))
 	addr, _ := a.app("grafana", "allowed", 10*time.Second)
 	Eventually(t, 10*time.Second, func() error {
 		got, err := httpGet(addr)
@@ -290,4 +299,94 @@ func TestEnrollBySignInWaitsForApproval(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// csrfField is the CSRF token every sign-in page's form carries.
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// approveOverHTTP is a person finishing a sign-in at once, with a plain
+// HTTP client instead of a browser: the code, user and password, the
+// TOTP code when the page asks (totp gives it), then approve.
+func approveOverHTTP(tb testing.TB, env *Env, code, user, password string, totp func() string) {
+	tb.Helper()
+	ca, err := os.ReadFile(env.Server.CAFile())
+	Must(tb, err)
+	hc, err := wire.HTTPClient(ca, "the test's browser")
+	Must(tb, err)
+	hc.Jar, _ = cookiejar.New(nil)
+	base := env.Server.URL()
+	page := func(res *http.Response, err error) (string, string) {
+		tb.Helper()
+		Must(tb, err)
+		defer res.Body.Close()
+		raw, err := io.ReadAll(res.Body)
+		Must(tb, err)
+		m := csrfField.FindStringSubmatch(string(raw))
+		if res.StatusCode != http.StatusOK || m == nil {
+			tb.Fatalf("sign-in page %s answered %s without a form:\n%s", res.Request.URL.Path, res.Status, raw)
+		}
+		return res.Request.URL.Path, html.UnescapeString(m[1])
+	}
+	_, csrf := page(hc.Get(base + api.PathDevicePage))
+	_, csrf = page(hc.PostForm(base+api.PathDevicePage, url.Values{"csrf": {csrf}, "user_code": {code}}))
+	at, csrf := page(hc.PostForm(base+api.PathLogin, url.Values{"csrf": {csrf}, "user": {user}, "password": {password}}))
+	if at == api.PathLogin && totp != nil { // the TOTP page is rendered in place
+		at, csrf = page(hc.PostForm(base+api.PathLogin+"/totp", url.Values{"csrf": {csrf}, "code": {totp()}}))
+	}
+	if at != "/device/confirm" {
+		tb.Fatalf("after signing in the browser is at %s, want /device/confirm", at)
+	}
+	res, err := hc.PostForm(base+"/device/confirm", url.Values{"csrf": {csrf}, "action": {"approve"}})
+	Must(tb, err)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		tb.Fatalf("approve the device: %s", res.Status)
+	}
+}
+
+// TestRefreshKeepsTheTunnel: with 3 s access tokens, the agent process
+// refreshes over its link (rotation each time) and its open flow through
+// a sign-in + MFA policy lives across several token lifetimes.
+func TestRefreshKeepsTheTunnel(t *testing.T) {
+	const ttl = 3 * time.Second
+	start := time.Now()
+	w := newSignInWorld(t, func(c *controller.Config) { c.Identity.AccessTTL = ttl })
+	a := newAgentProc(t)
+	a.enrollByToken(w.Env, "alice")
+	a.run()
+	t.Logf("%s: agent running", time.Since(start))
+	cli, _, code := a.login()
+	t.Logf("%s: login started", time.Since(start))
+	approveOverHTTP(t, w.Env, code, "alice", testPassword, func() string { return w.nextTOTP(t) })
+	cli.awaitExit(t, 15*time.Second)
+
+	addr, _ := a.app("grafana", "allowed", 15*time.Second)
+	stream := OpenStreamAt(t, addr, "grafana")
+	generation := func() int {
+		ss, err := w.Ctrl.Identity.Sessions(context.Background(), "alice")
+		Must(t, err)
+		if len(ss) != 1 || !ss[0].RevokedAt.IsZero() {
+			t.Fatalf("alice's sessions = %+v, want one live", ss)
+		}
+		return ss[0].Generation
+	}
+	first := generation()
+	t.Logf("%s: signed in, stream open; watching it for %s", time.Since(start), 4*ttl)
+	end := time.Now().Add(4 * ttl)
+	for time.Now().Before(end) {
+		if !stream.Open() {
+			t.Fatalf("the stream was cut %s before the end of 4 access-token lifetimes (generation %d → %d)\n%s",
+				time.Until(end), first, generation(), a.cli(false, "status"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := generation(); got < first+3 {
+		t.Errorf("session generation %d → %d over 4 lifetimes of %s, want at least 3 refreshes", first, got, ttl)
+	}
+	if got, err := httpGet(addr); err != nil || got != "hello from grafana" {
+		t.Errorf("a new connection after 4 lifetimes = %q, %v; want hello from grafana", got, err)
+	}
+	if status := a.cli(false, "status"); !strings.Contains(status, "signed in as alice") {
+		t.Errorf("gatehouse status = %q, want signed in as alice", status)
+	}
 }
