@@ -264,6 +264,13 @@ func TestLoginThroughTheRealPieces(t *testing.T) {
 	if status := a.cli(false, "status"); !strings.Contains(status, "not signed in") {
 		t.Errorf("after logout gatehouse status = %q, want not signed in", status)
 	}
+	// The controller ended the session, not only the agent forgetting
+	// its tokens: a copy of them is worth nothing now.
+	ss, err := w.Ctrl.Identity.Sessions(context.Background(), "alice")
+	Must(t, err)
+	if len(ss) != 1 || ss[0].RevokedAt.IsZero() {
+		t.Errorf("after logout alice's sessions = %+v, want the one session ended", ss)
+	}
 }
 
 // TestEnrollBySignInWaitsForApproval: with device approval on, a new
