@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
 	"github.com/gatehouse-ztna/gatehouse/controller"
 	"github.com/gatehouse-ztna/gatehouse/controller/httpapi"
+	"github.com/gatehouse-ztna/gatehouse/controller/identity"
 	"github.com/gatehouse-ztna/gatehouse/internal/browsertest"
 	"github.com/gatehouse-ztna/gatehouse/wire"
 )
@@ -369,14 +371,7 @@ func TestRefreshKeepsTheTunnel(t *testing.T) {
 
 	addr, _ := a.app("grafana", "allowed", 15*time.Second)
 	stream := OpenStreamAt(t, addr, "grafana")
-	generation := func() int {
-		ss, err := w.Ctrl.Identity.Sessions(context.Background(), "alice")
-		Must(t, err)
-		if len(ss) != 1 || !ss[0].RevokedAt.IsZero() {
-			t.Fatalf("alice's sessions = %+v, want one live", ss)
-		}
-		return ss[0].Generation
-	}
+	generation := func() int { return aliceSession(t, w.Env).Generation }
 	first := generation()
 	t.Logf("%s: signed in, stream open; watching it for %s", time.Since(start), 4*ttl)
 	end := time.Now().Add(4 * ttl)
@@ -396,4 +391,62 @@ func TestRefreshKeepsTheTunnel(t *testing.T) {
 	if status := a.cli(false, "status"); !strings.Contains(status, "signed in as alice") {
 		t.Errorf("gatehouse status = %q, want signed in as alice", status)
 	}
+}
+
+// stop ends the agent process (SIGTERM) and waits for it.
+func (a *agentProc) stop() {
+	a.t.Helper()
+	a.proc.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.proc.done:
+	case <-time.After(10 * time.Second):
+		a.t.Fatalf("the agent did not stop within 10 s of SIGTERM")
+	}
+}
+
+// TestRestartPastTheAccessTokenRefreshes: an agent stopped longer than
+// its access token lives (a laptop asleep) presents an expired token at
+// its next connection; the controller refuses it as session.expired, and
+// the agent refreshes with its refresh token instead of asking the user
+// to sign in again.
+func TestRestartPastTheAccessTokenRefreshes(t *testing.T) {
+	const ttl = 2 * time.Second
+	w := newSignInWorld(t, func(c *controller.Config) { c.Identity.AccessTTL = ttl })
+	a := newAgentProc(t)
+	a.enrollByToken(w.Env, "alice")
+	a.run()
+	cli, _, code := a.login()
+	approveOverHTTP(t, w.Env, code, "alice", testPassword, func() string { return w.nextTOTP(t) })
+	cli.awaitExit(t, 15*time.Second)
+	a.app("grafana", "allowed", 15*time.Second)
+
+	a.stop()
+	before := aliceSession(t, w.Env)
+	time.Sleep(ttl + time.Second) // the deadline the test is about: the stored access token is dead now
+	a.run()
+	addr, _ := a.app("grafana", "allowed", 15*time.Second)
+	Eventually(t, 10*time.Second, func() error {
+		if got, err := httpGet(addr); err != nil || got != "hello from grafana" {
+			return fmt.Errorf("GET through %s after the restart = %q, %v", addr, got, err)
+		}
+		return nil
+	})
+	if status := a.cli(false, "status"); !strings.Contains(status, "signed in as alice") {
+		t.Errorf("after the restart gatehouse status = %q, want still signed in as alice", status)
+	}
+	if after := aliceSession(t, w.Env); after.ID != before.ID || after.Generation <= before.Generation {
+		t.Errorf("alice's session %s generation %d → %s generation %d, want the same session refreshed",
+			before.ID, before.Generation, after.ID, after.Generation)
+	}
+}
+
+// aliceSession is alice's one session, which must be live.
+func aliceSession(t *testing.T, env *Env) identity.Session {
+	t.Helper()
+	ss, err := env.Ctrl.Identity.Sessions(context.Background(), "alice")
+	Must(t, err)
+	if len(ss) != 1 || !ss[0].RevokedAt.IsZero() {
+		t.Fatalf("alice's sessions = %+v, want one live", ss)
+	}
+	return ss[0]
 }
