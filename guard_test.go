@@ -282,12 +282,14 @@ var allowedImports = map[string]map[string]string{
 		"/controller/store":         "plant rows an older controller could have stored (a hostname with escapes)",
 		"/gateway":                  "a real gateway behind a link the test can cut",
 		"/gateway/link":             "standalone gateways in process, dialing the controller as gatehouse-gateway does",
+		"/internal/browsertest":     "the sign-in pages in headless Chromium, as a person finishes gatehouse login",
 		"/internal/testenv":         "tests: skip only outside CI",
 		"/internal/testidp":         "a real OpenID Provider as the controller's upstream IdP",
 		"/posture":                  "real and overridden posture",
 		"/posture/posturetest":      "scripted posture",
 		"/tunnel":                   "raw WireGuard peers and the tunnel-pair baseline",
 		"/tunnel/tuntest":           "hand-built packets for the SYN flood",
+		"/wire":                     "the agent's CA-pinned HTTP client for the test's person on the sign-in pages",
 	},
 }
 

@@ -5,11 +5,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/url"
 
-	"github.com/gatehouse-ztna/gatehouse/agent/controlclient"
 	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
 // SignInEnrollOptions are the inputs of `gatehouse-agent login` on a
@@ -46,19 +45,16 @@ func EnrollBySignIn(ctx context.Context, o SignInEnrollOptions) (State, keystore
 	if err != nil {
 		return State{}, keystore.Tokens{}, err
 	}
-	form := url.Values{"client_id": {api.ClientAgent}, api.FieldDeviceKey: {base64.StdEncoding.EncodeToString(e.pub)},
-		api.FieldHostname: {o.Hostname}}
-	da, err := controlclient.StartDeviceAuthorization(ctx, e.client, e.st.Controller, form)
+	form := wire.DeviceAuthorizationForm{DeviceKey: base64.StdEncoding.EncodeToString(e.pub), Hostname: o.Hostname}
+	da, err := wire.StartDeviceAuthorization(ctx, e.client, e.st.Controller, form)
 	if err != nil {
 		return e.st, keystore.Tokens{}, err
 	}
 	if err := o.Show(da); err != nil {
 		return e.st, keystore.Tokens{}, err
 	}
-	tr, err := waitForTokens(ctx, o.Clock, da, func(ctx context.Context) (api.TokenResponse, error) {
-		ctx, cancel := context.WithTimeout(ctx, pollTimeout)
-		defer cancel()
-		return controlclient.PollToken(ctx, e.client, e.st.Controller, da.DeviceCode)
+	tr, err := waitForTokens(ctx, o.Clock, da, func(ctx context.Context, sleep wire.Sleep) (api.TokenResponse, error) {
+		return wire.PollTokenWith(ctx, e.client, e.st.Controller, da.DeviceCode, da.Interval, sleep)
 	})
 	if err != nil {
 		return e.st, keystore.Tokens{}, err

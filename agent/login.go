@@ -5,20 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 
-	"github.com/gatehouse-ztna/gatehouse/agent/controlclient"
 	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
 	"github.com/gatehouse-ztna/gatehouse/agent/localapi"
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/wire"
 )
-
-// pollTimeout bounds one token poll.
-const pollTimeout = 30 * time.Second
-
-// slowDownStep is what a slow_down adds to the poll interval (RFC 8628 §3.5).
-const slowDownStep = 5 * time.Second
 
 // loginFlow is the last sign-in started through the local API; guarded
 // by session.mu.
@@ -39,8 +32,7 @@ func (a *Agent) Login(ctx context.Context) (localapi.Login, error) {
 	if runCtx == nil || runCtx.Err() != nil {
 		return localapi.Login{}, errors.New("the agent is not running")
 	}
-	form := url.Values{"client_id": {api.ClientAgent}, api.FieldDeviceID: {deviceID}}
-	da, err := controlclient.StartDeviceAuthorization(ctx, a.hc, base, form)
+	da, err := wire.StartDeviceAuthorization(ctx, a.hc, base, wire.DeviceAuthorizationForm{DeviceID: deviceID})
 	if err != nil {
 		return localapi.Login{}, err
 	}
@@ -82,10 +74,8 @@ func (a *Agent) LoginState() localapi.Login {
 // finishLogin polls for the tokens of flow seq, stores them and dials
 // again presenting the access token.
 func (a *Agent) finishLogin(ctx context.Context, seq int, da api.DeviceAuthorization, base string) {
-	tr, err := waitForTokens(ctx, a.clock, da, func(ctx context.Context) (api.TokenResponse, error) {
-		ctx, cancel := context.WithTimeout(ctx, pollTimeout)
-		defer cancel()
-		return controlclient.PollToken(ctx, a.hc, base, da.DeviceCode)
+	tr, err := waitForTokens(ctx, a.clock, da, func(ctx context.Context, sleep wire.Sleep) (api.TokenResponse, error) {
+		return wire.PollTokenWith(ctx, a.hc, base, da.DeviceCode, da.Interval, sleep)
 	})
 	if err == nil && tr.DeviceID != a.st.DeviceID {
 		err = fmt.Errorf("the controller signed in device %q, not this device (%q): sign in again", tr.DeviceID, a.st.DeviceID)
@@ -130,54 +120,37 @@ func (a *Agent) adoptTokens(tr api.TokenResponse) error {
 	return nil
 }
 
-// waitForTokens polls until the user finishes signing in (RFC 8628
-// §3.4–3.5): every interval, 5 s more after each slow_down, until the
-// code expires. A poll that fails on the way (network) is tried again at
-// the next interval.
+// errCodeLifeOver: the code's lifetime passed on the agent's clock.
+var errCodeLifeOver = errors.New("the sign-in code's lifetime is over")
+
+// waitForTokens polls through wire.PollTokenWith (RFC 8628 §3.4–3.5:
+// every interval, 5 s more after each slow_down; network trouble is
+// tried again) on the agent's clock, until the user finishes or the
+// code's lifetime passes, and says what to do next when it fails.
 func waitForTokens(ctx context.Context, clock Clock, da api.DeviceAuthorization,
-	poll func(context.Context) (api.TokenResponse, error)) (api.TokenResponse, error) {
-	interval := time.Duration(da.Interval) * time.Second
-	if interval <= 0 {
-		interval = controlclient.DefaultPollInterval * time.Second
-	}
+	poll func(context.Context, wire.Sleep) (api.TokenResponse, error)) (api.TokenResponse, error) {
 	deadline := clock.Now().Add(time.Duration(da.ExpiresIn) * time.Second)
-	var last error
-	for {
-		if err := sleep(ctx, clock, interval); err != nil {
-			return api.TokenResponse{}, fmt.Errorf("sign-in stopped: %w", err)
+	tr, err := poll(ctx, func(ctx context.Context, d time.Duration) error {
+		if err := sleep(ctx, clock, d); err != nil {
+			return fmt.Errorf("sign-in stopped: %w", err)
 		}
 		if !clock.Now().Before(deadline) {
-			return api.TokenResponse{}, expiredError(last)
+			return errCodeLifeOver
 		}
-		tr, err := poll(ctx)
-		var oe *controlclient.OAuthError
-		switch {
-		case err == nil:
-			return tr, nil
-		case !errors.As(err, &oe):
-			last = err // the network, say: try again at the next interval
-			continue
-		}
-		switch oe.Code {
-		case api.OAuthAuthorizationPending:
-		case api.OAuthSlowDown:
-			interval += slowDownStep
-		case api.OAuthAccessDenied:
-			return api.TokenResponse{}, fmt.Errorf("sign-in was refused in the browser (%w); run gatehouse login to try again", err)
-		case api.OAuthExpiredToken:
-			return api.TokenResponse{}, expiredError(err)
-		default:
-			return api.TokenResponse{}, fmt.Errorf("sign-in failed (%w); run gatehouse login to try again", err)
-		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		return tr, nil
+	case errors.Is(err, wire.ErrAccessDenied):
+		return api.TokenResponse{}, fmt.Errorf("sign-in was refused in the browser (%w); run gatehouse login to try again", err)
+	case errors.Is(err, wire.ErrCodeExpired), errors.Is(err, errCodeLifeOver):
+		return api.TokenResponse{}, fmt.Errorf("the code expired before the sign-in was finished; run gatehouse login again (%w)", err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return api.TokenResponse{}, err
+	default:
+		return api.TokenResponse{}, fmt.Errorf("sign-in failed (%w); run gatehouse login to try again", err)
 	}
-}
-
-func expiredError(last error) error {
-	msg := "the code expired before the sign-in was finished; run gatehouse login again"
-	if last != nil {
-		return fmt.Errorf("%s (last: %w)", msg, last)
-	}
-	return errors.New(msg)
 }
 
 // sleep waits d on clock, or until ctx ends.

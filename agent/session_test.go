@@ -5,9 +5,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,13 +19,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-ztna/gatehouse/agent/controlclient"
 	"github.com/gatehouse-ztna/gatehouse/agent/controltest"
 	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
 	"github.com/gatehouse-ztna/gatehouse/agent/localapi"
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/internal/testenv"
 	"github.com/gatehouse-ztna/gatehouse/posture/posturetest"
+	"github.com/gatehouse-ztna/gatehouse/wire"
 )
 
 // nextDue is how long until the earliest live timer, and whether there
@@ -226,45 +229,61 @@ func TestLoginStoresTokensAndReconnectsWithThem(t *testing.T) {
 	}
 }
 
-// TestWaitForTokens: the polling schedule of RFC 8628 §3.5, on a fake
-// clock.
+// TestWaitForTokens: the polling schedule of RFC 8628 §3.5 (run by
+// wire.PollTokenWith) on the agent's fake clock, against a controller
+// that answers the polls in order.
 func TestWaitForTokens(t *testing.T) {
-	oauth := func(code string) error { return &controlclient.OAuthError{Status: "400 Bad Request", Code: code} }
+	oauth := func(code string) func(http.ResponseWriter) {
+		return func(w http.ResponseWriter) {
+			w.WriteHeader(http.StatusBadRequest)
+			json.NewEncoder(w).Encode(api.OAuthError{Error: code})
+		}
+	}
+	broken := func(w http.ResponseWriter) { panic(http.ErrAbortHandler) } // the connection drops
 	tests := []struct {
 		name      string
-		answers   []error // the polls' answers in order; past the end: tokens
+		answers   []func(http.ResponseWriter) // the polls' answers in order; past the end: tokens
 		expiresIn int
 		wantGaps  []time.Duration // between the start and each poll
 		wantErr   string
 	}{
-		{name: "pending then tokens", answers: []error{oauth(api.OAuthAuthorizationPending), oauth(api.OAuthAuthorizationPending)},
+		{name: "pending then tokens", answers: []func(http.ResponseWriter){oauth(api.OAuthAuthorizationPending), oauth(api.OAuthAuthorizationPending)},
 			expiresIn: 600, wantGaps: []time.Duration{5, 5, 5}},
-		{name: "slow_down adds 5 s each time", answers: []error{oauth(api.OAuthSlowDown), oauth(api.OAuthSlowDown), oauth(api.OAuthAuthorizationPending)},
+		{name: "slow_down adds 5 s each time", answers: []func(http.ResponseWriter){oauth(api.OAuthSlowDown), oauth(api.OAuthSlowDown), oauth(api.OAuthAuthorizationPending)},
 			expiresIn: 600, wantGaps: []time.Duration{5, 10, 15, 15}},
-		{name: "network errors are tried again", answers: []error{errors.New("connection refused")},
+		{name: "network errors are tried again", answers: []func(http.ResponseWriter){broken},
 			expiresIn: 600, wantGaps: []time.Duration{5, 5}},
-		{name: "denied", answers: []error{oauth(api.OAuthAccessDenied)}, expiresIn: 600,
+		{name: "denied", answers: []func(http.ResponseWriter){oauth(api.OAuthAccessDenied)}, expiresIn: 600,
 			wantGaps: []time.Duration{5}, wantErr: "refused in the browser"},
-		{name: "expired_token", answers: []error{oauth(api.OAuthExpiredToken)}, expiresIn: 600,
+		{name: "expired_token", answers: []func(http.ResponseWriter){oauth(api.OAuthExpiredToken)}, expiresIn: 600,
 			wantGaps: []time.Duration{5}, wantErr: "expired"},
-		{name: "the code's life ends the wait", answers: []error{oauth(api.OAuthAuthorizationPending), oauth(api.OAuthAuthorizationPending),
+		{name: "the code's life ends the wait", answers: []func(http.ResponseWriter){oauth(api.OAuthAuthorizationPending), oauth(api.OAuthAuthorizationPending),
 			oauth(api.OAuthAuthorizationPending)}, expiresIn: 12, wantGaps: []time.Duration{5, 5}, wantErr: "expired"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := newFakeClock()
 			start := clock.Now()
+			var mu sync.Mutex // guards at
 			var at []time.Duration
-			poll := func(context.Context) (api.TokenResponse, error) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
 				at = append(at, clock.Now().Sub(start))
-				if len(at) <= len(tt.answers) {
-					return api.TokenResponse{}, tt.answers[len(at)-1]
+				n := len(at)
+				mu.Unlock()
+				if n <= len(tt.answers) {
+					tt.answers[n-1](w)
+					return
 				}
-				return api.TokenResponse{AccessToken: "a"}, nil
-			}
+				json.NewEncoder(w).Encode(api.TokenResponse{AccessToken: "a", RefreshToken: "r", DeviceID: "d"})
+			}))
+			defer srv.Close()
 			done := make(chan error, 1)
 			go func() {
-				_, err := waitForTokens(context.Background(), clock, api.DeviceAuthorization{Interval: 5, ExpiresIn: tt.expiresIn}, poll)
+				_, err := waitForTokens(context.Background(), clock, api.DeviceAuthorization{Interval: 5, ExpiresIn: tt.expiresIn},
+					func(ctx context.Context, sleep wire.Sleep) (api.TokenResponse, error) {
+						return wire.PollTokenWith(ctx, srv.Client(), srv.URL, "dc", 5, sleep)
+					})
 				done <- err
 			}()
 			var err error
@@ -285,6 +304,8 @@ func TestWaitForTokens(t *testing.T) {
 				sum += g * time.Second
 				want = append(want, sum)
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			if !slices.Equal(at, want) {
 				t.Errorf("polls at %v, want %v", at, want)
 			}

@@ -512,15 +512,22 @@ type Stream struct {
 // the first bytes.
 func (a *Agent) OpenStream(app string) *Stream {
 	a.t.Helper()
-	conn, err := net.DialTimeout("tcp", a.Addr(app), 5*time.Second)
-	Must(a.t, err)
-	a.t.Cleanup(func() { conn.Close() })
+	return OpenStreamAt(a.t, a.Addr(app), app)
+}
+
+// OpenStreamAt starts a GET /stream of app through the local address
+// addr and waits for the first bytes.
+func OpenStreamAt(t testing.TB, addr, app string) *Stream {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	Must(t, err)
+	t.Cleanup(func() { conn.Close() })
 	_, err = conn.Write([]byte("GET /stream HTTP/1.1\r\nHost: " + app + "\r\n\r\n"))
-	Must(a.t, err)
+	Must(t, err)
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	first := make([]byte, 1)
 	if _, err := io.ReadFull(conn, first); err != nil {
-		a.t.Fatalf("stream through %s: no data: %v", app, err)
+		t.Fatalf("stream through %s: no data: %v", app, err)
 	}
 	conn.SetReadDeadline(time.Time{})
 	s := &Stream{conn: conn, ended: make(chan struct{})}

@@ -92,19 +92,38 @@ func StartDeviceAuthorization(ctx context.Context, hc *http.Client, base string,
 // its deadline. Other refusals are *OAuthError; network errors are
 // retried at the next poll until ctx ends.
 func PollToken(ctx context.Context, hc *http.Client, base, deviceCode string, interval int) (api.TokenResponse, error) {
+	return PollTokenWith(ctx, hc, base, deviceCode, interval, SleepCtx)
+}
+
+// Sleep waits d before the next poll, or ends the polling with an error
+// (ctx ended, or the caller's own deadline passed).
+type Sleep func(ctx context.Context, d time.Duration) error
+
+// SleepCtx is the system clock's Sleep: d, or until ctx ends.
+func SleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// PollTokenWith is PollToken on the caller's clock: sleep waits each
+// interval, and its error ends the polling (wrapped, with the last
+// network error).
+func PollTokenWith(ctx context.Context, hc *http.Client, base, deviceCode string, interval int, sleep Sleep) (api.TokenResponse, error) {
 	wait := max(time.Duration(interval)*time.Second, time.Second)
 	v := url.Values{"grant_type": {api.GrantTypeDeviceCode}, "client_id": {api.ClientAgent}, "device_code": {deviceCode}}
 	var lastErr error
 	for {
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if err := sleep(ctx, wait); err != nil {
 			if lastErr != nil {
-				return api.TokenResponse{}, fmt.Errorf("waiting for sign-in: %w (last: %v)", ctx.Err(), lastErr)
+				return api.TokenResponse{}, fmt.Errorf("waiting for sign-in: %w (last: %v)", err, lastErr)
 			}
-			return api.TokenResponse{}, fmt.Errorf("waiting for sign-in: %w", ctx.Err())
-		case <-t.C:
+			return api.TokenResponse{}, fmt.Errorf("waiting for sign-in: %w", err)
 		}
 		var tok api.TokenResponse
 		err := postForm(ctx, hc, base, api.PathToken, v, &tok)
