@@ -135,6 +135,9 @@ type Approval struct {
 	// Enrolled is set when the approval enrolled a new device; its State
 	// says whether it waits for an admin.
 	Enrolled *identity.Device
+	// AdminCLI: the approval signed `gatehouse admin login` in; DeviceID
+	// is its key's binding (api.AdminBinding).
+	AdminCLI bool
 }
 
 // The states of a code pair.
@@ -355,7 +358,7 @@ func (f *DeviceFlow) approve(ctx context.Context, a *deviceAuth, user string) (r
 		// No device: the session is bound to the CLI's key, which proves
 		// itself on every admin request (docs/identity.md "Admins").
 		pub, _ := base64.StdEncoding.DecodeString(a.req.DeviceKey) // checked by Start
-		return Approval{DeviceID: api.AdminBinding(pub)}, "", nil
+		return Approval{DeviceID: api.AdminBinding(pub), AdminCLI: true}, "", nil
 	}
 	if a.req.DeviceID != "" {
 		dev, err := f.c.store.GetDevice(ctx, a.req.DeviceID)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,6 +35,9 @@ const (
 	adminKeyName    = "admin-cli-key"
 	adminTokensName = "admin-session"
 )
+
+// hostnameShown is a hostname the controller takes (its device rule).
+var hostnameShown = regexp.MustCompile(`^[A-Za-z0-9._-]{1,253}$`)
 
 // adminStore is where the admin CLI keeps its key and session for the
 // controller at base.
@@ -152,6 +156,9 @@ func adminLoginCmd() *cobra.Command {
 			}
 			pub := key.Public().(ed25519.PublicKey)
 			host, _ := os.Hostname()
+			if !hostnameShown.MatchString(host) {
+				host = "" // only shown on the confirm page: leave out what the controller would refuse
+			}
 			ctx := cmd.Context()
 			da, err := wire.StartDeviceAuthorization(ctx, hc, base, wire.DeviceAuthorizationForm{
 				ClientID: api.ClientAdmin, DeviceKey: base64.StdEncoding.EncodeToString(pub), Hostname: host})

@@ -95,6 +95,9 @@ func (e *adminEnv) adminLogin(t *testing.T, user, totpSecret string) (*adminclie
 	e.totpSecret = totpSecret
 	b.signInThroughPages(e.signinEnv, da.UserCode, user, alicePassword, "approve")
 	e.totpSecret = saved
+	if !strings.Contains(b.body, "admin CLI is signed in") {
+		t.Errorf("done page after approving an admin CLI:\n%s", b.body)
+	}
 	res := <-polled
 	if res.err != nil {
 		t.Fatalf("admin login of %s: poll = %v", user, res.err)
