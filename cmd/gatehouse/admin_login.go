@@ -180,6 +180,9 @@ func adminLoginCmd() *cobra.Command {
 			if tok.DeviceID != api.AdminBinding(pub) {
 				return fmt.Errorf("the controller bound the session to %q, not to this CLI's key: not kept", printable(tok.DeviceID))
 			}
+			if old, err := adminSessionClient(base, caPEM); err == nil {
+				old.Logout(ctx) // the session this one replaces; best effort (it may be over already)
+			}
 			if err := saveAdminSession(st, adminclient.TokensOf(tok, time.Now())); err != nil {
 				return fmt.Errorf("keep the admin session: %w", err)
 			}
