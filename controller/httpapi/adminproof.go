@@ -85,33 +85,40 @@ func readProofBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte,
 	return body, nil
 }
 
-// checkProof verifies r's proof over body and token and spends its nonce;
-// it returns the binding ID of the proof's key, which the token's
-// session must be bound to (identity checks that).
-func (s *Server) checkProof(r *http.Request, body []byte, token string) (string, error) {
+// checkProof verifies r's proof over body and token: one header, well
+// formed, fresh, signed. The binding ID of its key (api.AdminBinding) is
+// what the token's session must be bound to (identity checks that).
+func (s *Server) checkProof(r *http.Request, body []byte, token string) (api.AdminProof, error) {
 	h := r.Header.Values(api.HeaderAdminProof)
 	if len(h) != 1 {
-		return "", proofError("a sign-in session's token needs one %s header signed by the admin CLI's key", api.HeaderAdminProof)
+		return api.AdminProof{}, proofError("a sign-in session's token needs one %s header signed by the admin CLI's key", api.HeaderAdminProof)
 	}
 	p, err := api.ParseAdminProof(h[0])
 	if err != nil {
-		return "", proofError("%v", err)
+		return api.AdminProof{}, proofError("%v", err)
 	}
 	now := s.signIn.proofs.now()
 	if d := now.Sub(p.Time); d > api.AdminProofWindow || d < -api.AdminProofWindow {
-		return "", proofError("the proof was made %s from the controller's time, more than %s: check this computer's clock", d.Round(time.Second), api.AdminProofWindow)
+		return api.AdminProof{}, proofError("the proof was made %s from the controller's time, more than %s: check this computer's clock", d.Round(time.Second), api.AdminProofWindow)
 	}
 	if err := p.Verify(r.Method, r.RequestURI, body, token); err != nil {
-		return "", proofError("%v", err)
+		return api.AdminProof{}, proofError("%v", err)
 	}
+	return p, nil
+}
+
+// spendProof accepts p's nonce once. Only proofs of a live session's own
+// key get here: anyone can sign with a key of their own, and such proofs
+// must not fill the cache.
+func (s *Server) spendProof(p api.AdminProof) error {
 	fresh, err := s.signIn.proofs.spend(p.Nonce, p.Time.Add(api.AdminProofWindow))
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", controller.ErrTokenRefused, err)
+		return fmt.Errorf("%w: %v", controller.ErrTokenRefused, err)
 	}
 	if !fresh {
-		return "", proofError("this proof was used before (a replayed request)")
+		return proofError("this proof was used before (a replayed request)")
 	}
-	return api.AdminBinding(p.Key), nil
+	return nil
 }
 
 // adminSession authenticates a signed-in admin's request: the proof,
@@ -122,13 +129,16 @@ func (s *Server) adminSession(w http.ResponseWriter, r *http.Request, token stri
 	if err != nil {
 		return controller.Actor{}, err
 	}
-	binding, err := s.checkProof(r, body, token)
+	proof, err := s.checkProof(r, body, token)
 	if err != nil {
 		return controller.Actor{}, err
 	}
-	sess, err := s.core.Identity.Authenticate(r.Context(), token, binding)
+	sess, err := s.core.Identity.Authenticate(r.Context(), token, api.AdminBinding(proof.Key))
 	if err != nil {
 		return controller.Actor{}, sessionError(err)
+	}
+	if err := s.spendProof(proof); err != nil {
+		return controller.Actor{}, err
 	}
 	p, err := s.core.Identity.AdminPrincipal(r.Context(), sess)
 	switch {
@@ -154,17 +164,20 @@ func sessionError(err error) error {
 
 // handleAdminRefresh is grant_type=refresh_token at the token endpoint:
 // only for client gatehouse-admin, only with the proof (over the form
-// body and the refresh token).
+// body and the refresh token). No nonce is spent: the refresh token
+// rotates, so a replayed refresh presents a spent token, which ends the
+// session (reuse detection).
 func (s *Server) handleAdminRefresh(ctx context.Context, r *http.Request, raw []byte, form map[string]string) (api.TokenResponse, error) {
 	if form["client_id"] != api.ClientAdmin {
 		return api.TokenResponse{}, &controller.FlowError{Code: api.OAuthUnsupportedGrantType,
 			Description: "refresh_token is served only to " + api.ClientAdmin + ": agents refresh on their websocket"}
 	}
 	refresh := form[api.FieldRefreshToken]
-	binding, err := s.checkProof(r, raw, refresh)
+	proof, err := s.checkProof(r, raw, refresh)
 	if err != nil {
 		return api.TokenResponse{}, &controller.FlowError{Code: api.OAuthInvalidProof, Description: err.Error()}
 	}
+	binding := api.AdminBinding(proof.Key)
 	sess, tok, err := s.core.Identity.Refresh(ctx, refresh, binding)
 	if err != nil {
 		if errors.Is(sessionError(err), controller.ErrUnauthenticated) || errors.Is(err, identity.ErrNotFound) {
@@ -177,7 +190,8 @@ func (s *Server) handleAdminRefresh(ctx context.Context, r *http.Request, raw []
 }
 
 // handleAdminLogout ends the admin session of the request's token (an
-// expired access token may still log out), with the proof.
+// expired access token may still log out), with the proof. No nonce is
+// spent: a replayed logout finds the session ended already.
 func (s *Server) handleAdminLogout(w http.ResponseWriter, r *http.Request) {
 	err := func() error {
 		token, ok := bearer(r)
@@ -188,11 +202,11 @@ func (s *Server) handleAdminLogout(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		binding, err := s.checkProof(r, body, token)
+		proof, err := s.checkProof(r, body, token)
 		if err != nil {
 			return err
 		}
-		return sessionError(s.core.Identity.Logout(r.Context(), token, binding))
+		return sessionError(s.core.Identity.Logout(r.Context(), token, api.AdminBinding(proof.Key)))
 	}()
 	if err != nil {
 		s.log.Warn("admin logout refused", "remote", r.RemoteAddr, "err", err)
@@ -200,4 +214,11 @@ func (s *Server) handleAdminLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// held is how many nonces are remembered.
+func (n *proofNonces) held() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.seen)
 }

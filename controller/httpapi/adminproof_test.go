@@ -26,7 +26,7 @@ func TestProofNoncesOnceBoundedFailClosed(t *testing.T) {
 	now = now.Add(11 * time.Second)                        // b is stale now
 	spend("c", now.Add(time.Minute), true, nil)
 	spend("a", now.Add(time.Minute), false, nil) // still remembered
-	if len(n.seen) != 2 {
-		t.Errorf("cache holds %d nonces, want 2", len(n.seen))
+	if n.held() != 2 {
+		t.Errorf("cache holds %d nonces, want 2", n.held())
 	}
 }

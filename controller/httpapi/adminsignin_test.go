@@ -272,6 +272,17 @@ func TestAdminSessionRefusals(t *testing.T) {
 	code, body = post("u5", strings.Join(forged, "."))
 	refused("forged proof", code, body, http.StatusUnauthorized, "signature")
 
+	// A stranger's own key and a made-up token: the proof verifies, the
+	// token does not; its nonce is not remembered (strangers must not
+	// fill the cache that live sessions' proofs need).
+	held := e.signIn().proofs.held()
+	fake := "gha_" + strings.Repeat("A", 43)
+	code, body = e.raw(t, "POST", api.PathUsers, userBody("u6"), fake, sign(t, thief, "POST", api.PathUsers, userBody("u6"), fake, now))
+	refused("stranger's proof and token", code, body, http.StatusUnauthorized, "")
+	if n := e.signIn().proofs.held(); n != held {
+		t.Errorf("nonces held after a stranger's proof = %d, want %d", n, held)
+	}
+
 	// Replay: the same request and proof, twice.
 	good := sign(t, key, "POST", api.PathUsers, userBody("r1"), access, now)
 	if code, body := post("r1", good); code != http.StatusOK {
@@ -282,7 +293,7 @@ func TestAdminSessionRefusals(t *testing.T) {
 	}
 	code, body = post("r1", good)
 	refused("replayed proof", code, body, http.StatusUnauthorized, "used before")
-	for _, u := range []string{"u1", "u2", "u3", "u4", "u5", "other", "r1"} {
+	for _, u := range []string{"u1", "u2", "u3", "u4", "u5", "u6", "other", "r1"} {
 		if e.userExists(t, u) {
 			t.Errorf("user %s exists after a refused request", u)
 		}
