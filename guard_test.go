@@ -242,6 +242,8 @@ var allowedImports = map[string]map[string]string{
 		"/wire":                     "the agent and gateway websockets' framing and the nonce of the device proof",
 	},
 	"/cmd/gatehouse": {
+		"/agent/keystore":       "the admin CLI's key and session in the OS keyring (gatehouse admin login)",
+		"/wire":                 "the device flow of gatehouse admin login",
 		"/agent/localapi":       "status, apps and posture from the local agent; login and logout through it",
 		"/internal/devicelogin": "the sign-in page and code, and the browser",
 		"/api":                  "REST and decision types",

@@ -96,11 +96,11 @@ func (a *AdminAuth) Authenticate(ctx context.Context, token string) (Actor, erro
 		}
 		return ActorOf(p), nil
 	case strings.HasPrefix(token, sessionTokenPrefix):
-		// A session's access token is bound to the device that signed in;
+		// A session's access token is bound to the key that signed in;
 		// taken as a bare bearer token here, a copy would work from
-		// anywhere. Admin sessions need the device's proof: not yet.
+		// anywhere. The transport takes it only with that key's proof.
 		return Actor{}, fmt.Errorf("%w: wrong admin token: not the bootstrap token, and a sign-in session's token "+
-			"cannot call the admin API (it is bound to its device); use an API token (gatehouse admin api-tokens create)", ErrUnauthenticated)
+			"needs the proof of the admin CLI's key it is bound to: sign in with gatehouse admin login, or use an API token", ErrUnauthenticated)
 	}
 	return Actor{}, fmt.Errorf("%w: missing or wrong admin token: pass an API token as `Authorization: Bearer ghk_…` (gatehouse admin --token)", ErrUnauthenticated)
 }

@@ -124,6 +124,9 @@ type PendingDevice struct {
 	Hostname    string
 	Fingerprint string // SHA256:… of the device key, as `gatehouse status` shows it
 	ExpiresAt   time.Time
+	// AdminCLI: the code is `gatehouse admin login`'s (api.ClientAdmin):
+	// approving gives its key an admin session, no device.
+	AdminCLI bool
 }
 
 // Approval is what approving did.
@@ -132,6 +135,9 @@ type Approval struct {
 	// Enrolled is set when the approval enrolled a new device; its State
 	// says whether it waits for an admin.
 	Enrolled *identity.Device
+	// AdminCLI: the approval signed `gatehouse admin login` in; DeviceID
+	// is its key's binding (api.AdminBinding).
+	AdminCLI bool
 }
 
 // The states of a code pair.
@@ -227,8 +233,10 @@ func (f *DeviceFlow) check(ctx context.Context, req DeviceAuthRequest) (PendingD
 	switch {
 	case req.ClientID == "":
 		return PendingDevice{}, flowErr(api.OAuthInvalidRequest, "client_id missing: send client_id=%s", api.ClientAgent)
+	case req.ClientID == api.ClientAdmin:
+		return checkAdminCLI(req)
 	case req.ClientID != api.ClientAgent:
-		return PendingDevice{}, flowErr(api.OAuthInvalidClient, "unknown client_id %q: this controller serves %s", Clip(req.ClientID), api.ClientAgent)
+		return PendingDevice{}, flowErr(api.OAuthInvalidClient, "unknown client_id %q: this controller serves %s and %s", Clip(req.ClientID), api.ClientAgent, api.ClientAdmin)
 	case req.DeviceID != "" && (req.DeviceKey != "" || req.Hostname != ""):
 		return PendingDevice{}, flowErr(api.OAuthInvalidRequest, "send either device_id (an enrolled device) or device_key and hostname (a new one), not both")
 	case req.DeviceID != "":
@@ -250,6 +258,23 @@ func (f *DeviceFlow) check(ctx context.Context, req DeviceAuthRequest) (PendingD
 		return PendingDevice{}, flowErr(api.OAuthInvalidRequest, "%s", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
 	}
 	return PendingDevice{Hostname: req.Hostname, Fingerprint: KeyFingerprint(req.DeviceKey)}, nil
+}
+
+// checkAdminCLI checks an admin CLI's request: its key (an admin CLI
+// is never an enrolled device) and, optionally, the host it runs on.
+func checkAdminCLI(req DeviceAuthRequest) (PendingDevice, error) {
+	pub, err := base64.StdEncoding.DecodeString(req.DeviceKey)
+	switch {
+	case req.DeviceID != "":
+		return PendingDevice{}, flowErr(api.OAuthInvalidRequest, "client %s sends its key (device_key), not a device_id", api.ClientAdmin)
+	case err != nil || len(pub) != ed25519.PublicKeySize:
+		return PendingDevice{}, flowErr(api.OAuthInvalidRequest, "device_key must be the admin CLI's base64 Ed25519 public key")
+	case req.Hostname != "":
+		if err := validHostname(req.Hostname); err != nil {
+			return PendingDevice{}, flowErr(api.OAuthInvalidRequest, "%s", strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+		}
+	}
+	return PendingDevice{Hostname: req.Hostname, Fingerprint: KeyFingerprint(req.DeviceKey), AdminCLI: true}, nil
 }
 
 // forgetExpired drops expired code pairs. Called with mu held.
@@ -329,6 +354,12 @@ func (f *DeviceFlow) Approve(ctx context.Context, userCode string, p identity.Pr
 // approve checks or enrolls a's device for user; a denial says why the
 // device may not have user's session.
 func (f *DeviceFlow) approve(ctx context.Context, a *deviceAuth, user string) (res Approval, denial string, err error) {
+	if a.req.ClientID == api.ClientAdmin {
+		// No device: the session is bound to the CLI's key, which proves
+		// itself on every admin request (docs/identity.md "Admins").
+		pub, _ := base64.StdEncoding.DecodeString(a.req.DeviceKey) // checked by Start
+		return Approval{DeviceID: api.AdminBinding(pub), AdminCLI: true}, "", nil
+	}
 	if a.req.DeviceID != "" {
 		dev, err := f.c.store.GetDevice(ctx, a.req.DeviceID)
 		switch {
@@ -377,8 +408,8 @@ func (f *DeviceFlow) Redeem(ctx context.Context, clientID, deviceCode string) (a
 	if clientID == "" {
 		return api.TokenResponse{}, flowErr(api.OAuthInvalidRequest, "client_id missing: send client_id=%s", api.ClientAgent)
 	}
-	if clientID != api.ClientAgent {
-		return api.TokenResponse{}, flowErr(api.OAuthInvalidClient, "unknown client_id %q: this controller serves %s", Clip(clientID), api.ClientAgent)
+	if clientID != api.ClientAgent && clientID != api.ClientAdmin {
+		return api.TokenResponse{}, flowErr(api.OAuthInvalidClient, "unknown client_id %q: this controller serves %s and %s", Clip(clientID), api.ClientAgent, api.ClientAdmin)
 	}
 	if deviceCode == "" {
 		return api.TokenResponse{}, flowErr(api.OAuthInvalidRequest, "device_code missing")
@@ -389,6 +420,10 @@ func (f *DeviceFlow) Redeem(ctx context.Context, clientID, deviceCode string) (a
 	if a == nil {
 		f.mu.Unlock()
 		return api.TokenResponse{}, flowErr(api.OAuthInvalidGrant, "unknown device code: run gatehouse login again")
+	}
+	if a.req.ClientID != clientID { // an agent's code never becomes an admin session, nor the other way round
+		f.mu.Unlock()
+		return api.TokenResponse{}, flowErr(api.OAuthInvalidGrant, "this device code was issued to client %s, not %s: start the sign-in again", a.req.ClientID, Clip(clientID))
 	}
 	if err := f.poll(a, now); err != nil {
 		f.mu.Unlock()

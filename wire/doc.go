@@ -12,6 +12,7 @@
 //
 // Imported by every websocket speaker: the agent's control client, the
 // controller's agent link and gateway hub, and the gateway's link; and by
-// the agent's and the gateway's enrollment. It imports only api and the
+// the agent's and the gateway's enrollment, and by `gatehouse admin
+// login` (the device flow as gatehouse-admin). It imports only api and the
 // websocket library, never any side.
 package wire

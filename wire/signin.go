@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -57,8 +58,11 @@ func (e *OAuthError) Is(target error) bool {
 
 // DeviceAuthorizationForm is what a device sends to start signing in:
 // DeviceID for an enrolled device, or DeviceKey (base64 Ed25519 public
-// key) and Hostname for a new one, which the sign-in enrolls.
+// key) and Hostname for a new one, which the sign-in enrolls. ClientID is
+// api.ClientAgent when empty; `gatehouse admin login` sends
+// api.ClientAdmin with its own key (and no device).
 type DeviceAuthorizationForm struct {
+	ClientID  string
 	DeviceID  string
 	DeviceKey string
 	Hostname  string
@@ -69,7 +73,7 @@ type DeviceAuthorizationForm struct {
 // VerificationURIComplete (or VerificationURI and UserCode), then call
 // PollToken with DeviceCode and Interval. A refusal is an *OAuthError.
 func StartDeviceAuthorization(ctx context.Context, hc *http.Client, base string, form DeviceAuthorizationForm) (api.DeviceAuthorization, error) {
-	v := url.Values{"client_id": {api.ClientAgent}}
+	v := url.Values{"client_id": {cmp.Or(form.ClientID, api.ClientAgent)}}
 	for k, s := range map[string]string{api.FieldDeviceID: form.DeviceID, api.FieldDeviceKey: form.DeviceKey, api.FieldHostname: form.Hostname} {
 		if s != "" {
 			v.Set(k, s)
@@ -92,7 +96,7 @@ func StartDeviceAuthorization(ctx context.Context, hc *http.Client, base string,
 // its deadline. Other refusals are *OAuthError; network errors are
 // retried at the next poll until ctx ends.
 func PollToken(ctx context.Context, hc *http.Client, base, deviceCode string, interval int) (api.TokenResponse, error) {
-	return PollTokenWith(ctx, hc, base, deviceCode, interval, SleepCtx)
+	return pollToken(ctx, hc, base, api.ClientAgent, deviceCode, interval, SleepCtx)
 }
 
 // Sleep waits d before the next poll, or ends the polling with an error
@@ -115,8 +119,19 @@ func SleepCtx(ctx context.Context, d time.Duration) error {
 // interval, and its error ends the polling (wrapped, with the last
 // network error).
 func PollTokenWith(ctx context.Context, hc *http.Client, base, deviceCode string, interval int, sleep Sleep) (api.TokenResponse, error) {
+	return pollToken(ctx, hc, base, api.ClientAgent, deviceCode, interval, sleep)
+}
+
+// PollTokenAs is PollToken for the client clientID (the one that started
+// the authorization).
+func PollTokenAs(ctx context.Context, hc *http.Client, base, clientID, deviceCode string, interval int) (api.TokenResponse, error) {
+	return pollToken(ctx, hc, base, clientID, deviceCode, interval, SleepCtx)
+}
+
+// pollToken polls for clientID's tokens, sleep waiting each interval.
+func pollToken(ctx context.Context, hc *http.Client, base, clientID, deviceCode string, interval int, sleep Sleep) (api.TokenResponse, error) {
 	wait := max(time.Duration(interval)*time.Second, time.Second)
-	v := url.Values{"grant_type": {api.GrantTypeDeviceCode}, "client_id": {api.ClientAgent}, "device_code": {deviceCode}}
+	v := url.Values{"grant_type": {api.GrantTypeDeviceCode}, "client_id": {clientID}, "device_code": {deviceCode}}
 	var lastErr error
 	for {
 		if err := sleep(ctx, wait); err != nil {

@@ -4,7 +4,8 @@
 // state dir, and says plainly which. A secret file that others may read or
 // that another user owns is refused, never used.
 //
-// Imported by agent and cmd/gatehouse-agent.
+// Imported by agent, cmd/gatehouse-agent and cmd/gatehouse (the admin
+// CLI's key and session).
 package keystore
 
 import (

@@ -23,9 +23,10 @@ import (
 
 // Client calls one controller with one admin token.
 type Client struct {
-	base  string
-	token string
-	http  *http.Client
+	base    string
+	token   string
+	session *Session // a signed-in admin's (session.go); nil with a token
+	http    *http.Client
 }
 
 // New makes a client; caPEM, when set, is the only CA trusted. The URL
@@ -83,21 +84,34 @@ func (e *Error) Error() string { return fmt.Sprintf("controller answered %d: %s"
 // Do sends in (if not nil) as JSON and decodes the answer into out (if not nil).
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
+	var raw []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		body, raw = bytes.NewReader(b), b
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.session != nil {
+		if err := c.session.authorize(ctx, c, req, raw); err != nil {
+			return err
+		}
+	} else {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return c.send(req, out)
+}
+
+// send sends req and decodes a 2xx answer into out (if not nil); other
+// answers are an *Error.
+func (c *Client) send(req *http.Request, out any) error {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("reach controller: %w", err)

@@ -18,7 +18,7 @@ func (c *Client) Bootstrap(ctx context.Context, req api.BootstrapRequest) (api.B
 // WithToken is a client of the same controller with another token.
 func (c *Client) WithToken(token string) *Client {
 	cp := *c
-	cp.token = token
+	cp.token, cp.session = token, nil
 	return &cp
 }
 

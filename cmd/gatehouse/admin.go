@@ -1,12 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
 	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
 )
 
@@ -22,7 +24,7 @@ func adminCmd() *cobra.Command {
 	pf.String("ca", os.Getenv("GATEHOUSE_CA"), "controller CA certificate to trust (env GATEHOUSE_CA)")
 	cmd.AddCommand(withUserActions(usersCmd()), groupsCmd(), appsAdminCmd(), profilesCmd(), policiesCmd(), tokensCmd(),
 		withDeviceActions(devicesCmd()), grantsCmd(), adminTokenCmd(), gatewaysCmd(),
-		bootstrapCmd(), sessionsCmd(), apiTokensCmd(), adminsCmd(), settingsCmd())
+		bootstrapCmd(), sessionsCmd(), apiTokensCmd(), adminsCmd(), settingsCmd(), adminLoginCmd(), adminLogoutCmd())
 	return cmd
 }
 
@@ -58,8 +60,15 @@ func admin(cmd *cobra.Command) (*adminclient.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if url != "" && token == "" { // no token: the signed-in session (gatehouse admin login), if any
+		if _, ca, err := adminFlags(cmd); err != nil {
+			return nil, err
+		} else if c, err := adminSessionClient(url, ca); !errors.Is(err, keystore.ErrNotFound) {
+			return c, err
+		}
+	}
 	if url == "" || token == "" {
-		return nil, fmt.Errorf("set --controller and the admin token (GATEHOUSE_CONTROLLER, and GATEHOUSE_ADMIN_TOKEN_FILE or GATEHOUSE_ADMIN_TOKEN)")
+		return nil, fmt.Errorf("set --controller and sign in (gatehouse admin login) or give an admin token (GATEHOUSE_ADMIN_TOKEN_FILE or GATEHOUSE_ADMIN_TOKEN)")
 	}
 	var ca []byte
 	if caFile != "" {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller"
 )
 
@@ -13,9 +14,11 @@ import (
 // (enrollment, the websockets, which prove themselves their own way) goes
 // through withActor: the one place a request becomes a controller.Actor.
 // The bearer token is the bootstrap token (good only for POST
-// /api/v1/bootstrap) or an admin API token (ghk_…, with its role); a
-// sign-in session's token is refused here, being bound to its device
-// (docs/identity.md "Admins"). The core decides what each actor may do.
+// /api/v1/bootstrap), an admin API token (ghk_…, with its role), or a
+// signed-in admin's access token (gha_…) with the proof of the admin
+// CLI's key it is bound to (adminproof.go); an agent's session token is
+// refused, being bound to its device (docs/identity.md "Admins"). The
+// core decides what each actor may do.
 
 type actorKey struct{}
 
@@ -25,11 +28,21 @@ func actorFrom(ctx context.Context) (controller.Actor, bool) {
 	return a, ok
 }
 
+// bearer is r's bearer token.
+func bearer(r *http.Request) (string, bool) {
+	return strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+}
+
 // authenticate finds who r comes from, or controller.ErrUnauthenticated.
-func (s *Server) authenticate(r *http.Request) (controller.Actor, error) {
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+// A request with a proof is a signed-in admin's (adminSession); without,
+// the token must be the bootstrap token or an API token.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (controller.Actor, error) {
+	tok, ok := bearer(r)
 	if !ok {
-		return controller.Actor{}, fmt.Errorf("%w: missing or wrong admin token: pass an API token as `Authorization: Bearer ghk_…` (gatehouse admin --token)", controller.ErrUnauthenticated)
+		return controller.Actor{}, fmt.Errorf("%w: missing or wrong admin token: sign in (gatehouse admin login) or pass an API token as `Authorization: Bearer ghk_…` (gatehouse admin --token)", controller.ErrUnauthenticated)
+	}
+	if len(r.Header.Values(api.HeaderAdminProof)) > 0 {
+		return s.adminSession(w, r, tok)
 	}
 	return s.core.Auth.Authenticate(r.Context(), tok)
 }
@@ -38,10 +51,10 @@ func (s *Server) authenticate(r *http.Request) (controller.Actor, error) {
 // rest with their actor in the context (actorFrom).
 func (s *Server) withActor(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		who, err := s.authenticate(r)
+		who, err := s.authenticate(w, r)
 		if err != nil {
 			status := statusOf(err)
-			s.log.Warn("admin request refused: bad token", "method", controller.Clip(r.Method), "path", controller.Clip(r.URL.Path), "remote", r.RemoteAddr, "err", err)
+			s.log.Warn("admin request refused: bad token or proof", "method", controller.Clip(r.Method), "path", controller.Clip(r.URL.Path), "remote", r.RemoteAddr, "err", err)
 			if status >= 500 {
 				writeError(w, status, "could not check the admin token; see the controller's log")
 				return

@@ -326,6 +326,8 @@ func (s *Server) confirmSubmit(w http.ResponseWriter, r *http.Request, sess *bro
 		res, err = s.signIn.flow.Approve(r.Context(), code, proof)
 		switch {
 		case err != nil:
+		case res.AdminCLI:
+			sess.done = "The admin CLI is signed in as you: its commands act with your role, each signed by its key."
 		case res.Enrolled != nil && res.Enrolled.State == identity.StatePending:
 			sess.done = fmt.Sprintf("Device %s is enrolled as yours and waits for an admin's approval (gatehouse admin devices approve %s). It has your sign-in; it gets access once approved.", res.DeviceID, res.DeviceID)
 		case res.Enrolled != nil:

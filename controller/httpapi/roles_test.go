@@ -236,7 +236,7 @@ func TestSessionsOverHTTP(t *testing.T) {
 		t.Errorf("AllSessions() = %+v, %v, want alice's two", all, err)
 	}
 	_, err = adminclient.List[api.User](ctx, w.owner.WithToken(tok1.Access), api.PathUsers)
-	wantStatus(t, "List(users) with a session's access token", err, http.StatusUnauthorized, "bound to its device")
+	wantStatus(t, "List(users) with a session's access token", err, http.StatusUnauthorized, "needs the proof")
 
 	if err := desk.RevokeSession(ctx, s1.ID); err != nil {
 		t.Errorf("RevokeSession(%s) = %v", s1.ID, err)

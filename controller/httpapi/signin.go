@@ -78,6 +78,7 @@ type signIn struct {
 	deviceAuth *sourceLimiter
 	token      *sourceLimiter
 	pages      *sourceLimiter
+	proofs     *proofNonces // admin CLI sessions' proofs seen (adminproof.go)
 }
 
 // newSignIn makes the sign-in state for core.
@@ -92,6 +93,7 @@ func newSignIn(core *controller.Controller, cfg SignInConfig) (*signIn, error) {
 		deviceAuth: newSourceLimiter("device authorization requests", cfg.DeviceAuth, time.Now),
 		token:      newSourceLimiter("token requests", cfg.Token, time.Now),
 		pages:      newSourceLimiter("sign-in page requests", cfg.Pages, time.Now),
+		proofs:     newProofNonces(maxProofNonces, time.Now),
 	}, nil
 }
 
@@ -99,6 +101,7 @@ func newSignIn(core *controller.Controller, cfg SignInConfig) (*signIn, error) {
 func (s *Server) mountSignIn(mux *http.ServeMux) {
 	mux.Handle("POST "+api.PathDeviceAuthorization, s.signIn.deviceAuth.wrap(s.log.Warn, http.HandlerFunc(s.handleDeviceAuthorization)))
 	mux.Handle("POST "+api.PathToken, s.signIn.token.wrap(s.log.Warn, http.HandlerFunc(s.handleToken)))
+	mux.Handle("POST "+api.PathAdminLogout, s.signIn.token.wrap(s.log.Warn, http.HandlerFunc(s.handleAdminLogout)))
 	s.mountPages(mux)
 }
 
@@ -126,16 +129,23 @@ func (s *Server) handleDeviceAuthorization(w http.ResponseWriter, r *http.Reques
 	})
 }
 
-// handleToken redeems a device code (RFC 8628 §3.4). Refresh tokens are
-// not taken here: a refresh needs the device's proof, which the websocket
-// carries.
+// handleToken redeems a device code (RFC 8628 §3.4), or refreshes an
+// admin CLI session with its key's proof (handleAdminRefresh). Agents'
+// refresh tokens are not taken here: a refresh needs the device's proof,
+// which the websocket carries.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	form, err := oauthForm(w, r, "grant_type", "client_id", "device_code")
+	raw, err := readProofBody(w, r, maxFormBytes)
+	var form map[string]string
+	if err == nil {
+		form, err = oauthForm(w, r, "grant_type", "client_id", "device_code", api.FieldRefreshToken)
+	}
 	var tok api.TokenResponse
 	if err == nil {
 		switch form["grant_type"] {
 		case api.GrantTypeDeviceCode:
 			tok, err = s.signIn.flow.Redeem(r.Context(), form["client_id"], form["device_code"])
+		case api.GrantTypeRefreshToken:
+			tok, err = s.handleAdminRefresh(r.Context(), r, raw, form)
 		case "":
 			err = &controller.FlowError{Code: api.OAuthInvalidRequest, Description: "grant_type missing: send grant_type=" + api.GrantTypeDeviceCode}
 		default:
