@@ -1,6 +1,8 @@
 package api
 
 import (
+	"fmt"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -47,9 +49,14 @@ type PostureReport struct {
 	ScreenLock     BoolFact   `json:"screen_lock"`
 	SecureBoot     BoolFact   `json:"secure_boot"`
 	UptimeSeconds  IntFact    `json:"uptime_seconds"`
-	// Processes holds only the process names the controller asked about:
-	// name → running.
+	// Processes holds only the required software the controller asked
+	// about: spec (a process name, or an executable path with an optional
+	// sha256, see ParseSoftwareSpec) → running.
 	Processes map[string]BoolFact `json:"processes,omitempty"`
+	// Notes says why a fact has its value, keyed "firewall" or
+	// "process:<spec>" ("only NAT rules", "owned by uid 1000"); shown to
+	// the user, never decided on.
+	Notes map[string]string `json:"notes,omitempty"`
 	// Overridden names the facts a development override file set instead
 	// of the OS; a controller that does not trust overrides treats them as
 	// unknown.
@@ -84,4 +91,26 @@ func (r *PostureReport) MarkUnknown(names []string) {
 // PostureQuery tells the agent which extra facts the policy needs.
 type PostureQuery struct {
 	Processes []string `json:"processes,omitempty"`
+}
+
+// ParseSoftwareSpec reads one required-software entry. An absolute path,
+// optionally followed by ":" and the file's SHA-256 in hex, asks for a
+// running process whose executable is that root-owned file; anything else
+// is a legacy process name, which any user can fake by naming a copy of
+// another program after it.
+func ParseSoftwareSpec(spec string) (path, sha256 string, err error) {
+	if !strings.HasPrefix(spec, "/") {
+		return "", "", nil
+	}
+	path, sha256, _ = strings.Cut(spec, ":")
+	if filepath.Clean(path) != path || strings.ContainsRune(path, 0) {
+		return "", "", fmt.Errorf("required software %q: path must be absolute and clean, like /usr/sbin/sshd", spec)
+	}
+	if sha256 != "" {
+		if len(sha256) != 64 || strings.Trim(strings.ToLower(sha256), "0123456789abcdef") != "" {
+			return "", "", fmt.Errorf("required software %q: sha256 must be 64 hex digits (sha256sum PATH)", spec)
+		}
+		sha256 = strings.ToLower(sha256)
+	}
+	return path, sha256, nil
 }

@@ -52,6 +52,9 @@ type PostureProfile struct {
 	MinOSVersion      string   `json:"min_os_version,omitempty"`
 	DiskEncryption    bool     `json:"disk_encryption,omitempty"`
 	Firewall          bool     `json:"firewall,omitempty"`
+	// RequiredProcesses lists required software: "/usr/sbin/sshd" or
+	// "/usr/sbin/sshd:<sha256>" (a running root-owned executable, see
+	// ParseSoftwareSpec), or a bare process name (legacy, fakeable).
 	RequiredProcesses []string `json:"required_processes,omitempty"`
 }
 

@@ -130,8 +130,14 @@ func validateProfile(_ context.Context, p *api.PostureProfile) error {
 		}
 	}
 	for _, proc := range p.RequiredProcesses {
-		if proc == "" || strings.ContainsAny(proc, "/\x00") {
-			return Invalid("posture profile %q: required process %q must be a process name", p.Name, proc)
+		if strings.HasPrefix(proc, "/") {
+			if _, _, err := api.ParseSoftwareSpec(proc); err != nil {
+				return Invalid("posture profile %q: %v", p.Name, err)
+			}
+			continue
+		}
+		if proc == "" || strings.ContainsAny(proc, "/:\x00") {
+			return Invalid("posture profile %q: required process %q must be an absolute executable path (/usr/sbin/sshd[:sha256]) or a process name", p.Name, proc)
 		}
 	}
 	return nil

@@ -31,7 +31,8 @@ func collectSlow(ctx context.Context) slowFacts {
 	f.OSName, f.OSVersion = osRelease(ctx)
 	f.Serial = readSerial(serialPath)
 	f.DiskEncryption = rootDiskEncryption(mountinfoPath, sysfsRoot, devRoot)
-	f.Firewall = firewall(ctx, execTool)
+	fw := firewall(ctx, execTool)
+	f.Firewall, f.FirewallNote = fw.Fact, fw.Reason
 	// Screen lock belongs to a desktop session (GNOME, KDE, an X11 locker,
 	// ...) while the agent runs as a system service outside any session.
 	// Nothing reads it yet, so it stays unknown on Linux.

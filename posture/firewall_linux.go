@@ -2,6 +2,8 @@ package posture
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -17,29 +19,47 @@ const toolTimeout = 3 * time.Second
 // tool is missing or fails (not root, no kernel support, timeout).
 type runTool func(ctx context.Context, name string, args ...string) (out string, ok bool)
 
-// firewall says whether a packet filter is active: nftables first, then
-// iptables (which catches iptables-legacy rules nft cannot see). It is
-// known false only when a tool ran and showed nothing filtering; unknown
-// when no tool could be run. Any rule counts: we report that filtering is
-// configured, not how good it is.
-func firewall(ctx context.Context, run runTool) api.BoolFact {
-	ran := false
-	if out, ok := run(ctx, "nft", "list", "ruleset"); ok {
-		if nftActive(out) {
-			return api.KnownBool(true)
+// firewallVerdict is the firewall fact with the reason behind it, so a
+// user told "firewall off" learns what was seen.
+type firewallVerdict struct {
+	Fact   api.BoolFact
+	Reason string
+}
+
+// firewall says whether inbound traffic is filtered: an input path drops
+// by default or holds drop/reject rules. nftables is read first, then
+// iptables-save and ip6tables-save, then their -legacy- twins (which see
+// iptables-legacy rules nft cannot). ufw and firewalld write into one of these, so they are read
+// there. NAT-only, accept-all and Docker-only (FORWARD) rule sets are
+// off; no tool that could be run is unknown.
+func firewall(ctx context.Context, run runTool) firewallVerdict {
+	var seen, notes []string // seen: rule sets read and found not filtering
+	if out, ok := run(ctx, "nft", "-j", "list", "ruleset"); ok {
+		on, why, err := nftFiltersInput([]byte(out))
+		switch {
+		case err != nil:
+			notes = append(notes, "nft: unreadable output")
+		case on:
+			return firewallVerdict{api.KnownBool(true), "nftables: " + why}
+		default:
+			seen = append(seen, "nftables: "+why)
 		}
-		ran = true
 	}
-	if out, ok := run(ctx, "iptables", "-S"); ok {
-		if iptablesActive(out) {
-			return api.KnownBool(true)
+	for _, tool := range []string{"iptables-save", "ip6tables-save", "iptables-legacy-save", "ip6tables-legacy-save"} {
+		out, ok := run(ctx, tool)
+		if !ok {
+			continue
 		}
-		ran = true
+		on, why := iptablesFiltersInput(out)
+		if on {
+			return firewallVerdict{api.KnownBool(true), tool + ": " + why}
+		}
+		seen = append(seen, tool+": "+why)
 	}
-	if ran {
-		return api.KnownBool(false)
+	if len(seen) == 0 {
+		return firewallVerdict{api.BoolFact{}, strings.Join(append(notes, "no firewall tool could be read (nft, iptables-save: missing or not permitted)"), "; ")}
 	}
-	return api.BoolFact{}
+	return firewallVerdict{api.KnownBool(false), strings.Join(seen, "; ")}
 }
 
 // execTool runs a system tool with a short timeout. Services often start
@@ -70,101 +90,169 @@ func execTool(ctx context.Context, name string, args ...string) (string, bool) {
 	return string(out), true
 }
 
-// nftActive reads `nft list ruleset` output: true when some chain holds a
-// rule, or a base chain (one with a hook) has policy drop. Sets, maps and
-// flowtables are not rules.
-func nftActive(out string) bool {
-	depth := 0
-	chainDepth := -1 // depth of the open chain's contents; -1 outside chains
-	hook, drop := false, false
-	for _, raw := range strings.Split(out, "\n") {
-		line := strings.TrimSpace(raw)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		opens, closes := countBraces(line)
-		if chainDepth >= 0 && depth == chainDepth && !strings.HasPrefix(line, "}") {
-			if !chainDeclaration(line, &hook, &drop) {
-				return true // a rule
-			}
-			if hook && drop {
-				return true
-			}
-		}
-		if chainDepth < 0 && strings.HasPrefix(line, "chain ") && opens > closes {
-			chainDepth = depth + 1
-			hook, drop = false, false
-		}
-		depth += opens - closes
-		if chainDepth >= 0 && depth < chainDepth {
-			chainDepth = -1
-		}
-	}
-	return false
+// nftRuleset is the part of `nft -j list ruleset` we read.
+type nftRuleset struct {
+	Nftables []struct {
+		Chain *struct {
+			Family string `json:"family"`
+			Table  string `json:"table"`
+			Name   string `json:"name"`
+			Type   string `json:"type"`
+			Hook   string `json:"hook"`
+			Policy string `json:"policy"`
+		} `json:"chain"`
+		Rule *struct {
+			Family string            `json:"family"`
+			Table  string            `json:"table"`
+			Chain  string            `json:"chain"`
+			Expr   []json.RawMessage `json:"expr"`
+		} `json:"rule"`
+	} `json:"nftables"`
 }
 
-// chainDeclaration reports whether a line inside a chain declares the
-// chain rather than being a rule, noting a hook and a drop policy, e.g.
-// "type filter hook input priority filter; policy drop;".
-func chainDeclaration(line string, hook, drop *bool) bool {
-	decl := false
-	for _, stmt := range strings.Split(line, ";") {
-		f := strings.Fields(stmt)
-		if len(f) == 0 {
-			continue
+// nftChainKey names a chain uniquely: jumps stay inside a table.
+func nftChainKey(family, table, chain string) string { return family + "\x00" + table + "\x00" + chain }
+
+// nftFiltersInput reads `nft -j list ruleset`: on when a filter base
+// chain hooked at input has policy drop, or it (or a chain it jumps or
+// goes to) holds a drop or reject rule.
+func nftFiltersInput(out []byte) (on bool, why string, err error) {
+	if strings.TrimSpace(string(out)) == "" {
+		return false, "empty ruleset", nil
+	}
+	var rs nftRuleset
+	if err := json.Unmarshal(out, &rs); err != nil {
+		return false, "", fmt.Errorf("parse nft -j output: %w", err)
+	}
+	type chainInfo struct{ drops, jumps []string }
+	chains := make(map[string]*chainInfo)
+	var inputs []string
+	for _, o := range rs.Nftables {
+		if c := o.Chain; c != nil {
+			key := nftChainKey(c.Family, c.Table, c.Name)
+			if chains[key] == nil {
+				chains[key] = &chainInfo{}
+			}
+			if c.Hook == "input" && c.Type == "filter" {
+				if c.Policy == "drop" {
+					return true, fmt.Sprintf("chain %s %s %s hooks input with policy drop", c.Family, c.Table, c.Name), nil
+				}
+				inputs = append(inputs, key)
+			}
 		}
-		switch f[0] {
-		case "type":
-			decl = true
-			for _, w := range f {
-				if w == "hook" {
-					*hook = true
+		if r := o.Rule; r != nil {
+			key := nftChainKey(r.Family, r.Table, r.Chain)
+			ci := chains[key]
+			if ci == nil {
+				ci = &chainInfo{}
+				chains[key] = ci
+			}
+			for _, e := range r.Expr {
+				var stmt map[string]json.RawMessage
+				if json.Unmarshal(e, &stmt) != nil {
+					continue
+				}
+				if _, ok := stmt["drop"]; ok {
+					ci.drops = append(ci.drops, "drop")
+				}
+				if _, ok := stmt["reject"]; ok {
+					ci.drops = append(ci.drops, "reject")
+				}
+				for _, verb := range []string{"jump", "goto"} {
+					var target struct {
+						Target string `json:"target"`
+					}
+					if raw, ok := stmt[verb]; ok && json.Unmarshal(raw, &target) == nil && target.Target != "" {
+						ci.jumps = append(ci.jumps, nftChainKey(r.Family, r.Table, target.Target))
+					}
 				}
 			}
-		case "policy":
-			decl = true
-			if len(f) > 1 && f[1] == "drop" {
-				*drop = true
+		}
+	}
+	if len(inputs) == 0 {
+		return false, "no filter chain hooks input (NAT-only or forward-only rules filter nothing inbound)", nil
+	}
+	seen := make(map[string]bool)
+	var walk func(key string) string
+	walk = func(key string) string {
+		if seen[key] || chains[key] == nil {
+			return ""
+		}
+		seen[key] = true
+		if len(chains[key].drops) > 0 {
+			return chains[key].drops[0]
+		}
+		for _, j := range chains[key].jumps {
+			if v := walk(j); v != "" {
+				return v
 			}
-		case "comment", "devices", "flags", "priority", "hook":
-			decl = true
-		default:
-			return false
+		}
+		return ""
+	}
+	for _, key := range inputs {
+		if v := walk(key); v != "" {
+			name := strings.ReplaceAll(key, "\x00", " ")
+			return true, fmt.Sprintf("input chain %s has %s rules", name, v), nil
 		}
 	}
-	return decl
+	return false, "input chains accept everything (policy accept, no drop or reject rules)", nil
 }
 
-// countBraces counts { and } outside double-quoted strings.
-func countBraces(line string) (opens, closes int) {
-	quoted := false
-	for i := 0; i < len(line); i++ {
-		switch c := line[i]; {
-		case c == '\\' && quoted:
-			i++
-		case c == '"':
-			quoted = !quoted
-		case c == '{' && !quoted:
-			opens++
-		case c == '}' && !quoted:
-			closes++
-		}
-	}
-	return opens, closes
-}
-
-// iptablesActive reads `iptables -S` output: true when INPUT's policy is
-// DROP or any rule is appended to any chain.
-func iptablesActive(out string) bool {
+// iptablesFiltersInput reads iptables-save output: on when the filter
+// table's INPUT policy is DROP, or INPUT (or a chain it jumps or goes
+// to) has a DROP or REJECT rule. Docker's chains hang off FORWARD and
+// filter nothing inbound to the host.
+func iptablesFiltersInput(out string) (on bool, why string) {
+	table := ""
+	policy := ""
+	targets := make(map[string][]string) // chain → rule targets
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
 		switch {
-		case len(f) == 0:
-		case f[0] == "-A":
-			return true
-		case f[0] == "-P" && len(f) >= 3 && f[1] == "INPUT" && f[2] == "DROP":
-			return true
+		case strings.HasPrefix(f[0], "*"):
+			table = f[0][1:]
+		case table != "filter":
+		case f[0] == ":INPUT" && len(f) >= 2:
+			policy = f[1]
+		case f[0] == "-A" && len(f) >= 2:
+			for i := 2; i+1 < len(f); i++ {
+				if f[i] == "-j" || f[i] == "-g" || f[i] == "--jump" || f[i] == "--goto" {
+					targets[f[1]] = append(targets[f[1]], f[i+1])
+				}
+			}
 		}
 	}
-	return false
+	if policy == "DROP" {
+		return true, "INPUT policy DROP"
+	}
+	seen := make(map[string]bool)
+	var walk func(chain string) string
+	walk = func(chain string) string {
+		if seen[chain] {
+			return ""
+		}
+		seen[chain] = true
+		for _, t := range targets[chain] {
+			switch t {
+			case "DROP", "REJECT":
+				return fmt.Sprintf("%s rule in %s", t, chain)
+			case "ACCEPT", "RETURN", "LOG", "MARK", "CONNMARK", "NFLOG":
+			default:
+				if v := walk(t); v != "" {
+					return v
+				}
+			}
+		}
+		return ""
+	}
+	if v := walk("INPUT"); v != "" {
+		return true, v
+	}
+	if policy == "" {
+		return false, "no filter table INPUT chain"
+	}
+	return false, "INPUT accepts everything (policy " + policy + ", no DROP or REJECT rules)"
 }

@@ -2,134 +2,72 @@ package posture
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 )
 
-func TestNftActive(t *testing.T) {
+// readFirewallTestdata reads a rule set recorded from real nft and
+// iptables-save runs (see testdata/firewall).
+func readFirewallTestdata(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "firewall", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestNftFiltersInput(t *testing.T) {
 	tests := []struct {
-		name string
-		in   string
-		want bool
+		name    string
+		in      string
+		want    bool
+		wantWhy string
+		wantErr bool
 	}{
-		{name: "empty ruleset", in: "", want: false},
-		{
-			name: "base chains accepting, no rules",
-			in: `table inet filter {
-	chain input {
-		type filter hook input priority filter; policy accept;
-	}
-	chain forward {
-		type filter hook forward priority filter; policy accept;
-	}
-}
-`,
-			want: false,
-		},
-		{
-			name: "input policy drop",
-			in: `table inet filter {
-	chain input {
-		type filter hook input priority filter; policy drop;
-	}
-}
-`,
-			want: true,
-		},
-		{
-			name: "a rule",
-			in: `table inet filter {
-	chain input {
-		type filter hook input priority filter; policy accept;
-		ct state established,related accept
-	}
-}
-`,
-			want: true,
-		},
-		{
-			name: "rule in a regular chain",
-			in: `table ip nat {
-	chain mine {
-		ip saddr { 10.0.0.1, 10.0.0.2 } counter
-	}
-}
-`,
-			want: true,
-		},
-		{
-			name: "sets and flowtables are not rules",
-			in: `table inet filter {
-	set blocked {
-		type ipv4_addr
-		elements = { 10.0.0.1,
-			     10.0.0.2 }
-	}
-	flowtable f {
-		hook ingress priority filter
-		devices = { eth0 }
-	}
-	chain input {
-		type filter hook input priority filter; policy accept;
-		comment "left { open"
-	}
-	chain empty {
-	}
-}
-`,
-			want: false,
-		},
-		{
-			name: "netdev ingress with devices, accepting",
-			in: `table netdev edge {
-	chain ingress {
-		type filter hook ingress devices = { eth0, eth1 } priority filter; policy accept;
-	}
-}
-`,
-			want: false,
-		},
-		{
-			name: "drop policy in second table",
-			in: `table ip empty {
-}
-table ip6 filter {
-	chain INPUT {
-		type filter hook input priority filter; policy drop;
-	}
-}
-`,
-			want: true,
-		},
+		{name: "input policy drop", in: "nft-drop.json", want: true, wantWhy: "policy drop"},
+		{name: "firewalld reject rule", in: "nft-reject.json", want: true, wantWhy: "reject"},
+		{name: "drop in a chain input jumps to", in: "nft-jump.json", want: true, wantWhy: "drop"},
+		{name: "nat only", in: "nft-nat.json", want: false, wantWhy: "no filter chain hooks input"},
+		{name: "input accepts, forward drops", in: "nft-accept.json", want: false, wantWhy: "accept everything"},
+		{name: "empty ruleset", in: "nft-empty.json", want: false, wantWhy: "no filter chain hooks input"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := nftActive(tt.in); got != tt.want {
-				t.Errorf("nftActive(%q) = %v, want %v", tt.in, got, tt.want)
+			got, why, err := nftFiltersInput([]byte(readFirewallTestdata(t, tt.in)))
+			if (err != nil) != tt.wantErr || got != tt.want || !strings.Contains(why, tt.wantWhy) {
+				t.Errorf("nftFiltersInput(%s) = %v, %q, %v; want %v, %q", tt.in, got, why, err, tt.want, tt.wantWhy)
 			}
 		})
 	}
+	if _, _, err := nftFiltersInput([]byte("table inet filter {")); err == nil {
+		t.Errorf("nftFiltersInput(text output) = nil error, want a parse error")
+	}
 }
 
-func TestIptablesActive(t *testing.T) {
+func TestIptablesFiltersInput(t *testing.T) {
 	tests := []struct {
-		name string
-		in   string
-		want bool
+		name    string
+		in      string
+		want    bool
+		wantWhy string
 	}{
-		{name: "empty output", in: "", want: false},
-		{name: "default policies", in: "-P INPUT ACCEPT\n-P FORWARD ACCEPT\n-P OUTPUT ACCEPT\n", want: false},
-		{name: "input drop", in: "-P INPUT DROP\n-P FORWARD ACCEPT\n-P OUTPUT ACCEPT\n", want: true},
-		{name: "forward drop only", in: "-P INPUT ACCEPT\n-P FORWARD DROP\n-P OUTPUT ACCEPT\n", want: false},
-		{name: "user chain without rules", in: "-P INPUT ACCEPT\n-N mine\n", want: false},
-		{name: "a rule", in: "-P INPUT ACCEPT\n-A INPUT -i lo -j ACCEPT\n", want: true},
-		{name: "legacy warning", in: "# Warning: iptables-legacy tables present, use iptables-legacy to see them\n-P INPUT ACCEPT\n", want: false},
+		{name: "ufw: input policy drop", in: "iptables-ufw.txt", want: true, wantWhy: "INPUT policy DROP"},
+		{name: "reject in a chain input jumps to", in: "iptables-reject.txt", want: true, wantWhy: "REJECT rule in in-guard"},
+		{name: "docker default", in: "iptables-docker.txt", want: false, wantWhy: "INPUT accepts everything"},
+		{name: "nat only", in: "iptables-nat.txt", want: false, wantWhy: "no filter table INPUT"},
+		{name: "accept all", in: "iptables-accept.txt", want: false, wantWhy: "INPUT accepts everything"},
+		{name: "empty", in: "iptables-empty.txt", want: false, wantWhy: "no filter table INPUT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := iptablesActive(tt.in); got != tt.want {
-				t.Errorf("iptablesActive(%q) = %v, want %v", tt.in, got, tt.want)
+			got, why := iptablesFiltersInput(readFirewallTestdata(t, tt.in))
+			if got != tt.want || !strings.Contains(why, tt.wantWhy) {
+				t.Errorf("iptablesFiltersInput(%s) = %v, %q; want %v, %q", tt.in, got, why, tt.want, tt.wantWhy)
 			}
 		})
 	}
@@ -137,30 +75,35 @@ func TestIptablesActive(t *testing.T) {
 
 func TestFirewall(t *testing.T) {
 	type result struct {
-		out string
-		ok  bool
+		file string // testdata; "" with ok: empty output
+		ok   bool
 	}
 	missing := result{}
 	tests := []struct {
 		name          string
 		nft, iptables result
 		want          api.BoolFact
+		wantWhy       string
 	}{
-		{name: "no tools", nft: missing, iptables: missing, want: api.BoolFact{}},
-		{name: "nft active", nft: result{"table ip t {\n\tchain c {\n\t\tdrop\n\t}\n}\n", true}, iptables: missing, want: api.KnownBool(true)},
-		{name: "nft empty, no iptables", nft: result{"", true}, iptables: missing, want: api.KnownBool(false)},
-		{name: "nft empty, legacy iptables rule", nft: result{"", true}, iptables: result{"-A INPUT -j DROP\n", true}, want: api.KnownBool(true)},
-		{name: "nft fails, iptables empty", nft: missing, iptables: result{"-P INPUT ACCEPT\n", true}, want: api.KnownBool(false)},
-		{name: "both fail", nft: missing, iptables: missing, want: api.BoolFact{}},
+		{name: "no tools", want: api.BoolFact{}, wantWhy: "no firewall tool"},
+		{name: "nft drop", nft: result{"nft-drop.json", true}, iptables: missing, want: api.KnownBool(true), wantWhy: "nftables"},
+		{name: "nft nat only, no iptables", nft: result{"nft-nat.json", true}, iptables: missing, want: api.KnownBool(false), wantWhy: "nftables: no filter chain"},
+		{name: "nft empty, legacy ufw", nft: result{"nft-empty.json", true}, iptables: result{"iptables-ufw.txt", true}, want: api.KnownBool(true), wantWhy: "iptables-save: INPUT policy DROP"},
+		{name: "nft fails, docker iptables", nft: missing, iptables: result{"iptables-docker.txt", true}, want: api.KnownBool(false), wantWhy: "INPUT accepts everything"},
+		{name: "nft garbage only", nft: result{"iptables-ufw.txt", true}, iptables: missing, want: api.BoolFact{}, wantWhy: "unreadable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			run := func(_ context.Context, name string, _ ...string) (string, bool) {
-				r := map[string]result{"nft": tt.nft, "iptables": tt.iptables}[name]
-				return r.out, r.ok
+				r := map[string]result{"nft": tt.nft, "iptables-save": tt.iptables}[name]
+				if !r.ok {
+					return "", false
+				}
+				return readFirewallTestdata(t, r.file), true
 			}
-			if got := firewall(context.Background(), run); got != tt.want {
-				t.Errorf("firewall(nft %+v, iptables %+v) = %+v, want %+v", tt.nft, tt.iptables, got, tt.want)
+			got := firewall(context.Background(), run)
+			if got.Fact != tt.want || !strings.Contains(got.Reason, tt.wantWhy) {
+				t.Errorf("firewall(nft %+v, iptables %+v) = %+v, want %+v with %q", tt.nft, tt.iptables, got, tt.want, tt.wantWhy)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package posture
 import (
 	"context"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +35,7 @@ var _ Source = (*System)(nil)
 type slowFacts struct {
 	OSName, OSVersion, Serial                        api.StringFact
 	DiskEncryption, Firewall, ScreenLock, SecureBoot api.BoolFact
+	FirewallNote                                     string // why Firewall is what it is
 }
 
 // NewSystem returns the real collector for this OS. agentVersion is copied
@@ -67,7 +69,28 @@ func (s *System) Collect(ctx context.Context, q api.PostureQuery) api.PostureRep
 	if up, err := host.UptimeWithContext(ctx); err == nil {
 		r.UptimeSeconds = api.KnownInt(int64(up))
 	}
-	r.Processes = runningProcesses(ctx, q.Processes)
+	if slow.FirewallNote != "" {
+		r.Notes = map[string]string{"firewall": slow.FirewallNote}
+	}
+	var names, software []string
+	for _, spec := range q.Processes {
+		if path, _, _ := api.ParseSoftwareSpec(spec); path != "" || strings.HasPrefix(spec, "/") {
+			software = append(software, spec)
+		} else {
+			names = append(names, spec)
+		}
+	}
+	r.Processes = runningProcesses(ctx, names)
+	for spec, v := range runningSoftware(ctx, software) {
+		if r.Processes == nil {
+			r.Processes = make(map[string]api.BoolFact)
+		}
+		if r.Notes == nil {
+			r.Notes = make(map[string]string)
+		}
+		r.Processes[spec] = v.Fact
+		r.Notes["process:"+spec] = v.Reason
+	}
 	return r
 }
 

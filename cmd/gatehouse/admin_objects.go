@@ -83,6 +83,8 @@ func profilesCmd() *cobra.Command {
 		p.DiskEncryption, _ = f.GetBool("disk-encryption")
 		p.Firewall, _ = f.GetBool("firewall")
 		p.RequiredProcesses, _ = f.GetStringSlice("require-process")
+		software, _ := f.GetStringArray("require-software")
+		p.RequiredProcesses = append(p.RequiredProcesses, software...)
 		return p
 	})
 	f := create.Flags()
@@ -91,7 +93,8 @@ func profilesCmd() *cobra.Command {
 	f.String("min-os-version", "", "minimum OS version, e.g. 12")
 	f.Bool("disk-encryption", false, "require an encrypted system disk")
 	f.Bool("firewall", false, "require the firewall on")
-	f.StringSlice("require-process", nil, "process that must be running (repeatable)")
+	f.StringSlice("require-process", nil, "process name that must be running (repeatable; any user can fake a name, prefer --require-software)")
+	f.StringArray("require-software", nil, "PATH[:SHA256] of a root-owned executable that must be running (repeatable), e.g. /usr/sbin/sshd")
 	return group("profiles", "Manage posture profiles", append(k.commands(), create)...)
 }
 

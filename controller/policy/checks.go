@@ -41,8 +41,12 @@ func checksOf(prof api.PostureProfile) []check {
 			func(p *api.PostureReport) api.BoolFact { return p.Firewall }))
 	}
 	for _, proc := range prof.RequiredProcesses {
+		remedy := fmt.Sprintf("Start %s (your IT department's required software)", proc)
+		if path, _, _ := api.ParseSoftwareSpec(proc); path != "" {
+			remedy = fmt.Sprintf("Run the root-owned, unmodified %s as installed by your IT department", path)
+		}
 		cs = append(cs, boolCheck("process:"+proc, api.CodePostureProcessPrefix+proc, fmt.Sprintf("required process %q", proc),
-			fmt.Sprintf("Start %s (your IT department's required software)", proc),
+			remedy,
 			func(p *api.PostureReport) api.BoolFact { return p.Processes[proc] }))
 	}
 	return cs

@@ -1,0 +1,176 @@
+package posture
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+)
+
+// procRoot is where running processes are listed.
+const procRoot = "/proc"
+
+// runningSoftware reports, for each spec (/path[:sha256]), whether a
+// process runs the very file at that path (same device and inode as
+// /proc/PID/exe), and that file is root-owned, not writable by group or
+// others (nor its directories) and, when asked, has the given SHA-256. A
+// copy of another program named like the required one is another file and
+// does not count. Specs stay unknown when some process's executable could
+// not be read and none matched.
+func runningSoftware(ctx context.Context, specs []string) map[string]softwareVerdict {
+	if len(specs) == 0 {
+		return nil
+	}
+	out := make(map[string]softwareVerdict, len(specs))
+	targets := make(map[string]os.FileInfo)
+	for _, spec := range specs {
+		path, sum, err := api.ParseSoftwareSpec(spec)
+		if err != nil || path == "" {
+			out[spec] = softwareVerdict{api.BoolFact{}, fmt.Sprintf("not an executable spec: %v", err)}
+			continue
+		}
+		fi, why := trustedExecutable(path, sum)
+		if fi == nil {
+			out[spec] = softwareVerdict{api.KnownBool(false), why}
+			continue
+		}
+		targets[spec] = fi
+	}
+	if len(targets) == 0 {
+		return out
+	}
+	pids, unreadable := executables(ctx)
+	for spec, fi := range targets {
+		path, _, _ := api.ParseSoftwareSpec(spec)
+		switch pid := runningFile(pids, fi); {
+		case pid > 0:
+			out[spec] = softwareVerdict{api.KnownBool(true), fmt.Sprintf("process %d runs %s (root-owned, not writable by others)", pid, path)}
+		case unreadable > 0 || ctx.Err() != nil:
+			out[spec] = softwareVerdict{api.BoolFact{}, fmt.Sprintf("could not read the executable of %d processes (is the agent running as root?)", unreadable)}
+		default:
+			out[spec] = softwareVerdict{api.KnownBool(false), fmt.Sprintf("no running process executes %s (a process of the same name from another file does not count)", path)}
+		}
+	}
+	return out
+}
+
+// trustedExecutable returns the file at path when it is one only root can
+// change: a regular file owned by root, not writable by group or others,
+// in directories owned by root and not writable by group or others
+// (a sticky root directory such as /tmp is fine: others cannot replace
+// root's entries there). sum, when set, must be its SHA-256. Otherwise
+// it returns nil and why.
+func trustedExecutable(path, sum string) (os.FileInfo, string) {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return nil, fmt.Sprintf("%s: %v", path, err)
+	}
+	for _, p := range append(parents(path), parents(real)...) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Sprintf("%s: %v", p, err)
+		}
+		if why := rootOnly(p, fi, true); why != "" {
+			return nil, why
+		}
+	}
+	f, err := os.Open(real)
+	if err != nil {
+		return nil, fmt.Sprintf("%s: %v", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Sprintf("%s: %v", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Sprintf("%s is not a regular file", path)
+	}
+	if why := rootOnly(path, fi, false); why != "" {
+		return nil, why
+	}
+	if sum != "" {
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return nil, fmt.Sprintf("%s: %v", path, err)
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+			return nil, fmt.Sprintf("%s has sha256 %s, want %s (a different build or a modified file)", path, got, sum)
+		}
+	}
+	return fi, ""
+}
+
+// rootOnly says why a file or directory could be changed by someone other
+// than root, or "" when it cannot.
+func rootOnly(path string, fi os.FileInfo, dir bool) string {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Sprintf("%s: cannot read its owner", path)
+	}
+	if st.Uid != 0 {
+		return fmt.Sprintf("%s is owned by uid %d, not root", path, st.Uid)
+	}
+	if fi.Mode().Perm()&0o022 != 0 && !(dir && fi.Mode()&fs.ModeSticky != 0) {
+		return fmt.Sprintf("%s is writable by group or others (mode %v)", path, fi.Mode())
+	}
+	return ""
+}
+
+// parents lists the directories above path, from / down.
+func parents(path string) []string {
+	var ds []string
+	for d := filepath.Dir(path); ; d = filepath.Dir(d) {
+		ds = append([]string{d}, ds...)
+		if d == "/" || d == "." {
+			return ds
+		}
+	}
+}
+
+// executables stats /proc/PID/exe of every process: the file each one
+// runs. unreadable counts live processes whose executable could not be
+// read (permission); kernel threads and processes gone meanwhile are
+// skipped.
+func executables(ctx context.Context) (map[int]os.FileInfo, int) {
+	ents, err := os.ReadDir(procRoot)
+	if err != nil {
+		return nil, 1
+	}
+	out := make(map[int]os.FileInfo)
+	unreadable := 0
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || ctx.Err() != nil {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(procRoot, e.Name(), "exe"))
+		switch {
+		case err == nil:
+			out[pid] = fi
+		case errors.Is(err, fs.ErrNotExist):
+		default:
+			unreadable++
+		}
+	}
+	return out, unreadable
+}
+
+// runningFile returns a pid running the file fi, or 0.
+func runningFile(pids map[int]os.FileInfo, fi os.FileInfo) int {
+	for pid, exe := range pids {
+		if os.SameFile(exe, fi) {
+			return pid
+		}
+	}
+	return 0
+}
