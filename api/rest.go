@@ -46,12 +46,12 @@ type App struct {
 
 // PostureProfile is a set of typed checks a device must pass.
 type PostureProfile struct {
-	Name              string   `json:"name"`
-	OSFamily          string   `json:"os_family,omitempty"`
-	MinKernel         string   `json:"min_kernel,omitempty"`
-	MinOSVersion      string   `json:"min_os_version,omitempty"`
-	DiskEncryption    bool     `json:"disk_encryption,omitempty"`
-	Firewall          bool     `json:"firewall,omitempty"`
+	Name           string `json:"name"`
+	OSFamily       string `json:"os_family,omitempty"`
+	MinKernel      string `json:"min_kernel,omitempty"`
+	MinOSVersion   string `json:"min_os_version,omitempty"`
+	DiskEncryption bool   `json:"disk_encryption,omitempty"`
+	Firewall       bool   `json:"firewall,omitempty"`
 	// RequiredProcesses lists required software: "/usr/sbin/sshd" or
 	// "/usr/sbin/sshd:<sha256>" (a running root-owned executable, see
 	// ParseSoftwareSpec), or a bare process name (legacy, fakeable).
