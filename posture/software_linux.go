@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
@@ -54,8 +55,12 @@ func runningSoftware(ctx context.Context, specs []string) map[string]softwareVer
 		switch pid := runningFile(pids, fi); {
 		case pid > 0:
 			out[spec] = softwareVerdict{api.KnownBool(true), fmt.Sprintf("process %d runs %s (root-owned, not writable by others)", pid, path)}
-		case unreadable > 0 || ctx.Err() != nil:
-			out[spec] = softwareVerdict{api.BoolFact{}, fmt.Sprintf("could not read the executable of %d processes (is the agent running as root?)", unreadable)}
+		case ctx.Err() != nil:
+			out[spec] = softwareVerdict{api.BoolFact{}, "the process list was cut short"}
+		case unreadable[""] > 0:
+			out[spec] = softwareVerdict{api.BoolFact{}, "could not list the running processes"}
+		case unreadable[commName(path)] > 0:
+			out[spec] = softwareVerdict{api.BoolFact{}, fmt.Sprintf("could not read the executable of %d processes named %q (is the agent running as root?)", unreadable[commName(path)], commName(path))}
 		default:
 			out[spec] = softwareVerdict{api.KnownBool(false), fmt.Sprintf("no running process executes %s (a process of the same name from another file does not count)", path)}
 		}
@@ -137,17 +142,30 @@ func parents(path string) []string {
 	}
 }
 
+// commName is the name the kernel gives a process that execs path: the
+// file name, cut to 15 bytes.
+func commName(path string) string {
+	n := filepath.Base(path)
+	if len(n) > 15 {
+		n = n[:15]
+	}
+	return n
+}
+
 // executables stats /proc/PID/exe of every process: the file each one
-// runs. unreadable counts live processes whose executable could not be
-// read (permission); kernel threads and processes gone meanwhile are
-// skipped.
-func executables(ctx context.Context) (map[int]os.FileInfo, int) {
+// runs. unreadable counts, by process name, live processes whose
+// executable could not be read (permission; a process of another name is
+// not running the asked file under its own name, and a renamed one fails
+// closed as not running); kernel threads and processes gone meanwhile
+// are skipped.
+func executables(ctx context.Context) (map[int]os.FileInfo, map[string]int) {
+	unreadable := make(map[string]int)
 	ents, err := os.ReadDir(procRoot)
 	if err != nil {
-		return nil, 1
+		unreadable[""] = 1 // the whole list: every name counts
+		return nil, unreadable
 	}
 	out := make(map[int]os.FileInfo)
-	unreadable := 0
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || ctx.Err() != nil {
@@ -159,7 +177,8 @@ func executables(ctx context.Context) (map[int]os.FileInfo, int) {
 			out[pid] = fi
 		case errors.Is(err, fs.ErrNotExist):
 		default:
-			unreadable++
+			comm, _ := os.ReadFile(filepath.Join(procRoot, e.Name(), "comm"))
+			unreadable[strings.TrimSpace(string(comm))]++
 		}
 	}
 	return out, unreadable
