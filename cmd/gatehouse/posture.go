@@ -61,7 +61,7 @@ func facts(r api.PostureReport) [][2]string {
 		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
 		switch f := v.Field(i).Interface().(type) {
 		case api.BoolFact:
-			out = append(out, [2]string{name, show(f.Known, f.Value)})
+			out = append(out, [2]string{name, withNote(show(f.Known, f.Value), r.Notes[name])})
 		case api.StringFact:
 			out = append(out, [2]string{name, show(f.Known, f.Value)})
 		case api.IntFact:
@@ -73,7 +73,7 @@ func facts(r api.PostureReport) [][2]string {
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				out = append(out, [2]string{"process " + k, show(f[k].Known, f[k].Value)})
+				out = append(out, [2]string{"process " + k, withNote(show(f[k].Known, f[k].Value), r.Notes["process:"+k])})
 			}
 		case string:
 			out = append(out, [2]string{name, f})
@@ -87,4 +87,12 @@ func show(known bool, v any) string {
 		return "unknown"
 	}
 	return fmt.Sprint(v)
+}
+
+// withNote adds the collector's reason for a fact's value, when it gave one.
+func withNote(value, note string) string {
+	if note == "" {
+		return value
+	}
+	return value + " (" + note + ")"
 }

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+)
+
+func TestFactsShowNotes(t *testing.T) {
+	r := api.PostureReport{
+		Firewall:  api.KnownBool(false),
+		Processes: map[string]api.BoolFact{"/usr/sbin/sshd": api.KnownBool(false)},
+		Notes: map[string]string{
+			"firewall":               "nftables: no filter chain hooks input",
+			"process:/usr/sbin/sshd": "/usr/sbin/sshd is owned by uid 1000, not root",
+		},
+	}
+	want := map[string]string{
+		"firewall":               "false (nftables: no filter chain hooks input)",
+		"process /usr/sbin/sshd": "false (/usr/sbin/sshd is owned by uid 1000, not root)",
+		"disk_encryption":        "unknown",
+	}
+	got := make(map[string]string)
+	for _, f := range facts(r) {
+		got[f[0]] = f[1]
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("facts(%+v)[%q] = %q, want %q", r, k, got[k], v)
+		}
+	}
+}
