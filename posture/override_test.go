@@ -223,3 +223,25 @@ func TestApplyListsOverriddenFacts(t *testing.T) {
 		t.Errorf("Apply().Overridden = %v, want %v", r.Overridden, want)
 	}
 }
+
+func TestOverrideApplyDropsStaleNotes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "override.json")
+	if err := os.WriteFile(path, []byte(`{"firewall": true, "processes": {"sshd": false}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, err := posture.LoadOverride(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := baseReport()
+	r.Notes = map[string]string{"firewall": "nftables: empty ruleset", "process:sshd": "running", "process:/usr/bin/x": "kept"}
+	held := r.Notes
+	o.Apply(&r)
+	want := map[string]string{"process:/usr/bin/x": "kept"}
+	if len(r.Notes) != len(want) || r.Notes["process:/usr/bin/x"] != "kept" {
+		t.Errorf("Apply(r).Notes = %v, want %v", r.Notes, want)
+	}
+	if len(held) != 3 {
+		t.Errorf("after Apply, source notes = %v, want them untouched", held)
+	}
+}
