@@ -184,12 +184,15 @@ func executables(ctx context.Context) (map[int]os.FileInfo, map[string]int) {
 	return out, unreadable
 }
 
-// runningFile returns a pid running the file fi, or 0.
+// runningFile returns the lowest pid running the file fi, or 0. The
+// lowest, so the reason naming it stays the same from one report to the
+// next (the agent sends a report when anything in it changes).
 func runningFile(pids map[int]os.FileInfo, fi os.FileInfo) int {
+	found := 0
 	for pid, exe := range pids {
-		if os.SameFile(exe, fi) {
-			return pid
+		if os.SameFile(exe, fi) && (found == 0 || pid < found) {
+			found = pid
 		}
 	}
-	return 0
+	return found
 }
