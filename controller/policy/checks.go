@@ -74,8 +74,33 @@ func boolCheck(name, code, what, remedy string, fact func(*api.PostureReport) ap
 				r.Reason.Message = fmt.Sprintf("%s is running", what)
 			}
 		}
+		if note := deviceNote(p, name); r.Status != api.CheckPass && note != "" {
+			r.Reason.Message += " (the device says: " + note + ")"
+		}
 		return r
 	}}
+}
+
+// maxNoteLen bounds the device's reason quoted in a decision.
+const maxNoteLen = 200
+
+// deviceNote is the agent's reason for the fact behind check name, cut
+// short and without control characters: it is the device's text, shown to
+// the user and written to the audit log, never decided on.
+func deviceNote(p *api.PostureReport, name string) string {
+	if p == nil {
+		return ""
+	}
+	note := strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, p.Notes[name])
+	if len(note) > maxNoteLen {
+		note = strings.ToValidUTF8(note[:maxNoteLen], "") + "…"
+	}
+	return note
 }
 
 func minVersion(name, code, min string, fact func(*api.PostureReport) api.StringFact) check {
