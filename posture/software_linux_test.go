@@ -122,6 +122,11 @@ func TestRunningSoftware(t *testing.T) {
 		}
 	}
 
+	// The same situation fools a check by name: that is what path specs fix.
+	if got := runningProcesses(ctx, []string{daemon})[daemon]; got != api.KnownBool(true) {
+		t.Errorf("runningProcesses(%q) = %+v, want the fake to pass a name check (known true)", daemon, got)
+	}
+
 	// The real one starts.
 	startProcess(t, required, 0)
 	tests = []struct {
