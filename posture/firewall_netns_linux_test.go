@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-ztna/gatehouse/internal/testenv"
 )
 
 // TestFirewallInNetns loads real rule sets into a network namespace of
@@ -15,11 +17,11 @@ import (
 // in that namespace, against what `nft list ruleset` shows there.
 func TestFirewallInNetns(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace")
+		testenv.SkipOrFail(t, "needs root to create a network namespace")
 	}
 	for _, tool := range []string{"ip", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
+			testenv.SkipOrFail(t, fmt.Sprintf("needs %s: %v", tool, err))
 		}
 	}
 	ns := fmt.Sprintf("gh-fw-%d", os.Getpid())
