@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	// Time zones in conditions (getHours('Europe/Berlin')) must not depend
+	// on the host having a zoneinfo database (distroless images do not).
+	_ "time/tzdata"
 
 	"cel.dev/cel-go/cel"
 
