@@ -46,7 +46,7 @@ const (
 // A cel.Env is immutable and safe for concurrent use.
 var celEnv = func() *cel.Env {
 	str, strList := cel.StringType, cel.ListType(cel.StringType)
-	env, err := cel.NewEnv(
+	env, err := cel.NewEnv(append(zonedAccessors(),
 		cel.Variable("device.id", str), cel.Variable("device.os", str), cel.Variable("device.os_name", str),
 		cel.Variable("device.os_version", str), cel.Variable("device.kernel", str), cel.Variable("device.hostname", str),
 		cel.Variable("device.tags", strList),
@@ -58,7 +58,7 @@ var celEnv = func() *cel.Env {
 		cel.Variable("user.mfa_age_seconds", cel.IntType), cel.Variable("user.session_age_seconds", cel.IntType),
 		cel.Variable("request.time", cel.TimestampType), cel.Variable("request.source_ip", str),
 		cel.ParserExpressionSizeLimit(MaxConditionLen), cel.ParserRecursionLimit(32),
-	)
+	)...)
 	if err != nil {
 		panic("policy: CEL environment: " + err.Error()) // a programming error, caught by every test
 	}

@@ -197,3 +197,30 @@ func TestCheckCondition(t *testing.T) {
 		})
 	}
 }
+
+// TestZonedAccessors: the cached-zone accessors give what CEL's own give
+// (the examples of CEL's documentation, and fixed offsets); a zone that
+// does not exist fails closed.
+func TestZonedAccessors(t *testing.T) {
+	in := Input{Identity: Identity{User: "alice", Groups: []string{"eng"}}, Device: Device{ID: "d1", State: DeviceApproved}, App: "wiki",
+		Time: time.Date(2023, 7, 14, 10, 30, 45, 123_000_000, time.UTC)}
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{in: "request.time.getHours('America/Los_Angeles') == 3", want: true},
+		{in: "request.time.getHours('+02:00') == 12 && request.time.getMinutes('-05:30') == 0 && request.time.getHours('-05:30') == 5", want: true},
+		{in: "request.time.getDayOfWeek('Pacific/Kiritimati') == 6 && request.time.getDayOfWeek('UTC') == 5", want: true},
+		{in: "request.time.getFullYear('Europe/Berlin') == 2023 && request.time.getMonth('Europe/Berlin') == 6", want: true},
+		{in: "request.time.getDate('Europe/Berlin') == 14 && request.time.getDayOfMonth('Europe/Berlin') == 13", want: true},
+		{in: "request.time.getDayOfYear('Europe/Berlin') == 194 && request.time.getSeconds('Asia/Kolkata') == 45", want: true},
+		{in: "request.time.getMilliseconds('Asia/Kolkata') == 123 && request.time.getMinutes('Asia/Kolkata') == 0", want: true},
+		{in: "request.time.getHours('Mars/Olympus_Mons') >= 0", want: false},
+		{in: "request.time.getHours('+25:00') >= 0", want: false},
+	}
+	for _, tt := range tests {
+		if d := condSnapshot(tt.in).Evaluate(in); d.Allowed != tt.want {
+			t.Errorf("Evaluate with condition %q = allowed %v (%+v), want %v", tt.in, d.Allowed, d.Reasons, tt.want)
+		}
+	}
+}
