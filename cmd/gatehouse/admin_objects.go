@@ -121,7 +121,7 @@ func policiesCmd() *cobra.Command {
 	create.Flags().Bool("require-mfa", false, "require a second factor (TOTP or a passkey) in the session (implies --require-signin)")
 	create.Flags().Duration("mfa-max-age", 0, "how long ago the second factor may have been used, e.g. 12h (implies --require-mfa)")
 	create.Flags().Duration("session-max-age", 0, "how long ago the user may have signed in, e.g. 24h (implies --require-signin)")
-	create.Flags().String("condition", "", "a CEL expression that must also be true, e.g. 'request.time.getHours(\"Europe/Berlin\") >= 9' (see docs/policy-conditions.md)")
+	create.Flags().String("condition", "", "a CEL expression that must also be true, e.g. 'request.time.getHours(\"Europe/Berlin\") >= 9' over device.*, user.*, request.* (docs/decisions.md, Policy conditions in CEL)")
 	return group("policies", "Manage access policies", append(k.commands(), create)...)
 }
 
