@@ -31,4 +31,16 @@ func TestAdminCLIPolicyCondition(t *testing.T) {
 	if p.Condition != cond {
 		t.Errorf("GET policy eng-wiki-hours condition = %q, want %q", p.Condition, cond)
 	}
+
+	// The controller decides with the condition compiled at its reload:
+	// false denies with policy.condition, true grants.
+	peer := env.RawPeer(t, "alice")
+	p.Condition = "user.name == 'bob'"
+	Must(t, adminclient.Update(context.Background(), env.Admin, api.PathPolicies, p.Name, &p))
+	denial(t, peer.request("wiki"), api.CodePolicyCondition, `policy "eng-wiki-hours"`, "user.name == 'bob'", "is false")
+	p.Condition = "'eng' in user.groups && !user.signed_in"
+	Must(t, adminclient.Update(context.Background(), env.Admin, api.PathPolicies, p.Name, &p))
+	if answer := peer.request("wiki"); answer.Type != api.TypeGrant {
+		t.Errorf("grant request under a true condition = %s %s, want a grant", answer.Type, answer.Data)
+	}
 }
