@@ -11,6 +11,7 @@ const (
 	CodePolicyMissingProfile = "policy.missing_profile" // a policy names a profile that does not exist
 	CodeAppUnknown           = "app.unknown"            // there is no such app
 	CodeUserUnknown          = "user.unknown"           // the device's user no longer exists
+	CodePolicyCondition      = "policy.condition"       // a policy's CEL condition is false, failed or read an unknown fact
 
 	// Identity: who is at the keyboard (issue 7, docs/identity.md). Each
 	// denial's message ends with its fix ("sign in again: gatehouse login").

@@ -71,6 +71,10 @@ type Policy struct {
 	RequireMFA    bool     `json:"require_mfa,omitempty"`
 	MFAMaxAge     Duration `json:"mfa_max_age,omitempty"`
 	SessionMaxAge Duration `json:"session_max_age,omitempty"`
+	// Condition is an optional CEL expression over device.*, user.* and
+	// request.* (issue 8, controller/policy/condition.go) that must be
+	// true as well; "" is none. A false, failing or unknown result denies.
+	Condition string `json:"condition,omitempty"`
 }
 
 // EnrollmentTokenRequest asks for a single-use token bound to User.

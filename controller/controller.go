@@ -245,6 +245,7 @@ func (c *Controller) reload(ctx context.Context) error {
 	for _, p := range profiles {
 		snap.Profiles[p.Name] = p
 	}
+	snap.Compile()
 	c.mu.Lock()
 	c.snap = snap
 	c.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller/ipam"
+	"github.com/gatehouse-ztna/gatehouse/controller/policy"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
 )
 
@@ -166,6 +167,9 @@ func validatePolicy(ctx context.Context, st store.Store, p *api.Policy) error {
 		if _, err := st.GetProfile(ctx, n); err != nil {
 			return Invalid("policy %q: posture profile %q: %v", p.Name, n, err)
 		}
+	}
+	if err := policy.CheckCondition(p.Condition); err != nil {
+		return Invalid("policy %q: --condition: %v", p.Name, err)
 	}
 	return validSignInNeeds(p)
 }

@@ -12,6 +12,12 @@
 #   standalone gateway across namespaces, gatehouse/bare >= 0.80 (upload and download)
 #   resync of a gateway holding 1,000 peers, max      <= 2000 ms
 #
+# Policy conditions (issue 8), CEL against the same rules in plain Go in
+# the same run (./controller/policy/, run with -cpu 1):
+#
+#   one device × one app decision with a CEL condition <= 20 µs
+#   re-evaluating 10,000 devices after a policy change  <= 1 s on one core
+#
 # Identity figures (issue 7), printed for the record:
 #
 #   sign-in → first tunnel p50/p99 (device flow, approval at once), with
@@ -51,6 +57,9 @@ out="${BENCH_OUT:-bench.out}"
 status=0
 go test -p 1 -run '^$' -bench "$pattern" -benchtime="$benchtime" -count="$count" -timeout 30m ./e2e/ ./controller/gateways/ ./controller/ ./controller/identity/ 2>&1 |
 	tee "$out" || status=$?
+# The policy engine's targets are for one core.
+go test -run '^$' -bench "$pattern" -benchtime="$benchtime" -count="$count" -cpu 1 -timeout 10m ./controller/policy/ 2>&1 |
+	tee -a "$out" || status=$?
 
 echo
 echo "== summary (targets from the issue; raw figures in $out)"
@@ -130,12 +139,25 @@ function latency(label, target,   p99) {
 		"refresh of 10,000 sessions", metric("sessions/s"), metric("refresh-total-ms"), metric("check-total-ms"),
 		metric("checks/s"), metric("refresh/check")
 }
-/^Benchmark/ && !/^BenchmarkThroughput\// {
+# -cpu 1: these names have no -N suffix.
+/^BenchmarkDecision\/cel/ { decisionCEL = $3 }
+/^BenchmarkDecision\/go/  { decisionGo = $3 }
+/^BenchmarkReevaluate10000Devices\/cel/ { reevalCEL = $3 }
+/^BenchmarkReevaluate10000Devices\/go/  { reevalGo = $3 }
+/^Benchmark/ && !/^BenchmarkThroughput\// && !/^BenchmarkDecision\// && !/^BenchmarkReevaluate10000Devices\// {
 	n = $1; sub(/-[0-9]+$/, "", n)
 	if (n != "BenchmarkThroughputRatio" && n != "BenchmarkDownloadRatio" && n !~ /^BenchmarkRevocation/ && n != "BenchmarkColdConnect" && n != "BenchmarkAdminChangeAtRemoteGateway" && n !~ /^BenchmarkStandaloneThroughputRatio\// && n != "BenchmarkGatewayResync1000" && n != "BenchmarkSignInFirstTunnel" && n != "BenchmarkRefresh10000" && n !~ /^BenchmarkAuthenticateAgent\//)
 		print "other       " $0
 }
 END {
+	if (decisionCEL != "" || decisionGo != "")
+		printf "%-34s CEL %.1f µs (target <= 20) %s   plain Go %.1f µs, CEL/Go %.2f\n",
+			"decision, one device × one app", decisionCEL / 1000, verdict(decisionCEL, decisionCEL != "" && decisionCEL <= 20000),
+			decisionGo / 1000, (decisionGo > 0 ? decisionCEL / decisionGo : 0)
+	if (reevalCEL != "" || reevalGo != "")
+		printf "%-34s CEL %.0f ms (target <= 1000, one core) %s   plain Go %.0f ms, CEL/Go %.2f\n",
+			"re-evaluate 10,000 devices", reevalCEL / 1e6, verdict(reevalCEL, reevalCEL != "" && reevalCEL <= 1e9),
+			reevalGo / 1e6, (reevalGo > 0 ? reevalCEL / reevalGo : 0)
 	if (connectBare != "" && connectToken != "")
 		printf "%-34s with an access token %.0f ns, without %.0f ns: ratio %.2f (token check alone %s ns)\n",
 			"link connect (controller side)", connectToken, connectBare, connectToken / connectBare, tokenCheck

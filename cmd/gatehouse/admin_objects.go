@@ -99,9 +99,9 @@ func profilesCmd() *cobra.Command {
 }
 
 func policiesCmd() *cobra.Command {
-	k := kind[api.Policy]{use: "policies", path: api.PathPolicies, header: "NAME\tGROUPS\tAPPS\tPOSTURE PROFILES\tSIGN-IN",
+	k := kind[api.Policy]{use: "policies", path: api.PathPolicies, header: "NAME\tGROUPS\tAPPS\tPOSTURE PROFILES\tSIGN-IN\tCONDITION",
 		row: func(p api.Policy) []string {
-			return []string{p.Name, strings.Join(p.Groups, ","), strings.Join(p.Apps, ","), strings.Join(p.PostureProfiles, ","), signInNeeds(p)}
+			return []string{p.Name, strings.Join(p.Groups, ","), strings.Join(p.Apps, ","), strings.Join(p.PostureProfiles, ","), signInNeeds(p), orDash(strings.Join(strings.Fields(p.Condition), " "))}
 		}}
 	create := createCmd("create NAME --groups G --apps A", "Create an access policy", api.PathPolicies, cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) api.Policy {
 		f := cmd.Flags()
@@ -114,6 +114,7 @@ func policiesCmd() *cobra.Command {
 		mfaAge, _ := f.GetDuration("mfa-max-age")
 		sessAge, _ := f.GetDuration("session-max-age")
 		p.MFAMaxAge, p.SessionMaxAge = api.Duration(mfaAge), api.Duration(sessAge)
+		p.Condition, _ = f.GetString("condition")
 		return p
 	})
 	create.Flags().StringSlice("groups", nil, "groups this policy lets in")
@@ -123,6 +124,7 @@ func policiesCmd() *cobra.Command {
 	create.Flags().Bool("require-mfa", false, "require a second factor (TOTP or a passkey) in the session (implies --require-signin)")
 	create.Flags().Duration("mfa-max-age", 0, "how long ago the second factor may have been used, e.g. 12h (implies --require-mfa)")
 	create.Flags().Duration("session-max-age", 0, "how long ago the user may have signed in, e.g. 24h (implies --require-signin)")
+	create.Flags().String("condition", "", "a CEL expression that must also be true, e.g. 'request.time.getHours(\"Europe/Berlin\") >= 9' over device.*, user.*, request.* (docs/decisions.md, Policy conditions in CEL)")
 	return group("policies", "Manage access policies", append(k.commands(), create)...)
 }
 
@@ -144,4 +146,12 @@ func signInNeeds(p api.Policy) string {
 		return "-"
 	}
 	return strings.Join(needs, ",")
+}
+
+// orDash is s for a table cell, "-" when empty.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

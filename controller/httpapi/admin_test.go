@@ -304,10 +304,16 @@ func TestAdminPostureProfilesAndPolicies(t *testing.T) {
 	if got := mustGet[api.Policy](t, admin, api.PathPolicies, "eng-grafana"); !reflect.DeepEqual(got, pol) {
 		t.Errorf("Get(policy) = %+v, want %+v", got, pol)
 	}
-	pol = api.Policy{Name: "eng-grafana", Groups: []string{"eng", "ops"}, Apps: []string{"grafana"}}
+	pol = api.Policy{Name: "eng-grafana", Groups: []string{"eng", "ops"}, Apps: []string{"grafana"},
+		Condition: "'eng' in user.groups && request.time.getHours('Europe/Berlin') >= 9"}
 	if err := adminclient.Update(ctx, admin, api.PathPolicies, "eng-grafana", &pol); err != nil {
 		t.Fatalf("Update(policy) = %v, want nil", err)
 	}
+	// A condition that does not compile is refused at update and changes nothing.
+	bad := pol
+	bad.Groups, bad.Condition = []string{"sales"}, "request.time.getHours('Europe/Berlin') >= nine"
+	err := admin.Do(ctx, http.MethodPut, api.PathPolicies+"/eng-grafana", bad, nil)
+	wantStatus(t, "Update(policy) with a bad condition", err, http.StatusBadRequest, "<input>:1:", "nine")
 	if got := mustGet[api.Policy](t, admin, api.PathPolicies, "eng-grafana"); !reflect.DeepEqual(got, pol) {
 		t.Errorf("Get(policy) after Update = %+v, want %+v", got, pol)
 	}
@@ -367,6 +373,14 @@ func TestAdminValidation(t *testing.T) {
 		{name: "policy with no groups", path: api.PathPolicies, in: api.Policy{Name: "p", Apps: []string{"grafana"}}, wantErr: []string{`policy "p"`, "group"}},
 		{name: "policy with no apps", path: api.PathPolicies, in: api.Policy{Name: "p", Groups: []string{"eng"}}, wantErr: []string{`policy "p"`, "app"}},
 		{name: "policy with a bad group", path: api.PathPolicies, in: api.Policy{Name: "p", Groups: []string{"e ng"}, Apps: []string{"grafana"}}, wantErr: []string{"group name"}},
+		{name: "condition syntax error", path: api.PathPolicies, in: api.Policy{Name: "p", Groups: []string{"eng"}, Apps: []string{"grafana"},
+			Condition: "'eng' in user.groups &&\n  request.time.getHours('UTC') >= )"}, wantErr: []string{`policy "p"`, "condition", "<input>:2:"}},
+		{name: "condition unknown attribute", path: api.PathPolicies, in: api.Policy{Name: "p", Groups: []string{"eng"}, Apps: []string{"grafana"},
+			Condition: "user.department == 'it'"}, wantErr: []string{"<input>:1:1", "undeclared reference", "user.department"}},
+		{name: "condition wrong type", path: api.PathPolicies, in: api.Policy{Name: "p", Groups: []string{"eng"}, Apps: []string{"grafana"},
+			Condition: "user.mfa_age_seconds < '3600'"}, wantErr: []string{"<input>:1:", "no matching overload"}},
+		{name: "condition not a bool", path: api.PathPolicies, in: api.Policy{Name: "p", Groups: []string{"eng"}, Apps: []string{"grafana"},
+			Condition: "user.mfa_age_seconds + 1"}, wantErr: []string{"must give a bool"}},
 		{name: "enrollment token for unknown user", path: api.PathEnrollmentTokens, in: api.EnrollmentTokenRequest{User: "ghost"}, wantErr: []string{`"ghost"`}},
 	}
 	for _, tt := range tests {

@@ -32,6 +32,9 @@ type Input struct {
 	Posture *api.PostureReport
 	App     string
 	Time    time.Time
+	// SourceIP is the address the request came from; "" when unknown
+	// (a condition reading request.source_ip then denies).
+	SourceIP string
 }
 
 // Identity is who is asking, as the identity source says.
@@ -62,6 +65,8 @@ type Device struct {
 	// needs a live Session (docs/identity.md "Wiring"). A device acting on
 	// its enrollment credential alone is not interactive.
 	Interactive bool
+	// Tags an admin gave the device (conditions read device.tags).
+	Tags []string
 }
 
 // Session is what a decision needs of a signed-in session.

@@ -17,6 +17,9 @@ type Snapshot struct {
 	Apps     map[string]api.App
 	Profiles map[string]api.PostureProfile
 	Policies []api.Policy
+
+	// conditions are Policies' compiled conditions, by index (Compile).
+	conditions []condition
 }
 
 // Decide answers whether user, on an approved device acting on its
@@ -57,6 +60,7 @@ type decider struct {
 	posture   *api.PostureReport
 	now       time.Time
 	failing   map[int][]api.Reason // by policy index: the reasons it fails (none: passes)
+	vars      map[string]any       // what conditions see; built on first use
 }
 
 func (s *Snapshot) newDecider(in Input) *decider {
@@ -113,6 +117,9 @@ func (dc *decider) decide(app string, byApp map[string][]int) api.Decision {
 					if c.Status != api.CheckPass {
 						reasons = append(reasons, c.Reason)
 					}
+				}
+				if r, denied := dc.conditionDenial(i); denied {
+					reasons = append(reasons, r)
 				}
 			}
 			dc.failing[i] = reasons
