@@ -34,6 +34,10 @@ var _ Source = (*System)(nil)
 type slowFacts struct {
 	OSName, OSVersion, Serial                        api.StringFact
 	DiskEncryption, Firewall, ScreenLock, SecureBoot api.BoolFact
+
+	// Read on macOS or Windows only; unknown elsewhere.
+	OSBuild, Domain                                           api.StringFact
+	SystemIntegrity, AppVerification, Antivirus, DomainJoined api.BoolFact
 }
 
 // NewSystem returns the real collector for this OS. agentVersion is copied
@@ -57,6 +61,13 @@ func (s *System) Collect(ctx context.Context, q api.PostureQuery) api.PostureRep
 		Firewall:       slow.Firewall,
 		ScreenLock:     slow.ScreenLock,
 		SecureBoot:     slow.SecureBoot,
+
+		OSBuild:         slow.OSBuild,
+		SystemIntegrity: slow.SystemIntegrity,
+		AppVerification: slow.AppVerification,
+		Antivirus:       slow.Antivirus,
+		DomainJoined:    slow.DomainJoined,
+		Domain:          slow.Domain,
 	}
 	if h, err := os.Hostname(); err == nil && h != "" {
 		r.Hostname = api.KnownString(h)
