@@ -1,8 +1,10 @@
 package posture
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
@@ -188,6 +190,55 @@ func TestParseWinDomain(t *testing.T) {
 			j, d := parseWinDomain(readTestdata(t, tt.in))
 			checkBool(t, "parseWinDomain joined", tt.in, j, tt.joined)
 			checkString(t, "parseWinDomain domain", tt.in, d, tt.domain)
+		})
+	}
+}
+
+func TestParseWinScript(t *testing.T) {
+	on := boolWant{known: true, value: true}
+	onWhy := boolWant{known: true, value: true, reason: true}
+	offWhy := boolWant{known: true, reason: true}
+	tests := []struct {
+		name                           string
+		in                             commandOutput
+		disk, av, fw, lock, joined     boolWant
+		osName, osVersion, osBuild, dm string
+		reasonHas                      string // in DiskEncryption.Reason
+	}{
+		{
+			name: "LocalSystem", in: commandOutput{stdout: readTestdata(t, "windows/script-system.json")},
+			disk: on, av: on, fw: on, lock: onWhy, joined: on,
+			osName: "Microsoft Windows 11 Enterprise", osVersion: "10.0.26100", osBuild: "26100", dm: "corp.example.com",
+		},
+		{
+			name: "user, not admin", in: commandOutput{stdout: readTestdata(t, "windows/script-user.json")},
+			fw: offWhy, lock: onWhy, joined: boolWant{known: true},
+			reasonHas: "Access is denied",
+		},
+		{
+			name: "powershell timed out", in: commandOutput{err: errors.New("timed out after 10s")},
+			reasonHas: "timed out after 10s",
+		},
+		{
+			name: "powershell printed text", in: commandOutput{stdout: "Cannot load profile\r\n"},
+			reasonHas: "Cannot load profile",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := parseWinScript(tt.in)
+			checkBool(t, "parseWinScript disk", tt.name, f.DiskEncryption, tt.disk)
+			checkBool(t, "parseWinScript antivirus", tt.name, f.Antivirus, tt.av)
+			checkBool(t, "parseWinScript firewall", tt.name, f.Firewall, tt.fw)
+			checkBool(t, "parseWinScript screen lock", tt.name, f.ScreenLock, tt.lock)
+			checkBool(t, "parseWinScript domain joined", tt.name, f.DomainJoined, tt.joined)
+			checkString(t, "parseWinScript os name", tt.name, f.OSName, tt.osName)
+			checkString(t, "parseWinScript os version", tt.name, f.OSVersion, tt.osVersion)
+			checkString(t, "parseWinScript os build", tt.name, f.OSBuild, tt.osBuild)
+			checkString(t, "parseWinScript domain", tt.name, f.Domain, tt.dm)
+			if !strings.Contains(f.DiskEncryption.Reason, tt.reasonHas) {
+				t.Errorf("parseWinScript(%s) disk reason = %q, want it to contain %q", tt.name, f.DiskEncryption.Reason, tt.reasonHas)
+			}
 		})
 	}
 }

@@ -340,3 +340,63 @@ func parseWinScreenLock(out string) api.BoolFact {
 	f.Reason = fmt.Sprintf("secure screen saver after %d s", timeout)
 	return f
 }
+
+// parseWinScript reads the output of collect_windows.go's script: a JSON
+// object of sections, each a cmdlet's ConvertTo-Json text or "error: " and
+// the cmdlet's message.
+func parseWinScript(out commandOutput) slowFacts {
+	var f slowFacts
+	var sections map[string]string
+	if err := json.Unmarshal(bytes.TrimPrefix(bytes.TrimSpace([]byte(out.stdout)), []byte("\xef\xbb\xbf")), &sections); err != nil {
+		reason := "powershell: " + out.failure()
+		if out.err == nil {
+			reason = "powershell gave no JSON: " + unrecognised(out.stdout)
+		}
+		return unknownWindowsFacts(reason)
+	}
+	section := func(name string) (string, string) {
+		s := sections[name]
+		if msg, ok := strings.CutPrefix(s, "error: "); ok {
+			return "", msg
+		}
+		return s, ""
+	}
+	boolFact := func(name, source string, parse func(string) api.BoolFact) api.BoolFact {
+		s, failed := section(name)
+		if failed != "" {
+			return unknownBool(source, failed)
+		}
+		return parse(s)
+	}
+	f.DiskEncryption = boolFact("BitLocker", srcBitLocker, parseBitLocker)
+	f.Antivirus = boolFact("Defender", srcDefender, parseDefender)
+	f.Firewall = boolFact("Firewall", srcWinFirewall, parseWinFirewall)
+	f.ScreenLock = boolFact("ScreenLock", srcWinScreen, parseWinScreenLock)
+	if s, failed := section("OS"); failed != "" {
+		f.OSName, f.OSVersion, f.OSBuild = unknownString(srcWinOS, failed), unknownString(srcWinOS, failed), unknownString(srcWinOS, failed)
+	} else {
+		f.OSName, f.OSVersion, f.OSBuild = parseWinOS(s)
+	}
+	if s, failed := section("Computer"); failed != "" {
+		f.DomainJoined, f.Domain = unknownBool(srcWinComputer, failed), unknownString(srcWinComputer, failed)
+	} else {
+		f.DomainJoined, f.Domain = parseWinDomain(s)
+	}
+	return f
+}
+
+// unknownWindowsFacts is every Windows fact unknown for one reason (the
+// script did not run).
+func unknownWindowsFacts(reason string) slowFacts {
+	return slowFacts{
+		OSName:         unknownString(srcWinOS, reason),
+		OSVersion:      unknownString(srcWinOS, reason),
+		OSBuild:        unknownString(srcWinOS, reason),
+		Domain:         unknownString(srcWinComputer, reason),
+		DiskEncryption: unknownBool(srcBitLocker, reason),
+		Firewall:       unknownBool(srcWinFirewall, reason),
+		ScreenLock:     unknownBool(srcWinScreen, reason),
+		Antivirus:      unknownBool(srcDefender, reason),
+		DomainJoined:   unknownBool(srcWinComputer, reason),
+	}
+}
