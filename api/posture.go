@@ -60,10 +60,10 @@ type PostureReport struct {
 	// OSBuild is the build of OSVersion: macOS BuildVersion (23E224),
 	// Windows BuildNumber (22631).
 	OSBuild StringFact `json:"os_build,omitzero"`
-	// SystemIntegrity is macOS System Integrity Protection, fully enabled.
-	SystemIntegrity BoolFact `json:"system_integrity,omitzero"`
-	// AppVerification is macOS Gatekeeper: downloaded apps are assessed.
-	AppVerification BoolFact `json:"app_verification,omitzero"`
+	// SIP is macOS System Integrity Protection, fully enabled.
+	SIP BoolFact `json:"sip,omitzero"`
+	// Gatekeeper is macOS Gatekeeper: downloaded apps are assessed.
+	Gatekeeper BoolFact `json:"gatekeeper,omitzero"`
 	// Antivirus is Windows Defender antivirus with real-time protection.
 	Antivirus BoolFact `json:"antivirus,omitzero"`
 	// DomainJoined says whether a Windows machine is joined to Domain.

@@ -33,8 +33,8 @@ func collectSlow(ctx context.Context) slowFacts {
 	// Each goroutine writes its own fields of f only.
 	wg.Go(func() { f.DiskEncryption = runMacTool(ctx, srcFileVault, parseFileVault) })
 	wg.Go(func() { f.Firewall = runMacTool(ctx, srcAppFirewall, parseAppFirewall) })
-	wg.Go(func() { f.SystemIntegrity = runMacTool(ctx, srcSIP, parseSIP) })
-	wg.Go(func() { f.AppVerification = runMacTool(ctx, srcGatekeeper, parseGatekeeper) })
+	wg.Go(func() { f.SIP = runMacTool(ctx, srcSIP, parseSIP) })
+	wg.Go(func() { f.Gatekeeper = runMacTool(ctx, srcGatekeeper, parseGatekeeper) })
 	wg.Go(func() { f.ScreenLock = macScreenLock(ctx) })
 	wg.Go(func() {
 		out := runMacCommand(ctx, strings.Fields(srcSwVers))

@@ -36,8 +36,8 @@ type slowFacts struct {
 	DiskEncryption, Firewall, ScreenLock, SecureBoot api.BoolFact
 
 	// Read on macOS or Windows only; unknown elsewhere.
-	OSBuild, Domain                                           api.StringFact
-	SystemIntegrity, AppVerification, Antivirus, DomainJoined api.BoolFact
+	OSBuild, Domain                          api.StringFact
+	SIP, Gatekeeper, Antivirus, DomainJoined api.BoolFact
 }
 
 // NewSystem returns the real collector for this OS. agentVersion is copied
@@ -62,12 +62,12 @@ func (s *System) Collect(ctx context.Context, q api.PostureQuery) api.PostureRep
 		ScreenLock:     slow.ScreenLock,
 		SecureBoot:     slow.SecureBoot,
 
-		OSBuild:         slow.OSBuild,
-		SystemIntegrity: slow.SystemIntegrity,
-		AppVerification: slow.AppVerification,
-		Antivirus:       slow.Antivirus,
-		DomainJoined:    slow.DomainJoined,
-		Domain:          slow.Domain,
+		OSBuild:      slow.OSBuild,
+		SIP:          slow.SIP,
+		Gatekeeper:   slow.Gatekeeper,
+		Antivirus:    slow.Antivirus,
+		DomainJoined: slow.DomainJoined,
+		Domain:       slow.Domain,
 	}
 	if h, err := os.Hostname(); err == nil && h != "" {
 		r.Hostname = api.KnownString(h)

@@ -61,9 +61,9 @@ func facts(r api.PostureReport) [][2]string {
 		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
 		switch f := v.Field(i).Interface().(type) {
 		case api.BoolFact:
-			out = append(out, [2]string{name, show(f.Known, f.Value)})
+			out = append(out, [2]string{name, withReason(show(f.Known, f.Value), f.Reason)})
 		case api.StringFact:
-			out = append(out, [2]string{name, show(f.Known, f.Value)})
+			out = append(out, [2]string{name, withReason(show(f.Known, f.Value), f.Reason)})
 		case api.IntFact:
 			out = append(out, [2]string{name, show(f.Known, f.Value)})
 		case map[string]api.BoolFact:
@@ -80,6 +80,15 @@ func facts(r api.PostureReport) [][2]string {
 		}
 	}
 	return out
+}
+
+// withReason adds why a fact is unknown, or what qualifies its value
+// ("encryption in progress, 42% done").
+func withReason(shown, reason string) string {
+	if reason == "" {
+		return shown
+	}
+	return shown + " (" + reason + ")"
 }
 
 func show(known bool, v any) string {
