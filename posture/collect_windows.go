@@ -25,14 +25,14 @@ function Section([scriptblock]$b) { try { & $b } catch { 'error: ' + $_.Exceptio
 $o = [ordered]@{}
 $o.BitLocker = Section { Get-BitLockerVolume -MountPoint $env:SystemDrive | Select-Object MountPoint,VolumeStatus,ProtectionStatus,EncryptionPercentage | ConvertTo-Json -Compress }
 $o.Defender = Section { Get-MpComputerStatus | Select-Object AMRunningMode,AMServiceEnabled,AntivirusEnabled,RealTimeProtectionEnabled | ConvertTo-Json -Compress }
-$o.Firewall = Section { Get-NetFirewallProfile | Select-Object Name,Enabled,DefaultInboundAction | ConvertTo-Json -Compress }
+$o.Firewall = Section { Get-NetFirewallProfile -PolicyStore ActiveStore | Select-Object Name,Enabled,DefaultInboundAction | ConvertTo-Json -Compress }
 $o.OS = Section { Get-CimInstance Win32_OperatingSystem | Select-Object Caption,Version,BuildNumber | ConvertTo-Json -Compress }
 $o.Computer = Section { Get-CimInstance Win32_ComputerSystem | Select-Object PartOfDomain,Domain | ConvertTo-Json -Compress }
 $o.ScreenLock = Section {
   $s = [ordered]@{ InactivityTimeoutSecs = $null; ScreenSaveActive = $null; ScreenSaverIsSecure = $null; ScreenSaveTimeOut = $null }
   $p = Get-ItemProperty -Path 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System' -ErrorAction SilentlyContinue
   if ($p) { $s.InactivityTimeoutSecs = $p.InactivityTimeoutSecs }
-  if (-not [Security.Principal.WindowsIdentity]::GetCurrent().IsSystem) {
+  if ([Security.Principal.WindowsIdentity]::GetCurrent().User.Value -ne 'S-1-5-18') {
     $d = Get-ItemProperty -Path 'HKCU:\Control Panel\Desktop' -ErrorAction SilentlyContinue
     if ($d) { $s.ScreenSaveActive = $d.ScreenSaveActive; $s.ScreenSaverIsSecure = $d.ScreenSaverIsSecure; $s.ScreenSaveTimeOut = $d.ScreenSaveTimeOut }
   }

@@ -242,3 +242,14 @@ func TestParseWinScript(t *testing.T) {
 		})
 	}
 }
+
+// TestMacSourcesAreCommands: collect_darwin.go runs each source's words as
+// the argv, so each must start with an absolute path (no PATH lookup).
+func TestMacSourcesAreCommands(t *testing.T) {
+	for _, src := range []string{srcFileVault, srcAppFirewall, srcSIP, srcGatekeeper, srcSwVers, srcMacScreenLck} {
+		argv := strings.Fields(src)
+		if len(argv) == 0 || !filepath.IsAbs(argv[0]) {
+			t.Errorf("source %q: want an absolute command path first", src)
+		}
+	}
+}

@@ -20,7 +20,7 @@ import (
 const (
 	srcBitLocker   = "Get-BitLockerVolume -MountPoint $env:SystemDrive"
 	srcDefender    = "Get-MpComputerStatus"
-	srcWinFirewall = "Get-NetFirewallProfile"
+	srcWinFirewall = "Get-NetFirewallProfile -PolicyStore ActiveStore"
 	srcWinOS       = "Get-CimInstance Win32_OperatingSystem"
 	srcWinComputer = "Get-CimInstance Win32_ComputerSystem"
 	srcWinScreen   = `registry: HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System InactivityTimeoutSecs, HKCU\Control Panel\Desktop ScreenSave*`
