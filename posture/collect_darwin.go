@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/shirou/gopsutil/v4/host"
 )
 
 const osFamily = "darwin"
@@ -45,6 +46,11 @@ func collectSlow(ctx context.Context) slowFacts {
 		}
 	})
 	wg.Wait()
+	if !f.OSVersion.Known {
+		if _, _, version, err := host.PlatformInformationWithContext(ctx); err == nil && version != "" {
+			f.OSVersion = knownStringFrom(version, "gopsutil host.PlatformInformation")
+		}
+	}
 	return f
 }
 

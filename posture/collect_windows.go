@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/shirou/gopsutil/v4/host"
 )
 
 const osFamily = "windows"
@@ -56,5 +58,15 @@ func powershellPath() string {
 func collectSlow(ctx context.Context) slowFacts {
 	out := runCommand(ctx, winTimeout, nil, powershellPath(),
 		"-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command", winScript)
-	return parseWinScript(out)
+	f := parseWinScript(out)
+	if !f.OSVersion.Known {
+		// gopsutil reads the version from the registry, no PowerShell.
+		if platform, _, version, err := host.PlatformInformationWithContext(ctx); err == nil && version != "" {
+			if platform != "" {
+				f.OSName = knownStringFrom(platform, "gopsutil host.PlatformInformation")
+			}
+			f.OSVersion = knownStringFrom(version, "gopsutil host.PlatformInformation")
+		}
+	}
+	return f
 }
