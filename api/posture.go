@@ -11,15 +11,25 @@ import (
 
 // BoolFact is a yes/no posture fact. Known is false when the OS could not
 // tell; an unknown fact fails every check that asks about it.
+//
+// Source names where the fact came from (a command or a file), Reason says
+// why it is unknown, or why a known value is what it is when that is not
+// obvious (FileVault encryption still in progress). Both are for people
+// reading the report; checks look only at Value and Known.
 type BoolFact struct {
-	Value bool `json:"value"`
-	Known bool `json:"known"`
+	Value  bool   `json:"value"`
+	Known  bool   `json:"known"`
+	Source string `json:"source,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
-// StringFact is a textual posture fact (an OS version, a hostname).
+// StringFact is a textual posture fact (an OS version, a hostname). Source
+// and Reason are as for BoolFact.
 type StringFact struct {
-	Value string `json:"value"`
-	Known bool   `json:"known"`
+	Value  string `json:"value"`
+	Known  bool   `json:"known"`
+	Source string `json:"source,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // IntFact is a numeric posture fact (uptime in seconds).
@@ -49,6 +59,18 @@ type PostureReport struct {
 	ScreenLock     BoolFact   `json:"screen_lock"`
 	SecureBoot     BoolFact   `json:"secure_boot"`
 	UptimeSeconds  IntFact    `json:"uptime_seconds"`
+	// OSBuild is the build of OSVersion: macOS BuildVersion (23E224),
+	// Windows BuildNumber (22631).
+	OSBuild StringFact `json:"os_build,omitzero"`
+	// SIP is macOS System Integrity Protection, fully enabled.
+	SIP BoolFact `json:"sip,omitzero"`
+	// Gatekeeper is macOS Gatekeeper: downloaded apps are assessed.
+	Gatekeeper BoolFact `json:"gatekeeper,omitzero"`
+	// Antivirus is Windows Defender antivirus with real-time protection.
+	Antivirus BoolFact `json:"antivirus,omitzero"`
+	// DomainJoined says whether a Windows machine is joined to Domain.
+	DomainJoined BoolFact   `json:"domain_joined,omitzero"`
+	Domain       StringFact `json:"domain,omitzero"`
 	// Processes holds only the required software the controller asked
 	// about: spec (a process name, or an executable path with an optional
 	// sha256, see ParseSoftwareSpec) → running.

@@ -2,28 +2,71 @@ package posture
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"time"
 
-	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/shirou/gopsutil/v4/host"
 )
 
 const osFamily = "windows"
 
-// collectSlow fills what gopsutil can tell on Windows: the edition (e.g.
-// "Microsoft Windows 11 Pro") and version with build. BitLocker, Windows
-// Firewall, screen lock, secure boot and the serial need WMI or the
-// registry; until they are read they stay unknown.
+// winTimeout bounds the one PowerShell run; its start alone takes about a
+// second on a busy laptop, and Get-MpComputerStatus can take another.
+const winTimeout = 10 * time.Second
+
+// winScript gathers every Windows fact in one PowerShell process (starting
+// one per fact every few seconds would cost more than the facts are
+// worth). Each section is its cmdlet's own ConvertTo-Json text, parsed by
+// winparse.go as recorded in testdata/windows, or "error: " and the
+// cmdlet's message. The script is a constant: nothing from outside is
+// spliced into it.
+const winScript = `$ErrorActionPreference = 'Stop'
+$ProgressPreference = 'SilentlyContinue'
+function Section([scriptblock]$b) { try { & $b } catch { 'error: ' + $_.Exception.Message } }
+$o = [ordered]@{}
+$o.BitLocker = Section { Get-BitLockerVolume -MountPoint $env:SystemDrive | Select-Object MountPoint,VolumeStatus,ProtectionStatus,EncryptionPercentage | ConvertTo-Json -Compress }
+$o.Defender = Section { Get-MpComputerStatus | Select-Object AMRunningMode,AMServiceEnabled,AntivirusEnabled,RealTimeProtectionEnabled | ConvertTo-Json -Compress }
+$o.Firewall = Section { Get-NetFirewallProfile -PolicyStore ActiveStore | Select-Object Name,Enabled,DefaultInboundAction | ConvertTo-Json -Compress }
+$o.OS = Section { Get-CimInstance Win32_OperatingSystem | Select-Object Caption,Version,BuildNumber | ConvertTo-Json -Compress }
+$o.Computer = Section { Get-CimInstance Win32_ComputerSystem | Select-Object PartOfDomain,Domain | ConvertTo-Json -Compress }
+$o.ScreenLock = Section {
+  $s = [ordered]@{ InactivityTimeoutSecs = $null; ScreenSaveActive = $null; ScreenSaverIsSecure = $null; ScreenSaveTimeOut = $null }
+  $p = Get-ItemProperty -Path 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System' -ErrorAction SilentlyContinue
+  if ($p) { $s.InactivityTimeoutSecs = $p.InactivityTimeoutSecs }
+  if ([Security.Principal.WindowsIdentity]::GetCurrent().User.Value -ne 'S-1-5-18') {
+    $d = Get-ItemProperty -Path 'HKCU:\Control Panel\Desktop' -ErrorAction SilentlyContinue
+    if ($d) { $s.ScreenSaveActive = $d.ScreenSaveActive; $s.ScreenSaverIsSecure = $d.ScreenSaverIsSecure; $s.ScreenSaveTimeOut = $d.ScreenSaveTimeOut }
+  }
+  $s | ConvertTo-Json -Compress
+}
+$o | ConvertTo-Json -Compress`
+
+// powershellPath is Windows PowerShell 5.1, present on every supported
+// Windows, by absolute path under the system root.
+func powershellPath() string {
+	root := os.Getenv("SystemRoot")
+	if !filepath.IsAbs(root) {
+		root = `C:\Windows`
+	}
+	return filepath.Join(root, `System32\WindowsPowerShell\v1.0\powershell.exe`)
+}
+
+// collectSlow runs winScript and parses each section. BitLocker needs an
+// administrator (the agent service runs as LocalSystem); run by a user it
+// stays unknown with PowerShell's reason.
 func collectSlow(ctx context.Context) slowFacts {
-	var f slowFacts
-	platform, _, version, err := host.PlatformInformationWithContext(ctx)
-	if err != nil {
-		return f
-	}
-	if platform != "" {
-		f.OSName = api.KnownString(platform)
-	}
-	if version != "" {
-		f.OSVersion = api.KnownString(version)
+	out := runCommand(ctx, winTimeout, nil, powershellPath(),
+		"-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command", winScript)
+	f := parseWinScript(out)
+	if !f.OSVersion.Known {
+		// gopsutil reads the version from the registry, no PowerShell.
+		if platform, _, version, err := host.PlatformInformationWithContext(ctx); err == nil && version != "" {
+			if platform != "" {
+				f.OSName = knownStringFrom(platform, "gopsutil host.PlatformInformation")
+			}
+			f.OSVersion = knownStringFrom(version, "gopsutil host.PlatformInformation")
+		}
 	}
 	return f
 }

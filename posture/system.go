@@ -36,6 +36,10 @@ type slowFacts struct {
 	OSName, OSVersion, Serial                        api.StringFact
 	DiskEncryption, Firewall, ScreenLock, SecureBoot api.BoolFact
 	FirewallNote                                     string // why Firewall is what it is
+
+	// Read on macOS or Windows only; unknown elsewhere.
+	OSBuild, Domain                          api.StringFact
+	SIP, Gatekeeper, Antivirus, DomainJoined api.BoolFact
 }
 
 // NewSystem returns the real collector for this OS. agentVersion is copied
@@ -59,6 +63,13 @@ func (s *System) Collect(ctx context.Context, q api.PostureQuery) api.PostureRep
 		Firewall:       slow.Firewall,
 		ScreenLock:     slow.ScreenLock,
 		SecureBoot:     slow.SecureBoot,
+
+		OSBuild:      slow.OSBuild,
+		SIP:          slow.SIP,
+		Gatekeeper:   slow.Gatekeeper,
+		Antivirus:    slow.Antivirus,
+		DomainJoined: slow.DomainJoined,
+		Domain:       slow.Domain,
 	}
 	if h, err := os.Hostname(); err == nil && h != "" {
 		r.Hostname = api.KnownString(h)

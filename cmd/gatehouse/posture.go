@@ -61,9 +61,13 @@ func facts(r api.PostureReport) [][2]string {
 		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
 		switch f := v.Field(i).Interface().(type) {
 		case api.BoolFact:
-			out = append(out, [2]string{name, withNote(show(f.Known, f.Value), r.Notes[name])})
+			reason := f.Reason
+			if reason == "" {
+				reason = r.Notes[name]
+			}
+			out = append(out, [2]string{name, withReason(show(f.Known, f.Value), reason)})
 		case api.StringFact:
-			out = append(out, [2]string{name, show(f.Known, f.Value)})
+			out = append(out, [2]string{name, withReason(show(f.Known, f.Value), f.Reason)})
 		case api.IntFact:
 			out = append(out, [2]string{name, show(f.Known, f.Value)})
 		case map[string]api.BoolFact:
@@ -73,7 +77,7 @@ func facts(r api.PostureReport) [][2]string {
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				out = append(out, [2]string{"process " + k, withNote(show(f[k].Known, f[k].Value), r.Notes["process:"+k])})
+				out = append(out, [2]string{"process " + k, withReason(show(f[k].Known, f[k].Value), r.Notes["process:"+k])})
 			}
 		case string:
 			out = append(out, [2]string{name, f})
@@ -82,17 +86,18 @@ func facts(r api.PostureReport) [][2]string {
 	return out
 }
 
+// withReason adds why a fact is unknown, or what qualifies its value
+// ("encryption in progress, 42% done").
+func withReason(shown, reason string) string {
+	if reason == "" {
+		return shown
+	}
+	return shown + " (" + reason + ")"
+}
+
 func show(known bool, v any) string {
 	if !known {
 		return "unknown"
 	}
 	return fmt.Sprint(v)
-}
-
-// withNote adds the collector's reason for a fact's value, when it gave one.
-func withNote(value, note string) string {
-	if note == "" {
-		return value
-	}
-	return value + " (" + note + ")"
 }
