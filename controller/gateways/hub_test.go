@@ -184,12 +184,13 @@ func (c *controller) stop() {
 
 func (c *controller) await(want string) {
 	c.t.Helper()
-	c.awaitWithin(want, 5*time.Second)
+	c.awaitWithin(want, 20*time.Second)
 }
 
-// awaitWithin is await with its own patience: a sync of hundreds of peers
-// under the race detector on a loaded machine takes longer than 5 s (its
-// time target is BenchmarkGatewayResync1000's, not this test's).
+// awaitWithin is await with its own patience. These waits prove that an
+// event comes, not how fast (the time targets are the benchmarks'): under
+// the race detector, next to another package's headless Chromium, a
+// registration took over 5 s.
 func (c *controller) awaitWithin(want string, d time.Duration) {
 	c.t.Helper()
 	select {
@@ -767,7 +768,7 @@ func TestLargePeerSetTravelsInPages(t *testing.T) {
 	hub := c.start()
 	start := time.Now()
 	sa := newStandalone(t, c, priv, c.caPEM)
-	c.awaitWithin("register "+gatewayName, 30*time.Second)
+	c.awaitWithin("register "+gatewayName, 30*time.Second) // 800 peers
 	t.Logf("%d peers synced in %s", n, time.Since(start).Round(time.Millisecond))
 	if got := peerKeys(sa.gw); !slices.Equal(got, want) {
 		t.Fatalf("gateway holds %d peers after the sync, want all %d", len(got), n)
