@@ -176,6 +176,8 @@ func run(ctx context.Context, dir, listen string, gwPort, portBase int, once boo
 		return err
 	}
 	step("the open connection was cut %s after the posture change", cut.Round(time.Millisecond))
+	// The revocation cuts first; the decision that says why follows it.
+	awaitDenial(ctx, client, "grafana", api.CodePostureDiskEncryption)
 	printApps(ctx, client)
 	if err := os.WriteFile(override, []byte(goodPosture), 0o644); err != nil {
 		return err
@@ -384,8 +386,13 @@ func awaitDenial(ctx context.Context, c *localapi.Client, app, code string) stri
 	for time.Now().Before(deadline) {
 		apps, _ := c.Apps(ctx)
 		for _, a := range apps {
-			if a.Name == app && !a.Allowed && len(a.Reasons) > 0 && a.Reasons[0].Code == code {
-				return a.Reasons[0].Message
+			if a.Name != app || a.Allowed {
+				continue
+			}
+			for _, r := range a.Reasons {
+				if r.Code == code {
+					return r.Message
+				}
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
