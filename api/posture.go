@@ -75,10 +75,6 @@ type PostureReport struct {
 	// about: spec (a process name, or an executable path with an optional
 	// sha256, see ParseSoftwareSpec) → running.
 	Processes map[string]BoolFact `json:"processes,omitempty"`
-	// Notes says why a fact has its value, keyed "firewall" or
-	// "process:<spec>" ("only NAT rules", "owned by uid 1000"); shown to
-	// the user, never decided on.
-	Notes map[string]string `json:"notes,omitempty"`
 	// Overridden names the facts a development override file set instead
 	// of the OS; a controller that does not trust overrides treats them as
 	// unknown.

@@ -32,7 +32,8 @@ func collectSlow(ctx context.Context) slowFacts {
 	f.Serial = readSerial(serialPath)
 	f.DiskEncryption = rootDiskEncryption(mountinfoPath, sysfsRoot, devRoot)
 	fw := firewall(ctx, execTool)
-	f.Firewall, f.FirewallNote = fw.Fact, fw.Reason
+	f.Firewall = fw.Fact
+	f.Firewall.Reason = fw.Reason
 	// Screen lock belongs to a desktop session (GNOME, KDE, an X11 locker,
 	// ...) while the agent runs as a system service outside any session.
 	// Nothing reads it yet, so it stays unknown on Linux.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -182,7 +181,6 @@ func (o Override) Apply(r *api.PostureReport) {
 		}
 	}
 	slices.Sort(r.Overridden)
-	o.dropNotes(r)
 	for k, v := range o.bools {
 		f := boolFacts[k](r)
 		*f = api.BoolFact{}
@@ -222,23 +220,4 @@ func (o Override) Apply(r *api.PostureReport) {
 	}
 	// A fresh map: the source may still hold the one in r.
 	r.Processes = procs
-}
-
-// dropNotes removes the collector's reasons for the facts o overrides:
-// they explain a value the report no longer holds.
-func (o Override) dropNotes(r *api.PostureReport) {
-	if len(r.Notes) == 0 {
-		return
-	}
-	notes := maps.Clone(r.Notes) // the source may still hold r.Notes
-	for k := range o.bools {
-		delete(notes, k)
-	}
-	for k := range notes {
-		name, isProc := strings.CutPrefix(k, "process:")
-		if _, named := o.procs[name]; isProc && (o.procsUnknown || named) {
-			delete(notes, k)
-		}
-	}
-	r.Notes = notes
 }

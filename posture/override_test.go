@@ -224,7 +224,7 @@ func TestApplyListsOverriddenFacts(t *testing.T) {
 	}
 }
 
-func TestOverrideApplyDropsStaleNotes(t *testing.T) {
+func TestOverrideApplyDropsStaleReasons(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "override.json")
 	if err := os.WriteFile(path, []byte(`{"firewall": true, "processes": {"sshd": false}}`), 0o644); err != nil {
 		t.Fatal(err)
@@ -234,14 +234,17 @@ func TestOverrideApplyDropsStaleNotes(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := baseReport()
-	r.Notes = map[string]string{"firewall": "nftables: empty ruleset", "process:sshd": "running", "process:/usr/bin/x": "kept"}
-	held := r.Notes
+	r.Firewall.Reason = "nftables: empty ruleset"
+	r.Processes = map[string]api.BoolFact{"sshd": {Known: true, Value: true, Reason: "running"}, "/usr/bin/x": {Known: true, Reason: "kept"}}
+	held := r.Processes
 	o.Apply(&r)
-	want := map[string]string{"process:/usr/bin/x": "kept"}
-	if len(r.Notes) != len(want) || r.Notes["process:/usr/bin/x"] != "kept" {
-		t.Errorf("Apply(r).Notes = %v, want %v", r.Notes, want)
+	if r.Firewall.Reason != "" || r.Processes["sshd"].Reason != "" {
+		t.Errorf("Apply(r): firewall reason %q, sshd reason %q; want the overridden facts' reasons gone", r.Firewall.Reason, r.Processes["sshd"].Reason)
 	}
-	if len(held) != 3 {
-		t.Errorf("after Apply, source notes = %v, want them untouched", held)
+	if r.Processes["/usr/bin/x"].Reason != "kept" {
+		t.Errorf("Apply(r).Processes[/usr/bin/x] = %+v, want its reason kept", r.Processes["/usr/bin/x"])
+	}
+	if held["sshd"].Reason != "running" {
+		t.Errorf("after Apply, the source's processes = %v, want them untouched", held)
 	}
 }

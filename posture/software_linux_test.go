@@ -165,10 +165,11 @@ func TestCollectRequiredSoftware(t *testing.T) {
 	}
 	spec := "/nonexistent/gh-required-daemon"
 	r := NewSystem("test").Collect(context.Background(), api.PostureQuery{Processes: []string{spec}})
-	if got := r.Processes[spec]; got != api.KnownBool(false) {
+	got := r.Processes[spec]
+	if !got.Known || got.Value {
 		t.Errorf("Collect().Processes[%q] = %+v, want known false", spec, got)
 	}
-	if why := r.Notes["process:"+spec]; !strings.Contains(why, "no such file") {
-		t.Errorf("Collect().Notes[process:%s] = %q, want the missing file named", spec, why)
+	if !strings.Contains(got.Reason, "no such file") {
+		t.Errorf("Collect().Processes[%q].Reason = %q, want the missing file named", spec, got.Reason)
 	}
 }

@@ -35,7 +35,6 @@ var _ Source = (*System)(nil)
 type slowFacts struct {
 	OSName, OSVersion, Serial                        api.StringFact
 	DiskEncryption, Firewall, ScreenLock, SecureBoot api.BoolFact
-	FirewallNote                                     string // why Firewall is what it is
 
 	// Read on macOS or Windows only; unknown elsewhere.
 	OSBuild, Domain                          api.StringFact
@@ -80,9 +79,6 @@ func (s *System) Collect(ctx context.Context, q api.PostureQuery) api.PostureRep
 	if up, err := host.UptimeWithContext(ctx); err == nil {
 		r.UptimeSeconds = api.KnownInt(int64(up))
 	}
-	if slow.FirewallNote != "" {
-		r.Notes = map[string]string{"firewall": slow.FirewallNote}
-	}
 	var names, software []string
 	for _, spec := range q.Processes {
 		if path, _, _ := api.ParseSoftwareSpec(spec); path != "" || strings.HasPrefix(spec, "/") {
@@ -96,11 +92,9 @@ func (s *System) Collect(ctx context.Context, q api.PostureQuery) api.PostureRep
 		if r.Processes == nil {
 			r.Processes = make(map[string]api.BoolFact)
 		}
-		if r.Notes == nil {
-			r.Notes = make(map[string]string)
-		}
-		r.Processes[spec] = v.Fact
-		r.Notes["process:"+spec] = v.Reason
+		f := v.Fact
+		f.Reason = v.Reason
+		r.Processes[spec] = f
 	}
 	return r
 }

@@ -61,11 +61,7 @@ func facts(r api.PostureReport) [][2]string {
 		name, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("json"), ",")
 		switch f := v.Field(i).Interface().(type) {
 		case api.BoolFact:
-			reason := f.Reason
-			if reason == "" {
-				reason = r.Notes[name]
-			}
-			out = append(out, [2]string{name, withReason(show(f.Known, f.Value), reason)})
+			out = append(out, [2]string{name, withReason(show(f.Known, f.Value), f.Reason)})
 		case api.StringFact:
 			out = append(out, [2]string{name, withReason(show(f.Known, f.Value), f.Reason)})
 		case api.IntFact:
@@ -77,7 +73,7 @@ func facts(r api.PostureReport) [][2]string {
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				out = append(out, [2]string{"process " + k, withReason(show(f[k].Known, f[k].Value), r.Notes["process:"+k])})
+				out = append(out, [2]string{"process " + k, withReason(show(f[k].Known, f[k].Value), f[k].Reason)})
 			}
 		case string:
 			out = append(out, [2]string{name, f})

@@ -6,14 +6,10 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/api"
 )
 
-func TestFactsShowNotes(t *testing.T) {
+func TestFactsShowReasons(t *testing.T) {
 	r := api.PostureReport{
-		Firewall:  api.KnownBool(false),
-		Processes: map[string]api.BoolFact{"/usr/sbin/sshd": api.KnownBool(false)},
-		Notes: map[string]string{
-			"firewall":               "nftables: no filter chain hooks input",
-			"process:/usr/sbin/sshd": "/usr/sbin/sshd is owned by uid 1000, not root",
-		},
+		Firewall:  api.BoolFact{Known: true, Reason: "nftables: no filter chain hooks input"},
+		Processes: map[string]api.BoolFact{"/usr/sbin/sshd": {Known: true, Reason: "/usr/sbin/sshd is owned by uid 1000, not root"}},
 	}
 	want := map[string]string{
 		"firewall":               "false (nftables: no filter chain hooks input)",

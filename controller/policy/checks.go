@@ -74,7 +74,7 @@ func boolCheck(name, code, what, remedy string, fact func(*api.PostureReport) ap
 				r.Reason.Message = fmt.Sprintf("%s is running", what)
 			}
 		}
-		if note := deviceNote(p, name); r.Status != api.CheckPass && note != "" {
+		if note := deviceNote(f.Reason); r.Status != api.CheckPass && note != "" {
 			r.Reason.Message += " (the device says: " + note + ")"
 		}
 		return r
@@ -84,19 +84,16 @@ func boolCheck(name, code, what, remedy string, fact func(*api.PostureReport) ap
 // maxNoteLen bounds the device's reason quoted in a decision.
 const maxNoteLen = 200
 
-// deviceNote is the agent's reason for the fact behind check name, cut
+// deviceNote is the agent's reason for a fact (BoolFact.Reason), cut
 // short and without control characters: it is the device's text, shown to
 // the user and written to the audit log, never decided on.
-func deviceNote(p *api.PostureReport, name string) string {
-	if p == nil {
-		return ""
-	}
+func deviceNote(reason string) string {
 	note := strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return -1
 		}
 		return r
-	}, p.Notes[name])
+	}, reason)
 	if len(note) > maxNoteLen {
 		note = strings.ToValidUTF8(note[:maxNoteLen], "") + "…"
 	}

@@ -109,13 +109,11 @@ func TestDecide(t *testing.T) {
 		{name: "firewall off", in: in{"alice", with(func(p *api.PostureReport) { p.Firewall = api.KnownBool(false) }), "grafana"},
 			wantCodes: []string{"posture.firewall"}, wantMsg: []string{"firewall is off"}},
 		{name: "firewall off, with the device's reason", in: in{"alice", with(func(p *api.PostureReport) {
-			p.Firewall = api.KnownBool(false)
-			p.Notes = map[string]string{"firewall": "nftables: no filter chain hooks input\n(NAT-only)"}
+			p.Firewall = api.BoolFact{Known: true, Reason: "nftables: no filter chain hooks input\n(NAT-only)"}
 		}), "grafana"},
 			wantCodes: []string{"posture.firewall"}, wantMsg: []string{"firewall is off (the device says: nftables: no filter chain hooks input(NAT-only))"}},
 		{name: "required software not root-owned, with the device's reason", in: in{"alice", with(func(p *api.PostureReport) {
-			p.Processes["falcon-sensor"] = api.KnownBool(false)
-			p.Notes = map[string]string{"process:falcon-sensor": strings.Repeat("x", 300)}
+			p.Processes["falcon-sensor"] = api.BoolFact{Known: true, Reason: strings.Repeat("x", 300)}
 		}), "grafana"},
 			wantCodes: []string{"posture.process:falcon-sensor"}, wantMsg: []string{"(the device says: " + strings.Repeat("x", 200) + "…)"}},
 		{name: "kernel too old", in: in{"alice", with(func(p *api.PostureReport) { p.Kernel = api.KnownString("5.15.0-91-generic") }), "grafana"},
