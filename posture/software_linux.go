@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
@@ -104,15 +105,64 @@ func trustedExecutable(path, sum string) (os.FileInfo, string) {
 		return nil, why
 	}
 	if sum != "" {
-		h := sha256.New()
-		if _, err := io.Copy(h, f); err != nil {
+		got, err := fileSums.of(f, fi)
+		if err != nil {
 			return nil, fmt.Sprintf("%s: %v", path, err)
 		}
-		if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+		if got != sum {
 			return nil, fmt.Sprintf("%s has sha256 %s, want %s (a different build or a modified file)", path, got, sum)
 		}
 	}
 	return fi, ""
+}
+
+// fileSums remembers the SHA-256 of the executables checked, so a report
+// (about once a second) does not read a large binary again while it is
+// unchanged. The key is the file's identity and change time: the file is
+// root-only (checked first), and only root can change it, which moves its
+// ctime, which no one can set back.
+var fileSums = sumCache{sums: map[fileVersion]string{}}
+
+// maxFileSums bounds the cache; a profile names a handful of files.
+const maxFileSums = 64
+
+type fileVersion struct {
+	dev, ino            uint64
+	size                int64
+	ctimeSec, ctimeNsec int64
+}
+
+type sumCache struct {
+	mu   sync.Mutex
+	sums map[fileVersion]string
+}
+
+// of returns the hex SHA-256 of f (whose Stat is fi), from the cache when
+// this version of the file was hashed before.
+func (c *sumCache) of(f *os.File, fi os.FileInfo) (string, error) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return "", errors.New("cannot read its inode")
+	}
+	v := fileVersion{dev: uint64(st.Dev), ino: st.Ino, size: fi.Size(), ctimeSec: int64(st.Ctim.Sec), ctimeNsec: int64(st.Ctim.Nsec)}
+	c.mu.Lock()
+	sum, ok := c.sums[v]
+	c.mu.Unlock()
+	if ok {
+		return sum, nil
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	sum = hex.EncodeToString(h.Sum(nil))
+	c.mu.Lock()
+	if len(c.sums) >= maxFileSums {
+		clear(c.sums)
+	}
+	c.sums[v] = sum
+	c.mu.Unlock()
+	return sum, nil
 }
 
 // rootOnly says why a file or directory could be changed by someone other
