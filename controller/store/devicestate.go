@@ -73,6 +73,13 @@ func (s *SQLite) LabelDevice(ctx context.Context, id, name string, tags []string
 
 // SetDeviceInteractive implements IdentityStore.
 func (s *SQLite) SetDeviceInteractive(ctx context.Context, id string) (bool, error) {
+	// Every link that presents a session calls this, and the device is
+	// nearly always marked already (the session's creation marked it): a
+	// read answers that without taking SQLite's write lock.
+	var interactive bool
+	if err := s.db.QueryRowContext(ctx, "SELECT interactive FROM devices WHERE id = ?", id).Scan(&interactive); err == nil && interactive {
+		return false, nil
+	}
 	res, err := s.db.ExecContext(ctx, "UPDATE devices SET interactive = 1 WHERE id = ? AND interactive = 0", id)
 	if err != nil {
 		return false, fmt.Errorf("mark device %q interactive: %w", id, err)
