@@ -27,9 +27,12 @@ type Decision struct {
 type CheckResult struct {
 	Profile string `json:"profile"`
 	Check   string `json:"check"`
-	// Status is "pass", "fail" or "unknown"; unknown never passes.
+	// Status is "pass", "fail", "unknown" or "waived"; unknown never
+	// passes, waived passes while its exception lasts.
 	Status string `json:"status"`
 	Reason Reason `json:"reason"`
+	// WaivedUntil is the waiving exception's expiry (Status "waived").
+	WaivedUntil time.Time `json:"waived_until,omitzero"`
 }
 
 // Check statuses.
@@ -37,6 +40,8 @@ const (
 	CheckPass    = "pass"
 	CheckFail    = "fail"
 	CheckUnknown = "unknown"
+	// CheckWaived is a failing or unknown check an exception waives.
+	CheckWaived = "waived"
 )
 
 // ReasonsText joins the reasons' messages for logs and errors.

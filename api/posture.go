@@ -71,10 +71,25 @@ type PostureReport struct {
 	// DomainJoined says whether a Windows machine is joined to Domain.
 	DomainJoined BoolFact   `json:"domain_joined,omitzero"`
 	Domain       StringFact `json:"domain,omitzero"`
+	// AutoUpdates: automatic OS updates are configured (unattended-upgrades,
+	// dnf-automatic, softwareupdate schedule, Windows Update policy).
+	AutoUpdates BoolFact `json:"auto_updates,omitzero"`
+	// DaysSinceUpdate is the whole days since the OS package database last
+	// changed (the last package install or upgrade).
+	DaysSinceUpdate IntFact `json:"days_since_update,omitzero"`
+	// MachineID is the OS's stable machine identifier (/etc/machine-id,
+	// IOPlatformUUID, MachineGuid).
+	MachineID StringFact `json:"machine_id,omitzero"`
 	// Processes holds only the required software the controller asked
 	// about: spec (a process name, or an executable path with an optional
 	// sha256, see ParseSoftwareSpec) → running.
 	Processes map[string]BoolFact `json:"processes,omitempty"`
+	// Forbidden holds only the forbidden software the controller asked
+	// about: spec → running (Value true means a forbidden program runs).
+	Forbidden map[string]BoolFact `json:"forbidden,omitempty"`
+	// Files holds only the required files the controller asked about:
+	// spec (an absolute path with an optional sha256) → present as asked.
+	Files map[string]BoolFact `json:"files,omitempty"`
 	// Overridden names the facts a development override file set instead
 	// of the OS; a controller that does not trust overrides treats them as
 	// unknown.
@@ -108,7 +123,12 @@ func (r *PostureReport) MarkUnknown(names []string) {
 
 // PostureQuery tells the agent which extra facts the policy needs.
 type PostureQuery struct {
+	// Processes is required software (PostureReport.Processes).
 	Processes []string `json:"processes,omitempty"`
+	// Forbidden is forbidden software (PostureReport.Forbidden).
+	Forbidden []string `json:"forbidden,omitempty"`
+	// Files is required files (PostureReport.Files).
+	Files []string `json:"files,omitempty"`
 }
 
 // ParseSoftwareSpec reads one required-software entry. An absolute path,

@@ -56,6 +56,47 @@ type PostureProfile struct {
 	// "/usr/sbin/sshd:<sha256>" (a running root-owned executable, see
 	// ParseSoftwareSpec), or a bare process name (legacy, fakeable).
 	RequiredProcesses []string `json:"required_processes,omitempty"`
+	// MinOSVersions is a minimum OS version per platform, keyed by
+	// os_family (linux, darwin, windows) or os_name (ubuntu, debian); an
+	// os_name key wins over its family's. A device whose platform has no
+	// key is not held to one.
+	MinOSVersions map[string]string `json:"min_os_versions,omitempty"`
+	ScreenLock    bool              `json:"screen_lock,omitempty"`
+	SecureBoot    bool              `json:"secure_boot,omitempty"`
+	AutoUpdates   bool              `json:"auto_updates,omitempty"`
+	// MaxDaysSinceUpdate: the OS packages were updated at most this many
+	// days ago (0: no limit).
+	MaxDaysSinceUpdate int    `json:"max_days_since_update,omitempty"`
+	MinAgentVersion    string `json:"min_agent_version,omitempty"`
+	// ForbiddenSoftware: none of these may run (specs as for
+	// RequiredProcesses).
+	ForbiddenSoftware []string `json:"forbidden_software,omitempty"`
+	// RequiredFiles: each must exist, "PATH" or "PATH:SHA256".
+	RequiredFiles []string `json:"required_files,omitempty"`
+	// macOS and Windows checks.
+	SIP          bool `json:"sip,omitempty"`
+	Gatekeeper   bool `json:"gatekeeper,omitempty"`
+	Antivirus    bool `json:"antivirus,omitempty"`
+	DomainJoined bool `json:"domain_joined,omitempty"`
+	// Condition is an optional CEL expression, as Policy.Condition, that
+	// must be true for the profile to pass.
+	Condition string `json:"condition,omitempty"`
+}
+
+// Exception waives named checks (CheckResult.Check names, "firewall",
+// "process:/usr/sbin/sshd") for one user or one device until ExpiresAt.
+// Exactly one of User and Device is set.
+type Exception struct {
+	ID     string   `json:"id,omitempty"`
+	User   string   `json:"user,omitempty"`
+	Device string   `json:"device,omitempty"`
+	Checks []string `json:"checks"`
+	// Owner answers for the exception (a user name or team).
+	Owner     string    `json:"owner"`
+	Reason    string    `json:"reason"`
+	ExpiresAt time.Time `json:"expires_at"`
+	CreatedBy string    `json:"created_by,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
 }
 
 // Policy grants Groups access to Apps while every PostureProfile passes.
