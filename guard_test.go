@@ -185,6 +185,10 @@ var allowedImports = map[string]map[string]string{
 	"/controller/store": {
 		"/api": "the objects it stores",
 	},
+	"/controller/policyfile": {
+		"/api":               "the objects a policy file declares, and plans and test results",
+		"/controller/policy": "CEL checks, and the real engine the file's tests run on",
+	},
 	"/controller/gateways": {
 		"/api":               "the gateway websocket protocol",
 		"/controller/pki":    "tests: a real CA and serving certificate",
@@ -222,6 +226,7 @@ var allowedImports = map[string]map[string]string{
 		"/controller/grants":        "the grant lifecycle and the gateway registry",
 		"/controller/ipam":          "overlay addresses and apps' virtual IPs",
 		"/controller/policy":        "decisions",
+		"/controller/policyfile":    "policy as code: parse, check, diff, export and test a policy file",
 		"/controller/gateways":      "standalone gateways: their hub and enrollment",
 		"/controller/identity":      "sign-in sessions, roles and device state (its own room)",
 		"/controller/identity/oidc": "tests: a real upstream IdP's sign-in through the core",

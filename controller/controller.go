@@ -75,6 +75,8 @@ type Controller struct {
 	PostureProfiles *Objects[api.PostureProfile]
 	Policies        *Objects[api.Policy]
 	Members         *Members
+	// PolicyFile is policy as code: export, plan and apply a policy file.
+	PolicyFile *PolicyFiles
 	Enrollment      *Enrollment
 	Devices         *Devices
 	Gateways        *Gateways
@@ -167,6 +169,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 		idWork: identityWork{ready: make(chan struct{}, 1)}}
 	c.grants = newGrants(c, ipam.NewPool(cfg.OverlayPrefix))
 	c.newObjects()
+	c.PolicyFile = &PolicyFiles{store: wrapped, policy: st, writes: &c.adminMu, commit: c.commit, now: time.Now}
 	c.Enrollment = &Enrollment{store: wrapped, writes: &c.adminMu, commit: c.commit, log: c.log, now: time.Now}
 	idcfg := cfg.Identity
 	idcfg.Directory = upstreamDirectory{c: c, st: st}

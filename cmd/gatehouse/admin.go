@@ -22,7 +22,7 @@ func adminCmd() *cobra.Command {
 	pf.String("token", "", "admin token: an API token (ghk_…), or the bootstrap token for `admin bootstrap` (prefer --admin-token-file or env GATEHOUSE_ADMIN_TOKEN: flags show up in ps)")
 	pf.String("admin-token-file", os.Getenv("GATEHOUSE_ADMIN_TOKEN_FILE"), "file holding the admin token, e.g. DATA_DIR/admin-token (env GATEHOUSE_ADMIN_TOKEN_FILE)")
 	pf.String("ca", os.Getenv("GATEHOUSE_CA"), "controller CA certificate to trust (env GATEHOUSE_CA)")
-	cmd.AddCommand(withUserActions(usersCmd()), groupsCmd(), appsAdminCmd(), profilesCmd(), policiesCmd(), tokensCmd(),
+	cmd.AddCommand(withUserActions(usersCmd()), groupsCmd(), appsAdminCmd(), profilesCmd(), policiesCmd(), policyCmd(), tokensCmd(),
 		withDeviceActions(devicesCmd()), grantsCmd(), adminTokenCmd(), gatewaysCmd(),
 		bootstrapCmd(), sessionsCmd(), apiTokensCmd(), adminsCmd(), settingsCmd(), adminLoginCmd(), adminLogoutCmd())
 	return cmd
