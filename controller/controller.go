@@ -77,10 +77,10 @@ type Controller struct {
 	Members         *Members
 	// PolicyFile is policy as code: export, plan and apply a policy file.
 	PolicyFile *PolicyFiles
-	Enrollment      *Enrollment
-	Devices         *Devices
-	Gateways        *Gateways
-	Auth            *AdminAuth
+	Enrollment *Enrollment
+	Devices    *Devices
+	Gateways   *Gateways
+	Auth       *AdminAuth
 	// Admins are identity's admin operations (roles, API tokens,
 	// sessions, users' sign-in state, settings).
 	Admins *Admins
