@@ -75,18 +75,19 @@ type Controller struct {
 	PostureProfiles *Objects[api.PostureProfile]
 	Policies        *Objects[api.Policy]
 	Members         *Members
-	// PolicyFile is policy as code: export, plan and apply a policy file.
-	PolicyFile *PolicyFiles
-	Enrollment *Enrollment
-	Devices    *Devices
-	Gateways   *Gateways
-	Auth       *AdminAuth
+	Enrollment      *Enrollment
+	Devices         *Devices
+	Gateways        *Gateways
+	Auth            *AdminAuth
 	// Admins are identity's admin operations (roles, API tokens,
 	// sessions, users' sign-in state, settings).
 	Admins *Admins
 	// Identity is the identity room: sign-in, sessions, roles, device
 	// state (controller/identity, docs/identity.md).
 	Identity *identity.Service
+
+	// PolicyFile is policy as code: export, plan and apply a policy file.
+	PolicyFile *PolicyFiles
 
 	cfg     Config
 	log     *slog.Logger
