@@ -161,7 +161,7 @@ func Parse(name string, src []byte) (*File, error) {
 	}
 	for key := range top {
 		if !slices.Contains(sections, key) {
-			e.at(key, "unknown section %q: the sections are %s", key, strings.Join(sections, ", "))
+			e.at(key+"#key", "unknown section %q: the sections are %s", key, strings.Join(sections, ", "))
 		}
 	}
 	decodeSection(e, top, SectionGroups, &f.Groups)
@@ -224,7 +224,7 @@ func decodeStrict(e *errs, path string, raw json.RawMessage, v any) bool {
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		field, _ := strconv.Unquote(name)
-		e.at(e.f.keyUnder(path, field), "unknown field %q%s", field, knownFields(reflect.TypeOf(v).Elem(), e.f.ix, path, field))
+		e.at(e.f.keyUnder(path, field)+"#key", "unknown field %q%s", field, knownFields(reflect.TypeOf(v).Elem(), e.f.ix, path, field))
 		return false
 	}
 	e.at(path, "%s", strings.TrimPrefix(err.Error(), "json: "))

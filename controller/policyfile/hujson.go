@@ -163,11 +163,7 @@ func walk(dec *json.Decoder, std []byte, path string, ix index) error {
 // has one (the offset after the bad byte), else at fallback.
 func syntaxError(err error, fallback int) error {
 	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
-		off := int(se.Offset) - 1
-		if off < 0 {
-			off = 0
-		}
-		return &posError{off: off, msg: "syntax error: " + strings.TrimPrefix(se.Error(), "json: ")}
+		return &posError{off: int(se.Offset), msg: "syntax error: " + strings.TrimPrefix(se.Error(), "json: ")}
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return &posError{off: fallback, msg: "the file ends too early: a } or ] is missing"}
