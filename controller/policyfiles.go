@@ -229,27 +229,36 @@ func (p *PolicyFiles) checker(ctx context.Context, f *policyfile.File) (*fileChe
 	return c, nil
 }
 
-func (c *fileChecker) Group(_ context.Context, g *api.Group) error { return validName("group", g.Name) }
+// plain is err without the "bad request: " of Invalid: the file's
+// errors are all ErrInvalid already (fileError).
+func plain(err error) error {
+	if msg, ok := strings.CutPrefix(fmt.Sprint(err), ErrInvalid.Error()+": "); ok {
+		return errors.New(msg)
+	}
+	return err
+}
+
+func (c *fileChecker) Group(_ context.Context, g *api.Group) error { return plain(validName("group", g.Name)) }
 
 func (c *fileChecker) App(ctx context.Context, a *api.App) error {
 	if err := validateApp(ctx, c.live, a); err != nil {
-		return err
+		return plain(err)
 	}
 	c.live.all = append(c.live.all, *a) // its address is taken for the next new app
 	return nil
 }
 
 func (c *fileChecker) Profile(ctx context.Context, p *api.PostureProfile) error {
-	return validateProfile(ctx, p)
+	return plain(validateProfile(ctx, p))
 }
 
 func (c *fileChecker) Policy(ctx context.Context, p *api.Policy) error {
-	return validatePolicy(ctx, c.file, p)
+	return plain(validatePolicy(ctx, c.file, p))
 }
 
 func (c *fileChecker) User(_ context.Context, name string) error {
 	if !c.users[name] {
-		return Invalid("there is no user %q: users come from sign-up or the identity provider (or gatehouse admin users create %s); the file only puts them in groups", name, name)
+		return fmt.Errorf("there is no user %q: users come from sign-up or the identity provider (or gatehouse admin users create %s); the file only puts them in groups", name, name)
 	}
 	return nil
 }
@@ -260,17 +269,17 @@ func (c *fileChecker) User(_ context.Context, name string) error {
 func (c *fileChecker) Exception(_ context.Context, x *api.Exception) error {
 	switch {
 	case (x.User == "") == (x.Device == ""):
-		return Invalid("name exactly one of user and device")
+		return fmt.Errorf("name exactly one of user and device")
 	case x.User != "" && !c.users[x.User]:
-		return Invalid("there is no user %q", x.User)
+		return fmt.Errorf("there is no user %q", x.User)
 	case x.Device != "" && !c.devices[x.Device]:
-		return Invalid("there is no device %q (gatehouse admin devices list)", x.Device)
+		return fmt.Errorf("there is no device %q (gatehouse admin devices list)", x.Device)
 	case len(x.Checks) == 0:
-		return Invalid("name the checks it waives (\"firewall\", \"process:/usr/sbin/sshd\")")
+		return fmt.Errorf("name the checks it waives (\"firewall\", \"process:/usr/sbin/sshd\")")
 	case x.Owner == "" || x.Reason == "":
-		return Invalid("say who owns it (owner) and why (reason)")
+		return fmt.Errorf("say who owns it (owner) and why (reason)")
 	case x.ExpiresAt.IsZero():
-		return Invalid("say when it expires (expires_at, e.g. \"2026-12-31T00:00:00Z\")")
+		return fmt.Errorf("say when it expires (expires_at, e.g. \"2026-12-31T00:00:00Z\")")
 	}
 	return nil
 }

@@ -1,0 +1,157 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/controller/identity"
+)
+
+// policyFile is a file giving eng (alice) grafana, with tests.
+const policyFile = `{
+	// eng gets grafana with disk encryption
+	"groups": [{"name": "eng", "members": ["alice"]}],
+	"apps": [{"name": "grafana", "upstreams": ["127.0.0.1:3000"]}],
+	"posture_profiles": [{"name": "secure", "disk_encryption": true}],
+	"policies": [{"name": "eng-grafana", "groups": ["eng"], "apps": ["grafana"], "posture_profiles": ["secure"]}],
+	"tests": [
+		{"name": "alice without disk encryption cannot reach grafana", "user": "alice", "app": "grafana",
+		 "posture": {"disk_encryption": false}, "expect": "deny", "reasons": ["posture.disk_encryption"]},
+		{"name": "alice with disk encryption reaches grafana", "user": "alice", "app": "grafana",
+		 "posture": {"disk_encryption": true}, "expect": "allow"},
+	],
+}`
+
+func newPolicyCore(t *testing.T) *Controller {
+	t.Helper()
+	c := newCore(t)
+	if _, _, err := c.Users.Create(context.Background(), testOwner, api.User{Name: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func applyFile(t *testing.T, c *Controller, who Actor, src string) (api.PolicyPlan, error) {
+	t.Helper()
+	ctx := context.Background()
+	plan, err := c.PolicyFile.Plan(ctx, who, api.PolicyFileRequest{Name: "policy.hujson", Source: src})
+	if err != nil {
+		return plan, err
+	}
+	plan, _, err = c.PolicyFile.Apply(ctx, who, api.PolicyFileRequest{Name: "policy.hujson", Source: src, Version: plan.Version})
+	return plan, err
+}
+
+func exportNow(t *testing.T, c *Controller) api.PolicyExport {
+	t.Helper()
+	e, err := c.PolicyFile.Export(context.Background(), testOwner)
+	if err != nil {
+		t.Fatalf("Export = %v", err)
+	}
+	return e
+}
+
+// TestPolicyFileApplyRunsTests: a file whose test fails is refused and
+// changes nothing; fixed, it applies, and the engine decides by it.
+func TestPolicyFileApplyRunsTests(t *testing.T) {
+	c := newPolicyCore(t)
+	before := exportNow(t, c)
+	failing := strings.Replace(policyFile, `"disk_encryption": true}]`, `"firewall": true}]`, 1)
+	_, err := applyFile(t, c, testOwner, failing)
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "alice without disk encryption cannot reach grafana") ||
+		!strings.Contains(err.Error(), "nothing was applied") {
+		t.Fatalf("Apply(file with a failing test) = %v, want ErrInvalid naming the test", err)
+	}
+	if after := exportNow(t, c); after != before {
+		t.Errorf("Export after a refused apply = %+v, want it unchanged: %+v", after, before)
+	}
+	plan, err := applyFile(t, c, testOwner, policyFile)
+	if err != nil || !plan.Applied || len(plan.Changes) != 4 {
+		t.Fatalf("Apply(good file) = %+v, %v; want 4 changes applied", plan, err)
+	}
+	good := &api.PostureReport{DiskEncryption: api.KnownBool(true)}
+	c.mu.Lock()
+	snap := c.snap
+	c.mu.Unlock()
+	if d := snap.Decide("alice", good, "grafana", time.Now()); !d.Allowed {
+		t.Errorf("decision after apply = %+v, want alice allowed grafana", d)
+	}
+}
+
+// TestPolicyFileExportApplyIsNoOp: export → plan shows nothing, and
+// applying it changes nothing.
+func TestPolicyFileExportApplyIsNoOp(t *testing.T) {
+	c := newPolicyCore(t)
+	if _, err := applyFile(t, c, testOwner, policyFile); err != nil {
+		t.Fatal(err)
+	}
+	e := exportNow(t, c)
+	plan, err := applyFile(t, c, testOwner, e.Source)
+	if err != nil || len(plan.Changes) != 0 {
+		t.Errorf("Apply(export) = %+v, %v; want no changes\n%s", plan, err, e.Source)
+	}
+	if again := exportNow(t, c); again != e {
+		t.Errorf("Export after applying the export = %q, want %q", again.Source, e.Source)
+	}
+}
+
+// TestPolicyFileApplyRefusesAStalePlan: a change between plan and apply
+// makes apply refuse (ErrConflict), changing nothing.
+func TestPolicyFileApplyRefusesAStalePlan(t *testing.T) {
+	c := newPolicyCore(t)
+	ctx := context.Background()
+	plan, err := c.PolicyFile.Plan(ctx, testOwner, api.PolicyFileRequest{Source: policyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Apps.Create(ctx, testOwner, api.App{Name: "wiki", Upstreams: []string{"127.0.0.1:8080"}}); err != nil {
+		t.Fatal(err)
+	}
+	before := exportNow(t, c)
+	_, _, err = c.PolicyFile.Apply(ctx, testOwner, api.PolicyFileRequest{Source: policyFile, Version: plan.Version})
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "policy diff") {
+		t.Errorf("Apply(stale version) = %v, want ErrConflict saying to diff again", err)
+	}
+	if after := exportNow(t, c); after != before {
+		t.Errorf("Export after a refused apply changed")
+	}
+	if _, _, err := c.PolicyFile.Apply(ctx, testOwner, api.PolicyFileRequest{Source: policyFile}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Apply(no version) = %v, want ErrInvalid", err)
+	}
+}
+
+// TestPolicyFileRoles: an auditor may export and plan, not apply.
+func TestPolicyFileRoles(t *testing.T) {
+	c := newPolicyCore(t)
+	auditor := Actor{Kind: ActorAPIToken, Name: "audit", Role: identity.Auditor}
+	if _, err := c.PolicyFile.Export(context.Background(), auditor); err != nil {
+		t.Errorf("Export as auditor = %v, want it allowed", err)
+	}
+	if _, err := applyFile(t, c, auditor, policyFile); !errors.Is(err, ErrForbidden) {
+		t.Errorf("Apply as auditor = %v, want ErrForbidden", err)
+	}
+	if _, err := c.PolicyFile.Export(context.Background(), Actor{}); !errors.Is(err, ErrForbidden) {
+		t.Errorf("Export as nobody = %v, want ErrForbidden", err)
+	}
+}
+
+// TestPolicyFileCheckErrorsAtTheirLine: the admin API's checks and the
+// users that must exist report at the object's line.
+func TestPolicyFileCheckErrorsAtTheirLine(t *testing.T) {
+	c := newPolicyCore(t)
+	for _, tt := range []struct{ name, src, want string }{
+		{"unknown user", strings.Replace(policyFile, `["alice"]`, `["alice", "zed"]`, 1), `policy.hujson:3:50: group "eng": member "zed": there is no user "zed"`},
+		{"bad upstream", strings.Replace(policyFile, `127.0.0.1:3000`, `nohostport`, 1), `policy.hujson:4:11: app "grafana": upstream "nohostport" is not host:port`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := c.PolicyFile.Plan(context.Background(), testOwner, api.PolicyFileRequest{Name: "policy.hujson", Source: tt.src})
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Plan(%s) = %v, want ErrInvalid with %q", tt.name, err, tt.want)
+			}
+		})
+	}
+}
