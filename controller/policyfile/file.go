@@ -252,13 +252,27 @@ func knownFields(t reflect.Type, ix index, path, field string) string {
 	if _, direct := ix[path+"."+field+"#key"]; !direct || t.Kind() != reflect.Struct {
 		return " (a typo?)"
 	}
+	return "; the fields here are " + strings.Join(jsonFields(t), ", ")
+}
+
+// jsonFields are t's JSON field names, embedded structs' included.
+func jsonFields(t reflect.Type) []string {
 	var names []string
 	for i := 0; i < t.NumField(); i++ {
-		if n, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); n != "" && n != "-" {
+		f := t.Field(i)
+		n, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case f.Anonymous && n == "" && f.Type.Kind() == reflect.Struct:
+			for _, inner := range jsonFields(f.Type) {
+				if !slices.Contains(names, inner) {
+					names = append(names, inner)
+				}
+			}
+		case n != "" && n != "-" && !slices.Contains(names, n):
 			names = append(names, n)
 		}
 	}
-	return "; the fields here are " + strings.Join(names, ", ")
+	return names
 }
 
 func typeWord(t reflect.Type) string {
