@@ -155,3 +155,40 @@ func TestPolicyFileCheckErrorsAtTheirLine(t *testing.T) {
 		})
 	}
 }
+
+// TestPolicyFileConcurrentApplies: two admins apply different files
+// planned against the same version at once: one wins, the other is told
+// the policy moved.
+func TestPolicyFileConcurrentApplies(t *testing.T) {
+	c := newPolicyCore(t)
+	ctx := context.Background()
+	files := []string{policyFile, strings.Replace(policyFile, "127.0.0.1:3000", "127.0.0.1:3001", 1)}
+	plan, err := c.PolicyFile.Plan(ctx, testOwner, api.PolicyFileRequest{Source: files[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, len(files))
+	for _, src := range files {
+		go func() {
+			_, _, err := c.PolicyFile.Apply(ctx, testOwner, api.PolicyFileRequest{Source: src, Version: plan.Version})
+			errs <- err
+		}()
+	}
+	var won, conflicts int
+	for range files {
+		switch err := <-errs; {
+		case err == nil:
+			won++
+		case errors.Is(err, ErrConflict):
+			conflicts++
+		default:
+			t.Errorf("Apply = %v, want success or ErrConflict", err)
+		}
+	}
+	if won != 1 || conflicts != 1 {
+		t.Errorf("concurrent applies: %d won, %d conflicts; want 1 and 1", won, conflicts)
+	}
+	if app, err := c.Apps.Get(ctx, testOwner, "grafana"); err != nil || len(app.Upstreams) != 1 {
+		t.Errorf("Apps.Get(grafana) after the race = %+v, %v; want the winner's one upstream", app, err)
+	}
+}
