@@ -73,6 +73,9 @@ func TestPolicyFileApplyRunsTests(t *testing.T) {
 	if err != nil || !plan.Applied || len(plan.Changes) != 4 {
 		t.Fatalf("Apply(good file) = %+v, %v; want 4 changes applied", plan, err)
 	}
+	if e := exportNow(t, c); e.Version != plan.NewVersion {
+		t.Errorf("Export().Version after apply = %s, want the plan's new version %s", e.Version, plan.NewVersion)
+	}
 	good := &api.PostureReport{DiskEncryption: api.KnownBool(true)}
 	c.mu.Lock()
 	snap := c.snap
