@@ -238,7 +238,9 @@ func plain(err error) error {
 	return err
 }
 
-func (c *fileChecker) Group(_ context.Context, g *api.Group) error { return plain(validName("group", g.Name)) }
+func (c *fileChecker) Group(_ context.Context, g *api.Group) error {
+	return plain(validName("group", g.Name))
+}
 
 func (c *fileChecker) App(ctx context.Context, a *api.App) error {
 	if err := validateApp(ctx, c.live, a); err != nil {
