@@ -52,6 +52,9 @@ type File struct {
 	src  []byte // as given: lines and columns are counted in it
 	std  []byte // standardized: the same offsets, comments blanked
 	ix   index
+	// paths are where each object was in the file ("apps[3]"), by
+	// section and name: the lists are sorted after parsing.
+	paths map[string]string
 }
 
 // Error is one problem of a file, at its line and column.
@@ -175,6 +178,23 @@ func Parse(name string, src []byte) (*File, error) {
 	}
 	if err := e.err(); err != nil {
 		return nil, err
+	}
+	f.paths = map[string]string{}
+	record := func(sec string, i int, name string) { f.paths[sec+"\x00"+name] = fmt.Sprintf("%s[%d]", sec, i) }
+	for i, g := range f.Groups {
+		record(SectionGroups, i, g.Name)
+	}
+	for i, a := range f.Apps {
+		record(SectionApps, i, a.Name)
+	}
+	for i, p := range f.Profiles {
+		record(SectionProfiles, i, p.Name)
+	}
+	for i, p := range f.Policies {
+		record(SectionPolicies, i, p.Name)
+	}
+	for i, x := range f.Exceptions {
+		record(SectionExceptions, i, x.ID)
 	}
 	f.sort()
 	return f, nil
@@ -441,22 +461,13 @@ func (f *File) Check(ctx context.Context, c Checker) error {
 	return e.err()
 }
 
-// pathOf is the path of the object of sec whose "name" (exceptions:
-// "id") is name, found in the source (the lists are sorted since).
+// pathOf is the path of the object of sec named name (exceptions: by
+// ID) as it was in the file.
 func (f *File) pathOf(sec, name string) string {
-	key := "name"
-	if sec == SectionExceptions {
-		key = "id"
+	if p, ok := f.paths[sec+"\x00"+name]; ok {
+		return p
 	}
-	for i := 0; ; i++ {
-		p := fmt.Sprintf("%s[%d]", sec, i)
-		if _, ok := f.ix[p]; !ok {
-			return sec
-		}
-		if f.stringAt(p+"."+key) == name {
-			return p
-		}
-	}
+	return sec
 }
 
 // memberPath is the path of member m in the group at path.
