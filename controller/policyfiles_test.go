@@ -18,6 +18,7 @@ const policyFile = `{
 	"apps": [{"name": "grafana", "upstreams": ["127.0.0.1:3000"]}],
 	"posture_profiles": [{"name": "secure", "disk_encryption": true}],
 	"policies": [{"name": "eng-grafana", "groups": ["eng"], "apps": ["grafana"], "posture_profiles": ["secure"]}],
+	"exceptions": [],
 	"tests": [
 		{"name": "alice without disk encryption cannot reach grafana", "user": "alice", "app": "grafana",
 		 "posture": {"disk_encryption": false}, "expect": "deny", "reasons": ["posture.disk_encryption"]},

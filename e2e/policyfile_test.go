@@ -23,6 +23,7 @@ const opsOnly = `{
 	],
 	"posture_profiles": [{"name": "secure", "disk_encryption": true, "firewall": true}],
 	"policies": [{"name": "eng-grafana", "groups": ["ops"], "apps": ["grafana"], "posture_profiles": ["secure"]}],
+	"exceptions": [],
 	"tests": [%s],
 }
 `

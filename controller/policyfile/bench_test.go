@@ -38,7 +38,7 @@ func bigFile() ([]byte, []api.User) {
 		fmt.Fprintf(&b, "  {\"name\": \"pol%d\", \"groups\": [\"g%d\"], \"apps\": [\"app%d\"], \"posture_profiles\": [\"prof%d\"], \"condition\": \"'g%d' in user.groups\"},\n",
 			p, p%50, p, p%20, p%50)
 	}
-	b.WriteString("],\n\"tests\": [\n")
+	b.WriteString("],\n\"exceptions\": [],\n\"tests\": [\n")
 	for i := 0; i < 1000; i++ {
 		p := i % 100
 		fmt.Fprintf(&b, "  {\"name\": \"t%d\", \"user\": \"u%d-%d\", \"app\": \"app%d\", \"posture\": {\"os_family\": \"linux\", \"disk_encryption\": true, \"firewall\": true}, \"expect\": \"allow\"},\n",

@@ -176,6 +176,15 @@ func Parse(name string, src []byte) (*File, error) {
 	if len(e.list) == 0 {
 		f.checkWhole(e)
 	}
+	if len(e.list) == 0 {
+		// Each section is the whole set of its kind: one left out by
+		// mistake would delete them all, so it must be there, if empty.
+		for _, sec := range sections[:5] {
+			if _, ok := top[sec]; !ok {
+				e.at("", "section %q is missing: the file declares every kind in full (write \"%s\": [] for none; leaving it out would delete them all)", sec, sec)
+			}
+		}
+	}
 	if err := e.err(); err != nil {
 		return nil, err
 	}

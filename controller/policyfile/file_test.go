@@ -39,6 +39,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate_key.hujson", 3, 56, `key "name" given twice`},
 		{"unclosed_comment.hujson", 3, 2, "comment /* not closed"},
 		{"bad_test.hujson", 7, 16, `unknown field "disk_encrypton"`},
+		{"missing_section.hujson", 1, 1, `section "posture_profiles" is missing`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
