@@ -61,9 +61,9 @@ func TestAdminCLIPolicyFile(t *testing.T) {
 		t.Errorf("policy apply with a failing test = %q, want the test named and nothing applied", out)
 	}
 	malformed := strings.Replace(keeps, `"expect"`, `"expekt"`, 1)
-	if out := env.admin(t, true, "policy", "test", write("malformed.hujson", malformed)); !strings.Contains(out, "malformed.hujson:10:") ||
+	if out := env.admin(t, true, "policy", "test", write("malformed.hujson", malformed)); !strings.Contains(out, "malformed.hujson:11:") ||
 		!strings.Contains(out, `unknown field "expekt"`) {
-		t.Errorf("policy test of a malformed file = %q, want malformed.hujson:10:…: unknown field \"expekt\"", out)
+		t.Errorf("policy test of a malformed file = %q, want malformed.hujson:11:…: unknown field \"expekt\"", out)
 	}
 	if after, err := env.Admin.PolicyExport(context.Background()); err != nil || after != before {
 		t.Errorf("export after refused applies = %+v, %v; want it unchanged", after, err)
