@@ -135,9 +135,9 @@ func printChanges(w io.Writer, plan api.PolicyPlan) {
 	fmt.Fprintf(w, "%d change(s) against live version %s:\n", len(plan.Changes), plan.Version)
 	mark := map[string]string{api.PolicyCreated: "+", api.PolicyChanged: "~", api.PolicyDeleted: "-"}
 	for _, ch := range plan.Changes {
-		fmt.Fprintf(w, "%s %s %s (%s)\n", mark[ch.Kind], ch.Object, ch.Name, ch.Kind)
+		fmt.Fprintf(w, "%s %s %s (%s)\n", mark[ch.Kind], ch.Object, printable(ch.Name), ch.Kind)
 		for _, f := range ch.Fields {
-			fmt.Fprintf(w, "    %s: %s → %s\n", f.Field, orDash(f.Old), orDash(f.New))
+			fmt.Fprintf(w, "    %s: %s → %s\n", printable(f.Field), printable(orDash(f.Old)), printable(orDash(f.New)))
 		}
 	}
 }
@@ -160,9 +160,9 @@ func testSummary(w io.Writer, tests []api.PolicyTestResult, all bool) error {
 		for _, r := range t.Reasons {
 			codes = append(codes, r.Code)
 		}
-		fmt.Fprintf(w, "%s  %s  (%s: %s)\n", verdict, t.Name, map[bool]string{true: "allowed", false: "denied"}[t.Allowed], strings.Join(codes, ", "))
+		fmt.Fprintf(w, "%s  %s  (%s: %s)\n", verdict, printable(t.Name), map[bool]string{true: "allowed", false: "denied"}[t.Allowed], strings.Join(codes, ", "))
 		if t.Failure != "" {
-			fmt.Fprintf(w, "      %s\n", t.Failure)
+			fmt.Fprintf(w, "      %s\n", printable(t.Failure))
 		}
 	}
 	fmt.Fprintf(w, "tests: %d passed, %d failed\n", len(tests)-failed, failed)

@@ -41,6 +41,15 @@ func TestPolicyFileOverHTTP(t *testing.T) {
 	_, err = w.owner.PolicyPlan(ctx, "bad.hujson", "{\n\t\"apps\": [{\"nme\": \"x\"}],\n}")
 	wantStatus(t, "PolicyPlan(unknown field)", err, http.StatusBadRequest, `bad.hujson:2:12: unknown field "nme"`)
 
+	// A client that skips the plan (and its tests) is refused all the
+	// same: apply runs the tests on the controller.
+	failing := strings.Replace(exp.Source, `"tests": [`, `"tests": [{"name": "alice gets grafana", "user": "alice", "app": "grafana", "expect": "allow"},`, 1)
+	_, err = w.owner.PolicyApply(ctx, "failing.hujson", failing, exp.Version)
+	wantStatus(t, "PolicyApply(a failing test)", err, http.StatusBadRequest, "alice gets grafana", "nothing was applied")
+	if now, err := w.owner.PolicyExport(ctx); err != nil || now != exp {
+		t.Errorf("PolicyExport after a refused apply = %+v, %v; want %+v", now, err, exp)
+	}
+
 	mustCreate(t, w.owner, api.PathApps, api.App{Name: "wiki", Upstreams: []string{"127.0.0.1:8080"}})
 	_, err = w.owner.PolicyApply(ctx, "live.hujson", exp.Source, exp.Version)
 	wantStatus(t, "PolicyApply(stale version)", err, http.StatusConflict, "policy diff")
