@@ -145,3 +145,36 @@ func TestDiff(t *testing.T) {
 		t.Errorf("Diff() fields of a = %+v, want upstreams [\"h:1\"] → [\"h:9\"]", f)
 	}
 }
+
+// TestRunSessionDeviceAndAddress: a test's session (ages counted back
+// from its time), device state and source address reach the engine.
+func TestRunSessionDeviceAndAddress(t *testing.T) {
+	src := `{
+	"groups": [{"name": "eng", "members": ["alice"]}],
+	"apps": [{"name": "grafana", "upstreams": ["127.0.0.1:3000"]}],
+	"posture_profiles": [],
+	"policies": [{"name": "p", "groups": ["eng"], "apps": ["grafana"], "mfa_max_age": "12h",
+	              "condition": "request.source_ip.startsWith('10.')"}],
+	"exceptions": [],
+	"tests": [
+		{"name": "fresh mfa from the office", "user": "alice", "app": "grafana", "time": "2026-03-02T10:00:00Z",
+		 "session": {"methods": ["pwd", "otp"], "signed_in_ago": "13h", "mfa_ago": "1h"}, "source_ip": "10.1.2.3", "expect": "allow"},
+		{"name": "stale mfa", "user": "alice", "app": "grafana", "source_ip": "10.1.2.3",
+		 "session": {"mfa_ago": "13h"}, "expect": "deny", "reasons": ["mfa.too_old"]},
+		{"name": "no session", "user": "alice", "app": "grafana", "source_ip": "10.1.2.3", "expect": "deny", "reasons": ["session.none"]},
+		{"name": "from elsewhere", "user": "alice", "app": "grafana", "source_ip": "192.0.2.1",
+		 "session": {"mfa_ago": "1h"}, "expect": "deny", "reasons": ["policy.condition"]},
+		{"name": "blocked device", "user": "alice", "app": "grafana", "device": {"state": "blocked"}, "source_ip": "10.1.2.3",
+		 "session": {"mfa_ago": "1h"}, "expect": "deny", "reasons": ["device.blocked"]},
+	],
+}`
+	f, err := Parse("session.hujson", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse = %v", err)
+	}
+	for _, r := range f.Run(context.Background(), users, time.Now()) {
+		if !r.Passed {
+			t.Errorf("test %q: %s (reasons %v)", r.Name, r.Failure, r.Reasons)
+		}
+	}
+}
