@@ -1,0 +1,109 @@
+package policy
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+)
+
+// TestExplain: the explanation's decision is Evaluate's, and it says of
+// every policy whether it was evaluated (with each check and the
+// condition's result) or why it was skipped, and which exceptions
+// applied or were ignored.
+func TestExplain(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	s := testSnapshot()
+	s.Policies = append(s.Policies, api.Policy{Name: "eng-grafana-cond", Groups: []string{"eng"}, Apps: []string{"grafana"},
+		Condition: `"lab" in device.tags`, RequireSignIn: true})
+	s.Exceptions = []api.Exception{
+		{ID: "e-fw", Device: "d1", Checks: []string{"firewall"}, Owner: "it-sec", Reason: "lab", ExpiresAt: now.Add(time.Hour)},
+		{ID: "e-old", User: "alice", Checks: []string{"disk_encryption"}, Owner: "it-sec", Reason: "old", ExpiresAt: now.Add(-time.Hour)},
+	}
+	s.Compile()
+	d1 := Device{ID: "d1", State: DeviceApproved}
+	byName := func(ex api.Explanation) map[string]api.ExplainedPolicy {
+		m := map[string]api.ExplainedPolicy{}
+		for _, p := range ex.Policies {
+			m[p.Name] = p
+		}
+		return m
+	}
+
+	t.Run("denied", func(t *testing.T) {
+		in := Input{Identity: s.Identity("alice"), Device: d1, App: "grafana", Time: now,
+			Posture: with(func(p *api.PostureReport) { p.DiskEncryption, p.Firewall = api.KnownBool(false), api.KnownBool(false) })}
+		ex := s.Explain(in)
+		if got, want := ex.Decision, s.Evaluate(in); !reflect.DeepEqual(got, want) {
+			t.Fatalf("Explain().Decision = %+v, want Evaluate's %+v", got, want)
+		}
+		if ex.Decision.Allowed || len(ex.Policies) != len(s.Policies) {
+			t.Fatalf("Explain() = allowed %v with %d policies, want denied with all %d", ex.Decision.Allowed, len(ex.Policies), len(s.Policies))
+		}
+		ps := byName(ex)
+		status := map[string]string{}
+		for _, c := range ps["eng-grafana"].Checks {
+			status[c.Check] = c.Status
+		}
+		if status["disk_encryption"] != api.CheckFail || status["firewall"] != api.CheckWaived || status["os_family"] != api.CheckPass {
+			t.Errorf("Explain() eng-grafana checks = %v, want disk_encryption fail, firewall waived, os_family pass", status)
+		}
+		if p := ps["eng-grafana-cond"]; p.SignIn == nil || p.SignIn.Code != api.CodeSignInRequired || p.SignInNeeds == "" {
+			t.Errorf("Explain() eng-grafana-cond = %+v, want its sign-in need unmet", p)
+		}
+		if p := ps["everyone-wiki"]; !strings.Contains(p.Skipped, "does not give app grafana") {
+			t.Errorf("Explain() everyone-wiki skipped %q, want not this app", p.Skipped)
+		}
+		if len(ex.Exceptions) != 2 {
+			t.Fatalf("Explain().Exceptions = %+v, want e-fw and e-old", ex.Exceptions)
+		}
+		for _, e := range ex.Exceptions {
+			switch {
+			case e.ID == "e-fw" && (!e.InForce || !reflect.DeepEqual(e.Applied, []string{"firewall"})):
+				t.Errorf("Explain() e-fw = %+v, want in force, applied to firewall", e)
+			case e.ID == "e-old" && (e.InForce || len(e.Applied) > 0):
+				t.Errorf("Explain() e-old = %+v, want expired, applied to nothing", e)
+			}
+		}
+	})
+
+	t.Run("allowed by the condition", func(t *testing.T) {
+		in := Input{Identity: s.Identity("alice"), Device: Device{ID: "d2", State: DeviceApproved, Tags: []string{"lab"}},
+			Session: &Session{AuthAt: now}, App: "grafana", Time: now,
+			Posture: with(func(p *api.PostureReport) { p.DiskEncryption = api.KnownBool(false) })}
+		ex := s.Explain(in)
+		ps := byName(ex)
+		if !ex.Decision.Allowed || !ps["eng-grafana-cond"].Passed || ps["eng-grafana-cond"].ConditionResult != "true" {
+			t.Errorf("Explain() = allowed %v, eng-grafana-cond %+v; want allowed by it, condition true", ex.Decision.Allowed, ps["eng-grafana-cond"])
+		}
+		if ps["eng-grafana"].Passed || len(ps["eng-grafana"].Checks) == 0 {
+			t.Errorf("Explain() eng-grafana = %+v, want evaluated and failed", ps["eng-grafana"])
+		}
+		if p := ps["mixed-crm-mac"]; !strings.Contains(p.Skipped, "does not give app") {
+			t.Errorf("Explain() mixed-crm-mac skipped %q", p.Skipped)
+		}
+	})
+
+	t.Run("condition false and groups", func(t *testing.T) {
+		in := Input{Identity: s.Identity("alice"), Device: d1, Session: &Session{AuthAt: now}, App: "grafana", Time: now, Posture: goodLinux()}
+		ex := s.Explain(in)
+		ps := byName(ex)
+		if !ex.Decision.Allowed {
+			t.Fatalf("Explain() = denied %+v, want allowed by eng-grafana", ex.Decision.Reasons)
+		}
+		if p := ps["eng-grafana-cond"]; !strings.Contains(p.Skipped, "policy eng-grafana allowed first") {
+			t.Errorf("Explain() eng-grafana-cond = %+v, want skipped after eng-grafana allowed", p)
+		}
+		bob := s.Explain(Input{Identity: s.Identity("bob"), Device: d1, App: "grafana", Time: now})
+		if p := byName(bob)["eng-grafana"]; !strings.Contains(p.Skipped, "not for the user's groups (it is for: eng)") {
+			t.Errorf("Explain(bob) eng-grafana skipped %q, want not for bob's groups", p.Skipped)
+		}
+		in.Device.Tags, in.Posture = []string{"desk"}, with(func(p *api.PostureReport) { p.Firewall = api.KnownBool(false) })
+		in.Device.ID = "d9"
+		if p := byName(s.Explain(in))["eng-grafana-cond"]; !strings.Contains(p.ConditionResult, "is false") {
+			t.Errorf("Explain() eng-grafana-cond condition %q, want false", p.ConditionResult)
+		}
+	})
+}
