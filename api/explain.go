@@ -75,3 +75,17 @@ type ExplainedException struct {
 	// Applied are the checks it waived in this decision.
 	Applied []string `json:"applied,omitempty"`
 }
+
+// Admin REST paths of exceptions and explanations (bearer admin auth).
+const (
+	// PathExceptions: GET lists, POST creates (an Exception), DELETE
+	// …/{id} deletes.
+	PathExceptions = "/api/v1/exceptions"
+	// PathExplain: GET ?user=U&device=D&app=A answers an Explanation
+	// (user may be left out: the device's owner).
+	PathExplain = "/api/v1/explain"
+	// QueryDevice and QueryApp name explain's device and app (QueryUser
+	// its user).
+	QueryDevice = "device"
+	QueryApp    = "app"
+)
