@@ -2,6 +2,7 @@ package policy
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -106,4 +107,48 @@ func TestExplain(t *testing.T) {
 			t.Errorf("Explain() eng-grafana-cond condition %q, want false", p.ConditionResult)
 		}
 	})
+}
+
+// TestDenialsListEveryFailingCheck: a denial lists every failing or
+// unknown check of the policy (not just the first), each with its
+// remediation; so does every check a profile with every kind of check
+// can fail (the profile names all of api.PostureProfile's checks, so a
+// check added later without a remediation fails here).
+func TestDenialsListEveryFailingCheck(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	every := api.PostureProfile{Name: "every", OSFamily: "linux", MinKernel: "6.1", MinOSVersion: "12",
+		DiskEncryption: true, Firewall: true, RequiredProcesses: []string{"/usr/sbin/sshd"},
+		MinOSVersions: map[string]string{"linux": "12"}, ScreenLock: true, SecureBoot: true, AutoUpdates: true,
+		MaxDaysSinceUpdate: 30, MinAgentVersion: "1.0", ForbiddenSoftware: []string{"/usr/bin/nc"},
+		RequiredFiles: []string{"/etc/ssl/corp.pem"}, SIP: true, Gatekeeper: true, Antivirus: true, DomainJoined: true}
+	s := &Snapshot{Users: map[string]api.User{"alice": {Name: "alice", Groups: []string{"eng"}}},
+		Apps:     map[string]api.App{"grafana": {Name: "grafana"}},
+		Profiles: map[string]api.PostureProfile{"every": every},
+		Policies: []api.Policy{{Name: "p", Groups: []string{"eng"}, Apps: []string{"grafana"}, PostureProfiles: []string{"every"}}}}
+	s.Compile()
+	for _, c := range s.profileChecks([]string{"every"}, nil) {
+		if c.Status == api.CheckPass || c.Reason.Remediation == "" || c.Reason.Message == "" {
+			t.Errorf("check %s on no posture = %s %+v, want it failing closed with a message and a remediation", c.Check, c.Status, c.Reason)
+		}
+	}
+	in := Input{Identity: s.Identity("alice"), Device: Device{ID: "d1", State: DeviceApproved}, App: "grafana", Time: now,
+		Posture: with(func(p *api.PostureReport) { p.DiskEncryption, p.Firewall = api.KnownBool(false), api.KnownBool(false) })}
+	d := s.Evaluate(in)
+	failing := 0
+	for _, c := range s.profileChecks([]string{"every"}, in.Posture) {
+		if c.Status != api.CheckPass {
+			failing++
+			if !slices.Contains(d.Reasons, c.Reason) {
+				t.Errorf("Evaluate().Reasons = %+v, lacks failing check %s (%q)", d.Reasons, c.Check, c.Reason.Message)
+			}
+		}
+	}
+	if d.Allowed || failing < 2 {
+		t.Fatalf("Evaluate() = allowed %v with %d failing checks; want denied by at least disk encryption and firewall", d.Allowed, failing)
+	}
+	for _, r := range d.Reasons {
+		if r.Remediation == "" {
+			t.Errorf("denial reason %q has no remediation", r.Message)
+		}
+	}
 }
