@@ -55,7 +55,8 @@ type ExplainedPolicy struct {
 	Skipped string `json:"skipped,omitempty"`
 	// SignInNeeds lists what the policy asks of the session ("" none);
 	// SignIn is why the session does not meet them (nil: it does, or
-	// there are none). Checks and the condition run only when it does.
+	// there are none); the decision stops there, the condition is not
+	// run, and Checks say what the posture checks would give.
 	SignInNeeds string        `json:"signin_needs,omitempty"`
 	SignIn      *Reason       `json:"signin,omitempty"`
 	Checks      []CheckResult `json:"checks,omitempty"`

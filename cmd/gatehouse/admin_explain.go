@@ -130,8 +130,10 @@ func writeExplanation(out io.Writer, ex api.Explanation) {
 			p("    sign-in needs: %s", pol.SignInNeeds)
 		}
 		if pol.SignIn != nil {
-			p("    sign-in: %s (checks not run)", pol.SignIn.Message)
-			continue
+			p("    sign-in: %s", pol.SignIn.Message)
+			if len(pol.Checks) > 0 {
+				p("    (the policy stops at sign-in; its checks once signed in:)")
+			}
 		}
 		for _, c := range pol.Checks {
 			p("    %-8s %s/%s: %s", strings.ToUpper(c.Status), c.Profile, c.Check, c.Reason.Message)

@@ -28,7 +28,10 @@ func (dc *decider) policyReasons(i int) []api.Reason {
 	}
 	if r, denied := signInDenial(p, dc.in.Session, dc.now); denied {
 		if pt != nil {
+			// The decision stops here; an admin still sees what the
+			// checks would say once the user signs in.
 			pt.SignIn = &r
+			pt.Checks = s.WaiveChecks(dc.userName, dc.in.Device.ID, dc.now, s.profileChecks(p.PostureProfiles, dc.posture))
 		}
 		return []api.Reason{r}
 	}
