@@ -234,9 +234,14 @@ func (c *Controller) explain(ctx context.Context, user, device, app string) (api
 	} else if err != nil {
 		return api.Explanation{}, err
 	}
+	c.mu.Lock()
+	_, userKnown := c.snap.Users[user]
+	c.mu.Unlock()
 	switch {
 	case user == "":
 		user = rec.Owner
+	case !userKnown:
+		return api.Explanation{}, kindError{ErrNotFound, errors.New("there is no user " + Clip(user) + " (gatehouse admin users list)")}
 	case user != rec.Owner:
 		return api.Explanation{}, Invalid("device %s belongs to %s, not %s: a device acts for its owner (leave out --user)", device, rec.Owner, Clip(user))
 	}
@@ -250,6 +255,9 @@ func (c *Controller) explain(ctx context.Context, user, device, app string) (api
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, ok := c.snap.Users[user]; !ok {
+		return api.Explanation{}, kindError{ErrNotFound, errors.New("there is no user " + Clip(user) + " (gatehouse admin users list)")}
+	}
 	if _, ok := c.snap.Apps[app]; !ok {
 		return api.Explanation{}, kindError{ErrNotFound, errors.New("there is no app " + Clip(app) + " (gatehouse admin apps list)")}
 	}

@@ -198,6 +198,7 @@ func TestExplainErrors(t *testing.T) {
 		{"unknown device", "", "nope", "grafana", ErrNotFound, "there is no device nope"},
 		{"unknown app", "", dev.ID, "nope", ErrNotFound, "there is no app nope"},
 		{"not the owner", "bob", dev.ID, "grafana", ErrInvalid, "belongs to alice, not bob"},
+		{"unknown user", "zed", dev.ID, "grafana", ErrNotFound, "there is no user zed"},
 		{"no app", "", dev.ID, "", ErrInvalid, "--app"},
 	}
 	for _, tt := range tests {

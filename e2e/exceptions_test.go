@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,4 +103,39 @@ func TestExceptionWaivesUntilExpiry(t *testing.T) {
 	if out := env.admin(t, false, "exceptions", "list"); !strings.Contains(out, "expired") || !strings.Contains(out, "it-sec") {
 		t.Errorf("gatehouse admin exceptions list = %q, want the exception shown expired", out)
 	}
+}
+
+// TestExceptionDeletedCutsAtOnce: deleting the exception that carries a
+// grant re-decides at once: the gateway cuts the open flow of a client
+// that ignores revoke within 1 s. `gatehouse admin explain --json` gives
+// the same evaluation as data.
+func TestExceptionDeletedCutsAtOnce(t *testing.T) {
+	env := New(t, Options{})
+	env.Standard(t)
+	p := env.RawPeer(t, "alice")
+	off := passingPostureReport()
+	off.DiskEncryption = api.KnownBool(false)
+	p.SendPosture(off)
+	e, err := env.Admin.CreateException(t.Context(), api.Exception{Device: p.DeviceID(), Checks: []string{"disk_encryption"},
+		Owner: "it-sec", Reason: "disk being replaced", ExpiresAt: time.Now().Add(time.Hour)})
+	Must(t, err)
+	g := p.Grant("grafana")
+	s := g.OpenStream(g.Port())
+	live := s.Received()
+	Eventually(t, 2*time.Second, func() error {
+		if s.Received() < live+50 {
+			return fmt.Errorf("stream delivered %d bytes, want it flowing under the exception", s.Received())
+		}
+		return nil
+	})
+	var ex api.Explanation
+	Must(t, json.Unmarshal([]byte(env.admin(t, false, "explain", "--device", p.DeviceID(), "--app", "grafana", "--json")), &ex))
+	if !ex.Decision.Allowed || len(ex.Exceptions) != 1 || ex.Exceptions[0].ID != e.ID || !slices.Equal(ex.Exceptions[0].Applied, []string{"disk_encryption"}) ||
+		!ex.Device.Online || !ex.Device.Posture {
+		t.Errorf("explain --json = %+v, want allowed, online with posture, %s applied to disk_encryption", ex, e.ID)
+	}
+
+	env.admin(t, false, "exceptions", "delete", e.ID)
+	g.AssertGatewayCut(s, time.Second)
+	denial(t, p.request("grafana"), api.CodePostureDiskEncryption, "disk encryption is off")
 }

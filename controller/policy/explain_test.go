@@ -87,6 +87,17 @@ func TestExplain(t *testing.T) {
 		}
 	})
 
+	t.Run("condition error", func(t *testing.T) {
+		s := testSnapshot()
+		s.Policies = []api.Policy{{Name: "os-cond", Groups: []string{"sales"}, Apps: []string{"wiki"}, Condition: `device.os == 'linux'`}}
+		s.Compile()
+		ex := s.Explain(Input{Identity: s.Identity("bob"), Device: d1, App: "wiki", Time: now})
+		p := byName(ex)["os-cond"]
+		if ex.Decision.Allowed || !strings.Contains(p.ConditionResult, "could not be evaluated") || !strings.Contains(p.ConditionResult, "device.os") {
+			t.Errorf("Explain() with no posture = allowed %v, condition %q; want denied, the evaluation error naming device.os", ex.Decision.Allowed, p.ConditionResult)
+		}
+	})
+
 	t.Run("condition false and groups", func(t *testing.T) {
 		in := Input{Identity: s.Identity("alice"), Device: d1, Session: &Session{AuthAt: now}, App: "grafana", Time: now, Posture: goodLinux()}
 		ex := s.Explain(in)
