@@ -60,9 +60,10 @@ func (x *Exceptions) Get(ctx context.Context, who Actor, id string) (api.Excepti
 	return x.store.GetException(ctx, id)
 }
 
-// Create validates and stores e (its ID, creator and creation time are
-// the controller's) and re-decides every live grant; ErrNotFound if the
-// user or device it names does not exist.
+// Create validates and stores e (its creator and creation time are the
+// controller's; an empty ID gets a random one) and re-decides every live
+// grant; ErrNotFound if the user or device it names does not exist,
+// ErrConflict if its ID is taken.
 func (x *Exceptions) Create(ctx context.Context, who Actor, e api.Exception) (api.Exception, Change, error) {
 	if err := who.mayWrite(identity.AreaPolicies); err != nil {
 		return api.Exception{}, Change{}, err
@@ -73,7 +74,13 @@ func (x *Exceptions) Create(ctx context.Context, who Actor, e api.Exception) (ap
 	if err := validateException(&e, now); err != nil {
 		return api.Exception{}, Change{}, err
 	}
-	e.ID, e.CreatedBy, e.CreatedAt = "", who.String(), now
+	if e.ID != "" {
+		// Kept when given (policy as code names its exceptions).
+		if err := validName("exception", e.ID); err != nil {
+			return api.Exception{}, Change{}, err
+		}
+	}
+	e.CreatedBy, e.CreatedAt = who.String(), now
 	stored, err := x.store.CreateException(ctx, e, now)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {

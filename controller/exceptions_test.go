@@ -57,6 +57,7 @@ func TestExceptionsCreate(t *testing.T) {
 		{"no expiry", func(e *api.Exception) { e.ExpiresAt = time.Time{} }, ErrInvalid},
 		{"past", func(e *api.Exception) { e.ExpiresAt = now.Add(-time.Second) }, ErrInvalid},
 		{"over 90 days", func(e *api.Exception) { e.ExpiresAt = now.Add(MaxExceptionTTL + time.Hour) }, ErrInvalid},
+		{"bad ID", func(e *api.Exception) { e.ID = "../x" }, ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,6 +95,17 @@ func TestExceptionsCreate(t *testing.T) {
 	}
 	if d := decide(); !d.Allowed {
 		t.Errorf("Decide with the exception = %+v, want allowed", d.Reasons)
+	}
+	named := good
+	named.ID = "lab-fw"
+	if got, _, err := c.Exceptions.Create(ctx, testOwner, named); err != nil || got.ID != "lab-fw" {
+		t.Errorf("Exceptions.Create(ID lab-fw) = %+v, %v; want it kept", got, err)
+	}
+	if _, _, err := c.Exceptions.Create(ctx, testOwner, named); !errors.Is(err, ErrConflict) {
+		t.Errorf("Exceptions.Create(ID lab-fw again) = %v, want ErrConflict", err)
+	}
+	if _, err := c.Exceptions.Delete(ctx, testOwner, "lab-fw"); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := c.Exceptions.Delete(ctx, testOwner, stored.ID); err != nil {
 		t.Fatalf("Exceptions.Delete = %v", err)
