@@ -30,7 +30,8 @@ func (dc *decider) policyReasons(i int) []api.Reason {
 		if pt != nil {
 			// The decision stops here; an admin still sees what the
 			// checks would say once the user signs in.
-			pt.SignIn = &r
+			signIn := r // a copy: taking r's address would move it to the heap on every call
+			pt.SignIn = &signIn
 			pt.Checks = s.WaiveChecks(dc.userName, dc.in.Device.ID, dc.now, s.profileChecks(p.PostureProfiles, dc.posture))
 		}
 		return []api.Reason{r}
