@@ -12,6 +12,7 @@ const (
 	CodeAppUnknown           = "app.unknown"            // there is no such app
 	CodeUserUnknown          = "user.unknown"           // the device's user no longer exists
 	CodePolicyCondition      = "policy.condition"       // a policy's CEL condition is false, failed or read an unknown fact
+	CodeExceptionWaived      = "exception.waived"       // an allowed decision passed only because an exception waived a check
 
 	// Identity: who is at the keyboard (issue 7, docs/identity.md). Each
 	// denial's message ends with its fix ("sign in again: gatehouse login").

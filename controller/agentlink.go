@@ -420,7 +420,7 @@ func (c *Controller) sendDecisions(s *AgentLink) {
 		}
 	}
 	msg := api.DecisionsMsg{Apps: apps, Decisions: c.snap.DecideAll(c.inputLocked(s.user, s.device, "", now), names),
-		Checks: c.snap.Checks(s.user, rep), Query: c.snap.Query()}
+		Checks: c.snap.WaiveChecks(s.user, s.device, now, c.snap.Checks(s.user, rep)), Query: c.snap.Query()}
 	c.decisionSeq++
 	seq := c.decisionSeq
 	c.mu.Unlock()

@@ -46,13 +46,15 @@ const (
 	ObjectSession  ObjectKind = "session" // Name is the session ID, or "user:NAME" for all of a user's
 	ObjectAPIToken ObjectKind = "API token"
 	ObjectSetting  ObjectKind = "setting"
+	// ObjectException is a waiver of posture checks; Name is its ID.
+	ObjectException ObjectKind = "exception"
 )
 
 // inPolicy reports whether objects of kind k feed the policy snapshot: a
 // change to one re-decides every live grant.
 func (k ObjectKind) inPolicy() bool {
 	switch k {
-	case ObjectUser, ObjectGroup, ObjectMember, ObjectApp, ObjectPostureProfile, ObjectPolicy:
+	case ObjectUser, ObjectGroup, ObjectMember, ObjectApp, ObjectPostureProfile, ObjectPolicy, ObjectException:
 		return true
 	}
 	return false

@@ -75,10 +75,14 @@ type Controller struct {
 	PostureProfiles *Objects[api.PostureProfile]
 	Policies        *Objects[api.Policy]
 	Members         *Members
-	Enrollment      *Enrollment
-	Devices         *Devices
-	Gateways        *Gateways
-	Auth            *AdminAuth
+	// Exceptions are waived posture checks; Explain says how a decision
+	// is made (exceptions.go).
+	Exceptions *Exceptions
+	Explain    *Explainer
+	Enrollment *Enrollment
+	Devices    *Devices
+	Gateways   *Gateways
+	Auth       *AdminAuth
 	// Admins are identity's admin operations (roles, API tokens,
 	// sessions, users' sign-in state, settings).
 	Admins *Admins
@@ -89,11 +93,14 @@ type Controller struct {
 	// PolicyFile is policy as code: export, plan and apply a policy file.
 	PolicyFile *PolicyFiles
 
-	cfg     Config
-	log     *slog.Logger
-	store   store.Store
-	idStore store.IdentityStore // the identity room's store, read for decisions
-	idWork  identityWork        // identity events and session lapses, for watchIdentity
+	cfg      Config
+	log      *slog.Logger
+	store    store.Store
+	idStore  store.IdentityStore // the identity room's store, read for decisions
+	excStore store.ExceptionStore
+	// expiries re-decides at each exception's expiry.
+	expiries *expiryWatch
+	idWork   identityWork // identity events and session lapses, for watchIdentity
 	// identMu serialises reloadIdent's read-then-apply, so an older read
 	// never overwrites a newer one. Taken before mu, never while holding it.
 	identMu sync.Mutex
@@ -165,12 +172,15 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	if cfg.WrapStore != nil {
 		wrapped = cfg.WrapStore(st)
 	}
-	c := &Controller{cfg: cfg, log: cfg.Logger, store: wrapped, idStore: st, links: map[string]*AgentLink{},
+	c := &Controller{cfg: cfg, log: cfg.Logger, store: wrapped, idStore: st, excStore: st, links: map[string]*AgentLink{},
 		idents: map[string]*deviceIdent{}, posture: map[string]postureEntry{}, clock: realClock{},
 		idWork: identityWork{ready: make(chan struct{}, 1)}}
 	c.grants = newGrants(c, ipam.NewPool(cfg.OverlayPrefix))
 	c.newObjects()
 	c.PolicyFile = &PolicyFiles{store: wrapped, policy: st, writes: &c.adminMu, commit: c.commit, now: time.Now}
+	c.Exceptions = &Exceptions{store: st, writes: &c.adminMu, commit: c.commit, now: time.Now}
+	c.Explain = &Explainer{explain: c.explain}
+	c.expiries = newExpiryWatch(c.clock, c.nextExpiry, c.redecideAll)
 	c.Enrollment = &Enrollment{store: wrapped, writes: &c.adminMu, commit: c.commit, log: c.log, now: time.Now}
 	idcfg := cfg.Identity
 	idcfg.Directory = upstreamDirectory{c: c, st: st}
@@ -193,10 +203,14 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go func() {
 		defer c.wg.Done()
 		c.renewLoop(runCtx)
+	}()
+	go func() {
+		defer c.wg.Done()
+		c.expiries.run(runCtx)
 	}()
 	go func() {
 		defer c.wg.Done()
@@ -238,8 +252,12 @@ func (c *Controller) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	exceptions, err := c.excStore.ListExceptions(ctx)
+	if err != nil {
+		return err
+	}
 	snap := &policy.Snapshot{Users: map[string]api.User{}, Apps: map[string]api.App{},
-		Profiles: map[string]api.PostureProfile{}, Policies: policies}
+		Profiles: map[string]api.PostureProfile{}, Policies: policies, Exceptions: exceptions}
 	for _, u := range users {
 		snap.Users[u.Name] = u
 	}
@@ -253,5 +271,13 @@ func (c *Controller) reload(ctx context.Context) error {
 	c.mu.Lock()
 	c.snap = snap
 	c.mu.Unlock()
+	c.expiries.changed()
 	return nil
+}
+
+// nextExpiry is the current snapshot's next exception expiry after now.
+func (c *Controller) nextExpiry(now time.Time) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.snap.NextExpiry(now)
 }

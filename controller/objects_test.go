@@ -116,6 +116,15 @@ func TestOperationsRefuseAnyoneButAnAdmin(t *testing.T) {
 		"Policies.Create":      func(a Actor) error { _, _, err := c.Policies.Create(ctx, a, api.Policy{Name: "p"}); return err },
 		"Groups.List":          func(a Actor) error { _, err := c.Groups.List(ctx, a); return err },
 		"Profiles.Delete":      func(a Actor) error { _, err := c.PostureProfiles.Delete(ctx, a, "p"); return err },
+		"Exceptions.List":      func(a Actor) error { _, err := c.Exceptions.List(ctx, a); return err },
+		"Exceptions.Get":       func(a Actor) error { _, err := c.Exceptions.Get(ctx, a, "exc-x"); return err },
+		"Exceptions.Create": func(a Actor) error {
+			_, _, err := c.Exceptions.Create(ctx, a, api.Exception{User: "alice", Checks: []string{"firewall"}, Owner: "o", Reason: "r",
+				ExpiresAt: time.Now().Add(time.Hour)})
+			return err
+		},
+		"Exceptions.Delete": func(a Actor) error { _, err := c.Exceptions.Delete(ctx, a, "exc-x"); return err },
+		"Explain":           func(a Actor) error { _, err := c.Explain.Explain(ctx, a, "", dev.ID, "grafana"); return err },
 	}
 	nobody, device := Actor{}, Actor{Kind: ActorEnrollmentToken, Name: dev.ID}
 	noRole := Actor{Kind: ActorAPIToken, Name: "norole"}

@@ -106,11 +106,12 @@ func compileCondition(expr string) (cel.Program, error) {
 	return prg, nil
 }
 
-// Compile compiles the condition of every policy of s. Call it once when
-// the snapshot is built, before it is shared; a policy whose condition
-// does not compile (it was stored by an older version, or edited in the
+// Compile compiles the condition of every policy of s, and indexes its
+// exceptions. Call it once when the snapshot is built, before it is
+// shared; a policy whose condition does not compile (it was stored by an older version, or edited in the
 // database) denies with the compile error.
 func (s *Snapshot) Compile() {
+	s.indexExceptions()
 	s.conditions = make([]condition, len(s.Policies))
 	for i, p := range s.Policies {
 		if p.Condition == "" {

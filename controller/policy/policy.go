@@ -17,7 +17,13 @@ type Snapshot struct {
 	Apps     map[string]api.App
 	Profiles map[string]api.PostureProfile
 	Policies []api.Policy
+	// Exceptions are every stored exception, expired ones too (explain
+	// shows those as ignored); Evaluate applies those in force at
+	// Input.Time for the input's user or device (waivers.go).
+	Exceptions []api.Exception
 
+	// waivers indexes Exceptions by user and by device (Compile).
+	waivers waiverIndex
 	// conditions are Policies' compiled conditions, by index (Compile).
 	conditions []condition
 }
@@ -60,6 +66,8 @@ type decider struct {
 	posture   *api.PostureReport
 	now       time.Time
 	failing   map[int][]api.Reason // by policy index: the reasons it fails (none: passes)
+	waived    map[int][]api.Reason // by policy index: the checks it passed by an exception (nil: none)
+	trace     *Trace               // filled when explaining (Explain); nil on the normal path
 	vars      map[string]any       // what conditions see; built on first use
 }
 
@@ -110,23 +118,13 @@ func (dc *decider) decide(app string, byApp map[string][]int) api.Decision {
 	for _, i := range matched {
 		reasons, done := dc.failing[i]
 		if !done {
-			if r, denied := signInDenial(s.Policies[i], dc.in.Session, dc.now); denied {
-				reasons = []api.Reason{r}
-			} else {
-				for _, c := range s.profileChecks(s.Policies[i].PostureProfiles, dc.posture) {
-					if c.Status != api.CheckPass {
-						reasons = append(reasons, c.Reason)
-					}
-				}
-				if r, denied := dc.conditionDenial(i); denied {
-					reasons = append(reasons, r)
-				}
-			}
+			reasons = dc.policyReasons(i)
 			dc.failing[i] = reasons
 		}
 		if len(reasons) == 0 {
 			d.Allowed = true
-			d.Reasons = []api.Reason{{Code: api.CodePolicyAllow, Message: fmt.Sprintf("allowed by policy %q", s.Policies[i].Name)}}
+			d.Reasons = append([]api.Reason{{Code: api.CodePolicyAllow, Message: fmt.Sprintf("allowed by policy %q", s.Policies[i].Name)}},
+				dc.waived[i]...)
 			return d
 		}
 		failed = appendNew(failed, reasons...)
