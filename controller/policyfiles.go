@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -67,6 +68,7 @@ func (p *PolicyFiles) Plan(ctx context.Context, who Actor, req api.PolicyFileReq
 		return api.PolicyPlan{}, err
 	}
 	objs := policyfile.Objects(live)
+	stampExceptions(f.Objects.Exceptions, live.Exceptions, who, p.now())
 	plan := api.PolicyPlan{Version: policyfile.Version(objs), Changes: nonNil(policyfile.Diff(objs, f.Objects))}
 	if plan.Tests, err = p.run(ctx, f); err != nil {
 		return api.PolicyPlan{}, err
@@ -98,8 +100,10 @@ func (p *PolicyFiles) Apply(ctx context.Context, who Actor, req api.PolicyFileRe
 	if failed := failures(plan.Tests); failed != "" {
 		return plan, Change{}, Invalid("%s; nothing was applied: fix the policy or the tests, then apply again", failed)
 	}
+	stampExceptions(f.Objects.Exceptions, nil, who, p.now())
 	err = p.policy.ReplacePolicy(ctx, store.PolicyState(f.Objects), func(live store.PolicyState) error {
 		objs := policyfile.Objects(live)
+		stampExceptions(f.Objects.Exceptions, live.Exceptions, who, p.now())
 		if v := policyfile.Version(objs); v != req.Version {
 			return fmt.Errorf("%w: the live policy changed since your plan (it was version %s, it is %s now); nothing was applied: "+
 				"run `gatehouse admin policy diff FILE` again to see the new changes, then apply", ErrConflict, req.Version, v)
@@ -108,8 +112,6 @@ func (p *PolicyFiles) Apply(ctx context.Context, who Actor, req api.PolicyFileRe
 		return nil
 	})
 	switch {
-	case errors.Is(err, store.ErrExceptionsUnsupported):
-		return api.PolicyPlan{}, Change{}, Invalid("%v", err)
 	case errors.Is(err, store.ErrNotFound):
 		return api.PolicyPlan{}, Change{}, Invalid("%v; nothing was applied", err)
 	case err != nil:
@@ -122,6 +124,24 @@ func (p *PolicyFiles) Apply(ctx context.Context, who Actor, req api.PolicyFileRe
 		return plan, ch, nil // nothing changed: nothing to re-decide
 	}
 	return plan, ch, p.commit(ctx, ch)
+}
+
+// stampExceptions gives the file's exceptions (want) their records of
+// who made them and when: a live one's own, a new one's who and now. A
+// file's created_by and created_at are ignored, so an exported file
+// applies as is and a hand-written one need not say them.
+func stampExceptions(want, live []api.Exception, who Actor, now time.Time) {
+	byID := map[string]api.Exception{}
+	for _, e := range live {
+		byID[e.ID] = e
+	}
+	for i := range want {
+		if l, ok := byID[want[i].ID]; ok {
+			want[i].CreatedBy, want[i].CreatedAt = l.CreatedBy, l.CreatedAt
+		} else {
+			want[i].CreatedBy, want[i].CreatedAt = who.String(), now.UTC()
+		}
+	}
 }
 
 // load parses and checks req's file with the controller's own checks.
@@ -187,10 +207,12 @@ func nonNil[T any](l []T) []T {
 // objects. Apps keep their live virtual IPs and new ones get free
 // addresses; policies' references are to the file's apps and profiles.
 type fileChecker struct {
-	users   map[string]bool
-	devices map[string]bool
-	live    *fileApps // what validateApp reads: the live apps, then those checked
-	file    *fileRefs // what validatePolicy reads: the file's apps and profiles
+	users      map[string]bool
+	devices    map[string]bool
+	exceptions map[string]api.Exception // the live ones, by ID
+	now        time.Time
+	live       *fileApps // what validateApp reads: the live apps, then those checked
+	file       *fileRefs // what validatePolicy reads: the file's apps and profiles
 }
 
 var _ policyfile.Checker = (*fileChecker)(nil)
@@ -208,13 +230,20 @@ func (p *PolicyFiles) checker(ctx context.Context, f *policyfile.File) (*fileChe
 	if err != nil {
 		return nil, err
 	}
-	c := &fileChecker{users: map[string]bool{}, devices: map[string]bool{},
+	liveExc, err := p.policy.ReadPolicy(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := &fileChecker{users: map[string]bool{}, devices: map[string]bool{}, exceptions: map[string]api.Exception{}, now: p.now(),
 		live: &fileApps{byName: map[string]api.App{}}, file: &fileRefs{apps: map[string]bool{}, profiles: map[string]bool{}}}
 	for _, u := range users {
 		c.users[u.Name] = true
 	}
 	for _, d := range devs {
 		c.devices[d.ID] = true
+	}
+	for _, e := range liveExc.Exceptions {
+		c.exceptions[e.ID] = e
 	}
 	for _, a := range liveApps {
 		c.live.byName[a.Name] = a
@@ -265,25 +294,35 @@ func (c *fileChecker) User(_ context.Context, name string) error {
 	return nil
 }
 
-// Exception checks what a policy file can: one subject that exists,
-// checks named, an owner, a reason and an expiry. MERGE(exceptions):
-// the exceptions room's own validation replaces this.
+// Exception runs the exceptions room's own checks (validateException)
+// on a file's exception. One the live policy holds unchanged passes as
+// it is, so an exported file with an expired exception (kept until an
+// admin deletes it) applies again.
 func (c *fileChecker) Exception(_ context.Context, x *api.Exception) error {
+	if l, ok := c.exceptions[x.ID]; ok && sameException(l, *x) {
+		return nil
+	}
+	if err := plain(validateException(x, c.now)); err != nil {
+		return err
+	}
+	if err := plain(validName("exception", x.ID)); err != nil {
+		return err
+	}
 	switch {
-	case (x.User == "") == (x.Device == ""):
-		return fmt.Errorf("name exactly one of user and device")
 	case x.User != "" && !c.users[x.User]:
 		return fmt.Errorf("there is no user %q", x.User)
 	case x.Device != "" && !c.devices[x.Device]:
 		return fmt.Errorf("there is no device %q (gatehouse admin devices list)", x.Device)
-	case len(x.Checks) == 0:
-		return fmt.Errorf("name the checks it waives (\"firewall\", \"process:/usr/sbin/sshd\")")
-	case x.Owner == "" || x.Reason == "":
-		return fmt.Errorf("say who owns it (owner) and why (reason)")
-	case x.ExpiresAt.IsZero():
-		return fmt.Errorf("say when it expires (expires_at, e.g. \"2026-12-31T00:00:00Z\")")
 	}
 	return nil
+}
+
+// sameException compares what a file says of an exception, its records
+// of who made it and when aside.
+func sameException(a, b api.Exception) bool {
+	a.CreatedBy, a.CreatedAt, b.CreatedBy, b.CreatedAt = "", time.Time{}, "", time.Time{}
+	return a.ID == b.ID && a.User == b.User && a.Device == b.Device && slices.Equal(a.Checks, b.Checks) &&
+		a.Owner == b.Owner && a.Reason == b.Reason && a.ExpiresAt.Equal(b.ExpiresAt)
 }
 
 // fileApps answers validateApp's two questions, an app's live virtual

@@ -196,3 +196,44 @@ func TestPolicyFileConcurrentApplies(t *testing.T) {
 		t.Errorf("Apps.Get(grafana) after the race = %+v, %v; want the winner's one upstream", app, err)
 	}
 }
+
+// TestPolicyFileExceptions: a file's exception waives a check in the
+// file's own tests and, once applied, live; export → apply stays a no-op
+// with it (its record of who made it and when is the store's); a new
+// exception already expired is refused at its line.
+func TestPolicyFileExceptions(t *testing.T) {
+	c := newPolicyCore(t)
+	until := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	waived := strings.Replace(policyFile, `"exceptions": [],`, `"exceptions": [{"id": "de-alice", "user": "alice",
+		"checks": ["disk_encryption"], "owner": "it-sec", "reason": "new laptop on order", "expires_at": "`+until+`"}],`, 1)
+	waived = strings.Replace(waived, `"expect": "deny", "reasons": ["posture.disk_encryption"]`, `"expect": "allow"`, 1)
+	if _, err := applyFile(t, c, testOwner, policyFile); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := applyFile(t, c, testOwner, waived); err != nil {
+		t.Fatalf("Apply(file whose exception waives the failing check) = %v", err)
+	}
+	c.mu.Lock()
+	snap := c.snap
+	c.mu.Unlock()
+	bare := &api.PostureReport{DiskEncryption: api.KnownBool(false)}
+	if d := snap.Decide("alice", bare, "grafana", time.Now()); !d.Allowed {
+		t.Errorf("live decision with the file's exception = %+v, want alice allowed (disk encryption waived)", d)
+	}
+	e := exportNow(t, c)
+	if !strings.Contains(e.Source, `"de-alice"`) {
+		t.Fatalf("export lacks the exception:\n%s", e.Source)
+	}
+	if plan, err := applyFile(t, c, testOwner, e.Source); err != nil || len(plan.Changes) != 0 {
+		t.Errorf("Apply(export with an exception) = %+v, %v; want no changes", plan, err)
+	}
+	expired := strings.Replace(waived, `"id": "de-alice"`, `"id": "de-alice-2"`, 1)
+	expired = strings.Replace(expired, until, "2020-01-01T00:00:00Z", 1)
+	if _, err := applyFile(t, c, testOwner, expired); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "policy.hujson:7:") ||
+		!strings.Contains(err.Error(), "has passed") {
+		t.Errorf("Apply(a new exception already expired) = %v, want ErrInvalid at line 7 saying the expiry has passed", err)
+	}
+	if again := exportNow(t, c); again != e {
+		t.Errorf("export after a refused apply changed:\n%s\nwant\n%s", again.Source, e.Source)
+	}
+}

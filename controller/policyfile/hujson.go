@@ -6,72 +6,49 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tailscale/hujson"
 )
 
 // HuJSON is JSON with "//" and "/* */" comments and trailing commas
-// (Tailscale's policy file format). standardize blanks both out with
-// spaces, keeping every newline, so each byte of the result sits at the
-// same offset (line and column) as in the file: a JSON decoder's offset
-// is the file's.
+// (Tailscale's policy file format). standardize has hujson blank both
+// out with spaces, keeping every newline, so each byte of the result
+// sits at the same offset (line and column) as in the file: a JSON
+// decoder's offset is the file's. A syntax error comes back at the
+// offset hujson found it.
 func standardize(src []byte) ([]byte, error) {
-	out := bytes.Clone(src)
-	comma := -1 // a comma no value has followed yet: trailing if a ] or } comes next
-	blank := func(from, to int) {
-		for k := from; k < to; k++ {
-			if out[k] != '\n' {
-				out[k] = ' '
-			}
-		}
+	std, err := hujson.Standardize(bytes.Clone(src))
+	if err == nil {
+		return std, nil
 	}
-	for i := 0; i < len(out); {
-		switch c := out[i]; {
-		case c == '"':
-			j := i + 1
-			for j < len(out) && out[j] != '"' && out[j] != '\n' {
-				if out[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			if j >= len(out) || out[j] != '"' {
-				return nil, &posError{off: i, msg: "string not closed on its line: add the closing \""}
-			}
-			i, comma = j+1, -1
-		case c == '/' && i+1 < len(out) && out[i+1] == '/':
-			end := bytes.IndexByte(out[i:], '\n')
-			if end < 0 {
-				end = len(out) - i
-			}
-			blank(i, i+end)
-			i += end
-		case c == '/' && i+1 < len(out) && out[i+1] == '*':
-			end := bytes.Index(out[i+2:], []byte("*/"))
-			if end < 0 {
-				return nil, &posError{off: i, msg: "comment /* not closed: add */"}
-			}
-			blank(i, i+2+end+2)
-			i += 2 + end + 2
-		case c == ',':
-			comma = i
-			i++
-		case c == ']' || c == '}':
-			if comma >= 0 {
-				out[comma] = ' '
-			}
-			comma = -1
-			i++
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			i++
-		default:
-			comma = -1
-			i++
-		}
+	// hujson says "hujson: line L, column C: what" (C counted in bytes).
+	m := hujsonErrRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return nil, &posError{off: 0, msg: "syntax error: " + err.Error()}
 	}
-	return out, nil
+	line, _ := strconv.Atoi(m[1])
+	col, _ := strconv.Atoi(m[2])
+	off := 0
+	for l := 1; l < line && off < len(src); l++ {
+		nl := bytes.IndexByte(src[off:], '\n')
+		if nl < 0 {
+			off = len(src)
+			break
+		}
+		off += nl + 1
+	}
+	msg := "syntax error: " + m[3]
+	if strings.HasPrefix(m[3], "parsing comment") {
+		msg = "comment /* not closed: add */"
+	}
+	return nil, &posError{off: min(off+col-1, len(src)), msg: msg}
 }
+
+var hujsonErrRE = regexp.MustCompile(`^hujson: line (\d+), column (\d+): (.*)$`)
 
 // posError is an error at a byte offset of the file, before it is given
 // its line and column (Error).

@@ -2,6 +2,7 @@ package policyfile
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -42,6 +43,9 @@ type Test struct {
 
 // TestDevice is the device a test asks from.
 type TestDevice struct {
+	// ID is the device's ID, for exceptions naming a device; default
+	// "test-device".
+	ID string `json:"id,omitempty"`
 	// State is approved (the default), pending or blocked.
 	State       string   `json:"state,omitempty"`
 	Interactive bool     `json:"interactive,omitempty"`
@@ -177,9 +181,8 @@ func (t Test) check(e *errs, path string, apps map[string]bool) {
 // groups the file puts them in. A test without a time runs at now. It
 // stops early, failing the tests not run, when ctx ends.
 //
-// MERGE(exceptions): the engine does not apply exceptions yet (branch
-// exceptions); f.Exceptions are checked and stored, but do not waive
-// checks in these tests until the snapshot takes them.
+// The file's exceptions waive checks as they would live: a test's
+// device is "test-device" unless it names one (device.id).
 func (f *File) Run(ctx context.Context, users []api.User, now time.Time) []api.PolicyTestResult {
 	snap := f.Snapshot(users)
 	out := make([]api.PolicyTestResult, len(f.Tests))
@@ -203,7 +206,7 @@ func (f *File) Snapshot(users []api.User) *policy.Snapshot {
 		}
 	}
 	snap := &policy.Snapshot{Users: map[string]api.User{}, Apps: map[string]api.App{},
-		Profiles: map[string]api.PostureProfile{}, Policies: slices.Clone(f.Policies)}
+		Profiles: map[string]api.PostureProfile{}, Policies: slices.Clone(f.Policies), Exceptions: slices.Clone(f.Exceptions)}
 	for _, u := range users {
 		u.Groups = member[u.Name]
 		slices.Sort(u.Groups)
@@ -229,7 +232,7 @@ func (t Test) run(snap *policy.Snapshot, now time.Time) api.PolicyTestResult {
 		state = policy.DeviceApproved
 	}
 	in := policy.Input{Identity: snap.Identity(t.User),
-		Device:  policy.Device{ID: "test-device", State: state, Interactive: t.Device.Interactive, Tags: t.Device.Tags},
+		Device:  policy.Device{ID: cmp.Or(t.Device.ID, "test-device"), State: state, Interactive: t.Device.Interactive, Tags: t.Device.Tags},
 		Posture: t.Posture, App: t.App, Time: at, SourceIP: t.SourceIP}
 	if s := t.Session; s != nil {
 		in.Session = &policy.Session{Methods: s.Methods, AuthAt: at.Add(-time.Duration(s.SignedInAgo))}

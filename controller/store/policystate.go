@@ -3,8 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 )
@@ -37,36 +37,6 @@ type PolicyStore interface {
 
 var _ PolicyStore = (*SQLite)(nil)
 
-// ErrExceptionsUnsupported: the store has no exceptions table yet.
-var ErrExceptionsUnsupported = errors.New("this controller does not store exceptions yet")
-
-// exceptionRows is the seam for the exceptions table (migration 0011,
-// branch exceptions), read and replaced inside ReplacePolicy's
-// transaction. MERGE(exceptions): make (*SQLite).exceptionTable return
-// the real table; until then noExceptions stores none.
-type exceptionRows interface {
-	// list returns every stored exception, sorted by ID, read through q.
-	list(ctx context.Context, q querier) ([]api.Exception, error)
-	// replace makes the stored exceptions exactly want, through q.
-	replace(ctx context.Context, q querier, want []api.Exception) error
-}
-
-func (s *SQLite) exceptionTable() exceptionRows { return noExceptions{} }
-
-// noExceptions holds no exceptions and refuses to store any.
-type noExceptions struct{}
-
-var _ exceptionRows = noExceptions{}
-
-func (noExceptions) list(context.Context, querier) ([]api.Exception, error) { return nil, nil }
-
-func (noExceptions) replace(_ context.Context, _ querier, want []api.Exception) error {
-	if len(want) > 0 {
-		return fmt.Errorf("%w: leave the file's exceptions section empty for now", ErrExceptionsUnsupported)
-	}
-	return nil
-}
-
 // ReadPolicy implements PolicyStore.
 func (s *SQLite) ReadPolicy(ctx context.Context) (PolicyState, error) {
 	var st PolicyState
@@ -93,7 +63,7 @@ func (s *SQLite) readPolicy(ctx context.Context, q querier) (PolicyState, error)
 	if st.Policies, err = policies.list(ctx, q); err != nil {
 		return st, err
 	}
-	st.Exceptions, err = s.exceptionTable().list(ctx, q)
+	st.Exceptions, err = exceptionsTable.list(ctx, q)
 	return st, err
 }
 
@@ -126,7 +96,7 @@ func (s *SQLite) ReplacePolicy(ctx context.Context, want PolicyState, check func
 				return err
 			}
 		}
-		return s.exceptionTable().replace(ctx, tx, want.Exceptions)
+		return replaceRows(ctx, tx, exceptionsTable, live.Exceptions, keepStamps(live.Exceptions, want.Exceptions))
 	})
 }
 
@@ -160,6 +130,23 @@ func replaceRows[T any](ctx context.Context, q querier, t *table[T], live, want 
 		}
 	}
 	return nil
+}
+
+// keepStamps is want with each exception that is live keeping its live
+// CreatedBy and CreatedAt: who made an exception, and when, is the
+// store's record, not the file's.
+func keepStamps(live, want []api.Exception) []api.Exception {
+	byID := map[string]api.Exception{}
+	for _, e := range live {
+		byID[e.ID] = e
+	}
+	out := slices.Clone(want)
+	for i, e := range out {
+		if l, ok := byID[e.ID]; ok {
+			out[i].CreatedBy, out[i].CreatedAt = l.CreatedBy, l.CreatedAt
+		}
+	}
+	return out
 }
 
 // setMembers makes g's members exactly g.Members, each of them a user.

@@ -1,10 +1,11 @@
 package store_test
 
 import (
-	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/controller/store"
@@ -97,14 +98,50 @@ func TestReplacePolicyAllOrNothing(t *testing.T) {
 	}
 }
 
-// TestReplacePolicyRefusesExceptionsUntilMerged: the exceptions seam
-// stores none and refuses to drop a file's exceptions silently.
-func TestReplacePolicyRefusesExceptionsUntilMerged(t *testing.T) {
+// TestReplacePolicyExceptions: a replace creates, updates and deletes
+// exceptions with the rest; a live exception keeps its record of who
+// made it and when, whatever the wanted one says; an exception naming
+// no user fails the whole replace.
+func TestReplacePolicyExceptions(t *testing.T) {
 	s, _ := newStore(t)
-	before := seedPolicy(t, s)
+	ctx := t.Context()
+	seedPolicy(t, s)
+	made := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	until := made.Add(72 * time.Hour)
+	for _, id := range []string{"fw-alice", "old"} {
+		if _, err := s.CreateException(ctx, api.Exception{ID: id, User: "alice", Checks: []string{"firewall"}, Owner: "it",
+			Reason: "r", ExpiresAt: until, CreatedBy: "user carol"}, made); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := s.ReadPolicy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := before
-	want.Exceptions = []api.Exception{{ID: "x", User: "alice", Checks: []string{"firewall"}}}
-	if err := s.ReplacePolicy(context.Background(), want, accept); !errors.Is(err, store.ErrExceptionsUnsupported) {
-		t.Errorf("ReplacePolicy(with exceptions) = %v, want ErrExceptionsUnsupported", err)
+	want.Exceptions = []api.Exception{
+		{ID: "fw-alice", User: "alice", Checks: []string{"firewall", "disk_encryption"}, Owner: "it", Reason: "r2", ExpiresAt: until, CreatedBy: "file", CreatedAt: made.Add(time.Hour)},
+		{ID: "new", User: "bob", Checks: []string{"firewall"}, Owner: "it", Reason: "r", ExpiresAt: until, CreatedBy: "user dave", CreatedAt: made.Add(time.Hour)},
+	}
+	if err := s.ReplacePolicy(ctx, want, accept); err != nil {
+		t.Fatalf("ReplacePolicy = %v", err)
+	}
+	got, err := s.ReadPolicy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantExc := []api.Exception{want.Exceptions[0], want.Exceptions[1]}
+	wantExc[0].CreatedBy, wantExc[0].CreatedAt = "user carol", made
+	if !reflect.DeepEqual(got.Exceptions, wantExc) {
+		t.Errorf("exceptions after ReplacePolicy = %+v, want %+v", got.Exceptions, wantExc)
+	}
+
+	bad := got
+	bad.Exceptions = append(slices.Clone(got.Exceptions), api.Exception{ID: "ghost", User: "nobody", Checks: []string{"firewall"}, Owner: "it", Reason: "r", ExpiresAt: until})
+	if err := s.ReplacePolicy(ctx, bad, accept); err == nil {
+		t.Error("ReplacePolicy(an exception for no user) = nil, want an error")
+	}
+	if after, err := s.ReadPolicy(ctx); err != nil || !reflect.DeepEqual(after, got) {
+		t.Errorf("ReadPolicy after a failed replace = %+v, %v; want it unchanged: %+v", after, err, got)
 	}
 }
