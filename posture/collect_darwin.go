@@ -46,6 +46,7 @@ func collectSlow(ctx context.Context) slowFacts {
 		}
 	})
 	wg.Wait()
+	markMoreFactsUnread(&f)
 	if !f.OSVersion.Known {
 		if _, _, version, err := host.PlatformInformationWithContext(ctx); err == nil && version != "" {
 			f.OSVersion = knownStringFrom(version, "gopsutil host.PlatformInformation")

@@ -59,6 +59,7 @@ func collectSlow(ctx context.Context) slowFacts {
 	out := runCommand(ctx, winTimeout, nil, powershellPath(),
 		"-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command", winScript)
 	f := parseWinScript(out)
+	markMoreFactsUnread(&f)
 	if !f.OSVersion.Known {
 		// gopsutil reads the version from the registry, no PowerShell.
 		if platform, _, version, err := host.PlatformInformationWithContext(ctx); err == nil && version != "" {
