@@ -130,9 +130,11 @@ func (r *PostureReport) MarkUnknown(names []string) {
 type PostureQuery struct {
 	// Processes is required software (PostureReport.Processes).
 	Processes []string `json:"processes,omitempty"`
-	// Forbidden is forbidden software (PostureReport.Forbidden).
+	// Forbidden is forbidden software (PostureReport.Forbidden), specs
+	// as ParseSoftware reads them.
 	Forbidden []string `json:"forbidden,omitempty"`
-	// Files is required files (PostureReport.Files).
+	// Files is required files (PostureReport.Files), specs as
+	// ParseFileSpec reads them.
 	Files []string `json:"files,omitempty"`
 }
 
