@@ -7,13 +7,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-ztna/gatehouse/internal/testenv"
 )
 
 // TestRequiredFiles checks real files: present, root-owned, not writable
 // by others up the tree, with the asked SHA-256.
 func TestRequiredFiles(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to make files owned by root and by another user")
+		testenv.SkipOrFail(t, "needs root to make files owned by root and by another user")
 	}
 	dir := t.TempDir() // root-owned, 0700
 	content := []byte("-----BEGIN CERTIFICATE-----\n")

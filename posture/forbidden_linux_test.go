@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/internal/testenv"
 )
 
 // TestForbiddenSoftwareRenamedCopy runs a renamed copy of a forbidden
@@ -18,10 +20,10 @@ import (
 // directory, as that user: the path spec still catches it, by content.
 func TestForbiddenSoftwareRenamedCopy(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to run the copy as another user and read every /proc/PID/exe")
+		testenv.SkipOrFail(t, "needs root to run the copy as another user and read every /proc/PID/exe")
 	}
 	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skipf("needs setpriv: %v", err)
+		testenv.SkipOrFail(t, fmt.Sprintf("needs setpriv: %v", err))
 	}
 	const nobody = 65534
 	// The forbidden tool: /bin/sleep with a trailer of its own (the

@@ -3,11 +3,14 @@ package posture
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse-ztna/gatehouse/internal/testenv"
 )
 
 func TestParseDpkgList(t *testing.T) {
@@ -121,7 +124,7 @@ func TestPathAliases(t *testing.T) {
 // modified binary.
 func TestPackagedMatchesDpkg(t *testing.T) {
 	if _, err := os.Stat(dpkgInfoDir); err != nil {
-		t.Skipf("needs dpkg: %v", err)
+		testenv.SkipOrFail(t, fmt.Sprintf("needs dpkg: %v", err))
 	}
 	ctx := context.Background()
 	db := realPackageDB()
@@ -184,10 +187,10 @@ func TestPackagedMatchesDpkg(t *testing.T) {
 // when the process runs the packaged, unmodified file.
 func TestRunningPackagedSoftware(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to read every /proc/PID/exe")
+		testenv.SkipOrFail(t, "needs root to read every /proc/PID/exe")
 	}
 	if _, err := os.Stat(filepath.Join(dpkgInfoDir, "coreutils.md5sums")); err != nil {
-		t.Skipf("needs dpkg's coreutils: %v", err)
+		testenv.SkipOrFail(t, fmt.Sprintf("needs dpkg's coreutils: %v", err))
 	}
 	sleep, err := filepath.EvalSymlinks("/usr/bin/sleep")
 	if err != nil {

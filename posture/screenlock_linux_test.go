@@ -3,6 +3,7 @@ package posture
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/internal/testenv"
 )
 
 func TestParseGnomeLock(t *testing.T) {
@@ -112,15 +114,15 @@ func TestScreenLockSessions(t *testing.T) {
 // session user's settings, not the agent's.
 func TestScreenLockRealGsettings(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to run gsettings as another user")
+		testenv.SkipOrFail(t, "needs root to run gsettings as another user")
 	}
 	for _, tool := range []string{gsettingsPath, "/usr/bin/dbus-run-session", "/usr/bin/setpriv"} {
 		if _, err := os.Stat(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
+			testenv.SkipOrFail(t, fmt.Sprintf("needs %s: %v", tool, err))
 		}
 	}
 	if out, err := exec.Command(gsettingsPath, "get", "org.gnome.desktop.screensaver", "lock-enabled").CombinedOutput(); err != nil {
-		t.Skipf("needs the GNOME schemas: %v: %s", err, out)
+		testenv.SkipOrFail(t, fmt.Sprintf("needs the GNOME schemas: %v: %s", err, out))
 	}
 	const nobody = 65534
 	home, err := os.MkdirTemp("", "gh-home-")
