@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
@@ -69,36 +70,110 @@ func fileExists(path string) bool {
 // daysSinceUpdate is the whole days between now and the last package
 // install or upgrade: dpkg's log (its newest install/upgrade line, rotated
 // logs included), else the dpkg status file's modification time; rpm's
-// newest install time.
+// newest install time. The last change is read again only when the files
+// it comes from changed.
 func (u updateSystem) daysSinceUpdate(ctx context.Context, now time.Time) api.IntFact {
-	var last time.Time
-	var source string
+	key := filesStamp(u.dpkgStatus, u.dpkgLog, u.dpkgLog+".1", u.rpm, rpmDBPaths[0], rpmDBPaths[1], rpmDBPaths[2])
+	c := lastUpdates.get(key, func() (lastChange, bool) {
+		c := u.lastChange(ctx)
+		return c, c.unknown.Reason == "" && ctx.Err() == nil
+	})
+	if c.unknown.Reason != "" {
+		return c.unknown
+	}
+	return daysBetween(c.at, now, c.source)
+}
+
+// lastChange is when the package database last changed, or why that is
+// unknown.
+type lastChange struct {
+	at      time.Time
+	source  string
+	unknown api.IntFact // Reason set when at is unknown
+}
+
+func (u updateSystem) lastChange(ctx context.Context) lastChange {
 	switch {
 	case u.isDebian():
 		t, src, err := lastDpkgChange(u.dpkgLog, time.Local)
 		if err == nil {
-			last, source = t, src
-			break
+			return lastChange{at: t, source: src}
 		}
 		fi, serr := os.Stat(u.dpkgStatus)
 		if serr != nil {
-			return api.IntFact{Source: u.dpkgLog, Reason: fmt.Sprintf("%v; %v", err, serr)}
+			return lastChange{unknown: api.IntFact{Source: u.dpkgLog, Reason: fmt.Sprintf("%v; %v", err, serr)}}
 		}
-		last, source = fi.ModTime(), u.dpkgStatus+" (modification time; "+err.Error()+")"
+		return lastChange{at: fi.ModTime(), source: u.dpkgStatus + " (modification time; " + err.Error() + ")"}
 	case u.isRPM():
 		out := u.run(ctx, u.rpm, "-qa", "--qf", "%{INSTALLTIME} %{NAME}\n")
 		if out.err != nil {
-			return api.IntFact{Source: srcRPMInstall, Reason: out.failure()}
+			return lastChange{unknown: api.IntFact{Source: srcRPMInstall, Reason: out.failure()}}
 		}
 		t, err := parseRPMInstallTimes(out.stdout)
 		if err != nil {
-			return api.IntFact{Source: srcRPMInstall, Reason: err.Error()}
+			return lastChange{unknown: api.IntFact{Source: srcRPMInstall, Reason: err.Error()}}
 		}
-		last, source = t, srcRPMInstall
-	default:
-		return api.IntFact{Reason: "no dpkg or rpm package database found"}
+		return lastChange{at: t, source: srcRPMInstall}
 	}
-	return daysBetween(last, now, source)
+	return lastChange{unknown: api.IntFact{Reason: "no dpkg or rpm package database found"}}
+}
+
+// Caches of the update facts, valid while the files they come from are
+// unchanged: apt-config costs tens of milliseconds, the dpkg log several.
+var (
+	lastUpdates    stampedCache[lastChange]
+	autoUpdateFact stampedCache[api.BoolFact]
+)
+
+// stampedCache holds one value computed from files, with the stamp of
+// those files (filesStamp) it was computed at.
+type stampedCache[T any] struct {
+	mu    sync.Mutex
+	stamp string // guarded by mu; "" is empty
+	val   T      // guarded by mu
+}
+
+// get returns the cached value when stamp is the cached one, else computes
+// it, keeping it when keep says it is worth keeping (not a failed run).
+func (c *stampedCache[T]) get(stamp string, compute func() (v T, keep bool)) T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stamp == stamp && stamp != "" {
+		return c.val
+	}
+	v, keep := compute()
+	if keep {
+		c.stamp, c.val = stamp, v
+	}
+	return v
+}
+
+// filesStamp names the state of the files and directories at paths (a
+// directory's entries included): identity, size, modification and change
+// time, or "-" for a missing one. Editing, replacing, adding or removing
+// any of them changes the stamp.
+func filesStamp(paths ...string) string {
+	var b strings.Builder
+	var add func(p string, depth int)
+	add = func(p string, depth int) {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			b.WriteString(p + " -\n")
+			return
+		}
+		v, _ := versionOf(fi)
+		fmt.Fprintf(&b, "%s %d %d %d %d %d\n", p, v.ino, v.size, fi.ModTime().UnixNano(), v.ctimeSec, v.ctimeNsec)
+		if fi.IsDir() && depth == 0 {
+			ents, _ := os.ReadDir(p)
+			for _, e := range ents {
+				add(filepath.Join(p, e.Name()), 1)
+			}
+		}
+	}
+	for _, p := range paths {
+		add(p, 0)
+	}
+	return b.String()
 }
 
 func daysBetween(last, now time.Time, source string) api.IntFact {
@@ -208,6 +283,15 @@ func parseRPMInstallTimes(out string) (time.Time, error) {
 // unattended-upgrades (installed and enabled by APT::Periodic), or dnf's
 // automatic timers applying updates.
 func (u updateSystem) autoUpdates(ctx context.Context) api.BoolFact {
+	key := filesStamp(u.aptConfig, u.unattended, "/etc/apt/apt.conf", "/etc/apt/apt.conf.d",
+		u.systemctl, u.rpm, u.dnfConf, "/etc/systemd/system/timers.target.wants")
+	return autoUpdateFact.get(key, func() (api.BoolFact, bool) {
+		f := u.readAutoUpdates(ctx)
+		return f, f.Known && ctx.Err() == nil
+	})
+}
+
+func (u updateSystem) readAutoUpdates(ctx context.Context) api.BoolFact {
 	switch {
 	case fileExists(u.aptConfig):
 		out := u.run(ctx, u.aptConfig, "dump")

@@ -227,3 +227,36 @@ func TestUpdateFactsMatchOS(t *testing.T) {
 		t.Errorf("autoUpdates() = %+v, want known %v (apt-config shell %q, dpkg-query %q)", got, want, s, status)
 	}
 }
+
+// TestAutoUpdatesCachedUntilFilesChange: apt-config runs once while its
+// inputs are unchanged, and again when one of them changes.
+func TestAutoUpdatesCachedUntilFilesChange(t *testing.T) {
+	dir := t.TempDir()
+	aptConfig := filepath.Join(dir, "apt-config")
+	unattended := filepath.Join(dir, "unattended-upgrade")
+	for _, p := range []string{aptConfig, unattended} {
+		if err := os.WriteFile(p, nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs := 0
+	u := updateSystem{aptConfig: aptConfig, unattended: unattended, run: func(context.Context, string, ...string) commandOutput {
+		runs++
+		return commandOutput{stdout: linuxTestdata(t, "apt/apt-config-unattended.txt")}
+	}}
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if got := u.autoUpdates(ctx); !got.Known || !got.Value {
+			t.Fatalf("autoUpdates() = %+v, want known true", got)
+		}
+	}
+	if runs != 1 {
+		t.Errorf("apt-config ran %d times for 3 reports with nothing changed, want 1", runs)
+	}
+	if err := os.Remove(unattended); err != nil {
+		t.Fatal(err)
+	}
+	if got := u.autoUpdates(ctx); !got.Known || got.Value || runs != 2 {
+		t.Errorf("after removing unattended-upgrade: autoUpdates() = %+v after %d runs, want known false after 2", got, runs)
+	}
+}
