@@ -15,6 +15,12 @@ import (
 
 const srcForbidden = "/proc/*/exe (path and sha256)"
 
+// maxHashSize bounds the executables hashed: a user could otherwise run a
+// huge sparse file and touch it every second to keep the agent hashing.
+// A bigger one counts as unreadable (the spec is then unknown, failing
+// closed) unless something else matches.
+const maxHashSize = 1 << 30
+
 // runningExe is one process's executable, opened through /proc/PID/exe
 // (so a deleted or renamed file is still the file the process runs).
 type runningExe struct {
@@ -114,11 +120,14 @@ func newForbiddenTarget(spec string) (forbiddenTarget, error) {
 	if err != nil || !fi.Mode().IsRegular() {
 		return forbiddenTarget{}, fmt.Errorf("forbidden software %s: not a readable regular file", s.Path)
 	}
+	t.file = fi
+	if fi.Size() > maxHashSize {
+		return t, nil // matched by place only
+	}
 	sum, err := fileSums.of(f, fi)
 	if err != nil {
 		return forbiddenTarget{}, fmt.Errorf("forbidden software %s: %w", s.Path, err)
 	}
-	t.file = fi
 	if s.SHA256 == "" || s.SHA256 == sum {
 		t.size = fi.Size()
 	}
@@ -225,13 +234,19 @@ func runningExes(ctx context.Context, root string, targets map[string]forbiddenT
 			continue
 		}
 		e.fi, err = f.Stat()
-		if err == nil && e.fi.Mode().IsRegular() && (hashAll || sizes[e.fi.Size()]) {
-			e.sha256, err = exeSums.of(f, e.fi)
+		if err != nil {
+			e.fi = nil
+		} else if e.fi.Mode().IsRegular() && (hashAll || sizes[e.fi.Size()]) {
+			if e.fi.Size() > maxHashSize {
+				err = fmt.Errorf("larger than %d bytes", maxHashSize)
+			} else {
+				e.sha256, err = exeSums.of(f, e.fi)
+			}
 		}
 		f.Close()
 		if err != nil {
+			// Its content is unknown; its path may still match.
 			unreadable = append(unreadable, fmt.Sprintf("%d (%s)", pid, e.comm))
-			continue
 		}
 		exes = append(exes, e)
 	}

@@ -143,3 +143,27 @@ func TestForbiddenIn(t *testing.T) {
 		})
 	}
 }
+
+// TestForbiddenHugeExecutable: an executable too big to hash (a sparse
+// file a user could touch every second) is not hashed; a content spec is
+// then unknown, while a path spec still matches it by place.
+func TestForbiddenHugeExecutable(t *testing.T) {
+	huge := filepath.Join(t.TempDir(), "huge")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(maxHashSize + 1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	root := fakeProc(t, map[string][2]string{"20": {huge, "huge"}})
+	spec := "sha256:" + strings.Repeat("ab", 32)
+	got := forbiddenIn(context.Background(), root, []string{spec, huge})
+	if f := got[spec]; f.Known || !strings.Contains(f.Reason, "20 (huge)") {
+		t.Errorf("forbiddenIn(huge, %q) = %+v, want unknown naming process 20", spec, f)
+	}
+	if f := got[huge]; !f.Known || !f.Value {
+		t.Errorf("forbiddenIn(huge, %q) = %+v, want known true (by path)", huge, f)
+	}
+}
