@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -40,10 +41,12 @@ type screenLocker struct {
 	lookup func(uid int) (name string, gid int, home string, err error)
 	// gsettings runs gsettings get SCHEMA KEY as that user.
 	gsettings func(ctx context.Context, s desktopSession, name string, gid int, home string, schema, key string) commandOutput
+	// locks holds the answers while the dconf databases are unchanged.
+	locks *lockCache
 }
 
 func realScreenLocker() screenLocker {
-	return screenLocker{sessionsDir: logindSessionsDir, lookup: lookupUser, gsettings: runGsettings}
+	return screenLocker{sessionsDir: logindSessionsDir, lookup: lookupUser, gsettings: runGsettings, locks: sessionLocks}
 }
 
 // screenLock says whether every graphical session on the machine locks its
@@ -91,6 +94,45 @@ func (l screenLocker) sessionLock(ctx context.Context, s desktopSession) api.Boo
 	if err != nil {
 		return unknownBool(srcScreenLock, fmt.Sprintf("%s: %v", who, err))
 	}
+	// gsettings reads the user's dconf database and the system's; while
+	// neither changed, the last answer stands (two runs of gsettings every
+	// few seconds per session would cost more than the fact is worth).
+	stamp := fmt.Sprintf("%s %d %s\n", who, gid, home) + filesStamp(filepath.Join(home, ".config", "dconf", "user"), "/etc/dconf/db", "/etc/dconf/profile")
+	return l.locks.get(s.UID, stamp, func() (api.BoolFact, bool) {
+		f := l.readSessionLock(ctx, s, who, name, gid, home)
+		return f, f.Known && ctx.Err() == nil
+	})
+}
+
+// sessionLocks caches each user's screen-lock answer for the real
+// collector (screenLocker.sessionLock).
+var sessionLocks = newLockCache()
+
+func newLockCache() *lockCache {
+	return &lockCache{m: map[int]*stampedCache[api.BoolFact]{}}
+}
+
+// lockCache is one stampedCache per uid.
+type lockCache struct {
+	mu sync.Mutex
+	m  map[int]*stampedCache[api.BoolFact] // guarded by mu
+}
+
+func (c *lockCache) get(uid int, stamp string, compute func() (api.BoolFact, bool)) api.BoolFact {
+	c.mu.Lock()
+	sc, ok := c.m[uid]
+	if !ok {
+		if len(c.m) >= 64 {
+			clear(c.m)
+		}
+		sc = &stampedCache[api.BoolFact]{}
+		c.m[uid] = sc
+	}
+	c.mu.Unlock()
+	return sc.get(stamp, compute)
+}
+
+func (l screenLocker) readSessionLock(ctx context.Context, s desktopSession, who, name string, gid int, home string) api.BoolFact {
 	get := func(schema, key string) (string, error) {
 		out := l.gsettings(ctx, s, name, gid, home, schema, key)
 		if out.err != nil {

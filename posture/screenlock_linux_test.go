@@ -61,9 +61,12 @@ func TestGraphicalSessions(t *testing.T) {
 // TestScreenLockSessions runs screenLock over recorded session files with
 // gsettings answers made up per user.
 func TestScreenLockSessions(t *testing.T) {
-	lookup := func(uid int) (string, int, string, error) { return "u", uid, "/home/u", nil }
+	home := t.TempDir()
+	lookup := func(uid int) (string, int, string, error) { return "u", uid, home, nil }
+	runs := 0
 	answers := func(lock map[int]string) func(context.Context, desktopSession, string, int, string, string, string) commandOutput {
 		return func(_ context.Context, s desktopSession, _ string, _ int, _, _, key string) commandOutput {
+			runs++
 			if key == "idle-delay" {
 				return commandOutput{stdout: "uint32 300\n"}
 			}
@@ -79,32 +82,56 @@ func TestScreenLockSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Each step gets an empty cache: the made-up answers change without
+	// any dconf file changing.
 	l := screenLocker{sessionsDir: dir, lookup: lookup}
+	step := func(lock map[int]string) screenLocker {
+		l.gsettings, l.locks = answers(lock), newLockCache()
+		return l
+	}
 
-	l.gsettings = answers(map[int]string{1000: "true\n"})
-	if got := l.screenLock(context.Background()); got.Known || got.Reason != "no desktop session" {
+	if got := step(map[int]string{1000: "true\n"}).screenLock(context.Background()); got.Known || got.Reason != "no desktop session" {
 		t.Errorf("screenLock(no sessions) = %+v, want unknown: no desktop session", got)
 	}
 	copyFile("4") // a text console is not a desktop
-	if got := l.screenLock(context.Background()); got.Known || got.Reason != "no desktop session" {
+	if got := step(map[int]string{1000: "true\n"}).screenLock(context.Background()); got.Known || got.Reason != "no desktop session" {
 		t.Errorf("screenLock(tty only) = %+v, want unknown: no desktop session", got)
 	}
 	copyFile("2")
-	if got := l.screenLock(context.Background()); !got.Known || !got.Value || !strings.Contains(got.Reason, "uid 1000") {
+	if got := step(map[int]string{1000: "true\n"}).screenLock(context.Background()); !got.Known || !got.Value || !strings.Contains(got.Reason, "uid 1000") {
 		t.Errorf("screenLock(GNOME locking) = %+v, want known true naming uid 1000", got)
 	}
-	l.gsettings = answers(map[int]string{})
-	if got := l.screenLock(context.Background()); got.Known || !strings.Contains(got.Reason, "dconf: cannot open") {
+	if got := step(map[int]string{}).screenLock(context.Background()); got.Known || !strings.Contains(got.Reason, "dconf: cannot open") {
 		t.Errorf("screenLock(gsettings failing) = %+v, want unknown with gsettings' words", got)
 	}
 	copyFile("3")
-	l.gsettings = answers(map[int]string{1000: "true\n"})
-	if got := l.screenLock(context.Background()); got.Known || !strings.Contains(got.Reason, "KDE is not read") {
+	if got := step(map[int]string{1000: "true\n"}).screenLock(context.Background()); got.Known || !strings.Contains(got.Reason, "KDE is not read") {
 		t.Errorf("screenLock(GNOME and KDE) = %+v, want unknown naming KDE", got)
+	}
+	if got := step(map[int]string{1000: "false\n"}).screenLock(context.Background()); !got.Known || got.Value {
+		t.Errorf("screenLock(GNOME not locking, KDE) = %+v, want known false: one session that does not lock is enough", got)
+	}
+
+	// The answer is kept while the user's dconf database is unchanged,
+	// and read again when it changes.
+	l = step(map[int]string{1000: "true\n"})
+	runs = 0
+	for i := 0; i < 3; i++ {
+		l.screenLock(context.Background())
+	}
+	if runs != 2 {
+		t.Errorf("gsettings ran %d times for 3 reports with nothing changed, want 2 (one answer, two keys)", runs)
+	}
+	db := filepath.Join(home, ".config", "dconf", "user")
+	if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db, []byte("GVariant"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	l.gsettings = answers(map[int]string{1000: "false\n"})
 	if got := l.screenLock(context.Background()); !got.Known || got.Value {
-		t.Errorf("screenLock(GNOME not locking, KDE) = %+v, want known false: one session that does not lock is enough", got)
+		t.Errorf("screenLock(after the dconf database changed) = %+v, want the new answer, known false", got)
 	}
 }
 
@@ -151,6 +178,7 @@ func TestScreenLockRealGsettings(t *testing.T) {
 		sessionsDir: sessions,
 		lookup:      func(int) (string, int, string, error) { return "nobody", nobody, home, nil },
 		gsettings:   runGsettings,
+		locks:       newLockCache(),
 	}
 	ctx := context.Background()
 	steps := []struct {
