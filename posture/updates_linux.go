@@ -149,14 +149,14 @@ func (c *stampedCache[T]) get(stamp string, compute func() (v T, keep bool)) T {
 }
 
 // filesStamp names the state of the files and directories at paths (a
-// directory's entries included): identity, size, modification and change
+// directory's entries included, symlinks followed): identity, size, modification and change
 // time, or "-" for a missing one. Editing, replacing, adding or removing
 // any of them changes the stamp.
 func filesStamp(paths ...string) string {
 	var b strings.Builder
 	var add func(p string, depth int)
 	add = func(p string, depth int) {
-		fi, err := os.Lstat(p)
+		fi, err := os.Stat(p) // through symlinks: the content is what counts
 		if err != nil {
 			b.WriteString(p + " -\n")
 			return
