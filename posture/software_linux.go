@@ -129,7 +129,8 @@ func trustedExecutable(path, sum string) (os.FileInfo, string) {
 // (about once a second) does not read a large binary again while it is
 // unchanged. The key is the file's identity and change time: the file is
 // root-only (checked first), and only root can change it, which moves its
-// ctime, which no one can set back.
+// ctime, which no one can set back. (A forbidden program's file, hashed
+// here too, may be anyone's: any write still moves its ctime.)
 var fileSums = newSumCache(sha256.New, 64) // a profile names a handful of files
 
 // exeSums remembers the SHA-256 of every running executable the forbidden
