@@ -40,8 +40,8 @@ func unknownAll(specs []string, reason string) map[string]api.BoolFact {
 	return out
 }
 
-// markMoreFactsUnread gives issue 8's Linux-only facts their reason on
-// this OS.
+// markMoreFactsUnread gives issue 8's facts that this OS's collector left
+// unread (no value, no reason) the reason why.
 func markMoreFactsUnread(f *slowFacts) {
 	const why = "not read on this OS yet"
 	if !f.AutoUpdates.Known && f.AutoUpdates.Reason == "" {
