@@ -148,3 +148,25 @@ func osSays(t *testing.T, name string, args ...string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// TestCollectForbiddenAndFiles goes through System.Collect: the report
+// holds exactly the asked forbidden software and files.
+func TestCollectForbiddenAndFiles(t *testing.T) {
+	q := api.PostureQuery{
+		Forbidden: []string{"/nonexistent/gh-forbidden-tool"},
+		Files:     []string{"/etc/os-release", "/nonexistent/gh-file"},
+	}
+	r := NewSystem("test").Collect(context.Background(), q)
+	if len(r.Forbidden) != 1 || len(r.Files) != 2 {
+		t.Fatalf("Collect() forbidden %v, files %v, want exactly %v and %v", r.Forbidden, r.Files, q.Forbidden, q.Files)
+	}
+	if f := r.Forbidden[q.Forbidden[0]]; f.Value || f.Source != srcForbidden {
+		t.Errorf("Collect().Forbidden[%q] = %+v, want not running (or unknown), from %s", q.Forbidden[0], f, srcForbidden)
+	}
+	if f := r.Files["/nonexistent/gh-file"]; !f.Known || f.Value {
+		t.Errorf("Collect().Files[missing] = %+v, want known false", f)
+	}
+	if r := NewSystem("test").Collect(context.Background(), api.PostureQuery{}); r.Forbidden != nil || r.Files != nil {
+		t.Errorf("Collect(nothing asked) forbidden %v, files %v, want nil", r.Forbidden, r.Files)
+	}
+}
