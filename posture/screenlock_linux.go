@@ -258,10 +258,7 @@ func lookupUser(uid int) (string, int, string, error) {
 // shell, with a clean environment naming only the user's home and session
 // bus, and a timeout. An agent that is neither root nor that user cannot.
 func runGsettings(ctx context.Context, s desktopSession, name string, gid int, home, schema, key string) commandOutput {
-	return gsettingsAs(ctx, s.UID, gid, name, home, nil, schema, key)
-}
-
-func gsettingsAs(ctx context.Context, uid, gid int, name, home string, extraEnv []string, schema, key string) commandOutput {
+	uid := s.UID
 	var cred *syscall.Credential
 	switch euid := os.Geteuid(); {
 	case euid == uid:
@@ -275,7 +272,6 @@ func gsettingsAs(ctx context.Context, uid, gid int, name, home string, extraEnv 
 		"HOME=" + home, "USER=" + name, "LOGNAME=" + name,
 		"XDG_RUNTIME_DIR=" + dir, "DBUS_SESSION_BUS_ADDRESS=unix:path=" + dir + "/bus",
 	}, toolEnv...)
-	env = append(env, extraEnv...)
 	return runCommandWith(ctx, gsettingsTimeout, env, func(cmd *exec.Cmd) {
 		cmd.Dir = "/"
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
