@@ -32,10 +32,13 @@ type StringFact struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// IntFact is a numeric posture fact (uptime in seconds).
+// IntFact is a numeric posture fact (uptime in seconds). Source and
+// Reason are as for BoolFact.
 type IntFact struct {
-	Value int64 `json:"value"`
-	Known bool  `json:"known"`
+	Value  int64  `json:"value"`
+	Known  bool   `json:"known"`
+	Source string `json:"source,omitempty"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // Known helpers keep collectors short.
@@ -82,10 +85,12 @@ type PostureReport struct {
 	MachineID StringFact `json:"machine_id,omitzero"`
 	// Processes holds only the required software the controller asked
 	// about: spec (a process name, or an executable path with an optional
-	// sha256, see ParseSoftwareSpec) → running.
+	// sha256 or owning package, see ParseSoftware) → running.
 	Processes map[string]BoolFact `json:"processes,omitempty"`
 	// Forbidden holds only the forbidden software the controller asked
 	// about: spec → running (Value true means a forbidden program runs).
+	// A path or sha256 spec matches any running executable with that
+	// content, wherever it lies and whatever its name (ParseSoftware).
 	Forbidden map[string]BoolFact `json:"forbidden,omitempty"`
 	// Files holds only the required files the controller asked about:
 	// spec (an absolute path with an optional sha256) → present as asked.
@@ -125,30 +130,126 @@ func (r *PostureReport) MarkUnknown(names []string) {
 type PostureQuery struct {
 	// Processes is required software (PostureReport.Processes).
 	Processes []string `json:"processes,omitempty"`
-	// Forbidden is forbidden software (PostureReport.Forbidden).
+	// Forbidden is forbidden software (PostureReport.Forbidden), specs
+	// as ParseSoftware reads them.
 	Forbidden []string `json:"forbidden,omitempty"`
-	// Files is required files (PostureReport.Files).
+	// Files is required files (PostureReport.Files), specs as
+	// ParseFileSpec reads them.
 	Files []string `json:"files,omitempty"`
 }
 
 // ParseSoftwareSpec reads one required-software entry. An absolute path,
-// optionally followed by ":" and the file's SHA-256 in hex, asks for a
-// running process whose executable is that root-owned file; anything else
-// is a legacy process name, which any user can fake by naming a copy of
-// another program after it.
+// optionally followed by ":" and the file's SHA-256 in hex or by ":pkg=" and
+// the package that must own it (see ParseSoftware), asks for a running
+// process whose executable is that root-owned file; anything else is a
+// legacy process name, which any user can fake by naming a copy of another
+// program after it. Callers that must honour the package form use
+// ParseSoftware.
 func ParseSoftwareSpec(spec string) (path, sha256 string, err error) {
 	if !strings.HasPrefix(spec, "/") {
 		return "", "", nil
 	}
-	path, sha256, _ = strings.Cut(spec, ":")
-	if filepath.Clean(path) != path || strings.ContainsRune(path, 0) {
-		return "", "", fmt.Errorf("required software %q: path must be absolute and clean, like /usr/sbin/sshd", spec)
+	s, err := ParseSoftware(spec)
+	if err != nil {
+		return "", "", err
 	}
-	if sha256 != "" {
-		if len(sha256) != 64 || strings.Trim(strings.ToLower(sha256), "0123456789abcdef") != "" {
-			return "", "", fmt.Errorf("required software %q: sha256 must be 64 hex digits (sha256sum PATH)", spec)
+	return s.Path, s.SHA256, nil
+}
+
+// SoftwareSpec is one parsed software entry (ParseSoftware). Exactly one of
+// Name, Path and SHA256 (alone) identifies the program.
+type SoftwareSpec struct {
+	// Name is a legacy process name; nothing else is set with it.
+	Name string
+	// Path is the executable's absolute, clean path.
+	Path string
+	// SHA256 is the executable's SHA-256 in lower-case hex. Without a Path
+	// it names a program wherever it lies (forbidden software only).
+	SHA256 string
+	// Package is the package (dpkg or rpm) that must own Path and find it
+	// unmodified; only with Path.
+	Package string
+}
+
+// sha256Prefix starts a forbidden-software entry naming a program by its
+// content alone: "sha256:<64 hex>".
+const sha256Prefix = "sha256:"
+
+// ParseSoftware reads one software entry of a posture profile:
+//
+//	sshd                             a process name (legacy: any user can name a copy so)
+//	/usr/sbin/sshd                   a process runs this root-owned file
+//	/usr/sbin/sshd:<sha256>          ... and the file has this SHA-256
+//	/usr/sbin/sshd:pkg=openssh-server ... and the package manager says the file
+//	                                 belongs to that package, unmodified
+//	sha256:<sha256>                  any executable with this content, wherever
+//	                                 it lies (forbidden software only)
+//
+// As forbidden software, a path also catches renamed copies: the agent
+// looks for any running executable with the SHA-256 of the file at that
+// path (or the given SHA-256).
+func ParseSoftware(spec string) (SoftwareSpec, error) {
+	switch {
+	case strings.HasPrefix(spec, sha256Prefix):
+		sum, err := parseSHA256(spec, strings.TrimPrefix(spec, sha256Prefix))
+		return SoftwareSpec{SHA256: sum}, err
+	case !strings.HasPrefix(spec, "/"):
+		if spec == "" || strings.ContainsAny(spec, "/:\x00") {
+			return SoftwareSpec{}, fmt.Errorf("software %q: want an absolute executable path (/usr/sbin/sshd[:sha256|:pkg=NAME]), sha256:HEX or a process name", spec)
 		}
-		sha256 = strings.ToLower(sha256)
+		return SoftwareSpec{Name: spec}, nil
 	}
-	return path, sha256, nil
+	path, rest, _ := strings.Cut(spec, ":")
+	if filepath.Clean(path) != path || strings.ContainsRune(path, 0) {
+		return SoftwareSpec{}, fmt.Errorf("software %q: path must be absolute and clean, like /usr/sbin/sshd", spec)
+	}
+	s := SoftwareSpec{Path: path}
+	switch {
+	case rest == "":
+	case strings.HasPrefix(rest, "pkg="):
+		s.Package = strings.TrimPrefix(rest, "pkg=")
+		if !validPackageName(s.Package) {
+			return SoftwareSpec{}, fmt.Errorf("software %q: package name %q must be letters, digits and + . _ - (dpkg -S PATH or rpm -qf PATH names it)", spec, s.Package)
+		}
+	default:
+		sum, err := parseSHA256(spec, rest)
+		if err != nil {
+			return SoftwareSpec{}, err
+		}
+		s.SHA256 = sum
+	}
+	return s, nil
+}
+
+// ParseFileSpec reads one required-file entry: an absolute, clean path,
+// optionally followed by ":" and the file's SHA-256 in hex.
+func ParseFileSpec(spec string) (path, sha256 string, err error) {
+	s, err := ParseSoftware(spec)
+	if err == nil && (s.Path == "" || s.Package != "") {
+		err = fmt.Errorf("required file %q: want an absolute path, optionally with :SHA256 (sha256sum PATH)", spec)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	return s.Path, s.SHA256, nil
+}
+
+func parseSHA256(spec, sum string) (string, error) {
+	if len(sum) != 64 || strings.Trim(strings.ToLower(sum), "0123456789abcdef") != "" {
+		return "", fmt.Errorf("software %q: sha256 must be 64 hex digits (sha256sum PATH)", spec)
+	}
+	return strings.ToLower(sum), nil
+}
+
+// validPackageName accepts dpkg and rpm package names.
+func validPackageName(name string) bool {
+	if name == "" || len(name) > 128 || name[0] == '-' || name[0] == '.' {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("+._-", c)) {
+			return false
+		}
+	}
+	return true
 }

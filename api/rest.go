@@ -52,9 +52,10 @@ type PostureProfile struct {
 	MinOSVersion   string `json:"min_os_version,omitempty"`
 	DiskEncryption bool   `json:"disk_encryption,omitempty"`
 	Firewall       bool   `json:"firewall,omitempty"`
-	// RequiredProcesses lists required software: "/usr/sbin/sshd" or
-	// "/usr/sbin/sshd:<sha256>" (a running root-owned executable, see
-	// ParseSoftwareSpec), or a bare process name (legacy, fakeable).
+	// RequiredProcesses lists required software: "/usr/sbin/sshd",
+	// "/usr/sbin/sshd:<sha256>" or "/usr/sbin/sshd:pkg=openssh-server" (a
+	// running root-owned executable, unmodified per its package for the
+	// last; see ParseSoftware), or a bare process name (legacy, fakeable).
 	RequiredProcesses []string `json:"required_processes,omitempty"`
 	// MinOSVersions is a minimum OS version per platform, keyed by
 	// os_family (linux, darwin, windows) or os_name (ubuntu, debian); an
@@ -68,8 +69,9 @@ type PostureProfile struct {
 	// days ago (0: no limit).
 	MaxDaysSinceUpdate int    `json:"max_days_since_update,omitempty"`
 	MinAgentVersion    string `json:"min_agent_version,omitempty"`
-	// ForbiddenSoftware: none of these may run (specs as for
-	// RequiredProcesses).
+	// ForbiddenSoftware: none of these may run. Specs as for
+	// RequiredProcesses, plus "sha256:<hex>"; a path also catches renamed
+	// copies by content (see ParseSoftware).
 	ForbiddenSoftware []string `json:"forbidden_software,omitempty"`
 	// RequiredFiles: each must exist, "PATH" or "PATH:SHA256".
 	RequiredFiles []string `json:"required_files,omitempty"`

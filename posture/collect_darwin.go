@@ -24,8 +24,8 @@ const macToolTimeout = 3 * time.Second
 // English wording, which the parsers read.
 var macEnv = []string{"LC_ALL=C", "LANG=C", "PATH=/usr/bin:/bin:/usr/sbin:/sbin"}
 
-// collectSlow runs fdesetup, socketfilterfw, csrutil, spctl, sw_vers and
-// sysadminctl concurrently, each by absolute path and with a timeout, and
+// collectSlow runs fdesetup, socketfilterfw, csrutil, spctl, sw_vers,
+// sysadminctl, ioreg and defaults concurrently, each by absolute path and with a timeout, and
 // parses what they print (macparse.go). A tool that fails or times out
 // leaves its fact unknown with the reason.
 func collectSlow(ctx context.Context) slowFacts {
@@ -38,6 +38,17 @@ func collectSlow(ctx context.Context) slowFacts {
 	wg.Go(func() { f.Gatekeeper = runMacTool(ctx, srcGatekeeper, parseGatekeeper) })
 	wg.Go(func() { f.ScreenLock = macScreenLock(ctx) })
 	wg.Go(func() {
+		out := runMacCommand(ctx, strings.Fields(srcIoreg))
+		if f.MachineID = parseIoregUUID(out.stdout); !f.MachineID.Known && out.err != nil {
+			f.MachineID.Reason = out.failure()
+		}
+	})
+	wg.Go(func() {
+		// defaults says a missing domain on stderr.
+		out := runMacCommand(ctx, []string{"/usr/bin/defaults", "read", "/Library/Preferences/com.apple.SoftwareUpdate"})
+		f.AutoUpdates = parseMacSoftwareUpdate(out.stdout + out.stderr)
+	})
+	wg.Go(func() {
 		out := runMacCommand(ctx, strings.Fields(srcSwVers))
 		f.OSVersion, f.OSBuild = parseSwVers(out.stdout)
 		if !f.OSVersion.Known && out.err != nil {
@@ -46,6 +57,7 @@ func collectSlow(ctx context.Context) slowFacts {
 		}
 	})
 	wg.Wait()
+	markMoreFactsUnread(&f)
 	if !f.OSVersion.Known {
 		if _, _, version, err := host.PlatformInformationWithContext(ctx); err == nil && version != "" {
 			f.OSVersion = knownStringFrom(version, "gopsutil host.PlatformInformation")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -20,7 +19,7 @@ const (
 	osReleasePath     = "/etc/os-release"
 	osReleaseFallback = "/usr/lib/os-release"
 	serialPath        = "/sys/class/dmi/id/product_serial"
-	efivarsDir        = "/sys/firmware/efi/efivars"
+	firmwareDir       = "/sys/firmware"
 	mountinfoPath     = "/proc/self/mountinfo"
 	sysfsRoot         = "/sys"
 	devRoot           = "/dev"
@@ -34,11 +33,8 @@ func collectSlow(ctx context.Context) slowFacts {
 	fw := firewall(ctx, execTool)
 	f.Firewall = fw.Fact
 	f.Firewall.Reason = fw.Reason
-	// Screen lock belongs to a desktop session (GNOME, KDE, an X11 locker,
-	// ...) while the agent runs as a system service outside any session.
-	// Nothing reads it yet, so it stays unknown on Linux.
-	f.ScreenLock = api.BoolFact{}
-	f.SecureBoot = secureBoot(efivarsDir)
+	f.SecureBoot = secureBoot(firmwareDir)
+	collectMoreSlow(ctx, &f)
 	return f
 }
 
@@ -131,25 +127,4 @@ func readSerial(path string) api.StringFact {
 		return api.StringFact{}
 	}
 	return api.KnownString(s)
-}
-
-// secureBoot reads the SecureBoot EFI variable: 4 attribute bytes, then one
-// data byte that is 1 when secure boot is on. Without the variable (legacy
-// BIOS boot, efivarfs not mounted, a container) the fact is unknown.
-func secureBoot(efivars string) api.BoolFact {
-	matches, _ := filepath.Glob(filepath.Join(efivars, "SecureBoot-*"))
-	if len(matches) != 1 {
-		return api.BoolFact{}
-	}
-	b, err := os.ReadFile(matches[0])
-	if err != nil || len(b) != 5 {
-		return api.BoolFact{}
-	}
-	switch b[4] {
-	case 0:
-		return api.KnownBool(false)
-	case 1:
-		return api.KnownBool(true)
-	}
-	return api.BoolFact{}
 }

@@ -69,34 +69,6 @@ func TestReadSerial(t *testing.T) {
 	}
 }
 
-func TestSecureBoot(t *testing.T) {
-	const name = "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
-	tests := []struct {
-		name string
-		in   []byte // nil: no variable
-		want api.BoolFact
-	}{
-		{name: "on", in: []byte{6, 0, 0, 0, 1}, want: api.KnownBool(true)},
-		{name: "off", in: []byte{6, 0, 0, 0, 0}, want: api.KnownBool(false)},
-		{name: "odd value", in: []byte{6, 0, 0, 0, 7}, want: api.BoolFact{}},
-		{name: "short", in: []byte{1}, want: api.BoolFact{}},
-		{name: "no variable", in: nil, want: api.BoolFact{}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			if tt.in != nil {
-				if err := os.WriteFile(filepath.Join(dir, name), tt.in, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if got := secureBoot(dir); got != tt.want {
-				t.Errorf("secureBoot(%v) = %+v, want %+v", tt.in, got, tt.want)
-			}
-		})
-	}
-}
-
 // TestSystemCollect collects for real on this machine.
 func TestSystemCollect(t *testing.T) {
 	// gopsutil names a process by /proc/<pid>/comm, which the kernel cuts

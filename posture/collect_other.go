@@ -17,6 +17,7 @@ const osFamily = runtime.GOOS
 // collectSlow fills only what gopsutil can tell; the rest stays unknown.
 func collectSlow(ctx context.Context) slowFacts {
 	var f slowFacts
+	markMoreFactsUnread(&f)
 	platform, _, version, err := host.PlatformInformationWithContext(ctx)
 	if err != nil {
 		return f

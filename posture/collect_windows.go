@@ -40,6 +40,16 @@ $o.ScreenLock = Section {
   }
   $s | ConvertTo-Json -Compress
 }
+$o.Update = Section {
+  $u = [ordered]@{ NoAutoUpdate = $null; AUOptions = $null; PauseUpdatesExpiryTime = $null; ServiceStartType = $null }
+  $p = Get-ItemProperty -Path 'HKLM:\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate\AU' -ErrorAction SilentlyContinue
+  if ($p) { $u.NoAutoUpdate = $p.NoAutoUpdate; $u.AUOptions = $p.AUOptions }
+  $x = Get-ItemProperty -Path 'HKLM:\SOFTWARE\Microsoft\WindowsUpdate\UX\Settings' -ErrorAction SilentlyContinue
+  if ($x) { $u.PauseUpdatesExpiryTime = $x.PauseUpdatesExpiryTime }
+  $u.ServiceStartType = (Get-Service -Name wuauserv).StartType
+  $u | ConvertTo-Json -Compress
+}
+$o.MachineGuid = Section { (Get-ItemProperty -Path 'HKLM:\SOFTWARE\Microsoft\Cryptography' -Name MachineGuid).MachineGuid | ConvertTo-Json -Compress }
 $o | ConvertTo-Json -Compress`
 
 // powershellPath is Windows PowerShell 5.1, present on every supported
@@ -58,7 +68,8 @@ func powershellPath() string {
 func collectSlow(ctx context.Context) slowFacts {
 	out := runCommand(ctx, winTimeout, nil, powershellPath(),
 		"-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command", winScript)
-	f := parseWinScript(out)
+	f := parseWinScript(out, time.Now())
+	markMoreFactsUnread(&f)
 	if !f.OSVersion.Known {
 		// gopsutil reads the version from the registry, no PowerShell.
 		if platform, _, version, err := host.PlatformInformationWithContext(ctx); err == nil && version != "" {

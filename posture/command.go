@@ -23,6 +23,12 @@ type commandOutput struct {
 // the output whatever the exit status, since some tools (spctl) report
 // "off" with a non-zero exit.
 func runCommand(ctx context.Context, timeout time.Duration, env []string, path string, args ...string) commandOutput {
+	return runCommandWith(ctx, timeout, env, nil, path, args...)
+}
+
+// runCommandWith is runCommand with prepare (when not nil) called on the
+// command before it starts: to run it as another user, say.
+func runCommandWith(ctx context.Context, timeout time.Duration, env []string, prepare func(*exec.Cmd), path string, args ...string) commandOutput {
 	if !filepath.IsAbs(path) {
 		return commandOutput{err: fmt.Errorf("%s is not an absolute path", path)}
 	}
@@ -31,6 +37,9 @@ func runCommand(ctx context.Context, timeout time.Duration, env []string, path s
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = env
 	cmd.WaitDelay = time.Second
+	if prepare != nil {
+		prepare(cmd)
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

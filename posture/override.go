@@ -20,10 +20,16 @@ type Override struct {
 	bools map[string]*bool // report JSON key → value; nil makes it unknown
 	texts map[string]*string
 	ints  map[string]*int64
-	// procs overrides asked-about processes; procsUnknown makes them all
-	// unknown ("processes": null).
-	procs        map[string]*bool
-	procsUnknown bool
+	// specs overrides the asked-about entries of the map facts
+	// (processes, forbidden, files), by report JSON name.
+	specs map[string]specOverride
+}
+
+// specOverride is one map fact's override: entries by spec, or every
+// asked entry unknown ("processes": null).
+type specOverride struct {
+	entries    map[string]*bool
+	allUnknown bool
 }
 
 // The facts an override may set, by their PostureReport JSON names.
@@ -33,6 +39,7 @@ var (
 		"firewall":        func(r *api.PostureReport) *api.BoolFact { return &r.Firewall },
 		"screen_lock":     func(r *api.PostureReport) *api.BoolFact { return &r.ScreenLock },
 		"secure_boot":     func(r *api.PostureReport) *api.BoolFact { return &r.SecureBoot },
+		"auto_updates":    func(r *api.PostureReport) *api.BoolFact { return &r.AutoUpdates },
 	}
 	stringFacts = map[string]func(*api.PostureReport) *api.StringFact{
 		"os_family":  func(r *api.PostureReport) *api.StringFact { return &r.OSFamily },
@@ -41,20 +48,28 @@ var (
 		"kernel":     func(r *api.PostureReport) *api.StringFact { return &r.Kernel },
 		"hostname":   func(r *api.PostureReport) *api.StringFact { return &r.Hostname },
 		"serial":     func(r *api.PostureReport) *api.StringFact { return &r.Serial },
+		"machine_id": func(r *api.PostureReport) *api.StringFact { return &r.MachineID },
 	}
 	intFacts = map[string]func(*api.PostureReport) *api.IntFact{
-		"uptime_seconds": func(r *api.PostureReport) *api.IntFact { return &r.UptimeSeconds },
+		"uptime_seconds":    func(r *api.PostureReport) *api.IntFact { return &r.UptimeSeconds },
+		"days_since_update": func(r *api.PostureReport) *api.IntFact { return &r.DaysSinceUpdate },
+	}
+	// Map facts hold only the entries the controller asked about.
+	specFacts = map[string]func(*api.PostureReport) *map[string]api.BoolFact{
+		"processes": func(r *api.PostureReport) *map[string]api.BoolFact { return &r.Processes },
+		"forbidden": func(r *api.PostureReport) *map[string]api.BoolFact { return &r.Forbidden },
+		"files":     func(r *api.PostureReport) *map[string]api.BoolFact { return &r.Files },
 	}
 )
-
-const processesKey = "processes"
 
 // LoadOverride reads an override file: a JSON object whose keys are
 // PostureReport field names and whose values are plain values, null making
 // the fact unknown:
 //
 //	{"disk_encryption": false, "kernel": "6.1.0", "serial": null,
-//	 "processes": {"falcon-sensor": true}}
+//	 "auto_updates": true, "days_since_update": 3, "machine_id": "…",
+//	 "processes": {"falcon-sensor": true}, "forbidden": {"/usr/bin/nc": true},
+//	 "files": {"/etc/gatehouse/ca.pem": false}}
 //
 // An empty file is an empty override; a missing file, an unknown key or a
 // value of the wrong type is an error that names the file and the key.
@@ -100,16 +115,17 @@ func parseOverride(b []byte) (Override, error) {
 				return Override{}, err
 			}
 			o.ints = setKey(o.ints, key, v)
-		case key == processesKey:
+		case specFacts[key] != nil:
+			var so specOverride
 			if null {
-				o.procsUnknown = true
-				continue
+				so.allUnknown = true
+			} else if err := json.Unmarshal(val, &so.entries); err != nil || so.entries == nil {
+				return Override{}, fmt.Errorf("key %q: want an object of spec → true, false or null: %s", key, val)
 			}
-			var procs map[string]*bool
-			if err := json.Unmarshal(val, &procs); err != nil {
-				return Override{}, fmt.Errorf("key %q: want an object of process name → true, false or null: %w", key, err)
+			if o.specs == nil {
+				o.specs = make(map[string]specOverride)
 			}
-			o.procs = procs
+			o.specs[key] = so
 		default:
 			return Override{}, fmt.Errorf("unknown key %q; known keys: %s", key, strings.Join(overrideKeys(), ", "))
 		}
@@ -147,7 +163,9 @@ func overrideKeys() []string {
 	for k := range intFacts {
 		keys = append(keys, k)
 	}
-	keys = append(keys, processesKey)
+	for k := range specFacts {
+		keys = append(keys, k)
+	}
 	slices.Sort(keys)
 	return keys
 }
@@ -164,16 +182,17 @@ func (o Override) Keys() []string {
 	for k := range o.ints {
 		keys = append(keys, k)
 	}
-	if o.procs != nil || o.procsUnknown {
-		keys = append(keys, processesKey)
+	for k := range o.specs {
+		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	return keys
 }
 
 // Apply sets every overridden fact in r: Known with the value, or unknown
-// for a null. Processes are overridden only where r already has them, so a
-// report still holds exactly the processes that were asked about.
+// for a null. Processes, forbidden software and files are overridden only
+// where r already has them, so a report still holds exactly the entries
+// that were asked about.
 func (o Override) Apply(r *api.PostureReport) {
 	for _, k := range o.Keys() {
 		if !slices.Contains(r.Overridden, k) {
@@ -202,22 +221,25 @@ func (o Override) Apply(r *api.PostureReport) {
 			*f = api.KnownInt(*v)
 		}
 	}
-	if len(r.Processes) == 0 || (o.procs == nil && !o.procsUnknown) {
-		return
-	}
-	procs := make(map[string]api.BoolFact, len(r.Processes))
-	for name, f := range r.Processes {
-		if o.procsUnknown {
-			f = api.BoolFact{}
+	for k, so := range o.specs {
+		m := specFacts[k](r)
+		if len(*m) == 0 {
+			continue
 		}
-		if v, ok := o.procs[name]; ok {
-			f = api.BoolFact{}
-			if v != nil {
-				f = api.KnownBool(*v)
+		out := make(map[string]api.BoolFact, len(*m))
+		for spec, f := range *m {
+			if so.allUnknown {
+				f = api.BoolFact{}
 			}
+			if v, ok := so.entries[spec]; ok {
+				f = api.BoolFact{}
+				if v != nil {
+					f = api.KnownBool(*v)
+				}
+			}
+			out[spec] = f
 		}
-		procs[name] = f
+		// A fresh map: the source may still hold the one in r.
+		*m = out
 	}
-	// A fresh map: the source may still hold the one in r.
-	r.Processes = procs
 }

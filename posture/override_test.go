@@ -248,3 +248,40 @@ func TestOverrideApplyDropsStaleReasons(t *testing.T) {
 		t.Errorf("after Apply, the source's processes = %v, want them untouched", held)
 	}
 }
+
+// TestOverrideIssue8Facts: the override file flips the facts issue 8 added
+// (auto updates, days since update, machine ID, forbidden software, files)
+// like the others, so end-to-end tests and `make run` can too; only asked
+// entries of the maps are touched, and a source's reason goes with the
+// value it explained.
+func TestOverrideIssue8Facts(t *testing.T) {
+	o := load(t, `{"auto_updates": false, "days_since_update": 45, "machine_id": null,
+		"forbidden": {"/usr/bin/nc": true, "not-asked": true}, "files": null}`)
+	r := api.PostureReport{
+		AutoUpdates:     api.BoolFact{Value: true, Known: true, Source: "apt-config dump", Reason: "on"},
+		DaysSinceUpdate: api.IntFact{Value: 1, Known: true, Source: "/var/log/dpkg.log"},
+		MachineID:       api.KnownString("3d1219c7c4c5404aaa1f6d2a48adfda4"),
+		Forbidden:       map[string]api.BoolFact{"/usr/bin/nc": {Known: true, Reason: "no match"}, "sha256:ab": api.KnownBool(false)},
+		Files:           map[string]api.BoolFact{"/etc/ca.pem": api.KnownBool(true)},
+	}
+	held := r.Forbidden
+	o.Apply(&r)
+	want := api.PostureReport{
+		AutoUpdates:     api.KnownBool(false),
+		DaysSinceUpdate: api.KnownInt(45),
+		Forbidden:       map[string]api.BoolFact{"/usr/bin/nc": api.KnownBool(true), "sha256:ab": api.KnownBool(false)},
+		Files:           map[string]api.BoolFact{"/etc/ca.pem": {}},
+		Overridden:      []string{"auto_updates", "days_since_update", "files", "forbidden", "machine_id"},
+	}
+	if !reflect.DeepEqual(r, want) {
+		t.Errorf("Apply() = %+v, want %+v", r, want)
+	}
+	if held["/usr/bin/nc"].Value {
+		t.Errorf("after Apply, the source's forbidden map = %v, want it untouched", held)
+	}
+	bad := filepath.Join(t.TempDir(), "override.json")
+	writeFile(t, bad, `{"files": ["/etc/ca.pem"]}`)
+	if _, err := posture.LoadOverride(bad); err == nil || !strings.Contains(err.Error(), `"files"`) {
+		t.Errorf("LoadOverride(files as a list) error = %v, want one naming \"files\"", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 )
@@ -226,7 +227,7 @@ func TestParseWinScript(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := parseWinScript(tt.in)
+			f := parseWinScript(tt.in, time.Now())
 			checkBool(t, "parseWinScript disk", tt.name, f.DiskEncryption, tt.disk)
 			checkBool(t, "parseWinScript antivirus", tt.name, f.Antivirus, tt.av)
 			checkBool(t, "parseWinScript firewall", tt.name, f.Firewall, tt.fw)

@@ -2,10 +2,12 @@ package posture
 
 import (
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -21,10 +23,11 @@ import (
 // procRoot is where running processes are listed.
 const procRoot = "/proc"
 
-// runningSoftware reports, for each spec (/path[:sha256]), whether a
-// process runs the very file at that path (same device and inode as
-// /proc/PID/exe), and that file is root-owned, not writable by group or
-// others (nor its directories) and, when asked, has the given SHA-256. A
+// runningSoftware reports, for each spec (/path[:sha256|:pkg=NAME]),
+// whether a process runs the very file at that path (same device and inode
+// as /proc/PID/exe), and that file is root-owned, not writable by group or
+// others (nor its directories) and, when asked, has the given SHA-256 or
+// belongs unmodified to the named package (package_linux.go). A
 // copy of another program named like the required one is another file and
 // does not count. Specs stay unknown when some process's executable could
 // not be read and none matched.
@@ -35,15 +38,21 @@ func runningSoftware(ctx context.Context, specs []string) map[string]softwareVer
 	out := make(map[string]softwareVerdict, len(specs))
 	targets := make(map[string]os.FileInfo)
 	for _, spec := range specs {
-		path, sum, err := api.ParseSoftwareSpec(spec)
-		if err != nil || path == "" {
+		s, err := api.ParseSoftware(spec)
+		if err != nil || s.Path == "" {
 			out[spec] = softwareVerdict{api.BoolFact{}, fmt.Sprintf("not an executable spec: %v", err)}
 			continue
 		}
-		fi, why := trustedExecutable(path, sum)
+		fi, why := trustedExecutable(s.Path, s.SHA256)
 		if fi == nil {
 			out[spec] = softwareVerdict{api.KnownBool(false), why}
 			continue
+		}
+		if s.Package != "" {
+			if v := packaged(ctx, realPackageDB(), s.Path, s.Package); !v.Owned {
+				out[spec] = softwareVerdict{api.BoolFact{Known: v.Known}, v.Reason}
+				continue
+			}
 		}
 		targets[spec] = fi
 	}
@@ -120,11 +129,21 @@ func trustedExecutable(path, sum string) (os.FileInfo, string) {
 // (about once a second) does not read a large binary again while it is
 // unchanged. The key is the file's identity and change time: the file is
 // root-only (checked first), and only root can change it, which moves its
-// ctime, which no one can set back.
-var fileSums = sumCache{sums: map[fileVersion]string{}}
+// ctime, which no one can set back. (A forbidden program's file, hashed
+// here too, may be anyone's: any write still moves its ctime.)
+var fileSums = newSumCache(sha256.New, 64) // a profile names a handful of files
 
-// maxFileSums bounds the cache; a profile names a handful of files.
-const maxFileSums = 64
+// exeSums remembers the SHA-256 of every running executable the forbidden
+// software check hashed; a desktop runs a few hundred distinct ones. Any
+// user can write such a file, but not without moving its change time.
+var exeSums = newSumCache(sha256.New, 2048)
+
+// md5Sums remembers the MD5 of packaged executables (dpkg's md5sums).
+var md5Sums = newSumCache(md5.New, 64)
+
+func newSumCache(h func() hash.Hash, max int) *sumCache {
+	return &sumCache{newHash: h, max: max, sums: map[fileVersion]string{}}
+}
 
 type fileVersion struct {
 	dev, ino            uint64
@@ -132,32 +151,44 @@ type fileVersion struct {
 	ctimeSec, ctimeNsec int64
 }
 
-type sumCache struct {
-	mu   sync.Mutex
-	sums map[fileVersion]string
+// versionOf names this version of a file: its identity, size and change
+// time.
+func versionOf(fi os.FileInfo) (fileVersion, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileVersion{}, false
+	}
+	return fileVersion{dev: uint64(st.Dev), ino: st.Ino, size: fi.Size(), ctimeSec: int64(st.Ctim.Sec), ctimeNsec: int64(st.Ctim.Nsec)}, true
 }
 
-// of returns the hex SHA-256 of f (whose Stat is fi), from the cache when
+type sumCache struct {
+	newHash func() hash.Hash
+	max     int // entries; the cache is emptied when full
+
+	mu   sync.Mutex
+	sums map[fileVersion]string // guarded by mu
+}
+
+// of returns the hex digest of f (whose Stat is fi), from the cache when
 // this version of the file was hashed before.
 func (c *sumCache) of(f *os.File, fi os.FileInfo) (string, error) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	v, ok := versionOf(fi)
 	if !ok {
 		return "", errors.New("cannot read its inode")
 	}
-	v := fileVersion{dev: uint64(st.Dev), ino: st.Ino, size: fi.Size(), ctimeSec: int64(st.Ctim.Sec), ctimeNsec: int64(st.Ctim.Nsec)}
 	c.mu.Lock()
 	sum, ok := c.sums[v]
 	c.mu.Unlock()
 	if ok {
 		return sum, nil
 	}
-	h := sha256.New()
+	h := c.newHash()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
 	sum = hex.EncodeToString(h.Sum(nil))
 	c.mu.Lock()
-	if len(c.sums) >= maxFileSums {
+	if len(c.sums) >= c.max {
 		clear(c.sums)
 	}
 	c.sums[v] = sum

@@ -36,6 +36,11 @@ type slowFacts struct {
 	OSName, OSVersion, Serial                        api.StringFact
 	DiskEncryption, Firewall, ScreenLock, SecureBoot api.BoolFact
 
+	// Issue 8's facts (see morefacts_linux.go).
+	AutoUpdates     api.BoolFact
+	DaysSinceUpdate api.IntFact
+	MachineID       api.StringFact
+
 	// Read on macOS or Windows only; unknown elsewhere.
 	OSBuild, Domain                          api.StringFact
 	SIP, Gatekeeper, Antivirus, DomainJoined api.BoolFact
@@ -69,6 +74,12 @@ func (s *System) Collect(ctx context.Context, q api.PostureQuery) api.PostureRep
 		Antivirus:    slow.Antivirus,
 		DomainJoined: slow.DomainJoined,
 		Domain:       slow.Domain,
+
+		AutoUpdates:     slow.AutoUpdates,
+		DaysSinceUpdate: slow.DaysSinceUpdate,
+		MachineID:       slow.MachineID,
+		Forbidden:       forbiddenSoftware(ctx, q.Forbidden),
+		Files:           requiredFiles(q.Files),
 	}
 	if h, err := os.Hostname(); err == nil && h != "" {
 		r.Hostname = api.KnownString(h)

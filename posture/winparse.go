@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 )
@@ -344,7 +345,8 @@ func parseWinScreenLock(out string) api.BoolFact {
 // parseWinScript reads the output of collect_windows.go's script: a JSON
 // object of sections, each a cmdlet's ConvertTo-Json text or "error: " and
 // the cmdlet's message.
-func parseWinScript(out commandOutput) slowFacts {
+// now dates the reading (an update pause ends at a given time).
+func parseWinScript(out commandOutput, now time.Time) slowFacts {
 	var f slowFacts
 	var sections map[string]string
 	if err := json.Unmarshal(bytes.TrimPrefix(bytes.TrimSpace([]byte(out.stdout)), []byte("\xef\xbb\xbf")), &sections); err != nil {
@@ -372,6 +374,12 @@ func parseWinScript(out commandOutput) slowFacts {
 	f.Antivirus = boolFact("Defender", srcDefender, parseDefender)
 	f.Firewall = boolFact("Firewall", srcWinFirewall, parseWinFirewall)
 	f.ScreenLock = boolFact("ScreenLock", srcWinScreen, parseWinScreenLock)
+	f.AutoUpdates = boolFact("Update", srcWinUpdate, func(s string) api.BoolFact { return parseWinUpdate(s, now) })
+	if s, failed := section("MachineGuid"); failed != "" {
+		f.MachineID = unknownString(srcWinMachineGuid, failed)
+	} else {
+		f.MachineID = parseWinMachineGuid(s)
+	}
 	if s, failed := section("OS"); failed != "" {
 		f.OSName, f.OSVersion, f.OSBuild = unknownString(srcWinOS, failed), unknownString(srcWinOS, failed), unknownString(srcWinOS, failed)
 	} else {
@@ -398,5 +406,7 @@ func unknownWindowsFacts(reason string) slowFacts {
 		ScreenLock:     unknownBool(srcWinScreen, reason),
 		Antivirus:      unknownBool(srcDefender, reason),
 		DomainJoined:   unknownBool(srcWinComputer, reason),
+		AutoUpdates:    unknownBool(srcWinUpdate, reason),
+		MachineID:      unknownString(srcWinMachineGuid, reason),
 	}
 }

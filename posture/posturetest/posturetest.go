@@ -25,11 +25,14 @@ var _ posture.Source = (*Source)(nil)
 // New returns a Source that reports r until Set changes it.
 func New(r api.PostureReport) *Source {
 	r.Processes = maps.Clone(r.Processes)
+	r.Forbidden = maps.Clone(r.Forbidden)
+	r.Files = maps.Clone(r.Files)
 	return &Source{r: r}
 }
 
 // Set changes the report under the Source's lock; f may edit any field,
-// including the Processes map (which it may also replace).
+// including the Processes, Forbidden and Files maps (which it may also
+// replace).
 func (s *Source) Set(f func(*api.PostureReport)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -37,18 +40,26 @@ func (s *Source) Set(f func(*api.PostureReport)) {
 }
 
 // Collect implements posture.Source: a copy of the current report whose
-// Processes holds exactly the asked names, unknown where the test set
-// nothing.
+// Processes, Forbidden and Files hold exactly the asked specs, unknown
+// where the test set nothing.
 func (s *Source) Collect(ctx context.Context, q api.PostureQuery) api.PostureReport {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.r
-	r.Processes = nil
-	if len(q.Processes) > 0 {
-		r.Processes = make(map[string]api.BoolFact, len(q.Processes))
-		for _, name := range q.Processes {
-			r.Processes[name] = s.r.Processes[name] // zero value: unknown
-		}
-	}
+	r.Processes = asked(s.r.Processes, q.Processes)
+	r.Forbidden = asked(s.r.Forbidden, q.Forbidden)
+	r.Files = asked(s.r.Files, q.Files)
 	return r
+}
+
+// asked copies the facts of the asked specs, nil when none are asked.
+func asked(set map[string]api.BoolFact, specs []string) map[string]api.BoolFact {
+	if len(specs) == 0 {
+		return nil
+	}
+	out := make(map[string]api.BoolFact, len(specs))
+	for _, spec := range specs {
+		out[spec] = set[spec] // zero value: unknown
+	}
+	return out
 }

@@ -49,3 +49,23 @@ func TestSourceSetAndCopy(t *testing.T) {
 		t.Errorf("Collect().Processes[%q] = %+v, want %+v", "sshd", got.Processes["sshd"], want)
 	}
 }
+
+// TestCollectForbiddenAndFiles: the forbidden-software and file maps hold
+// exactly the asked specs, like Processes.
+func TestCollectForbiddenAndFiles(t *testing.T) {
+	s := posturetest.New(api.PostureReport{
+		Forbidden: map[string]api.BoolFact{"/usr/bin/nc": api.KnownBool(true), "unasked": api.KnownBool(true)},
+		Files:     map[string]api.BoolFact{"/etc/ca.pem": api.KnownBool(true)},
+	})
+	r := s.Collect(context.Background(), api.PostureQuery{Forbidden: []string{"/usr/bin/nc", "sha256:ab"}, Files: []string{"/etc/ca.pem"}})
+	wantForbidden := map[string]api.BoolFact{"/usr/bin/nc": api.KnownBool(true), "sha256:ab": {}}
+	if !reflect.DeepEqual(r.Forbidden, wantForbidden) {
+		t.Errorf("Collect().Forbidden = %v, want %v", r.Forbidden, wantForbidden)
+	}
+	if want := map[string]api.BoolFact{"/etc/ca.pem": api.KnownBool(true)}; !reflect.DeepEqual(r.Files, want) {
+		t.Errorf("Collect().Files = %v, want %v", r.Files, want)
+	}
+	if r := s.Collect(context.Background(), api.PostureQuery{}); r.Forbidden != nil || r.Files != nil {
+		t.Errorf("Collect(nothing asked) = forbidden %v, files %v, want nil", r.Forbidden, r.Files)
+	}
+}
