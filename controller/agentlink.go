@@ -408,7 +408,6 @@ func (c *Controller) liveDevices(devs []api.Device) {
 func (c *Controller) sendDecisions(s *AgentLink) {
 	now := time.Now()
 	c.mu.Lock()
-	rep := c.postureLocked(s.device, now)
 	entitled := c.snap.Entitled(s.user)
 	apps := appInfos(c.snap, entitled)
 	// Apps the agent asked for outside the user's entitlement get their
@@ -419,8 +418,9 @@ func (c *Controller) sendDecisions(s *AgentLink) {
 			names = append(names, app)
 		}
 	}
-	msg := api.DecisionsMsg{Apps: apps, Decisions: c.snap.DecideAll(c.inputLocked(s.user, s.device, "", now), names),
-		Checks: c.snap.Checks(s.user, rep), Query: c.snap.Query()}
+	in := c.inputLocked(s.user, s.device, "", now)
+	msg := api.DecisionsMsg{Apps: apps, Decisions: c.snap.DecideAll(in, names),
+		Checks: c.snap.ChecksFor(in), Query: c.snap.Query()}
 	c.decisionSeq++
 	seq := c.decisionSeq
 	c.mu.Unlock()

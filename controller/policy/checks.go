@@ -32,12 +32,15 @@ func checksOf(prof api.PostureProfile) []check {
 	if prof.MinOSVersion != "" {
 		cs = append(cs, minVersion("os_version", api.CodePostureMinOSVersion, prof.MinOSVersion, func(p *api.PostureReport) api.StringFact { return p.OSVersion }))
 	}
+	if len(prof.MinOSVersions) > 0 {
+		cs = append(cs, minOSVersions(prof.MinOSVersions))
+	}
 	if prof.DiskEncryption {
-		cs = append(cs, boolCheck("disk_encryption", api.CodePostureDiskEncryption, "disk encryption", "Turn on disk encryption for the system disk (LUKS, FileVault or BitLocker)",
+		cs = append(cs, osBoolCheck("disk_encryption", api.CodePostureDiskEncryption, "disk encryption", remedyDiskEncryption,
 			func(p *api.PostureReport) api.BoolFact { return p.DiskEncryption }))
 	}
 	if prof.Firewall {
-		cs = append(cs, boolCheck("firewall", api.CodePostureFirewall, "the firewall", "Turn on the firewall",
+		cs = append(cs, osBoolCheck("firewall", api.CodePostureFirewall, "the firewall", remedyFirewall,
 			func(p *api.PostureReport) api.BoolFact { return p.Firewall }))
 	}
 	for _, proc := range prof.RequiredProcesses {
@@ -49,7 +52,7 @@ func checksOf(prof api.PostureProfile) []check {
 			remedy,
 			func(p *api.PostureReport) api.BoolFact { return p.Processes[proc] }))
 	}
-	return cs
+	return append(cs, newChecksOf(prof)...)
 }
 
 // boolCheck passes only on a known true fact.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	// Time zones in conditions (getHours('Europe/Berlin')) must not depend
 	// on the host having a zoneinfo database (distroless images do not).
 	_ "time/tzdata"
@@ -25,8 +26,12 @@ import (
 //	device.os_version, device.kernel, device.hostname   string
 //	device.tags                                          list(string)
 //	device.facts   map(string, bool): disk_encryption, firewall,
-//	               screen_lock, secure_boot — known facts only
-//	device.processes map(string, bool): the processes asked about
+//	               screen_lock, secure_boot, auto_updates, sip,
+//	               gatekeeper, antivirus, domain_joined — known facts only
+//	device.processes, device.forbidden, device.files map(string, bool):
+//	               the required software, forbidden software and files
+//	               asked about (forbidden: true while it runs)
+//	device.days_since_update int, device.agent_version string
 //	user.name string, user.groups list(string), user.claims map(string, string)
 //	user.signed_in bool
 //	user.mfa_age_seconds, user.session_age_seconds int (only when signed in;
@@ -52,6 +57,8 @@ var celEnv = func() *cel.Env {
 		cel.Variable("device.tags", strList),
 		cel.Variable("device.facts", cel.MapType(str, cel.BoolType)),
 		cel.Variable("device.processes", cel.MapType(str, cel.BoolType)),
+		cel.Variable("device.forbidden", cel.MapType(str, cel.BoolType)), cel.Variable("device.files", cel.MapType(str, cel.BoolType)),
+		cel.Variable("device.days_since_update", cel.IntType), cel.Variable("device.agent_version", str),
 		cel.Variable("user.name", str), cel.Variable("user.groups", strList),
 		cel.Variable("user.claims", cel.MapType(str, str)),
 		cel.Variable("user.signed_in", cel.BoolType),
@@ -71,6 +78,9 @@ type condition struct {
 	src string
 	prg cel.Program
 	err error
+	// clock is how finely its result may change with the time alone
+	// (edges.go): 0 when it reads no clock.
+	clock time.Duration
 }
 
 // CheckCondition compiles and type-checks expr; its error names the line
@@ -79,31 +89,31 @@ func CheckCondition(expr string) error {
 	if expr == "" {
 		return nil
 	}
-	_, err := compileCondition(expr)
+	_, _, err := compileCondition(expr)
 	return err
 }
 
-func compileCondition(expr string) (cel.Program, error) {
+func compileCondition(expr string) (cel.Program, *cel.Ast, error) {
 	if len(expr) > MaxConditionLen {
-		return nil, fmt.Errorf("the condition is %d bytes long; at most %d are allowed", len(expr), MaxConditionLen)
+		return nil, nil, fmt.Errorf("the condition is %d bytes long; at most %d are allowed", len(expr), MaxConditionLen)
 	}
 	// What an admin later reads in `gatehouse admin policies list` and in
 	// denials stays plain text: no terminal escapes.
 	if i := strings.IndexFunc(expr, func(r rune) bool { return r < ' ' && r != '\t' && r != '\n' && r != '\r' || r == 0x7f }); i >= 0 {
-		return nil, fmt.Errorf("the condition has a control character at byte %d; write it as an escape inside a string ('\\x1b')", i)
+		return nil, nil, fmt.Errorf("the condition has a control character at byte %d; write it as an escape inside a string ('\\x1b')", i)
 	}
 	ast, iss := celEnv.Compile(expr)
 	if iss.Err() != nil {
-		return nil, errors.New(strings.TrimSpace(iss.Err().Error()))
+		return nil, nil, errors.New(strings.TrimSpace(iss.Err().Error()))
 	}
 	if !ast.OutputType().IsExactType(cel.BoolType) {
-		return nil, fmt.Errorf("the condition gives %s; it must give a bool (true allows)", ast.OutputType())
+		return nil, nil, fmt.Errorf("the condition gives %s; it must give a bool (true allows)", ast.OutputType())
 	}
 	prg, err := celEnv.Program(ast, cel.CostLimit(conditionCostMax), cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
-		return nil, fmt.Errorf("the condition cannot run: %w", err)
+		return nil, nil, fmt.Errorf("the condition cannot run: %w", err)
 	}
-	return prg, nil
+	return prg, ast, nil
 }
 
 // Compile compiles the condition of every policy of s. Call it once when
@@ -116,9 +126,24 @@ func (s *Snapshot) Compile() {
 		if p.Condition == "" {
 			continue
 		}
-		prg, err := compileCondition(p.Condition)
-		s.conditions[i] = condition{src: p.Condition, prg: prg, err: err}
+		s.conditions[i] = newCondition(p.Condition)
 	}
+	s.profileConds = map[string]condition{}
+	for name, p := range s.Profiles {
+		if p.Condition != "" {
+			s.profileConds[name] = newCondition(p.Condition)
+		}
+	}
+	s.compileEdges()
+}
+
+func newCondition(src string) condition {
+	prg, ast, err := compileCondition(src)
+	c := condition{src: src, prg: prg, err: err}
+	if err == nil {
+		c.clock = conditionClock(ast)
+	}
+	return c
 }
 
 // conditionDenial is why policy i's condition does not allow in.
@@ -127,30 +152,58 @@ func (dc *decider) conditionDenial(i int) (api.Reason, bool) {
 	if p.Condition == "" {
 		return api.Reason{}, false
 	}
-	deny := func(what string) (api.Reason, bool) {
-		return api.Reason{Code: api.CodePolicyCondition,
-			Message:     fmt.Sprintf("policy %q: condition `%s` %s", p.Name, p.Condition, what),
-			Remediation: "Access is allowed only when the policy's condition holds; ask an admin what it needs"}, true
+	var c *condition
+	if i < len(dc.s.conditions) {
+		c = &dc.s.conditions[i]
 	}
-	if i >= len(dc.s.conditions) || dc.s.conditions[i].src != p.Condition {
-		return deny("was never compiled (a controller bug): denied")
+	what, ok := dc.eval(c, p.Condition)
+	if ok {
+		return api.Reason{}, false
 	}
-	c := dc.s.conditions[i]
-	if c.err != nil {
-		return deny("does not compile: " + c.err.Error())
+	return api.Reason{Code: api.CodePolicyCondition,
+		Message:     fmt.Sprintf("policy %q: condition `%s` %s", p.Name, p.Condition, what),
+		Remediation: "Access is allowed only when the policy's condition holds; ask an admin what it needs"}, true
+}
+
+// profileCondition is profile name's condition src as one more check of
+// the profile (ConditionCheck); it fails closed as a policy's does.
+func (dc *decider) profileCondition(name, src string) api.CheckResult {
+	var c *condition
+	if pc, ok := dc.s.profileConds[name]; ok {
+		c = &pc
+	}
+	r := api.CheckResult{Profile: name, Check: ConditionCheck, Status: api.CheckPass, Reason: api.Reason{Code: api.CodePostureCondition,
+		Remediation: "This device must meet the posture profile's condition; ask an admin what it needs"}}
+	what, ok := dc.eval(c, src)
+	if !ok {
+		r.Status = api.CheckFail
+	}
+	r.Reason.Message = fmt.Sprintf("posture profile %q: condition `%s` %s", name, src, what)
+	return r
+}
+
+// eval runs c, the compiled form of src, on dc's input: whether it
+// allows, and what it did in words ("is true", "is false", "could not be
+// evaluated: …"). A missing, stale or broken program does not allow.
+func (dc *decider) eval(c *condition, src string) (string, bool) {
+	switch {
+	case c == nil || c.src != src:
+		return "was never compiled (a controller bug): denied", false
+	case c.err != nil:
+		return "does not compile: " + c.err.Error(), false
 	}
 	out, _, err := c.prg.Eval(dc.activation())
 	if err != nil {
-		return deny("could not be evaluated: " + err.Error())
+		return "could not be evaluated: " + err.Error(), false
 	}
 	allowed, ok := out.Value().(bool)
 	switch {
 	case !ok:
-		return deny(fmt.Sprintf("gave %v, not a bool: denied", out))
+		return fmt.Sprintf("gave %v, not a bool: denied", out), false
 	case !allowed:
-		return deny("is false")
+		return "is false", false
 	}
-	return api.Reason{}, false
+	return "is true", true
 }
 
 // activation is what conditions see of dc's input, built once per
@@ -196,19 +249,32 @@ func (dc *decider) activation() map[string]any {
 		}
 		facts := map[string]bool{}
 		for name, f := range map[string]api.BoolFact{"disk_encryption": p.DiskEncryption, "firewall": p.Firewall,
-			"screen_lock": p.ScreenLock, "secure_boot": p.SecureBoot} {
+			"screen_lock": p.ScreenLock, "secure_boot": p.SecureBoot, "auto_updates": p.AutoUpdates, "sip": p.SIP,
+			"gatekeeper": p.Gatekeeper, "antivirus": p.Antivirus, "domain_joined": p.DomainJoined} {
 			if f.Known {
 				facts[name] = f.Value
 			}
 		}
-		procs := map[string]bool{}
-		for name, f := range p.Processes {
-			if f.Known {
-				procs[name] = f.Value
-			}
+		v["device.facts"] = facts
+		v["device.processes"], v["device.forbidden"], v["device.files"] = knownBools(p.Processes), knownBools(p.Forbidden), knownBools(p.Files)
+		if p.DaysSinceUpdate.Known {
+			v["device.days_since_update"] = p.DaysSinceUpdate.Value
 		}
-		v["device.facts"], v["device.processes"] = facts, procs
+		if p.AgentVersion != "" {
+			v["device.agent_version"] = p.AgentVersion
+		}
 	}
 	dc.vars = v
 	return v
+}
+
+// knownBools is the known facts of m.
+func knownBools(m map[string]api.BoolFact) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for name, f := range m {
+		if f.Known {
+			out[name] = f.Value
+		}
+	}
+	return out
 }

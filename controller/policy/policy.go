@@ -20,6 +20,11 @@ type Snapshot struct {
 
 	// conditions are Policies' compiled conditions, by index (Compile).
 	conditions []condition
+	// profileConds are Profiles' compiled conditions, by name (Compile).
+	profileConds map[string]condition
+	// edgeSteps are, by index of Policies, how finely each policy's
+	// decision may change with the time alone (Compile, edges.go).
+	edgeSteps []time.Duration
 }
 
 // Decide answers whether user, on an approved device acting on its
@@ -113,7 +118,7 @@ func (dc *decider) decide(app string, byApp map[string][]int) api.Decision {
 			if r, denied := signInDenial(s.Policies[i], dc.in.Session, dc.now); denied {
 				reasons = []api.Reason{r}
 			} else {
-				for _, c := range s.profileChecks(s.Policies[i].PostureProfiles, dc.posture) {
+				for _, c := range s.profileChecks(s.Policies[i].PostureProfiles, dc) {
 					if c.Status != api.CheckPass {
 						reasons = append(reasons, c.Reason)
 					}
@@ -136,9 +141,17 @@ func (dc *decider) decide(app string, byApp map[string][]int) api.Decision {
 }
 
 // Checks runs every posture profile that any of user's policies requires,
-// for `gatehouse posture`.
+// for `gatehouse posture`, knowing only the user and the posture: a
+// profile condition reading anything else fails closed (ChecksFor has
+// the whole input).
 func (s *Snapshot) Checks(user string, posture *api.PostureReport) []api.CheckResult {
-	u := s.Users[user]
+	return s.ChecksFor(Input{Identity: s.Identity(user), Posture: posture})
+}
+
+// ChecksFor runs every posture profile that any of in's user's policies
+// requires (in.App is ignored), profile conditions included.
+func (s *Snapshot) ChecksFor(in Input) []api.CheckResult {
+	u := s.Users[in.Identity.User]
 	var names []string
 	for _, p := range s.Policies {
 		if intersects(p.Groups, u.Groups) {
@@ -150,20 +163,18 @@ func (s *Snapshot) Checks(user string, posture *api.PostureReport) []api.CheckRe
 		}
 	}
 	sort.Strings(names)
-	return s.profileChecks(names, posture)
+	return s.profileChecks(names, s.newDecider(in))
 }
 
 // Query is the union of extra facts the profiles ask of every agent.
 func (s *Snapshot) Query() api.PostureQuery {
 	var q api.PostureQuery
 	for _, p := range s.Profiles {
-		for _, proc := range p.RequiredProcesses {
-			if !slices.Contains(q.Processes, proc) {
-				q.Processes = append(q.Processes, proc)
-			}
-		}
+		addQuery(&q, p)
 	}
 	sort.Strings(q.Processes)
+	sort.Strings(q.Forbidden)
+	sort.Strings(q.Files)
 	return q
 }
 
@@ -216,7 +227,10 @@ func (s *Snapshot) AppNames() []string {
 	return names
 }
 
-func (s *Snapshot) profileChecks(names []string, posture *api.PostureReport) []api.CheckResult {
+// profileChecks runs the named profiles' checks, each profile's
+// condition last, for dc's input.
+func (s *Snapshot) profileChecks(names []string, dc *decider) []api.CheckResult {
+	posture := dc.posture
 	var out []api.CheckResult
 	for _, name := range names {
 		prof, ok := s.Profiles[name]
@@ -232,6 +246,9 @@ func (s *Snapshot) profileChecks(names []string, posture *api.PostureReport) []a
 			r := c.run(posture)
 			r.Profile = name
 			out = append(out, r)
+		}
+		if prof.Condition != "" {
+			out = append(out, dc.profileCondition(name, prof.Condition))
 		}
 	}
 	return out
