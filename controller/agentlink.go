@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -62,6 +63,16 @@ func (s *AgentLink) Device() string { return s.device }
 
 // User is the user the link's device is enrolled to.
 func (s *AgentLink) User() string { return s.user }
+
+// SetSource records the link's remote address ("host:port", as
+// http.Request.RemoteAddr) for conditions on request.source_ip. Call it
+// before AttachAgent; an address that does not parse stays unknown (and
+// such a condition denies).
+func (s *AgentLink) SetSource(remoteAddr string) {
+	if ap, err := netip.ParseAddrPort(remoteAddr); err == nil {
+		s.ident.source = ap.Addr().Unmap()
+	}
+}
 
 // Outbox holds the messages to write, in order; they go before a waiting
 // decision set.

@@ -1,0 +1,50 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
+)
+
+// TestConditionOnSourceIPAndDeviceTags: the controller fills
+// request.source_ip with its agent link's remote address and device.tags
+// with the tags an admin gave the device, so a condition on them decides
+// end to end: no tag denies, tagging grants, a source network the link
+// is not in denies, and removing the tag revokes the live grant at the
+// gateway at once.
+func TestConditionOnSourceIPAndDeviceTags(t *testing.T) {
+	env := New(t, Options{})
+	env.Standard(t)
+	ctx := context.Background()
+	pol := api.Policy{Name: "eng-wiki", Groups: []string{"eng"}, Apps: []string{"wiki"},
+		Condition: "request.source_ip == '127.0.0.1' && 'corp' in device.tags"}
+	Must(t, adminclient.Create(ctx, env.Admin, api.PathPolicies, &pol))
+	peer := env.RawPeer(t, "alice")
+
+	denial(t, peer.request("wiki"), api.CodePolicyCondition, `policy "eng-wiki"`, "is false")
+
+	Must(t, env.Admin.LabelDevice(ctx, peer.DeviceID(), api.DeviceLabelRequest{Tags: []string{"corp"}}))
+	g := peer.Grant("wiki") // from 127.0.0.1 with tag corp: granted
+	if held := env.rawHome(t).held(g); len(held) == 0 {
+		t.Fatalf("gateway holds no peer for the granted tunnel")
+	}
+
+	// Untagging re-decides the device: the live grant is revoked at the
+	// gateway, not at the next renewal.
+	Must(t, env.Admin.LabelDevice(ctx, peer.DeviceID(), api.DeviceLabelRequest{}))
+	deadline := time.Now().Add(time.Second)
+	for len(env.rawHome(t).held(g)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway still holds the peer 1 s after the device lost its tag: %v", env.rawHome(t).held(g))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	Must(t, env.Admin.LabelDevice(ctx, peer.DeviceID(), api.DeviceLabelRequest{Tags: []string{"corp"}}))
+	pol.Condition = "request.source_ip.startsWith('10.') && 'corp' in device.tags"
+	Must(t, adminclient.Update(ctx, env.Admin, api.PathPolicies, pol.Name, &pol))
+	denial(t, peer.request("wiki"), api.CodePolicyCondition, "is false")
+}
