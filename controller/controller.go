@@ -213,6 +213,9 @@ func (c *Controller) Close() error {
 	}
 	c.DisconnectAgents("controller shutting down")
 	c.wg.Wait()
+	if c.grants != nil {
+		c.grants.Stop()
+	}
 	return c.store.Close()
 }
 

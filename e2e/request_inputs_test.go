@@ -48,3 +48,41 @@ func TestConditionOnSourceIPAndDeviceTags(t *testing.T) {
 	Must(t, adminclient.Update(ctx, env.Admin, api.PathPolicies, pol.Name, &pol))
 	denial(t, peer.request("wiki"), api.CodePolicyCondition, "is false")
 }
+
+// TestTimeWindowEdgesThroughTheController: a policy whose condition reads
+// request.time is decided again at its edge by the controller's grant
+// manager: a live grant is cut at the embedded gateway within a second
+// of the window closing, though its lease has a minute to run and the
+// next renewal is 20 s away; a request before a window opens is denied
+// and one after it is granted (the agent asks again).
+func TestTimeWindowEdgesThroughTheController(t *testing.T) {
+	env := New(t, Options{LeaseTTL: time.Minute})
+	env.Standard(t)
+	ctx := context.Background()
+	closes := time.Now().Truncate(time.Second).Add(3 * time.Second)
+	pol := api.Policy{Name: "eng-wiki", Groups: []string{"eng"}, Apps: []string{"wiki"},
+		Condition: "request.time < timestamp('" + closes.UTC().Format(time.RFC3339) + "')"}
+	Must(t, adminclient.Create(ctx, env.Admin, api.PathPolicies, &pol))
+	peer := env.RawPeer(t, "alice")
+	g := peer.Grant("wiki")
+	home := env.rawHome(t)
+	for len(home.held(g)) > 0 {
+		if time.Now().After(closes.Add(time.Second)) {
+			t.Fatalf("the gateway still holds the peer 1 s after the window closed at %v", closes)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if cut := time.Now(); cut.Before(closes) {
+		t.Fatalf("the peer was cut at %v, before the window closed at %v", cut, closes)
+	}
+	if !peer.Revoked() {
+		peer.await(time.Second, "revoke", func(m api.Envelope) bool { return m.Type == api.TypeRevoke })
+	}
+
+	opens := time.Now().Truncate(time.Second).Add(2 * time.Second)
+	pol.Condition = "request.time >= timestamp('" + opens.UTC().Format(time.RFC3339) + "')"
+	Must(t, adminclient.Update(ctx, env.Admin, api.PathPolicies, pol.Name, &pol))
+	denial(t, peer.request("wiki"), api.CodePolicyCondition, "is false")
+	time.Sleep(time.Until(opens))
+	peer.Grant("wiki") // fails the test if denied
+}
