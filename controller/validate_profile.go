@@ -40,11 +40,11 @@ func validateProfileChecks(p *api.PostureProfile) error {
 	}
 	for os, v := range p.MinOSVersions {
 		if !policy.IsOSFamily(os) && !(osNameRE.MatchString(os) && slices.Contains(knownOSNames, os)) {
-			return bad("--min-os-version %s=%s: %q is not an OS family (linux, darwin, windows) or a known os_name (%s)",
+			return bad("--min-os %s=%s: %q is not an OS family (linux, darwin, windows) or a known os_name (%s)",
 				Clip(os), Clip(v), Clip(os), strings.Join(knownOSNames, ", "))
 		}
 		if !versionRE.MatchString(v) {
-			return bad("--min-os-version %s=%s: %q is not a version like 22.04 or 14.2.1", os, Clip(v), Clip(v))
+			return bad("--min-os %s=%s: %q is not a version like 22.04 or 14.2.1", os, Clip(v), Clip(v))
 		}
 	}
 	if p.MaxDaysSinceUpdate < 0 || p.MaxDaysSinceUpdate > maxDaysSinceUpdate {
