@@ -57,30 +57,17 @@ func checksOf(prof api.PostureProfile) []check {
 
 // boolCheck passes only on a known true fact.
 func boolCheck(name, code, what, remedy string, fact func(*api.PostureReport) api.BoolFact) check {
+	// The messages are made once: a decision runs every check.
+	unknown, off, on := "the state of "+what+" is unknown", what+" is off", what+" is on"
+	if strings.HasPrefix(name, "process:") {
+		off, on = what+" is not running", what+" is running"
+	}
 	return check{name, func(p *api.PostureReport) api.CheckResult {
-		r := api.CheckResult{Check: name, Reason: api.Reason{Code: code, Remediation: remedy}}
 		f := api.BoolFact{}
 		if p != nil {
 			f = fact(p)
 		}
-		switch {
-		case !f.Known:
-			r.Status, r.Reason.Message = api.CheckUnknown, fmt.Sprintf("the state of %s is unknown", what)
-		case !f.Value:
-			r.Status, r.Reason.Message = api.CheckFail, fmt.Sprintf("%s is off", what)
-			if strings.HasPrefix(name, "process:") {
-				r.Reason.Message = fmt.Sprintf("%s is not running", what)
-			}
-		default:
-			r.Status, r.Reason.Message = api.CheckPass, fmt.Sprintf("%s is on", what)
-			if strings.HasPrefix(name, "process:") {
-				r.Reason.Message = fmt.Sprintf("%s is running", what)
-			}
-		}
-		if note := deviceNote(f.Reason); r.Status != api.CheckPass && note != "" {
-			r.Reason.Message += " (the device says: " + note + ")"
-		}
-		return r
+		return specResult(api.CheckResult{Check: name, Reason: api.Reason{Code: code, Remediation: remedy}}, f, true, unknown, off, on)
 	}}
 }
 
@@ -128,7 +115,7 @@ func stringCheck(name string, p *api.PostureReport, fact func(*api.PostureReport
 	case !ok(f.Value):
 		r.Status, r.Reason.Message = api.CheckFail, failure(f.Value)
 	default:
-		r.Status, r.Reason.Message = api.CheckPass, fmt.Sprintf("%s %s is fine", what, f.Value)
+		r.Status, r.Reason.Message = api.CheckPass, what+" "+f.Value+" is fine"
 	}
 	return r
 }

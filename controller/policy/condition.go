@@ -10,6 +10,7 @@ import (
 	_ "time/tzdata"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/interpreter"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
 )
@@ -129,7 +130,9 @@ func (s *Snapshot) Compile() {
 		s.conditions[i] = newCondition(p.Condition)
 	}
 	s.profileConds = map[string]condition{}
+	s.profileCheckList = make(map[string][]check, len(s.Profiles))
 	for name, p := range s.Profiles {
+		s.profileCheckList[name] = checksOf(p)
 		if p.Condition != "" {
 			s.profileConds[name] = newCondition(p.Condition)
 		}
@@ -206,75 +209,123 @@ func (dc *decider) eval(c *condition, src string) (string, bool) {
 	return "is true", true
 }
 
-// activation is what conditions see of dc's input, built once per
-// decider. Unknown facts are left out.
-func (dc *decider) activation() map[string]any {
-	if dc.vars != nil {
-		return dc.vars
+// activation is what conditions see of dc's input, one per decider.
+func (dc *decider) activation() *activation {
+	if dc.vars == nil {
+		dc.vars = &activation{in: &dc.in}
 	}
-	in := dc.in
-	groups := in.Identity.Groups
-	if groups == nil {
-		groups = []string{}
-	}
-	claims := in.Identity.Claims
-	if claims == nil {
-		claims = map[string]string{}
-	}
-	tags := in.Device.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	v := map[string]any{
-		"device.id": in.Device.ID, "device.tags": tags,
-		"user.name": in.Identity.User, "user.groups": groups, "user.claims": claims,
-		"user.signed_in": in.Session != nil,
-		"request.time":   in.Time,
-	}
-	if in.SourceIP != "" {
-		v["request.source_ip"] = in.SourceIP
-	}
-	if s := in.Session; s != nil {
-		v["user.session_age_seconds"] = int64(in.Time.Sub(s.AuthAt).Seconds())
-		if !s.MFAAt.IsZero() {
-			v["user.mfa_age_seconds"] = int64(in.Time.Sub(s.MFAAt).Seconds())
-		}
-	}
-	if p := in.Posture; p != nil {
-		for name, f := range map[string]api.StringFact{"device.os": p.OSFamily, "device.os_name": p.OSName,
-			"device.os_version": p.OSVersion, "device.kernel": p.Kernel, "device.hostname": p.Hostname} {
-			if f.Known {
-				v[name] = f.Value
-			}
-		}
-		facts := map[string]bool{}
-		for name, f := range map[string]api.BoolFact{"disk_encryption": p.DiskEncryption, "firewall": p.Firewall,
-			"screen_lock": p.ScreenLock, "secure_boot": p.SecureBoot, "auto_updates": p.AutoUpdates, "sip": p.SIP,
-			"gatekeeper": p.Gatekeeper, "antivirus": p.Antivirus, "domain_joined": p.DomainJoined} {
-			if f.Known {
-				facts[name] = f.Value
-			}
-		}
-		v["device.facts"] = facts
-		v["device.processes"], v["device.forbidden"], v["device.files"] = knownBools(p.Processes), knownBools(p.Forbidden), knownBools(p.Files)
-		if p.DaysSinceUpdate.Known {
-			v["device.days_since_update"] = p.DaysSinceUpdate.Value
-		}
-		if p.AgentVersion != "" {
-			v["device.agent_version"] = p.AgentVersion
-		}
-	}
-	dc.vars = v
-	return v
+	return dc.vars
 }
 
-// knownBools is the known facts of m.
-func knownBools(m map[string]api.BoolFact) map[string]bool {
-	out := make(map[string]bool, len(m))
-	for name, f := range m {
-		if f.Known {
-			out[name] = f.Value
+// activation resolves a condition's attributes on demand: a condition
+// reads a few of them, so only those are built (the maps once per
+// decider). A fact not known for this input does not resolve, so reading
+// it is an evaluation error, which denies.
+type activation struct {
+	in *Input
+	// Built on first use.
+	facts, procs, forbidden, files map[string]bool
+}
+
+var _ interpreter.Activation = (*activation)(nil)
+
+// Parent implements interpreter.Activation: there is none.
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+// ResolveName implements interpreter.Activation.
+func (a *activation) ResolveName(name string) (any, bool) {
+	in := a.in
+	p := in.Posture
+	switch name {
+	case "device.id":
+		return in.Device.ID, true
+	case "device.tags":
+		return orEmpty(in.Device.Tags), true
+	case "user.name":
+		return in.Identity.User, true
+	case "user.groups":
+		return orEmpty(in.Identity.Groups), true
+	case "user.claims":
+		if in.Identity.Claims == nil {
+			return map[string]string{}, true
+		}
+		return in.Identity.Claims, true
+	case "user.signed_in":
+		return in.Session != nil, true
+	case "user.session_age_seconds":
+		if in.Session == nil {
+			return nil, false
+		}
+		return int64(in.Time.Sub(in.Session.AuthAt).Seconds()), true
+	case "user.mfa_age_seconds":
+		if in.Session == nil || in.Session.MFAAt.IsZero() {
+			return nil, false
+		}
+		return int64(in.Time.Sub(in.Session.MFAAt).Seconds()), true
+	case "request.time":
+		return in.Time, true
+	case "request.source_ip":
+		return in.SourceIP, in.SourceIP != ""
+	}
+	if p == nil {
+		return nil, false
+	}
+	switch name {
+	case "device.os":
+		return p.OSFamily.Value, p.OSFamily.Known
+	case "device.os_name":
+		return p.OSName.Value, p.OSName.Known
+	case "device.os_version":
+		return p.OSVersion.Value, p.OSVersion.Known
+	case "device.kernel":
+		return p.Kernel.Value, p.Kernel.Known
+	case "device.hostname":
+		return p.Hostname.Value, p.Hostname.Known
+	case "device.days_since_update":
+		return p.DaysSinceUpdate.Value, p.DaysSinceUpdate.Known
+	case "device.agent_version":
+		return p.AgentVersion, p.AgentVersion != ""
+	case "device.facts":
+		if a.facts == nil {
+			a.facts = make(map[string]bool, 9)
+			for _, f := range []struct {
+				name string
+				f    api.BoolFact
+			}{{"disk_encryption", p.DiskEncryption}, {"firewall", p.Firewall}, {"screen_lock", p.ScreenLock},
+				{"secure_boot", p.SecureBoot}, {"auto_updates", p.AutoUpdates}, {"sip", p.SIP},
+				{"gatekeeper", p.Gatekeeper}, {"antivirus", p.Antivirus}, {"domain_joined", p.DomainJoined}} {
+				if f.f.Known {
+					a.facts[f.name] = f.f.Value
+				}
+			}
+		}
+		return a.facts, true
+	case "device.processes":
+		return knownBools(&a.procs, p.Processes), true
+	case "device.forbidden":
+		return knownBools(&a.forbidden, p.Forbidden), true
+	case "device.files":
+		return knownBools(&a.files, p.Files), true
+	}
+	return nil, false
+}
+
+func orEmpty(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// knownBools is the known facts of m, built into *built on first use.
+func knownBools(built *map[string]bool, m map[string]api.BoolFact) map[string]bool {
+	if *built == nil {
+		*built = make(map[string]bool, len(m))
+		for name, f := range m {
+			if f.Known {
+				(*built)[name] = f.Value
+			}
 		}
 	}
-	return out
+	return *built
 }

@@ -22,6 +22,8 @@ type Snapshot struct {
 	conditions []condition
 	// profileConds are Profiles' compiled conditions, by name (Compile).
 	profileConds map[string]condition
+	// profileCheckList are Profiles' typed checks, made once (Compile).
+	profileCheckList map[string][]check
 	// edgeSteps are, by index of Policies, how finely each policy's
 	// decision may change with the time alone (Compile, edges.go).
 	edgeSteps []time.Duration
@@ -65,7 +67,7 @@ type decider struct {
 	posture   *api.PostureReport
 	now       time.Time
 	failing   map[int][]api.Reason // by policy index: the reasons it fails (none: passes)
-	vars      map[string]any       // what conditions see; built on first use
+	vars      *activation          // what conditions see; built on first use
 }
 
 func (s *Snapshot) newDecider(in Input) *decider {
@@ -231,7 +233,11 @@ func (s *Snapshot) AppNames() []string {
 // condition last, for dc's input.
 func (s *Snapshot) profileChecks(names []string, dc *decider) []api.CheckResult {
 	posture := dc.posture
-	var out []api.CheckResult
+	n := 0
+	for _, name := range names {
+		n += len(s.profileCheckList[name]) + 1
+	}
+	out := make([]api.CheckResult, 0, n)
 	for _, name := range names {
 		prof, ok := s.Profiles[name]
 		if !ok {
@@ -242,7 +248,11 @@ func (s *Snapshot) profileChecks(names []string, dc *decider) []api.CheckResult 
 					Remediation: "Ask an admin to fix the policy"}})
 			continue
 		}
-		for _, c := range checksOf(prof) {
+		cs, ok := s.profileCheckList[name]
+		if !ok || len(s.profileCheckList) == 0 {
+			cs = checksOf(prof) // not compiled: the same checks, made now
+		}
+		for _, c := range cs {
 			r := c.run(posture)
 			r.Profile = name
 			out = append(out, r)

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
@@ -166,24 +167,45 @@ func newChecksOf(prof api.PostureProfile) []check {
 
 // osBoolCheck is boolCheck with the remediation for the device's OS.
 func osBoolCheck(name, code, what string, remedy osText, fact func(*api.PostureReport) api.BoolFact) check {
-	return check{name, func(p *api.PostureReport) api.CheckResult {
-		return boolCheck(name, code, what, remedy.on(p), fact).run(p)
-	}}
+	byOS := osChecks{
+		linux:   boolCheck(name, code, what, remedy.on(&api.PostureReport{OSFamily: api.KnownString(familyLinux)}), fact),
+		darwin:  boolCheck(name, code, what, remedy.on(&api.PostureReport{OSFamily: api.KnownString(familyDarwin)}), fact),
+		windows: boolCheck(name, code, what, remedy.on(&api.PostureReport{OSFamily: api.KnownString(familyWindows)}), fact),
+		other:   boolCheck(name, code, what, remedy.other, fact),
+	}
+	return check{name, func(p *api.PostureReport) api.CheckResult { return byOS.on(p).run(p) }}
+}
+
+// osChecks is one check per OS family, made once.
+type osChecks struct{ linux, darwin, windows, other check }
+
+func (c osChecks) on(p *api.PostureReport) check {
+	if p != nil && p.OSFamily.Known {
+		switch p.OSFamily.Value {
+		case familyLinux:
+			return c.linux
+		case familyDarwin:
+			return c.darwin
+		case familyWindows:
+			return c.windows
+		}
+	}
+	return c.other
 }
 
 // platformCheck runs c on devices of family only; on a device of another
 // known family it passes as not applicable (SIP means nothing on Linux),
 // and on a device whose family is unknown it is unknown.
 func platformCheck(family string, c check) check {
+	unknown := c.run(nil) // the failing reason, for its code and remediation
+	unknown.Reason.Message = "the operating system is unknown, so " + c.name + " cannot be checked"
 	return check{c.name, func(p *api.PostureReport) api.CheckResult {
-		if p != nil && p.OSFamily.Known && p.OSFamily.Value != family {
-			r := c.run(nil) // the failing reason, for its code and remediation
-			r.Status, r.Reason.Message = api.CheckPass, fmt.Sprintf("%s does not apply to %s devices", c.name, deviceNote(p.OSFamily.Value))
-			return r
-		}
-		if p == nil || !p.OSFamily.Known {
-			r := c.run(nil)
-			r.Reason.Message = fmt.Sprintf("the operating system is unknown, so %s cannot be checked", c.name)
+		switch {
+		case p == nil || !p.OSFamily.Known:
+			return unknown
+		case p.OSFamily.Value != family:
+			r := unknown
+			r.Status, r.Reason.Message = api.CheckPass, c.name+" does not apply to "+deviceNote(p.OSFamily.Value)+" devices"
 			return r
 		}
 		return c.run(p)
@@ -239,7 +261,7 @@ func minOSVersions(mins map[string]string) check {
 		case CompareVersions(v.Value, min) < 0:
 			r.Status, r.Reason.Message = api.CheckFail, fmt.Sprintf("%s %s is older than %s", key, deviceNote(v.Value), min)
 		default:
-			r.Status, r.Reason.Message = api.CheckPass, fmt.Sprintf("%s %s is %s or newer", key, deviceNote(v.Value), min)
+			r.Status, r.Reason.Message = api.CheckPass, key+" "+deviceNote(v.Value)+" is "+min+" or newer"
 		}
 		return r
 	}}
@@ -260,7 +282,7 @@ func daysSinceUpdate(max int) check {
 		case f.Value > int64(max):
 			r.Status, r.Reason.Message = api.CheckFail, fmt.Sprintf("the OS was last updated %d days ago; at most %d are allowed", f.Value, max)
 		default:
-			r.Status, r.Reason.Message = api.CheckPass, fmt.Sprintf("the OS was updated %d days ago (at most %d allowed)", f.Value, max)
+			r.Status, r.Reason.Message = api.CheckPass, "the OS was updated "+strconv.FormatInt(f.Value, 10)+" days ago (at most "+strconv.Itoa(max)+" allowed)"
 		}
 		return r
 	}}
@@ -296,7 +318,7 @@ func minAgentVersion(min string) check {
 		case CompareVersions(v, strings.TrimPrefix(min, "v")) < 0:
 			r.Reason.Message = fmt.Sprintf("agent %s is older than %s", got, min)
 		default:
-			r.Status, r.Reason.Message = api.CheckPass, fmt.Sprintf("agent %s is %s or newer", got, min)
+			r.Status, r.Reason.Message = api.CheckPass, "agent "+got+" is "+min+" or newer"
 		}
 		return r
 	}}
@@ -309,14 +331,16 @@ func forbiddenSoftware(spec string) check {
 	if path, _, _ := api.ParseSoftwareSpec(spec); path != "" {
 		what = path
 	}
+	r := api.CheckResult{Check: name, Reason: api.Reason{Code: api.CodePostureForbiddenPrefix + spec,
+		Remediation: fmt.Sprintf("Quit %s and uninstall it: your IT department does not allow it on devices that reach this app", what)}}
+	unknown, running, notRunning := fmt.Sprintf("whether forbidden software %q runs is unknown", spec),
+		fmt.Sprintf("forbidden software %q is running", spec), fmt.Sprintf("forbidden software %q is not running", spec)
 	return check{name, func(p *api.PostureReport) api.CheckResult {
-		r := api.CheckResult{Check: name, Reason: api.Reason{Code: api.CodePostureForbiddenPrefix + spec,
-			Remediation: fmt.Sprintf("Quit %s and uninstall it: your IT department does not allow it on devices that reach this app", what)}}
-		if p == nil {
-			p = &api.PostureReport{}
+		f := api.BoolFact{}
+		if p != nil {
+			f = p.Forbidden[spec]
 		}
-		return specResult(r, p.Forbidden[spec], false, fmt.Sprintf("whether forbidden software %q runs is unknown", spec),
-			fmt.Sprintf("forbidden software %q is running", spec), fmt.Sprintf("forbidden software %q is not running", spec))
+		return specResult(r, f, false, unknown, running, notRunning)
 	}}
 }
 
@@ -332,13 +356,14 @@ func requiredFile(spec string) check {
 	if sum != "" {
 		missing += " or its contents differ"
 	}
+	r := api.CheckResult{Check: name, Reason: api.Reason{Code: api.CodePostureFilePrefix + spec, Remediation: remedy}}
+	unknown, present := fmt.Sprintf("whether required file %s is present is unknown", path), fmt.Sprintf("required file %s is present", path)
 	return check{name, func(p *api.PostureReport) api.CheckResult {
-		r := api.CheckResult{Check: name, Reason: api.Reason{Code: api.CodePostureFilePrefix + spec, Remediation: remedy}}
-		if p == nil {
-			p = &api.PostureReport{}
+		f := api.BoolFact{}
+		if p != nil {
+			f = p.Files[spec]
 		}
-		return specResult(r, p.Files[spec], true, fmt.Sprintf("whether required file %s is present is unknown", path),
-			missing, fmt.Sprintf("required file %s is present", path))
+		return specResult(r, f, true, unknown, missing, present)
 	}}
 }
 
