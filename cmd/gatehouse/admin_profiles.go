@@ -40,7 +40,7 @@ func profileFlags(f *pflag.FlagSet) {
 	f.Bool("antivirus", false, "Windows: require Microsoft Defender real-time protection (other OSes pass)")
 	f.Bool("domain-joined", false, "Windows: require the computer to be joined to a domain (other OSes pass)")
 	f.String("condition", "", "a CEL expression over device.*, user.* and request.* that must be true too, "+
-		"e.g. \"'corp' in device.tags\" (see docs/policy.md)")
+		"e.g. \"'corp' in device.tags\"; a false, failing or unknown result fails the profile's \"condition\" check (docs/decisions.md, Policy conditions in CEL)")
 }
 
 // applyProfileFlags sets the fields of p whose flags were given. A list
