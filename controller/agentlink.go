@@ -432,9 +432,11 @@ func (c *Controller) sendDecisions(s *AgentLink) {
 	in := c.inputLocked(s.user, s.device, "", now)
 	msg := api.DecisionsMsg{Apps: apps, Decisions: c.snap.DecideAll(in, names),
 		Checks: c.snap.ChecksFor(in), Query: c.snap.Query()}
+	edge := c.snap.DecisionsEdge(in, names)
 	c.decisionSeq++
 	seq := c.decisionSeq
 	c.mu.Unlock()
+	c.noteDecisionEdge(s.device, edge)
 	pages, tooBig := api.SplitDecisions(msg, api.MaxMessageBytes)
 	if len(tooBig) > 0 {
 		c.log.Error("decisions too large for a message left out; make the app smaller", "device", s.device, "left_out", tooBig)

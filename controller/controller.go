@@ -121,6 +121,8 @@ type Controller struct {
 	// so a link never replaces a newer set with an older one.
 	decisionSeq uint64
 
+	edges decisionEdges // when each link's decision set next changes with the time (edges.go)
+
 	cancel      context.CancelFunc
 	unsubscribe func()         // from identity's events
 	wg          sync.WaitGroup // the renewal loop and the identity watcher
@@ -216,6 +218,7 @@ func (c *Controller) Close() error {
 	if c.grants != nil {
 		c.grants.Stop()
 	}
+	c.stopDecisionEdges()
 	return c.store.Close()
 }
 

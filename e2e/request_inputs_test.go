@@ -54,7 +54,8 @@ func TestConditionOnSourceIPAndDeviceTags(t *testing.T) {
 // manager: a live grant is cut at the embedded gateway within a second
 // of the window closing, though its lease has a minute to run and the
 // next renewal is 20 s away; a request before a window opens is denied
-// and one after it is granted (the agent asks again).
+// and one after it is granted (the agent asks again); the agent's
+// decision list turns to allowed at the opening edge without asking.
 func TestTimeWindowEdgesThroughTheController(t *testing.T) {
 	env := New(t, Options{LeaseTTL: time.Minute})
 	env.Standard(t)
@@ -83,6 +84,27 @@ func TestTimeWindowEdgesThroughTheController(t *testing.T) {
 	pol.Condition = "request.time >= timestamp('" + opens.UTC().Format(time.RFC3339) + "')"
 	Must(t, adminclient.Update(ctx, env.Admin, api.PathPolicies, pol.Name, &pol))
 	denial(t, peer.request("wiki"), api.CodePolicyCondition, "is false")
-	time.Sleep(time.Until(opens))
+	// At the edge the agent is told, unasked, that wiki is allowed now.
+	seen := len(peer.Messages(api.TypeDecisions))
+	for allowed := false; !allowed; {
+		if time.Now().After(opens.Add(time.Second)) {
+			t.Fatalf("no decision set allowing wiki within 1 s of its window opening at %v", opens)
+		}
+		sets := peer.Messages(api.TypeDecisions)
+		for _, m := range sets[seen:] {
+			var d api.DecisionsMsg
+			Must(t, m.Decode(&d))
+			for _, dec := range d.Decisions {
+				if dec.App == "wiki" {
+					allowed = dec.Allowed
+				}
+			}
+		}
+		seen = len(sets)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if now := time.Now(); now.Before(opens) {
+		t.Fatalf("wiki shown allowed at %v, before its window opened at %v", now, opens)
+	}
 	peer.Grant("wiki") // fails the test if denied
 }

@@ -7,6 +7,8 @@ import (
 	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/overloads"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
 )
 
 // Time edges: a decision whose conditions read the clock (request.time,
@@ -72,6 +74,24 @@ func (s *Snapshot) compileEdges() {
 // clock a condition of a policy giving the app reads, or the moment a
 // policy's MFA or session age runs out. Zero: it never does.
 func (s *Snapshot) NextEdge(in Input) time.Time {
+	return s.nextEdge(in, func(p api.Policy) bool { return slices.Contains(p.Apps, in.App) })
+}
+
+// DecisionsEdge is NextEdge for the decisions on apps together (in.App
+// is ignored): the earliest moment one of them may change.
+func (s *Snapshot) DecisionsEdge(in Input, apps []string) time.Time {
+	return s.nextEdge(in, func(p api.Policy) bool {
+		for _, a := range p.Apps {
+			if slices.Contains(apps, a) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// nextEdge is the next edge of the policies of in's groups that gives.
+func (s *Snapshot) nextEdge(in Input, gives func(api.Policy) bool) time.Time {
 	var next time.Time
 	earliest := func(t time.Time) {
 		if t.After(in.Time) && (next.IsZero() || t.Before(next)) {
@@ -79,11 +99,8 @@ func (s *Snapshot) NextEdge(in Input) time.Time {
 		}
 	}
 	for i, p := range s.Policies {
-		if !slices.Contains(p.Apps, in.App) || !intersects(p.Groups, in.Identity.Groups) {
-			continue
-		}
-		if i >= len(s.edgeSteps) { // never compiled: it denies, and stays so
-			continue
+		if i >= len(s.edgeSteps) || !intersects(p.Groups, in.Identity.Groups) || !gives(p) {
+			continue // (never compiled: it denies, and stays so)
 		}
 		if step := s.edgeSteps[i]; step > 0 {
 			earliest(in.Time.Truncate(step).Add(step))
