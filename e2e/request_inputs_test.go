@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,15 +27,23 @@ func TestConditionOnSourceIPAndDeviceTags(t *testing.T) {
 
 	denial(t, peer.request("wiki"), api.CodePolicyCondition, `policy "eng-wiki"`, "is false")
 
-	Must(t, env.Admin.LabelDevice(ctx, peer.DeviceID(), api.DeviceLabelRequest{Tags: []string{"corp"}}))
+	Must(t, env.Admin.LabelDevice(ctx, peer.DeviceID(), api.DeviceLabelRequest{Name: "laptop-1", Tags: []string{"x"}}))
+	env.admin(t, false, "devices", "tag", peer.DeviceID(), "corp", "lab")
 	g := peer.Grant("wiki") // from 127.0.0.1 with tag corp: granted
+	devs, err := adminclient.List[api.Device](ctx, env.Admin, api.PathDevices)
+	Must(t, err)
+	for _, d := range devs {
+		if d.ID == peer.DeviceID() && (d.Name != "laptop-1" || strings.Join(d.Tags, ",") != "x,corp,lab") {
+			t.Errorf("after devices tag, device = name %q tags %q, want laptop-1 with x,corp,lab", d.Name, d.Tags)
+		}
+	}
 	if held := env.rawHome(t).held(g); len(held) == 0 {
 		t.Fatalf("gateway holds no peer for the granted tunnel")
 	}
 
 	// Untagging re-decides the device: the live grant is revoked at the
 	// gateway, not at the next renewal.
-	Must(t, env.Admin.LabelDevice(ctx, peer.DeviceID(), api.DeviceLabelRequest{}))
+	env.admin(t, false, "devices", "untag", peer.DeviceID(), "corp")
 	deadline := time.Now().Add(time.Second)
 	for len(env.rawHome(t).held(g)) > 0 {
 		if time.Now().After(deadline) {
