@@ -34,6 +34,26 @@ const (
 	CodePostureFirewall       = "posture.firewall"
 	// CodePostureProcessPrefix + a process name: a required process.
 	CodePostureProcessPrefix = "posture.process:"
+	// Issue 8's typed checks (PostureProfile's newer fields).
+	CodePostureMinOSVersions   = "posture.min_os_versions" // MinOSVersions, per os_name or os_family
+	CodePostureScreenLock      = "posture.screen_lock"
+	CodePostureSecureBoot      = "posture.secure_boot"
+	CodePostureAutoUpdates     = "posture.auto_updates"
+	CodePostureDaysSinceUpdate = "posture.max_days_since_update"
+	CodePostureMinAgentVersion = "posture.min_agent_version" // older, a development build, or not a version
+	CodePostureSIP             = "posture.sip"
+	CodePostureGatekeeper      = "posture.gatekeeper"
+	CodePostureAntivirus       = "posture.antivirus"
+	CodePostureDomainJoined    = "posture.domain_joined"
+	// CodePostureForbiddenPrefix + a spec: forbidden software runs (or
+	// whether it does is unknown).
+	CodePostureForbiddenPrefix = "posture.forbidden:"
+	// CodePostureFilePrefix + a spec: a required file is missing, differs
+	// or is unknown.
+	CodePostureFilePrefix = "posture.file:"
+	// CodePostureCondition: a posture profile's CEL condition is false,
+	// failed or read an unknown fact.
+	CodePostureCondition = "posture.condition"
 
 	// Grant lifecycle, decided by the controller.
 	CodeGatewayUnavailable  = "gateway.unavailable"  // the app's gateway refused or could not take the peer

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -62,6 +63,16 @@ func (s *AgentLink) Device() string { return s.device }
 
 // User is the user the link's device is enrolled to.
 func (s *AgentLink) User() string { return s.user }
+
+// SetSource records the link's remote address ("host:port", as
+// http.Request.RemoteAddr) for conditions on request.source_ip. Call it
+// before AttachAgent; an address that does not parse stays unknown (and
+// such a condition denies).
+func (s *AgentLink) SetSource(remoteAddr string) {
+	if ap, err := netip.ParseAddrPort(remoteAddr); err == nil {
+		s.ident.source = ap.Addr().Unmap()
+	}
+}
 
 // Outbox holds the messages to write, in order; they go before a waiting
 // decision set.
@@ -408,7 +419,6 @@ func (c *Controller) liveDevices(devs []api.Device) {
 func (c *Controller) sendDecisions(s *AgentLink) {
 	now := time.Now()
 	c.mu.Lock()
-	rep := c.postureLocked(s.device, now)
 	entitled := c.snap.Entitled(s.user)
 	apps := appInfos(c.snap, entitled)
 	// Apps the agent asked for outside the user's entitlement get their
@@ -419,11 +429,14 @@ func (c *Controller) sendDecisions(s *AgentLink) {
 			names = append(names, app)
 		}
 	}
-	msg := api.DecisionsMsg{Apps: apps, Decisions: c.snap.DecideAll(c.inputLocked(s.user, s.device, "", now), names),
-		Checks: c.snap.WaiveChecks(s.user, s.device, now, c.snap.Checks(s.user, rep)), Query: c.snap.Query()}
+	in := c.inputLocked(s.user, s.device, "", now)
+	msg := api.DecisionsMsg{Apps: apps, Decisions: c.snap.DecideAll(in, names),
+		Checks: c.snap.WaiveChecks(s.user, s.device, now, c.snap.ChecksFor(in)), Query: c.snap.Query()}
+	edge := c.snap.DecisionsEdge(in, names)
 	c.decisionSeq++
 	seq := c.decisionSeq
 	c.mu.Unlock()
+	c.noteDecisionEdge(s.device, edge)
 	pages, tooBig := api.SplitDecisions(msg, api.MaxMessageBytes)
 	if len(tooBig) > 0 {
 		c.log.Error("decisions too large for a message left out; make the app smaller", "device", s.device, "left_out", tooBig)

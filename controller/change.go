@@ -90,6 +90,10 @@ func (c *Controller) commit(ctx context.Context, ch Change) error {
 	if len(ch.Devices) > 0 {
 		c.forgetDevices(ctx, ch.Devices, forgetReasons[ch.Object])
 	}
+	if ch.Object == ObjectDevice && ch.Kind == Updated {
+		// Its name or tags changed: conditions read device.tags.
+		c.redecideIdentity(ctx, ch.Name)
+	}
 	if !ch.Object.inPolicy() {
 		return nil
 	}

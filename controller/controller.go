@@ -131,6 +131,8 @@ type Controller struct {
 	// so a link never replaces a newer set with an older one.
 	decisionSeq uint64
 
+	edges decisionEdges // when each link's decision set next changes with the time (edges.go)
+
 	cancel      context.CancelFunc
 	unsubscribe func()         // from identity's events
 	wg          sync.WaitGroup // the renewal loop and the identity watcher
@@ -231,6 +233,10 @@ func (c *Controller) Close() error {
 	}
 	c.DisconnectAgents("controller shutting down")
 	c.wg.Wait()
+	if c.grants != nil {
+		c.grants.Stop()
+	}
+	c.stopDecisionEdges()
 	return c.store.Close()
 }
 

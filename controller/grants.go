@@ -21,7 +21,7 @@ import (
 // its events.
 func newGrants(c *Controller, overlays ipam.Allocator) *grants.Manager {
 	m := grants.New(grants.Config{Lease: c.cfg.LeaseTTL, Clock: grants.SystemClock{}, Policy: grantPolicy{c},
-		Presence: linkPresence{c}, Overlays: overlays, Logger: c.log.With("component", "grants")})
+		Presence: linkPresence{c}, Overlays: overlays, Logger: c.log.With("component", "grants"), NextEdge: c.nextEdge})
 	m.Subscribe(c.pushToAgent)
 	return m
 }
@@ -66,6 +66,14 @@ func (c *Controller) postureLocked(device string, now time.Time) *api.PostureRep
 func (c *Controller) decideLocked(user, device, app string, now time.Time) api.Decision {
 	var engine policy.Engine = c.snap
 	return engine.Evaluate(c.inputLocked(user, device, app, now))
+}
+
+// nextEdge is when user's device's decision on app may next change with
+// the time alone (policy.Snapshot.NextEdge).
+func (c *Controller) nextEdge(user, device, app string, now time.Time) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.snap.NextEdge(c.inputLocked(user, device, app, now))
 }
 
 // grantPolicy is the policy as the grant manager asks it.

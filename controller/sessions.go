@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -30,7 +31,11 @@ type deviceIdent struct {
 	disabled    bool   // the user is disabled
 	state       string // policy.DeviceApproved, …; "" when unknown (fails closed)
 	interactive bool
+	tags        []string     // an admin's tags on the device (device.tags)
 	session     *linkSession // nil when no live session was presented
+	// source is the address the device's link comes from, as this
+	// controller sees it (request.source_ip); invalid when unknown.
+	source netip.Addr
 }
 
 // linkSession is the signed-in session a device's link presented.
@@ -54,7 +59,10 @@ func (c *Controller) inputLocked(user, device, app string, now time.Time) policy
 		return in // state unknown: fails closed
 	}
 	in.Identity.Disabled = id.disabled
-	in.Device.State, in.Device.Interactive = id.state, id.interactive
+	in.Device.State, in.Device.Interactive, in.Device.Tags = id.state, id.interactive, id.tags
+	if id.source.IsValid() {
+		in.SourceIP = id.source.String()
+	}
 	if s := id.session; s != nil {
 		in.Session = &policy.Session{Methods: s.methods, AuthAt: s.authAt, MFAAt: s.mfaAt}
 	}
@@ -209,7 +217,7 @@ func (c *Controller) reloadIdent(ctx context.Context, device string) bool {
 	if c.idents[device] != id {
 		return true // replaced by a newer link meanwhile, which read its own
 	}
-	id.disabled, id.state, id.interactive = facts.disabled, facts.state, facts.interactive
+	id.disabled, id.state, id.interactive, id.tags = facts.disabled, facts.state, facts.interactive, facts.tags
 	if ended != nil && id.session != nil && id.session.id == sessID {
 		c.endSessionLocked(device, id, ended)
 	}
@@ -226,7 +234,7 @@ func (c *Controller) readIdent(ctx context.Context, device, user string) deviceI
 			c.log.Error("read device state; denying until it can be read", "device", device, "err", err)
 		}
 	} else {
-		out.state, out.interactive = rec.State, rec.Interactive
+		out.state, out.interactive, out.tags = rec.State, rec.Interactive, rec.Tags
 	}
 	acct, err := c.idStore.Account(ctx, user)
 	if err != nil {

@@ -141,7 +141,7 @@ func validateProfile(_ context.Context, p *api.PostureProfile) error {
 			return Invalid("posture profile %q: required process %q must be an absolute executable path (/usr/sbin/sshd[:sha256]) or a process name", p.Name, proc)
 		}
 	}
-	return nil
+	return validateProfileChecks(p)
 }
 
 // validatePolicy refuses references to apps and profiles that do not exist

@@ -62,7 +62,7 @@ func devicesCmd() *cobra.Command {
 				stamp(d.EnrolledAt), stamp(d.LastSeen)}
 		}}
 	cmds := k.commands()
-	return group("devices", "Manage devices", cmds[0], cmds[2])
+	return group("devices", "Manage devices", append([]*cobra.Command{cmds[0], cmds[2]}, deviceTagCmds()...)...)
 }
 
 func grantsCmd() *cobra.Command {

@@ -69,33 +69,18 @@ func appsAdminCmd() *cobra.Command {
 
 func profilesCmd() *cobra.Command {
 	k := kind[api.PostureProfile]{use: "posture profiles", path: api.PathPostureProfiles,
-		header: "NAME\tOS\tMIN KERNEL\tMIN OS\tDISK ENC\tFIREWALL\tPROCESSES",
+		header: "NAME\tOS\tMIN KERNEL\tMIN OS\tDISK ENC\tFIREWALL\tPROCESSES\tOTHER CHECKS",
 		row: func(p api.PostureProfile) []string {
 			return []string{p.Name, p.OSFamily, p.MinKernel, p.MinOSVersion, fmt.Sprint(p.DiskEncryption),
-				fmt.Sprint(p.Firewall), strings.Join(p.RequiredProcesses, ",")}
+				fmt.Sprint(p.Firewall), strings.Join(p.RequiredProcesses, ","), profileChecks(p)}
 		}}
 	create := createCmd("create NAME", "Create a posture profile", api.PathPostureProfiles, cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) api.PostureProfile {
-		f := cmd.Flags()
 		p := api.PostureProfile{Name: args[0]}
-		p.OSFamily, _ = f.GetString("os-family")
-		p.MinKernel, _ = f.GetString("min-kernel")
-		p.MinOSVersion, _ = f.GetString("min-os-version")
-		p.DiskEncryption, _ = f.GetBool("disk-encryption")
-		p.Firewall, _ = f.GetBool("firewall")
-		p.RequiredProcesses, _ = f.GetStringSlice("require-process")
-		software, _ := f.GetStringArray("require-software")
-		p.RequiredProcesses = append(p.RequiredProcesses, software...)
+		applyProfileFlags(cmd.Flags(), &p)
 		return p
 	})
-	f := create.Flags()
-	f.String("os-family", "", "linux, darwin or windows")
-	f.String("min-kernel", "", "minimum kernel version, e.g. 6.1")
-	f.String("min-os-version", "", "minimum OS version, e.g. 12")
-	f.Bool("disk-encryption", false, "require an encrypted system disk")
-	f.Bool("firewall", false, "require the firewall on")
-	f.StringSlice("require-process", nil, "process name that must be running (repeatable; any user can fake a name, prefer --require-software)")
-	f.StringArray("require-software", nil, "PATH[:SHA256] of a root-owned executable that must be running (repeatable), e.g. /usr/sbin/sshd")
-	return group("profiles", "Manage posture profiles", append(k.commands(), create)...)
+	profileFlags(create.Flags())
+	return group("profiles", "Manage posture profiles", append(k.commands(), create, profileUpdateCmd())...)
 }
 
 func policiesCmd() *cobra.Command {

@@ -44,7 +44,11 @@ func postureCmd() *cobra.Command {
 			}
 			rows = nil
 			for _, c := range p.Checks {
-				rows = append(rows, []string{"  " + c.Profile, c.Check, strings.ToUpper(c.Status), c.Reason.Message})
+				detail := c.Reason.Message
+				if c.Status != api.CheckPass && c.Reason.Remediation != "" {
+					detail += " — fix: " + c.Reason.Remediation
+				}
+				rows = append(rows, []string{"  " + c.Profile, c.Check, strings.ToUpper(c.Status), detail})
 			}
 			table(cmd, "  PROFILE\tCHECK\tSTATUS\tDETAIL", rows)
 			return nil
@@ -73,7 +77,7 @@ func facts(r api.PostureReport) [][2]string {
 			}
 			sort.Strings(keys)
 			for _, k := range keys {
-				out = append(out, [2]string{"process " + k, withReason(show(f[k].Known, f[k].Value), f[k].Reason)})
+				out = append(out, [2]string{specLabel[name] + " " + k, withReason(show(f[k].Known, f[k].Value), f[k].Reason)})
 			}
 		case string:
 			out = append(out, [2]string{name, f})
@@ -81,6 +85,10 @@ func facts(r api.PostureReport) [][2]string {
 	}
 	return out
 }
+
+// specLabel names the facts of a map of asked-for specs, by its JSON name
+// (forbidden: true while the forbidden program runs).
+var specLabel = map[string]string{"processes": "process", "forbidden": "forbidden running", "files": "file"}
 
 // withReason adds why a fact is unknown, or what qualifies its value
 // ("encryption in progress, 42% done").

@@ -10,11 +10,15 @@ func TestFactsShowReasons(t *testing.T) {
 	r := api.PostureReport{
 		Firewall:  api.BoolFact{Known: true, Reason: "nftables: no filter chain hooks input"},
 		Processes: map[string]api.BoolFact{"/usr/sbin/sshd": {Known: true, Reason: "/usr/sbin/sshd is owned by uid 1000, not root"}},
+		Forbidden: map[string]api.BoolFact{"/usr/bin/nc": api.KnownBool(true)},
+		Files:     map[string]api.BoolFact{"/etc/corp/ca.pem": {}},
 	}
 	want := map[string]string{
-		"firewall":               "false (nftables: no filter chain hooks input)",
-		"process /usr/sbin/sshd": "false (/usr/sbin/sshd is owned by uid 1000, not root)",
-		"disk_encryption":        "unknown",
+		"firewall":                      "false (nftables: no filter chain hooks input)",
+		"process /usr/sbin/sshd":        "false (/usr/sbin/sshd is owned by uid 1000, not root)",
+		"disk_encryption":               "unknown",
+		"forbidden running /usr/bin/nc": "true",
+		"file /etc/corp/ca.pem":         "unknown",
 	}
 	got := make(map[string]string)
 	for _, f := range facts(r) {

@@ -32,6 +32,11 @@ type Config struct {
 	// Overlays hands out tunnels' overlay /32s.
 	Overlays ipam.Allocator
 	Logger   *slog.Logger
+	// NextEdge, when set, is the first moment after now at which the
+	// decision for user's device on app may change with the time alone
+	// (a condition over request.time, a sign-in's age); zero when it never
+	// does. A live grant is decided again at its edge (edges.go).
+	NextEdge func(user, device, app string, now time.Time) time.Time
 }
 
 // Manager owns the live grants.
@@ -54,6 +59,13 @@ type Manager struct {
 	// it ends: one Request per key at a time, so only the Request under
 	// way puts a grant in its key's place.
 	asking map[key]chan struct{}
+
+	// edgeMu guards the timer of time edges (edges.go). Taken after mu
+	// is released, never around a call out.
+	edgeMu       sync.Mutex
+	edgeTimer    Timer     // nil when no edge is pending
+	edgeAt       time.Time // when edgeTimer fires
+	edgesStopped bool      // Stop was called
 }
 
 type key struct{ device, app string }
@@ -76,6 +88,7 @@ type grant struct {
 	// Under Manager.mu.
 	dests   []api.Destination // as installed on the gateway
 	expires time.Time
+	edge    time.Time // when its decision may next change with the time alone; zero: never
 }
 
 // New makes a Manager with no grants and no gateways.
@@ -195,6 +208,7 @@ func (m *Manager) Request(ctx context.Context, req Request, link Link) error {
 			OverlayAddr: overlay.String(), VirtualIP: app.VirtualIP, Ports: AppPorts(app), Lease: api.Duration(lease)})
 		m.emit(Event{Kind: Issued, Device: g.device, User: g.user, App: g.app, PublicKey: g.pub, Gateway: g.gateway, Overlay: g.overlay, Lease: lease})
 		m.log.Info("grant", "device", g.device, "user", g.user, "app", g.app, "gateway", gwName, "overlay", overlay)
+		m.setEdge(g, m.clock.Now())
 	} else {
 		// Whoever else took g meanwhile finds it dropped and does nothing.
 		m.take(g)
@@ -204,6 +218,7 @@ func (m *Manager) Request(ctx context.Context, req Request, link Link) error {
 	if !d.Allowed && current {
 		deny(d.Reasons)
 	}
+	m.scheduleEdges()
 	return nil
 }
 
@@ -234,8 +249,14 @@ func (m *Manager) ReevaluateAll(ctx context.Context) {
 }
 
 func (m *Manager) reevaluate(ctx context.Context, match func(device string) bool) {
+	m.redecide(ctx, m.live(match))
+}
+
+// redecide re-decides gs as Reevaluate does, then sets the edge timer.
+func (m *Manager) redecide(ctx context.Context, gs []*grant) {
+	defer m.scheduleEdges()
 	now := m.clock.Now()
-	for _, g := range m.live(match) {
+	for _, g := range gs {
 		d := m.cfg.Policy.Decide(g.user, g.device, g.app, now)
 		if !d.Allowed {
 			if m.take(g) {
@@ -243,6 +264,7 @@ func (m *Manager) reevaluate(ctx context.Context, match func(device string) bool
 			}
 			continue
 		}
+		m.setEdge(g, now)
 		app, _ := m.cfg.Policy.App(g.app)
 		if name := AppGateway(app); name != g.gateway {
 			if m.take(g) {

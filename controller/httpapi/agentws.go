@@ -35,6 +35,7 @@ func (s *Server) handleAgent(w http.ResponseWriter, r *http.Request) {
 
 	l, err := s.authenticateAgent(ctx, conn, r.TLS)
 	if err == nil {
+		l.SetSource(r.RemoteAddr)
 		err = s.core.AttachAgent(ctx, l)
 	}
 	if err != nil {

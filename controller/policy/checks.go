@@ -32,12 +32,15 @@ func checksOf(prof api.PostureProfile) []check {
 	if prof.MinOSVersion != "" {
 		cs = append(cs, minVersion("os_version", api.CodePostureMinOSVersion, prof.MinOSVersion, func(p *api.PostureReport) api.StringFact { return p.OSVersion }))
 	}
+	if len(prof.MinOSVersions) > 0 {
+		cs = append(cs, minOSVersions(prof.MinOSVersions))
+	}
 	if prof.DiskEncryption {
-		cs = append(cs, boolCheck("disk_encryption", api.CodePostureDiskEncryption, "disk encryption", "Turn on disk encryption for the system disk (LUKS, FileVault or BitLocker)",
+		cs = append(cs, osBoolCheck("disk_encryption", api.CodePostureDiskEncryption, "disk encryption", remedyDiskEncryption,
 			func(p *api.PostureReport) api.BoolFact { return p.DiskEncryption }))
 	}
 	if prof.Firewall {
-		cs = append(cs, boolCheck("firewall", api.CodePostureFirewall, "the firewall", "Turn on the firewall",
+		cs = append(cs, osBoolCheck("firewall", api.CodePostureFirewall, "the firewall", remedyFirewall,
 			func(p *api.PostureReport) api.BoolFact { return p.Firewall }))
 	}
 	for _, proc := range prof.RequiredProcesses {
@@ -49,35 +52,22 @@ func checksOf(prof api.PostureProfile) []check {
 			remedy,
 			func(p *api.PostureReport) api.BoolFact { return p.Processes[proc] }))
 	}
-	return cs
+	return append(cs, newChecksOf(prof)...)
 }
 
 // boolCheck passes only on a known true fact.
 func boolCheck(name, code, what, remedy string, fact func(*api.PostureReport) api.BoolFact) check {
+	// The messages are made once: a decision runs every check.
+	unknown, off, on := "the state of "+what+" is unknown", what+" is off", what+" is on"
+	if strings.HasPrefix(name, "process:") {
+		off, on = what+" is not running", what+" is running"
+	}
 	return check{name, func(p *api.PostureReport) api.CheckResult {
-		r := api.CheckResult{Check: name, Reason: api.Reason{Code: code, Remediation: remedy}}
 		f := api.BoolFact{}
 		if p != nil {
 			f = fact(p)
 		}
-		switch {
-		case !f.Known:
-			r.Status, r.Reason.Message = api.CheckUnknown, fmt.Sprintf("the state of %s is unknown", what)
-		case !f.Value:
-			r.Status, r.Reason.Message = api.CheckFail, fmt.Sprintf("%s is off", what)
-			if strings.HasPrefix(name, "process:") {
-				r.Reason.Message = fmt.Sprintf("%s is not running", what)
-			}
-		default:
-			r.Status, r.Reason.Message = api.CheckPass, fmt.Sprintf("%s is on", what)
-			if strings.HasPrefix(name, "process:") {
-				r.Reason.Message = fmt.Sprintf("%s is running", what)
-			}
-		}
-		if note := deviceNote(f.Reason); r.Status != api.CheckPass && note != "" {
-			r.Reason.Message += " (the device says: " + note + ")"
-		}
-		return r
+		return specResult(api.CheckResult{Check: name, Reason: api.Reason{Code: code, Remediation: remedy}}, f, true, unknown, off, on)
 	}}
 }
 
@@ -125,7 +115,7 @@ func stringCheck(name string, p *api.PostureReport, fact func(*api.PostureReport
 	case !ok(f.Value):
 		r.Status, r.Reason.Message = api.CheckFail, failure(f.Value)
 	default:
-		r.Status, r.Reason.Message = api.CheckPass, fmt.Sprintf("%s %s is fine", what, f.Value)
+		r.Status, r.Reason.Message = api.CheckPass, what+" "+f.Value+" is fine"
 	}
 	return r
 }

@@ -32,12 +32,12 @@ func (dc *decider) policyReasons(i int) []api.Reason {
 			// checks would say once the user signs in.
 			signIn := r // a copy: taking r's address would move it to the heap on every call
 			pt.SignIn = &signIn
-			pt.Checks = s.WaiveChecks(dc.userName, dc.in.Device.ID, dc.now, s.profileChecks(p.PostureProfiles, dc.posture))
+			pt.Checks = s.WaiveChecks(dc.userName, dc.in.Device.ID, dc.now, s.profileChecks(p.PostureProfiles, dc))
 		}
 		return []api.Reason{r}
 	}
 	var reasons []api.Reason
-	checks := s.WaiveChecks(dc.userName, dc.in.Device.ID, dc.now, s.profileChecks(p.PostureProfiles, dc.posture))
+	checks := s.WaiveChecks(dc.userName, dc.in.Device.ID, dc.now, s.profileChecks(p.PostureProfiles, dc))
 	for _, c := range checks {
 		switch c.Status {
 		case api.CheckPass:

@@ -137,7 +137,7 @@ func TestDenialsListEveryFailingCheck(t *testing.T) {
 		Profiles: map[string]api.PostureProfile{"every": every},
 		Policies: []api.Policy{{Name: "p", Groups: []string{"eng"}, Apps: []string{"grafana"}, PostureProfiles: []string{"every"}}}}
 	s.Compile()
-	for _, c := range s.profileChecks([]string{"every"}, nil) {
+	for _, c := range s.profileChecks([]string{"every"}, s.newDecider(Input{Time: now})) {
 		if c.Status == api.CheckPass || c.Reason.Remediation == "" || c.Reason.Message == "" {
 			t.Errorf("check %s on no posture = %s %+v, want it failing closed with a message and a remediation", c.Check, c.Status, c.Reason)
 		}
@@ -146,7 +146,7 @@ func TestDenialsListEveryFailingCheck(t *testing.T) {
 		Posture: with(func(p *api.PostureReport) { p.DiskEncryption, p.Firewall = api.KnownBool(false), api.KnownBool(false) })}
 	d := s.Evaluate(in)
 	failing := 0
-	for _, c := range s.profileChecks([]string{"every"}, in.Posture) {
+	for _, c := range s.profileChecks([]string{"every"}, s.newDecider(in)) {
 		if c.Status != api.CheckPass {
 			failing++
 			if !slices.Contains(d.Reasons, c.Reason) {

@@ -26,6 +26,13 @@ type Snapshot struct {
 	waivers waiverIndex
 	// conditions are Policies' compiled conditions, by index (Compile).
 	conditions []condition
+	// profileConds are Profiles' compiled conditions, by name (Compile).
+	profileConds map[string]condition
+	// profileCheckList are Profiles' typed checks, made once (Compile).
+	profileCheckList map[string][]check
+	// edgeSteps are, by index of Policies, how finely each policy's
+	// decision may change with the time alone (Compile, edges.go).
+	edgeSteps []time.Duration
 }
 
 // Decide answers whether user, on an approved device acting on its
@@ -68,7 +75,7 @@ type decider struct {
 	failing   map[int][]api.Reason // by policy index: the reasons it fails (none: passes)
 	waived    map[int][]api.Reason // by policy index: the checks it passed by an exception (nil: none)
 	trace     *Trace               // filled when explaining (Explain); nil on the normal path
-	vars      map[string]any       // what conditions see; built on first use
+	vars      *activation          // what conditions see; built on first use
 }
 
 func (s *Snapshot) newDecider(in Input) *decider {
@@ -134,9 +141,17 @@ func (dc *decider) decide(app string, byApp map[string][]int) api.Decision {
 }
 
 // Checks runs every posture profile that any of user's policies requires,
-// for `gatehouse posture`.
+// for `gatehouse posture`, knowing only the user and the posture: a
+// profile condition reading anything else fails closed (ChecksFor has
+// the whole input).
 func (s *Snapshot) Checks(user string, posture *api.PostureReport) []api.CheckResult {
-	u := s.Users[user]
+	return s.ChecksFor(Input{Identity: s.Identity(user), Posture: posture})
+}
+
+// ChecksFor runs every posture profile that any of in's user's policies
+// requires (in.App is ignored), profile conditions included.
+func (s *Snapshot) ChecksFor(in Input) []api.CheckResult {
+	u := s.Users[in.Identity.User]
 	var names []string
 	for _, p := range s.Policies {
 		if intersects(p.Groups, u.Groups) {
@@ -148,20 +163,18 @@ func (s *Snapshot) Checks(user string, posture *api.PostureReport) []api.CheckRe
 		}
 	}
 	sort.Strings(names)
-	return s.profileChecks(names, posture)
+	return s.profileChecks(names, s.newDecider(in))
 }
 
 // Query is the union of extra facts the profiles ask of every agent.
 func (s *Snapshot) Query() api.PostureQuery {
 	var q api.PostureQuery
 	for _, p := range s.Profiles {
-		for _, proc := range p.RequiredProcesses {
-			if !slices.Contains(q.Processes, proc) {
-				q.Processes = append(q.Processes, proc)
-			}
-		}
+		addQuery(&q, p)
 	}
 	sort.Strings(q.Processes)
+	sort.Strings(q.Forbidden)
+	sort.Strings(q.Files)
 	return q
 }
 
@@ -214,8 +227,15 @@ func (s *Snapshot) AppNames() []string {
 	return names
 }
 
-func (s *Snapshot) profileChecks(names []string, posture *api.PostureReport) []api.CheckResult {
-	var out []api.CheckResult
+// profileChecks runs the named profiles' checks, each profile's
+// condition last, for dc's input.
+func (s *Snapshot) profileChecks(names []string, dc *decider) []api.CheckResult {
+	posture := dc.posture
+	n := 0
+	for _, name := range names {
+		n += len(s.profileCheckList[name]) + 1
+	}
+	out := make([]api.CheckResult, 0, n)
 	for _, name := range names {
 		prof, ok := s.Profiles[name]
 		if !ok {
@@ -226,10 +246,17 @@ func (s *Snapshot) profileChecks(names []string, posture *api.PostureReport) []a
 					Remediation: "Ask an admin to fix the policy"}})
 			continue
 		}
-		for _, c := range checksOf(prof) {
+		cs, ok := s.profileCheckList[name]
+		if !ok || len(s.profileCheckList) == 0 {
+			cs = checksOf(prof) // not compiled: the same checks, made now
+		}
+		for _, c := range cs {
 			r := c.run(posture)
 			r.Profile = name
 			out = append(out, r)
+		}
+		if prof.Condition != "" {
+			out = append(out, dc.profileCondition(name, prof.Condition))
 		}
 	}
 	return out

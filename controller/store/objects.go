@@ -14,10 +14,14 @@ var (
 			return []any{&a.Name, listCol{&a.Upstreams}, &a.Protocol, &a.Gateway, &a.VirtualIP}
 		})
 	profiles = newTable("posture profile", "posture_profiles",
-		[]string{"name", "os_family", "min_kernel", "min_os_version", "disk_encryption", "firewall", "required_processes"},
+		[]string{"name", "os_family", "min_kernel", "min_os_version", "disk_encryption", "firewall", "required_processes",
+			"min_os_versions", "screen_lock", "secure_boot", "auto_updates", "max_days_since_update", "min_agent_version",
+			"forbidden_software", "required_files", "sip", "gatekeeper", "antivirus", "domain_joined", "condition"},
 		func(p *api.PostureProfile) []any {
 			return []any{&p.Name, &p.OSFamily, &p.MinKernel, &p.MinOSVersion, &p.DiskEncryption, &p.Firewall,
-				listCol{&p.RequiredProcesses}}
+				listCol{&p.RequiredProcesses},
+				mapCol(&p.MinOSVersions), &p.ScreenLock, &p.SecureBoot, &p.AutoUpdates, &p.MaxDaysSinceUpdate, &p.MinAgentVersion,
+				optListCol(&p.ForbiddenSoftware), optListCol(&p.RequiredFiles), &p.SIP, &p.Gatekeeper, &p.Antivirus, &p.DomainJoined, &p.Condition}
 		})
 	policies = newTable("policy", "policies",
 		[]string{"name", "group_names", "app_names", "posture_profiles",

@@ -152,3 +152,41 @@ func nonNil(l []string) []string {
 	}
 	return l
 }
+
+// jsonCol stores a map or list as JSON, "{}"/"[]" when empty; unlike
+// listCol an empty one reads back as nil (the zero value), so a field
+// added later reads back as it was written.
+type jsonCol[T ~map[string]string | ~[]string] struct {
+	v     *T
+	empty string // the JSON of none: "{}" or "[]"
+}
+
+func mapCol(m *map[string]string) jsonCol[map[string]string] {
+	return jsonCol[map[string]string]{m, "{}"}
+}
+func optListCol(l *[]string) jsonCol[[]string] { return jsonCol[[]string]{l, "[]"} }
+
+func (c jsonCol[T]) Value() (driver.Value, error) {
+	if len(*c.v) == 0 {
+		return c.empty, nil
+	}
+	b, err := json.Marshal(*c.v)
+	return string(b), err
+}
+
+func (c jsonCol[T]) Scan(src any) error {
+	s, err := text(src)
+	if err != nil {
+		return err
+	}
+	var v T
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return fmt.Errorf("stored JSON %q: %w", s, err)
+	}
+	if len(v) == 0 {
+		var zero T
+		v = zero
+	}
+	*c.v = v
+	return nil
+}

@@ -120,7 +120,12 @@ func TestProfileCRUD(t *testing.T) {
 	runSteps(t, crudSteps(kind[api.PostureProfile]{
 		noun: "Profile", create: s.CreateProfile, update: s.UpdateProfile, get: s.GetProfile, del: s.DeleteProfile, list: s.ListProfiles,
 		first: api.PostureProfile{Name: "laptop", OSFamily: "linux", MinKernel: "6.1", MinOSVersion: "12",
-			DiskEncryption: true, Firewall: true, RequiredProcesses: []string{"falcon-sensor"}},
+			DiskEncryption: true, Firewall: true, RequiredProcesses: []string{"falcon-sensor"},
+			MinOSVersions: map[string]string{"ubuntu": "22.04", "darwin": "14.2"}, ScreenLock: true, SecureBoot: true, AutoUpdates: true,
+			MaxDaysSinceUpdate: 30, MinAgentVersion: "1.4", ForbiddenSoftware: []string{"/usr/bin/nc", "anydesk"},
+			RequiredFiles: []string{"/etc/corp/ca.pem"}, SIP: true, Gatekeeper: true, Antivirus: true, DomainJoined: true,
+			Condition: "'corp' in device.tags"},
+		// Every newer field cleared again reads back as never set.
 		changed:   api.PostureProfile{Name: "laptop", OSFamily: "darwin", RequiredProcesses: []string{}},
 		second:    api.PostureProfile{Name: "server", Firewall: true, RequiredProcesses: []string{}},
 		firstName: "laptop", secondName: "server",
