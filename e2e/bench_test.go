@@ -210,7 +210,7 @@ func BenchmarkRevocationUncooperative(b *testing.B) {
 // open flow and measures from the kill to the flow ending, then starts it
 // again and waits for a working tunnel. Target: p99 ≤ 1000 ms.
 func BenchmarkRevocationRealPosture(b *testing.B) {
-	_, a, proc := realPostureEnv(b)
+	_, a, proc := realPostureEnv(b, nil)
 	var lat []time.Duration
 	trial := func() {
 		s := a.OpenStream("grafana")
@@ -235,8 +235,9 @@ func BenchmarkRevocationRealPosture(b *testing.B) {
 // strict controller (override files are not trusted), a daemon the
 // "daemon" profile requires by executable path, grafana behind that
 // profile for alice, and alice's agent with the real collectors and the
-// real event watcher, holding a working tunnel to grafana.
-func realPostureEnv(tb testing.TB) (*Env, *Agent, *benchDaemon) {
+// real event watcher, holding a working tunnel to grafana. change, when
+// set, changes the agent's config further.
+func realPostureEnv(tb testing.TB, change func(*agent.Config)) (*Env, *Agent, *benchDaemon) {
 	tb.Helper()
 	env := New(tb, Options{StrictPosture: true})
 	ctx := context.Background()
@@ -251,6 +252,9 @@ func realPostureEnv(tb testing.TB) (*Env, *Agent, *benchDaemon) {
 	a := env.AgentWith(tb, "alice", func(c *agent.Config) {
 		src := posture.NewSystem(agent.Version)
 		c.Posture, c.PostureWatch = src, src.Watcher(env.Log)
+		if change != nil {
+			change(c)
+		}
 	})
 	a.Decision("grafana", true, 10*time.Second)
 	awaitGet(tb, a, "grafana")

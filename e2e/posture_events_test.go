@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/agent"
 )
 
 // realPostureCut is the bound: a real fact change cuts an open
@@ -15,9 +17,11 @@ const realPostureCut = time.Second
 // and their event watcher (no override file): killing the process the
 // policy requires cuts an open flow within a second, the gateway holding
 // no peer for the device by then; starting it again brings access back.
-// Several trials, since one could land just after a poll by luck.
+// The agent's poll is set to a minute, so the bound is met by the events
+// alone (with the default 1 s poll a cut lands within about a second
+// without them, which this test could not tell from a pass).
 func TestRealProcessKillCutsAndRestartRestores(t *testing.T) {
-	env, a, proc := realPostureEnv(t)
+	env, a, proc := realPostureEnv(t, func(c *agent.Config) { c.CollectInterval = time.Minute })
 	ctx := context.Background()
 	for trial := 1; trial <= 5; trial++ {
 		s := a.OpenStream("grafana")
