@@ -149,13 +149,17 @@ func runningProcesses(ctx context.Context, names []string) map[string]api.BoolFa
 	for _, n := range names {
 		facts[n] = api.BoolFact{}
 	}
-	procs, err := process.ProcessesWithContext(ctx)
+	// Pids, not gopsutil's Processes: that one reads each process's stat
+	// for its start time, which a name check does not need and which was
+	// most of a re-check's cost.
+	pids, err := process.PidsWithContext(ctx)
 	if err != nil {
 		return facts
 	}
 	running := make(map[string]bool)
 	complete := true
-	for _, p := range procs {
+	for _, pid := range pids {
+		p := &process.Process{Pid: pid}
 		name, err := p.NameWithContext(ctx)
 		if err != nil {
 			if alive, _ := process.PidExistsWithContext(ctx, p.Pid); alive {
