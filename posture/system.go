@@ -160,7 +160,7 @@ func runningProcesses(ctx context.Context, names []string) map[string]api.BoolFa
 	complete := true
 	for _, pid := range pids {
 		p := &process.Process{Pid: pid}
-		name, err := p.NameWithContext(ctx)
+		name, err := processName(ctx, p, facts)
 		if err != nil {
 			if alive, _ := process.PidExistsWithContext(ctx, p.Pid); alive {
 				// A live process we cannot name might be the one asked
