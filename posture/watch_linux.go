@@ -143,7 +143,9 @@ func openProcConnector() (func(context.Context, func()) error, error) {
 	ne.PutUint16(msg[32:], 4)
 	ne.PutUint32(msg[36:], procCnMcastListen)
 	if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, fmt.Errorf("subscribe to process events: %w", err)
+		// Outside the initial network namespace the kernel has no
+		// connector to answer: ECONNREFUSED.
+		return nil, fmt.Errorf("subscribe to process events (only the initial network namespace has them): %w", err)
 	}
 	ok = true
 	return readEvents(os.NewFile(uintptr(fd), "netlink-proc-connector")), nil

@@ -2,6 +2,7 @@ package posture
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -379,5 +380,21 @@ func TestCoalescer(t *testing.T) {
 	case <-calls:
 		t.Error("a third call without a poke")
 	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// TestProcConnectorRefusedOutsideTheInitialNetns: in another network
+// namespace the kernel has no process connector; opening it there must
+// fail (so the facts are polled), not succeed and stay silent.
+func TestProcConnectorRefusedOutsideTheInitialNetns(t *testing.T) {
+	needRoot(t)
+	ns := fmt.Sprintf("gh-watchpc-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		testenv.SkipOrFail(t, fmt.Sprintf("ip netns add %s: %v: %s", ns, err, out))
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	_, err := inNetns(t, ns, openProcConnector)
+	if err == nil || !errors.Is(err, unix.ECONNREFUSED) {
+		t.Errorf("openProcConnector() in a non-initial network namespace = %v, want a refusal naming the namespace", err)
 	}
 }
