@@ -232,8 +232,16 @@ func openMountWatch(path string) (func(context.Context, func()) error, error) {
 		defer f.Close()
 		defer unix.Close(wake[0])
 		defer unix.Close(wake[1])
-		stop := context.AfterFunc(ctx, func() { unix.Write(wake[1], []byte{0}) })
-		defer stop()
+		woke := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			unix.Write(wake[1], []byte{0})
+			close(woke)
+		})
+		defer func() {
+			if !stop() {
+				<-woke // its write is done before the pipe is closed
+			}
+		}()
 		fds := []unix.PollFd{
 			{Fd: int32(f.Fd()), Events: unix.POLLPRI},
 			{Fd: int32(wake[0]), Events: unix.POLLIN},
