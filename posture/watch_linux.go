@@ -219,17 +219,20 @@ func readEvents(f *os.File) func(context.Context, func()) error {
 // openMountWatch waits for the kernel to flag mountinfo (POLLPRI) on a
 // mount or unmount in this mount namespace.
 func openMountWatch(path string) (func(context.Context, func()) error, error) {
-	f, err := os.Open(path)
+	// A raw fd, not an os.File: Go's poller would register an os.File
+	// with epoll, and every poll of mountinfo (epoll's included) clears
+	// the flag, so the runtime could take the event from us.
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("watch mounts: %w", err)
+		return nil, fmt.Errorf("watch mounts: open %s: %w", path, err)
 	}
 	var wake [2]int // a pipe: ctx's end writes, the poll wakes
 	if err := unix.Pipe2(wake[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-		f.Close()
+		unix.Close(fd)
 		return nil, fmt.Errorf("watch mounts: %w", err)
 	}
 	return func(ctx context.Context, poke func()) error {
-		defer f.Close()
+		defer unix.Close(fd)
 		defer unix.Close(wake[0])
 		defer unix.Close(wake[1])
 		woke := make(chan struct{})
@@ -243,7 +246,7 @@ func openMountWatch(path string) (func(context.Context, func()) error, error) {
 			}
 		}()
 		fds := []unix.PollFd{
-			{Fd: int32(f.Fd()), Events: unix.POLLPRI},
+			{Fd: int32(fd), Events: unix.POLLPRI},
 			{Fd: int32(wake[0]), Events: unix.POLLIN},
 		}
 		for ctx.Err() == nil {

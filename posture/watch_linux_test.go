@@ -1,6 +1,7 @@
 package posture
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -225,11 +226,15 @@ func inNetns(t *testing.T, ns string, open func() (func(context.Context, func())
 func TestMountWatchSeesMount(t *testing.T) {
 	needRoot(t)
 	dir := t.TempDir()
-	// A child in its own mount namespace mounts, waits, then exits; the
-	// watcher reads the child's mountinfo.
+	// A child in its own mount namespace says it is there, mounts when
+	// told, waits, then exits; the watcher reads the child's mountinfo.
 	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
-		"read line; mount -t tmpfs ghwatch "+dir+"; read line")
+		"echo ready; read line; mount -t tmpfs ghwatch "+dir+"; read line")
 	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +242,11 @@ func TestMountWatchSeesMount(t *testing.T) {
 		testenv.SkipOrFail(t, fmt.Sprintf("unshare: %v", err))
 	}
 	t.Cleanup(func() { in.Close(); cmd.Wait() })
-	time.Sleep(100 * time.Millisecond) // the namespace exists once unshare has run
+	// "ready" comes from sh, which unshare started once the namespace
+	// existed: the mountinfo opened next is the new namespace's.
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("child said %q, %v; want ready", line, err)
+	}
 	run, err := openMountWatch(fmt.Sprintf("/proc/%d/mountinfo", cmd.Process.Pid))
 	if err != nil {
 		t.Fatalf("openMountWatch() = %v", err)
