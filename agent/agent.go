@@ -29,9 +29,12 @@ type Config struct {
 	Secrets  keystore.Store
 	Posture  posture.Source
 	// PostureWatch, when set, runs for the agent's life and calls changed
-	// whenever a fact may have changed, so a report goes out at once.
+	// whenever a fact may have changed: the agent re-collects at once and
+	// sends the report if it differs from the last one sent.
 	PostureWatch func(ctx context.Context, changed func()) error
-	// CollectInterval is how often cheap facts are re-read; default 1 s.
+	// CollectInterval is how often facts are re-read; default 1 s. With a
+	// PostureWatch this poll is the fallback for the facts no event
+	// covers.
 	CollectInterval time.Duration
 	// ListenHost is where app proxy ports listen; default 127.0.0.1.
 	ListenHost string
@@ -58,7 +61,8 @@ type Agent struct {
 	sess    session        // the signed-in session; its own lock
 	bg      sync.WaitGroup // background work started by requests (a sign-in's polling)
 
-	postureNow chan struct{}
+	postureNow   chan struct{} // send a report at once, changed or not
+	postureCheck chan struct{} // re-collect at once; send if changed
 
 	localUser localUser
 	front     frontend.Frontend // the local proxy ports
@@ -141,7 +145,7 @@ func New(cfg Config) (*Agent, error) {
 		lu = localUserByUID(*st.LocalUID)
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, st: st, localUser: lu, hc: hc,
-		postureNow: make(chan struct{}, 1), heartbeat: 30 * time.Second, decisions: map[string]api.Decision{},
+		postureNow: make(chan struct{}, 1), postureCheck: make(chan struct{}, 1), heartbeat: 30 * time.Second, decisions: map[string]api.Decision{},
 		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}}
 	a.front = proxy.New(proxy.Config{ListenHost: cfg.ListenHost, PortBase: cfg.PortBase, Ports: st.LocalPorts,
 		SavePorts: a.savePorts, LocalUser: proxy.LocalUser{UID: lu.uid, Name: lu.name}, Logger: cfg.Logger}, (*access)(a))
@@ -179,7 +183,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	if a.cfg.PostureWatch != nil {
 		run(func(ctx context.Context) {
-			if err := a.cfg.PostureWatch(ctx, a.PostureChanged); err != nil && ctx.Err() == nil {
+			if err := a.cfg.PostureWatch(ctx, a.postureMayHaveChanged); err != nil && ctx.Err() == nil {
 				a.log.Warn("posture watch stopped", "err", err)
 			}
 		})
@@ -197,6 +201,16 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) PostureChanged() {
 	select {
 	case a.postureNow <- struct{}{}:
+	default:
+	}
+}
+
+// postureMayHaveChanged asks for a re-collection at once; the report goes
+// out only if it differs, so a watcher's spurious events cost a collection,
+// never a message to the controller.
+func (a *Agent) postureMayHaveChanged() {
+	select {
+	case a.postureCheck <- struct{}{}:
 	default:
 	}
 }
@@ -231,8 +245,9 @@ func (a *Agent) savePorts(ports map[string]int) error {
 	return saveState(a.cfg.StateDir, st)
 }
 
-// postureLoop re-collects every CollectInterval and sends a report when a
-// fact changed or the heartbeat is due, and at once when asked to.
+// postureLoop re-collects every CollectInterval and when the watcher says
+// a fact may have changed, and sends a report when a fact changed or the
+// heartbeat is due; and sends one at once when asked to.
 func (a *Agent) postureLoop(ctx context.Context) {
 	t := time.NewTicker(a.cfg.CollectInterval)
 	defer t.Stop()
@@ -241,6 +256,10 @@ func (a *Agent) postureLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if a.control.Connected() {
+				a.reportPostureChange(ctx, a.control)
+			}
+		case <-a.postureCheck:
 			if a.control.Connected() {
 				a.reportPostureChange(ctx, a.control)
 			}

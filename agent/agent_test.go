@@ -30,6 +30,13 @@ func testAgent(t *testing.T) (*Agent, *controltest.Controller) {
 
 func testAgentWithClock(t *testing.T) (*Agent, *controltest.Controller, *fakeClock) {
 	t.Helper()
+	return testAgentWith(t, nil)
+}
+
+// testAgentWith is testAgentWithClock with a hook that may change the
+// agent's config before it starts.
+func testAgentWith(t *testing.T, change func(*Config)) (*Agent, *controltest.Controller, *fakeClock) {
+	t.Helper()
 	fake := controltest.New(t)
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -49,7 +56,11 @@ func testAgentWithClock(t *testing.T) (*Agent, *controltest.Controller, *fakeClo
 		t.Fatal(err)
 	}
 	clock := newFakeClock()
-	a, err := New(Config{StateDir: dir, Secrets: secrets, Posture: posturetest.New(api.PostureReport{}), Clock: clock})
+	cfg := Config{StateDir: dir, Secrets: secrets, Posture: posturetest.New(api.PostureReport{}), Clock: clock}
+	if change != nil {
+		change(&cfg)
+	}
+	a, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New() = %v", err)
 	}
@@ -135,6 +146,52 @@ func TestPostureIsTheFirstMessage(t *testing.T) {
 	}
 	if rep.AgentVersion != Version {
 		t.Errorf("posture AgentVersion = %q, want %q", rep.AgentVersion, Version)
+	}
+}
+
+// TestWatcherEventSendsOnlyAChangedReport: the posture watcher's events
+// make the agent re-collect at once, but a report goes out only when it
+// differs from the last one sent, so a flood of events on a machine busy
+// with processes sends nothing.
+func TestWatcherEventSendsOnlyAChangedReport(t *testing.T) {
+	src := posturetest.New(api.PostureReport{Firewall: api.KnownBool(true)})
+	events := make(chan func(), 1)
+	_, fake, _ := testAgentWith(t, func(c *Config) {
+		c.Posture = src
+		c.CollectInterval = time.Hour // only the watcher wakes the loop
+		c.PostureWatch = func(ctx context.Context, changed func()) error {
+			events <- changed
+			<-ctx.Done()
+			return nil
+		}
+	})
+	changed := <-events
+	fake.Await(t, 0, api.TypePosture, new(api.PostureReport))
+	reports := func() int {
+		n := 0
+		for _, env := range fake.Received() {
+			if env.Type == api.TypePosture {
+				n++
+			}
+		}
+		return n
+	}
+	before := reports()
+	for range 50 {
+		changed()
+		time.Sleep(2 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := reports(); got != before {
+		t.Errorf("posture reports after 50 events with nothing changed = %d, want %d (no new one)", got, before)
+	}
+	after := len(fake.Received())
+	src.Set(func(r *api.PostureReport) { r.Firewall = api.KnownBool(false) })
+	changed()
+	var rep api.PostureReport
+	fake.Await(t, after, api.TypePosture, &rep)
+	if rep.Firewall != api.KnownBool(false) {
+		t.Errorf("report after the firewall went off = %+v, want firewall known false", rep.Firewall)
 	}
 }
 

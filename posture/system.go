@@ -3,8 +3,10 @@ package posture
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
@@ -14,7 +16,10 @@ import (
 
 // slowFactsTTL is how long System reuses its slow facts. Collect runs about
 // every second; running nft that often costs more than it buys, while a
-// firewall turned off must still be seen within a few seconds.
+// firewall turned off must still be seen within a few seconds. Where the
+// OS signals a change (Watch: nftables, mounts, package databases) the
+// cache is dropped at once; the TTL is the fallback for the rest
+// (iptables-legacy, files without events).
 const slowFactsTTL = 3 * time.Second
 
 // System is the Source for the device the agent runs on. The facts it can
@@ -23,9 +28,18 @@ type System struct {
 	agentVersion string
 	now          func() time.Time
 
-	mu     sync.Mutex
-	slow   slowFacts // cached; refreshed when older than slowFactsTTL
-	slowAt time.Time
+	mu      sync.Mutex
+	slow    slowFacts // cached; refreshed when older than slowFactsTTL or stale
+	slowAt  time.Time
+	slowGen uint64 // the slowStale generation slow was collected in
+
+	// slowStale counts events that may have changed a slow fact; a cache
+	// collected in an older generation is not used. Atomic, so Watch
+	// never waits for a Collect in flight.
+	slowStale atomic.Uint64
+	// asksProcesses is whether the last Collect was asked about any
+	// process, so Watch passes process events on only when they matter.
+	asksProcesses atomic.Bool
 }
 
 var _ Source = (*System)(nil)
@@ -48,13 +62,14 @@ type slowFacts struct {
 
 // NewSystem returns the real collector for this OS. agentVersion is copied
 // into every report.
-func NewSystem(agentVersion string) Source {
+func NewSystem(agentVersion string) *System {
 	return &System{agentVersion: agentVersion, now: time.Now}
 }
 
 // Collect implements Source.
 func (s *System) Collect(ctx context.Context, q api.PostureQuery) api.PostureReport {
 	now := s.now()
+	s.asksProcesses.Store(len(q.Processes) > 0 || len(q.Forbidden) > 0)
 	slow := s.slowFacts(ctx, now)
 	r := api.PostureReport{
 		CollectedAt:    now,
@@ -115,7 +130,8 @@ func (s *System) Collect(ctx context.Context, q api.PostureQuery) api.PostureRep
 func (s *System) slowFacts(ctx context.Context, now time.Time) slowFacts {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.slowAt.IsZero() && now.Sub(s.slowAt) < slowFactsTTL && !now.Before(s.slowAt) {
+	gen := s.slowStale.Load()
+	if !s.slowAt.IsZero() && now.Sub(s.slowAt) < slowFactsTTL && !now.Before(s.slowAt) && s.slowGen == gen {
 		return s.slow
 	}
 	f := collectSlow(ctx)
@@ -123,9 +139,15 @@ func (s *System) slowFacts(ctx context.Context, now time.Time) slowFacts {
 		// Facts cut short by a cancelled caller are not worth keeping.
 		return f
 	}
-	s.slow, s.slowAt = f, now
+	// Stored under the generation read before collecting: an event during
+	// the collection makes it stale for the next caller.
+	s.slow, s.slowAt, s.slowGen = f, now, gen
 	return f
 }
+
+// dropSlowFacts makes the next Collect read the slow facts again: an
+// event said one of them may have changed.
+func (s *System) dropSlowFacts() { s.slowStale.Add(1) }
 
 // runningProcesses reports, for each asked name, whether a process with
 // exactly that name (as gopsutil reports it) is running. Names stay unknown
@@ -138,14 +160,18 @@ func runningProcesses(ctx context.Context, names []string) map[string]api.BoolFa
 	for _, n := range names {
 		facts[n] = api.BoolFact{}
 	}
-	procs, err := process.ProcessesWithContext(ctx)
+	// Pids, not gopsutil's Processes: that one reads each process's stat
+	// for its start time, which a name check does not need and which was
+	// most of a re-check's cost.
+	pids, err := process.PidsWithContext(ctx)
 	if err != nil {
 		return facts
 	}
 	running := make(map[string]bool)
 	complete := true
-	for _, p := range procs {
-		name, err := p.NameWithContext(ctx)
+	for _, pid := range pids {
+		p := &process.Process{Pid: pid}
+		name, err := processName(ctx, p, facts)
 		if err != nil {
 			if alive, _ := process.PidExistsWithContext(ctx, p.Pid); alive {
 				// A live process we cannot name might be the one asked
@@ -154,7 +180,7 @@ func runningProcesses(ctx context.Context, names []string) map[string]api.BoolFa
 			}
 			continue
 		}
-		if _, asked := facts[name]; asked {
+		if _, asked := facts[name]; asked && !zombie(ctx, p) {
 			running[name] = true
 		}
 	}
@@ -170,4 +196,12 @@ func runningProcesses(ctx context.Context, names []string) map[string]api.BoolFa
 		}
 	}
 	return facts
+}
+
+// zombie says whether p has exited and waits to be reaped: it keeps its
+// name but runs nothing. The process connector reports an exit before the
+// reap, so a re-check on that event must not count it.
+func zombie(ctx context.Context, p *process.Process) bool {
+	st, err := p.StatusWithContext(ctx)
+	return err == nil && slices.Contains(st, process.Zombie)
 }

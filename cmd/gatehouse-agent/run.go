@@ -26,10 +26,11 @@ func runCmd() *cobra.Command {
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			cfg.Secrets = secrets(cfg.StateDir)
-			cfg.Posture = posture.NewSystem(agent.Version)
+			sys := posture.NewSystem(agent.Version)
+			cfg.Posture, cfg.PostureWatch = sys, sys.Watcher(cfg.Logger)
 			if override != "" {
-				src := posture.WithOverride(cfg.Posture, override, cfg.Logger)
-				cfg.Posture, cfg.PostureWatch = src, src.Watch
+				src := posture.WithOverride(sys, override, cfg.Logger)
+				cfg.Posture, cfg.PostureWatch = src, posture.WatchBoth(sys.Watcher(cfg.Logger), src.Watch)
 				cfg.Logger.Warn("posture override in use: facts from this file replace what the OS reports (development and tests only)", "file", override)
 			}
 			if ip := net.ParseIP(cfg.ListenHost); cfg.ListenHost != "localhost" && (ip == nil || !ip.IsLoopback()) {
