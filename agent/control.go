@@ -82,7 +82,8 @@ func (a *Agent) applyDecisions(ctx context.Context, m api.DecisionsMsg) {
 	for _, d := range m.Decisions {
 		a.decisions[d.App] = d
 	}
-	queryChanged := !slices.Equal(a.query.Processes, m.Query.Processes)
+	queryChanged := !slices.Equal(a.query.Processes, m.Query.Processes) || !slices.Equal(a.query.Forbidden, m.Query.Forbidden) ||
+		!slices.Equal(a.query.Files, m.Query.Files)
 	a.query = m.Query
 	a.mu.Unlock()
 	if queryChanged {

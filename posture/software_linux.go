@@ -62,9 +62,12 @@ func runningSoftware(ctx context.Context, specs []string) map[string]softwareVer
 	pids, unreadable := executables(ctx)
 	for spec, fi := range targets {
 		path, _, _ := api.ParseSoftwareSpec(spec)
-		switch pid := runningFile(pids, fi); {
+		pid, userPid := runningFile(pids, fi)
+		switch {
 		case pid > 0:
-			out[spec] = softwareVerdict{api.KnownBool(true), fmt.Sprintf("process %d runs %s (root-owned, not writable by others)", pid, path)}
+			out[spec] = softwareVerdict{api.KnownBool(true), fmt.Sprintf("process %d runs %s as root (root-owned, not writable by others)", pid, path)}
+		case userPid > 0:
+			out[spec] = softwareVerdict{api.KnownBool(false), fmt.Sprintf("process %d runs %s, but not as root (any user can start a root-owned program; required software runs as a root service)", userPid, path)}
 		case ctx.Err() != nil:
 			out[spec] = softwareVerdict{api.BoolFact{}, "the process list was cut short"}
 		case unreadable[""] > 0:
@@ -265,15 +268,46 @@ func executables(ctx context.Context) (map[int]os.FileInfo, map[string]int) {
 	return out, unreadable
 }
 
-// runningFile returns the lowest pid running the file fi, or 0. The
-// lowest, so the reason naming it stays the same from one report to the
-// next (the agent sends a report when anything in it changes).
-func runningFile(pids map[int]os.FileInfo, fi os.FileInfo) int {
-	found := 0
+// runningFile returns the lowest pid running the file fi as root (real
+// and effective user ID 0, from /proc/PID/status: a process's /proc
+// directory can show root as its owner for a user's process that made
+// itself non-dumpable), or 0; and, when none does, the lowest pid
+// running it as someone else, or 0. The lowest, so the reason naming it
+// stays the same from one report to the next (the agent sends a report
+// when anything in it changes).
+func runningFile(pids map[int]os.FileInfo, fi os.FileInfo) (root, other int) {
+	lowest := func(cur, pid int) int {
+		if cur == 0 || pid < cur {
+			return pid
+		}
+		return cur
+	}
 	for pid, exe := range pids {
-		if os.SameFile(exe, fi) && (found == 0 || pid < found) {
-			found = pid
+		if !os.SameFile(exe, fi) {
+			continue
+		}
+		if runsAsRoot(pid) {
+			root = lowest(root, pid)
+		} else {
+			other = lowest(other, pid)
 		}
 	}
-	return found
+	return root, other
+}
+
+// runsAsRoot reports whether process pid's real and effective user IDs
+// are both 0 (the "Uid:" line of /proc/PID/status: real, effective,
+// saved, filesystem). Unreadable counts as not.
+func runsAsRoot(pid int) bool {
+	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "status"))
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "Uid:"); ok {
+			f := strings.Fields(rest)
+			return len(f) >= 2 && f[0] == "0" && f[1] == "0"
+		}
+	}
+	return false
 }

@@ -173,3 +173,39 @@ func TestCollectRequiredSoftware(t *testing.T) {
 		t.Errorf("Collect().Processes[%q].Reason = %q, want the missing file named", spec, got.Reason)
 	}
 }
+
+// TestRequiredSoftwareRunByAUser: the very root-owned executable a
+// profile requires, started by an unprivileged user, does not satisfy the
+// requirement (anyone may run /usr/sbin/daemon; only a root service
+// counts); run as root, it does.
+func TestRequiredSoftwareRunByAUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to own the required executable and start it as another user")
+	}
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skipf("needs setpriv: %v", err)
+	}
+	const nobody = 65534
+	dir, err := os.MkdirTemp("", "gh-root-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil { // root's, but others may run what is in it
+		t.Fatal(err)
+	}
+	required := filepath.Join(dir, "gh-edr-daemon")
+	copySleep(t, required, 0)
+	ctx := context.Background()
+
+	startProcess(t, required, nobody)
+	got := runningSoftware(ctx, []string{required})[required]
+	if got.Fact != api.KnownBool(false) || !strings.Contains(got.Reason, "not as root") {
+		t.Errorf("runningSoftware(%q) while only nobody runs it = %+v, want known false, not as root", required, got)
+	}
+	startProcess(t, required, 0)
+	got = runningSoftware(ctx, []string{required})[required]
+	if got.Fact != api.KnownBool(true) || !strings.Contains(got.Reason, "as root") {
+		t.Errorf("runningSoftware(%q) once root runs it = %+v, want known true", required, got)
+	}
+}
