@@ -92,7 +92,7 @@ func TestExceptionWaivesUntilExpiry(t *testing.T) {
 		t.Errorf("agent's decision after expiry = %+v, want the firewall failing and the exception's expiry named", reasons)
 	}
 	explain = env.admin(t, false, "explain", "--device", p.DeviceID(), "--app", "grafana")
-	for _, want := range []string{"DENIED: app grafana", "FAIL     secure/firewall", "fix: Turn on the firewall", "EXPIRED, ignored"} {
+	for _, want := range []string{"DENIED: app grafana", "FAIL     secure/firewall", "fix: Turn on an inbound-filtering firewall", "EXPIRED, ignored"} {
 		if !strings.Contains(explain, want) {
 			t.Errorf("gatehouse admin explain (expired) lacks %q:\n%s", want, explain)
 		}
