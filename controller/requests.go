@@ -1,0 +1,437 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/controller/grants"
+	"github.com/gatehouse-ztna/gatehouse/controller/identity"
+	"github.com/gatehouse-ztna/gatehouse/controller/policy"
+	"github.com/gatehouse-ztna/gatehouse/controller/store"
+)
+
+// Just-in-time access requests (api/access.go, docs/decisions.md "jit"):
+// the state machine pending → approved → expired, pending → denied,
+// pending → expired (nobody decided in time). Every step is a
+// compare-and-set in the store, so two approvers racing leave one
+// decision; the open requests are mirrored in memory for decisions
+// (Access), and a timer on the injected clock ends each one on time.
+
+// The changes requests make (Change.Object ObjectAccessRequest, Name the ID).
+const (
+	ObjectAccessRequest ObjectKind = "access request"
+	Requested           ChangeKind = "requested"
+	Denied              ChangeKind = "denied"
+	Expired             ChangeKind = "expired"
+)
+
+// AccessDirectory is what Requests reads of the current policy.
+type AccessDirectory interface {
+	// ApprovalPolicy is the just-in-time policy giving app to user
+	// (policy.Snapshot.ApprovalPolicy).
+	ApprovalPolicy(user, app string) (api.Policy, bool)
+	// AppExists reports whether app exists.
+	AppExists(app string) bool
+	// InGroup reports whether user is a member of group now.
+	InGroup(user, group string) bool
+}
+
+// Requester is who asks for access: the user of a device whose link proved
+// its key (and, on an interactive device, carries a live session).
+type Requester struct{ User, Device string }
+
+// Requests is the core's just-in-time access component.
+type Requests struct {
+	store   store.AccessStore
+	clock   grants.Clock
+	dir     AccessDirectory
+	changed func(ctx context.Context, user string) // re-decides user's devices; called without mu
+	commit  func(ctx context.Context, ch Change) error
+	log     *slog.Logger
+	// minAccess is the shortest access one may ask for or approve
+	// (api.MinAccess; tests make it shorter).
+	minAccess time.Duration
+
+	mu     sync.Mutex                   // guards open, ended, timers and closed
+	open   map[string]api.AccessRequest // pending and approved requests, by ID
+	ended  map[userApp]time.Time        // when each user's last approved access to an app ran out
+	timers map[string]grants.Timer      // the end of each open request, by ID
+	closed bool
+}
+
+type userApp struct{ user, app string }
+
+// newRequests makes the component; load it before use.
+func newRequests(st store.AccessStore, clock grants.Clock, dir AccessDirectory, changed func(context.Context, string),
+	commit func(context.Context, Change) error, log *slog.Logger, minAccess time.Duration) *Requests {
+	return &Requests{store: st, clock: clock, dir: dir, changed: changed, commit: commit, log: log, minAccess: minAccess,
+		open: map[string]api.AccessRequest{}, ended: map[userApp]time.Time{}, timers: map[string]grants.Timer{}}
+}
+
+// load reads the open requests and sets their timers; one already due
+// ends at once.
+func (r *Requests) load(ctx context.Context) error {
+	for _, state := range []string{api.RequestPending, api.RequestApproved} {
+		rs, err := r.store.ListAccessRequests(ctx, state)
+		if err != nil {
+			return fmt.Errorf("load access requests: %w", err)
+		}
+		for _, req := range rs {
+			r.track(req)
+		}
+	}
+	return nil
+}
+
+// track mirrors an open request and arms the timer that ends it.
+func (r *Requests) track(req api.AccessRequest) {
+	end := req.ExpiresAt
+	if req.State == api.RequestPending {
+		end = req.RequestedAt.Add(api.RequestPendingTTL)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	if t := r.timers[req.ID]; t != nil {
+		t.Stop()
+	}
+	r.open[req.ID] = req
+	id := req.ID
+	r.timers[id] = r.clock.AfterFunc(max(end.Sub(r.clock.Now()), 0), func() { r.end(context.Background(), id) })
+}
+
+// close stops every timer.
+func (r *Requests) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	for _, t := range r.timers {
+		t.Stop()
+	}
+}
+
+// Access is user's just-in-time access by app, for policy.Input.
+func (r *Requests) Access(user string) map[string]policy.Access {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out map[string]policy.Access
+	set := func(app string, f func(*policy.Access)) {
+		if out == nil {
+			out = map[string]policy.Access{}
+		}
+		a := out[app]
+		f(&a)
+		out[app] = a
+	}
+	for k, until := range r.ended {
+		if k.user == user {
+			set(k.app, func(a *policy.Access) { a.Until = until })
+		}
+	}
+	for _, req := range r.open {
+		if req.User != user {
+			continue
+		}
+		switch req.State {
+		case api.RequestPending:
+			set(req.App, func(a *policy.Access) { a.Pending = true })
+		case api.RequestApproved:
+			set(req.App, func(a *policy.Access) {
+				if req.ExpiresAt.After(a.Until) {
+					a.Until = req.ExpiresAt
+				}
+			})
+		}
+	}
+	return out
+}
+
+// Request records user's request for in.App: the app must exist and a
+// policy must give it to the user only with approval; the reason is
+// required, plain and bounded; the duration at most the policy's
+// MaxAccess; one open request per app, and at most MaxPendingRequests
+// waiting per user.
+func (r *Requests) Request(ctx context.Context, who Requester, in api.AccessRequestInput) (api.AccessRequest, error) {
+	if in.App == "" {
+		return api.AccessRequest{}, Invalid("name the app: gatehouse request APP --reason … --for 2h")
+	}
+	if !r.dir.AppExists(in.App) {
+		return api.AccessRequest{}, fmt.Errorf("%w: there is no app named %q: check the name with gatehouse apps", ErrNotFound, Clip(in.App))
+	}
+	p, ok := r.dir.ApprovalPolicy(who.User, in.App)
+	if !ok {
+		return api.AccessRequest{}, Invalid("%s needs no request for you: either a policy gives it to you already (gatehouse connect %s), "+
+			"or none does (ask an admin)", in.App, in.App)
+	}
+	if err := api.CheckRequestText("reason", in.Reason, api.MaxRequestReason, true); err != nil {
+		return api.AccessRequest{}, Invalid("%s", err)
+	}
+	d := time.Duration(in.For)
+	if limit := policy.MaxAccess(p); d < r.minAccess || d > limit {
+		return api.AccessRequest{}, Invalid("ask for between %s and %s of access to %s (--for 2h)", r.minAccess, limit, in.App)
+	}
+	now := r.clock.Now()
+	req := api.AccessRequest{ID: newID("req_"), User: who.User, Device: who.Device, App: in.App, Policy: p.Name,
+		Approvers: p.Approvers, Reason: in.Reason, For: api.Duration(d), State: api.RequestPending, RequestedAt: now}
+	err := r.store.CreateAccessRequest(ctx, req, now, api.MaxPendingRequests)
+	switch {
+	case errors.Is(err, store.ErrExists):
+		return api.AccessRequest{}, fmt.Errorf("%w: you have a request for %s pending or approved already: see gatehouse apps", ErrConflict, in.App)
+	case errors.Is(err, store.ErrTooMany):
+		return api.AccessRequest{}, fmt.Errorf("%w: you have %d requests waiting already: wait for a decision", ErrConflict, api.MaxPendingRequests)
+	case err != nil:
+		return api.AccessRequest{}, err
+	}
+	r.track(req)
+	r.log.Info("access requested", "id", req.ID, "user", req.User, "app", req.App, "for", d)
+	r.done(ctx, req, Requested, Actor{Kind: ActorUser, Name: who.User})
+	return req, nil
+}
+
+// Approve approves request id for its full time, or for in.For when that
+// is set and shorter. Only a signed-in person (not an API token or the
+// bootstrap token) who is a member of the policy's approvers group now
+// may, and never for their own request; only a pending request that has
+// not lapsed can be approved.
+func (r *Requests) Approve(ctx context.Context, who Actor, id string, in api.AccessDecisionInput) (api.AccessRequest, Change, error) {
+	req, p, err := r.decidable(ctx, who, id)
+	if err != nil {
+		return api.AccessRequest{}, Change{}, err
+	}
+	if err := api.CheckRequestText("note", in.Note, api.MaxRequestNote, false); err != nil {
+		return api.AccessRequest{}, Change{}, Invalid("%s", err)
+	}
+	d := time.Duration(req.For)
+	if in.For != 0 {
+		if time.Duration(in.For) < r.minAccess || time.Duration(in.For) > d {
+			return api.AccessRequest{}, Change{}, Invalid("approve between %s and the %s asked for (--for)", r.minAccess, d)
+		}
+		d = time.Duration(in.For)
+	}
+	d = min(d, policy.MaxAccess(p))
+	now := r.clock.Now()
+	req.State, req.DecidedBy, req.DecidedAt, req.Note = api.RequestApproved, who.String(), now, in.Note
+	req.Granted, req.ExpiresAt = api.Duration(d), now.Add(d)
+	return r.decide(ctx, req, Approved, who)
+}
+
+// Deny refuses request id with a note saying why (required); who may as
+// for Approve.
+func (r *Requests) Deny(ctx context.Context, who Actor, id string, in api.AccessDecisionInput) (api.AccessRequest, Change, error) {
+	req, _, err := r.decidable(ctx, who, id)
+	if err != nil {
+		return api.AccessRequest{}, Change{}, err
+	}
+	if err := api.CheckRequestText("note", in.Note, api.MaxRequestNote, true); err != nil {
+		return api.AccessRequest{}, Change{}, Invalid("%s (--note)", err)
+	}
+	req.State, req.DecidedBy, req.DecidedAt, req.Note = api.RequestDenied, who.String(), r.clock.Now(), in.Note
+	return r.decide(ctx, req, Denied, who)
+}
+
+// List lists the requests in state ("" for all), newest first. Anyone who
+// may read policies sees all; a signed-in person sees those they may
+// decide and their own.
+func (r *Requests) List(ctx context.Context, who Actor, state string) ([]api.AccessRequest, error) {
+	switch state {
+	case "", api.RequestPending, api.RequestApproved, api.RequestDenied, api.RequestExpired, api.RequestCancelled:
+	default:
+		return nil, Invalid("no request state %q: use pending, approved, denied, expired or cancelled", Clip(state))
+	}
+	all := who.mayRead(identity.AreaPolicies) == nil
+	if !all && who.Kind != ActorUser {
+		return nil, who.mayRead(identity.AreaPolicies)
+	}
+	rs, err := r.store.ListAccessRequests(ctx, state)
+	if err != nil || all {
+		return rs, err
+	}
+	return slices.DeleteFunc(rs, func(q api.AccessRequest) bool {
+		return q.User != who.Name && !r.dir.InGroup(who.Name, q.Approvers)
+	}), nil
+}
+
+// decidable is request id if who may decide it now, with the policy it
+// is decided under.
+func (r *Requests) decidable(ctx context.Context, who Actor, id string) (api.AccessRequest, api.Policy, error) {
+	if who.Kind != ActorUser {
+		return api.AccessRequest{}, api.Policy{}, fmt.Errorf("%w: %s may not decide access requests: approvals need a person; "+
+			"sign in with gatehouse admin login", ErrForbidden, who)
+	}
+	req, err := r.store.GetAccessRequest(ctx, id)
+	if err != nil {
+		return api.AccessRequest{}, api.Policy{}, err
+	}
+	if req.User == who.Name {
+		return api.AccessRequest{}, api.Policy{}, fmt.Errorf("%w: %s may not decide their own request %s: ask another member of %s",
+			ErrForbidden, who, id, req.Approvers)
+	}
+	// The policy now, not as it was asked under: an approver taken out
+	// of the group, or a policy that no longer needs approval, decides
+	// nothing.
+	p, ok := r.dir.ApprovalPolicy(req.User, req.App)
+	if !ok {
+		return api.AccessRequest{}, api.Policy{}, fmt.Errorf("%w: request %s: no policy gives %s to %s with approval any more; nothing to decide",
+			ErrConflict, id, req.App, req.User)
+	}
+	if !r.dir.InGroup(who.Name, p.Approvers) {
+		return api.AccessRequest{}, api.Policy{}, fmt.Errorf("%w: %s is not a member of %s, the approvers of policy %s",
+			ErrForbidden, who, p.Approvers, p.Name)
+	}
+	if req.State != api.RequestPending {
+		return api.AccessRequest{}, api.Policy{}, fmt.Errorf("%w: request %s is %s already", ErrConflict, id, req.State)
+	}
+	if !r.clock.Now().Before(req.RequestedAt.Add(api.RequestPendingTTL)) {
+		r.end(ctx, id)
+		return api.AccessRequest{}, api.Policy{}, fmt.Errorf("%w: request %s waited longer than %s and lapsed: ask for a new one",
+			ErrConflict, id, api.RequestPendingTTL)
+	}
+	return req, p, nil
+}
+
+// decide writes req's decision if it is still pending: of two deciders
+// racing, the second finds it decided (ErrConflict).
+func (r *Requests) decide(ctx context.Context, req api.AccessRequest, kind ChangeKind, who Actor) (api.AccessRequest, Change, error) {
+	err := r.store.UpdateAccessRequest(ctx, req, api.RequestPending)
+	if errors.Is(err, store.ErrStateChanged) {
+		return api.AccessRequest{}, Change{}, kindError{ErrConflict, err}
+	}
+	if err != nil {
+		return api.AccessRequest{}, Change{}, err
+	}
+	if req.State == api.RequestApproved {
+		r.track(req)
+	} else {
+		r.forget(req.ID)
+	}
+	r.log.Info("access request "+string(kind), "id", req.ID, "user", req.User, "app", req.App, "by", who.String())
+	ch := r.done(ctx, req, kind, who)
+	return req, ch, nil
+}
+
+// end finishes an open request whose time is up: approved access expires
+// at its ExpiresAt, a pending request lapses.
+func (r *Requests) end(ctx context.Context, id string) {
+	r.mu.Lock()
+	req, ok := r.open[id]
+	r.mu.Unlock()
+	if !ok {
+		return
+	}
+	from := req.State
+	now := r.clock.Now()
+	req.State, req.EndedAt = api.RequestExpired, now
+	if from == api.RequestApproved {
+		req.EndedAt = req.ExpiresAt
+		if now.Before(req.ExpiresAt) {
+			r.track(req) // a timer that fired early: arm it again
+			return
+		}
+	} else if req.Note == "" {
+		req.Note = fmt.Sprintf("nobody decided within %s", api.RequestPendingTTL)
+	}
+	if err := r.store.UpdateAccessRequest(ctx, req, from); err != nil && !errors.Is(err, store.ErrStateChanged) {
+		// The access ends in memory anyway (fail closed); the record
+		// catches up at the next start.
+		r.log.Error("record the end of an access request", "id", id, "err", err)
+	}
+	r.mu.Lock()
+	if from == api.RequestApproved {
+		k := userApp{req.User, req.App}
+		if req.ExpiresAt.After(r.ended[k]) {
+			r.ended[k] = req.ExpiresAt
+		}
+	}
+	r.mu.Unlock()
+	r.forget(id)
+	r.log.Info("access request expired", "id", id, "user", req.User, "app", req.App, "was", from)
+	r.done(ctx, req, Expired, Actor{Kind: ActorKind("controller"), Name: "clock"})
+}
+
+// forget drops an open request from memory.
+func (r *Requests) forget(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t := r.timers[id]; t != nil {
+		t.Stop()
+	}
+	delete(r.timers, id)
+	delete(r.open, id)
+}
+
+// done records the change and re-decides the user's devices.
+func (r *Requests) done(ctx context.Context, req api.AccessRequest, kind ChangeKind, who Actor) Change {
+	ch := Change{Kind: kind, Object: ObjectAccessRequest, Name: req.ID, By: who}
+	if err := r.commit(ctx, ch); err != nil {
+		r.log.Error("commit access request change", "change", ch.String(), "err", err)
+	}
+	r.changed(context.WithoutCancel(ctx), req.User)
+	return ch
+}
+
+// accessDirectory is the controller's policy snapshot as Requests reads it.
+type accessDirectory struct{ c *Controller }
+
+var _ AccessDirectory = accessDirectory{}
+
+func (d accessDirectory) ApprovalPolicy(user, app string) (api.Policy, bool) {
+	d.c.mu.Lock()
+	defer d.c.mu.Unlock()
+	return d.c.snap.ApprovalPolicy(user, app)
+}
+
+func (d accessDirectory) AppExists(app string) bool {
+	d.c.mu.Lock()
+	defer d.c.mu.Unlock()
+	_, ok := d.c.snap.Apps[app]
+	return ok
+}
+
+func (d accessDirectory) InGroup(user, group string) bool {
+	d.c.mu.Lock()
+	defer d.c.mu.Unlock()
+	return group != "" && slices.Contains(d.c.snap.Users[user].Groups, group)
+}
+
+// redecideUser re-decides the live grants of user's linked devices and
+// refreshes their agents' decisions: their access changed.
+func (c *Controller) redecideUser(ctx context.Context, user string) {
+	c.mu.Lock()
+	var links []*AgentLink
+	for _, s := range c.links {
+		if s.user == user {
+			links = append(links, s)
+		}
+	}
+	c.mu.Unlock()
+	for _, s := range links {
+		c.redecideDevice(ctx, s)
+	}
+}
+
+// validAccessNeeds checks p's just-in-time fields: approvers name a group,
+// and MaxAccess (only with approvers) lies between MinAccess and
+// MaxMaxAccess.
+func validAccessNeeds(p *api.Policy) error {
+	if p.Approvers == "" {
+		if p.MaxAccess != 0 {
+			return Invalid("policy %q: --max-access needs --approvers GROUP (who approves requests)", p.Name)
+		}
+		return nil
+	}
+	if err := validName("group", p.Approvers); err != nil {
+		return Invalid("policy %q: --approvers: %v", p.Name, err)
+	}
+	if d := time.Duration(p.MaxAccess); d != 0 && (d < api.MinAccess || d > api.MaxMaxAccess) {
+		return Invalid("policy %q: --max-access %v: use between %v and %v, e.g. --max-access 8h", p.Name, d, api.MinAccess, api.MaxMaxAccess)
+	}
+	return nil
+}
