@@ -435,3 +435,34 @@ func validAccessNeeds(p *api.Policy) error {
 	}
 	return nil
 }
+
+// accessRequest is a user's request for access, from their device's link:
+// the link proved the device key, and an interactive device must also
+// hold a live signed-in session. The answer goes back on the link.
+func (c *Controller) accessRequest(ctx context.Context, s *AgentLink, msg api.AccessRequestMsg) {
+	answer := func(req *api.AccessRequest, err error) {
+		res := api.AccessResultMsg{Seq: msg.Seq, Request: req}
+		if err != nil {
+			res.Error = err.Error()
+		}
+		s.send(api.TypeAccessResult, res)
+	}
+	if !s.limits.grantRate.AllowN(c.clock.Now(), 1) {
+		answer(nil, fmt.Errorf("too many requests from this device: try again in a moment"))
+		return
+	}
+	c.mu.Lock()
+	id := c.idents[s.device]
+	signedOut := id == nil || id.state != policy.DeviceApproved || (id.interactive && id.session == nil)
+	c.mu.Unlock()
+	if signedOut {
+		answer(nil, fmt.Errorf("this device cannot ask for access now: it needs approval, or sign in again (gatehouse login)"))
+		return
+	}
+	req, err := c.Requests.Request(ctx, Requester{User: s.user, Device: s.device}, msg.AccessRequestInput)
+	if err != nil {
+		answer(nil, err)
+		return
+	}
+	answer(&req, nil)
+}

@@ -40,6 +40,7 @@ func (r *recorder) Deny(context.Context, api.Denial)       {}
 func (r *recorder) Revoke(context.Context, api.Revocation) {}
 func (r *recorder) Renew(context.Context, api.Renewal)     {}
 func (r *recorder) Tokens(context.Context, api.TokensMsg)  {}
+func (r *recorder) AccessResult(context.Context, api.AccessResultMsg) {}
 func (r *recorder) SignedOut(_ context.Context, m api.SignedOutMsg) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

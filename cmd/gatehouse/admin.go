@@ -24,7 +24,7 @@ func adminCmd() *cobra.Command {
 	pf.String("ca", os.Getenv("GATEHOUSE_CA"), "controller CA certificate to trust (env GATEHOUSE_CA)")
 	cmd.AddCommand(withUserActions(usersCmd()), groupsCmd(), appsAdminCmd(), profilesCmd(), policiesCmd(), tokensCmd(),
 		withDeviceActions(devicesCmd()), grantsCmd(), adminTokenCmd(), gatewaysCmd(),
-		bootstrapCmd(), sessionsCmd(), apiTokensCmd(), adminsCmd(), settingsCmd(), adminLoginCmd(), adminLogoutCmd())
+		bootstrapCmd(), sessionsCmd(), apiTokensCmd(), adminsCmd(), settingsCmd(), adminLoginCmd(), adminLogoutCmd(), requestsAdminCmd())
 	return cmd
 }
 
