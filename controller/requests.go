@@ -338,7 +338,11 @@ func (r *Requests) end(ctx context.Context, id string) {
 	} else if req.Note == "" {
 		req.Note = fmt.Sprintf("nobody decided within %s", api.RequestPendingTTL)
 	}
-	if err := r.store.UpdateAccessRequest(ctx, req, from); err != nil && !errors.Is(err, store.ErrStateChanged) {
+	err := r.store.UpdateAccessRequest(ctx, req, from)
+	if errors.Is(err, store.ErrStateChanged) {
+		return // decided meanwhile (an approval beat the lapse): its own step tracks it
+	}
+	if err != nil {
 		// The access ends in memory anyway (fail closed); the record
 		// catches up at the next start.
 		r.log.Error("record the end of an access request", "id", id, "err", err)
