@@ -1,0 +1,202 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
+	"github.com/gatehouse-ztna/gatehouse/controller"
+	"github.com/gatehouse-ztna/gatehouse/controller/identity"
+)
+
+// jitWorld is the standard world plus app db, given to eng only with
+// approval by group dba (bob, dave), at most 1h a request; carol is in
+// neither group.
+func jitWorld(t *testing.T) *Env {
+	t.Helper()
+	env := New(t, Options{Controller: func(c *controller.Config) { c.MinAccess = time.Second }})
+	env.Standard(t)
+	ctx := context.Background()
+	Must(t, adminclient.Create(ctx, env.Admin, api.PathApps, &api.App{Name: "db", Upstreams: []string{env.Upstream(t, "db")}}))
+	for _, u := range []api.User{{Name: "bob", Groups: []string{"dba"}}, {Name: "dave", Groups: []string{"dba"}}, {Name: "carol", Groups: []string{}}} {
+		Must(t, adminclient.Create(ctx, env.Admin, api.PathUsers, &u))
+	}
+	env.admin(t, false, "policies", "create", "eng-db-jit", "--groups", "eng", "--apps", "db", "--approvers", "dba", "--max-access", "1h")
+	return env
+}
+
+// person is a signed-in approver as the admin API's auth finds one
+// (gatehouse admin login): the core decides who may approve from it.
+func person(name string) controller.Actor {
+	return controller.Actor{Kind: controller.ActorUser, Name: name, Role: identity.Auditor}
+}
+
+var requestID = regexp.MustCompile(`request (req_[0-9a-f]+) `)
+
+// TestJITAccessEndToEnd: `gatehouse request db` through the real agent →
+// pending, and db is denied with that reason (to the agent and to an
+// uncooperative client) → the requester cannot approve it herself, a
+// non-approver cannot, an API token cannot → an approver approves it for
+// less than asked → db works through real WireGuard (a real HTTP
+// answer), `gatehouse apps` says until when, and no lease reaches past
+// the approved end → at the end the gateway resets the open flows, the
+// uncooperative client's too, the record says expired, and the denial
+// tells the user when it expired and how to ask again.
+func TestJITAccessEndToEnd(t *testing.T) {
+	env := jitWorld(t)
+	ctx := context.Background()
+	a := env.Agent(t, "alice")
+	raw := env.RawPeer(t, "alice")
+
+	before := a.Decision("db", false, 5*time.Second)
+	if before[0].Code != api.CodeAccessRequired || !strings.Contains(before[0].Remediation, "gatehouse request db") {
+		t.Fatalf("db before any request: %+v, want %s telling how to ask", before, api.CodeAccessRequired)
+	}
+	if out, err := exec.Command(cli(t), "--socket", a.Socket, "request", "db", "--for", "1h").CombinedOutput(); err == nil || !strings.Contains(string(out), "reason is required") {
+		t.Errorf("gatehouse request without --reason = %v %q, want refused: a reason is required", err, out)
+	}
+	out := a.run(t, "request", "db", "--reason", "incident 42", "--for", "1h")
+	m := requestID.FindStringSubmatch(out)
+	if m == nil || !strings.Contains(out, "pending") || !strings.Contains(out, "dba") {
+		t.Fatalf("gatehouse request = %q, want a pending request decided by dba", out)
+	}
+	id := m[1]
+	a.Eventually(5*time.Second, func() error {
+		if r := a.Decision("db", false, time.Second); r[0].Code != api.CodeAccessPending {
+			return errors.New("db not pending yet: " + api.ReasonsText(r))
+		}
+		return nil
+	})
+	denial(t, raw.request("db"), api.CodeAccessPending, "waits for approval", "dba")
+	if apps := a.run(t, "apps"); !strings.Contains(apps, "db: denied") || !strings.Contains(apps, "waits for approval by group dba") {
+		t.Errorf("gatehouse apps while pending = %q, want db denied, waiting for dba", apps)
+	}
+
+	// Who may not decide it.
+	for name, who := range map[string]controller.Actor{"the requester": person("alice"), "a non-approver": person("carol")} {
+		if _, _, err := env.Ctrl.Requests.Approve(ctx, who, id, api.AccessDecisionInput{}); !errors.Is(err, controller.ErrForbidden) {
+			t.Errorf("Approve by %s = %v, want ErrForbidden", name, err)
+		}
+	}
+	var apiErr *adminclient.Error
+	if _, err := env.Admin.ApproveAccessRequest(ctx, id, api.AccessDecisionInput{}); !errors.As(err, &apiErr) || apiErr.Status != 403 ||
+		!strings.Contains(apiErr.Message, "approvals need a person") {
+		t.Errorf("POST approve with the owner's API token = %v, want 403: approvals need a person", err)
+	}
+	listed, err := env.Admin.AccessRequests(ctx, api.RequestPending)
+	Must(t, err)
+	if len(listed) != 1 || listed[0].ID != id || listed[0].Reason != "incident 42" || listed[0].User != "alice" {
+		t.Fatalf("GET pending requests = %+v, want alice's %s", listed, id)
+	}
+	if list := env.admin(t, false, "requests", "list", "--pending"); !strings.Contains(list, id) || !strings.Contains(list, "incident 42") {
+		t.Errorf("gatehouse admin requests list --pending = %q, want %s", list, id)
+	}
+
+	// bob approves for 4 s of the hour asked.
+	const granted = 4 * time.Second
+	approved, _, err := env.Ctrl.Requests.Approve(ctx, person("bob"), id, api.AccessDecisionInput{For: api.Duration(granted), Note: "go"})
+	Must(t, err)
+	end := approved.ExpiresAt
+	if approved.State != api.RequestApproved || approved.DecidedBy != "user:bob" || time.Duration(approved.Granted) != granted {
+		t.Fatalf("Approve = %+v, want approved by user:bob for %s", approved, granted)
+	}
+	a.Decision("db", true, 5*time.Second)
+	if body, err := a.Get("db", "/"); err != nil || body != "hello from db" {
+		t.Fatalf("GET db through the agent after approval = %q, %v, want the app's answer", body, err)
+	}
+	if apps := a.run(t, "apps"); !strings.Contains(apps, "db: allowed until") {
+		t.Errorf("gatehouse apps after approval = %q, want db allowed until …", apps)
+	}
+	g := raw.Grant("db")
+	if left := time.Until(end); time.Duration(g.Lease) > left+100*time.Millisecond {
+		t.Errorf("grant lease %v reaches past the approved end (%v left): the gateway would keep it", time.Duration(g.Lease), left)
+	}
+	rawFlow := g.OpenStream(g.Port())
+	agentFlow := a.OpenStream("db")
+
+	// The end: the gateway cuts both flows, the uncooperative one too.
+	g.AssertGatewayCut(rawFlow, time.Until(end)+2*time.Second)
+	agentFlow.AwaitEnd(t, 2*time.Second)
+	rawFlow.mu.Lock()
+	cutAt := rawFlow.endedAt.Sub(end)
+	rawFlow.mu.Unlock()
+	t.Logf("the uncooperative client's flow was reset %v after the approved end", cutAt.Round(time.Millisecond))
+	if cutAt < -100*time.Millisecond || cutAt > time.Second {
+		t.Errorf("flow reset %v after the approved end, want within 1 s of it (and not before)", cutAt)
+	}
+	if !raw.Revoked() {
+		t.Errorf("the uncooperative client was not told of the revocation")
+	}
+	Eventually(t, 2*time.Second, func() error {
+		rs, err := env.Admin.AccessRequests(ctx, api.RequestExpired)
+		if err != nil {
+			return err
+		}
+		if len(rs) != 1 || rs[0].ID != id || !rs[0].EndedAt.Equal(end) {
+			return errors.New("no expired record of " + id + " yet")
+		}
+		return nil
+	})
+	after := a.Decision("db", false, 5*time.Second)
+	if after[0].Code != api.CodeAccessExpired || !strings.Contains(after[0].Message, "your access to db expired at") ||
+		!strings.Contains(after[0].Remediation, "gatehouse request db") {
+		t.Errorf("db after the end: %+v, want %s saying when and how to ask again", after, api.CodeAccessExpired)
+	}
+	denial(t, raw.request("db"), api.CodeAccessExpired, "expired at")
+	if _, err := a.Get("grafana", "/"); err != nil {
+		t.Errorf("grafana (no approval needed) after db's access ended: %v, want it untouched", err)
+	}
+}
+
+// TestJITDenyAndRace: an approver's denial with a note is final (nothing
+// approves it after), db stays denied; an approval and a denial racing
+// are decided by one compare-and-set in the store: exactly one wins.
+func TestJITDenyAndRace(t *testing.T) {
+	env := jitWorld(t)
+	ctx := context.Background()
+	a := env.Agent(t, "alice")
+	a.Decision("db", false, 5*time.Second)
+	id := requestID.FindStringSubmatch(a.run(t, "request", "db", "--reason", "look at a table", "--for", "30m"))[1]
+	if _, _, err := env.Ctrl.Requests.Deny(ctx, person("bob"), id, api.AccessDecisionInput{}); !errors.Is(err, controller.ErrInvalid) {
+		t.Errorf("Deny without a note = %v, want ErrInvalid", err)
+	}
+	denied, _, err := env.Ctrl.Requests.Deny(ctx, person("bob"), id, api.AccessDecisionInput{Note: "use the replica"})
+	Must(t, err)
+	if denied.State != api.RequestDenied || denied.Note != "use the replica" {
+		t.Fatalf("Deny = %+v", denied)
+	}
+	if _, _, err := env.Ctrl.Requests.Approve(ctx, person("dave"), id, api.AccessDecisionInput{}); !errors.Is(err, controller.ErrConflict) {
+		t.Errorf("Approve after the denial = %v, want ErrConflict", err)
+	}
+	a.Eventually(5*time.Second, func() error {
+		if r := a.Decision("db", false, time.Second); r[0].Code != api.CodeAccessRequired {
+			return errors.New("db after the denial: " + api.ReasonsText(r) + ", want " + api.CodeAccessRequired)
+		}
+		return nil
+	})
+
+	// A new request; bob approves while dave denies.
+	id = requestID.FindStringSubmatch(a.run(t, "request", "db", "--reason", "again", "--for", "30m"))[1]
+	errs := make(chan error, 2)
+	go func() { _, _, err := env.Ctrl.Requests.Approve(ctx, person("bob"), id, api.AccessDecisionInput{}); errs <- err }()
+	go func() {
+		_, _, err := env.Ctrl.Requests.Deny(ctx, person("dave"), id, api.AccessDecisionInput{Note: "no"})
+		errs <- err
+	}()
+	results := []error{<-errs, <-errs}
+	if n := slices.IndexFunc(results, func(e error) bool { return e == nil }); n < 0 || results[1-n] == nil || !errors.Is(results[1-n], controller.ErrConflict) {
+		t.Fatalf("racing approve and deny = %v, want one success and one ErrConflict", results)
+	}
+	all, err := env.Admin.AccessRequests(ctx, "")
+	Must(t, err)
+	if len(all) != 2 || all[0].ID != id || (all[0].State != api.RequestApproved && all[0].State != api.RequestDenied) {
+		t.Errorf("requests = %+v, want the new one decided once and the old one denied", all)
+	}
+}
