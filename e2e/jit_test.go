@@ -200,3 +200,35 @@ func TestJITDenyAndRace(t *testing.T) {
 		t.Errorf("requests = %+v, want the new one decided once and the old one denied", all)
 	}
 }
+
+// TestJITGatewayEndsAccessOnItsOwn: the gateway needs nobody to end
+// approved access. The request comes from an uncooperative client on its
+// own link (the wire message, no agent), and once its flow is open the
+// controller can no longer reach the gateway: its revocation at the end
+// goes nowhere and the client ignores its own. The grant's lease was
+// never given past the approved end, so the gateway's own timer resets
+// the flow and drops the peer then.
+func TestJITGatewayEndsAccessOnItsOwn(t *testing.T) {
+	env := jitWorld(t)
+	ctx := context.Background()
+	raw := env.RawPeer(t, "alice")
+	raw.send(api.TypeAccessRequest, api.AccessRequestMsg{Seq: 7, AccessRequestInput: api.AccessRequestInput{App: "db", Reason: "raw", For: api.Duration(time.Hour)}})
+	var res api.AccessResultMsg
+	Must(t, raw.await(5*time.Second, "access result", func(m api.Envelope) bool { return m.Type == api.TypeAccessResult }).Decode(&res))
+	if res.Seq != 7 || res.Request == nil || res.Request.State != api.RequestPending || res.Request.Device != raw.DeviceID() {
+		t.Fatalf("access result = %+v, want request 7 pending for the raw device", res)
+	}
+	approved, _, err := env.Ctrl.Requests.Approve(ctx, person("dave"), res.Request.ID, api.AccessDecisionInput{For: api.Duration(3 * time.Second)})
+	Must(t, err)
+	g := raw.Grant("db")
+	flow := g.OpenStream(g.Port())
+	env.Link.Cut()
+	g.AssertGatewayCut(flow, time.Until(approved.ExpiresAt)+2*time.Second)
+	flow.mu.Lock()
+	cutAt := flow.endedAt.Sub(approved.ExpiresAt)
+	flow.mu.Unlock()
+	t.Logf("with the controller cut off, the gateway reset the flow %v after the approved end", cutAt.Round(time.Millisecond))
+	if cutAt < -100*time.Millisecond || cutAt > time.Second {
+		t.Errorf("flow reset %v after the approved end, want within 1 s of it (and not before)", cutAt)
+	}
+}
