@@ -164,7 +164,7 @@ func (r *Requests) Request(ctx context.Context, who Requester, in api.AccessRequ
 		return api.AccessRequest{}, Invalid("name the app: gatehouse request APP --reason … --for 2h")
 	}
 	if !r.dir.AppExists(in.App) {
-		return api.AccessRequest{}, fmt.Errorf("%w: there is no app named %q: check the name with gatehouse apps", ErrNotFound, Clip(in.App))
+		return api.AccessRequest{}, kindError{ErrNotFound, fmt.Errorf("there is no app named %q: check the name with gatehouse apps", Clip(in.App))}
 	}
 	p, ok := r.dir.ApprovalPolicy(who.User, in.App)
 	if !ok {
@@ -184,9 +184,9 @@ func (r *Requests) Request(ctx context.Context, who Requester, in api.AccessRequ
 	err := r.store.CreateAccessRequest(ctx, req, now, api.MaxPendingRequests)
 	switch {
 	case errors.Is(err, store.ErrExists):
-		return api.AccessRequest{}, fmt.Errorf("%w: you have a request for %s pending or approved already: see gatehouse apps", ErrConflict, in.App)
+		return api.AccessRequest{}, kindError{ErrConflict, fmt.Errorf("you have a request for %s pending or approved already: see gatehouse apps", in.App)}
 	case errors.Is(err, store.ErrTooMany):
-		return api.AccessRequest{}, fmt.Errorf("%w: you have %d requests waiting already: wait for a decision", ErrConflict, api.MaxPendingRequests)
+		return api.AccessRequest{}, kindError{ErrConflict, fmt.Errorf("you have %d requests waiting already: wait for a decision", api.MaxPendingRequests)}
 	case err != nil:
 		return api.AccessRequest{}, err
 	}
@@ -279,20 +279,18 @@ func (r *Requests) decidable(ctx context.Context, who Actor, id string) (api.Acc
 	// nothing.
 	p, ok := r.dir.ApprovalPolicy(req.User, req.App)
 	if !ok {
-		return api.AccessRequest{}, api.Policy{}, fmt.Errorf("%w: request %s: no policy gives %s to %s with approval any more; nothing to decide",
-			ErrConflict, id, req.App, req.User)
+		return api.AccessRequest{}, api.Policy{}, kindError{ErrConflict, fmt.Errorf("request %s: no policy gives %s to %s with approval any more; nothing to decide", id, req.App, req.User)}
 	}
 	if !r.dir.InGroup(who.Name, p.Approvers) {
 		return api.AccessRequest{}, api.Policy{}, fmt.Errorf("%w: %s is not a member of %s, the approvers of policy %s",
 			ErrForbidden, who, p.Approvers, p.Name)
 	}
 	if req.State != api.RequestPending {
-		return api.AccessRequest{}, api.Policy{}, fmt.Errorf("%w: request %s is %s already", ErrConflict, id, req.State)
+		return api.AccessRequest{}, api.Policy{}, kindError{ErrConflict, fmt.Errorf("request %s is %s already", id, req.State)}
 	}
 	if !r.clock.Now().Before(req.RequestedAt.Add(api.RequestPendingTTL)) {
 		r.end(ctx, id)
-		return api.AccessRequest{}, api.Policy{}, fmt.Errorf("%w: request %s waited longer than %s and lapsed: ask for a new one",
-			ErrConflict, id, api.RequestPendingTTL)
+		return api.AccessRequest{}, api.Policy{}, kindError{ErrConflict, fmt.Errorf("request %s waited longer than %s and lapsed: ask for a new one", id, api.RequestPendingTTL)}
 	}
 	return req, p, nil
 }
