@@ -185,7 +185,10 @@ func TestJITDenyAndRace(t *testing.T) {
 	// A new request; bob approves while dave denies.
 	id = requestID.FindStringSubmatch(a.run(t, "request", "db", "--reason", "again", "--for", "30m"))[1]
 	errs := make(chan error, 2)
-	go func() { _, _, err := env.Ctrl.Requests.Approve(ctx, person("bob"), id, api.AccessDecisionInput{}); errs <- err }()
+	go func() {
+		_, _, err := env.Ctrl.Requests.Approve(ctx, person("bob"), id, api.AccessDecisionInput{})
+		errs <- err
+	}()
 	go func() {
 		_, _, err := env.Ctrl.Requests.Deny(ctx, person("dave"), id, api.AccessDecisionInput{Note: "no"})
 		errs <- err
