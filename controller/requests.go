@@ -58,20 +58,26 @@ type Requests struct {
 	// (api.MinAccess; tests make it shorter).
 	minAccess time.Duration
 
-	mu     sync.Mutex                   // guards open, ended, timers and closed
-	open   map[string]api.AccessRequest // pending and approved requests, by ID
-	ended  map[userApp]time.Time        // when each user's last approved access to an app ran out
-	timers map[string]grants.Timer      // the end of each open request, by ID
+	mu     sync.Mutex                     // guards open, byUser, ended, timers and closed
+	open   map[string]api.AccessRequest   // pending and approved requests, by ID
+	byUser map[string]map[string]struct{} // the IDs in open, by user: a decision reads only its user's
+	// ended holds, by user and app, when the user's last approved access
+	// ran out, for endedMemory: the denial then says when it expired.
+	ended  map[string]map[string]time.Time
+	timers map[string]grants.Timer // the end of each open request, by ID
 	closed bool
 }
 
-type userApp struct{ user, app string }
+// endedMemory is how long a decision says when access expired; after it,
+// the denial says only that access needs a request.
+const endedMemory = 24 * time.Hour
 
 // newRequests makes the component; load it before use.
 func newRequests(st store.AccessStore, clock grants.Clock, dir AccessDirectory, changed func(context.Context, string),
 	commit func(context.Context, Change) error, log *slog.Logger, minAccess time.Duration) *Requests {
 	return &Requests{store: st, clock: clock, dir: dir, changed: changed, commit: commit, log: log, minAccess: minAccess,
-		open: map[string]api.AccessRequest{}, ended: map[userApp]time.Time{}, timers: map[string]grants.Timer{}}
+		open: map[string]api.AccessRequest{}, byUser: map[string]map[string]struct{}{}, ended: map[string]map[string]time.Time{},
+		timers: map[string]grants.Timer{}}
 }
 
 // load reads the open requests and sets their timers; one already due
@@ -104,6 +110,10 @@ func (r *Requests) track(req api.AccessRequest) {
 		t.Stop()
 	}
 	r.open[req.ID] = req
+	if r.byUser[req.User] == nil {
+		r.byUser[req.User] = map[string]struct{}{}
+	}
+	r.byUser[req.User][req.ID] = struct{}{}
 	id := req.ID
 	r.timers[id] = r.clock.AfterFunc(max(end.Sub(r.clock.Now()), 0), func() { r.end(context.Background(), id) })
 }
@@ -118,38 +128,37 @@ func (r *Requests) close() {
 	}
 }
 
-// Access is user's just-in-time access by app, for policy.Input.
+// Access is user's just-in-time access by app, for policy.Input; nil
+// when the user has none. It reads only the user's own requests.
 func (r *Requests) Access(user string) map[string]policy.Access {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out map[string]policy.Access
-	set := func(app string, f func(*policy.Access)) {
-		if out == nil {
-			out = map[string]policy.Access{}
-		}
-		a := out[app]
-		f(&a)
-		out[app] = a
+	ids, ended := r.byUser[user], r.ended[user]
+	if len(ids) == 0 && len(ended) == 0 {
+		return nil
 	}
-	for k, until := range r.ended {
-		if k.user == user {
-			set(k.app, func(a *policy.Access) { a.Until = until })
-		}
-	}
-	for _, req := range r.open {
-		if req.User != user {
+	out := make(map[string]policy.Access, len(ids)+len(ended))
+	now := r.clock.Now()
+	for app, until := range ended {
+		if now.Sub(until) > endedMemory {
+			delete(ended, app)
 			continue
 		}
-		switch req.State {
-		case api.RequestPending:
-			set(req.App, func(a *policy.Access) { a.Pending = true })
-		case api.RequestApproved:
-			set(req.App, func(a *policy.Access) {
-				if req.ExpiresAt.After(a.Until) {
-					a.Until = req.ExpiresAt
-				}
-			})
+		out[app] = policy.Access{Until: until}
+	}
+	if len(ended) == 0 {
+		delete(r.ended, user)
+	}
+	for id := range ids {
+		req := r.open[id]
+		a := out[req.App]
+		switch {
+		case req.State == api.RequestPending:
+			a.Pending = true
+		case req.State == api.RequestApproved && req.ExpiresAt.After(a.Until):
+			a.Until = req.ExpiresAt
 		}
+		out[req.App] = a
 	}
 	return out
 }
@@ -347,9 +356,11 @@ func (r *Requests) end(ctx context.Context, id string) {
 	}
 	r.mu.Lock()
 	if from == api.RequestApproved {
-		k := userApp{req.User, req.App}
-		if req.ExpiresAt.After(r.ended[k]) {
-			r.ended[k] = req.ExpiresAt
+		if r.ended[req.User] == nil {
+			r.ended[req.User] = map[string]time.Time{}
+		}
+		if req.ExpiresAt.After(r.ended[req.User][req.App]) {
+			r.ended[req.User][req.App] = req.ExpiresAt
 		}
 	}
 	r.mu.Unlock()
@@ -366,6 +377,12 @@ func (r *Requests) forget(id string) {
 		t.Stop()
 	}
 	delete(r.timers, id)
+	if req, ok := r.open[id]; ok {
+		delete(r.byUser[req.User], id)
+		if len(r.byUser[req.User]) == 0 {
+			delete(r.byUser, req.User)
+		}
+	}
 	delete(r.open, id)
 }
 

@@ -246,6 +246,10 @@ func TestRequestLifecycle(t *testing.T) {
 	if want := []string{"alice", "alice", "alice"}; !slices.Equal(changed, want) {
 		t.Errorf("re-decided users = %q, want alice at request, approval and expiry", changed)
 	}
+	g.clock.Advance(endedMemory + time.Second)
+	if a := g.r.Access("alice"); len(a) != 0 {
+		t.Errorf("Access a day after expiry = %+v, want none remembered", a)
+	}
 	// Expired is final: nothing decides it again.
 	if _, _, err := g.r.Approve(ctx, bobActor, req.ID, api.AccessDecisionInput{}); !errors.Is(err, ErrConflict) {
 		t.Errorf("Approve after expiry = %v, want ErrConflict", err)
