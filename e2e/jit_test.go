@@ -235,3 +235,27 @@ func TestJITGatewayEndsAccessOnItsOwn(t *testing.T) {
 		t.Errorf("flow reset %v after the approved end, want within 1 s of it (and not before)", cutAt)
 	}
 }
+
+// TestJITSurvivesRestart: approved access is state in the database: a
+// restarted controller still gives it until the same end, and the agent
+// reaches the app through a new grant.
+func TestJITSurvivesRestart(t *testing.T) {
+	env := jitWorld(t)
+	ctx := context.Background()
+	a := env.Agent(t, "alice")
+	a.Decision("db", false, 5*time.Second)
+	id := requestID.FindStringSubmatch(a.run(t, "request", "db", "--reason", "restart drill", "--for", "1h"))[1]
+	approved, _, err := env.Ctrl.Requests.Approve(ctx, person("bob"), id, api.AccessDecisionInput{})
+	Must(t, err)
+	env.RestartController(t)
+	if got := env.Ctrl.Requests.Access("alice")["db"]; !got.Until.Equal(approved.ExpiresAt) {
+		t.Fatalf("access after restart = %+v, want until %v", got, approved.ExpiresAt)
+	}
+	a.Eventually(10*time.Second, func() error {
+		body, err := a.Get("db", "/")
+		if err == nil && body != "hello from db" {
+			err = errors.New("unexpected answer " + body)
+		}
+		return err
+	})
+}
