@@ -61,11 +61,17 @@ type Requests struct {
 	mu     sync.Mutex                     // guards open, byUser, ended, timers and closed
 	open   map[string]api.AccessRequest   // pending and approved requests, by ID
 	byUser map[string]map[string]struct{} // the IDs in open, by user: a decision reads only its user's
-	// ended holds, by user and app, when the user's last approved access
-	// ran out, for endedMemory: the denial then says when it expired.
-	ended  map[string]map[string]time.Time
+	// ended holds, by user and app, how the user's last request ended
+	// (expired or denied), for endedMemory: the next denial says so.
+	ended  map[string]map[string]pastAccess
 	timers map[string]grants.Timer // the end of each open request, by ID
 	closed bool
+}
+
+// pastAccess is how a user's last request for an app ended.
+type pastAccess struct {
+	at     time.Time     // when: the approved end, or the denial
+	access policy.Access // what decisions say of it: Until (expired) or Denied
 }
 
 // endedMemory is how long a decision says when access expired; after it,
@@ -76,7 +82,7 @@ const endedMemory = 24 * time.Hour
 func newRequests(st store.AccessStore, clock grants.Clock, dir AccessDirectory, changed func(context.Context, string),
 	commit func(context.Context, Change) error, log *slog.Logger, minAccess time.Duration) *Requests {
 	return &Requests{store: st, clock: clock, dir: dir, changed: changed, commit: commit, log: log, minAccess: minAccess,
-		open: map[string]api.AccessRequest{}, byUser: map[string]map[string]struct{}{}, ended: map[string]map[string]time.Time{},
+		open: map[string]api.AccessRequest{}, byUser: map[string]map[string]struct{}{}, ended: map[string]map[string]pastAccess{},
 		timers: map[string]grants.Timer{}}
 }
 
@@ -139,12 +145,12 @@ func (r *Requests) Access(user string) map[string]policy.Access {
 	}
 	out := make(map[string]policy.Access, len(ids)+len(ended))
 	now := r.clock.Now()
-	for app, until := range ended {
-		if now.Sub(until) > endedMemory {
+	for app, p := range ended {
+		if now.Sub(p.at) > endedMemory {
 			delete(ended, app)
 			continue
 		}
-		out[app] = policy.Access{Until: until}
+		out[app] = p.access
 	}
 	if len(ended) == 0 {
 		delete(r.ended, user)
@@ -317,6 +323,10 @@ func (r *Requests) decide(ctx context.Context, req api.AccessRequest, kind Chang
 	if req.State == api.RequestApproved {
 		r.track(req)
 	} else {
+		r.mu.Lock()
+		r.rememberLocked(req, pastAccess{at: req.DecidedAt,
+			access: policy.Access{Denied: fmt.Sprintf("denied by %s: %s", req.DecidedBy, req.Note)}})
+		r.mu.Unlock()
 		r.forget(req.ID)
 	}
 	r.log.Info("access request "+string(kind), "id", req.ID, "user", req.User, "app", req.App, "by", who.String())
@@ -356,17 +366,23 @@ func (r *Requests) end(ctx context.Context, id string) {
 	}
 	r.mu.Lock()
 	if from == api.RequestApproved {
-		if r.ended[req.User] == nil {
-			r.ended[req.User] = map[string]time.Time{}
-		}
-		if req.ExpiresAt.After(r.ended[req.User][req.App]) {
-			r.ended[req.User][req.App] = req.ExpiresAt
-		}
+		r.rememberLocked(req, pastAccess{at: req.ExpiresAt, access: policy.Access{Until: req.ExpiresAt}})
 	}
 	r.mu.Unlock()
 	r.forget(id)
 	r.log.Info("access request expired", "id", id, "user", req.User, "app", req.App, "was", from)
 	r.done(ctx, req, Expired, Actor{Kind: ActorKind("controller"), Name: "clock"})
+}
+
+// rememberLocked keeps how req ended for its user's next decisions,
+// unless a later end is remembered already.
+func (r *Requests) rememberLocked(req api.AccessRequest, p pastAccess) {
+	if r.ended[req.User] == nil {
+		r.ended[req.User] = map[string]pastAccess{}
+	}
+	if cur, ok := r.ended[req.User][req.App]; !ok || p.at.After(cur.at) {
+		r.ended[req.User][req.App] = p
+	}
 }
 
 // forget drops an open request from memory.

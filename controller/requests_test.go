@@ -291,8 +291,8 @@ func TestRequestDeciders(t *testing.T) {
 	if err != nil || denied.State != api.RequestDenied {
 		t.Fatalf("Deny = %+v %v", denied, err)
 	}
-	if a := g.r.Access("erin")["db"]; a.Pending || !a.Until.IsZero() {
-		t.Errorf("Access after denial = %+v, want none", a)
+	if a := g.r.Access("erin")["db"]; a.Pending || !a.Until.IsZero() || a.Denied != "denied by user:bob: use the replica" {
+		t.Errorf("Access after denial = %+v, want the denial, by whom and why", a)
 	}
 	if _, _, err := g.r.Approve(ctx, daveActor, req.ID, api.AccessDecisionInput{}); !errors.Is(err, ErrConflict) {
 		t.Errorf("Approve after denial = %v, want ErrConflict", err)

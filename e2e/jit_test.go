@@ -176,8 +176,8 @@ func TestJITDenyAndRace(t *testing.T) {
 		t.Errorf("Approve after the denial = %v, want ErrConflict", err)
 	}
 	a.Eventually(5*time.Second, func() error {
-		if r := a.Decision("db", false, time.Second); r[0].Code != api.CodeAccessRequired {
-			return errors.New("db after the denial: " + api.ReasonsText(r) + ", want " + api.CodeAccessRequired)
+		if r := a.Decision("db", false, time.Second); r[0].Code != api.CodeAccessDenied || !strings.Contains(r[0].Message, "denied by user:bob: use the replica") {
+			return errors.New("db after the denial: " + api.ReasonsText(r) + ", want " + api.CodeAccessDenied + " with the note")
 		}
 		return nil
 	})

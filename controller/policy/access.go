@@ -16,6 +16,9 @@ type Access struct {
 	Until time.Time
 	// Pending: a request for the app waits for an approver.
 	Pending bool
+	// Denied, when the user's last request for the app was denied, says
+	// by whom and why ("denied by user:bob: use the replica").
+	Denied string
 }
 
 // NeedsApproval reports whether p is a just-in-time policy.
@@ -68,6 +71,10 @@ func (dc *decider) accessDenial(p api.Policy, app string) (api.Reason, bool) {
 		return api.Reason{Code: api.CodeAccessPending,
 			Message:     fmt.Sprintf("your request for %s waits for approval by group %s", app, p.Approvers),
 			Remediation: fmt.Sprintf("Ask a member of %s to approve it (gatehouse admin requests approve)", p.Approvers)}, true
+	case a.Denied != "":
+		return api.Reason{Code: api.CodeAccessDenied,
+			Message:     fmt.Sprintf("your request for %s was %s", app, a.Denied),
+			Remediation: hint}, true
 	case !a.Until.IsZero():
 		return api.Reason{Code: api.CodeAccessExpired,
 			Message:     fmt.Sprintf("your access to %s expired at %s", app, a.Until.UTC().Format(time.RFC3339)),
