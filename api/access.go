@@ -26,7 +26,7 @@ const (
 	RequestDenied = "denied"
 	// RequestExpired ended: approved time ran out, or nobody decided in time.
 	RequestExpired = "expired"
-	// RequestCancelled was withdrawn before it was decided.
+	// RequestCancelled was withdrawn by its requester before it was decided.
 	RequestCancelled = "cancelled"
 )
 
@@ -73,11 +73,14 @@ type AccessRequest struct {
 	EndedAt time.Time `json:"ended_at,omitzero"`
 }
 
-// AccessRequestInput is what a user asks: App, why, and for how long.
+// AccessRequestInput is what a user asks: App, why, and for how long; or,
+// with Cancel set, to withdraw their own pending request with that ID
+// (the other fields are then ignored).
 type AccessRequestInput struct {
 	App    string   `json:"app"`
 	Reason string   `json:"reason"`
 	For    Duration `json:"for"`
+	Cancel string   `json:"cancel,omitempty"`
 }
 
 // AccessDecisionInput is an approver's answer: approve (For, when set,

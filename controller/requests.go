@@ -28,6 +28,7 @@ const (
 	ObjectAccessRequest ObjectKind = "access request"
 	Requested           ChangeKind = "requested"
 	Denied              ChangeKind = "denied"
+	Cancelled           ChangeKind = "cancelled"
 	Expired             ChangeKind = "expired"
 )
 
@@ -250,6 +251,30 @@ func (r *Requests) Deny(ctx context.Context, who Actor, id string, in api.Access
 	}
 	req.State, req.DecidedBy, req.DecidedAt, req.Note = api.RequestDenied, who.String(), r.clock.Now(), in.Note
 	return r.decide(ctx, req, Denied, who)
+}
+
+// Cancel withdraws the requester's own pending request id; another
+// user's request is as unknown to them as one that does not exist.
+func (r *Requests) Cancel(ctx context.Context, who Requester, id string) (api.AccessRequest, error) {
+	req, err := r.store.GetAccessRequest(ctx, id)
+	if err != nil || req.User != who.User {
+		return api.AccessRequest{}, kindError{ErrNotFound, fmt.Errorf("you have no request %s: see gatehouse apps", Clip(id))}
+	}
+	if req.State != api.RequestPending {
+		return api.AccessRequest{}, kindError{ErrConflict, fmt.Errorf("request %s is %s already; only a pending one can be cancelled", id, req.State)}
+	}
+	req.State, req.EndedAt = api.RequestCancelled, r.clock.Now()
+	err = r.store.UpdateAccessRequest(ctx, req, api.RequestPending)
+	if errors.Is(err, store.ErrStateChanged) {
+		return api.AccessRequest{}, kindError{ErrConflict, err}
+	}
+	if err != nil {
+		return api.AccessRequest{}, err
+	}
+	r.forget(id)
+	r.log.Info("access request cancelled", "id", id, "user", req.User, "app", req.App)
+	r.done(ctx, req, Cancelled, Actor{Kind: ActorUser, Name: who.User})
+	return req, nil
 }
 
 // List lists the requests in state ("" for all), newest first. Anyone who
@@ -494,7 +519,17 @@ func (c *Controller) accessRequest(ctx context.Context, s *AgentLink, msg api.Ac
 		answer(nil, fmt.Errorf("this device cannot ask for access now: it needs approval, or sign in again (gatehouse login)"))
 		return
 	}
-	req, err := c.Requests.Request(ctx, Requester{User: s.user, Device: s.device}, msg.AccessRequestInput)
+	who := Requester{User: s.user, Device: s.device}
+	if msg.Cancel != "" {
+		req, err := c.Requests.Cancel(ctx, who, msg.Cancel)
+		if err != nil {
+			answer(nil, err)
+			return
+		}
+		answer(&req, nil)
+		return
+	}
+	req, err := c.Requests.Request(ctx, who, msg.AccessRequestInput)
 	if err != nil {
 		answer(nil, err)
 		return

@@ -369,3 +369,32 @@ func TestRequestFlood(t *testing.T) {
 		t.Errorf("Request past the pending limit = %v, want ErrConflict saying so", err)
 	}
 }
+
+// TestRequestCancel: a requester withdraws their own pending request
+// (recorded cancelled, access no longer pending); nobody else can, and a
+// decided one cannot be.
+func TestRequestCancel(t *testing.T) {
+	g := newRequestsRig(t)
+	ctx := context.Background()
+	req := g.ask(t, "alice", "db", time.Hour)
+	if _, err := g.r.Cancel(ctx, Requester{User: "erin"}, req.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Cancel by another user = %v, want ErrNotFound", err)
+	}
+	got, err := g.r.Cancel(ctx, Requester{User: "alice"}, req.ID)
+	if err != nil || got.State != api.RequestCancelled || g.stored(t, req.ID).State != api.RequestCancelled {
+		t.Fatalf("Cancel = %+v, %v, want cancelled and recorded", got, err)
+	}
+	if a := g.r.Access("alice")["db"]; a.Pending {
+		t.Errorf("Access after cancelling = %+v, want nothing pending", a)
+	}
+	if _, _, err := g.r.Approve(ctx, bobActor, req.ID, api.AccessDecisionInput{}); !errors.Is(err, ErrConflict) {
+		t.Errorf("Approve a cancelled request = %v, want ErrConflict", err)
+	}
+	again := g.ask(t, "alice", "db", time.Hour)
+	if _, _, err := g.r.Approve(ctx, bobActor, again.ID, api.AccessDecisionInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.r.Cancel(ctx, Requester{User: "alice"}, again.ID); !errors.Is(err, ErrConflict) {
+		t.Errorf("Cancel an approved request = %v, want ErrConflict", err)
+	}
+}

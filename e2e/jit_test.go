@@ -182,6 +182,12 @@ func TestJITDenyAndRace(t *testing.T) {
 		return nil
 	})
 
+	// A request withdrawn through the CLI.
+	id = requestID.FindStringSubmatch(a.run(t, "request", "db", "--reason", "oops", "--for", "30m"))[1]
+	if out := a.run(t, "request", "--cancel", id); !strings.Contains(out, "cancelled") {
+		t.Errorf("gatehouse request --cancel = %q, want cancelled", out)
+	}
+
 	// A new request; bob approves while dave denies.
 	id = requestID.FindStringSubmatch(a.run(t, "request", "db", "--reason", "again", "--for", "30m"))[1]
 	errs := make(chan error, 2)
@@ -199,8 +205,8 @@ func TestJITDenyAndRace(t *testing.T) {
 	}
 	all, err := env.Admin.AccessRequests(ctx, "")
 	Must(t, err)
-	if len(all) != 2 || all[0].ID != id || (all[0].State != api.RequestApproved && all[0].State != api.RequestDenied) {
-		t.Errorf("requests = %+v, want the new one decided once and the old one denied", all)
+	if len(all) != 3 || all[1].State != api.RequestCancelled || all[0].ID != id || (all[0].State != api.RequestApproved && all[0].State != api.RequestDenied) {
+		t.Errorf("requests = %+v, want the newest decided once, one cancelled and the first denied", all)
 	}
 }
 

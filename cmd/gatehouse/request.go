@@ -12,13 +12,28 @@ import (
 // requestCmd is `gatehouse request APP --reason … --for 2h`: just-in-time
 // access, asked through the local agent on its control connection.
 func requestCmd() *cobra.Command {
-	var reason string
+	var reason, cancel string
 	var d time.Duration
 	cmd := &cobra.Command{
-		Use:   "request APP --reason WHY --for 2h",
+		Use:   "request APP --reason WHY --for 2h | request --cancel ID",
 		Short: "Ask for just-in-time access to an app; an approver decides",
-		Args:  cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if cancel != "" {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cancel != "" {
+				req, err := agentClient(cmd).RequestAccess(cmd.Context(), api.AccessRequestInput{Cancel: cancel})
+				if err != nil {
+					return fmt.Errorf("cancel request %s: %w", cancel, err)
+				}
+				if !printJSON(cmd, req) {
+					fmt.Fprintf(cmd.OutOrStdout(), "request %s for %s is %s\n", req.ID, printable(req.App), req.State)
+				}
+				return nil
+			}
 			req, err := agentClient(cmd).RequestAccess(cmd.Context(), api.AccessRequestInput{App: args[0], Reason: reason, For: api.Duration(d)})
 			if err != nil {
 				return fmt.Errorf("request access to %s: %w", args[0], err)
@@ -34,6 +49,7 @@ func requestCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why you need access (required; shown to the approvers)")
 	cmd.Flags().DurationVar(&d, "for", 2*time.Hour, "how long you need access, e.g. 2h (at most the policy's limit)")
+	cmd.Flags().StringVar(&cancel, "cancel", "", "withdraw your pending request with this ID instead")
 	return cmd
 }
 
