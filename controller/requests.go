@@ -192,7 +192,7 @@ func (r *Requests) Request(ctx context.Context, who Requester, in api.AccessRequ
 	}
 	d := time.Duration(in.For)
 	if limit := policy.MaxAccess(p); d < r.minAccess || d > limit {
-		return api.AccessRequest{}, Invalid("ask for between %s and %s of access to %s (--for 2h)", r.minAccess, limit, in.App)
+		return api.AccessRequest{}, Invalid("ask for between %s and %s of access to %s (at most --for %s)", r.minAccess, limit, in.App, limit)
 	}
 	now := r.clock.Now()
 	req := api.AccessRequest{ID: newID("req_"), User: who.User, Device: who.Device, App: in.App, Policy: p.Name,

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
 	"github.com/gatehouse-ztna/gatehouse/controller"
+	"github.com/gatehouse-ztna/gatehouse/controller/httpapi"
 	"github.com/gatehouse-ztna/gatehouse/controller/identity"
 )
 
@@ -21,7 +22,15 @@ import (
 // neither group.
 func jitWorld(t *testing.T) *Env {
 	t.Helper()
-	env := New(t, Options{Controller: func(c *controller.Config) { c.MinAccess = time.Second }})
+	return jitWorldWith(t, Options{})
+}
+
+// jitWorldWith is jitWorld on an Env started with opts (its Controller
+// hook is jitWorld's).
+func jitWorldWith(t *testing.T, opts Options) *Env {
+	t.Helper()
+	opts.Controller = func(c *controller.Config) { c.MinAccess = time.Second }
+	env := New(t, opts)
 	env.Standard(t)
 	ctx := context.Background()
 	Must(t, adminclient.Create(ctx, env.Admin, api.PathApps, &api.App{Name: "db", Upstreams: []string{env.Upstream(t, "db")}}))
@@ -264,4 +273,34 @@ func TestJITSurvivesRestart(t *testing.T) {
 		}
 		return err
 	})
+}
+
+// TestJITApproverCLI: an approver signed in with the real `gatehouse
+// admin login` lists the pending request and approves it for less than
+// asked with `gatehouse admin requests approve`; the record names them,
+// and a later deny is refused.
+func TestJITApproverCLI(t *testing.T) {
+	env := jitWorldWith(t, Options{Server: func(c *httpapi.Config) { c.SignIn.DeviceFlow.Interval = time.Second }})
+	ctx := context.Background()
+	Must(t, env.Admin.AddMember(ctx, "dba", OwnerName))
+	a := env.Agent(t, "alice")
+	a.Decision("db", false, 5*time.Second)
+	id := requestID.FindStringSubmatch(a.run(t, "request", "db", "--reason", "quarterly report", "--for", "1h"))[1]
+	vars, _, gh := ownerAdminLogin(t, env)
+	if list := runCmd(t, vars, false, gh, "admin", "requests", "list", "--pending"); !strings.Contains(list, id) || !strings.Contains(list, "quarterly report") {
+		t.Errorf("gatehouse admin requests list --pending = %q, want %s", list, id)
+	}
+	out := runCmd(t, vars, false, gh, "admin", "requests", "approve", id, "--for", "10m", "--note", "ok")
+	if !strings.Contains(out, "approved "+id) || !strings.Contains(out, "alice may reach db until") {
+		t.Errorf("gatehouse admin requests approve = %q", out)
+	}
+	rs, err := env.Admin.AccessRequests(ctx, api.RequestApproved)
+	Must(t, err)
+	if len(rs) != 1 || rs[0].DecidedBy != "user:"+OwnerName || time.Duration(rs[0].Granted) != 10*time.Minute {
+		t.Fatalf("approved requests = %+v, want %s's for 10m", rs, OwnerName)
+	}
+	a.Decision("db", true, 5*time.Second)
+	if out := runCmd(t, vars, true, gh, "admin", "requests", "deny", id, "--note", "no"); !strings.Contains(out, "approved already") {
+		t.Errorf("gatehouse admin requests deny of an approved request = %q, want refused: approved already", out)
+	}
 }
