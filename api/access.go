@@ -91,7 +91,8 @@ type AccessDecisionInput struct {
 }
 
 // PathAccessRequests lists access requests (GET, ?state=pending); one is
-// approved with POST …/{id}/approve and denied with POST …/{id}/deny.
+// approved with POST …/{id}/approve, denied with POST …/{id}/deny, and
+// its approved access ended early with POST …/{id}/revoke (Note required).
 const PathAccessRequests = "/api/v1/access-requests"
 
 // Agent ↔ controller: a user's access request travels on the device's

@@ -16,7 +16,7 @@ const (
 	CodeAccessRequired = "access.required" // no request for the app is approved
 	CodeAccessPending  = "access.pending"  // a request waits for an approver
 	CodeAccessExpired  = "access.expired"  // the approved time ran out
-	CodeAccessDenied   = "access.denied"   // an approver denied the last request
+	CodeAccessDenied   = "access.denied"   // an approver denied the last request, or its access was ended early
 
 	// Identity: who is at the keyboard (issue 7, docs/identity.md). Each
 	// denial's message ends with its fix ("sign in again: gatehouse login").

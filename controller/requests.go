@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -218,7 +219,7 @@ func (r *Requests) Request(ctx context.Context, who Requester, in api.AccessRequ
 // may, and never for their own request; only a pending request that has
 // not lapsed can be approved.
 func (r *Requests) Approve(ctx context.Context, who Actor, id string, in api.AccessDecisionInput) (api.AccessRequest, Change, error) {
-	req, p, err := r.decidable(ctx, who, id)
+	req, p, err := r.decidable(ctx, who, id, api.RequestPending)
 	if err != nil {
 		return api.AccessRequest{}, Change{}, err
 	}
@@ -242,7 +243,7 @@ func (r *Requests) Approve(ctx context.Context, who Actor, id string, in api.Acc
 // Deny refuses request id with a note saying why (required); who may as
 // for Approve.
 func (r *Requests) Deny(ctx context.Context, who Actor, id string, in api.AccessDecisionInput) (api.AccessRequest, Change, error) {
-	req, _, err := r.decidable(ctx, who, id)
+	req, _, err := r.decidable(ctx, who, id, api.RequestPending)
 	if err != nil {
 		return api.AccessRequest{}, Change{}, err
 	}
@@ -253,27 +254,63 @@ func (r *Requests) Deny(ctx context.Context, who Actor, id string, in api.Access
 	return r.decide(ctx, req, Denied, who)
 }
 
-// Cancel withdraws the requester's own pending request id; another
-// user's request is as unknown to them as one that does not exist.
+// Cancel withdraws the requester's own pending request id, or ends their
+// approved access early; another user's request is as unknown to them as
+// one that does not exist.
 func (r *Requests) Cancel(ctx context.Context, who Requester, id string) (api.AccessRequest, error) {
 	req, err := r.store.GetAccessRequest(ctx, id)
 	if err != nil || req.User != who.User {
 		return api.AccessRequest{}, kindError{ErrNotFound, fmt.Errorf("you have no request %s: see gatehouse apps", Clip(id))}
 	}
-	if req.State != api.RequestPending {
-		return api.AccessRequest{}, kindError{ErrConflict, fmt.Errorf("request %s is %s already; only a pending one can be cancelled", id, req.State)}
+	if req.State != api.RequestPending && req.State != api.RequestApproved {
+		return api.AccessRequest{}, kindError{ErrConflict, fmt.Errorf("request %s is %s already", id, req.State)}
 	}
-	req.State, req.EndedAt = api.RequestCancelled, r.clock.Now()
-	err = r.store.UpdateAccessRequest(ctx, req, api.RequestPending)
+	return r.cancel(ctx, req, Actor{Kind: ActorUser, Name: who.User}, "")
+}
+
+// Revoke ends approved access early: who may as for Approve (a person in
+// the approvers group, not the requester), with a note saying why.
+func (r *Requests) Revoke(ctx context.Context, who Actor, id string, in api.AccessDecisionInput) (api.AccessRequest, Change, error) {
+	req, _, err := r.decidable(ctx, who, id, api.RequestApproved)
+	if err != nil {
+		return api.AccessRequest{}, Change{}, err
+	}
+	if err := api.CheckRequestText("note", in.Note, api.MaxRequestNote, true); err != nil {
+		return api.AccessRequest{}, Change{}, Invalid("%s (--note)", err)
+	}
+	req, err = r.cancel(ctx, req, who, in.Note)
+	return req, Change{Kind: Cancelled, Object: ObjectAccessRequest, Name: id, By: who}, err
+}
+
+// cancel moves req (pending or approved) to cancelled, once: of two
+// racing, the second gets ErrConflict. Ending approved access early is
+// remembered for the user's decisions, with who ended it and why.
+func (r *Requests) cancel(ctx context.Context, req api.AccessRequest, by Actor, why string) (api.AccessRequest, error) {
+	from, now := req.State, r.clock.Now()
+	req.State, req.EndedAt = api.RequestCancelled, now
+	ended := ""
+	if from == api.RequestApproved {
+		ended = "ended early by " + by.String()
+		if why != "" {
+			ended += ": " + why
+		}
+		req.Note = strings.TrimPrefix(req.Note+"; "+ended, "; ")
+	}
+	err := r.store.UpdateAccessRequest(ctx, req, from)
 	if errors.Is(err, store.ErrStateChanged) {
 		return api.AccessRequest{}, kindError{ErrConflict, err}
 	}
 	if err != nil {
 		return api.AccessRequest{}, err
 	}
-	r.forget(id)
-	r.log.Info("access request cancelled", "id", id, "user", req.User, "app", req.App)
-	r.done(ctx, req, Cancelled, Actor{Kind: ActorUser, Name: who.User})
+	if ended != "" {
+		r.mu.Lock()
+		r.rememberLocked(req, pastAccess{at: now, access: policy.Access{Denied: ended}})
+		r.mu.Unlock()
+	}
+	r.forget(req.ID)
+	r.log.Info("access request cancelled", "id", req.ID, "user", req.User, "app", req.App, "was", from, "by", by.String())
+	r.done(ctx, req, Cancelled, by)
 	return req, nil
 }
 
@@ -301,7 +338,7 @@ func (r *Requests) List(ctx context.Context, who Actor, state string) ([]api.Acc
 
 // decidable is request id if who may decide it now, with the policy it
 // is decided under.
-func (r *Requests) decidable(ctx context.Context, who Actor, id string) (api.AccessRequest, api.Policy, error) {
+func (r *Requests) decidable(ctx context.Context, who Actor, id, state string) (api.AccessRequest, api.Policy, error) {
 	if who.Kind != ActorUser {
 		return api.AccessRequest{}, api.Policy{}, fmt.Errorf("%w: %s may not decide access requests: approvals need a person; "+
 			"sign in with gatehouse admin login", ErrForbidden, who)
@@ -325,10 +362,10 @@ func (r *Requests) decidable(ctx context.Context, who Actor, id string) (api.Acc
 		return api.AccessRequest{}, api.Policy{}, fmt.Errorf("%w: %s is not a member of %s, the approvers of policy %s",
 			ErrForbidden, who, p.Approvers, p.Name)
 	}
-	if req.State != api.RequestPending {
+	if req.State != state {
 		return api.AccessRequest{}, api.Policy{}, kindError{ErrConflict, fmt.Errorf("request %s is %s already", id, req.State)}
 	}
-	if !r.clock.Now().Before(req.RequestedAt.Add(api.RequestPendingTTL)) {
+	if state == api.RequestPending && !r.clock.Now().Before(req.RequestedAt.Add(api.RequestPendingTTL)) {
 		r.end(ctx, id)
 		return api.AccessRequest{}, api.Policy{}, kindError{ErrConflict, fmt.Errorf("request %s waited longer than %s and lapsed: ask for a new one", id, api.RequestPendingTTL)}
 	}
@@ -399,13 +436,13 @@ func (r *Requests) end(ctx context.Context, id string) {
 	r.done(ctx, req, Expired, Actor{Kind: ActorKind("controller"), Name: "clock"})
 }
 
-// rememberLocked keeps how req ended for its user's next decisions,
-// unless a later end is remembered already.
+// rememberLocked keeps how req ended for its user's next decisions; of
+// two ends, the later one stays.
 func (r *Requests) rememberLocked(req api.AccessRequest, p pastAccess) {
 	if r.ended[req.User] == nil {
 		r.ended[req.User] = map[string]pastAccess{}
 	}
-	if cur, ok := r.ended[req.User][req.App]; !ok || p.at.After(cur.at) {
+	if cur, ok := r.ended[req.User][req.App]; !ok || !p.at.Before(cur.at) {
 		r.ended[req.User][req.App] = p
 	}
 }

@@ -371,8 +371,10 @@ func TestRequestFlood(t *testing.T) {
 }
 
 // TestRequestCancel: a requester withdraws their own pending request
-// (recorded cancelled, access no longer pending); nobody else can, and a
-// decided one cannot be.
+// (recorded cancelled, access no longer pending), nobody else can; a
+// cancelled one cannot be approved; approved access ends early by its
+// requester or by an approver with a note (Revoke), and the user's
+// decisions say who ended it.
 func TestRequestCancel(t *testing.T) {
 	g := newRequestsRig(t)
 	ctx := context.Background()
@@ -390,11 +392,38 @@ func TestRequestCancel(t *testing.T) {
 	if _, _, err := g.r.Approve(ctx, bobActor, req.ID, api.AccessDecisionInput{}); !errors.Is(err, ErrConflict) {
 		t.Errorf("Approve a cancelled request = %v, want ErrConflict", err)
 	}
+	// Approved access ends early: by its requester, or by an approver
+	// with a note; not by anyone else.
 	again := g.ask(t, "alice", "db", time.Hour)
 	if _, _, err := g.r.Approve(ctx, bobActor, again.ID, api.AccessDecisionInput{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.r.Cancel(ctx, Requester{User: "alice"}, again.ID); !errors.Is(err, ErrConflict) {
-		t.Errorf("Cancel an approved request = %v, want ErrConflict", err)
+	if got, err := g.r.Cancel(ctx, Requester{User: "alice"}, again.ID); err != nil || got.State != api.RequestCancelled {
+		t.Fatalf("Cancel of approved access by its requester = %+v, %v, want cancelled", got, err)
+	}
+	if a := g.r.Access("alice")["db"]; a.Until.After(g.clock.Now()) || !strings.Contains(a.Denied, "ended early by user:alice") {
+		t.Errorf("Access after ending it early = %+v, want none, saying it ended early", a)
+	}
+	third := g.ask(t, "alice", "db", time.Hour)
+	if _, _, err := g.r.Revoke(ctx, bobActor, third.ID, api.AccessDecisionInput{Note: "x"}); !errors.Is(err, ErrConflict) {
+		t.Errorf("Revoke of a pending request = %v, want ErrConflict (deny it)", err)
+	}
+	if _, _, err := g.r.Approve(ctx, bobActor, third.ID, api.AccessDecisionInput{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, who := range map[string]Actor{"a non-approver": carolActor, "an API token": testOwner, "the requester": aliceActor} {
+		if _, _, err := g.r.Revoke(ctx, who, third.ID, api.AccessDecisionInput{Note: "x"}); !errors.Is(err, ErrForbidden) {
+			t.Errorf("Revoke by %s = %v, want ErrForbidden", name, err)
+		}
+	}
+	if _, _, err := g.r.Revoke(ctx, daveActor, third.ID, api.AccessDecisionInput{}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Revoke without a note = %v, want ErrInvalid", err)
+	}
+	got, _, err = g.r.Revoke(ctx, daveActor, third.ID, api.AccessDecisionInput{Note: "incident over"})
+	if err != nil || got.State != api.RequestCancelled || !strings.Contains(g.stored(t, third.ID).Note, "ended early by user:dave: incident over") {
+		t.Fatalf("Revoke by dave = %+v, %v; stored %+v", got, err, g.stored(t, third.ID))
+	}
+	if a := g.r.Access("alice")["db"]; a.Until.After(g.clock.Now()) || !strings.Contains(a.Denied, "user:dave: incident over") {
+		t.Errorf("Access after the revocation = %+v, want none, saying who ended it and why", a)
 	}
 }

@@ -278,7 +278,8 @@ func TestJITSurvivesRestart(t *testing.T) {
 // TestJITApproverCLI: an approver signed in with the real `gatehouse
 // admin login` lists the pending request and approves it for less than
 // asked with `gatehouse admin requests approve`; the record names them,
-// and a later deny is refused.
+// a later deny is refused, and `gatehouse admin requests revoke` ends the
+// access early: the open flow is cut and the user is told who ended it.
 func TestJITApproverCLI(t *testing.T) {
 	env := jitWorldWith(t, Options{Server: func(c *httpapi.Config) { c.SignIn.DeviceFlow.Interval = time.Second }})
 	ctx := context.Background()
@@ -303,4 +304,19 @@ func TestJITApproverCLI(t *testing.T) {
 	if out := runCmd(t, vars, true, gh, "admin", "requests", "deny", id, "--note", "no"); !strings.Contains(out, "approved already") {
 		t.Errorf("gatehouse admin requests deny of an approved request = %q, want refused: approved already", out)
 	}
+	body, err := a.Get("db", "/")
+	if err != nil || body != "hello from db" {
+		t.Fatalf("GET db after approval = %q, %v", body, err)
+	}
+	flow := a.OpenStream("db")
+	if out := runCmd(t, vars, false, gh, "admin", "requests", "revoke", id, "--note", "report done"); !strings.Contains(out, "alice no longer reaches db") {
+		t.Errorf("gatehouse admin requests revoke = %q", out)
+	}
+	flow.AwaitEnd(t, 2*time.Second)
+	a.Eventually(5*time.Second, func() error {
+		if r := a.Decision("db", false, time.Second); r[0].Code != api.CodeAccessDenied || !strings.Contains(r[0].Message, "ended early by user:owner: report done") {
+			return errors.New("db after the revocation: " + api.ReasonsText(r))
+		}
+		return nil
+	})
 }

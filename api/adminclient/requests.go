@@ -29,6 +29,12 @@ func (c *Client) DenyAccessRequest(ctx context.Context, id string, in api.Access
 	return c.decideAccessRequest(ctx, id, "deny", in)
 }
 
+// RevokeAccessRequest ends request id's approved access early; in.Note
+// says why.
+func (c *Client) RevokeAccessRequest(ctx context.Context, id string, in api.AccessDecisionInput) (api.AccessRequest, error) {
+	return c.decideAccessRequest(ctx, id, "revoke", in)
+}
+
 func (c *Client) decideAccessRequest(ctx context.Context, id, verb string, in api.AccessDecisionInput) (api.AccessRequest, error) {
 	var r api.AccessRequest
 	return r, c.Do(ctx, http.MethodPost, api.PathAccessRequests+"/"+url.PathEscape(id)+"/"+verb, in, &r)

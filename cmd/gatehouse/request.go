@@ -49,7 +49,7 @@ func requestCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why you need access (required; shown to the approvers)")
 	cmd.Flags().DurationVar(&d, "for", 2*time.Hour, "how long you need access, e.g. 2h (at most the policy's limit)")
-	cmd.Flags().StringVar(&cancel, "cancel", "", "withdraw your pending request with this ID instead")
+	cmd.Flags().StringVar(&cancel, "cancel", "", "withdraw your request with this ID instead (pending, or approved: ends your access now)")
 	return cmd
 }
 
@@ -119,5 +119,21 @@ func requestsAdminCmd() *cobra.Command {
 		},
 	}
 	deny.Flags().StringVar(&note, "note", "", "why (required; the requester sees it)")
-	return group("requests", "Decide just-in-time access requests", list, approve, deny)
+	revoke := &cobra.Command{
+		Use: "revoke ID --note WHY", Short: "End approved access early, saying why", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := admin(cmd)
+			if err != nil {
+				return err
+			}
+			r, err := c.RevokeAccessRequest(cmd.Context(), args[0], api.AccessDecisionInput{Note: note})
+			if err != nil {
+				return fmt.Errorf("revoke request %s: %w", args[0], err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ended %s: %s no longer reaches %s\n", r.ID, printable(r.User), printable(r.App))
+			return nil
+		},
+	}
+	revoke.Flags().StringVar(&note, "note", "", "why (required; the requester sees it)")
+	return group("requests", "Decide just-in-time access requests", list, approve, deny, revoke)
 }

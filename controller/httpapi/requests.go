@@ -8,11 +8,12 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/controller"
 )
 
-// decideRequest is Requests.Approve or Requests.Deny.
+// decideRequest is Requests.Approve, Deny or Revoke.
 type decideRequest func(ctx context.Context, who controller.Actor, id string, in api.AccessDecisionInput) (api.AccessRequest, controller.Change, error)
 
 // mountRequests serves just-in-time access requests to approvers: list
-// (?state=pending), approve and deny. The core decides who may.
+// (?state=pending), approve, deny, and revoke (end approved access
+// early). The core decides who may.
 func (s *Server) mountRequests(mux *http.ServeMux) {
 	rq := s.core.Requests
 	mux.Handle("GET "+api.PathAccessRequests, s.admin(func(r *http.Request, who controller.Actor) (any, error) {
@@ -30,4 +31,5 @@ func (s *Server) mountRequests(mux *http.ServeMux) {
 	}
 	mux.Handle("POST "+api.PathAccessRequests+"/{id}/approve", decide(rq.Approve))
 	mux.Handle("POST "+api.PathAccessRequests+"/{id}/deny", decide(rq.Deny))
+	mux.Handle("POST "+api.PathAccessRequests+"/{id}/revoke", decide(rq.Revoke))
 }

@@ -16,8 +16,9 @@ type Access struct {
 	Until time.Time
 	// Pending: a request for the app waits for an approver.
 	Pending bool
-	// Denied, when the user's last request for the app was denied, says
-	// by whom and why ("denied by user:bob: use the replica").
+	// Denied, when the user's last request for the app was denied or its
+	// access ended early, says so, by whom and why ("denied by user:bob:
+	// use the replica").
 	Denied string
 }
 
