@@ -243,12 +243,9 @@ func (r *Requests) Approve(ctx context.Context, who Actor, id string, in api.Acc
 // Deny refuses request id with a note saying why (required); who may as
 // for Approve.
 func (r *Requests) Deny(ctx context.Context, who Actor, id string, in api.AccessDecisionInput) (api.AccessRequest, Change, error) {
-	req, _, err := r.decidable(ctx, who, id, api.RequestPending)
+	req, err := r.decidableWithNote(ctx, who, id, api.RequestPending, in.Note)
 	if err != nil {
 		return api.AccessRequest{}, Change{}, err
-	}
-	if err := api.CheckRequestText("note", in.Note, api.MaxRequestNote, true); err != nil {
-		return api.AccessRequest{}, Change{}, Invalid("%s (--note)", err)
 	}
 	req.State, req.DecidedBy, req.DecidedAt, req.Note = api.RequestDenied, who.String(), r.clock.Now(), in.Note
 	return r.decide(ctx, req, Denied, who)
@@ -271,12 +268,9 @@ func (r *Requests) Cancel(ctx context.Context, who Requester, id string) (api.Ac
 // Revoke ends approved access early: who may as for Approve (a person in
 // the approvers group, not the requester), with a note saying why.
 func (r *Requests) Revoke(ctx context.Context, who Actor, id string, in api.AccessDecisionInput) (api.AccessRequest, Change, error) {
-	req, _, err := r.decidable(ctx, who, id, api.RequestApproved)
+	req, err := r.decidableWithNote(ctx, who, id, api.RequestApproved, in.Note)
 	if err != nil {
 		return api.AccessRequest{}, Change{}, err
-	}
-	if err := api.CheckRequestText("note", in.Note, api.MaxRequestNote, true); err != nil {
-		return api.AccessRequest{}, Change{}, Invalid("%s (--note)", err)
 	}
 	req, err = r.cancel(ctx, req, who, in.Note)
 	return req, Change{Kind: Cancelled, Object: ObjectAccessRequest, Name: id, By: who}, err
@@ -370,6 +364,19 @@ func (r *Requests) decidable(ctx context.Context, who Actor, id, state string) (
 		return api.AccessRequest{}, api.Policy{}, kindError{ErrConflict, fmt.Errorf("request %s waited longer than %s and lapsed: ask for a new one", id, api.RequestPendingTTL)}
 	}
 	return req, p, nil
+}
+
+// decidableWithNote is decidable for a step that must say why: note is
+// required.
+func (r *Requests) decidableWithNote(ctx context.Context, who Actor, id, state, note string) (api.AccessRequest, error) {
+	req, _, err := r.decidable(ctx, who, id, state)
+	if err != nil {
+		return api.AccessRequest{}, err
+	}
+	if err := api.CheckRequestText("note", note, api.MaxRequestNote, true); err != nil {
+		return api.AccessRequest{}, Invalid("%s (--note)", err)
+	}
+	return req, nil
 }
 
 // decide writes req's decision if it is still pending: of two deciders

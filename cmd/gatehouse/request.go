@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/api/adminclient"
 )
 
 // requestCmd is `gatehouse request APP --reason … --for 2h`: just-in-time
@@ -103,37 +105,41 @@ func requestsAdminCmd() *cobra.Command {
 	}
 	approve.Flags().DurationVar(&d, "for", 0, "approve for this long instead of what was asked (shorter only)")
 	approve.Flags().StringVar(&note, "note", "", "a note for the record")
-	deny := &cobra.Command{
-		Use: "deny ID --note WHY", Short: "Deny a request, saying why", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := admin(cmd)
-			if err != nil {
-				return err
-			}
-			r, err := c.DenyAccessRequest(cmd.Context(), args[0], api.AccessDecisionInput{Note: note})
-			if err != nil {
-				return fmt.Errorf("deny request %s: %w", args[0], err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "denied %s (%s for %s)\n", r.ID, printable(r.User), printable(r.App))
-			return nil
-		},
-	}
-	deny.Flags().StringVar(&note, "note", "", "why (required; the requester sees it)")
-	revoke := &cobra.Command{
-		Use: "revoke ID --note WHY", Short: "End approved access early, saying why", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := admin(cmd)
-			if err != nil {
-				return err
-			}
-			r, err := c.RevokeAccessRequest(cmd.Context(), args[0], api.AccessDecisionInput{Note: note})
-			if err != nil {
-				return fmt.Errorf("revoke request %s: %w", args[0], err)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "ended %s: %s no longer reaches %s\n", r.ID, printable(r.User), printable(r.App))
-			return nil
-		},
-	}
-	revoke.Flags().StringVar(&note, "note", "", "why (required; the requester sees it)")
+	deny := noteCmd("deny ID --note WHY", "Deny a request, saying why", "deny",
+		func(c *adminclient.Client) decideFunc { return c.DenyAccessRequest },
+		func(r api.AccessRequest) string {
+			return fmt.Sprintf("denied %s (%s for %s)", r.ID, printable(r.User), printable(r.App))
+		})
+	revoke := noteCmd("revoke ID --note WHY", "End approved access early, saying why", "revoke",
+		func(c *adminclient.Client) decideFunc { return c.RevokeAccessRequest },
+		func(r api.AccessRequest) string {
+			return fmt.Sprintf("ended %s: %s no longer reaches %s", r.ID, printable(r.User), printable(r.App))
+		})
 	return group("requests", "Decide just-in-time access requests", list, approve, deny, revoke)
+}
+
+// decideFunc is one of the admin client's decisions on a request.
+type decideFunc func(ctx context.Context, id string, in api.AccessDecisionInput) (api.AccessRequest, error)
+
+// noteCmd is a decision on request ID that must say why (--note): verb
+// names it in errors, done says what it did.
+func noteCmd(use, short, verb string, op func(*adminclient.Client) decideFunc, done func(api.AccessRequest) string) *cobra.Command {
+	var note string
+	cmd := &cobra.Command{
+		Use: use, Short: short, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := admin(cmd)
+			if err != nil {
+				return err
+			}
+			r, err := op(c)(cmd.Context(), args[0], api.AccessDecisionInput{Note: note})
+			if err != nil {
+				return fmt.Errorf("%s request %s: %w", verb, args[0], err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), done(r))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&note, "note", "", "why (required; the requester sees it)")
+	return cmd
 }
