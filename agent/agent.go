@@ -67,6 +67,8 @@ type Agent struct {
 	localUser localUser
 	front     frontend.Frontend // the local proxy ports
 
+	requests accessRequests // just-in-time access requests waiting for their answer
+
 	postureMu  sync.Mutex // one report at a time; guards the two below; taken before mu
 	lastSent   api.PostureReport
 	lastSentAt time.Time

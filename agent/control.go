@@ -68,6 +68,9 @@ func (h *controlHandler) Deny(_ context.Context, d api.Denial)       { h.agent()
 func (h *controlHandler) Revoke(_ context.Context, r api.Revocation) { h.agent().revoked(r) }
 func (h *controlHandler) Renew(ctx context.Context, r api.Renewal)   { h.agent().renewed(ctx, r) }
 func (h *controlHandler) Tokens(_ context.Context, m api.TokensMsg)  { h.agent().rotated(m) }
+func (h *controlHandler) AccessResult(_ context.Context, m api.AccessResultMsg) {
+	h.agent().requests.deliver(m)
+}
 func (h *controlHandler) SignedOut(ctx context.Context, m api.SignedOutMsg) {
 	h.agent().endSession(ctx, m)
 }

@@ -38,6 +38,7 @@ func (a *Agent) serveLocalAPI(path string) (*http.Server, error) {
 	mux.HandleFunc("POST "+localapi.PathLogin, a.serveLogin)
 	mux.HandleFunc("GET "+localapi.PathLogin, func(w http.ResponseWriter, _ *http.Request) { reply(w, a.LoginState()) })
 	mux.HandleFunc("POST "+localapi.PathLogout, a.serveLogout)
+	mux.HandleFunc("POST "+localapi.PathRequest, a.serveRequest)
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(l)
 	return srv, nil
@@ -75,7 +76,8 @@ func (a *Agent) Apps() []localapi.App {
 	out := make([]localapi.App, 0, len(a.apps))
 	for _, app := range a.apps {
 		d := a.decisions[app.Name]
-		v := localapi.App{Name: app.Name, Allowed: d.Allowed, Reasons: d.Reasons, TunnelUp: a.tunnels[app.Name] != nil, LocalAddrs: []string{}}
+		v := localapi.App{Name: app.Name, Allowed: d.Allowed, Reasons: d.Reasons, TunnelUp: a.tunnels[app.Name] != nil, LocalAddrs: []string{},
+			AccessUntil: d.AccessUntil}
 		out = append(out, v)
 	}
 	// Then the apps outside the user's entitlement that they asked for,

@@ -21,6 +21,9 @@ type Decision struct {
 	Allowed     bool      `json:"allowed"`
 	Reasons     []Reason  `json:"reasons,omitempty"`
 	EvaluatedAt time.Time `json:"evaluated_at"`
+	// AccessUntil, for an app allowed by just-in-time access, is when the
+	// approved time ends; zero otherwise. No grant outlives it.
+	AccessUntil time.Time `json:"access_until,omitzero"`
 }
 
 // CheckResult is one posture check of one profile, for `gatehouse posture`.

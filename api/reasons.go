@@ -13,6 +13,11 @@ const (
 	CodeUserUnknown          = "user.unknown"           // the device's user no longer exists
 	CodePolicyCondition      = "policy.condition"       // a policy's CEL condition is false, failed or read an unknown fact
 	CodeExceptionWaived      = "exception.waived"       // an allowed decision passed only because an exception waived a check
+	// Just-in-time access (api/access.go): the policy needs an approved request.
+	CodeAccessRequired = "access.required" // no request for the app is approved
+	CodeAccessPending  = "access.pending"  // a request waits for an approver
+	CodeAccessExpired  = "access.expired"  // the approved time ran out
+	CodeAccessDenied   = "access.denied"   // an approver denied the last request, or its access was ended early
 
 	// Identity: who is at the keyboard (issue 7, docs/identity.md). Each
 	// denial's message ends with its fix ("sign in again: gatehouse login").

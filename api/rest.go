@@ -83,6 +83,12 @@ type PostureProfile struct {
 	// Condition is an optional CEL expression, as Policy.Condition, that
 	// must be true for the profile to pass.
 	Condition string `json:"condition,omitempty"`
+	// Approvers, when set, makes the policy just-in-time (api/access.go):
+	// its groups reach its apps only with a request this group's members
+	// approved, for at most MaxAccess (0: DefaultMaxAccess; at most
+	// MaxMaxAccess). Sign-in needs, posture and Condition still apply.
+	Approvers string   `json:"approvers,omitempty"`
+	MaxAccess Duration `json:"max_access,omitempty"`
 }
 
 // Exception waives named checks (CheckResult.Check names, "firewall",
@@ -118,6 +124,12 @@ type Policy struct {
 	// request.* (issue 8, controller/policy/condition.go) that must be
 	// true as well; "" is none. A false, failing or unknown result denies.
 	Condition string `json:"condition,omitempty"`
+	// Approvers, when set, makes the policy just-in-time (api/access.go):
+	// its groups reach its apps only with a request this group's members
+	// approved, for at most MaxAccess (0: DefaultMaxAccess; at most
+	// MaxMaxAccess). Sign-in needs, posture and Condition still apply.
+	Approvers string   `json:"approvers,omitempty"`
+	MaxAccess Duration `json:"max_access,omitempty"`
 }
 
 // EnrollmentTokenRequest asks for a single-use token bound to User.

@@ -335,6 +335,12 @@ func (c *Controller) AgentMessage(ctx context.Context, s *AgentLink, env api.Env
 		}
 		rel.PublicKey = pub.String()
 		c.grants.Release(ctx, s.device, rel.App, rel.PublicKey)
+	case api.TypeAccessRequest:
+		var msg api.AccessRequestMsg
+		if err := env.Decode(&msg); err != nil {
+			return err
+		}
+		c.accessRequest(ctx, s, msg)
 	case api.TypeRefresh:
 		var msg api.RefreshMsg
 		if err := env.Decode(&msg); err != nil {

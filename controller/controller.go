@@ -56,6 +56,9 @@ type Config struct {
 	// Identity sets token lifetimes, password costs and sign-in backoff;
 	// zero fields take identity's defaults.
 	Identity identity.Config
+	// MinAccess is the shortest just-in-time access one may ask for or
+	// approve; zero is api.MinAccess (tests make it seconds).
+	MinAccess time.Duration
 	// WrapStore, when set, wraps the opened store (tests make it fail).
 	WrapStore func(store.Store) store.Store
 }
@@ -86,6 +89,8 @@ type Controller struct {
 	// Admins are identity's admin operations (roles, API tokens,
 	// sessions, users' sign-in state, settings).
 	Admins *Admins
+	// Requests are just-in-time access requests (requests.go).
+	Requests *Requests
 	// Identity is the identity room: sign-in, sessions, roles, device
 	// state (controller/identity, docs/identity.md).
 	Identity *identity.Service
@@ -203,6 +208,15 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 		c.Close()
 		return nil, err
 	}
+	if cfg.MinAccess == 0 {
+		cfg.MinAccess = api.MinAccess
+	}
+	c.Requests = newRequests(st, grants.SystemClock{}, accessDirectory{c}, c.redecideUser, c.commit,
+		c.log.With("component", "requests"), cfg.MinAccess)
+	if err := c.Requests.load(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.wg.Add(3)
@@ -225,6 +239,9 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 // the transport first. Gateways belong to whoever registered them and are
 // not closed.
 func (c *Controller) Close() error {
+	if c.Requests != nil {
+		c.Requests.close()
+	}
 	if c.unsubscribe != nil {
 		c.unsubscribe()
 	}

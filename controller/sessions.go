@@ -54,6 +54,9 @@ type linkSession struct {
 func (c *Controller) inputLocked(user, device, app string, now time.Time) policy.Input {
 	in := policy.Input{Identity: c.snap.Identity(user), Device: policy.Device{ID: device},
 		Posture: c.postureLocked(device, now), App: app, Time: now}
+	if c.Requests != nil {
+		in.Access = c.Requests.Access(user)
+	}
 	id := c.idents[device]
 	if id == nil {
 		return in // state unknown: fails closed

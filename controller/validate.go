@@ -171,6 +171,9 @@ func validatePolicy(ctx context.Context, st store.Store, p *api.Policy) error {
 	if err := policy.CheckCondition(p.Condition); err != nil {
 		return Invalid("policy %q: --condition: %v", p.Name, err)
 	}
+	if err := validAccessNeeds(p); err != nil {
+		return err
+	}
 	return validSignInNeeds(p)
 }
 

@@ -24,38 +24,7 @@ import (
 func TestAdminLoginCLI(t *testing.T) {
 	env := New(t, Options{Server: func(c *httpapi.Config) { c.SignIn.DeviceFlow.Interval = time.Second }})
 	ctx := context.Background()
-	enr, err := env.Ctrl.Identity.BeginTOTP(ctx, OwnerName)
-	Must(t, err)
-	code, _ := totp.GenerateCode(enr.Secret, time.Now())
-	Must(t, env.Ctrl.Identity.ConfirmTOTP(ctx, OwnerName, code))
-
-	home := t.TempDir()
-	vars := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "DBUS_SESSION_BUS_ADDRESS=", "XDG_RUNTIME_DIR=",
-		"GATEHOUSE_CONTROLLER=" + env.Server.URL(), "GATEHOUSE_CA=" + env.Server.CAFile()}
-	gh := filepath.Join(binaries(t), "gatehouse")
-	login := startProc(t, vars, gh, "admin", "login", "--no-browser")
-	line := login.awaitLine(t, "Open ", 30*time.Second)
-	fields := strings.Fields(line) // Open URL and enter code CODE
-	userCode := fields[len(fields)-1]
-
-	b := newPageBrowser(t, env)
-	b.get(api.PathDevicePage + "?user_code=" + url.QueryEscape(userCode))
-	b.post(api.PathDevicePage, url.Values{"user_code": {userCode}})
-	b.post(api.PathLogin, url.Values{"user": {OwnerName}, "password": {OwnerPassword}})
-	next, _ := totp.GenerateCode(enr.Secret, time.Now().Add(30*time.Second))
-	if res := b.post("/login/totp", url.Values{"code": {next}}); res.Request.URL.Path != "/device/confirm" || !strings.Contains(b.body, "admin CLI") {
-		t.Fatalf("after the code: at %s (%d), want the confirm page naming the admin CLI:\n%s", res.Request.URL.Path, res.StatusCode, b.body)
-	}
-	b.post("/device/confirm", url.Values{"action": {"approve"}})
-	select {
-	case <-login.done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("gatehouse admin login did not finish after the approval")
-	}
-	out := login.stdout.String()
-	if login.cmd.ProcessState.ExitCode() != 0 || !strings.Contains(out, "signed in as owner") || !strings.Contains(out, "0600 files under") {
-		t.Fatalf("gatehouse admin login = %v\n%s\n%s", login.cmd.ProcessState, out, login.stderr)
-	}
+	vars, home, gh := ownerAdminLogin(t, env)
 	secrets, err := filepath.Glob(filepath.Join(home, "gatehouse", "admin", "*", "secrets", "*"))
 	Must(t, err)
 	for _, f := range secrets {
@@ -90,4 +59,46 @@ func TestAdminLoginCLI(t *testing.T) {
 	if out := runCmd(t, vars, true, gh, "admin", "users", "list"); !strings.Contains(out, "gatehouse admin login") {
 		t.Errorf("admin users list after logout = %q, want the hint to sign in", out)
 	}
+}
+
+// ownerAdminLogin gives the owner a TOTP seed and runs the real
+// `gatehouse admin login` for them through the pages (password, code,
+// approve). It returns the environment the CLI ran in (its home holds
+// the key and session) and the CLI's path.
+func ownerAdminLogin(t *testing.T, env *Env) (vars []string, home, gh string) {
+	t.Helper()
+	ctx := context.Background()
+	enr, err := env.Ctrl.Identity.BeginTOTP(ctx, OwnerName)
+	Must(t, err)
+	code, _ := totp.GenerateCode(enr.Secret, time.Now())
+	Must(t, env.Ctrl.Identity.ConfirmTOTP(ctx, OwnerName, code))
+
+	home = t.TempDir()
+	vars = []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "DBUS_SESSION_BUS_ADDRESS=", "XDG_RUNTIME_DIR=",
+		"GATEHOUSE_CONTROLLER=" + env.Server.URL(), "GATEHOUSE_CA=" + env.Server.CAFile()}
+	gh = filepath.Join(binaries(t), "gatehouse")
+	login := startProc(t, vars, gh, "admin", "login", "--no-browser")
+	line := login.awaitLine(t, "Open ", 30*time.Second)
+	fields := strings.Fields(line) // Open URL and enter code CODE
+	userCode := fields[len(fields)-1]
+
+	b := newPageBrowser(t, env)
+	b.get(api.PathDevicePage + "?user_code=" + url.QueryEscape(userCode))
+	b.post(api.PathDevicePage, url.Values{"user_code": {userCode}})
+	b.post(api.PathLogin, url.Values{"user": {OwnerName}, "password": {OwnerPassword}})
+	next, _ := totp.GenerateCode(enr.Secret, time.Now().Add(30*time.Second))
+	if res := b.post("/login/totp", url.Values{"code": {next}}); res.Request.URL.Path != "/device/confirm" || !strings.Contains(b.body, "admin CLI") {
+		t.Fatalf("after the code: at %s (%d), want the confirm page naming the admin CLI:\n%s", res.Request.URL.Path, res.StatusCode, b.body)
+	}
+	b.post("/device/confirm", url.Values{"action": {"approve"}})
+	select {
+	case <-login.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("gatehouse admin login did not finish after the approval")
+	}
+	out := login.stdout.String()
+	if login.cmd.ProcessState.ExitCode() != 0 || !strings.Contains(out, "signed in as owner") || !strings.Contains(out, "0600 files under") {
+		t.Fatalf("gatehouse admin login = %v\n%s\n%s", login.cmd.ProcessState, out, login.stderr)
+	}
+	return vars, home, gh
 }

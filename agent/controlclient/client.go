@@ -37,6 +37,9 @@ type Sender interface {
 	Refresh(ctx context.Context, r api.RefreshMsg) error
 	// Logout ends the signed-in session at the controller.
 	Logout(ctx context.Context) error
+	// RequestAccess asks for just-in-time access (api/access.go); the
+	// answer arrives as Handler.AccessResult with the same Seq.
+	RequestAccess(ctx context.Context, m api.AccessRequestMsg) error
 }
 
 // Handler is the agent's side of the control connection. The client
@@ -65,6 +68,8 @@ type Handler interface {
 	// runs when the controller refuses a connection for its session
 	// (a session.* code), so the next attempt presents no token.
 	SignedOut(ctx context.Context, m api.SignedOutMsg)
+	// AccessResult answers a RequestAccess.
+	AccessResult(ctx context.Context, m api.AccessResultMsg)
 	// Disconnected runs when a control connection that reached Connected
 	// ends, with why; the client reconnects after it returns.
 	Disconnected(err error)
@@ -280,6 +285,8 @@ func (c *Client) dispatch(ctx context.Context, env api.Envelope, pages *api.Deci
 		return decodeTo(env, func(m api.TokensMsg) { c.h.Tokens(ctx, m) })
 	case api.TypeSignedOut:
 		return decodeTo(env, func(m api.SignedOutMsg) { c.h.SignedOut(ctx, m) })
+	case api.TypeAccessResult:
+		return decodeTo(env, func(m api.AccessResultMsg) { c.h.AccessResult(ctx, m) })
 	case api.TypeError:
 		return decodeTo(env, func(e api.ErrorMsg) {
 			c.log.Warn("controller reported an error", "code", e.Code, "message", e.Message)
@@ -334,6 +341,11 @@ func (c *Client) Logout(ctx context.Context) error {
 	return c.send(ctx, api.TypeLogout, api.LogoutMsg{})
 }
 
+// RequestAccess implements Sender.
+func (c *Client) RequestAccess(ctx context.Context, m api.AccessRequestMsg) error {
+	return c.send(ctx, api.TypeAccessRequest, m)
+}
+
 // sessionCodePrefix opens the reason codes of a session that is over
 // (api.CodeSessionExpired, api.CodeSessionRevoked, …).
 const sessionCodePrefix = "session."
@@ -362,4 +374,8 @@ func (s connSender) Refresh(ctx context.Context, r api.RefreshMsg) error {
 
 func (s connSender) Logout(ctx context.Context) error {
 	return s.conn.Write(ctx, api.TypeLogout, api.LogoutMsg{})
+}
+
+func (s connSender) RequestAccess(ctx context.Context, m api.AccessRequestMsg) error {
+	return s.conn.Write(ctx, api.TypeAccessRequest, m)
 }

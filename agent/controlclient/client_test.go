@@ -36,10 +36,11 @@ func (r *recorder) Grant(_ context.Context, g api.Grant) {
 	defer r.mu.Unlock()
 	r.grants = append(r.grants, g)
 }
-func (r *recorder) Deny(context.Context, api.Denial)       {}
-func (r *recorder) Revoke(context.Context, api.Revocation) {}
-func (r *recorder) Renew(context.Context, api.Renewal)     {}
-func (r *recorder) Tokens(context.Context, api.TokensMsg)  {}
+func (r *recorder) Deny(context.Context, api.Denial)                  {}
+func (r *recorder) Revoke(context.Context, api.Revocation)            {}
+func (r *recorder) Renew(context.Context, api.Renewal)                {}
+func (r *recorder) Tokens(context.Context, api.TokensMsg)             {}
+func (r *recorder) AccessResult(context.Context, api.AccessResultMsg) {}
 func (r *recorder) SignedOut(_ context.Context, m api.SignedOutMsg) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -33,6 +33,9 @@ const (
 	PathLogin = "/v1/login"
 	// PathLogout (POST) ends the signed-in session; the answer is Logout.
 	PathLogout = "/v1/logout"
+	// PathRequest (POST, body api.AccessRequestInput) asks the controller
+	// for just-in-time access; the answer is the api.AccessRequest.
+	PathRequest = "/v1/request"
 )
 
 // Login states.
@@ -116,6 +119,9 @@ type App struct {
 	Reasons    []api.Reason `json:"reasons,omitempty"`
 	LocalAddrs []string     `json:"local_addrs"` // 127.0.0.1:PORT, one per app port
 	TunnelUp   bool         `json:"tunnel_up"`
+	// AccessUntil is when just-in-time access to the app ends (zero:
+	// the app needs none, or it is not approved).
+	AccessUntil time.Time `json:"access_until,omitzero"`
 }
 
 // Posture is the latest report and the controller's checks on it.

@@ -25,7 +25,7 @@ func adminCmd() *cobra.Command {
 	cmd.AddCommand(withUserActions(usersCmd()), groupsCmd(), appsAdminCmd(), profilesCmd(), policiesCmd(), policyCmd(), tokensCmd(),
 		withDeviceActions(devicesCmd()), grantsCmd(), adminTokenCmd(), gatewaysCmd(),
 		bootstrapCmd(), sessionsCmd(), apiTokensCmd(), adminsCmd(), settingsCmd(), adminLoginCmd(), adminLogoutCmd(),
-		exceptionsCmd(), explainCmd())
+		exceptionsCmd(), explainCmd(), requestsAdminCmd())
 	return cmd
 }
 

@@ -100,6 +100,9 @@ func policiesCmd() *cobra.Command {
 		sessAge, _ := f.GetDuration("session-max-age")
 		p.MFAMaxAge, p.SessionMaxAge = api.Duration(mfaAge), api.Duration(sessAge)
 		p.Condition, _ = f.GetString("condition")
+		p.Approvers, _ = f.GetString("approvers")
+		maxAccess, _ := f.GetDuration("max-access")
+		p.MaxAccess = api.Duration(maxAccess)
 		return p
 	})
 	create.Flags().StringSlice("groups", nil, "groups this policy lets in")
@@ -110,6 +113,8 @@ func policiesCmd() *cobra.Command {
 	create.Flags().Duration("mfa-max-age", 0, "how long ago the second factor may have been used, e.g. 12h (implies --require-mfa)")
 	create.Flags().Duration("session-max-age", 0, "how long ago the user may have signed in, e.g. 24h (implies --require-signin)")
 	create.Flags().String("condition", "", "a CEL expression that must also be true, e.g. 'request.time.getHours(\"Europe/Berlin\") >= 9' over device.*, user.*, request.* (docs/decisions.md, Policy conditions in CEL)")
+	create.Flags().String("approvers", "", "make access just-in-time: the group whose members approve requests (gatehouse request APP)")
+	create.Flags().Duration("max-access", 0, "the longest access one request may get, e.g. 8h (default 8h, at most 168h; needs --approvers)")
 	return group("policies", "Manage access policies", append(k.commands(), create)...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -45,6 +46,9 @@ func printApp(out io.Writer, a localapi.App) {
 	tunnel := ""
 	if a.TunnelUp {
 		tunnel = ", tunnel up"
+	}
+	if !a.AccessUntil.IsZero() && a.Allowed {
+		verdict += " until " + a.AccessUntil.Local().Format(time.RFC1123)
 	}
 	fmt.Fprintf(out, "%s: %s%s  %s\n", a.Name, verdict, tunnel, strings.Join(a.LocalAddrs, " "))
 	for _, r := range a.Reasons {

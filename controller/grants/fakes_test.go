@@ -190,6 +190,8 @@ type fakePolicy struct {
 	// so a test can land a change at exactly that point.
 	decisions   int
 	afterDecide func(n int)
+	// until, by app, is the decision's AccessUntil (just-in-time access).
+	until map[string]time.Time
 }
 
 func (p *fakePolicy) Decide(user, device, app string, now time.Time) api.Decision {
@@ -198,7 +200,7 @@ func (p *fakePolicy) Decide(user, device, app string, now time.Time) api.Decisio
 	n, hook := p.decisions, p.afterDecide
 	d := api.Decision{App: app, Reasons: []api.Reason{{Code: api.CodePostureDiskEncryption, Message: "disk encryption is off"}}}
 	if p.allowed[app] {
-		d = api.Decision{App: app, Allowed: true, Reasons: []api.Reason{{Code: api.CodePolicyAllow}}}
+		d = api.Decision{App: app, Allowed: true, Reasons: []api.Reason{{Code: api.CodePolicyAllow}}, AccessUntil: p.until[app]}
 	}
 	p.mu.Unlock()
 	if hook != nil {

@@ -89,6 +89,19 @@ type grant struct {
 	dests   []api.Destination // as installed on the gateway
 	expires time.Time
 	edge    time.Time // when its decision may next change with the time alone; zero: never
+	// until is when the decision's just-in-time access ends (zero:
+	// never): no lease is given past it, so the gateway drops the peer
+	// then on its own clock even if nothing else does.
+	until time.Time
+}
+
+// leaseFrom is the lease a grant gets at now: the Manager's lease, cut
+// short at until (a just-in-time access's end) when that is set.
+func (m *Manager) leaseFrom(now, until time.Time) time.Duration {
+	if until.IsZero() {
+		return m.cfg.Lease
+	}
+	return min(m.cfg.Lease, until.Sub(now))
 }
 
 // New makes a Manager with no grants and no gateways.
@@ -176,8 +189,9 @@ func (m *Manager) Request(ctx context.Context, req Request, link Link) error {
 			Message: "the controller has no overlay addresses left", Remediation: "Ask an admin to check the controller"}})
 		return nil
 	}
+	now := m.clock.Now()
 	g := &grant{key: k, user: req.User, pub: req.PublicKey, overlay: overlay, gateway: gwName,
-		dests: destinations(app), expires: m.clock.Now().Add(m.cfg.Lease)}
+		dests: destinations(app), expires: now.Add(m.leaseFrom(now, d.AccessUntil)), until: d.AccessUntil}
 	if err := gw.AddPeer(ctx, m.peerConfig(g)); err != nil {
 		m.log.Warn("gateway refused peer", "app", app.Name, "gateway", gwName, "err", err)
 		m.cfg.Overlays.Release(overlay)
@@ -200,6 +214,7 @@ func (m *Manager) Request(ctx context.Context, req Request, link Link) error {
 	current := link.Current()
 	if d.Allowed && current {
 		m.mu.Lock()
+		g.until = d.AccessUntil
 		lease := g.expires.Sub(m.clock.Now())
 		m.mu.Unlock()
 		// Sent under gwMu, so no renew or revoke of this grant can
@@ -275,6 +290,9 @@ func (m *Manager) redecide(ctx context.Context, gs []*grant) {
 		}
 		dests := destinations(app)
 		m.mu.Lock()
+		if m.grants[g.key] == g {
+			g.until = d.AccessUntil
+		}
 		changed := m.grants[g.key] == g && !slices.Equal(dests, g.dests)
 		if changed {
 			g.dests = dests
@@ -343,8 +361,15 @@ func (m *Manager) renew(ctx context.Context, g *grant) {
 	}
 	// The Manager's own expiry counts from before the gateway and the
 	// agent receive theirs, so it is the earliest of the three.
-	exp := m.clock.Now().Add(m.cfg.Lease)
-	err := gw.RenewPeer(ctx, g.pub, m.cfg.Lease)
+	now := m.clock.Now()
+	m.mu.Lock()
+	lease := m.leaseFrom(now, g.until)
+	m.mu.Unlock()
+	if lease <= 0 {
+		return // the access has ended: the grant ends at its expiry
+	}
+	exp := now.Add(lease)
+	err := gw.RenewPeer(ctx, g.pub, lease)
 	if errors.Is(err, ErrPeerLost) {
 		if m.take(g) {
 			m.revokeLocked(ctx, g, Revoked, []api.Reason{gatewayLostGrant(g.gateway)})
@@ -362,7 +387,7 @@ func (m *Manager) renew(ctx context.Context, g *grant) {
 	}
 	m.mu.Unlock()
 	if live {
-		m.emit(Event{Kind: Renewed, Device: g.device, User: g.user, App: g.app, PublicKey: g.pub, Gateway: g.gateway, Overlay: g.overlay, Lease: m.cfg.Lease})
+		m.emit(Event{Kind: Renewed, Device: g.device, User: g.user, App: g.app, PublicKey: g.pub, Gateway: g.gateway, Overlay: g.overlay, Lease: lease})
 	}
 }
 

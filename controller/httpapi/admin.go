@@ -63,6 +63,7 @@ func (s *Server) mountAdmin(mux *http.ServeMux) {
 	s.mountAdmins(mux)
 	s.mountPolicyFile(mux)
 	s.mountExceptions(mux)
+	s.mountRequests(mux)
 
 	mux.Handle("GET "+api.PathGatewayPeers, s.admin(func(r *http.Request, who controller.Actor) (any, error) {
 		return c.Gateways.Peers(r.Context(), who)

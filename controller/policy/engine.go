@@ -35,6 +35,9 @@ type Input struct {
 	// SourceIP is the address the request came from; "" when unknown
 	// (a condition reading request.source_ip then denies).
 	SourceIP string
+	// Access is the user's just-in-time access by app (access.go): a
+	// policy with approvers gives an app only while it has Until ahead.
+	Access map[string]Access
 }
 
 // Identity is who is asking, as the identity source says.

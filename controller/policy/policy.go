@@ -128,10 +128,16 @@ func (dc *decider) decide(app string, byApp map[string][]int) api.Decision {
 			reasons = dc.policyReasons(i)
 			dc.failing[i] = reasons
 		}
+		if r, denied := dc.accessDenial(s.Policies[i], app); denied {
+			reasons = append(slices.Clip(reasons), r)
+		}
 		if len(reasons) == 0 {
 			d.Allowed = true
 			d.Reasons = append([]api.Reason{{Code: api.CodePolicyAllow, Message: fmt.Sprintf("allowed by policy %q", s.Policies[i].Name)}},
 				dc.waived[i]...)
+			if NeedsApproval(s.Policies[i]) {
+				d.AccessUntil = dc.in.Access[app].Until
+			}
 			return d
 		}
 		failed = appendNew(failed, reasons...)

@@ -25,10 +25,12 @@ var (
 		})
 	policies = newTable("policy", "policies",
 		[]string{"name", "group_names", "app_names", "posture_profiles",
-			"require_signin", "require_mfa", "mfa_max_age", "session_max_age", "condition"},
+			"require_signin", "require_mfa", "mfa_max_age", "session_max_age", "condition",
+			"approvers", "max_access"},
 		func(p *api.Policy) []any {
 			return []any{&p.Name, listCol{&p.Groups}, listCol{&p.Apps}, listCol{&p.PostureProfiles},
-				&p.RequireSignIn, &p.RequireMFA, &p.MFAMaxAge, &p.SessionMaxAge, &p.Condition}
+				&p.RequireSignIn, &p.RequireMFA, &p.MFAMaxAge, &p.SessionMaxAge, &p.Condition,
+				&p.Approvers, &p.MaxAccess}
 		})
 )
 
