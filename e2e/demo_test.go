@@ -69,7 +69,7 @@ func TestDemo(t *testing.T) {
 		`gatehouse connect wiki → refused, as the policy says: app "wiki" is not in any policy for your groups (eng)`,
 		"the open connection was cut",
 		"after the posture change",
-		"- disk encryption is off (fix: Turn on disk encryption",
+		"- disk encryption is off (fix: Encrypt the system disk with LUKS",
 		"grafana is reachable again",
 		"gatehouse logout while a connection is open",
 		"the open connection was cut",
