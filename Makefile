@@ -23,9 +23,15 @@ run: build
 # throwaway Secret Service for the OS keyring tests (scripts/with-keyring.sh).
 # The end-to-end package runs after the others, alone: its latency proofs
 # (a SYN flood invisible to other peers, cuts within a second) must not
-# share two cores with the headless-Chromium tests of another package.
+# share two cores with the headless-Chromium tests of another package. The
+# flood proof (p99 < 100 ms for another peer, under the race detector) runs
+# first in a process of its own: after the package's other ~60 tests the
+# race detector's heap adds GC pauses to its tail (seen: p99 65-119 ms
+# there, 24-59 ms alone, on the same tree).
+FLOOD := ^TestSYNFloodFromOnePeerIsInvisibleToOthers$$
 test: cross-check
-	CGO_ENABLED=1 ./scripts/with-keyring.sh sh -c '$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v "/e2e$$") && $(GO) test -race -count=1 -timeout 20m ./e2e/'
+	CGO_ENABLED=1 ./scripts/with-keyring.sh sh -c '$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v "/e2e$$") && \
+		$(GO) test -race -count=1 -timeout 5m -run "$(FLOOD)" ./e2e/ && $(GO) test -race -count=1 -timeout 20m -skip "$(FLOOD)" ./e2e/'
 
 cross-check:
 	@$(MAKE) --no-print-directory cross PLATFORMS="$(CHECK_PLATFORMS)"

@@ -83,7 +83,8 @@ func TestEvaluateIdentity(t *testing.T) {
 		name     string
 		in       Input
 		wantCode string
-		wantFix  string // the message's end
+		wantFix  string   // the message's end
+		wantAlso []string // the codes after wantCode (failing checks after a sign-in need)
 	}{
 		{name: "enrolled device, open policy", in: Input{Identity: alice, Device: approved, App: "wiki"}, wantCode: api.CodePolicyAllow},
 		{name: "disabled user beats everything", in: Input{Identity: disabled, Device: Device{ID: "d1", State: DeviceBlocked}, Session: sess(0, 0), Posture: fw(true), App: "wiki"},
@@ -114,8 +115,8 @@ func TestEvaluateIdentity(t *testing.T) {
 			wantCode: api.CodeSessionTooOld, wantFix: "sign in again: gatehouse login"},
 		{name: "session within max age", in: Input{Identity: alice, Device: interactive, Session: sess(23*time.Hour, -1), App: "fresh"},
 			wantCode: api.CodePolicyAllow},
-		{name: "sign-in needs before posture", in: Input{Identity: alice, Device: interactive, Session: sess(time.Hour, -1), Posture: fw(false), App: "hard"},
-			wantCode: api.CodeMFARequired},
+		{name: "sign-in needs first, failing posture after", in: Input{Identity: alice, Device: interactive, Session: sess(time.Hour, -1), Posture: fw(false), App: "hard"},
+			wantCode: api.CodeMFARequired, wantAlso: []string{api.CodePostureFirewall}},
 		{name: "posture after sign-in needs", in: Input{Identity: alice, Device: interactive, Session: sess(time.Hour, 0), Posture: fw(false), App: "hard"},
 			wantCode: api.CodePostureFirewall},
 		{name: "everything passes", in: Input{Identity: alice, Device: interactive, Session: sess(time.Hour, 0), Posture: fw(true), App: "hard"},
@@ -126,8 +127,8 @@ func TestEvaluateIdentity(t *testing.T) {
 			tt.in.Time = now
 			d := snap.Evaluate(tt.in)
 			got := codes(d.Reasons)
-			if len(got) != 1 || got[0] != tt.wantCode || d.Allowed != (tt.wantCode == api.CodePolicyAllow) {
-				t.Fatalf("Evaluate(%s) = allowed %v, codes %q, want only %q", tt.name, d.Allowed, got, tt.wantCode)
+			if len(got) == 0 || got[0] != tt.wantCode || !slices.Equal(got[1:], tt.wantAlso) || d.Allowed != (tt.wantCode == api.CodePolicyAllow) {
+				t.Fatalf("Evaluate(%s) = allowed %v, codes %q, want %q then %q", tt.name, d.Allowed, got, tt.wantCode, tt.wantAlso)
 			}
 			if r := d.Reasons[0]; tt.wantFix != "" && (!strings.HasSuffix(r.Message, tt.wantFix) || r.Remediation == "") {
 				t.Errorf("Evaluate(%s) = message %q, remediation %q, want the message to end with %q", tt.name, r.Message, r.Remediation, tt.wantFix)

@@ -18,7 +18,8 @@ type Trace struct {
 
 // policyReasons evaluates policy i for dc — its sign-in needs, then its
 // profiles' checks (exceptions applied), then its condition — and
-// returns why it fails (none: it passes).
+// returns why it fails (none: it passes). A sign-in need not met comes
+// first, with every failing check after it.
 func (dc *decider) policyReasons(i int) []api.Reason {
 	s, p := dc.s, dc.s.Policies[i]
 	var pt *api.ExplainedPolicy
@@ -27,14 +28,21 @@ func (dc *decider) policyReasons(i int) []api.Reason {
 		dc.trace.policies[i] = pt
 	}
 	if r, denied := signInDenial(p, dc.in.Session, dc.now); denied {
-		if pt != nil {
-			// The decision stops here; an admin still sees what the
-			// checks would say once the user signs in.
-			signIn := r // a copy: taking r's address would move it to the heap on every call
-			pt.SignIn = &signIn
-			pt.Checks = s.WaiveChecks(dc.userName, dc.in.Device.ID, dc.now, s.profileChecks(p.PostureProfiles, dc))
+		// The policy fails here, but the user learns everything that
+		// stands in the way: the checks that fail now follow the sign-in
+		// reason (its condition may read the session, so it waits).
+		checks := s.WaiveChecks(dc.userName, dc.in.Device.ID, dc.now, s.profileChecks(p.PostureProfiles, dc))
+		reasons := []api.Reason{r}
+		for _, c := range checks {
+			if c.Status != api.CheckPass && c.Status != api.CheckWaived {
+				reasons = append(reasons, c.Reason)
+			}
 		}
-		return []api.Reason{r}
+		if pt != nil {
+			signIn := r // a copy: taking r's address would move it to the heap on every call
+			pt.SignIn, pt.Checks = &signIn, checks
+		}
+		return reasons
 	}
 	var reasons []api.Reason
 	checks := s.WaiveChecks(dc.userName, dc.in.Device.ID, dc.now, s.profileChecks(p.PostureProfiles, dc))
