@@ -69,14 +69,14 @@ func TestUpstreamSignIn(t *testing.T) {
 	}
 
 	// A refresh: the IdP drops alice from operators.
-	got, err = s.SetUpstreamGroups(ctx, "https://idp", "s-alice", nil, []string{"engineers", "operators"})
+	got, err = s.SetUpstreamGroups(ctx, "https://idp", "s-alice", nil, []string{"engineers", "operators"}, nil)
 	if err != nil || !got.GroupsChanged {
 		t.Fatalf("SetUpstreamGroups = %+v, %v; want changed", got, err)
 	}
 	if g := groupsOf("alice@example.com"); g != "[auditors]" {
 		t.Errorf("groups after the IdP dropped alice = %s, want [auditors]", g)
 	}
-	if _, err := s.SetUpstreamGroups(ctx, "https://idp", "s-nobody", nil, nil); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.SetUpstreamGroups(ctx, "https://idp", "s-nobody", nil, nil, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SetUpstreamGroups(unknown) = %v, want ErrNotFound", err)
 	}
 	ids, err := s.ExternalIdentities(ctx, "alice@example.com")
