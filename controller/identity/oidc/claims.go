@@ -24,6 +24,9 @@ const (
 var protocolClaims = map[string]bool{
 	"aud": true, "azp": true, "exp": true, "iat": true, "nbf": true, "nonce": true,
 	"at_hash": true, "c_hash": true, "sid": true, "auth_time": true, "jti": true,
+	// The client the token was issued to, and its scopes (some IdPs,
+	// zitadel among them, put them in ID tokens): about the token.
+	"client_id": true, "scope": true,
 }
 
 // firstClaims are kept before any other claim (within the value bounds),

@@ -30,7 +30,7 @@ func TestPolicyClaims(t *testing.T) {
 			in:   `{"department":"sre","level":3,"ratio":1.5,"contractor":false,"big":12345678901234567890}`,
 			want: map[string]string{"department": "sre", "level": "3", "ratio": "1.5", "contractor": "false", "big": "12345678901234567890"}},
 		{name: "protocol claims left out, not counted",
-			in:   `{"sub":"u1","aud":"gh","azp":"gh","exp":1,"iat":1,"nbf":1,"nonce":"n","at_hash":"h","c_hash":"h","sid":"s","auth_time":1,"jti":"j"}`,
+			in:   `{"sub":"u1","aud":"gh","azp":"gh","exp":1,"iat":1,"nbf":1,"nonce":"n","at_hash":"h","c_hash":"h","sid":"s","auth_time":1,"jti":"j","client_id":"gh","scope":"openid"}`,
 			want: map[string]string{"sub": "u1"}},
 		{name: "lists, objects and null dropped",
 			in:          `{"roles":["a","b"],"address":{"street":"x"},"nick":null,"team":"db"}`,

@@ -417,7 +417,7 @@ func TestClaimsKept(t *testing.T) {
 					t.Errorf("Claims()[%q] = %q, want %q (all: %v)", k, c[k], w, c)
 				}
 			}
-			for _, k := range []string{"aud", "exp", "iat", "nonce", "at_hash", "azp", "auth_time", "roles"} {
+			for _, k := range []string{"aud", "exp", "iat", "nonce", "at_hash", "azp", "auth_time", "client_id", "roles"} {
 				if _, ok := c[k]; ok {
 					t.Errorf("Claims() has %q, want it left out", k)
 				}
