@@ -15,7 +15,7 @@ import (
 // (department sales), both in engineering, sign in through the device
 // flow; the policy giving wiki to eng on `user.claims.department ==
 // "sre"` grants alice's tunnel and denies bob with a reason naming the
-// condition; explain shows the claims. The IdP then moves alice to sales:
+// condition; explain and `users get` show the claims. The IdP then moves alice to sales:
 // at her link's next refresh the gateway cuts her open stream.
 func TestOIDCClaimsInConditions(t *testing.T) {
 	env, idp := newOIDCEnv(t, nil)
@@ -45,6 +45,11 @@ func TestOIDCClaimsInConditions(t *testing.T) {
 	}
 	if _, ok := ex.User.Claims["nonce"]; ok {
 		t.Errorf("explain for bob: claims %v carry the protocol claim nonce", ex.User.Claims)
+	}
+	u, err := adminclient.Get[api.User](ctx, env.Admin, api.PathUsers, "bob@example.com")
+	Must(t, err)
+	if u.Claims["department"] != "sales" || u.Claims["employee_type"] != "staff" {
+		t.Errorf("users get bob@example.com: claims %v, want department sales, employee_type staff", u.Claims)
 	}
 
 	idp.SetClaims("u-alice", map[string]any{"department": "sales"})
