@@ -26,6 +26,9 @@ type ExplainedUser struct {
 	Known    bool     `json:"known"`
 	Disabled bool     `json:"disabled"`
 	Groups   []string `json:"groups"`
+	// Claims are the identity provider's claims conditions read as
+	// user.claims (none for a user of the built-in store).
+	Claims map[string]string `json:"claims,omitempty"`
 }
 
 // ExplainedDevice is the device as the decision saw it.

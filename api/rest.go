@@ -26,6 +26,10 @@ type User struct {
 	Name   string   `json:"name"`
 	Email  string   `json:"email,omitempty"`
 	Groups []string `json:"groups"`
+	// Claims are the identity provider's claims at the user's last
+	// upstream sign-in or refresh, as conditions read them (user.claims);
+	// read-only, shown by GET of one user, ignored on create and update.
+	Claims map[string]string `json:"claims,omitempty"`
 }
 
 // Group names a set of users; membership lives on User.Groups.

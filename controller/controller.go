@@ -103,6 +103,7 @@ type Controller struct {
 	store    store.Store
 	idStore  store.IdentityStore // the identity room's store, read for decisions
 	excStore store.ExceptionStore
+	upStore  store.UpstreamStore // read for the users' claims (reload)
 	// expiries re-decides at each exception's expiry.
 	expiries *expiryWatch
 	idWork   identityWork // identity events and session lapses, for watchIdentity
@@ -179,7 +180,7 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	if cfg.WrapStore != nil {
 		wrapped = cfg.WrapStore(st)
 	}
-	c := &Controller{cfg: cfg, log: cfg.Logger, store: wrapped, idStore: st, excStore: st, links: map[string]*AgentLink{},
+	c := &Controller{cfg: cfg, log: cfg.Logger, store: wrapped, idStore: st, excStore: st, upStore: st, links: map[string]*AgentLink{},
 		idents: map[string]*deviceIdent{}, posture: map[string]postureEntry{}, clock: realClock{},
 		idWork: identityWork{ready: make(chan struct{}, 1)}}
 	c.grants = newGrants(c, ipam.NewPool(cfg.OverlayPrefix))
@@ -279,8 +280,12 @@ func (c *Controller) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	claims, err := c.upStore.UpstreamClaims(ctx)
+	if err != nil {
+		return err
+	}
 	snap := &policy.Snapshot{Users: map[string]api.User{}, Apps: map[string]api.App{},
-		Profiles: map[string]api.PostureProfile{}, Policies: policies, Exceptions: exceptions}
+		Profiles: map[string]api.PostureProfile{}, Policies: policies, Exceptions: exceptions, Claims: claims}
 	for _, u := range users {
 		snap.Users[u.Name] = u
 	}

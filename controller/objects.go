@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"maps"
 	"sync"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
@@ -152,7 +153,7 @@ func (m *Members) write(ctx context.Context, who Actor, kind ChangeKind, save fu
 func (c *Controller) newObjects() {
 	st, writes, commit := c.store, &c.adminMu, c.commit
 	c.Users = &Objects[api.User]{kind: ObjectUser, area: identity.AreaUsers, name: func(u api.User) string { return u.Name }, validate: validateUser,
-		create: st.CreateUser, update: st.UpdateUser, get: st.GetUser, del: st.DeleteUser, list: st.ListUsers,
+		create: st.CreateUser, update: st.UpdateUser, get: c.userWithClaims, del: st.DeleteUser, list: st.ListUsers,
 		devicesOf: func(ctx context.Context, user string) ([]string, error) {
 			devs, err := st.ListDevices(ctx)
 			if err != nil {
@@ -181,4 +182,19 @@ func (c *Controller) newObjects() {
 		create:   st.CreatePolicy, update: st.UpdatePolicy, get: st.GetPolicy, del: st.DeletePolicy, list: st.ListPolicies,
 		writes: writes, commit: commit}
 	c.Members = &Members{store: st, writes: writes, commit: commit}
+}
+
+// userWithClaims is the stored user with the IdP claims the policy holds
+// for it (the snapshot's: what decisions read).
+func (c *Controller) userWithClaims(ctx context.Context, name string) (api.User, error) {
+	u, err := c.store.GetUser(ctx, name)
+	if err != nil {
+		return u, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.snap != nil {
+		u.Claims = maps.Clone(c.snap.Claims[name])
+	}
+	return u, nil
 }

@@ -17,7 +17,7 @@ const ActorUpstream ActorKind = "upstream_idp"
 // a first upstream sign-in and a membership the IdP changed are admin
 // changes (by ActorUpstream), serialised with the others and committed,
 // so the policy is rebuilt and live grants re-decided before the sign-in
-// or refresh returns.
+// or refresh returns. So are changed claims (user.claims).
 type upstreamDirectory struct {
 	c  *Controller
 	st store.UpstreamStore
@@ -34,14 +34,14 @@ func (d upstreamDirectory) UpstreamSignIn(ctx context.Context, in store.Upstream
 }
 
 // SetUpstreamGroups implements identity.Directory.
-func (d upstreamDirectory) SetUpstreamGroups(ctx context.Context, issuer, subject string, groups, managed []string) (store.UpstreamUser, error) {
+func (d upstreamDirectory) SetUpstreamGroups(ctx context.Context, issuer, subject string, groups, managed []string, claims map[string]string) (store.UpstreamUser, error) {
 	for _, g := range groups {
 		if err := validName("group", g); err != nil {
 			return store.UpstreamUser{}, err
 		}
 	}
 	return d.write(ctx, issuer, func() (store.UpstreamUser, error) {
-		return d.st.SetUpstreamGroups(ctx, issuer, subject, groups, managed)
+		return d.st.SetUpstreamGroups(ctx, issuer, subject, groups, managed, claims)
 	})
 }
 
@@ -59,6 +59,9 @@ func (d upstreamDirectory) write(ctx context.Context, issuer string, save func()
 		err = d.c.commit(ctx, Change{Kind: Created, Object: ObjectUser, Name: u.User, By: by})
 	case u.GroupsChanged:
 		err = d.c.commit(ctx, Change{Kind: Updated, Object: ObjectMember, Name: u.User, By: by})
+	case u.ClaimsChanged:
+		// Conditions read user.claims: the snapshot carries them.
+		err = d.c.commit(ctx, Change{Kind: Updated, Object: ObjectUser, Name: u.User, By: by})
 	}
 	return u, err
 }

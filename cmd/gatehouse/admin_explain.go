@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,6 +81,14 @@ func writeExplanation(out io.Writer, ex api.Explanation) {
 		userState = "disabled"
 	}
 	p("user %s: %s, groups: %s", ex.User.Name, userState, groups)
+	if len(ex.User.Claims) > 0 {
+		// Quoted: a value is the IdP's text, maybe the user's own.
+		var kv []string
+		for _, k := range slices.Sorted(maps.Keys(ex.User.Claims)) {
+			kv = append(kv, fmt.Sprintf("%s=%q", k, ex.User.Claims[k]))
+		}
+		p("  claims (user.claims, from the identity provider): %s", strings.Join(kv, ", "))
+	}
 	state := ex.Device.State
 	if state == "" {
 		state = "unknown"

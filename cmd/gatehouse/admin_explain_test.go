@@ -31,7 +31,8 @@ func TestWriteExplanation(t *testing.T) {
 		Decision: api.Decision{App: "grafana", Reasons: []api.Reason{{Message: "disk encryption is off", Remediation: "Turn on disk encryption"}}},
 	}
 	allowed := api.Explanation{App: "wiki", Time: at,
-		User:     api.ExplainedUser{Name: "alice", Known: true, Groups: []string{"eng"}},
+		User: api.ExplainedUser{Name: "alice", Known: true, Groups: []string{"eng"},
+			Claims: map[string]string{"email": "alice@example.com", "department": "sre"}},
 		Device:   api.ExplainedDevice{ID: "d1", State: "approved"},
 		Session:  &api.ExplainedSession{Methods: []string{"pwd", "otp"}, AuthAt: at, MFAAt: at},
 		Policies: []api.ExplainedPolicy{{Name: "everyone-wiki", Passed: true, SignInNeeds: "a signed-in session"}},
@@ -58,11 +59,12 @@ func TestWriteExplanation(t *testing.T) {
 			"e-fw (device d1) waives firewall until 2026-12-08 12:00 UTC, owner it-sec, reason lab: applied to firewall",
 			"e-old (user alice) waives disk_encryption until 2026-12-05 11:00 UTC",
 			"EXPIRED, ignored",
-		}, []string{"\x1b"}},
+		}, []string{"\x1b", "user.claims"}},
 		{"allowed", allowed, []string{
 			"ALLOWED: app wiki for user alice",
 			`  - allowed by policy "everyone-wiki"`,
 			"session: signed in at 2026-12-05T12:00:00Z (pwd+otp)",
+			`  claims (user.claims, from the identity provider): department="sre", email="alice@example.com"`,
 			"  everyone-wiki: PASSES",
 			"    sign-in needs: a signed-in session",
 			"no trusted posture report",

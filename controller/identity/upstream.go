@@ -43,7 +43,7 @@ var upstreamMFA = []string{"mfa", "otp", "hwk"}
 // without that. Its methods are store.UpstreamStore's.
 type Directory interface {
 	UpstreamSignIn(ctx context.Context, in store.UpstreamLogin) (store.UpstreamUser, error)
-	SetUpstreamGroups(ctx context.Context, issuer, subject string, groups, managed []string) (store.UpstreamUser, error)
+	SetUpstreamGroups(ctx context.Context, issuer, subject string, groups, managed []string, claims map[string]string) (store.UpstreamUser, error)
 }
 
 var _ Directory = (*store.SQLite)(nil)
@@ -91,7 +91,7 @@ func (s *Service) SignInUpstream(ctx context.Context, v *oidc.Verified, source n
 	}
 	now := s.clock.Now()
 	u, err := s.directory().UpstreamSignIn(ctx, store.UpstreamLogin{Issuer: v.Issuer(), Subject: v.Subject(),
-		User: v.UserName(), Email: v.Email(), Groups: v.Groups(), Managed: v.ManagedGroups(), At: now})
+		User: v.UserName(), Email: v.Email(), Groups: v.Groups(), Managed: v.ManagedGroups(), Claims: v.Claims(), At: now})
 	if errors.Is(err, store.ErrExists) {
 		s.emit(Event{Kind: LoginFailed, User: v.UserName(), Source: source, Reason: failNameTaken, Detail: v.Issuer()})
 		return Proof{}, fmt.Errorf("sign in through %s: %w: %w", v.Issuer(), ErrNameTaken, err)
@@ -145,7 +145,8 @@ func (s *Service) createSession(ctx context.Context, p Proof, sess Session, hash
 
 // refreshUpstream re-checks, before a refresh rotates anything, the user
 // of a session signed in through an IdP: the IdP's refresh token is
-// redeemed and the groups it names now replace the managed ones. An IdP
+// redeemed and the groups it names now replace the managed ones, its
+// claims the stored ones. An IdP
 // refusal ends the session (ReasonUpstreamRefused); an IdP that cannot be
 // reached fails the refresh and changes nothing (the device tries again;
 // its access token runs out meanwhile). Anything else about the token
@@ -184,7 +185,7 @@ func (s *Service) refreshUpstream(ctx context.Context, refreshHash, device strin
 	if err := s.store.SetUpstreamRefreshToken(ctx, us.ID, v.RefreshToken()); err != nil {
 		return fmt.Errorf("refresh: %w", err)
 	}
-	if _, err := s.directory().SetUpstreamGroups(ctx, us.Issuer, us.Subject, v.Groups(), v.ManagedGroups()); err != nil {
+	if _, err := s.directory().SetUpstreamGroups(ctx, us.Issuer, us.Subject, v.Groups(), v.ManagedGroups(), v.Claims()); err != nil {
 		return fmt.Errorf("refresh: groups from %s: %w", us.Issuer, err)
 	}
 	return nil

@@ -46,8 +46,9 @@ type Identity struct {
 	// Disabled: an admin disabled the user; nothing is allowed.
 	Disabled bool
 	Groups   []string
-	// Claims are the identity provider's other claims (empty for the
-	// built-in user store); no rule reads them yet.
+	// Claims are the identity provider's claims at the user's last
+	// upstream sign-in or refresh (user.claims); empty for a user of the
+	// built-in store.
 	Claims map[string]string
 }
 
@@ -79,11 +80,12 @@ type Session struct {
 	MFAAt   time.Time // when a second factor was last used; zero: none
 }
 
-// Identity is user as the built-in user store knows them; a user the
-// store lacks has no groups (and Evaluate denies with user.unknown).
+// Identity is user as the store knows them: groups, and the claims of
+// their identity provider; a user the store lacks has no groups (and
+// Evaluate denies with user.unknown).
 func (s *Snapshot) Identity(user string) Identity {
 	u := s.Users[user]
-	return Identity{User: user, Groups: u.Groups}
+	return Identity{User: user, Groups: u.Groups, Claims: s.Claims[user]}
 }
 
 // Evaluate implements Engine: the user must exist in the snapshot and be

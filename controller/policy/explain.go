@@ -102,7 +102,8 @@ func (s *Snapshot) Explain(in Input) api.Explanation {
 
 	_, known := s.Users[in.Identity.User]
 	ex := api.Explanation{App: in.App, Time: in.Time, Decision: d,
-		User: api.ExplainedUser{Name: in.Identity.User, Known: known, Disabled: in.Identity.Disabled, Groups: nonNil(in.Identity.Groups)},
+		User: api.ExplainedUser{Name: in.Identity.User, Known: known, Disabled: in.Identity.Disabled, Groups: nonNil(in.Identity.Groups),
+			Claims: in.Identity.Claims},
 		Device: api.ExplainedDevice{ID: in.Device.ID, State: in.Device.State, Interactive: in.Device.Interactive,
 			Tags: in.Device.Tags, Posture: in.Posture != nil},
 		Policies: []api.ExplainedPolicy{}}

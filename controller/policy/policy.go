@@ -21,6 +21,10 @@ type Snapshot struct {
 	// shows those as ignored); Evaluate applies those in force at
 	// Input.Time for the input's user or device (waivers.go).
 	Exceptions []api.Exception
+	// Claims are, by user, the identity provider's claims at the user's
+	// last upstream sign-in or refresh (user.claims); a user without
+	// them is absent. Read with the snapshot, never per decision.
+	Claims map[string]map[string]string
 
 	// waivers indexes Exceptions by user and by device (Compile).
 	waivers waiverIndex

@@ -178,3 +178,30 @@ func TestRunSessionDeviceAndAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestRunClaims: a test gives the user's IdP claims; a condition on them
+// allows and denies by what the test says, and a test without claims has
+// none (the condition cannot be evaluated: deny).
+func TestRunClaims(t *testing.T) {
+	src := `{
+	"groups": [{"name": "eng", "members": ["alice"]}],
+	"apps": [{"name": "grafana", "upstreams": ["127.0.0.1:3000"]}],
+	"posture_profiles": [],
+	"policies": [{"name": "p", "groups": ["eng"], "apps": ["grafana"], "condition": "user.claims.department == 'sre'"}],
+	"exceptions": [],
+	"tests": [
+		{"name": "sre", "user": "alice", "app": "grafana", "claims": {"department": "sre"}, "expect": "allow"},
+		{"name": "sales", "user": "alice", "app": "grafana", "claims": {"department": "sales"}, "expect": "deny", "reasons": ["policy.condition"]},
+		{"name": "no claims", "user": "alice", "app": "grafana", "expect": "deny", "reasons": ["policy.condition"]},
+	],
+}`
+	f, err := Parse("claims.hujson", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse = %v", err)
+	}
+	for _, r := range f.Run(context.Background(), users, time.Now()) {
+		if !r.Passed {
+			t.Errorf("test %q: %s (reasons %v)", r.Name, r.Failure, r.Reasons)
+		}
+	}
+}

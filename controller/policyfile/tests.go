@@ -34,6 +34,10 @@ type Test struct {
 	// Time is when the request is decided; now when absent.
 	Time     time.Time `json:"time,omitzero"`
 	SourceIP string    `json:"source_ip,omitempty"`
+	// Claims are the user's identity provider claims (user.claims) as
+	// the test assumes them; none when absent. A test never reads the
+	// live claims, so its result does not change with the next sign-in.
+	Claims map[string]string `json:"claims,omitempty"`
 	// Expect is "allow" or "deny".
 	Expect string `json:"expect"`
 	// Reasons are reason codes the decision must carry
@@ -234,6 +238,7 @@ func (t Test) run(snap *policy.Snapshot, now time.Time) api.PolicyTestResult {
 	in := policy.Input{Identity: snap.Identity(t.User),
 		Device:  policy.Device{ID: cmp.Or(t.Device.ID, "test-device"), State: state, Interactive: t.Device.Interactive, Tags: t.Device.Tags},
 		Posture: t.Posture, App: t.App, Time: at, SourceIP: t.SourceIP}
+	in.Identity.Claims = t.Claims
 	if s := t.Session; s != nil {
 		in.Session = &policy.Session{Methods: s.Methods, AuthAt: at.Add(-time.Duration(s.SignedInAgo))}
 		if s.MFAAgo != nil {

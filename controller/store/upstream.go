@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -20,7 +21,10 @@ type UpstreamLogin struct {
 	Email   string
 	Groups  []string // the Gatehouse groups the IdP puts the user in
 	Managed []string // the Gatehouse groups that follow the IdP
-	At      time.Time
+	// Claims are the IdP's claims for policy conditions, already bounded
+	// (oidc.Verified.Claims); they replace the stored ones.
+	Claims map[string]string
+	At     time.Time
 }
 
 // UpstreamUser is what UpstreamSignIn did.
@@ -28,15 +32,18 @@ type UpstreamUser struct {
 	User          string
 	Created       bool // the user was made by this sign-in
 	GroupsChanged bool // a membership was added or removed
+	ClaimsChanged bool // the stored claims are not what they were
 }
 
 // ExternalIdentity links a user to an upstream IdP's (issuer, subject).
 type ExternalIdentity struct {
-	Issuer      string
-	Subject     string
-	User        string
-	Email       string
-	Groups      []string // the Gatehouse groups the IdP last put the user in
+	Issuer  string
+	Subject string
+	User    string
+	Email   string
+	Groups  []string // the Gatehouse groups the IdP last put the user in
+	// Claims are the IdP's claims at the last sign-in or refresh.
+	Claims      map[string]string
 	CreatedAt   time.Time
 	LastLoginAt time.Time
 }
@@ -61,11 +68,17 @@ type UpstreamStore interface {
 	// the groups the link set before) to exactly in.Groups, creating
 	// groups that do not exist; other memberships stay.
 	UpstreamSignIn(ctx context.Context, in UpstreamLogin) (UpstreamUser, error)
+	// It stores in.Claims on the link (ClaimsChanged when they differ).
 	// SetUpstreamGroups sets the linked user's managed groups as
-	// UpstreamSignIn does, at a refresh. ErrNotFound if no link.
-	SetUpstreamGroups(ctx context.Context, issuer, subject string, groups, managed []string) (UpstreamUser, error)
+	// UpstreamSignIn does, and replaces the link's claims, at a refresh.
+	// ErrNotFound if no link.
+	SetUpstreamGroups(ctx context.Context, issuer, subject string, groups, managed []string, claims map[string]string) (UpstreamUser, error)
 	// ExternalIdentities returns user's links, sorted by issuer.
 	ExternalIdentities(ctx context.Context, user string) ([]ExternalIdentity, error)
+	// UpstreamClaims returns, by user, the claims of each linked user's
+	// most recently signed-in external identity; users without a link
+	// are absent.
+	UpstreamClaims(ctx context.Context) (map[string]map[string]string, error)
 	// CreateUpstreamSession is CreateSession for a session signed in
 	// through (issuer, subject), keeping the IdP's refresh token with it.
 	CreateUpstreamSession(ctx context.Context, s Session, tokens TokenSet, issuer, subject, refreshToken string) error
@@ -81,9 +94,9 @@ type UpstreamStore interface {
 var _ UpstreamStore = (*SQLite)(nil)
 
 var externalIdentities = newTable("external identity", "external_identities",
-	[]string{"issuer", "subject", "user_name", "email", "synced_groups", "created_at", "last_login_at"},
+	[]string{"issuer", "subject", "user_name", "email", "synced_groups", "claims", "created_at", "last_login_at"},
 	func(e *ExternalIdentity) []any {
-		return []any{&e.Issuer, &e.Subject, &e.User, &e.Email, listCol{&e.Groups}, timeCol{&e.CreatedAt}, timeCol{&e.LastLoginAt}}
+		return []any{&e.Issuer, &e.Subject, &e.User, &e.Email, listCol{&e.Groups}, mapCol(&e.Claims), timeCol{&e.CreatedAt}, timeCol{&e.LastLoginAt}}
 	})
 
 // UpstreamSignIn implements UpstreamStore.
@@ -107,10 +120,29 @@ func (s *SQLite) UpstreamSignIn(ctx context.Context, in UpstreamLogin) (Upstream
 			in.Email, timeCol{&in.At}, in.Issuer, in.Subject); err != nil {
 			return fmt.Errorf("external identity of %q: %w", link.User, err)
 		}
-		out.GroupsChanged, err = syncGroups(ctx, tx, link, in.Groups, in.Managed)
+		if out.GroupsChanged, err = syncGroups(ctx, tx, link, in.Groups, in.Managed); err != nil {
+			return err
+		}
+		out.ClaimsChanged, err = setClaims(ctx, tx, link, in.Claims)
 		return err
 	})
 	return out, err
+}
+
+// setClaims replaces link's claims with claims, reporting whether they
+// changed.
+func setClaims(ctx context.Context, tx *sql.Tx, link ExternalIdentity, claims map[string]string) (bool, error) {
+	if claims == nil {
+		claims = map[string]string{}
+	}
+	if maps.Equal(link.Claims, claims) {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE external_identities SET claims = ? WHERE issuer = ? AND subject = ?",
+		mapCol(&claims), link.Issuer, link.Subject); err != nil {
+		return false, fmt.Errorf("external identity of %q: store claims: %w", link.User, err)
+	}
+	return true, nil
 }
 
 // linkNew links (in.Issuer, in.Subject) to the user in.User, made now if
@@ -137,7 +169,8 @@ func (s *SQLite) linkNew(ctx context.Context, tx *sql.Tx, in UpstreamLogin) (Ext
 			return ExternalIdentity{}, false, fmt.Errorf("user %q %w, signed in by another identity provider account: ask an admin", in.User, ErrExists)
 		}
 	}
-	link := ExternalIdentity{Issuer: in.Issuer, Subject: in.Subject, User: in.User, Email: in.Email, CreatedAt: in.At, LastLoginAt: in.At}
+	link := ExternalIdentity{Issuer: in.Issuer, Subject: in.Subject, User: in.User, Email: in.Email, Claims: map[string]string{},
+		CreatedAt: in.At, LastLoginAt: in.At}
 	_, err = tx.ExecContext(ctx, `INSERT INTO external_identities (issuer, subject, user_name, email, synced_groups, created_at, last_login_at)
 		VALUES (?, ?, ?, ?, '[]', ?, ?)`, link.Issuer, link.Subject, link.User, link.Email, timeCol{&in.At}, timeCol{&in.At})
 	if err != nil {
@@ -207,7 +240,7 @@ func syncGroups(ctx context.Context, tx *sql.Tx, link ExternalIdentity, groups, 
 }
 
 // SetUpstreamGroups implements UpstreamStore.
-func (s *SQLite) SetUpstreamGroups(ctx context.Context, issuer, subject string, groups, managed []string) (UpstreamUser, error) {
+func (s *SQLite) SetUpstreamGroups(ctx context.Context, issuer, subject string, groups, managed []string, claims map[string]string) (UpstreamUser, error) {
 	var out UpstreamUser
 	err := inTx(ctx, s.db, func(tx *sql.Tx) error {
 		link, err := externalIdentity(ctx, tx, issuer, subject)
@@ -215,10 +248,33 @@ func (s *SQLite) SetUpstreamGroups(ctx context.Context, issuer, subject string, 
 			return err
 		}
 		out.User = link.User
-		out.GroupsChanged, err = syncGroups(ctx, tx, link, groups, managed)
+		if out.GroupsChanged, err = syncGroups(ctx, tx, link, groups, managed); err != nil {
+			return err
+		}
+		out.ClaimsChanged, err = setClaims(ctx, tx, link, claims)
 		return err
 	})
 	return out, err
+}
+
+// UpstreamClaims implements UpstreamStore.
+func (s *SQLite) UpstreamClaims(ctx context.Context) (map[string]map[string]string, error) {
+	// Oldest sign-in first, so the most recent one's claims win.
+	rows, err := s.db.QueryContext(ctx, "SELECT user_name, claims FROM external_identities ORDER BY last_login_at, issuer, subject")
+	if err != nil {
+		return nil, fmt.Errorf("read claims: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]string{}
+	for rows.Next() {
+		var user string
+		var claims map[string]string
+		if err := rows.Scan(&user, mapCol(&claims)); err != nil {
+			return nil, fmt.Errorf("read claims: %w", err)
+		}
+		out[user] = claims
+	}
+	return out, rows.Err()
 }
 
 // ExternalIdentities implements UpstreamStore.

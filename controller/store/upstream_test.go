@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
@@ -69,14 +70,14 @@ func TestUpstreamSignIn(t *testing.T) {
 	}
 
 	// A refresh: the IdP drops alice from operators.
-	got, err = s.SetUpstreamGroups(ctx, "https://idp", "s-alice", nil, []string{"engineers", "operators"})
+	got, err = s.SetUpstreamGroups(ctx, "https://idp", "s-alice", nil, []string{"engineers", "operators"}, nil)
 	if err != nil || !got.GroupsChanged {
 		t.Fatalf("SetUpstreamGroups = %+v, %v; want changed", got, err)
 	}
 	if g := groupsOf("alice@example.com"); g != "[auditors]" {
 		t.Errorf("groups after the IdP dropped alice = %s, want [auditors]", g)
 	}
-	if _, err := s.SetUpstreamGroups(ctx, "https://idp", "s-nobody", nil, nil); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.SetUpstreamGroups(ctx, "https://idp", "s-nobody", nil, nil, nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SetUpstreamGroups(unknown) = %v, want ErrNotFound", err)
 	}
 	ids, err := s.ExternalIdentities(ctx, "alice@example.com")
@@ -118,5 +119,41 @@ func TestUpstreamSession(t *testing.T) {
 	}
 	if _, err := s.UpstreamSessionByRefresh(ctx, ptoks.RefreshHash); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("UpstreamSessionByRefresh(a password session) = %v, want ErrNotFound", err)
+	}
+}
+
+// TestUpstreamClaims: the claims of a sign-in are stored on the link,
+// read back for policy by user, replaced at a refresh, and reported
+// changed only when they differ; a user without a link has none.
+func TestUpstreamClaims(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := t.Context()
+	sre := map[string]string{"sub": "s-alice", "department": "sre", "name": `Alice "Al" Liddell`}
+	got, err := s.UpstreamSignIn(ctx, store.UpstreamLogin{Issuer: "https://idp", Subject: "s-alice", User: "alice", Claims: sre, At: now})
+	if err != nil || !got.ClaimsChanged {
+		t.Fatalf("UpstreamSignIn(claims) = %+v, %v; want claims changed", got, err)
+	}
+	if err := s.CreateUser(ctx, api.User{Name: "carol"}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.UpstreamClaims(ctx)
+	if err != nil || !maps.Equal(all["alice"], sre) || len(all) != 1 {
+		t.Errorf("UpstreamClaims = %v, %v; want alice's claims %v only", all, err, sre)
+	}
+	ids, err := s.ExternalIdentities(ctx, "alice")
+	if err != nil || len(ids) != 1 || !maps.Equal(ids[0].Claims, sre) {
+		t.Errorf("ExternalIdentities = %+v, %v; want the link with claims %v", ids, err, sre)
+	}
+	got, err = s.SetUpstreamGroups(ctx, "https://idp", "s-alice", nil, nil, maps.Clone(sre))
+	if err != nil || got.ClaimsChanged {
+		t.Errorf("SetUpstreamGroups(same claims) = %+v, %v; want claims unchanged", got, err)
+	}
+	sales := map[string]string{"sub": "s-alice", "department": "sales"}
+	got, err = s.SetUpstreamGroups(ctx, "https://idp", "s-alice", nil, nil, sales)
+	if err != nil || !got.ClaimsChanged {
+		t.Errorf("SetUpstreamGroups(new claims) = %+v, %v; want claims changed", got, err)
+	}
+	if all, err := s.UpstreamClaims(ctx); err != nil || !maps.Equal(all["alice"], sales) {
+		t.Errorf("UpstreamClaims after a refresh = %v, %v; want %v", all, err, sales)
 	}
 }

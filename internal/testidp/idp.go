@@ -12,6 +12,7 @@ import (
 	"html"
 	"html/template"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -36,6 +37,10 @@ type User struct {
 	EmailVerified bool
 	Name          string
 	Groups        []string
+	// Claims are other claims the IdP releases, beside the groups (in
+	// the ID token, unless NoClaimsInIDToken, and userinfo): a
+	// department, an employee type.
+	Claims map[string]any
 	// AMR are the authentication methods the IdP reports (default
 	// ["pwd"]); add "mfa" or "otp" to say a second factor was used.
 	AMR []string
@@ -187,6 +192,16 @@ func (p *IdP) SetGroups(subject string, groups ...string) {
 	defer p.store.mu.Unlock()
 	if u := p.store.users[subject]; u != nil {
 		u.Groups = slices.Clone(groups)
+	}
+}
+
+// SetClaims replaces the user's other claims; tokens issued from now on
+// say so.
+func (p *IdP) SetClaims(subject string, claims map[string]any) {
+	p.store.mu.Lock()
+	defer p.store.mu.Unlock()
+	if u := p.store.users[subject]; u != nil {
+		u.Claims = maps.Clone(claims)
 	}
 }
 

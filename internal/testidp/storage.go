@@ -295,6 +295,9 @@ func (s *storage) userinfo(ui *oidc.UserInfo, subject string, scopes []string, g
 	}
 	if groups {
 		ui.AppendClaims(s.opts.GroupsClaim, slices.Clone(u.Groups))
+		for k, v := range u.Claims {
+			ui.AppendClaims(k, v)
+		}
 	}
 	return nil
 }

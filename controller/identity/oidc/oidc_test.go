@@ -395,3 +395,41 @@ func BenchmarkRefresh(b *testing.B) {
 		rt = r.RefreshToken()
 	}
 }
+
+// TestClaimsKept: the IdP's claims reach Verified.Claims, bounded, without
+// protocol claims, with the checked identity claims — from the ID token
+// at sign-in and from userinfo at a refresh (where they follow the IdP).
+func TestClaimsKept(t *testing.T) {
+	for _, opts := range []testidp.Options{{}, {NoClaimsInIDToken: true}} {
+		t.Run(fmt.Sprintf("NoClaimsInIDToken=%v", opts.NoClaimsInIDToken), func(t *testing.T) {
+			idp, p, _ := setup(t, opts, nil)
+			idp.SetClaims("u-alice", map[string]any{"department": "sre", "level": 3, "roles": []string{"a"}})
+			state, code := signIn(t, idp, p, "alice", "pw-alice")
+			v, err := p.Callback(context.Background(), state, code)
+			if err != nil {
+				t.Fatalf("Callback: %v", err)
+			}
+			c := v.Claims()
+			want := map[string]string{"iss": idp.Issuer, "sub": "u-alice", "email": "alice@example.com", "email_verified": "true",
+				"name": "Alice Liddell", "department": "sre", "level": "3"}
+			for k, w := range want {
+				if c[k] != w {
+					t.Errorf("Claims()[%q] = %q, want %q (all: %v)", k, c[k], w, c)
+				}
+			}
+			for _, k := range []string{"aud", "exp", "iat", "nonce", "at_hash", "azp", "auth_time", "client_id", "roles"} {
+				if _, ok := c[k]; ok {
+					t.Errorf("Claims() has %q, want it left out", k)
+				}
+			}
+			idp.SetClaims("u-alice", map[string]any{"department": "sales"})
+			r, err := p.Refresh(context.Background(), v.RefreshToken(), "u-alice")
+			if err != nil {
+				t.Fatalf("Refresh: %v", err)
+			}
+			if got := r.Claims()["department"]; got != "sales" {
+				t.Errorf("Claims()[department] after the IdP changed it and a refresh = %q, want sales", got)
+			}
+		})
+	}
+}

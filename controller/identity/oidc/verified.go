@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -30,6 +31,7 @@ type Verified struct {
 	authTime      time.Time // zero if the IdP did not say
 	refreshToken  string
 	next          string
+	claims        map[string]string // for policy conditions (keepClaims)
 }
 
 // Issuer and Subject identify the user at the IdP, for good.
@@ -69,6 +71,12 @@ func (v *Verified) AuthTime() time.Time { return v.authTime }
 // RefreshToken is the IdP's refresh token ("" if it issued none): a
 // secret, kept to refresh upstream, never logged.
 func (v *Verified) RefreshToken() string { return v.refreshToken }
+
+// Claims are the IdP's claims a policy condition may read (user.claims):
+// top-level strings, booleans and numbers as strings, bounded and
+// without protocol claims (claims.go). They are only as trustworthy as
+// the IdP, and as the user's own say over each profile field there.
+func (v *Verified) Claims() map[string]string { return maps.Clone(v.claims) }
 
 // Next is what Begin was given.
 func (v *Verified) Next() string { return v.next }
@@ -168,6 +176,7 @@ func (p *Provider) verified(ctx context.Context, d *discovered, tok *oauth2.Toke
 		return nil, refused("claim %q names %d groups, more than %d: narrow the groups sent to this client at the IdP", p.cfg.GroupsClaim, len(idpGroups), maxGroups)
 	}
 	v.groups, v.managed = p.mapGroups(idpGroups)
+	p.keepClaims(v, c)
 	return v, nil
 }
 
