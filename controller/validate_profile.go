@@ -2,7 +2,6 @@ package controller
 
 import (
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -84,28 +83,21 @@ func validSpecs(specs []string, flag string, valid func(string) error) error {
 	return nil
 }
 
-// validForbidden is a forbidden-software spec: an absolute clean
-// executable path with an optional SHA-256, or a process name.
+// validForbidden is a forbidden-software spec (api.ParseSoftware): an
+// absolute clean executable path with an optional SHA-256, sha256:HEX
+// (that content anywhere), or a process name; not a package (a package
+// says which file is genuine, not which must not run).
 func validForbidden(spec string) error {
-	if strings.HasPrefix(spec, "/") {
-		_, _, err := api.ParseSoftwareSpec(spec)
-		return err
+	s, err := api.ParseSoftware(spec)
+	if err == nil && s.Package != "" {
+		err = fmt.Errorf("forbidden software %q: name the executable (/usr/bin/nc[:sha256]) or its content (sha256:HEX), not a package", Clip(spec))
 	}
-	if spec == "" || strings.ContainsAny(spec, "/:") || strings.IndexFunc(spec, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
-		return fmt.Errorf("forbidden software %q must be an absolute executable path (/usr/bin/nc[:sha256]) or a process name", Clip(spec))
-	}
-	return nil
+	return err
 }
 
-// validFileSpec is a required file: an absolute clean path, optionally
-// ":" and its SHA-256 in 64 hex digits.
+// validFileSpec is a required file (api.ParseFileSpec): an absolute
+// clean path, optionally ":" and its SHA-256 in 64 hex digits.
 func validFileSpec(spec string) error {
-	path, sum, hasSum := strings.Cut(spec, ":")
-	if !strings.HasPrefix(path, "/") || filepath.Clean(path) != path || strings.IndexFunc(path, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
-		return fmt.Errorf("required file %q: the path must be absolute and clean, like /etc/corp/ca.pem", Clip(spec))
-	}
-	if hasSum && (len(sum) != 64 || strings.Trim(strings.ToLower(sum), "0123456789abcdef") != "") {
-		return fmt.Errorf("required file %q: the sha256 must be 64 hex digits (sha256sum PATH)", Clip(spec))
-	}
-	return nil
+	_, _, err := api.ParseFileSpec(spec)
+	return err
 }

@@ -19,7 +19,7 @@ func TestProfileValidation(t *testing.T) {
 	sum := strings.Repeat("ab", 32)
 	good := api.PostureProfile{Name: "strict", MinOSVersions: map[string]string{"ubuntu": "22.04", "darwin": "14.2", "windows": "10.0.22631"},
 		ScreenLock: true, SecureBoot: true, AutoUpdates: true, MaxDaysSinceUpdate: 30, MinAgentVersion: "v1.4.2",
-		ForbiddenSoftware: []string{"/usr/bin/nc", "/opt/x/bin/anydesk:" + sum, "teamviewer"}, RequiredFiles: []string{"/etc/corp/ca.pem", "/etc/corp/id:" + sum},
+		ForbiddenSoftware: []string{"/usr/bin/nc", "/opt/x/bin/anydesk:" + sum, "teamviewer", "sha256:" + sum}, RequiredFiles: []string{"/etc/corp/ca.pem", "/etc/corp/id:" + sum},
 		SIP: true, Gatekeeper: true, Antivirus: true, DomainJoined: true, Condition: "'corp' in device.tags"}
 	if _, _, err := c.PostureProfiles.Create(ctx, testOwner, good); err != nil {
 		t.Fatalf("PostureProfiles.Create(good) = %v", err)
@@ -44,6 +44,8 @@ func TestProfileValidation(t *testing.T) {
 		{"unclean forbidden path", func(p *api.PostureProfile) { p.ForbiddenSoftware = []string{"/usr/bin/../bin/nc"} }, "absolute and clean"},
 		{"short forbidden sha", func(p *api.PostureProfile) { p.ForbiddenSoftware = []string{"/usr/bin/nc:abc"} }, "64 hex"},
 		{"duplicate forbidden", func(p *api.PostureProfile) { p.ForbiddenSoftware = []string{"nc", "nc"} }, "listed twice"},
+		{"forbidden by package", func(p *api.PostureProfile) { p.ForbiddenSoftware = []string{"/usr/bin/nc:pkg=netcat"} }, "not a package"},
+		{"forbidden content, short sha", func(p *api.PostureProfile) { p.ForbiddenSoftware = []string{"sha256:abc"} }, "64 hex"},
 		{"relative file", func(p *api.PostureProfile) { p.RequiredFiles = []string{"etc/ca.pem"} }, "--require-file"},
 		{"unclean file", func(p *api.PostureProfile) { p.RequiredFiles = []string{"/etc//ca.pem"} }, "absolute and clean"},
 		{"bad file sha", func(p *api.PostureProfile) { p.RequiredFiles = []string{"/etc/ca.pem:" + strings.Repeat("g", 64)} }, "64 hex"},
