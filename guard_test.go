@@ -163,8 +163,15 @@ var allowedImports = map[string]map[string]string{
 		"/api":             "the app list",
 		"/tunnel":          "Splice and Abort for the flows it carries",
 	},
+	"/agent/tunmode": {
+		"/agent/frontend":   "the contract with the state machine it implements and uses",
+		"/api":              "the app list with virtual IPs",
+		"/internal/testenv": "tests: skip only outside CI",
+		"/tunnel":           "Terminator for the TUN's flows; Splice and Abort",
+	},
 	"/agent": {
 		"/agent/controlclient": "the control connection",
+		"/agent/tunmode":       "the TUN-mode front-end",
 		"/agent/controltest":   "tests: a fake controller on the real wire",
 		"/agent/frontend":      "the contract with its front-ends",
 		"/posture/posturetest": "tests: scripted posture",

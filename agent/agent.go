@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/agent/frontend"
 	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
 	"github.com/gatehouse-ztna/gatehouse/agent/proxy"
+	"github.com/gatehouse-ztna/gatehouse/agent/tunmode"
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/posture"
 )
@@ -47,6 +48,9 @@ type Config struct {
 	// enrollment, else the user running the agent.
 	LocalUser string
 	Logger    *slog.Logger
+	// TUN, when set, also serves the apps on a TUN interface, routed for
+	// the local user alone (TUN mode, Linux; see agent/tunmode).
+	TUN *TUNConfig
 	// Clock times leases; nil is the system clock.
 	Clock Clock
 }
@@ -65,7 +69,7 @@ type Agent struct {
 	postureCheck chan struct{} // re-collect at once; send if changed
 
 	localUser localUser
-	front     frontend.Frontend // the local proxy ports
+	front     frontend.Frontend // the local proxy ports, with the TUN interface in TUN mode
 
 	requests accessRequests // just-in-time access requests waiting for their answer
 
@@ -151,6 +155,14 @@ func New(cfg Config) (*Agent, error) {
 		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}}
 	a.front = proxy.New(proxy.Config{ListenHost: cfg.ListenHost, PortBase: cfg.PortBase, Ports: st.LocalPorts,
 		SavePorts: a.savePorts, LocalUser: proxy.LocalUser{UID: lu.uid, Name: lu.name}, Logger: cfg.Logger}, (*access)(a))
+	if cfg.TUN != nil {
+		t, err := tunmode.New(tunmode.Config{Name: cfg.TUN.Name, UID: lu.uid, Logger: cfg.Logger}, (*access)(a))
+		if err != nil {
+			a.front.Close()
+			return nil, fmt.Errorf("TUN mode: %w", err)
+		}
+		a.front = frontends{a.front, t}
+	}
 	a.loadSession()
 	a.control = controlclient.New(controlclient.Config{Controller: st.Controller, DeviceID: st.DeviceID, DeviceKey: key,
 		HTTPClient: hc, AccessToken: a.accessToken, Logger: cfg.Logger}, (*controlHandler)(a))

@@ -15,6 +15,8 @@ import (
 func runCmd() *cobra.Command {
 	var cfg agent.Config
 	var override string
+	var tunOn bool
+	var tunName string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent in the foreground",
@@ -36,6 +38,9 @@ func runCmd() *cobra.Command {
 			if ip := net.ParseIP(cfg.ListenHost); cfg.ListenHost != "localhost" && (ip == nil || !ip.IsLoopback()) {
 				cfg.Logger.Warn("app ports listen beyond loopback; callers from other hosts are refused, since only the local user may ride this device's access", "listen_host", cfg.ListenHost)
 			}
+			if tunOn {
+				cfg.TUN = &agent.TUNConfig{Name: tunName}
+			}
 			a, err := agent.New(cfg)
 			if err != nil {
 				return err
@@ -50,5 +55,7 @@ func runCmd() *cobra.Command {
 	f.IntVar(&cfg.PortBase, "port-base", 17000, "first local port for app proxies (0: any free port)")
 	f.StringVar(&cfg.ListenHost, "listen-host", "127.0.0.1", "address app proxies listen on")
 	f.StringVar(&cfg.LocalUser, "local-user", "", "the only local user (name or uid) served on the app ports (default: who enrolled, else who runs the agent)")
+	f.BoolVar(&tunOn, "tun", false, "also serve the apps at their virtual IPs on a TUN interface, routed for the local user only (Linux, needs root or CAP_NET_ADMIN)")
+	f.StringVar(&tunName, "tun-name", "gh0", "name of the TUN interface (with --tun)")
 	return cmd
 }

@@ -1,0 +1,208 @@
+package tunmode
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/agent/frontend"
+	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/tunnel"
+)
+
+// dialWait bounds bringing a tunnel up and dialling through it, the time
+// a new connection's SYN may be held before it is refused.
+const dialWait = 10 * time.Second
+
+// DefaultName is the TUN interface's name unless told otherwise.
+const DefaultName = "gh0"
+
+// MTU of the TUN interface.
+const MTU = 1420
+
+// Config sets a TUN front-end up.
+type Config struct {
+	// Name of the interface; empty is DefaultName. A leftover of that name
+	// (an agent that crashed) is removed first, with its routes and rule.
+	Name string
+	// UID is the only local user whose traffic is routed to the interface.
+	UID    int
+	Logger *slog.Logger
+}
+
+// TUN is the TUN-mode front-end.
+type TUN struct {
+	cfg    Config
+	access frontend.Access
+	log    *slog.Logger
+	link   *link
+	term   *tunnel.Terminator
+
+	refused atomic.Int64 // flows refused: no such app or port, or access refused
+
+	mu     sync.Mutex             // guards the fields below; never held while calling out (access, ip)
+	apps   map[netip.Addr]appInfo // by virtual IP
+	ctx    context.Context        // flows run until it ends (SetApps's)
+	closed bool
+}
+
+type appInfo struct {
+	name  string
+	ports []uint16
+}
+
+var _ frontend.Frontend = (*TUN)(nil)
+
+// New creates the interface and its routing rule; it needs CAP_NET_ADMIN.
+func New(cfg Config, access frontend.Access) (*TUN, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Name == "" {
+		cfg.Name = DefaultName
+	}
+	l, dev, err := openLink(cfg.Name, cfg.UID, MTU, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	t := &TUN{cfg: cfg, access: access, log: cfg.Logger, link: l, apps: map[netip.Addr]appInfo{}, ctx: context.Background()}
+	if t.term, err = tunnel.NewTerminator(dev, t.serve); err != nil {
+		dev.Close()
+		l.remove()
+		return nil, err
+	}
+	cfg.Logger.Info("TUN mode on", "interface", l.name, "uid", cfg.UID)
+	return t, nil
+}
+
+// SetApps routes the virtual IP of every listed app to the interface and
+// withdraws the routes of the others.
+func (t *TUN) SetApps(ctx context.Context, apps []api.AppInfo) {
+	want := map[netip.Addr]appInfo{}
+	for _, a := range apps {
+		ip, err := netip.ParseAddr(a.VirtualIP)
+		if err != nil {
+			t.log.Warn("app has no virtual IP; not reachable in TUN mode (controller too old?)", "app", a.Name)
+			continue
+		}
+		want[ip] = appInfo{name: a.Name, ports: slices.Clone(a.Ports)}
+	}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	var add, del []netip.Addr
+	for ip := range want {
+		if _, ok := t.apps[ip]; !ok {
+			add = append(add, ip)
+		}
+	}
+	for ip := range t.apps {
+		if _, ok := want[ip]; !ok {
+			del = append(del, ip)
+		}
+	}
+	t.apps, t.ctx = want, ctx
+	t.mu.Unlock()
+	for _, ip := range del {
+		if err := t.link.delRoute(ip); err != nil {
+			t.log.Warn("withdraw app route", "ip", ip, "err", err)
+		}
+	}
+	for _, ip := range add {
+		if err := t.link.addRoute(ip); err != nil {
+			t.log.Warn("add app route", "ip", ip, "err", err)
+			continue
+		}
+		t.log.Info("app routed to TUN", "app", want[ip].name, "ip", ip, "interface", t.link.name)
+	}
+}
+
+// serve relays one new flow: refused (reset) unless its destination is a
+// listed app's port and the app's tunnel admits it.
+func (t *TUN) serve(q *tunnel.FlowRequest) {
+	t.mu.Lock()
+	app, ok := t.apps[q.Dst.Addr()]
+	ctx := t.ctx
+	t.mu.Unlock()
+	if !ok || !slices.Contains(app.ports, q.Dst.Port()) {
+		t.refused.Add(1)
+		q.Refuse()
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, dialWait)
+	defer cancel()
+	tn, err := t.access.Tunnel(dctx, app.name)
+	if err != nil {
+		t.refused.Add(1)
+		t.log.Info("TUN flow refused", "app", app.name, "err", err)
+		q.Refuse()
+		return
+	}
+	up, err := tn.Dial(dctx, q.Dst.Port())
+	if err != nil {
+		t.refused.Add(1)
+		t.log.Info("TUN flow refused: dial through tunnel", "app", app.name, "err", err)
+		q.Refuse()
+		return
+	}
+	f, err := q.Accept()
+	if err != nil {
+		up.Close()
+		return
+	}
+	if !tn.Track(f, up) {
+		tunnel.Abort(f)
+		tunnel.Abort(up)
+		return
+	}
+	tunnel.Splice(f, up)
+	tn.Untrack(f, up)
+}
+
+// LocalAddr is the app's virtual IP and port while it is routed here.
+func (t *TUN) LocalAddr(app string, port uint16) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for ip, a := range t.apps {
+		if a.name == app && slices.Contains(a.ports, port) {
+			return netip.AddrPortFrom(ip, port).String()
+		}
+	}
+	return ""
+}
+
+// Stats is empty: the uid rule keeps other users' flows out before they
+// reach the interface, so none is refused for its caller.
+func (t *TUN) Stats() frontend.Stats { return frontend.Stats{} }
+
+// RefusedFlows counts flows refused: no such app or port, or no access.
+func (t *TUN) RefusedFlows() int64 { return t.refused.Load() }
+
+// Close removes the interface, its routes and its rule.
+func (t *TUN) Close() {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.closed = true
+	t.mu.Unlock()
+	t.term.Close()
+	if err := t.link.remove(); err != nil {
+		t.log.Warn("remove TUN routes", "err", err)
+	}
+}
+
+// Name is the interface's name.
+func (t *TUN) Name() string { return t.link.name }
+
+func errLinuxOnly() error {
+	return fmt.Errorf("TUN mode is available on Linux only; use the local proxy ports")
+}
