@@ -1,0 +1,225 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The TUN-mode test's accounts on the laptop: the device's user, and
+// another one sharing the machine.
+const (
+	tunUser  = "4242"
+	tunOther = "65534" // nobody
+)
+
+// TestTUNMode runs the agent with --tun on a laptop namespace: the app is
+// reached at its virtual IP with a real curl by the device's user, and by
+// no other uid; a posture flip resets the open connection within 1 s and
+// new ones fail at once; stopping the agent removes the interface, its
+// routes and its rule, and a start after kill -9 cleans what was left.
+func TestTUNMode(t *testing.T) {
+	server, laptop := twoMachines(t)
+	bin := binaries(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "gatehouse")
+	startProc(t, nil, netnsExec(server, filepath.Join(bin, "gatehouse-controller"), "--data-dir", data, "--listen", ":8443",
+		"--public-name", serverAddr, "--gateway-host", serverAddr, "--trust-posture-overrides")...).
+		awaitLine(t, "admin token written to ", 30*time.Second)
+	serveApp(t, server, serverAddr+":3000", "hello from grafana")
+	url := "https://" + serverAddr + ":8443"
+	ca := filepath.Join(data, "ca.pem")
+	env := []string{"GATEHOUSE_CONTROLLER=" + url, "GATEHOUSE_CA=" + ca, "GATEHOUSE_ADMIN_TOKEN_FILE=" + filepath.Join(data, "admin-token")}
+	admin := func(args ...string) string {
+		t.Helper()
+		return runCmd(t, env, false, netnsExec(laptop, append([]string{filepath.Join(bin, "gatehouse"), "admin"}, args...)...)...)
+	}
+	admin("bootstrap", "--user", OwnerName, "--password-file", passwordFile(t, dir))
+	admin("users", "create", "alice", "--groups", "eng")
+	admin("apps", "create", "grafana", "--upstream", serverAddr+":3000")
+	admin("profiles", "create", "secure", "--disk-encryption", "--firewall")
+	admin("policies", "create", "eng-grafana", "--groups", "eng", "--apps", "grafana", "--profiles", "secure")
+	tokFile := filepath.Join(dir, "enroll-token")
+	Must(t, os.WriteFile(tokFile, []byte(strings.Fields(admin("tokens", "create", "--user", "alice"))[0]), 0o600))
+	state := filepath.Join(dir, "agent")
+	runCmd(t, nil, false, netnsExec(laptop, filepath.Join(bin, "gatehouse-agent"), "--state-dir", state, "enroll",
+		"--controller", url, "--token-file", tokFile, "--ca", ca)...)
+	override := filepath.Join(dir, "posture.json")
+	setPosture := func(facts string) time.Time {
+		tmp := override + ".tmp"
+		Must(t, os.WriteFile(tmp, []byte(facts), 0o644))
+		at := time.Now()
+		Must(t, os.Rename(tmp, override))
+		return at
+	}
+	setPosture(GoodPosture)
+	startAgent := func() *proc {
+		return startProc(t, nil, netnsExec(laptop, filepath.Join(bin, "gatehouse-agent"), "--state-dir", state, "run",
+			"--posture-override", override, "--local-user", tunUser, "--port-base", "0", "--tun", "--tun-name", "gh0")...)
+	}
+	agent := startAgent()
+	vip := awaitTUNRoute(t, laptop)
+	appURL := "http://" + vip + ":3000/"
+
+	// The device's user reaches the app at its virtual IP; the tunnel
+	// comes up on the first packet.
+	if out, err := curlAs(laptop, tunUser, appURL); err != nil || out != "hello from grafana" {
+		t.Fatalf("curl %s as uid %s = %q, %v, want %q", appURL, tunUser, out, err, "hello from grafana")
+	}
+	// Another account on the same machine has no route to it.
+	for uid, want := range map[string]bool{tunUser: true, tunOther: false} {
+		out, _ := exec.Command("ip", "-n", laptop, "route", "get", vip, "uid", uid).CombinedOutput()
+		if got := strings.Contains(string(out), "dev gh0"); got != want {
+			t.Errorf("ip route get %s uid %s = %q, want via gh0: %v", vip, uid, out, want)
+		}
+	}
+	if out, err := curlAs(laptop, tunOther, appURL); err == nil || strings.Contains(out, "grafana") {
+		t.Errorf("curl %s as uid %s = %q, %v, want a failure: only the device's user is routed to the TUN", appURL, tunOther, out, err)
+	} else {
+		t.Logf("uid %s: %v", tunOther, err)
+	}
+
+	// A posture flip resets the open connection within 1 s, and a new
+	// connection fails at once rather than hanging.
+	ended := streamAs(t, laptop, tunUser, appURL+"stream")
+	flip := setPosture(`{"disk_encryption": false, "firewall": true}`)
+	select {
+	case <-ended:
+		t.Logf("open TUN flow cut %s after the posture flip", time.Since(flip).Round(time.Millisecond))
+	case <-time.After(time.Second):
+		t.Fatal("open TUN flow still alive 1 s after the posture flip")
+	}
+	start := time.Now()
+	if out, err := curlAs(laptop, tunUser, appURL); err == nil {
+		t.Errorf("curl %s after the posture flip = %q, want a refusal", appURL, out)
+	} else {
+		t.Logf("new TUN connection after the flip: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("new connection after the posture flip failed after %s, want at once (reset), not a hang", took)
+	} else {
+		t.Logf("new TUN connection refused in %s after the flip", took.Round(time.Millisecond))
+	}
+	setPosture(GoodPosture)
+
+	// Stop: the interface, its routes and its rule are gone.
+	agent.cmd.Process.Signal(syscall.SIGTERM)
+	agent.awaitExit(t, 10*time.Second)
+	assertNoTUN(t, laptop, "after the agent stopped")
+
+	// kill -9 leaves the rule behind; the next start cleans it.
+	agent = startAgent()
+	awaitTUNRoute(t, laptop)
+	agent.cmd.Process.Kill()
+	<-agent.done
+	if n := len(tunRules(t, laptop)); n != 1 {
+		t.Errorf("uid rules after kill -9 = %d, want the crashed agent's 1 left behind", n)
+	}
+	agent = startAgent()
+	awaitTUNRoute(t, laptop)
+	if rules := tunRules(t, laptop); len(rules) != 1 {
+		t.Errorf("uid rules after a restart following kill -9 = %q, want exactly 1 (the stale one removed)", rules)
+	}
+	if out, err := curlAs(laptop, tunUser, appURL); err != nil || out != "hello from grafana" {
+		t.Errorf("curl %s after the restart = %q, %v, want %q", appURL, out, err, "hello from grafana")
+	}
+	agent.cmd.Process.Signal(syscall.SIGTERM)
+	agent.awaitExit(t, 10*time.Second)
+	assertNoTUN(t, laptop, "after the restarted agent stopped")
+}
+
+// awaitTUNRoute waits for an app route in the TUN table and returns its
+// virtual IP.
+func awaitTUNRoute(t *testing.T, ns string) string {
+	t.Helper()
+	var vip string
+	Eventually(t, 20*time.Second, func() error {
+		out, _ := exec.Command("ip", "-n", ns, "-4", "route", "show", "table", "all").CombinedOutput()
+		for l := range strings.Lines(string(out)) {
+			if f := strings.Fields(l); len(f) >= 3 && f[1] == "dev" && f[2] == "gh0" {
+				vip = f[0]
+				return nil
+			}
+		}
+		return fmt.Errorf("routes = %q, want an app route on gh0", out)
+	})
+	if len(tunRules(t, ns)) == 0 {
+		t.Errorf("no uid rule for uid %s to the TUN table", tunUser)
+	}
+	return vip
+}
+
+// tunRules are the lines of ip rule that send traffic to the TUN table.
+func tunRules(t *testing.T, ns string) []string {
+	t.Helper()
+	out, err := exec.Command("ip", "-n", ns, "-4", "rule", "show").CombinedOutput()
+	Must(t, err)
+	var rules []string
+	for l := range strings.Lines(string(out)) {
+		if strings.Contains(l, "lookup 5308") {
+			rules = append(rules, strings.TrimSpace(l))
+			if !strings.Contains(l, "uidrange "+tunUser+"-"+tunUser) {
+				t.Errorf("rule %q sends more than uid %s to the TUN table", l, tunUser)
+			}
+		}
+	}
+	return rules
+}
+
+func assertNoTUN(t *testing.T, ns, when string) {
+	t.Helper()
+	if out, err := exec.Command("ip", "-n", ns, "link", "show", "gh0").CombinedOutput(); err == nil {
+		t.Errorf("link gh0 %s: %s, want it gone", when, out)
+	}
+	if out, _ := exec.Command("ip", "-n", ns, "-4", "route", "show", "table", "5308").CombinedOutput(); strings.Contains(string(out), "dev") {
+		t.Errorf("TUN table %s: %s, want it empty", when, out)
+	}
+	if rules := tunRules(t, ns); len(rules) != 0 {
+		t.Errorf("uid rules %s: %q, want none", when, rules)
+	}
+}
+
+// curlAs runs curl as uid inside ns and returns its body.
+func curlAs(ns, uid, url string) (string, error) {
+	out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, setprivArgs(uid, "curl", "-sS", "--max-time", "5", url)...)...).Output()
+	if ee, ok := err.(*exec.ExitError); ok {
+		err = fmt.Errorf("%v: %s", err, strings.TrimSpace(string(ee.Stderr)))
+	}
+	return string(out), err
+}
+
+func setprivArgs(uid string, argv ...string) []string {
+	return append([]string{"setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups"}, argv...)
+}
+
+// streamAs opens url's never-ending stream with curl as uid inside ns; the
+// channel closes when curl ends after the first bytes arrived.
+func streamAs(t *testing.T, ns, uid, url string) <-chan struct{} {
+	t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, setprivArgs(uid, "curl", "-sSN", url)...)...)
+	stdout, err := cmd.StdoutPipe()
+	Must(t, err)
+	Must(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	r := bufio.NewReader(stdout)
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatalf("stream %s as uid %s: %v", url, uid, err)
+	}
+	ended := make(chan struct{})
+	go func() {
+		for {
+			if _, err := r.ReadString('\n'); err != nil {
+				break
+			}
+		}
+		cmd.Wait()
+		close(ended)
+	}()
+	return ended
+}
