@@ -165,6 +165,7 @@ var allowedImports = map[string]map[string]string{
 	},
 	"/agent/tunmode": {
 		"/agent/frontend":   "the contract with the state machine it implements and uses",
+		"/agent/localpeer":  "who owns the socket of a flow routed into the TUN",
 		"/api":              "the app list with virtual IPs",
 		"/internal/testenv": "tests: skip only outside CI",
 		"/tunnel":           "Terminator for the TUN's flows; Splice and Abort",

@@ -85,6 +85,16 @@ func TestTUNMode(t *testing.T) {
 		t.Logf("uid %s: %v", tunOther, err)
 	}
 
+	// Nor by binding its socket to the interface (SO_BINDTODEVICE needs no
+	// privilege since Linux 5.7, and the kernel then sends on-link even
+	// without a route): the agent refuses a flow whose socket is not the
+	// device user's.
+	if out, err := curlAs(laptop, tunOther, "--interface", "gh0", appURL); err == nil || strings.Contains(out, "grafana") {
+		t.Errorf("curl --interface gh0 %s as uid %s = %q, %v, want a refusal: the flow's socket is not the device user's", appURL, tunOther, out, err)
+	} else {
+		t.Logf("uid %s bound to gh0: %v", tunOther, err)
+	}
+
 	// A posture flip resets the open connection within 1 s, and a new
 	// connection fails at once rather than hanging.
 	ended := streamAs(t, laptop, tunUser, appURL+"stream")
@@ -185,9 +195,11 @@ func assertNoTUN(t *testing.T, ns, when string) {
 	}
 }
 
-// curlAs runs curl as uid inside ns and returns its body.
-func curlAs(ns, uid, url string) (string, error) {
-	out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, setprivArgs(uid, "curl", "-sS", "--max-time", "5", url)...)...).Output()
+// curlAs runs curl as uid inside ns and returns its body; args end with
+// the URL.
+func curlAs(ns, uid string, args ...string) (string, error) {
+	argv := append([]string{"curl", "-sS", "--max-time", "5"}, args...)
+	out, err := exec.Command("ip", append([]string{"netns", "exec", ns}, setprivArgs(uid, argv...)...)...).Output()
 	if ee, ok := err.(*exec.ExitError); ok {
 		err = fmt.Errorf("%v: %s", err, strings.TrimSpace(string(ee.Stderr)))
 	}

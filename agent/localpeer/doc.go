@@ -9,7 +9,8 @@
 // socket of the connection's 4-tuple. Other systems have no implementation
 // yet: there every call fails, and the agent refuses every caller.
 //
-// Imported by agent only.
+// Imported by agent, and by agent/tunmode for the owner of a flow
+// routed into the TUN interface (SocketOwner).
 package localpeer
 
 import "errors"

@@ -23,6 +23,7 @@ const (
 // TCP states as the kernel numbers them (include/net/tcp_states.h).
 const (
 	tcpEstablished = 1
+	tcpSynSent     = 2
 	tcpFinWait1    = 4
 	tcpFinWait2    = 5
 	tcpCloseWait   = 8
@@ -51,6 +52,33 @@ func Owner(c *net.TCPConn) (int, error) {
 		return int(d.uid), nil
 	}
 	return -1, fmt.Errorf("the caller's socket %s is in TCP state %d, not connected", d.src, d.state)
+}
+
+// SocketOwner returns the uid owning this host's TCP socket from src to
+// dst while it connects or is connected: TUN mode asks it about the
+// socket whose SYN it holds, since the route alone does not keep other
+// users off the interface.
+func SocketOwner(src, dst netip.AddrPort) (int, error) {
+	src, dst = unmap(src), unmap(dst)
+	if src.Addr().Is4() != dst.Addr().Is4() {
+		return -1, fmt.Errorf("flow %s -> %s mixes address families", src, dst)
+	}
+	family := uint8(unix.AF_INET6)
+	if src.Addr().Is4() {
+		family = unix.AF_INET
+	}
+	d, err := exactGet(family, src, dst)
+	if err != nil {
+		return -1, fmt.Errorf("find the socket of flow %s -> %s: %w", src, dst, err)
+	}
+	if d.src != src || d.dst != dst {
+		return -1, fmt.Errorf("the kernel answered for socket %s -> %s, not %s -> %s", d.src, d.dst, src, dst)
+	}
+	switch d.state {
+	case tcpSynSent, tcpEstablished:
+		return int(d.uid), nil
+	}
+	return -1, fmt.Errorf("the socket %s -> %s is in TCP state %d, not connecting", src, dst, d.state)
 }
 
 // Unread returns how many bytes sent on c the caller has not read yet:

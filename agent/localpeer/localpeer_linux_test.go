@@ -151,3 +151,16 @@ func TestUnreadCountsWhatTheCallerHasNotRead(t *testing.T) {
 		t.Errorf("Unread after the caller read 4000 = %d, %v, want %d", got, err, sent-4000)
 	}
 }
+
+func TestSocketOwnerOfAFlow(t *testing.T) {
+	_, c := acceptPair(t, "127.0.0.1:0", nil)
+	src, dst := c.LocalAddr().(*net.TCPAddr).AddrPort(), c.RemoteAddr().(*net.TCPAddr).AddrPort()
+	uid, err := SocketOwner(src, dst)
+	if err != nil || uid != os.Getuid() {
+		t.Errorf("SocketOwner(%s, %s) = %d, %v, want %d", src, dst, uid, err, os.Getuid())
+	}
+	other := netip.AddrPortFrom(dst.Addr(), dst.Port()+1)
+	if uid, err := SocketOwner(src, other); err == nil {
+		t.Errorf("SocketOwner(%s, %s) of no socket = %d, want an error", src, other, uid)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/agent/frontend"
+	"github.com/gatehouse-ztna/gatehouse/agent/localpeer"
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/tunnel"
 )
@@ -127,6 +128,16 @@ func (t *TUN) SetApps(ctx context.Context, apps []api.AppInfo) {
 // serve relays one new flow: refused (reset) unless its destination is a
 // listed app's port and the app's tunnel admits it.
 func (t *TUN) serve(q *tunnel.FlowRequest) {
+	// The uid rule routes only the device user's traffic here, but any
+	// user may bind a socket to the interface (SO_BINDTODEVICE) and the
+	// kernel then sends on-link without a route: the socket's owner
+	// decides.
+	if uid, err := localpeer.SocketOwner(q.Src, q.Dst); err != nil || uid != t.cfg.UID {
+		t.refused.Add(1)
+		t.log.Warn("TUN flow refused: not the device's local user", "src", q.Src, "dst", q.Dst, "uid", uid, "err", err)
+		q.Refuse()
+		return
+	}
 	t.mu.Lock()
 	app, ok := t.apps[q.Dst.Addr()]
 	ctx := t.ctx
@@ -178,12 +189,9 @@ func (t *TUN) LocalAddr(app string, port uint16) string {
 	return ""
 }
 
-// Stats is empty: the uid rule keeps other users' flows out before they
-// reach the interface, so none is refused for its caller.
-func (t *TUN) Stats() frontend.Stats { return frontend.Stats{} }
-
-// RefusedFlows counts flows refused: no such app or port, or no access.
-func (t *TUN) RefusedFlows() int64 { return t.refused.Load() }
+// Stats counts refused flows as refused callers (not the device's user,
+// no such app or port, no access).
+func (t *TUN) Stats() frontend.Stats { return frontend.Stats{RefusedCallers: t.refused.Load()} }
 
 // Close removes the interface, its routes and its rule.
 func (t *TUN) Close() {
