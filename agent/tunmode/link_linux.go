@@ -22,6 +22,15 @@ const (
 	RulePriority = 5308
 )
 
+// SourceAddr is the TUN interface's address, the source of the local
+// user's connections to the apps. A second rule sends lookups from it to
+// the table, so that the kernel's reverse-path check (rp_filter, which
+// looks up as root, not as the user) finds the replies' source routed
+// via the interface; any other user's socket bound to it is still refused
+// by its owner (see TUN.serve). Link-local, so it collides with no app or
+// overlay address.
+var SourceAddr = netip.MustParseAddr("169.254.53.8")
+
 // link is the TUN interface with its routes and rule.
 type link struct {
 	name string
@@ -54,15 +63,21 @@ func openLink(name string, uid, mtu int, log *slog.Logger) (*link, tun.Device, e
 	if err := ip("link", "set", "dev", l.name, "up"); err != nil {
 		return fail(err)
 	}
+	if err := ip("-4", "addr", "add", SourceAddr.String()+"/32", "dev", l.name); err != nil {
+		return fail(err)
+	}
 	u := strconv.Itoa(uid)
 	if err := ip("-4", "rule", "add", "priority", strconv.Itoa(RulePriority), "uidrange", u+"-"+u, "lookup", strconv.Itoa(Table)); err != nil {
+		return fail(err)
+	}
+	if err := ip("-4", "rule", "add", "priority", strconv.Itoa(RulePriority), "from", SourceAddr.String(), "lookup", strconv.Itoa(Table)); err != nil {
 		return fail(err)
 	}
 	return l, dev, nil
 }
 
 func (l *link) addRoute(a netip.Addr) error {
-	return ip("-4", "route", "replace", netip.PrefixFrom(a, a.BitLen()).String(), "dev", l.name, "table", strconv.Itoa(Table))
+	return ip("-4", "route", "replace", netip.PrefixFrom(a, a.BitLen()).String(), "dev", l.name, "src", SourceAddr.String(), "table", strconv.Itoa(Table))
 }
 
 func (l *link) delRoute(a netip.Addr) error {
@@ -91,7 +106,7 @@ func (l *link) remove() error {
 	if err := ip("-4", "route", "flush", "table", strconv.Itoa(Table)); err != nil && !strings.Contains(err.Error(), "FIB table does not exist") {
 		errs = append(errs, err.Error())
 	}
-	for range 64 { // one rule per start; more than a few means another writer
+	for range 64 { // two rules per start; more than a few means another writer
 		if ip("-4", "rule", "del", "priority", strconv.Itoa(RulePriority), "lookup", strconv.Itoa(Table)) != nil {
 			break
 		}
