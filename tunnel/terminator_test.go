@@ -3,6 +3,7 @@ package tunnel
 import (
 	"context"
 	"io"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -61,12 +62,18 @@ func TestTerminatorHoldsEachSYNForItsHandler(t *testing.T) {
 		t.Fatalf("dial %s: %v", ok, err)
 	}
 	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	assertEcho(t, c)
+}
+
+// assertEcho writes ping on c and wants it back.
+func assertEcho(t *testing.T, c net.Conn) {
+	t.Helper()
 	if _, err := c.Write([]byte("ping")); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 4)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
-		t.Errorf("echo through %s = %q, %v, want %q", ok, buf, err, "ping")
+		t.Fatalf("echo = %q, %v, want %q", buf, err, "ping")
 	}
 }

@@ -53,13 +53,7 @@ func TestServerAdmitsOnlyAllowedFlows(t *testing.T) {
 		t.Fatalf("DialContext(%s) = %v, want a connection", app, err)
 	}
 	defer conn.Close()
-	if _, err := conn.Write([]byte("ping")); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 4)
-	if _, err := io.ReadFull(conn, buf); err != nil || string(buf) != "ping" {
-		t.Fatalf("echo = %q, %v, want %q", buf, err, "ping")
-	}
+	assertEcho(t, conn)
 
 	for _, dst := range []string{"100.80.0.1:81", "100.80.0.2:80"} {
 		_, err := cl.DialContext(ctx, netip.MustParseAddrPort(dst))
