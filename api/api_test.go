@@ -105,7 +105,7 @@ func decisionSet(n int) DecisionsMsg {
 		Query: PostureQuery{Processes: []string{"edr-agent"}}}
 	for i := range n {
 		name := fmt.Sprintf("app-%05d", i)
-		m.Apps = append(m.Apps, AppInfo{Name: name, Ports: []uint16{443, 8443}})
+		m.Apps = append(m.Apps, AppInfo{Name: name, Ports: []uint16{443, 8443}, VirtualIP: fmt.Sprintf("100.80.%d.%d", i/256, i%256)})
 		m.Decisions = append(m.Decisions, Decision{App: name, EvaluatedAt: at, Reasons: []Reason{{Code: "posture.disk_encryption",
 			Message: "disk encryption is off", Remediation: "Turn on disk encryption"}}})
 	}
