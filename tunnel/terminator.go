@@ -19,6 +19,9 @@ import (
 // buffers passed to the host device (its virtio header, when it has one).
 const terminatorOffset = 16
 
+// pumpRetry is how long a packet pump waits after a device error.
+const pumpRetry = 10 * time.Millisecond
+
 // maxTerminatorInFlight caps the handshakes a Terminator has in progress.
 const maxTerminatorInFlight = 256
 
@@ -119,13 +122,14 @@ func (t *Terminator) pump(dst, src tun.Device) {
 				return
 			}
 		}
-		if err != nil {
-			if isClosed(err) {
-				return
-			}
-			if errors.Is(err, tun.ErrTooManySegments) {
-				continue
-			}
+		switch {
+		case err == nil, errors.Is(err, tun.ErrTooManySegments):
+		case isClosed(err):
+			return
+		default:
+			// A device error that is not its end (the interface taken
+			// down under us): retry without spinning.
+			time.Sleep(pumpRetry)
 		}
 	}
 }
