@@ -27,7 +27,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().String("socket", localapi.DefaultSocket(), "the agent's local API socket")
+	root.PersistentFlags().String("socket", localapi.DefaultSocket(), "the agent's local API socket (default: yours, else the system service's "+localapi.ServiceSocket+")")
 	root.PersistentFlags().Bool("json", false, "print JSON instead of text")
 	root.AddCommand(statusCmd(), appsCmd(), connectCmd(), postureCmd(), adminCmd())
 	root.AddCommand(loginCmd(), logoutCmd(), requestCmd())
@@ -41,6 +41,9 @@ func main() {
 
 func agentClient(cmd *cobra.Command) *localapi.Client {
 	sock, _ := cmd.Flags().GetString("socket")
+	if !cmd.Flags().Changed("socket") {
+		sock = localapi.FindSocket()
+	}
 	return localapi.NewClient(sock)
 }
 
