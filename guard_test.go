@@ -139,6 +139,10 @@ var allowedImports = map[string]map[string]string{
 	"/agent/localapi": {
 		"/api": "decisions, reasons and posture shown to the CLI and tray",
 	},
+	"/agent/sysservice": {
+		"/agent/localapi":   "the service's socket path",
+		"/internal/testenv": "tests: skip only outside CI",
+	},
 	"/internal/testenv":     {},
 	"/internal/enrollflags": {},
 	"/internal/devicelogin": {},
@@ -254,6 +258,7 @@ var allowedImports = map[string]map[string]string{
 		"/internal/devicelogin": "the sign-in page and code, and the browser",
 		"/api":                  "REST and decision types",
 		"/api/adminclient":      "gatehouse admin",
+		"/agent/sysservice":     "gatehouse service install|uninstall|start|stop|status",
 	},
 	"/cmd/gatehouse-agent": {
 		"/agent":                "the agent",
@@ -263,6 +268,7 @@ var allowedImports = map[string]map[string]string{
 		"/agent/keystore":       "where the device key lives",
 		"/agent/localapi":       "the local API socket path",
 		"/posture":              "the system collector and the override file",
+		"/agent/sysservice":     "run under the service manager",
 	},
 	"/cmd/gatehouse-controller": {
 		"/controller/identity/oidc": "the upstream identity provider its --oidc-* flags configure",

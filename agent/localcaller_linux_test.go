@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -20,10 +19,7 @@ import (
 // the test binary under another uid with it, to call the agent's local API
 // from that account and print what came back.
 func TestLocalAPIAsCaller(t *testing.T) {
-	sock := os.Getenv("GATEHOUSE_TEST_LOCALAPI_CALL")
-	if sock == "" {
-		t.Skip("helper for TestLocalAPIRefusesOtherUsers")
-	}
+	sock := testenv.ChildInput(t, "TestLocalAPIRefusesOtherUsers")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s, err := localapi.NewClient(sock).Status(ctx)
@@ -58,8 +54,8 @@ func TestLocalAPIRefusesOtherUsers(t *testing.T) {
 	bin := filepath.Join(run, "agent.test")
 	copyFile(t, self, bin)
 	call := func(t *testing.T, uid uint32) string {
-		cmd := exec.Command(bin, "-test.run=^TestLocalAPIAsCaller$", "-test.v")
-		cmd.Env = append(os.Environ(), "GATEHOUSE_TEST_LOCALAPI_CALL="+sock, "HOME=/")
+		cmd := testenv.Child(bin, "TestLocalAPIAsCaller", sock)
+		cmd.Env = append(cmd.Env, "HOME=/")
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
 		out, err := cmd.CombinedOutput()
 		if err != nil {

@@ -30,7 +30,7 @@ func main() {
 	root.PersistentFlags().String("socket", localapi.DefaultSocket(), "the agent's local API socket (default: yours, else the system service's "+localapi.ServiceSocket+")")
 	root.PersistentFlags().Bool("json", false, "print JSON instead of text")
 	root.AddCommand(statusCmd(), appsCmd(), connectCmd(), postureCmd(), adminCmd())
-	root.AddCommand(loginCmd(), logoutCmd(), requestCmd())
+	root.AddCommand(loginCmd(), logoutCmd(), requestCmd(), serviceCmd())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {
