@@ -286,6 +286,8 @@ var allowedImports = map[string]map[string]string{
 	},
 	"/e2e": {
 		"/agent":                    "real agents",
+		"/agent/sysservice":         "the installed service's command line, run as a process",
+		"/agent/localapi":           "the service's socket path, moved under the test's dirs",
 		"/agent/keystore":           "agents' device keys in files",
 		"/api":                      "the wire protocol, spoken by hand by uncooperative clients",
 		"/api/adminclient":          "admin API",
