@@ -25,13 +25,14 @@ const ServiceSocket = "/run/gatehouse-agent/agent.sock"
 // FindSocket is the socket the CLI talks to when not told: the user's own
 // agent's (DefaultSocket) when it exists, else the system service's when
 // that exists, else DefaultSocket (so errors name it).
-func FindSocket() string {
-	own := DefaultSocket()
+func FindSocket() string { return findSocket(DefaultSocket(), ServiceSocket) }
+
+func findSocket(own, service string) string {
 	if _, err := os.Stat(own); err == nil {
 		return own
 	}
-	if _, err := os.Stat(ServiceSocket); err == nil {
-		return ServiceSocket
+	if _, err := os.Stat(service); err == nil {
+		return service
 	}
 	return own
 }

@@ -65,7 +65,7 @@ func serviceCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", sysservice.Name, sysservice.StatusText(s.Status()))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s (%s): %s\n", sysservice.Name, s.Platform(), sysservice.StatusText(s.Status()))
 			return nil
 		}}
 	cmd.AddCommand(install,
