@@ -27,7 +27,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().String("socket", localapi.DefaultSocket(), "the agent's local API socket (default: yours, else the system service's "+localapi.ServiceSocket+")")
+	root.PersistentFlags().String("socket", "", "the agent's local API socket (default: yours, "+localapi.DefaultSocket()+", else the system service's "+localapi.ServiceSocket+")")
 	root.PersistentFlags().Bool("json", false, "print JSON instead of text")
 	root.AddCommand(statusCmd(), appsCmd(), connectCmd(), postureCmd(), adminCmd())
 	root.AddCommand(loginCmd(), logoutCmd(), requestCmd(), serviceCmd())
@@ -41,7 +41,7 @@ func main() {
 
 func agentClient(cmd *cobra.Command) *localapi.Client {
 	sock, _ := cmd.Flags().GetString("socket")
-	if !cmd.Flags().Changed("socket") {
+	if sock == "" {
 		sock = localapi.FindSocket()
 	}
 	return localapi.NewClient(sock)
