@@ -17,11 +17,6 @@ func DefaultStateDir() string {
 // DefaultSocket is the local API socket inside DefaultStateDir.
 func DefaultSocket() string { return filepath.Join(DefaultStateDir(), "agent.sock") }
 
-// ServiceSocket is the local API socket of the agent installed as a
-// system service (`gatehouse service install`): open to every account,
-// the agent checks each caller's uid.
-const ServiceSocket = "/run/gatehouse-agent/agent.sock"
-
 // FindSocket is the socket the CLI talks to when not told: the user's own
 // agent's (DefaultSocket) when it exists, else the system service's when
 // that exists, else DefaultSocket (so errors name it).

@@ -1,8 +1,6 @@
-//go:build !windows
-
 package sysservice
 
 // StateDir is the service's state directory.
-const StateDir = "/var/lib/gatehouse-agent"
+const StateDir = "/Library/Application Support/Gatehouse/agent"
 
 const exeSuffix = ""
