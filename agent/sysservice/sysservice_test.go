@@ -1,9 +1,14 @@
 package sysservice
 
 import (
+	"context"
+	"errors"
 	"os"
 	"slices"
+	"sync/atomic"
 	"testing"
+
+	"github.com/kardianos/service"
 
 	"github.com/gatehouse-ztna/gatehouse/agent/localapi"
 	"github.com/gatehouse-ztna/gatehouse/internal/testenv"
@@ -45,5 +50,37 @@ func TestArguments(t *testing.T) {
 		if got := Arguments(Options{LocalUser: tt.localUser}); !slices.Equal(got, tt.want) {
 			t.Errorf("Arguments(LocalUser %q) = %q, want %q", tt.localUser, got, tt.want)
 		}
+	}
+}
+
+// TestProgramStopEndsTheRun: the service manager's stop (Windows SCM,
+// kardianos' Stop) cancels the agent's run and waits for it to end.
+func TestProgramStopEndsTheRun(t *testing.T) {
+	var ended atomic.Bool
+	started := make(chan struct{})
+	p := &program{parent: context.Background(), run: func(ctx context.Context) error {
+		close(started)
+		<-ctx.Done()
+		ended.Store(true)
+		return ctx.Err()
+	}}
+	if err := p.Start(nil); err != nil {
+		t.Fatalf("Start() = %v", err)
+	}
+	<-started
+	if err := p.Stop(nil); err != nil || !ended.Load() {
+		t.Errorf("Stop() = %v with the run ended %v, want nil after the run ended", err, ended.Load())
+	}
+}
+
+// TestRunInATerminalCallsRun: from a terminal (or a test) Run is a plain
+// call of run with the caller's context.
+func TestRunInATerminalCallsRun(t *testing.T) {
+	if !service.Interactive() {
+		t.Skip("this test runs under a service manager")
+	}
+	want := errors.New("ran")
+	if got := Run(context.Background(), func(context.Context) error { return want }); got != want {
+		t.Errorf("Run() = %v, want run's own error %v", got, want)
 	}
 }
