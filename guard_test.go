@@ -139,6 +139,10 @@ var allowedImports = map[string]map[string]string{
 	"/agent/localapi": {
 		"/api": "decisions, reasons and posture shown to the CLI and tray",
 	},
+	"/agent/sysservice": {
+		"/agent/localapi":   "the service's socket path",
+		"/internal/testenv": "tests: skip only outside CI",
+	},
 	"/internal/testenv":     {},
 	"/internal/enrollflags": {},
 	"/internal/devicelogin": {},
@@ -262,6 +266,7 @@ var allowedImports = map[string]map[string]string{
 		"/internal/devicelogin": "the sign-in page and code, and the browser",
 		"/api":                  "REST and decision types",
 		"/api/adminclient":      "gatehouse admin",
+		"/agent/sysservice":     "gatehouse service install|uninstall|start|stop|status",
 	},
 	"/cmd/gatehouse-agent": {
 		"/agent":                "the agent",
@@ -271,6 +276,7 @@ var allowedImports = map[string]map[string]string{
 		"/agent/keystore":       "where the device key lives",
 		"/agent/localapi":       "the local API socket path",
 		"/posture":              "the system collector and the override file",
+		"/agent/sysservice":     "run under the service manager",
 	},
 	"/cmd/gatehouse-controller": {
 		"/controller/identity/oidc": "the upstream identity provider its --oidc-* flags configure",
@@ -288,6 +294,8 @@ var allowedImports = map[string]map[string]string{
 	},
 	"/e2e": {
 		"/agent":                    "real agents",
+		"/agent/sysservice":         "the installed service's command line, run as a process",
+		"/agent/localapi":           "the service's socket path, moved under the test's dirs",
 		"/agent/keystore":           "agents' device keys in files",
 		"/api":                      "the wire protocol, spoken by hand by uncooperative clients",
 		"/api/adminclient":          "admin API",

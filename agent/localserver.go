@@ -11,12 +11,23 @@ import (
 	"sort"
 
 	"github.com/gatehouse-ztna/gatehouse/agent/localapi"
+	"github.com/gatehouse-ztna/gatehouse/agent/localpeer"
 )
 
-// serveLocalAPI listens on the unix socket (0600: only this user, or root
-// for the service) and serves the local API.
+// serveLocalAPI listens on the unix socket and serves the local API. Where
+// the kernel names each caller (localpeer.UnixOwnerChecked) the socket is
+// open to every account (0666) and allowCaller admits only the device's
+// local user, root and the agent's own account: that lets a root service
+// serve its user's CLI. Elsewhere the socket is 0600, the agent's account.
 func (a *Agent) serveLocalAPI(path string) (*http.Server, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	// A socket dir apart from the state dir (/run/gatehouse-agent for the
+	// service) must be traversable by the user's CLI; it holds only the
+	// socket.
+	dirMode := os.FileMode(0o700)
+	if filepath.Clean(filepath.Dir(path)) != filepath.Clean(a.cfg.StateDir) && localpeer.UnixOwnerChecked {
+		dirMode = 0o755
+	}
+	if err := os.MkdirAll(filepath.Dir(path), dirMode); err != nil {
 		return nil, fmt.Errorf("create socket dir: %w", err)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -26,7 +37,11 @@ func (a *Agent) serveLocalAPI(path string) (*http.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("local API socket %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	sockMode := os.FileMode(0o600)
+	if localpeer.UnixOwnerChecked {
+		sockMode = 0o666
+	}
+	if err := os.Chmod(path, sockMode); err != nil {
 		l.Close()
 		return nil, err
 	}
@@ -39,7 +54,7 @@ func (a *Agent) serveLocalAPI(path string) (*http.Server, error) {
 	mux.HandleFunc("GET "+localapi.PathLogin, func(w http.ResponseWriter, _ *http.Request) { reply(w, a.LoginState()) })
 	mux.HandleFunc("POST "+localapi.PathLogout, a.serveLogout)
 	mux.HandleFunc("POST "+localapi.PathRequest, a.serveRequest)
-	srv := &http.Server{Handler: mux}
+	srv := &http.Server{Handler: a.allowCaller(mux), ConnContext: callerContext}
 	go srv.Serve(l)
 	return srv, nil
 }

@@ -202,6 +202,11 @@ func (c *Client) do(ctx context.Context, method, path string, v any) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		if resp.StatusCode == http.StatusForbidden {
+			// The agent refused this caller; its message says whom it
+			// serves and who this is.
+			return fmt.Errorf("%s", strings.TrimSpace(string(msg)))
+		}
 		return fmt.Errorf("agent answered %s for %s: %s", resp.Status, path, strings.TrimSpace(string(msg)))
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {

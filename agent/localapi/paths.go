@@ -16,3 +16,18 @@ func DefaultStateDir() string {
 
 // DefaultSocket is the local API socket inside DefaultStateDir.
 func DefaultSocket() string { return filepath.Join(DefaultStateDir(), "agent.sock") }
+
+// FindSocket is the socket the CLI talks to when not told: the user's own
+// agent's (DefaultSocket) when it exists, else the system service's when
+// that exists, else DefaultSocket (so errors name it).
+func FindSocket() string { return findSocket(DefaultSocket(), ServiceSocket) }
+
+func findSocket(own, service string) string {
+	if _, err := os.Stat(own); err == nil {
+		return own
+	}
+	if _, err := os.Stat(service); err == nil {
+		return service
+	}
+	return own
+}

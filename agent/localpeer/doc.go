@@ -5,6 +5,9 @@
 // and the second to keep a slow reader's backlog small so that an aborted
 // connection ends for it at once.
 //
+// For the local API's unix socket, UnixOwner reads the caller's uid from
+// the kernel (SO_PEERCRED on Linux, LOCAL_PEERCRED on macOS).
+//
 // Linux asks the kernel through sock_diag (NETLINK_INET_DIAG) for the exact
 // socket of the connection's 4-tuple. Other systems have no implementation
 // yet: there every call fails, and the agent refuses every caller.

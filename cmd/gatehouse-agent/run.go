@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-ztna/gatehouse/agent"
+	"github.com/gatehouse-ztna/gatehouse/agent/sysservice"
 	"github.com/gatehouse-ztna/gatehouse/posture"
 )
 
@@ -46,7 +47,7 @@ func runCmd() *cobra.Command {
 				return err
 			}
 			cfg.Logger.Info("agent running", "socket", cfg.Socket, "secrets", cfg.Secrets.Where(), "local_user", a.Status().LocalUser)
-			return a.Run(cmd.Context())
+			return sysservice.Run(cmd.Context(), a.Run)
 		},
 	}
 	f := cmd.Flags()

@@ -27,10 +27,10 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().String("socket", localapi.DefaultSocket(), "the agent's local API socket")
+	root.PersistentFlags().String("socket", "", "the agent's local API socket (default: yours, "+localapi.DefaultSocket()+", else the system service's "+localapi.ServiceSocket+")")
 	root.PersistentFlags().Bool("json", false, "print JSON instead of text")
 	root.AddCommand(statusCmd(), appsCmd(), connectCmd(), postureCmd(), adminCmd())
-	root.AddCommand(loginCmd(), logoutCmd(), requestCmd())
+	root.AddCommand(loginCmd(), logoutCmd(), requestCmd(), serviceCmd())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {
@@ -41,6 +41,9 @@ func main() {
 
 func agentClient(cmd *cobra.Command) *localapi.Client {
 	sock, _ := cmd.Flags().GetString("socket")
+	if sock == "" {
+		sock = localapi.FindSocket()
+	}
 	return localapi.NewClient(sock)
 }
 
