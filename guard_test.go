@@ -163,7 +163,13 @@ var allowedImports = map[string]map[string]string{
 		"/api":             "the app list",
 		"/tunnel":          "Splice and Abort for the flows it carries",
 	},
+	"/agent/socks5": {
+		"/agent/frontend":  "the contract with the state machine it implements and uses",
+		"/agent/localpeer": "who is calling the SOCKS5 port",
+		"/api":             "the app list",
+	},
 	"/agent": {
+		"/agent/socks5":        "the SOCKS5 front-end",
 		"/agent/controlclient": "the control connection",
 		"/agent/controltest":   "tests: a fake controller on the real wire",
 		"/agent/frontend":      "the contract with its front-ends",

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/agent/frontend"
 	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
 	"github.com/gatehouse-ztna/gatehouse/agent/proxy"
+	"github.com/gatehouse-ztna/gatehouse/agent/socks5"
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/posture"
 )
@@ -49,6 +50,9 @@ type Config struct {
 	Logger    *slog.Logger
 	// Clock times leases; nil is the system clock.
 	Clock Clock
+	// SOCKS5 is a loopback host:port for the SOCKS5 front-end (see
+	// agent/socks5); empty serves none.
+	SOCKS5 string
 }
 
 // Agent is one running device agent.
@@ -151,6 +155,13 @@ func New(cfg Config) (*Agent, error) {
 		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}}
 	a.front = proxy.New(proxy.Config{ListenHost: cfg.ListenHost, PortBase: cfg.PortBase, Ports: st.LocalPorts,
 		SavePorts: a.savePorts, LocalUser: proxy.LocalUser{UID: lu.uid, Name: lu.name}, Logger: cfg.Logger}, (*access)(a))
+	if cfg.SOCKS5 != "" {
+		s, err := socks5.Listen(socks5.Config{Listen: cfg.SOCKS5, LocalUID: lu.uid, LocalUserName: lu.name, Logger: cfg.Logger}, (*access)(a))
+		if err != nil {
+			return nil, err
+		}
+		a.front = frontends{a.front, s}
+	}
 	a.loadSession()
 	a.control = controlclient.New(controlclient.Config{Controller: st.Controller, DeviceID: st.DeviceID, DeviceKey: key,
 		HTTPClient: hc, AccessToken: a.accessToken, Logger: cfg.Logger}, (*controlHandler)(a))
