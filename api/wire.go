@@ -139,6 +139,10 @@ type WelcomeMsg struct {
 type AppInfo struct {
 	Name  string   `json:"name"`
 	Ports []uint16 `json:"ports"`
+	// VirtualIP is the app's address inside its tunnels (api.App's), so a
+	// front-end can accept the app named by it; empty from an older
+	// controller.
+	VirtualIP string `json:"virtual_ip,omitempty"`
 }
 
 // GrantRequest asks for a tunnel to App; PublicKey is the WireGuard public

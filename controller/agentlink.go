@@ -466,7 +466,7 @@ func (c *Controller) DecisionSets() uint64 {
 func appInfos(snap *policy.Snapshot, names []string) []api.AppInfo {
 	out := make([]api.AppInfo, 0, len(names))
 	for _, n := range names {
-		out = append(out, api.AppInfo{Name: n, Ports: grants.AppPorts(snap.Apps[n])})
+		out = append(out, api.AppInfo{Name: n, Ports: grants.AppPorts(snap.Apps[n]), VirtualIP: snap.Apps[n].VirtualIP})
 	}
 	return out
 }

@@ -46,20 +46,14 @@ func TestSOCKS5WithCurl(t *testing.T) {
 	a := env.AgentWith(t, "alice", func(c *agent.Config) { c.SOCKS5 = socks })
 	a.Decision("grafana", true, 5*time.Second)
 
-	for _, host := range []string{"grafana", "grafana.gatehouse"} {
-		url := "http://" + host + ":" + port + "/"
-		if out, code := curlSOCKS(t, socks, url); code != 0 || out != "hello from grafana" {
-			t.Fatalf("curl --socks5-hostname %s %s: exit %d, %q; want hello from grafana", socks, url, code, out)
-		}
-	}
-
 	// Not an app: refused, never connected, even to the app's own
-	// upstream address or the agent's loopback.
-	for _, url := range []string{"http://example.com/", "http://" + upstream + "/", "http://localhost:" + port + "/",
-		"http://grafana:1/"} {
+	// upstream address or the agent's loopback. (Loopback first: an open
+	// proxy fails here, before a name goes to DNS.)
+	for _, url := range []string{"http://" + upstream + "/", "http://localhost:" + port + "/", "http://grafana:1/",
+		"http://attacker.invalid/"} {
 		out, code := curlSOCKS(t, socks, url)
 		if code == 0 || strings.Contains(out, "hello from") {
-			t.Errorf("curl --socks5-hostname %s %s: exit %d, %q; want a SOCKS refusal", socks, url, code, out)
+			t.Fatalf("curl --socks5-hostname %s %s: exit %d, %q; want a SOCKS refusal", socks, url, code, out)
 		}
 	}
 	if got := a.Status().RefusedRequests; got != 4 {
@@ -67,6 +61,15 @@ func TestSOCKS5WithCurl(t *testing.T) {
 	}
 	if !env.Logs.Contains("SOCKS5 request refused") {
 		t.Error("no log line for a refused SOCKS5 request")
+	}
+
+	app, err := adminclient.Get[api.App](ctx, env.Admin, api.PathApps, "grafana")
+	Must(t, err)
+	for _, host := range []string{"grafana", "grafana.gatehouse", app.VirtualIP} {
+		url := "http://" + host + ":" + port + "/"
+		if out, code := curlSOCKS(t, socks, url); code != 0 || out != "hello from grafana" {
+			t.Fatalf("curl --socks5-hostname %s %s: exit %d, %q; want hello from grafana", socks, url, code, out)
+		}
 	}
 
 	// Another local user: refused before any SOCKS byte is answered.

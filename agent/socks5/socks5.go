@@ -52,9 +52,10 @@ type Server struct {
 	refusedCallers  atomic.Int64 // connections refused: not the device's user
 	refusedRequests atomic.Int64 // SOCKS requests refused: not an app, not its port, not CONNECT
 
-	mu      sync.Mutex          // guards the fields below
-	apps    map[string][]uint16 // entitled apps' ports, by lower-case name
-	started bool                // the accept loop runs
+	mu      sync.Mutex            // guards the fields below
+	apps    map[string][]uint16   // entitled apps' ports, by lower-case name
+	vips    map[netip.Addr]string // entitled apps' lower-case names, by virtual IP
+	started bool                  // the accept loop runs
 	closed  bool
 }
 
@@ -107,12 +108,17 @@ func (s *Server) Addr() string { return s.l.Addr().String() }
 // destinations from now on; flows are served until ctx ends.
 func (s *Server) SetApps(ctx context.Context, apps []api.AppInfo) {
 	m := make(map[string][]uint16, len(apps))
+	vips := map[netip.Addr]string{}
 	for _, a := range apps {
-		m[strings.ToLower(a.Name)] = append([]uint16(nil), a.Ports...)
+		name := strings.ToLower(a.Name)
+		m[name] = append([]uint16(nil), a.Ports...)
+		if ip, err := netip.ParseAddr(a.VirtualIP); err == nil {
+			vips[ip.Unmap()] = name
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.apps = m
+	s.apps, s.vips = m, vips
 	if !s.started && !s.closed {
 		s.started = true
 		s.log.Info("SOCKS5 front-end listening", "addr", s.Addr())
@@ -147,13 +153,19 @@ func (s *Server) accept(ctx context.Context) {
 	}
 }
 
-// lookup maps a requested host name to an entitled app: APP or
-// APP.gatehouse, any case, with or without a final dot.
+// lookup maps a requested host to an entitled app: APP or
+// APP.gatehouse, any case, with or without a final dot, or the app's
+// virtual IP. Nothing else names an app: no other address, and no name
+// is ever looked up in DNS, so DNS rebinding has nothing to rebind.
 func (s *Server) lookup(host string) (string, bool) {
-	name := strings.ToLower(strings.TrimSuffix(host, "."))
-	name = strings.TrimSuffix(name, NameSuffix)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		name, ok := s.vips[ip.Unmap()]
+		return name, ok
+	}
+	name := strings.ToLower(strings.TrimSuffix(host, "."))
+	name = strings.TrimSuffix(name, NameSuffix)
 	_, ok := s.apps[name]
 	return name, ok && name != ""
 }
@@ -253,8 +265,16 @@ func (f *flow) Allow(ctx context.Context, req *socks.Request) (context.Context, 
 		return ctx, false
 	}
 	app, _ := ctx.Value(appKey{}).(string)
-	if app == "" {
-		s.refuse(dest, "an address, not an app's name: ask for the app by name (curl --socks5-hostname, socks5h://)")
+	if req.DestAddr.FQDN == "" {
+		// An address: served only when it is an app's virtual IP.
+		var ok bool
+		if app, ok = s.lookup(req.DestAddr.IP.String()); !ok {
+			s.refuse(dest, "an address that is no app's virtual IP: ask for the app by name (curl --socks5-hostname, socks5h://)")
+			return ctx, false
+		}
+	}
+	if app == "" { // unreachable: the resolver refuses names of no app
+		s.refuse(dest, "not an app of this user")
 		return ctx, false
 	}
 	if !s.hasPort(app, req.DestAddr.Port) {

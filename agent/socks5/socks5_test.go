@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -43,7 +44,8 @@ func TestCheckLoopback(t *testing.T) {
 }
 
 func TestLookup(t *testing.T) {
-	s := &Server{apps: map[string][]uint16{"grafana": {3000}, "db": {5432}}}
+	s := &Server{apps: map[string][]uint16{"grafana": {3000}, "db": {5432}},
+		vips: map[netip.Addr]string{netip.MustParseAddr("100.64.0.7"): "grafana"}}
 	tests := []struct {
 		in     string
 		want   string
@@ -63,6 +65,10 @@ func TestLookup(t *testing.T) {
 		{"", "", false},
 		{"localhost", "", false},
 		{"127.0.0.1", "", false},
+		{"100.64.0.7", "grafana", true},
+		{"::ffff:100.64.0.7", "grafana", true},
+		{"100.64.0.8", "", false},
+		{"[::1]", "", false},
 	}
 	for _, tt := range tests {
 		got, ok := s.lookup(tt.in)
@@ -182,7 +188,8 @@ func startServer(t *testing.T, uid int) (*Server, *fakeAccess) {
 	t.Cleanup(s.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	s.SetApps(ctx, []api.AppInfo{{Name: "grafana", Ports: []uint16{3000}}, {Name: "denied", Ports: []uint16{80}}})
+	s.SetApps(ctx, []api.AppInfo{{Name: "grafana", Ports: []uint16{3000}, VirtualIP: "100.64.0.7"},
+		{Name: "denied", Ports: []uint16{80}, VirtualIP: "100.64.0.9"}})
 	return s, access
 }
 
@@ -222,6 +229,9 @@ func TestSOCKS5Destinations(t *testing.T) {
 		{"grafana:22", "not allowed by ruleset"},
 		{"127.0.0.1:3000", "not allowed by ruleset"},
 		{"[::1]:3000", "not allowed by ruleset"},
+		{"100.64.0.7:3000", ""},
+		{"100.64.0.7:22", "not allowed by ruleset"},
+		{"100.64.0.8:3000", "not allowed by ruleset"},
 		{"denied:80", "not allowed by ruleset"},
 	}
 	refused := 0
@@ -254,8 +264,8 @@ func TestSOCKS5Destinations(t *testing.T) {
 			t.Errorf("a tunnel was asked for %q", app)
 		}
 	}
-	if got := len(access.askedFor()); got != 4 {
-		t.Errorf("tunnels asked for %d times (%v), want 4", got, access.askedFor())
+	if got := len(access.askedFor()); got != 5 {
+		t.Errorf("tunnels asked for %d times (%v), want 5", got, access.askedFor())
 	}
 	if got := s.Stats().RefusedRequests; got != int64(refused) {
 		t.Errorf("Stats().RefusedRequests = %d, want %d", got, refused)
