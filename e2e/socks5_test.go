@@ -49,11 +49,17 @@ func TestSOCKS5WithCurl(t *testing.T) {
 	// Not an app: refused, never connected, even to the app's own
 	// upstream address or the agent's loopback. (Loopback first: an open
 	// proxy fails here, before a name goes to DNS.)
-	for _, url := range []string{"http://" + upstream + "/", "http://localhost:" + port + "/", "http://grafana:1/",
-		"http://attacker.invalid/"} {
-		out, code := curlSOCKS(t, socks, url)
-		if code == 0 || strings.Contains(out, "hello from") {
-			t.Fatalf("curl --socks5-hostname %s %s: exit %d, %q; want a SOCKS refusal", socks, url, code, out)
+	// curl names the SOCKS reply: 2 not allowed by ruleset, 4 host
+	// unreachable.
+	for _, tt := range []struct{ url, reply string }{
+		{"http://" + upstream + "/", "(2)"},
+		{"http://localhost:" + port + "/", "(4)"},
+		{"http://grafana:1/", "(2)"},
+		{"http://attacker.invalid/", "(4)"},
+	} {
+		out, code := curlSOCKS(t, socks, tt.url)
+		if code == 0 || strings.Contains(out, "hello from") || !strings.Contains(out, tt.reply) {
+			t.Fatalf("curl --socks5-hostname %s %s: exit %d, %q; want SOCKS reply %s", socks, tt.url, code, out, tt.reply)
 		}
 	}
 	if got := a.Status().RefusedRequests; got != 4 {
@@ -116,10 +122,10 @@ func TestSOCKS5WithCurl(t *testing.T) {
 
 	// Denied now: "not allowed by ruleset", the reasons in the log.
 	a.Decision("grafana", false, 5*time.Second)
-	if out, code := curlSOCKS(t, socks, "http://grafana:"+port+"/"); code == 0 || strings.Contains(out, "hello from") {
-		t.Errorf("curl to a denied app: exit %d, %q; want refused", code, out)
+	if out, code := curlSOCKS(t, socks, "http://grafana:"+port+"/"); code == 0 || !strings.Contains(out, "(2)") {
+		t.Errorf("curl to a denied app: exit %d, %q; want SOCKS reply 2 (not allowed by ruleset)", code, out)
 	}
-	if !env.Logs.Contains("SOCKS5 connection refused") {
+	if !env.Logs.Contains("SOCKS5 request refused: no access to the app") {
 		t.Error("no log line for the denied app")
 	}
 }

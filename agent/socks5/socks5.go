@@ -285,7 +285,7 @@ func (f *flow) Allow(ctx context.Context, req *socks.Request) (context.Context, 
 	if err != nil {
 		// The agent logs the controller's reasons and keeps them for
 		// `gatehouse apps`.
-		s.log.Info("SOCKS5 connection refused", "app", app, "err", err)
+		s.log.Info("SOCKS5 request refused: no access to the app", "app", app, "err", err)
 		return ctx, false
 	}
 	f.t, f.port = t, uint16(req.DestAddr.Port)
