@@ -311,3 +311,35 @@ func TestSOCKS5OtherUserRefused(t *testing.T) {
 		t.Errorf("tunnels asked for %v for a refused caller, want none", got)
 	}
 }
+
+// TestSOCKS5OnlyConnect: BIND and UDP ASSOCIATE to an app are refused
+// with "not allowed by ruleset", and no tunnel is asked for.
+func TestSOCKS5OnlyConnect(t *testing.T) {
+	s, access := startServer(t, os.Getuid())
+	for _, cmd := range []byte{2, 3} { // BIND, UDP ASSOCIATE
+		c, err := net.Dial("tcp", s.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		req := append([]byte{5, 1, 0, 5, cmd, 0, 3, byte(len("grafana"))}, "grafana"...)
+		req = append(req, 3000>>8, 3000&0xff)
+		if _, err := c.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		reply := make([]byte, 4)
+		if _, err := io.ReadFull(c, reply[:2]); err != nil || reply[1] != 0 {
+			t.Fatalf("SOCKS greeting reply = %v, %v, want no-auth", reply[:2], err)
+		}
+		if _, err := io.ReadFull(c, reply); err != nil || reply[1] != 2 {
+			t.Errorf("SOCKS command %d reply = %v, %v, want code 2 (not allowed by ruleset)", cmd, reply, err)
+		}
+		c.Close()
+	}
+	if got := access.askedFor(); len(got) != 0 {
+		t.Errorf("tunnels asked for %v, want none", got)
+	}
+	if got := s.Stats().RefusedRequests; got != 2 {
+		t.Errorf("Stats().RefusedRequests = %d, want 2", got)
+	}
+}
