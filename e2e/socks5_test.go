@@ -89,6 +89,9 @@ func TestSOCKS5WithCurl(t *testing.T) {
 	if !env.Logs.Contains("SOCKS5 connection refused: the caller is another local user") {
 		t.Error("no log line for the refused caller")
 	}
+	if status, want := a.run(t, "status"), "refused:    1 connections from other local users, 4 requests"; !strings.Contains(status, want) {
+		t.Errorf("gatehouse status = %q, want it to contain %q", status, want)
+	}
 
 	// A posture flip resets an open flow within 1 s.
 	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
