@@ -6,8 +6,10 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -131,4 +133,40 @@ func TestSOCKS5WithCurl(t *testing.T) {
 	if !env.Logs.Contains("SOCKS5 request refused: no access to the app") {
 		t.Error("no log line for the denied app")
 	}
+}
+
+// TestSOCKS5FlagOnTheAgentBinary: `gatehouse-agent run --socks5` serves
+// curl on loopback and refuses to start on any other address.
+func TestSOCKS5FlagOnTheAgentBinary(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		testenv.SkipOrFail(t, "needs curl")
+	}
+	env := New(t, Options{})
+	env.Standard(t)
+	app, err := adminclient.Get[api.App](context.Background(), env.Admin, api.PathApps, "grafana")
+	Must(t, err)
+	_, port, _ := net.SplitHostPort(app.Upstreams[0])
+	a := newAgentProc(t)
+	a.enrollByToken(env, "alice")
+	agentBin := filepath.Join(a.bin, "gatehouse-agent")
+	args := []string{"--state-dir", a.state, "run", "--socket", a.socket, "--posture-override", a.override, "--port-base", "0"}
+
+	for _, addr := range []string{"0.0.0.0:0", "[::]:0", "192.0.2.1:1080"} {
+		out := runCmd(t, nil, true, append([]string{agentBin}, append(args, "--socks5", addr)...)...)
+		if !strings.Contains(out, "only a loopback address") {
+			t.Errorf("gatehouse-agent run --socks5 %s: %q; want a refusal naming loopback", addr, out)
+		}
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Must(t, err)
+	socks := l.Addr().String()
+	l.Close()
+	startProc(t, nil, append([]string{agentBin}, append(args, "--socks5", socks)...)...)
+	Eventually(t, 20*time.Second, func() error {
+		if out, code := curlSOCKS(t, socks, "http://grafana.gatehouse:"+port+"/"); code != 0 || out != "hello from grafana" {
+			return fmt.Errorf("curl --socks5-hostname %s: exit %d, %q", socks, code, out)
+		}
+		return nil
+	})
 }
