@@ -24,6 +24,10 @@ import (
 // dialWait bounds a dial through a tunnel.
 const dialWait = 10 * time.Second
 
+// handshakeWait bounds the SOCKS exchange before a flow is carried, so a
+// client that connects and says nothing does not hold a goroutine.
+const handshakeWait = 10 * time.Second
+
 // NameSuffix is the domain under which an app is also named: APP.gatehouse.
 // The controller tells the agent no DNS domain of the organisation, so the
 // agent answers only for the names it can tell apart from the Internet's.
@@ -47,7 +51,9 @@ type Server struct {
 	access frontend.Access
 	log    *slog.Logger
 	libLog *log.Logger // the library's own lines, at debug level
-	l      net.Listener
+	// handshakeWait is handshakeWait; tests shorten it.
+	handshakeWait time.Duration
+	l             net.Listener
 
 	refusedCallers  atomic.Int64 // connections refused: not the device's user
 	refusedRequests atomic.Int64 // SOCKS requests refused: not an app, not its port, not CONNECT
@@ -77,7 +83,8 @@ func Listen(cfg Config, access frontend.Access) (*Server, error) {
 	}
 	// The library's own lines repeat what is logged here: debug only.
 	libLog := slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)
-	return &Server{cfg: cfg, access: access, log: cfg.Logger, libLog: libLog, l: l, apps: map[string][]uint16{}}, nil
+	return &Server{cfg: cfg, access: access, log: cfg.Logger, libLog: libLog, l: l, apps: map[string][]uint16{},
+		handshakeWait: handshakeWait}, nil
 }
 
 // checkLoopback refuses a listen address that is not host:port on a
@@ -201,6 +208,7 @@ func (s *Server) serve(ctx context.Context, c *net.TCPConn) {
 		c.Close()
 		return
 	}
+	c.SetDeadline(time.Now().Add(s.handshakeWait))
 	f := &flow{s: s, ctx: ctx, client: c}
 	srv, err := socks.New(&socks.Config{Resolver: resolver{s}, Rules: f, Dial: f.dial, Logger: s.libLog})
 	if err != nil {
@@ -313,6 +321,7 @@ func (f *flow) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 		return nil, errAccessEnded
 	}
 	f.remote = remote
+	f.client.SetDeadline(time.Time{}) // the flow runs until it or access ends
 	return hiddenAddrConn{remote}, nil
 }
 

@@ -176,7 +176,7 @@ func echoServer(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startServer(t *testing.T, uid int) (*Server, *fakeAccess) {
+func startServer(t *testing.T, uid int, tune ...func(*Server)) (*Server, *fakeAccess) {
 	t.Helper()
 	app := echoServer(t)
 	access := &fakeAccess{servers: map[string]string{"grafana": app, "denied": app},
@@ -186,6 +186,9 @@ func startServer(t *testing.T, uid int) (*Server, *fakeAccess) {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
+	for _, f := range tune {
+		f(s)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	s.SetApps(ctx, []api.AppInfo{{Name: "grafana", Ports: []uint16{3000}, VirtualIP: "100.64.0.7"},
@@ -342,4 +345,26 @@ func TestSOCKS5OnlyConnect(t *testing.T) {
 	if got := s.Stats().RefusedRequests; got != 2 {
 		t.Errorf("Stats().RefusedRequests = %d, want 2", got)
 	}
+}
+
+// TestSOCKS5SilentClientDropped: a client that connects and sends nothing
+// is closed after the handshake wait; a flow once carried outlives it.
+func TestSOCKS5SilentClientDropped(t *testing.T) {
+	s, _ := startServer(t, os.Getuid(), func(s *Server) { s.handshakeWait = 200 * time.Millisecond })
+	flow, err := socksDial(t, s, "grafana:3000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flow.Close()
+	silent, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := silent.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("read on a silent SOCKS connection = %v, want EOF (closed by the agent)", err)
+	}
+	time.Sleep(300 * time.Millisecond) // past the handshake wait
+	echoes(t, flow)
 }
