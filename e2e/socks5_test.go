@@ -130,8 +130,11 @@ func TestSOCKS5WithCurl(t *testing.T) {
 	if out, code := curlSOCKS(t, socks, "http://grafana:"+port+"/"); code == 0 || !strings.Contains(out, "(2)") {
 		t.Errorf("curl to a denied app: exit %d, %q; want SOCKS reply 2 (not allowed by ruleset)", code, out)
 	}
-	if !env.Logs.Contains("SOCKS5 request refused: no access to the app") {
-		t.Error("no log line for the denied app")
+	if !env.Logs.Contains(`msg="SOCKS5 request refused: no access to the app"`) || !env.Logs.Contains(`err="access to grafana denied: `) {
+		t.Error("no log line with the controller's reasons for the denied app")
+	}
+	if out := a.run(t, "apps"); !strings.Contains(out, "denied") || !strings.Contains(out, "disk") {
+		t.Errorf("gatehouse apps = %q, want grafana denied with the disk encryption reason", out)
 	}
 }
 
