@@ -50,6 +50,6 @@ func runCmd() *cobra.Command {
 	f.IntVar(&cfg.PortBase, "port-base", 17000, "first local port for app proxies (0: any free port)")
 	f.StringVar(&cfg.ListenHost, "listen-host", "127.0.0.1", "address app proxies listen on")
 	f.StringVar(&cfg.LocalUser, "local-user", "", "the only local user (name or uid) served on the app ports (default: who enrolled, else who runs the agent)")
-	f.StringVar(&cfg.SOCKS5, "socks5", "", "also serve the apps over SOCKS5 on this loopback host:port, e.g. 127.0.0.1:1080 (names: APP or APP.gatehouse)")
+	f.StringVar(&cfg.SOCKS5, "socks5", "", "also serve the apps over SOCKS5 on this loopback host:port, e.g. 127.0.0.1:1080 (names: APP, APP.gatehouse or the app's virtual IP)")
 	return cmd
 }
