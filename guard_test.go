@@ -174,7 +174,13 @@ var allowedImports = map[string]map[string]string{
 		"/internal/testenv": "tests: skip only outside CI",
 		"/tunnel":           "Terminator for the TUN's flows; Splice and Abort",
 	},
+	"/agent/socks5": {
+		"/agent/frontend":  "the contract with the state machine it implements and uses",
+		"/agent/localpeer": "who is calling the SOCKS5 port",
+		"/api":             "the app list",
+	},
 	"/agent": {
+		"/agent/socks5":        "the SOCKS5 front-end",
 		"/agent/controlclient": "the control connection",
 		"/agent/tunmode":       "the TUN-mode front-end",
 		"/agent/controltest":   "tests: a fake controller on the real wire",

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/agent/frontend"
 	"github.com/gatehouse-ztna/gatehouse/agent/keystore"
 	"github.com/gatehouse-ztna/gatehouse/agent/proxy"
+	"github.com/gatehouse-ztna/gatehouse/agent/socks5"
 	"github.com/gatehouse-ztna/gatehouse/agent/tunmode"
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/posture"
@@ -53,6 +54,9 @@ type Config struct {
 	TUN *TUNConfig
 	// Clock times leases; nil is the system clock.
 	Clock Clock
+	// SOCKS5 is a loopback host:port for the SOCKS5 front-end (see
+	// agent/socks5); empty serves none.
+	SOCKS5 string
 }
 
 // Agent is one running device agent.
@@ -155,13 +159,25 @@ func New(cfg Config) (*Agent, error) {
 		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}}
 	a.front = proxy.New(proxy.Config{ListenHost: cfg.ListenHost, PortBase: cfg.PortBase, Ports: st.LocalPorts,
 		SavePorts: a.savePorts, LocalUser: proxy.LocalUser{UID: lu.uid, Name: lu.name}, Logger: cfg.Logger}, (*access)(a))
+	fronts := frontends{a.front}
 	if cfg.TUN != nil {
 		t, err := tunmode.New(tunmode.Config{Name: cfg.TUN.Name, UID: lu.uid, Logger: cfg.Logger}, (*access)(a))
 		if err != nil {
-			a.front.Close()
+			fronts.Close()
 			return nil, fmt.Errorf("TUN mode: %w", err)
 		}
-		a.front = frontends{a.front, t}
+		fronts = append(fronts, t)
+	}
+	if cfg.SOCKS5 != "" {
+		s, err := socks5.Listen(socks5.Config{Listen: cfg.SOCKS5, LocalUID: lu.uid, LocalUserName: lu.name, Logger: cfg.Logger}, (*access)(a))
+		if err != nil {
+			fronts.Close()
+			return nil, err
+		}
+		fronts = append(fronts, s)
+	}
+	if len(fronts) > 1 {
+		a.front = fronts
 	}
 	a.loadSession()
 	a.control = controlclient.New(controlclient.Config{Controller: st.Controller, DeviceID: st.DeviceID, DeviceKey: key,

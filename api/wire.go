@@ -139,8 +139,9 @@ type WelcomeMsg struct {
 type AppInfo struct {
 	Name  string   `json:"name"`
 	Ports []uint16 `json:"ports"`
-	// VirtualIP is the app's address inside its tunnel, which TUN mode
-	// routes to the device's TUN interface; empty from an older controller.
+	// VirtualIP is the app's address inside its tunnels (api.App's): TUN
+	// mode routes it to the device's TUN interface, SOCKS5 accepts the app
+	// named by it; empty from an older controller.
 	VirtualIP string `json:"virtual_ip,omitempty"`
 }
 

@@ -56,5 +56,5 @@ type Frontend interface {
 // Stats counts a front-end's refusals, for `gatehouse status`.
 type Stats struct {
 	RefusedCallers  int64 // connections refused: not the device's local user
-	RefusedRequests int64 // HTTP requests refused: the Host names another site
+	RefusedRequests int64 // HTTP requests refused: the Host names another site; SOCKS requests refused: no app port
 }

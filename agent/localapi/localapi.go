@@ -97,7 +97,8 @@ type Status struct {
 	// local user (or no user that could be found) was calling.
 	RefusedCallers int64 `json:"refused_callers"`
 	// RefusedRequests counts HTTP requests refused because they named
-	// another host than the app's local address or name (DNS rebinding).
+	// another host than the app's local address or name (DNS rebinding),
+	// and SOCKS5 requests refused because they named no app port.
 	RefusedRequests int64 `json:"refused_requests"`
 }
 

@@ -58,5 +58,6 @@ func runCmd() *cobra.Command {
 	f.StringVar(&cfg.LocalUser, "local-user", "", "the only local user (name or uid) served on the app ports (default: who enrolled, else who runs the agent)")
 	f.BoolVar(&tunOn, "tun", false, "also serve the apps at their virtual IPs on a TUN interface, routed for the local user only (Linux, needs root or CAP_NET_ADMIN)")
 	f.StringVar(&tunName, "tun-name", "gh0", "name of the TUN interface (with --tun)")
+	f.StringVar(&cfg.SOCKS5, "socks5", "", "also serve the apps over SOCKS5 on this loopback host:port, e.g. 127.0.0.1:1080 (names: APP, APP.gatehouse or the app's virtual IP)")
 	return cmd
 }

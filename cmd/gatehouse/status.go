@@ -61,7 +61,7 @@ func statusCmd() *cobra.Command {
 			fmt.Fprintf(out, "session:    %s\n", sessionLine(s.Session))
 			fmt.Fprintf(out, "local user: %s (the only account served on the app ports)\n", s.LocalUser)
 			if s.RefusedCallers > 0 || s.RefusedRequests > 0 {
-				fmt.Fprintf(out, "refused:    %d connections from other local users, %d requests naming another host (DNS rebinding)\n",
+				fmt.Fprintf(out, "refused:    %d connections from other local users, %d requests naming another host (DNS rebinding, or no app through SOCKS5)\n",
 					s.RefusedCallers, s.RefusedRequests)
 			}
 			if len(s.Tunnels) == 0 {
