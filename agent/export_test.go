@@ -44,8 +44,8 @@ func TestExportLifecycle(t *testing.T) {
 	// An app's own tunnel gives way to its export.
 	connect(t, a, fake, "grafana", time.Minute)
 	conf, req := exportApp(t, a, fake, "grafana")
-	if n := len(a.Status().Tunnels); n != 0 {
-		t.Errorf("tunnels after exporting grafana = %d, want 0 (the export holds the grant)", n)
+	if st := a.Status(); len(st.Tunnels) != 0 || len(st.Exported) != 1 || st.Exported[0] != "grafana" {
+		t.Errorf("Status() after exporting grafana: tunnels %v, exported %v; want none and [grafana] (the export holds the grant)", st.Tunnels, st.Exported)
 	}
 	if !strings.Contains(conf.Config, "AllowedIPs = 100.80.0.1/32\n") || conf.PublicKey != req.PublicKey {
 		t.Errorf("Export config = %q (key %s), want AllowedIPs the virtual IP /32 and key %s", conf.Config, conf.PublicKey, req.PublicKey)

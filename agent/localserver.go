@@ -68,6 +68,10 @@ func (a *Agent) Status() localapi.Status {
 		t.mu.Unlock()
 	}
 	sort.Slice(s.Tunnels, func(i, j int) bool { return s.Tunnels[i].App < s.Tunnels[j].App })
+	for app := range a.exports {
+		s.Exported = append(s.Exported, app)
+	}
+	sort.Strings(s.Exported)
 	return s
 }
 

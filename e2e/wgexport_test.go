@@ -91,6 +91,9 @@ func TestWireGuardExportWithTheStandardTools(t *testing.T) {
 		return nil
 	})
 	x.awaitPeers(0, "1", 2*time.Second)
+	if out := gatehouse(false, "status"); !strings.Contains(out, "exported:   app0") {
+		t.Errorf("gatehouse status = %q, want app0 listed as exported", out)
+	}
 
 	// Renewed while the agent lives: past three leases it still works.
 	time.Sleep(3 * standaloneLease)

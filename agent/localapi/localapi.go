@@ -99,6 +99,9 @@ type Status struct {
 	// RefusedRequests counts HTTP requests refused because they named
 	// another host than the app's local address or name (DNS rebinding).
 	RefusedRequests int64 `json:"refused_requests"`
+	// Exported names the apps whose grant is exported as a WireGuard
+	// config (`gatehouse connect APP --wireguard-config`).
+	Exported []string `json:"exported,omitempty"`
 }
 
 // Tunnel is one live per-app tunnel.
