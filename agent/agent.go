@@ -94,6 +94,7 @@ type Agent struct {
 	checks    []api.CheckResult
 	tunnels   map[string]*appTunnel
 	pending   map[string]*inflight
+	exports   map[string]*export // by app: grants handed out as WireGuard configs (export.go)
 	stopped   bool
 	runCtx    context.Context // Run's context, nil before Run: background work lives within it
 }
@@ -156,7 +157,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, st: st, localUser: lu, hc: hc,
 		postureNow: make(chan struct{}, 1), postureCheck: make(chan struct{}, 1), heartbeat: 30 * time.Second, decisions: map[string]api.Decision{},
-		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}}
+		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}, exports: map[string]*export{}}
 	a.front = proxy.New(proxy.Config{ListenHost: cfg.ListenHost, PortBase: cfg.PortBase, Ports: st.LocalPorts,
 		SavePorts: a.savePorts, LocalUser: proxy.LocalUser{UID: lu.uid, Name: lu.name}, Logger: cfg.Logger}, (*access)(a))
 	fronts := frontends{a.front}

@@ -34,10 +34,20 @@ func (h *controlHandler) Connected(ctx context.Context, first controlclient.Send
 			lost = append(lost, t)
 		}
 	}
+	lostExports := map[string]string{}
+	for app, e := range a.exports {
+		if !slices.Contains(welcome.Tunnels, e.pub) {
+			lostExports[app] = e.pub
+		}
+	}
 	a.mu.Unlock()
 	for _, t := range lost {
 		a.teardown(t, []api.Reason{{Code: "controller.lost_grant",
 			Message: "the controller no longer holds this tunnel (it may have restarted)", Remediation: "Reconnect; a new tunnel comes up on the next connection"}})
+	}
+	for app, pub := range lostExports {
+		a.dropExport(app, pub, []api.Reason{{Code: "controller.lost_grant",
+			Message: "the controller no longer holds this exported grant (it may have restarted)", Remediation: "Export the WireGuard config again"}})
 	}
 	// The first report goes out before anything else can use the
 	// connection, so the controller never decides a grant request on no

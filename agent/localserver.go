@@ -54,6 +54,8 @@ func (a *Agent) serveLocalAPI(path string) (*http.Server, error) {
 	mux.HandleFunc("GET "+localapi.PathLogin, func(w http.ResponseWriter, _ *http.Request) { reply(w, a.LoginState()) })
 	mux.HandleFunc("POST "+localapi.PathLogout, a.serveLogout)
 	mux.HandleFunc("POST "+localapi.PathRequest, a.serveRequest)
+	mux.HandleFunc("POST "+localapi.PathWireGuardConfig, a.serveExport)
+	mux.HandleFunc("DELETE "+localapi.PathWireGuardConfig, a.serveReleaseExport)
 	srv := &http.Server{Handler: a.allowCaller(mux), ConnContext: callerContext}
 	go srv.Serve(l)
 	return srv, nil
@@ -81,6 +83,10 @@ func (a *Agent) Status() localapi.Status {
 		t.mu.Unlock()
 	}
 	sort.Slice(s.Tunnels, func(i, j int) bool { return s.Tunnels[i].App < s.Tunnels[j].App })
+	for app := range a.exports {
+		s.Exported = append(s.Exported, app)
+	}
+	sort.Strings(s.Exported)
 	return s
 }
 

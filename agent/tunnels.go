@@ -41,6 +41,10 @@ type inflight struct {
 	done chan struct{}
 	t    *appTunnel
 	err  error
+	// export marks a request for a WireGuard config (export.go): its
+	// grant is handed out in grant, no tunnel is built here.
+	export bool
+	grant  api.Grant
 }
 
 func (f *inflight) fail(err error) {
@@ -78,11 +82,20 @@ var _ frontend.Tunnel = (*appTunnel)(nil)
 // grant (with a fresh key pair) when there is none.
 func (a *Agent) tunnelFor(ctx context.Context, app string) (*appTunnel, error) {
 	a.mu.Lock()
+	if a.exports[app] != nil {
+		a.mu.Unlock()
+		return nil, fmt.Errorf("%s is exported as a WireGuard config, which holds this device's grant for it: "+
+			"run `gatehouse connect %s --wireguard-config --release` to use it here", app, app)
+	}
 	if t := a.tunnels[app]; t != nil {
 		a.mu.Unlock()
 		return t, nil
 	}
 	f := a.pending[app]
+	if f != nil && f.export {
+		a.mu.Unlock()
+		return nil, fmt.Errorf("a WireGuard config for %s is being made; try again in a moment", app)
+	}
 	if f == nil {
 		key, err := tunnel.NewPrivateKey()
 		if err != nil {
@@ -103,11 +116,20 @@ func (a *Agent) tunnelFor(ctx context.Context, app string) (*appTunnel, error) {
 	} else {
 		a.mu.Unlock()
 	}
+	if err := a.awaitGrant(ctx, app, f); err != nil {
+		return nil, err
+	}
+	return f.t, nil
+}
+
+// awaitGrant waits for the answer to f, app's pending request: f.err, or
+// an error when it does not come in time.
+func (a *Agent) awaitGrant(ctx context.Context, app string, f *inflight) error {
 	select {
 	case <-f.done:
-		return f.t, f.err
+		return f.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	case <-time.After(grantWait):
 		// Give up on this request so the next connection asks afresh.
 		a.mu.Lock()
@@ -115,7 +137,7 @@ func (a *Agent) tunnelFor(ctx context.Context, app string) (*appTunnel, error) {
 			delete(a.pending, app)
 		}
 		a.mu.Unlock()
-		return nil, fmt.Errorf("no answer from the controller for %s within %s", app, grantWait)
+		return fmt.Errorf("no answer from the controller for %s within %s", app, grantWait)
 	}
 }
 
@@ -132,6 +154,10 @@ func (a *Agent) granted(ctx context.Context, g api.Grant) {
 	if f == nil {
 		a.log.Warn("grant for an app nobody asked for; releasing it", "app", g.App)
 		a.release(ctx, g.App, g.PublicKey)
+		return
+	}
+	if f.export {
+		a.exportGranted(ctx, f, g)
 		return
 	}
 	t, err := newAppTunnel(f.key, g, a)
@@ -228,6 +254,9 @@ func (a *Agent) denied(d api.Denial) {
 // renewed moves a tunnel's lease; a renewal for a tunnel this agent does
 // not hold (lost in a restart, or already torn down) is released.
 func (a *Agent) renewed(ctx context.Context, r api.Renewal) {
+	if a.exportRenewed(r) {
+		return
+	}
 	a.mu.Lock()
 	t := a.tunnels[r.App]
 	a.mu.Unlock()
@@ -260,6 +289,10 @@ func (t *appTunnel) renew(lease time.Duration) bool {
 
 // revoked tears down the app's tunnel if it is the one with pub.
 func (a *Agent) revoked(r api.Revocation) {
+	if a.dropExport(r.App, r.PublicKey, r.Reasons) {
+		a.log.Info("exported grant revoked", "app", r.App, "reasons", api.ReasonsText(r.Reasons))
+		return
+	}
 	a.mu.Lock()
 	t := a.tunnels[r.App]
 	a.mu.Unlock()

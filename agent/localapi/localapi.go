@@ -100,6 +100,9 @@ type Status struct {
 	// another host than the app's local address or name (DNS rebinding),
 	// and SOCKS5 requests refused because they named no app port.
 	RefusedRequests int64 `json:"refused_requests"`
+	// Exported names the apps whose grant is exported as a WireGuard
+	// config (`gatehouse connect APP --wireguard-config`).
+	Exported []string `json:"exported,omitempty"`
 }
 
 // Tunnel is one live per-app tunnel.

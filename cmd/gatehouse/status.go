@@ -64,6 +64,10 @@ func statusCmd() *cobra.Command {
 				fmt.Fprintf(out, "refused:    %d connections from other local users, %d requests naming another host (DNS rebinding, or no app through SOCKS5)\n",
 					s.RefusedCallers, s.RefusedRequests)
 			}
+			if len(s.Exported) > 0 {
+				fmt.Fprintf(out, "exported:   %s (WireGuard configs; `gatehouse connect APP --wireguard-config --release` ends one)\n",
+					strings.Join(s.Exported, ", "))
+			}
 			if len(s.Tunnels) == 0 {
 				fmt.Fprintln(out, "tunnels:    none (a tunnel comes up on the first connection to an app)")
 				return nil
