@@ -178,6 +178,7 @@ var allowedImports = map[string]map[string]string{
 		"/agent/frontend":  "the contract with the state machine it implements and uses",
 		"/agent/localpeer": "who is calling the SOCKS5 port",
 		"/api":             "the app list",
+		"/tunnel":          "Abort: a reset to the caller when access ends",
 	},
 	"/agent": {
 		"/agent/socks5":        "the SOCKS5 front-end",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/agent/frontend"
 	"github.com/gatehouse-ztna/gatehouse/agent/localpeer"
 	"github.com/gatehouse-ztna/gatehouse/api"
+	"github.com/gatehouse-ztna/gatehouse/tunnel"
 )
 
 // dialWait bounds a dial through a tunnel.
@@ -198,6 +200,33 @@ type flow struct {
 	t      frontend.Tunnel // set by Allow
 	port   uint16
 	remote net.Conn // set by dial once tracked with client
+	// remoteFailed: reading the tunnel side failed (not a clean end):
+	// access ended, and the client must see a reset, not the FIN the
+	// library's copy would send on its way out (clientConn).
+	remoteFailed atomic.Bool
+}
+
+// clientConn is the caller's connection as the library sees it: once the
+// tunnel side has failed, the library's half-close and close become a
+// reset, so the caller learns that access ended even when the library's
+// copy loop gets there before the tunnel's abort of this side.
+type clientConn struct {
+	*net.TCPConn
+	f *flow
+}
+
+func (c clientConn) CloseWrite() error {
+	if c.f.remoteFailed.Load() {
+		return tunnel.Abort(c.TCPConn)
+	}
+	return c.TCPConn.CloseWrite()
+}
+
+func (c clientConn) Close() error {
+	if c.f.remoteFailed.Load() {
+		return tunnel.Abort(c.TCPConn)
+	}
+	return c.TCPConn.Close()
 }
 
 // serve answers one SOCKS connection once its caller is the device's user.
@@ -215,7 +244,7 @@ func (s *Server) serve(ctx context.Context, c *net.TCPConn) {
 		c.Close()
 		return
 	}
-	srv.ServeConn(c)
+	srv.ServeConn(clientConn{c, f})
 	if f.remote != nil {
 		f.t.Untrack(c, f.remote)
 	}
@@ -322,12 +351,25 @@ func (f *flow) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 	}
 	f.remote = remote
 	f.client.SetDeadline(time.Time{}) // the flow runs until it or access ends
-	return hiddenAddrConn{remote}, nil
+	return hiddenAddrConn{remote, f}, nil
 }
 
 // hiddenAddrConn is a tunnel connection as the library sees it: its SOCKS
-// reply names 0.0.0.0:0 as the bound address, not the tunnel's inner one.
-type hiddenAddrConn struct{ net.Conn }
+// reply names 0.0.0.0:0 as the bound address, not the tunnel's inner one;
+// a read that fails other than by a clean end marks the flow's tunnel side
+// failed.
+type hiddenAddrConn struct {
+	net.Conn
+	f *flow
+}
+
+func (c hiddenAddrConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil && !errors.Is(err, io.EOF) {
+		c.f.remoteFailed.Store(true)
+	}
+	return n, err
+}
 
 func (hiddenAddrConn) LocalAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4zero} }
 
