@@ -174,6 +174,9 @@ var allowedImports = map[string]map[string]string{
 		"/internal/testenv": "tests: skip only outside CI",
 		"/tunnel":           "Terminator for the TUN's flows; Splice and Abort",
 	},
+	"/agent/splitdns": {
+		"/api": "the app list (name → virtual IP) it answers from",
+	},
 	"/agent/socks5": {
 		"/agent/frontend":  "the contract with the state machine it implements and uses",
 		"/agent/localpeer": "who is calling the SOCKS5 port",
