@@ -140,3 +140,27 @@ func TestListenBadDomain(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAnswerUDP measures one A query and its answer over loopback UDP,
+// client included (the DNS answer latency of issue 9's benchmarks).
+func BenchmarkAnswerUDP(b *testing.B) {
+	s, err := Listen("127.0.0.1:0", DefaultDomain)
+	if err != nil {
+		b.Fatalf("Listen: %v", err)
+	}
+	defer s.Close()
+	s.SetApps([]api.AppInfo{{Name: "grafana", VirtualIP: "100.80.0.7"}})
+	c := &dns.Client{Net: "udp"}
+	conn, err := c.Dial(s.UDPAddr().String())
+	if err != nil {
+		b.Fatalf("Dial: %v", err)
+	}
+	defer conn.Close()
+	m := query("grafana.gatehouse.", dns.TypeA)
+	for b.Loop() {
+		r, _, err := c.ExchangeWithConn(m, conn)
+		if err != nil || len(r.Answer) != 1 {
+			b.Fatalf("ExchangeWithConn = %v, %v, want one A", r, err)
+		}
+	}
+}
