@@ -154,6 +154,16 @@ func (x *standalone) local(app string) string {
 	return addr
 }
 
+// setPosture replaces the agent's posture override file atomically (a
+// reader never sees half of it) and returns when it was replaced.
+func (x *standalone) setPosture(report string) time.Time {
+	tmp := x.override + ".tmp"
+	Must(x.t, os.WriteFile(tmp, []byte(report), 0o600))
+	at := time.Now()
+	Must(x.t, os.Rename(tmp, x.override))
+	return at
+}
+
 // stream opens an endless HTTP answer through addr (the app must serve
 // /stream, see serveStream) and reports when it ends.
 func (x *standalone) stream(addr string) (ended chan struct{}) {
@@ -209,10 +219,7 @@ func TestStandaloneGateways(t *testing.T) {
 	// Posture flip: the open flow through site0 ends within a second, and
 	// site0 drops the peer.
 	ended := x.stream(x.local("app0"))
-	tmp := x.override + ".tmp"
-	Must(t, os.WriteFile(tmp, []byte(`{"disk_encryption": false, "firewall": true}`), 0o600))
-	flip := time.Now()
-	Must(t, os.Rename(tmp, x.override))
+	flip := x.setPosture(`{"disk_encryption": false, "firewall": true}`)
 	select {
 	case <-ended:
 		t.Logf("open flow through site0 cut %s after the posture flip", time.Since(flip).Round(time.Millisecond))
@@ -220,8 +227,7 @@ func TestStandaloneGateways(t *testing.T) {
 		t.Fatal("open flow through site0 still alive 1 s after the posture flip")
 	}
 	x.awaitPeers(0, "0", 2*time.Second)
-	Must(t, os.WriteFile(tmp, []byte(GoodPosture), 0o600))
-	Must(t, os.Rename(tmp, x.override))
+	x.setPosture(GoodPosture)
 
 	// A gateway token does not enroll a device, nor a device token a gateway.
 	gwTok := strings.Fields(x.admin("gateways", "create", "site9"))[0]

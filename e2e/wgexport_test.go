@@ -103,10 +103,7 @@ func TestWireGuardExportWithTheStandardTools(t *testing.T) {
 
 	// Revocation: the open flow ends within a second, new ones fail.
 	ended := x.stream(net.JoinHostPort(vip, "80"))
-	tmp := x.override + ".tmp"
-	Must(t, os.WriteFile(tmp, []byte(`{"disk_encryption": false, "firewall": true}`), 0o600))
-	flip := time.Now()
-	Must(t, os.Rename(tmp, x.override))
+	flip := x.setPosture(`{"disk_encryption": false, "firewall": true}`)
 	select {
 	case <-ended:
 		t.Logf("open flow through the exported config cut %s after the posture flip", time.Since(flip).Round(time.Millisecond))
@@ -119,8 +116,7 @@ func TestWireGuardExportWithTheStandardTools(t *testing.T) {
 	x.awaitPeers(0, "0", 2*time.Second)
 
 	// Flip back, export again (a new key): works again.
-	Must(t, os.WriteFile(tmp, []byte(GoodPosture), 0o600))
-	Must(t, os.Rename(tmp, x.override))
+	x.setPosture(GoodPosture)
 	x.local("app0") // allowed again
 	vip = export()
 	Eventually(t, 5*time.Second, func() error {
