@@ -17,6 +17,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 )
 
 const nicID = 1
@@ -24,7 +25,10 @@ const nicID = 1
 // stackQueue is how many packets the netstack may queue for WireGuard.
 const stackQueue = 1024
 
-// stackTUN is a tun.Device whose other side is a gVisor stack (TCP only).
+// stackTUN is a tun.Device whose other side is a gVisor stack. It carries
+// TCP; a UDP datagram is answered with an ICMP port unreachable (no UDP
+// endpoint ever exists), so a sender's socket fails at once with
+// "connection refused" instead of waiting.
 // The gateway puts it in promiscuous mode (see promiscuous); a client
 // gives it its tunnel address (see address).
 //
@@ -49,7 +53,7 @@ var _ tun.Device = (*stackTUN)(nil)
 func newStackTUN(mtu int) (*stackTUN, error) {
 	s := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
 	})
 	sack := tcpip.TCPSACKEnabled(true)
 	if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, &sack); err != nil {
