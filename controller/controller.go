@@ -61,6 +61,9 @@ type Config struct {
 	MinAccess time.Duration
 	// WrapStore, when set, wraps the opened store (tests make it fail).
 	WrapStore func(store.Store) store.Store
+	// DNSDomain is the organisation's Gatehouse domain told to agents
+	// (apps are APP.<DNSDomain>); empty is api.DefaultDNSDomain.
+	DNSDomain string
 }
 
 // Controller is one running controller core: the admin objects, the
@@ -162,6 +165,10 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.DNSDomain = api.DNSDomainOrDefault(cfg.DNSDomain)
+	if err := api.CheckDNSDomain(cfg.DNSDomain); err != nil {
+		return nil, fmt.Errorf("--dns-domain: %w", err)
 	}
 	if err := cfg.linkDefaults(); err != nil {
 		return nil, err
