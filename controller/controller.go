@@ -23,6 +23,7 @@ import (
 const (
 	DefaultLeaseTTL          = 2 * time.Minute
 	DefaultHeartbeatInterval = 30 * time.Second
+	DefaultDNSDomain         = api.DefaultDNSDomain
 )
 
 // Config sets a controller up. Zero fields take the defaults above. How it
