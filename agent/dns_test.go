@@ -1,9 +1,16 @@
 package agent
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 
+	"github.com/gatehouse-ztna/gatehouse/agent/splitdns"
 	"github.com/gatehouse-ztna/gatehouse/api"
 )
 
@@ -44,6 +51,56 @@ func TestDomainFromDecisions(t *testing.T) {
 		}
 		if vip := a.Apps()[0].VirtualIP; vip != "" {
 			t.Errorf("%s: Apps()[0].VirtualIP = %q outside TUN mode, want none", st.name, vip)
+		}
+	}
+}
+
+// TestSplitDNSFollowsDomain: the resolver's link registration in
+// systemd-resolved follows the controller's domain (once per change) and
+// is reverted on close; without resolved the admin's hint names the
+// domain, once per domain.
+func TestSplitDNSFollowsDomain(t *testing.T) {
+	var lines []string
+	run := func(_ context.Context, name string, args ...string) ([]byte, error) {
+		lines = append(lines, strings.Join(append([]string{name}, args...), " "))
+		return nil, nil
+	}
+	addr := netip.MustParseAddr("127.0.0.1")
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	for _, resolved := range []bool{true, false} {
+		srv, err := splitdns.Listen("127.0.0.1:0", api.DefaultDNSDomain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &splitDNS{srv: srv, addr: addr, log: log}
+		if resolved {
+			d.link = splitdns.NewLinkDNS(run, "gh0", addr)
+		}
+		lines = nil
+		logs.Reset()
+		ctx := context.Background()
+		d.SetDomain(ctx, "corp.gatehouse")
+		d.SetDomain(ctx, "corp.gatehouse")
+		d.SetDomain(ctx, "gatehouse")
+		d.Close()
+		want := []string{
+			"/usr/bin/resolvectl dns gh0 127.0.0.1", "/usr/bin/resolvectl domain gh0 ~corp.gatehouse", "/usr/bin/resolvectl default-route gh0 false",
+			"/usr/bin/resolvectl dns gh0 127.0.0.1", "/usr/bin/resolvectl domain gh0 ~gatehouse", "/usr/bin/resolvectl default-route gh0 false",
+			"/usr/bin/resolvectl revert gh0",
+		}
+		if !resolved {
+			want = nil
+		}
+		if !slices.Equal(lines, want) {
+			t.Errorf("resolved %v: commands = %q, want %q", resolved, lines, want)
+		}
+		hints := strings.Count(logs.String(), "in /etc/netns/NS/resolv.conf")
+		if wantHints := map[bool]int{true: 0, false: 2}[resolved]; hints != wantHints {
+			t.Errorf("resolved %v: %d fallback hints logged, want %d:\n%s", resolved, hints, wantHints, logs.String())
+		}
+		if d.Domain() != "gatehouse" {
+			t.Errorf("resolved %v: Domain() = %q, want gatehouse", resolved, d.Domain())
 		}
 	}
 }
