@@ -103,6 +103,9 @@ func TestTUNByNameWithNginxAndPostgres(t *testing.T) {
 			t.Fatalf("resolve %s.%s in the client namespace = %v, %v, want one address", app, tunNameDomain, ips, err)
 		}
 		vips[app] = ips[0]
+		if tcp, err := lookupOver(client, "tcp", app+"."+tunNameDomain); err != nil || len(tcp) != 1 || tcp[0] != ips[0] {
+			t.Errorf("resolve %s.%s over TCP = %v, %v, want %s as over UDP", app, tunNameDomain, tcp, err, ips[0])
+		}
 		if want := fmt.Sprintf("by name: %s.%s -> %s (TUN)", app, tunNameDomain, ips[0]); !strings.Contains(apps, want) {
 			t.Errorf("gatehouse apps = %q, want %q", apps, want)
 		}
@@ -194,12 +197,15 @@ func TestTUNByNameWithNginxAndPostgres(t *testing.T) {
 
 // lookupIn asks the resolver for name's A records from inside ns, as the
 // namespace's programs would (a UDP query to the agent's resolver).
-func lookupIn(ns, name string) ([]string, error) {
+func lookupIn(ns, name string) ([]string, error) { return lookupOver(ns, "udp", name) }
+
+// lookupOver is lookupIn over network, udp or tcp.
+func lookupOver(ns, network, name string) ([]string, error) {
 	var ips []string
 	err := inNetns(ns, func() error {
 		m := new(dns.Msg)
 		m.SetQuestion(dns.Fqdn(name), dns.TypeA)
-		c := &dns.Client{Net: "udp", Timeout: 500 * time.Millisecond}
+		c := &dns.Client{Net: network, Timeout: 500 * time.Millisecond}
 		r, _, err := c.Exchange(m, net.JoinHostPort(tunResolver, "53"))
 		if err != nil {
 			return err
