@@ -38,7 +38,8 @@ var _ frontend.Frontend = (*splitDNS)(nil)
 func newSplitDNS(ctx context.Context, link string, addr netip.Addr, log *slog.Logger) (*splitDNS, error) {
 	srv, err := splitdns.Listen(net.JoinHostPort(addr.String(), "53"), api.DefaultDNSDomain)
 	if err != nil {
-		return nil, fmt.Errorf("%w (turn split DNS off with --dns=false)", err)
+		return nil, fmt.Errorf("%w: another DNS server may hold port 53 on every address (dnsmasq: add bind-interfaces, or except-interface=%s); "+
+			"or turn split DNS off with --dns=false", err, link)
 	}
 	d := &splitDNS{srv: srv, addr: addr, log: log}
 	if splitdns.ResolvedManagesDNS(ctx) {
