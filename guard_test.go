@@ -187,6 +187,7 @@ var allowedImports = map[string]map[string]string{
 		"/agent/socks5":        "the SOCKS5 front-end",
 		"/agent/controlclient": "the control connection",
 		"/agent/tunmode":       "the TUN-mode front-end",
+		"/agent/splitdns":      "TUN mode's split DNS resolver",
 		"/agent/controltest":   "tests: a fake controller on the real wire",
 		"/agent/frontend":      "the contract with its front-ends",
 		"/posture/posturetest": "tests: scripted posture",

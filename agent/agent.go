@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,6 +75,9 @@ type Agent struct {
 
 	localUser localUser
 	front     frontend.Frontend // the local proxy ports, with the TUN interface in TUN mode
+	tunName   string            // the TUN interface's name; "" outside TUN mode
+	dns       *splitDNS         // TUN mode's resolver; nil without one
+	socks     *socks5.Server    // nil without SOCKS5
 
 	requests accessRequests // just-in-time access requests waiting for their answer
 
@@ -95,6 +99,7 @@ type Agent struct {
 	tunnels   map[string]*appTunnel
 	pending   map[string]*inflight
 	exports   map[string]*export // by app: grants handed out as WireGuard configs (export.go)
+	domain    string             // the organisation's Gatehouse DNS domain, as the controller said
 	stopped   bool
 	runCtx    context.Context // Run's context, nil before Run: background work lives within it
 }
@@ -157,7 +162,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, st: st, localUser: lu, hc: hc,
 		postureNow: make(chan struct{}, 1), postureCheck: make(chan struct{}, 1), heartbeat: 30 * time.Second, decisions: map[string]api.Decision{},
-		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}, exports: map[string]*export{}}
+		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}, exports: map[string]*export{}, domain: api.DefaultDNSDomain}
 	a.front = proxy.New(proxy.Config{ListenHost: cfg.ListenHost, PortBase: cfg.PortBase, Ports: st.LocalPorts,
 		SavePorts: a.savePorts, LocalUser: proxy.LocalUser{UID: lu.uid, Name: lu.name}, Logger: cfg.Logger}, (*access)(a))
 	fronts := frontends{a.front}
@@ -168,6 +173,16 @@ func New(cfg Config) (*Agent, error) {
 			return nil, fmt.Errorf("TUN mode: %w", err)
 		}
 		fronts = append(fronts, t)
+		a.tunName = t.Name()
+		if !cfg.TUN.NoDNS {
+			if a.dns, err = newSplitDNS(context.Background(), t.Name(), tunmode.SourceAddr, cfg.Logger); err != nil {
+				fronts.Close()
+				return nil, fmt.Errorf("TUN mode: %w", err)
+			}
+			// Before the TUN: closed while its link still exists, so
+			// resolved's per-link setting is reverted, not orphaned.
+			fronts = slices.Insert(fronts, 1, frontend.Frontend(a.dns))
+		}
 	}
 	if cfg.SOCKS5 != "" {
 		s, err := socks5.Listen(socks5.Config{Listen: cfg.SOCKS5, LocalUID: lu.uid, LocalUserName: lu.name, Logger: cfg.Logger}, (*access)(a))
@@ -176,6 +191,7 @@ func New(cfg Config) (*Agent, error) {
 			return nil, err
 		}
 		fronts = append(fronts, s)
+		a.socks = s
 	}
 	if len(fronts) > 1 {
 		a.front = fronts

@@ -89,7 +89,20 @@ func (h *controlHandler) SignedOut(ctx context.Context, m api.SignedOutMsg) {
 // apps no longer listed, and hands the app list (the apps the user is
 // entitled to) to the front-end.
 func (a *Agent) applyDecisions(ctx context.Context, m api.DecisionsMsg) {
+	// The organisation's Gatehouse domain ("" from an older controller:
+	// the default). One that is no valid domain is refused and the one
+	// before kept.
+	domain := api.DNSDomainOrDefault(m.Domain)
+	domainErr := api.CheckDNSDomain(domain)
+	if domainErr != nil {
+		a.log.Warn("the controller's DNS domain is refused; keeping the one before", "err", domainErr)
+	}
 	a.mu.Lock()
+	if domainErr == nil {
+		a.domain = domain
+	} else {
+		domain = a.domain
+	}
 	a.apps, a.checks = m.Apps, m.Checks
 	a.decisions = map[string]api.Decision{}
 	for _, d := range m.Decisions {
@@ -117,6 +130,13 @@ func (a *Agent) applyDecisions(ctx context.Context, m api.DecisionsMsg) {
 	a.mu.Unlock()
 	for _, t := range gone {
 		a.teardown(t, []api.Reason{{Code: "app.removed", Message: "the app is no longer offered to this device"}})
+	}
+	// The front-ends that name apps by the domain follow it.
+	if a.socks != nil {
+		a.socks.SetDomain(domain)
+	}
+	if a.dns != nil {
+		a.dns.SetDomain(ctx, domain)
 	}
 	a.front.SetApps(ctx, m.Apps)
 }

@@ -11,6 +11,9 @@ import (
 type TUNConfig struct {
 	// Name of the TUN interface, "gh0" by default.
 	Name string
+	// NoDNS leaves out the split DNS resolver that otherwise answers
+	// APP.<domain> on the interface's address (agent/splitdns).
+	NoDNS bool
 }
 
 // frontends is several front-ends serving the same apps: the local proxy

@@ -75,7 +75,11 @@ func (a *Agent) Status() localapi.Status {
 	defer a.mu.Unlock()
 	s := localapi.Status{Controller: a.st.Controller, DeviceID: a.st.DeviceID, User: a.st.User,
 		Connected: connected, LastError: lastErr, SecretsIn: a.cfg.Secrets.Where(), Session: sess, Tunnels: []localapi.Tunnel{},
-		LocalUser: a.localUser.name, RefusedCallers: stats.RefusedCallers, RefusedRequests: stats.RefusedRequests}
+		LocalUser: a.localUser.name, RefusedCallers: stats.RefusedCallers, RefusedRequests: stats.RefusedRequests,
+		DNSDomain: a.domain, TUN: a.tunName}
+	if a.dns != nil {
+		s.DNSResolver, s.DNSVia = a.dns.Addr(), a.dns.Via()
+	}
 	for _, t := range a.tunnels {
 		t.mu.Lock()
 		s.Tunnels = append(s.Tunnels, localapi.Tunnel{App: t.app, PublicKey: t.pub.String(), OverlayAddr: t.grant.OverlayAddr,
@@ -98,7 +102,10 @@ func (a *Agent) Apps() []localapi.App {
 	for _, app := range a.apps {
 		d := a.decisions[app.Name]
 		v := localapi.App{Name: app.Name, Allowed: d.Allowed, Reasons: d.Reasons, TunnelUp: a.tunnels[app.Name] != nil, LocalAddrs: []string{},
-			AccessUntil: d.AccessUntil}
+			AccessUntil: d.AccessUntil, DNSName: app.Name + "." + a.domain}
+		if a.tunName != "" {
+			v.VirtualIP = app.VirtualIP
+		}
 		out = append(out, v)
 	}
 	// Then the apps outside the user's entitlement that they asked for,

@@ -102,7 +102,7 @@ func TestAuthExporterWithoutTLS(t *testing.T) {
 func decisionSet(n int) DecisionsMsg {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	m := DecisionsMsg{Apps: []AppInfo{}, Decisions: []Decision{}, Checks: []CheckResult{},
-		Query: PostureQuery{Processes: []string{"edr-agent"}}}
+		Query: PostureQuery{Processes: []string{"edr-agent"}}, Domain: "corp.gatehouse"}
 	for i := range n {
 		name := fmt.Sprintf("app-%05d", i)
 		m.Apps = append(m.Apps, AppInfo{Name: name, Ports: []uint16{443, 8443}, VirtualIP: fmt.Sprintf("100.80.%d.%d", i/256, i%256)})
@@ -164,9 +164,9 @@ func TestSplitDecisions(t *testing.T) {
 			if !reflect.DeepEqual(got.Apps, tt.in.Apps) && len(tt.in.Apps) > 0 ||
 				!reflect.DeepEqual(got.Decisions, tt.in.Decisions) && len(tt.in.Decisions) > 0 ||
 				!reflect.DeepEqual(got.Checks, tt.in.Checks) && len(tt.in.Checks) > 0 ||
-				!reflect.DeepEqual(got.Query, tt.in.Query) {
-				t.Errorf("pages put back together differ from the set: %d apps, %d decisions, %d checks, query %v; want %d, %d, %d, %v",
-					len(got.Apps), len(got.Decisions), len(got.Checks), got.Query, len(tt.in.Apps), len(tt.in.Decisions), len(tt.in.Checks), tt.in.Query)
+				!reflect.DeepEqual(got.Query, tt.in.Query) || got.Domain != tt.in.Domain {
+				t.Errorf("pages put back together differ from the set: %d apps, %d decisions, %d checks, query %v, domain %q; want %d, %d, %d, %v, %q",
+					len(got.Apps), len(got.Decisions), len(got.Checks), got.Query, got.Domain, len(tt.in.Apps), len(tt.in.Decisions), len(tt.in.Checks), tt.in.Query, tt.in.Domain)
 			}
 		})
 	}
@@ -238,5 +238,36 @@ func TestDecisionPages(t *testing.T) {
 				t.Errorf("Add(%d messages) = apps %q with %d errors, want %q with %d", len(tt.in), got, errs, tt.want, tt.wantErrs)
 			}
 		})
+	}
+}
+
+func TestCheckDNSDomain(t *testing.T) {
+	tests := []struct {
+		in      string
+		wantErr bool
+	}{
+		{"gatehouse", false},
+		{"corp.gatehouse", false},
+		{"zt-1.example.com", false},
+		{"", true},
+		{"Corp.gatehouse", true},
+		{"corp..gatehouse", true},
+		{"corp.gatehouse.", true},
+		{".gatehouse", true},
+		{"-corp.gatehouse", true},
+		{"corp_x.gatehouse", true},
+		{"corp gatehouse", true},
+		{"localhost", true},
+		{"apps.local", true},
+		{"in-addr.arpa", true},
+		{strings.Repeat("a", 64) + ".gatehouse", true},
+	}
+	for _, tt := range tests {
+		if err := CheckDNSDomain(tt.in); (err != nil) != tt.wantErr {
+			t.Errorf("CheckDNSDomain(%q) = %v, want error %v", tt.in, err, tt.wantErr)
+		}
+	}
+	if got := DNSDomainOrDefault(""); got != DefaultDNSDomain {
+		t.Errorf("DNSDomainOrDefault(\"\") = %q, want %q", got, DefaultDNSDomain)
 	}
 }

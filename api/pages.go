@@ -12,7 +12,7 @@ const MaxDecisionPages = 1024
 
 // SplitDecisions cuts m into pages whose envelopes are each at most limit
 // bytes (MaxMessageBytes on the wire). A set that fits in one message comes
-// back whole, as page 0 of 1. Query travels on the first page; apps,
+// back whole, as page 0 of 1. Query and Domain travel on the first page; apps,
 // decisions and checks fill pages in order.
 //
 // An element that alone would not fit in a page cannot be sent: it is
@@ -29,10 +29,10 @@ func SplitDecisions(m DecisionsMsg, limit int) (pages []DecisionsMsg, tooBig []s
 	widest := newPage()
 	widest.Page, widest.Pages = MaxDecisionPages, MaxDecisionPages
 	base := envelopeSize(widest)
-	widest.Query = m.Query
+	widest.Query, widest.Domain = m.Query, m.Domain
 
 	cur, size := newPage(), envelopeSize(widest)
-	cur.Query = m.Query
+	cur.Query, cur.Domain = m.Query, m.Domain
 	// add puts one element of n bytes on the current page, or on a new
 	// one when it would overflow; each element may cost a comma too.
 	add := func(what string, v any, put func(*DecisionsMsg)) {

@@ -222,8 +222,12 @@ type DecisionsMsg struct {
 	Checks []CheckResult `json:"checks"`
 	// Query names the extra facts the policy needs in posture reports.
 	Query PostureQuery `json:"query"`
-	Page  int          `json:"page,omitempty"`
-	Pages int          `json:"pages,omitempty"`
+	// Domain is the organisation's Gatehouse DNS domain: apps are named
+	// APP.<Domain> (split DNS, SOCKS5). Empty (a controller older than the
+	// field) means DefaultDNSDomain. It travels on the first page.
+	Domain string `json:"domain,omitempty"`
+	Page   int    `json:"page,omitempty"`
+	Pages  int    `json:"pages,omitempty"`
 }
 
 // ErrorMsg reports a request the other side could not accept.

@@ -437,7 +437,7 @@ func (c *Controller) sendDecisions(s *AgentLink) {
 	}
 	in := c.inputLocked(s.user, s.device, "", now)
 	msg := api.DecisionsMsg{Apps: apps, Decisions: c.snap.DecideAll(in, names),
-		Checks: c.snap.WaiveChecks(s.user, s.device, now, c.snap.ChecksFor(in)), Query: c.snap.Query()}
+		Checks: c.snap.WaiveChecks(s.user, s.device, now, c.snap.ChecksFor(in)), Query: c.snap.Query(), Domain: c.cfg.DNSDomain}
 	edge := c.snap.DecisionsEdge(in, names)
 	c.decisionSeq++
 	seq := c.decisionSeq

@@ -23,6 +23,7 @@ import (
 const (
 	DefaultLeaseTTL          = 2 * time.Minute
 	DefaultHeartbeatInterval = 30 * time.Second
+	DefaultDNSDomain         = api.DefaultDNSDomain
 )
 
 // Config sets a controller up. Zero fields take the defaults above. How it
@@ -61,6 +62,9 @@ type Config struct {
 	MinAccess time.Duration
 	// WrapStore, when set, wraps the opened store (tests make it fail).
 	WrapStore func(store.Store) store.Store
+	// DNSDomain is the organisation's Gatehouse domain told to agents
+	// (apps are APP.<DNSDomain>); empty is api.DefaultDNSDomain.
+	DNSDomain string
 }
 
 // Controller is one running controller core: the admin objects, the
@@ -162,6 +166,10 @@ func New(ctx context.Context, cfg Config) (*Controller, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.DNSDomain = api.DNSDomainOrDefault(cfg.DNSDomain)
+	if err := api.CheckDNSDomain(cfg.DNSDomain); err != nil {
+		return nil, fmt.Errorf("--dns-domain: %w", err)
 	}
 	if err := cfg.linkDefaults(); err != nil {
 		return nil, err

@@ -28,12 +28,33 @@ type standalone struct {
 	gwState  [2]string
 	agentDir string
 	override string
+	agent    *proc
 }
 
 const standaloneLease = 3 * time.Second
 
+// standaloneOptions change what newStandaloneWith sets up.
+type standaloneOptions struct {
+	// ctrlArgs and agentArgs are more flags for the controller and for
+	// `gatehouse-agent run`.
+	ctrlArgs, agentArgs []string
+	// apps serves the apps on the app hosts and makes them, and the
+	// policy reaching them, for group eng under profile secure; nil: a
+	// hello server on each app host, app0 through site0 and app1 through
+	// site1.
+	apps func(x *standalone)
+}
+
 func newStandalone(t testing.TB) *standalone {
 	t.Helper()
+	return newStandaloneWith(t, standaloneOptions{})
+}
+
+func newStandaloneWith(t testing.TB, opts standaloneOptions) *standalone {
+	t.Helper()
+	if opts.apps == nil {
+		opts.apps = helloApps
+	}
 	s := NewSites(t)
 	x := &standalone{t: t, s: s, bin: binaries(t), dir: t.TempDir()}
 	ctlAddr := s.Addr[s.Controller]
@@ -41,6 +62,7 @@ func newStandalone(t testing.TB) *standalone {
 	x.ctrlArgs = netnsExec(s.Controller, filepath.Join(x.bin, "gatehouse-controller"), "--data-dir", data, "--listen", ":8443",
 		"--public-name", ctlAddr, "--gateway-host", ctlAddr, "--lease-ttl", standaloneLease.String(),
 		"--trust-posture-overrides")
+	x.ctrlArgs = append(x.ctrlArgs, opts.ctrlArgs...)
 	x.ctrl = startProc(t, nil, x.ctrlArgs...)
 	x.ctrl.awaitLine(t, "admin token written to ", 30*time.Second)
 	x.url = "https://" + ctlAddr + ":8443"
@@ -53,15 +75,9 @@ func newStandalone(t testing.TB) *standalone {
 	// bootstrap token's place in the file.
 	x.admin("bootstrap", "--user", OwnerName, "--password-file", passwordFile(t, x.dir))
 
-	for i := range 2 {
-		serveApp(t, s.App[i], net.JoinHostPort(s.Addr[s.App[i]], "80"), fmt.Sprintf("hello from app%d", i))
-	}
 	x.admin("users", "create", "alice", "--groups", "eng")
 	x.admin("profiles", "create", "secure", "--disk-encryption", "--firewall")
-	for i := range 2 {
-		x.admin("apps", "create", fmt.Sprintf("app%d", i), "--upstream", net.JoinHostPort(s.Addr[s.App[i]], "80"), "--gateway", fmt.Sprintf("site%d", i))
-	}
-	x.admin("policies", "create", "eng-apps", "--groups", "eng", "--apps", "app0,app1", "--profiles", "secure")
+	opts.apps(x)
 
 	for i := range 2 {
 		tok := strings.Fields(x.admin("gateways", "create", fmt.Sprintf("site%d", i)))[0]
@@ -84,9 +100,22 @@ func newStandalone(t testing.TB) *standalone {
 	Must(t, os.WriteFile(tokFile, []byte(tok), 0o600))
 	runCmd(t, nil, false, netnsExec(s.Client, filepath.Join(x.bin, "gatehouse-agent"), "--state-dir", x.agentDir, "enroll",
 		"--controller", x.url, "--token-file", tokFile, "--ca", x.ca)...)
-	startProc(t, nil, netnsExec(s.Client, filepath.Join(x.bin, "gatehouse-agent"), "--state-dir", x.agentDir, "run",
-		"--posture-override", x.override, "--port-base", "0")...)
+	x.agent = startProc(t, nil, netnsExec(s.Client, append([]string{filepath.Join(x.bin, "gatehouse-agent"), "--state-dir", x.agentDir, "run",
+		"--posture-override", x.override, "--port-base", "0"}, opts.agentArgs...)...)...)
 	return x
+}
+
+// helloApps serves a hello server on each app host: app0 through site0,
+// app1 through site1, both for group eng.
+func helloApps(x *standalone) {
+	s := x.s
+	for i := range 2 {
+		serveApp(x.t, s.App[i], net.JoinHostPort(s.Addr[s.App[i]], "80"), fmt.Sprintf("hello from app%d", i))
+	}
+	for i := range 2 {
+		x.admin("apps", "create", fmt.Sprintf("app%d", i), "--upstream", net.JoinHostPort(s.Addr[s.App[i]], "80"), "--gateway", fmt.Sprintf("site%d", i))
+	}
+	x.admin("policies", "create", "eng-apps", "--groups", "eng", "--apps", "app0,app1", "--profiles", "secure")
 }
 
 func (x *standalone) admin(args ...string) string {

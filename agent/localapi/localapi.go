@@ -103,6 +103,15 @@ type Status struct {
 	// Exported names the apps whose grant is exported as a WireGuard
 	// config (`gatehouse connect APP --wireguard-config`).
 	Exported []string `json:"exported,omitempty"`
+	// DNSDomain is the organisation's Gatehouse domain: apps are named
+	// APP.<DNSDomain>.
+	DNSDomain string `json:"dns_domain,omitempty"`
+	// TUN is the TUN interface's name in TUN mode; DNSResolver the split
+	// DNS resolver's address on it and DNSVia how names reach it
+	// (systemd-resolved, or configured by hand); empty when off.
+	TUN         string `json:"tun,omitempty"`
+	DNSResolver string `json:"dns_resolver,omitempty"`
+	DNSVia      string `json:"dns_via,omitempty"`
 }
 
 // Tunnel is one live per-app tunnel.
@@ -126,6 +135,10 @@ type App struct {
 	// AccessUntil is when just-in-time access to the app ends (zero:
 	// the app needs none, or it is not approved).
 	AccessUntil time.Time `json:"access_until,omitzero"`
+	// DNSName is APP.<the organisation's domain>; VirtualIP the app's
+	// address in TUN mode (empty outside it).
+	DNSName   string `json:"dns_name,omitempty"`
+	VirtualIP string `json:"virtual_ip,omitempty"`
 }
 
 // Posture is the latest report and the controller's checks on it.

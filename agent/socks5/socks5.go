@@ -30,10 +30,10 @@ const dialWait = 10 * time.Second
 // client that connects and says nothing does not hold a goroutine.
 const handshakeWait = 10 * time.Second
 
-// NameSuffix is the domain under which an app is also named: APP.gatehouse.
-// The controller tells the agent no DNS domain of the organisation, so the
-// agent answers only for the names it can tell apart from the Internet's.
-const NameSuffix = ".gatehouse"
+// NameSuffix is the domain under which an app is always also named:
+// APP.gatehouse. The organisation's own Gatehouse domain, which the
+// controller tells the agent (SetDomain), names it too: APP.corp.gatehouse.
+const NameSuffix = "." + api.DefaultDNSDomain
 
 // Config sets a Server up.
 type Config struct {
@@ -63,6 +63,7 @@ type Server struct {
 	mu      sync.Mutex            // guards the fields below
 	apps    map[string][]uint16   // entitled apps' ports, by lower-case name
 	vips    map[netip.Addr]string // entitled apps' lower-case names, by virtual IP
+	domain  string                // the organisation's Gatehouse domain, lower case; "" until told
 	started bool                  // the accept loop runs
 	closed  bool
 }
@@ -135,6 +136,14 @@ func (s *Server) SetApps(ctx context.Context, apps []api.AppInfo) {
 	}
 }
 
+// SetDomain makes APP.domain name an app from now on, besides APP and
+// APP.gatehouse.
+func (s *Server) SetDomain(domain string) {
+	s.mu.Lock()
+	s.domain = strings.ToLower(strings.Trim(domain, "."))
+	s.mu.Unlock()
+}
+
 // LocalAddr implements frontend.Frontend: the SOCKS5 listener is no
 // per-app-port address, so it names none.
 func (s *Server) LocalAddr(string, uint16) string { return "" }
@@ -162,8 +171,8 @@ func (s *Server) accept(ctx context.Context) {
 	}
 }
 
-// lookup maps a requested host to an entitled app: APP or
-// APP.gatehouse, any case, with or without a final dot, or the app's
+// lookup maps a requested host to an entitled app: APP, APP.gatehouse or
+// APP.<the organisation's domain>, any case, with or without a final dot, or the app's
 // virtual IP. Nothing else names an app: no other address, and no name
 // is ever looked up in DNS, so DNS rebinding has nothing to rebind.
 func (s *Server) lookup(host string) (string, bool) {
@@ -174,7 +183,16 @@ func (s *Server) lookup(host string) (string, bool) {
 		return name, ok
 	}
 	name := strings.ToLower(strings.TrimSuffix(host, "."))
-	name = strings.TrimSuffix(name, NameSuffix)
+	suffixes := []string{NameSuffix}
+	if s.domain != "" {
+		suffixes = []string{"." + s.domain, NameSuffix} // the longer first: corp.gatehouse before gatehouse
+	}
+	for _, suffix := range suffixes {
+		if strings.HasSuffix(name, suffix) {
+			name = strings.TrimSuffix(name, suffix)
+			break
+		}
+	}
 	_, ok := s.apps[name]
 	return name, ok && name != ""
 }
@@ -283,7 +301,7 @@ type resolver struct{ s *Server }
 func (r resolver) Resolve(ctx context.Context, name string) (context.Context, net.IP, error) {
 	app, ok := r.s.lookup(name)
 	if !ok {
-		r.s.refuse(name, "the name is not an app of this user (APP or APP"+NameSuffix+")")
+		r.s.refuse(name, "the name is not an app of this user (APP, APP"+NameSuffix+" or APP.<the organisation's domain>)")
 		return ctx, nil, errNotApp
 	}
 	// The address is never dialled (see Server.dial); the app rides in ctx.

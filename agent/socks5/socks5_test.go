@@ -46,6 +46,7 @@ func TestCheckLoopback(t *testing.T) {
 func TestLookup(t *testing.T) {
 	s := &Server{apps: map[string][]uint16{"grafana": {3000}, "db": {5432}},
 		vips: map[netip.Addr]string{netip.MustParseAddr("100.64.0.7"): "grafana"}}
+	s.SetDomain("Corp.Gatehouse")
 	tests := []struct {
 		in     string
 		want   string
@@ -57,6 +58,12 @@ func TestLookup(t *testing.T) {
 		{"grafana.gatehouse.", "grafana", true},
 		{"Grafana.Gatehouse", "grafana", true},
 		{"grafana.", "grafana", true},
+		{"grafana.corp.gatehouse", "grafana", true},
+		{"DB.CORP.GATEHOUSE.", "db", true},
+		{"grafana.corp", "", false},
+		{"grafana.other.gatehouse", "", false},
+		{"corp.gatehouse", "", false},
+		{"grafana.corp.gatehouse.evil.com", "", false},
 		{"grafana.example.com", "", false},
 		{"grafana.gatehouse.evil.com", "", false},
 		{"evil.com", "", false},

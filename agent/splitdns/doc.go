@@ -6,7 +6,12 @@
 // user's get NXDOMAIN, names outside it get REFUSED; it never recurses and
 // never forwards, so it cannot become an open resolver, and the only
 // addresses it ever gives out are the controller's virtual IPs.
-// The protocol is github.com/miekg/dns.
+// Only processes on this host are answered. The protocol is
+// github.com/miekg/dns.
 //
-// Not imported by the agent yet (wiring comes with TUN mode's per-link DNS).
+// LinkDNS names the resolver as the TUN link's DNS server for the domain in
+// systemd-resolved (resolvectl); FallbackHint says what to configure where
+// resolved does not run.
+//
+// Imported by package agent.
 package splitdns

@@ -15,9 +15,9 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/api"
 )
 
-// DefaultDomain is the domain the resolver answers for, the same suffix the
-// SOCKS5 front-end accepts (APP.gatehouse).
-const DefaultDomain = "gatehouse"
+// DefaultDomain is the domain the resolver answers for until told another
+// (api.DefaultDNSDomain: APP.gatehouse).
+const DefaultDomain = api.DefaultDNSDomain
 
 // TTL is the lifetime of an answer: short, so a changed app list (an app
 // added, removed or moved) reaches programs within seconds.
@@ -26,9 +26,8 @@ const TTL = 5 * time.Second
 // Server answers DNS queries for one domain from the user's app list, over
 // UDP and TCP on one address.
 type Server struct {
-	zone string // "gatehouse." lower case, fully qualified
-
-	mu   sync.Mutex // guards apps
+	mu   sync.Mutex // guards zone and apps
+	zone string     // "gatehouse." lower case, fully qualified
 	apps map[string]netip.Addr
 
 	udp, tcp *dns.Server
@@ -40,9 +39,9 @@ type Server struct {
 // ("127.0.0.1:0" picks a port; UDP and TCP share the port). It answers
 // NXDOMAIN for every name until SetApps is called. Close stops it.
 func Listen(addr, domain string) (*Server, error) {
-	zone := dns.CanonicalName(strings.Trim(domain, "."))
-	if _, ok := dns.IsDomainName(zone); zone == "." || !ok {
-		return nil, fmt.Errorf("split DNS domain %q is not a domain name: give one such as %q", domain, DefaultDomain)
+	zone, err := zoneOf(domain)
+	if err != nil {
+		return nil, err
 	}
 	s := &Server{zone: zone, apps: map[string]netip.Addr{}}
 	tcpLn, err := net.Listen("tcp", addr)
@@ -76,6 +75,29 @@ func Listen(addr, domain string) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// zoneOf is domain as a zone name: lower case, fully qualified.
+func zoneOf(domain string) (string, error) {
+	zone := dns.CanonicalName(strings.Trim(domain, "."))
+	if _, ok := dns.IsDomainName(zone); zone == "." || !ok {
+		return "", fmt.Errorf("split DNS domain %q is not a domain name: give one such as %q", domain, DefaultDomain)
+	}
+	return zone, nil
+}
+
+// SetDomain makes the resolver answer for domain from now on (the
+// controller's domain changed); the old one is REFUSED like any other
+// name outside it. A name that is no domain changes nothing.
+func (s *Server) SetDomain(domain string) error {
+	zone, err := zoneOf(domain)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.zone = zone
+	s.mu.Unlock()
+	return nil
 }
 
 // UDPAddr and TCPAddr are the addresses the resolver listens on.
@@ -125,8 +147,17 @@ func acceptQuery(dh dns.Header) dns.MsgAcceptAction {
 	return dns.MsgAccept
 }
 
-// serveDNS answers one query; acceptQuery has already checked its shape.
+// serveDNS answers one query from this host; acceptQuery has already
+// checked its shape.
 func (s *Server) serveDNS(w dns.ResponseWriter, req *dns.Msg) {
+	if !fromThisHost(w.RemoteAddr(), w.LocalAddr()) {
+		// Another host routed a query to the link's address (Linux
+		// accepts a packet for any local address on any interface): no
+		// answer at all, so the resolver tells other hosts nothing and
+		// reflects nothing.
+		w.Close()
+		return
+	}
 	resp := new(dns.Msg)
 	resp.SetReply(req)
 	resp.Authoritative = true
@@ -141,13 +172,16 @@ func (s *Server) answer(q dns.Question, resp *dns.Msg) int {
 		return dns.RcodeNotImplemented
 	}
 	name := dns.CanonicalName(q.Name)
-	if name == s.zone {
+	s.mu.Lock()
+	zone := s.zone
+	s.mu.Unlock()
+	if name == zone {
 		return dns.RcodeSuccess // the domain itself exists, with no records
 	}
-	if !dns.IsSubDomain(s.zone, name) {
+	if !dns.IsSubDomain(zone, name) {
 		return dns.RcodeRefused // not ours: never recursive, never forwarded
 	}
-	app := strings.TrimSuffix(name, "."+s.zone)
+	app := strings.TrimSuffix(name, "."+zone)
 	s.mu.Lock()
 	ip, ok := s.apps[app]
 	s.mu.Unlock()
@@ -167,4 +201,28 @@ func (s *Server) answer(q dns.Question, resp *dns.Msg) int {
 		})
 	}
 	return dns.RcodeSuccess // other types, or the other family: NODATA
+}
+
+// fromThisHost reports whether a query from remote to local came from a
+// process on this host: its source is a loopback address or the address
+// the resolver listens on, which is where the kernel sources a local
+// process's packets to that address. A packet from elsewhere claiming
+// either source is dropped by the kernel as martian before it gets here.
+func fromThisHost(remote, local net.Addr) bool {
+	r, l := addrOf(remote), addrOf(local)
+	return r.IsValid() && (r.IsLoopback() || r == l)
+}
+
+func addrOf(a net.Addr) netip.Addr {
+	var ip net.IP
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.TCPAddr:
+		ip = a.IP
+	default:
+		return netip.Addr{}
+	}
+	addr, _ := netip.AddrFromSlice(ip)
+	return addr.Unmap()
 }

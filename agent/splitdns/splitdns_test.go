@@ -132,6 +132,49 @@ func TestOtherDomain(t *testing.T) {
 	}
 }
 
+func TestSetDomain(t *testing.T) {
+	s := start(t)
+	if err := s.SetDomain("corp.gatehouse"); err != nil {
+		t.Fatalf("SetDomain: %v", err)
+	}
+	for _, network := range []string{"udp", "tcp"} {
+		if r := exchange(t, s, network, query("grafana.corp.gatehouse.", dns.TypeA)); len(r.Answer) != 1 {
+			t.Errorf("%s: grafana.corp.gatehouse after SetDomain: %v, want one A", network, r)
+		}
+		if r := exchange(t, s, network, query("grafana.gatehouse.", dns.TypeA)); r.Rcode != dns.RcodeRefused {
+			t.Errorf("%s: grafana.gatehouse after SetDomain(corp.gatehouse): rcode %s, want REFUSED", network, dns.RcodeToString[r.Rcode])
+		}
+	}
+	if err := s.SetDomain("a..b"); err == nil {
+		t.Errorf("SetDomain(%q) = nil, want an error", "a..b")
+	}
+	if r := exchange(t, s, "udp", query("grafana.corp.gatehouse.", dns.TypeA)); len(r.Answer) != 1 {
+		t.Errorf("after a refused SetDomain: %v, want the domain unchanged", r)
+	}
+}
+
+func TestFromThisHost(t *testing.T) {
+	tun := &net.UDPAddr{IP: net.ParseIP("169.254.53.8"), Port: 53}
+	tests := []struct {
+		name   string
+		remote net.Addr
+		local  net.Addr
+		want   bool
+	}{
+		{"the link's own address", &net.UDPAddr{IP: net.ParseIP("169.254.53.8"), Port: 40000}, tun, true},
+		{"loopback", &net.UDPAddr{IP: net.ParseIP("127.0.0.1"), Port: 40000}, tun, true},
+		{"over TCP", &net.TCPAddr{IP: net.ParseIP("169.254.53.8"), Port: 40000}, &net.TCPAddr{IP: net.ParseIP("169.254.53.8"), Port: 53}, true},
+		{"another host", &net.UDPAddr{IP: net.ParseIP("10.210.0.3"), Port: 40000}, tun, false},
+		{"another link-local host", &net.UDPAddr{IP: net.ParseIP("169.254.53.9"), Port: 40000}, tun, false},
+		{"no address", nil, tun, false},
+	}
+	for _, tt := range tests {
+		if got := fromThisHost(tt.remote, tt.local); got != tt.want {
+			t.Errorf("fromThisHost(%v, %v) = %v, want %v (%s)", tt.remote, tt.local, got, tt.want, tt.name)
+		}
+	}
+}
+
 func TestListenBadDomain(t *testing.T) {
 	for _, d := range []string{"", ".", "a..b"} {
 		if s, err := Listen("127.0.0.1:0", d); err == nil {

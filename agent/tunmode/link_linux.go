@@ -22,15 +22,6 @@ const (
 	RulePriority = 5308
 )
 
-// SourceAddr is the TUN interface's address, the source of the local
-// user's connections to the apps. A second rule sends lookups from it to
-// the table, so that the kernel's reverse-path check (rp_filter, which
-// looks up as root, not as the user) finds the replies' source routed
-// via the interface; any other user's socket bound to it is still refused
-// by its owner (see TUN.serve). Link-local, so it collides with no app or
-// overlay address.
-var SourceAddr = netip.MustParseAddr("169.254.53.8")
-
 // link is the TUN interface with its routes and rule.
 type link struct {
 	name string

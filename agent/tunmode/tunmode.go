@@ -26,6 +26,15 @@ const DefaultName = "gh0"
 // MTU of the TUN interface.
 const MTU = 1420
 
+// SourceAddr is the TUN interface's address, the source of the local
+// user's connections to the apps. A second rule sends lookups from it to
+// the table, so that the kernel's reverse-path check (rp_filter, which
+// looks up as root, not as the user) finds the replies' source routed
+// via the interface; any other user's socket bound to it is still refused
+// by its owner (see TUN.serve). Link-local, so it collides with no app or
+// overlay address.
+var SourceAddr = netip.MustParseAddr("169.254.53.8")
+
 // Config sets a TUN front-end up.
 type Config struct {
 	// Name of the interface; empty is DefaultName. A leftover of that name
@@ -152,7 +161,8 @@ func (t *TUN) serve(q *tunnel.FlowRequest) {
 	tn, err := t.access.Tunnel(dctx, app.name)
 	if err != nil {
 		t.refused.Add(1)
-		t.log.Info("TUN flow refused", "app", app.name, "err", err)
+		// err carries the controller's reasons, the text the user reads.
+		t.log.Warn("TUN flow refused: no access to the app", "app", app.name, "dst", q.Dst, "reason", err)
 		q.Refuse()
 		return
 	}

@@ -16,7 +16,7 @@ import (
 func runCmd() *cobra.Command {
 	var cfg agent.Config
 	var override string
-	var tunOn bool
+	var tunOn, dnsOn bool
 	var tunName string
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -40,7 +40,7 @@ func runCmd() *cobra.Command {
 				cfg.Logger.Warn("app ports listen beyond loopback; callers from other hosts are refused, since only the local user may ride this device's access", "listen_host", cfg.ListenHost)
 			}
 			if tunOn {
-				cfg.TUN = &agent.TUNConfig{Name: tunName}
+				cfg.TUN = &agent.TUNConfig{Name: tunName, NoDNS: !dnsOn}
 			}
 			a, err := agent.New(cfg)
 			if err != nil {
@@ -58,6 +58,7 @@ func runCmd() *cobra.Command {
 	f.StringVar(&cfg.LocalUser, "local-user", "", "the only local user (name or uid) served on the app ports (default: who enrolled, else who runs the agent)")
 	f.BoolVar(&tunOn, "tun", false, "also serve the apps at their virtual IPs on a TUN interface, routed for the local user only (Linux, needs root or CAP_NET_ADMIN)")
 	f.StringVar(&tunName, "tun-name", "gh0", "name of the TUN interface (with --tun)")
+	f.BoolVar(&dnsOn, "dns", true, "with --tun, answer APP.DOMAIN on the TUN's address 169.254.53.8:53, registered with systemd-resolved where it runs (see docs/split-dns.md)")
 	f.StringVar(&cfg.SOCKS5, "socks5", "", "also serve the apps over SOCKS5 on this loopback host:port, e.g. 127.0.0.1:1080 (names: APP, APP.gatehouse or the app's virtual IP)")
 	return cmd
 }

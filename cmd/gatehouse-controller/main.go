@@ -69,6 +69,7 @@ func main() {
 	f.StringArrayVar(&srv.PublicNames, "public-name", nil, "DNS name or address agents and admins reach the controller at; the certificate covers it (repeatable)")
 	f.StringVar(&tokenFile, "admin-token-file", "", "where the first start writes the admin token, 0600 (default DATA_DIR/admin-token; used unless stdout is a terminal)")
 	f.BoolVar(&cfg.TrustPostureOverrides, "trust-posture-overrides", false, "accept facts from agents' --posture-override files (development and demos only)")
+	f.StringVar(&cfg.DNSDomain, "dns-domain", controller.DefaultDNSDomain, "the organisation's Gatehouse DNS domain: agents in TUN mode resolve APP.DOMAIN to the app (e.g. corp.gatehouse)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	idp.register(f)
 	f.StringArrayVar(&passkeyOrigins, "passkey-origin", nil, "web origin the sign-in pages are reached at, for passkeys (default https://FIRST_DNS_PUBLIC_NAME:PORT; repeatable)")

@@ -51,6 +51,12 @@ func printApp(out io.Writer, a localapi.App) {
 		verdict += " until " + a.AccessUntil.Local().Format(time.RFC1123)
 	}
 	fmt.Fprintf(out, "%s: %s%s  %s\n", a.Name, verdict, tunnel, strings.Join(a.LocalAddrs, " "))
+	switch {
+	case a.DNSName != "" && a.VirtualIP != "":
+		fmt.Fprintf(out, "    by name: %s -> %s (TUN)\n", a.DNSName, a.VirtualIP)
+	case a.DNSName != "":
+		fmt.Fprintf(out, "    by name: %s (through --socks5 or --tun)\n", a.DNSName)
+	}
 	for _, r := range a.Reasons {
 		fmt.Fprintf(out, "    - %s\n", r.Message)
 		if r.Remediation != "" && !a.Allowed {

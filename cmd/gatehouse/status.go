@@ -64,6 +64,12 @@ func statusCmd() *cobra.Command {
 				fmt.Fprintf(out, "refused:    %d connections from other local users, %d requests naming another host (DNS rebinding, or no app through SOCKS5)\n",
 					s.RefusedCallers, s.RefusedRequests)
 			}
+			if s.TUN != "" {
+				fmt.Fprintf(out, "tun:        %s (apps at their virtual IPs, for the local user only)\n", s.TUN)
+			}
+			if s.DNSResolver != "" {
+				fmt.Fprintf(out, "dns:        %s answers APP.%s (via %s)\n", s.DNSResolver, s.DNSDomain, s.DNSVia)
+			}
 			if len(s.Exported) > 0 {
 				fmt.Fprintf(out, "exported:   %s (WireGuard configs; `gatehouse connect APP --wireguard-config --release` ends one)\n",
 					strings.Join(s.Exported, ", "))
