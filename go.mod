@@ -32,6 +32,8 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
+require github.com/Microsoft/go-winio v0.6.4 // indirect
+
 require (
 	cel.dev/expr v0.25.1 // indirect
 	github.com/antlr4-go/antlr/v4 v4.13.1 // indirect

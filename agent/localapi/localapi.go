@@ -142,8 +142,7 @@ type Client struct {
 // NewClient dials the agent's unix socket at path.
 func NewClient(path string) *Client {
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", path)
+		return dialAgent(ctx, path)
 	}}
 	return &Client{http: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 
 	"github.com/kardianos/service"
@@ -66,18 +65,6 @@ func New(o Options) (service.Service, error) {
 		return nil, fmt.Errorf("no service manager found on this system (%w); run gatehouse-agent run in the foreground instead", err)
 	}
 	return s, nil
-}
-
-// InstallingUser is the uid of who runs `sudo gatehouse service install`
-// (SUDO_UID), as a string for --local-user, or "" when not through sudo.
-func InstallingUser() string {
-	if os.Getuid() != 0 {
-		return ""
-	}
-	if n, err := strconv.Atoi(os.Getenv("SUDO_UID")); err == nil && n > 0 {
-		return strconv.Itoa(n)
-	}
-	return ""
 }
 
 // DefaultExecutable is gatehouse-agent next to the running binary.
