@@ -24,6 +24,10 @@ type Options struct {
 	// LocalUser is the device's local user (name or uid) the service
 	// serves; empty leaves it to the agent (who enrolled).
 	LocalUser string
+	// TUN runs the agent in TUN mode too (--tun), on the interface
+	// TUNName (empty: the agent's default).
+	TUN     bool
+	TUNName string
 }
 
 // Arguments are the service's command line after the executable: the
@@ -32,6 +36,12 @@ func Arguments(o Options) []string {
 	args := []string{"run", "--state-dir", StateDir, "--socket", localapi.ServiceSocket}
 	if o.LocalUser != "" {
 		args = append(args, "--local-user", o.LocalUser)
+	}
+	if o.TUN {
+		args = append(args, "--tun")
+		if o.TUNName != "" {
+			args = append(args, "--tun-name", o.TUNName)
+		}
 	}
 	return args
 }
@@ -47,7 +57,7 @@ func Config(o Options) *service.Config {
 		Executable:  o.Executable,
 		Arguments:   Arguments(o),
 		Option: service.KeyValue{
-			"SystemdScript": systemdScript,
+			"SystemdScript": systemdScriptFor(o),
 			"KeepAlive":     true, // launchd restarts it
 			"RunAtLoad":     true,
 			"LogOutput":     true, // launchd: stderr to /var/log/gatehouse-agent.err

@@ -27,7 +27,7 @@ func runCmd() *cobra.Command {
 			if cfg.Socket == "" {
 				cfg.Socket = localapi.StateSocket(cfg.StateDir)
 			}
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+			cfg.Logger = slog.New(sysservice.LogHandler(os.Stderr))
 			cfg.Secrets = secrets(cfg.StateDir)
 			sys := posture.NewSystem(agent.Version)
 			cfg.Posture, cfg.PostureWatch = sys, sys.Watcher(cfg.Logger)
