@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"path/filepath"
 	"strings"
+
+	"github.com/gatehouse-ztna/gatehouse/agent/localpeer"
 )
 
 // PipePrefix begins every Windows named pipe path; the local API on
@@ -21,4 +23,14 @@ func pipeName(dir string) string {
 	}
 	sum := sha256.Sum256([]byte(strings.ToLower(filepath.Clean(dir))))
 	return PipePrefix + "gatehouse-agent-" + hex.EncodeToString(sum[:8])
+}
+
+// pipeServerTrusted says whether a pipe owned by owner may be the agent:
+// one made by SYSTEM (the service), an administrator, or the caller
+// itself (self, its own foreground agent). Another account may have
+// created a pipe of the agent's name while the service was stopped, to
+// hand the CLI a sign-in page of its own choosing: the CLI does not talk
+// to it.
+func pipeServerTrusted(owner, self string) bool {
+	return owner != "" && (owner == localpeer.SIDSystem || owner == localpeer.SIDAdministrators || owner == self)
 }
