@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -155,9 +156,10 @@ func (p *program) Start(s service.Service) error {
 		p.err = err
 		p.mu.Unlock()
 		if err != nil && ctx.Err() == nil {
-			// A failure, not a stop: exit non-zero so the manager
-			// restarts the agent.
-			fmt.Fprintln(os.Stderr, "gatehouse-agent:", err)
+			// A failure, not a stop: say so in the OS's log (on
+			// Windows stderr goes nowhere) and exit non-zero so the
+			// manager restarts the agent.
+			slog.New(LogHandler(os.Stderr)).Error("gatehouse-agent stopped; the service manager restarts it", "err", err)
 			os.Exit(1)
 		}
 	}()
