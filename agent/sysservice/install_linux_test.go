@@ -135,6 +135,12 @@ func TestInstalledUnitPassesSystemdVerify(t *testing.T) {
 	if strings.Contains(string(b), "Capabilit") {
 		t.Errorf("installed unit without --tun names capabilities:\n%s", b)
 	}
+	// The agent logs to stderr: systemd's defaults send it to the journal.
+	for k, v := range unitKeys(string(b)) {
+		if k == "StandardOutput" || k == "StandardError" {
+			t.Errorf("installed unit sets %s=%s; the agent's log belongs in the journal (the default)", k, v)
+		}
+	}
 	for _, want := range []string{"enable " + Name + ".service", "daemon-reload"} {
 		if !strings.Contains(calls, want) {
 			t.Errorf("install asked systemctl %q, want it to ask %q", calls, want)
