@@ -35,6 +35,10 @@ test: cross-check
 
 cross-check:
 	@$(MAKE) --no-print-directory cross PLATFORMS="$(CHECK_PLATFORMS)"
+	@for os in darwin windows; do \
+		echo "vet $$os"; \
+		GOOS=$$os CGO_ENABLED=0 $(GO) vet ./agent/... ./cmd/... || exit 1; \
+	done
 
 cross:
 	@for p in $(PLATFORMS); do \

@@ -137,7 +137,8 @@ var allowedImports = map[string]map[string]string{
 		"/internal/testenv": "tests: the real keyring, required in CI",
 	},
 	"/agent/localapi": {
-		"/api": "decisions, reasons and posture shown to the CLI and tray",
+		"/api":             "decisions, reasons and posture shown to the CLI and tray",
+		"/agent/localpeer": "Windows: the access the pipe client asks for, the one the pipe's ACL grants",
 	},
 	"/agent/sysservice": {
 		"/agent/localapi":   "the service's socket path",

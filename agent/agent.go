@@ -151,7 +151,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	// The local user: the flag's, else the one recorded at enrollment,
 	// else the one running the agent.
-	lu := localUserByUID(os.Getuid())
+	lu := currentLocalUser()
 	switch {
 	case cfg.LocalUser != "":
 		if lu, err = lookupLocalUser(cfg.LocalUser); err != nil {

@@ -2,47 +2,18 @@ package agent
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 
 	"github.com/gatehouse-ztna/gatehouse/agent/localapi"
-	"github.com/gatehouse-ztna/gatehouse/agent/localpeer"
 )
 
-// serveLocalAPI listens on the unix socket and serves the local API. Where
-// the kernel names each caller (localpeer.UnixOwnerChecked) the socket is
-// open to every account (0666) and allowCaller admits only the device's
-// local user, root and the agent's own account: that lets a root service
-// serve its user's CLI. Elsewhere the socket is 0600, the agent's account.
+// serveLocalAPI listens on path (listenLocalAPI: a unix socket, or a
+// named pipe on Windows) and serves the local API to the callers
+// allowCaller admits.
 func (a *Agent) serveLocalAPI(path string) (*http.Server, error) {
-	// A socket dir apart from the state dir (/run/gatehouse-agent for the
-	// service) must be traversable by the user's CLI; it holds only the
-	// socket.
-	dirMode := os.FileMode(0o700)
-	if filepath.Clean(filepath.Dir(path)) != filepath.Clean(a.cfg.StateDir) && localpeer.UnixOwnerChecked {
-		dirMode = 0o755
-	}
-	if err := os.MkdirAll(filepath.Dir(path), dirMode); err != nil {
-		return nil, fmt.Errorf("create socket dir: %w", err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
-	}
-	l, err := net.Listen("unix", path)
+	l, err := a.listenLocalAPI(path)
 	if err != nil {
-		return nil, fmt.Errorf("local API socket %s: %w", path, err)
-	}
-	sockMode := os.FileMode(0o600)
-	if localpeer.UnixOwnerChecked {
-		sockMode = 0o666
-	}
-	if err := os.Chmod(path, sockMode); err != nil {
-		l.Close()
 		return nil, err
 	}
 	mux := http.NewServeMux()

@@ -25,25 +25,11 @@ func EnrollingUID() int {
 // localUser is the one local account whose connections the proxy ports
 // serve.
 type localUser struct {
-	uid  int
+	uid  int    // -1 on Windows
 	name string // for messages: "alice (uid 1000)"
-}
-
-// lookupLocalUser is the local user named by nameOrUID: a user name or a
-// numeric uid (--local-user).
-func lookupLocalUser(nameOrUID string) (localUser, error) {
-	if n, err := strconv.Atoi(nameOrUID); err == nil && n >= 0 {
-		return localUserByUID(n), nil
-	}
-	u, err := user.Lookup(nameOrUID)
-	if err != nil {
-		return localUser{}, fmt.Errorf("--local-user %q: %w; give a user name or a numeric uid", nameOrUID, err)
-	}
-	uid, err := strconv.Atoi(u.Uid)
-	if err != nil {
-		return localUser{}, fmt.Errorf("--local-user %q: uid %q is not a number on this system", nameOrUID, u.Uid)
-	}
-	return localUserByUID(uid), nil
+	// sid is the user's Windows security identifier (S-1-5-21-…), which
+	// the local API's named pipe admits; empty elsewhere.
+	sid string
 }
 
 // localUserByUID is the local user with uid, named for messages when the

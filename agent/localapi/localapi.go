@@ -152,11 +152,11 @@ type Client struct {
 	http *http.Client
 }
 
-// NewClient dials the agent's unix socket at path.
+// NewClient talks to the agent at path: its unix socket, or on Windows
+// its named pipe (dialAgent).
 func NewClient(path string) *Client {
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", path)
+		return dialAgent(ctx, path)
 	}}
 	return &Client{http: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
 }

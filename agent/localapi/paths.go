@@ -15,7 +15,7 @@ func DefaultStateDir() string {
 }
 
 // DefaultSocket is the local API socket inside DefaultStateDir.
-func DefaultSocket() string { return filepath.Join(DefaultStateDir(), "agent.sock") }
+func DefaultSocket() string { return StateSocket(DefaultStateDir()) }
 
 // FindSocket is the socket the CLI talks to when not told: the user's own
 // agent's (DefaultSocket) when it exists, else the system service's when
@@ -23,10 +23,10 @@ func DefaultSocket() string { return filepath.Join(DefaultStateDir(), "agent.soc
 func FindSocket() string { return findSocket(DefaultSocket(), ServiceSocket) }
 
 func findSocket(own, service string) string {
-	if _, err := os.Stat(own); err == nil {
+	if socketExists(own) {
 		return own
 	}
-	if _, err := os.Stat(service); err == nil {
+	if socketExists(service) {
 		return service
 	}
 	return own

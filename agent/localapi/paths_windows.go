@@ -1,8 +1,7 @@
 package localapi
 
-// ServiceSocket is the local API socket of the agent installed as a
-// system service (`gatehouse service install`). Windows has no caller
-// check yet (a named pipe with an ACL is to come), so it lives in the
-// service's state dir under ProgramData, meant for SYSTEM and
-// administrators (its inherited ACL; not verified on Windows yet).
-const ServiceSocket = `C:\ProgramData\Gatehouse\agent\agent.sock`
+// ServiceSocket is the local API's named pipe of the agent installed as a
+// system service (`gatehouse service install`): its ACL admits SYSTEM,
+// Administrators and the device's user, and the agent checks each
+// caller's token.
+const ServiceSocket = PipePrefix + "gatehouse-agent"

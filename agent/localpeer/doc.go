@@ -6,13 +6,16 @@
 // connection ends for it at once.
 //
 // For the local API's unix socket, UnixOwner reads the caller's uid from
-// the kernel (SO_PEERCRED on Linux, LOCAL_PEERCRED on macOS).
+// the kernel (SO_PEERCRED on Linux, LOCAL_PEERCRED on macOS). On Windows
+// the local API is a named pipe: PipeSDDL is its ACL and PipeClient reads
+// the caller from its token.
 //
 // Linux asks the kernel through sock_diag (NETLINK_INET_DIAG) for the exact
 // socket of the connection's 4-tuple. Other systems have no implementation
 // yet: there every call fails, and the agent refuses every caller.
 //
-// Imported by agent, and by agent/tunmode for the owner of a flow
+// Imported by agent, agent/localapi (the pipe client's access, Windows),
+// and by agent/tunmode for the owner of a flow
 // routed into the TUN interface (SocketOwner).
 package localpeer
 

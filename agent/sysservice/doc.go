@@ -6,7 +6,10 @@
 //
 // The service runs as root (LocalSystem on Windows), restarts on failure,
 // keeps its state in StateDir (0700), serves the local API on
-// localapi.ServiceSocket and logs to stderr (the journal under systemd).
+// localapi.ServiceSocket (a named pipe on Windows) and logs to the OS's
+// log (LogHandler): stderr, which is the journal under systemd, and the
+// event log on Windows. Installed with TUN mode (Options.TUN), the
+// systemd unit also grants CAP_NET_ADMIN as an ambient capability.
 //
 // Imported by cmd/gatehouse and cmd/gatehouse-agent.
 package sysservice

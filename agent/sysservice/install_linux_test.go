@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -31,7 +32,8 @@ func TestInstallAsChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	service.ChooseSystem(service.AvailableSystems()...)
-	s, err := New(Options{Executable: os.Getenv("GATEHOUSE_TEST_UNIT_EXE"), LocalUser: os.Getenv("GATEHOUSE_TEST_UNIT_USER")})
+	s, err := New(Options{Executable: os.Getenv("GATEHOUSE_TEST_UNIT_EXE"), LocalUser: os.Getenv("GATEHOUSE_TEST_UNIT_USER"),
+		TUN: os.Getenv("GATEHOUSE_TEST_UNIT_TUN") != "", TUNName: os.Getenv("GATEHOUSE_TEST_UNIT_TUN")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,10 +42,10 @@ func TestInstallAsChild(t *testing.T) {
 	}
 }
 
-// installUnit installs the service for exe (and localUser) into a scratch
-// /etc/systemd/system and returns the unit's path and what systemctl was
-// asked.
-func installUnit(t *testing.T, exe, localUser string) (unit, systemctl string) {
+// installUnit installs the service for o (its Executable, LocalUser, and
+// TUNName as TUN mode when set) into a scratch /etc/systemd/system and
+// returns the unit's path and what systemctl was asked.
+func installUnit(t *testing.T, o Options) (unit, systemctl string) {
 	t.Helper()
 	dir := t.TempDir()
 	units, stub := filepath.Join(dir, "units"), filepath.Join(dir, "bin")
@@ -58,8 +60,8 @@ func installUnit(t *testing.T, exe, localUser string) (unit, systemctl string) {
 		t.Fatal(err)
 	}
 	cmd := testenv.Child(os.Args[0], "TestInstallAsChild", units)
-	cmd.Env = append(cmd.Env, "GATEHOUSE_TEST_UNIT_EXE="+exe,
-		"GATEHOUSE_TEST_UNIT_USER="+localUser, "PATH="+stub+":"+os.Getenv("PATH"))
+	cmd.Env = append(cmd.Env, "GATEHOUSE_TEST_UNIT_EXE="+o.Executable, "GATEHOUSE_TEST_UNIT_USER="+o.LocalUser,
+		"GATEHOUSE_TEST_UNIT_TUN="+o.TUNName, "PATH="+stub+":"+os.Getenv("PATH"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("install in a scratch root: %v\n%s", err, out)
@@ -69,6 +71,22 @@ func installUnit(t *testing.T, exe, localUser string) (unit, systemctl string) {
 		t.Fatalf("systemctl was never called: %v", err)
 	}
 	return filepath.Join(units, Name+".service"), string(log)
+}
+
+// installVerified installs the unit for o (installUnit), fails the test
+// unless systemd-analyze verify accepts it, and returns its text and what
+// systemctl was asked.
+func installVerified(t *testing.T, o Options) (unit []byte, systemctl string) {
+	t.Helper()
+	path, systemctl := installUnit(t, o)
+	unit, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := verify(t, path); msg != "" {
+		t.Fatalf("systemd-analyze verify rejected the unit installed for %+v: %s\n%s", o, msg, unit)
+	}
+	return unit, systemctl
 }
 
 // verify runs systemd-analyze verify on unit and returns its complaint,
@@ -102,15 +120,7 @@ func TestInstalledUnitPassesSystemdVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unit, calls := installUnit(t, exe, "1000")
-	if msg := verify(t, unit); msg != "" {
-		b, _ := os.ReadFile(unit)
-		t.Fatalf("systemd-analyze verify rejected the installed unit: %s\n%s", msg, b)
-	}
-	b, err := os.ReadFile(unit)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, calls := installVerified(t, Options{Executable: exe, LocalUser: "1000"})
 	for _, want := range []string{
 		"ExecStart=" + exe + " run --state-dir /var/lib/gatehouse-agent --socket /run/gatehouse-agent/agent.sock --local-user 1000\n",
 		"StateDirectoryMode=0700\n", "Restart=on-failure\n", "RuntimeDirectoryMode=0755\n",
@@ -121,6 +131,15 @@ func TestInstalledUnitPassesSystemdVerify(t *testing.T) {
 	}
 	if strings.Contains(string(b), "User=") {
 		t.Errorf("installed unit sets a User=; the agent runs as root:\n%s", b)
+	}
+	if strings.Contains(string(b), "Capabilit") {
+		t.Errorf("installed unit without --tun names capabilities:\n%s", b)
+	}
+	// The agent logs to stderr: systemd's defaults send it to the journal.
+	for k, v := range unitKeys(string(b)) {
+		if k == "StandardOutput" || k == "StandardError" {
+			t.Errorf("installed unit sets %s=%s; the agent's log belongs in the journal (the default)", k, v)
+		}
 	}
 	for _, want := range []string{"enable " + Name + ".service", "daemon-reload"} {
 		if !strings.Contains(calls, want) {
@@ -136,7 +155,7 @@ func TestPackagedUnitIsTheInstalledOne(t *testing.T) {
 	if os.Getuid() != 0 {
 		testenv.SkipOrFail(t, "installing in a scratch root needs root (a mount namespace)")
 	}
-	unit, _ := installUnit(t, "/usr/bin/gatehouse-agent", "")
+	unit, _ := installUnit(t, Options{Executable: "/usr/bin/gatehouse-agent"})
 	got, err := os.ReadFile(unit)
 	if err != nil {
 		t.Fatal(err)
@@ -148,4 +167,46 @@ func TestPackagedUnitIsTheInstalledOne(t *testing.T) {
 	if string(got) != string(want) {
 		t.Errorf("installed unit for /usr/bin/gatehouse-agent =\n%s\nwant packaging/systemd/gatehouse-agent.service =\n%s", got, want)
 	}
+}
+
+// TestInstalledTUNUnitGrantsNetAdmin: `gatehouse service install --tun`
+// writes a unit that systemd-analyze verify accepts, runs the agent with
+// --tun, and leaves it CAP_NET_ADMIN: as root with the default bounding
+// set, and as an ambient capability should a drop-in set User=.
+func TestInstalledTUNUnitGrantsNetAdmin(t *testing.T) {
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		testenv.SkipOrFail(t, "systemd-analyze is not installed (Debian: systemd)")
+	}
+	if os.Getuid() != 0 {
+		testenv.SkipOrFail(t, "installing in a scratch root needs root (a mount namespace)")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := installVerified(t, Options{Executable: exe, LocalUser: "1000", TUNName: "gh7"})
+	keys := unitKeys(string(b))
+	if want := exe + " run --state-dir /var/lib/gatehouse-agent --socket /run/gatehouse-agent/agent.sock --local-user 1000 --tun --tun-name gh7"; keys["ExecStart"] != want {
+		t.Errorf("TUN unit ExecStart=%q, want %q", keys["ExecStart"], want)
+	}
+	if !slices.Contains(strings.Fields(keys["AmbientCapabilities"]), "CAP_NET_ADMIN") {
+		t.Errorf("TUN unit AmbientCapabilities=%q, want CAP_NET_ADMIN in it:\n%s", keys["AmbientCapabilities"], b)
+	}
+	if bs, ok := keys["CapabilityBoundingSet"]; ok && !slices.Contains(strings.Fields(bs), "CAP_NET_ADMIN") {
+		t.Errorf("TUN unit CapabilityBoundingSet=%q drops CAP_NET_ADMIN", bs)
+	}
+	if u, ok := keys["User"]; ok && u != "root" {
+		t.Errorf("TUN unit runs as User=%q, want root", u)
+	}
+}
+
+// unitKeys is a unit file's Key=Value lines (the last of each key).
+func unitKeys(unit string) map[string]string {
+	keys := map[string]string{}
+	for _, line := range strings.Split(unit, "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			keys[k] = v
+		}
+	}
+	return keys
 }

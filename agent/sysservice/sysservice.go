@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 
 	"github.com/kardianos/service"
@@ -25,6 +25,10 @@ type Options struct {
 	// LocalUser is the device's local user (name or uid) the service
 	// serves; empty leaves it to the agent (who enrolled).
 	LocalUser string
+	// TUN runs the agent in TUN mode too (--tun), on the interface
+	// TUNName (empty: the agent's default).
+	TUN     bool
+	TUNName string
 }
 
 // Arguments are the service's command line after the executable: the
@@ -33,6 +37,12 @@ func Arguments(o Options) []string {
 	args := []string{"run", "--state-dir", StateDir, "--socket", localapi.ServiceSocket}
 	if o.LocalUser != "" {
 		args = append(args, "--local-user", o.LocalUser)
+	}
+	if o.TUN {
+		args = append(args, "--tun")
+		if o.TUNName != "" {
+			args = append(args, "--tun-name", o.TUNName)
+		}
 	}
 	return args
 }
@@ -48,7 +58,7 @@ func Config(o Options) *service.Config {
 		Executable:  o.Executable,
 		Arguments:   Arguments(o),
 		Option: service.KeyValue{
-			"SystemdScript": systemdScript,
+			"SystemdScript": systemdScriptFor(o),
 			"KeepAlive":     true, // launchd restarts it
 			"RunAtLoad":     true,
 			"LogOutput":     true, // launchd: stderr to /var/log/gatehouse-agent.err
@@ -66,18 +76,6 @@ func New(o Options) (service.Service, error) {
 		return nil, fmt.Errorf("no service manager found on this system (%w); run gatehouse-agent run in the foreground instead", err)
 	}
 	return s, nil
-}
-
-// InstallingUser is the uid of who runs `sudo gatehouse service install`
-// (SUDO_UID), as a string for --local-user, or "" when not through sudo.
-func InstallingUser() string {
-	if os.Getuid() != 0 {
-		return ""
-	}
-	if n, err := strconv.Atoi(os.Getenv("SUDO_UID")); err == nil && n > 0 {
-		return strconv.Itoa(n)
-	}
-	return ""
 }
 
 // DefaultExecutable is gatehouse-agent next to the running binary.
@@ -158,9 +156,10 @@ func (p *program) Start(s service.Service) error {
 		p.err = err
 		p.mu.Unlock()
 		if err != nil && ctx.Err() == nil {
-			// A failure, not a stop: exit non-zero so the manager
-			// restarts the agent.
-			fmt.Fprintln(os.Stderr, "gatehouse-agent:", err)
+			// A failure, not a stop: say so in the OS's log (on
+			// Windows stderr goes nowhere) and exit non-zero so the
+			// manager restarts the agent.
+			slog.New(LogHandler(os.Stderr)).Error("gatehouse-agent stopped; the service manager restarts it", "err", err)
 			os.Exit(1)
 		}
 	}()

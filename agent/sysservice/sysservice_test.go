@@ -40,15 +40,18 @@ func TestInstallingUser(t *testing.T) {
 func TestArguments(t *testing.T) {
 	base := []string{"run", "--state-dir", StateDir, "--socket", localapi.ServiceSocket}
 	tests := []struct {
-		localUser string
-		want      []string
+		in   Options
+		want []string
 	}{
-		{"", base},
-		{"alice", append(slices.Clone(base), "--local-user", "alice")},
+		{Options{}, base},
+		{Options{LocalUser: "alice"}, append(slices.Clone(base), "--local-user", "alice")},
+		{Options{TUN: true}, append(slices.Clone(base), "--tun")},
+		{Options{LocalUser: "alice", TUN: true, TUNName: "gh1"}, append(slices.Clone(base), "--local-user", "alice", "--tun", "--tun-name", "gh1")},
+		{Options{TUNName: "gh1"}, base}, // a name without TUN mode is no TUN mode
 	}
 	for _, tt := range tests {
-		if got := Arguments(Options{LocalUser: tt.localUser}); !slices.Equal(got, tt.want) {
-			t.Errorf("Arguments(LocalUser %q) = %q, want %q", tt.localUser, got, tt.want)
+		if got := Arguments(tt.in); !slices.Equal(got, tt.want) {
+			t.Errorf("Arguments(%+v) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

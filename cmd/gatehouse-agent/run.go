@@ -4,11 +4,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/gatehouse-ztna/gatehouse/agent"
+	"github.com/gatehouse-ztna/gatehouse/agent/localapi"
 	"github.com/gatehouse-ztna/gatehouse/agent/sysservice"
 	"github.com/gatehouse-ztna/gatehouse/posture"
 )
@@ -25,9 +25,9 @@ func runCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.StateDir = stateDir(cmd)
 			if cfg.Socket == "" {
-				cfg.Socket = filepath.Join(cfg.StateDir, "agent.sock")
+				cfg.Socket = localapi.StateSocket(cfg.StateDir)
 			}
-			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+			cfg.Logger = slog.New(sysservice.LogHandler(os.Stderr))
 			cfg.Secrets = secrets(cfg.StateDir)
 			sys := posture.NewSystem(agent.Version)
 			cfg.Posture, cfg.PostureWatch = sys, sys.Watcher(cfg.Logger)

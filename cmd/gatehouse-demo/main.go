@@ -132,7 +132,7 @@ func run(ctx context.Context, dir, listen string, gwPort, portBase int, once boo
 	if err := enroll.Run(); err != nil {
 		return fmt.Errorf("enroll: %w", err)
 	}
-	sock := filepath.Join(agentDir, "agent.sock")
+	sock := localapi.StateSocket(agentDir)
 	args := []string{"run", "--state-dir", agentDir, "--posture-override", override, "--port-base", fmt.Sprint(portBase)}
 	if uid := os.Getuid(); uid >= 0 {
 		// The demo itself makes the requests, even when started through

@@ -40,7 +40,12 @@ func serviceCmd() *cobra.Command {
 	install := control("install", "Install the service (it starts at boot; start it now with gatehouse service start)", func(s service.Service) error {
 		return s.Install()
 	}, "installed; start it with: sudo gatehouse service start")
+	install.Flags().BoolVar(&o.TUN, "tun", false, "run the agent in TUN mode too (gatehouse-agent run --tun); the service gets CAP_NET_ADMIN")
+	install.Flags().StringVar(&o.TUNName, "tun-name", "", "name of the TUN interface (with --tun; default: the agent's, gh0)")
 	install.PreRunE = func(*cobra.Command, []string) error {
+		if o.TUNName != "" && (!o.TUN || !userName.MatchString(o.TUNName)) {
+			return fmt.Errorf("--tun-name %q: give it with --tun, letters, digits, dots, dashes and underscores only", o.TUNName)
+		}
 		if o.LocalUser == "" {
 			o.LocalUser = sysservice.InstallingUser()
 		}
