@@ -76,6 +76,15 @@ func (x *access) Tunnel(ctx context.Context, app string) (frontend.Tunnel, error
 	return t, nil
 }
 
+// Decision implements frontend.Access.
+func (x *access) Decision(app string) (api.Decision, bool) {
+	a := (*Agent)(x)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d, ok := a.decisions[app]
+	return d, ok
+}
+
 var _ frontend.Tunnel = (*appTunnel)(nil)
 
 // tunnelFor returns the app's live tunnel, asking the controller for a

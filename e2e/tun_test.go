@@ -119,7 +119,15 @@ func TestTUNMode(t *testing.T) {
 	} else {
 		t.Logf("new TUN connection refused in %s after the flip", took.Round(time.Millisecond))
 	}
+	// The denied app's route is withdrawn for an unreachable one, so its
+	// connections fail in the kernel without reaching the agent; access
+	// back, the app is routed to the TUN again and works.
+	awaitTUNTable(t, laptop, "unreachable "+vip, time.Second)
 	setPosture(GoodPosture)
+	awaitTUNTable(t, laptop, vip+" dev gh0", 5*time.Second)
+	if out, err := curlAs(laptop, tunUser, appURL); err != nil || out != "hello from grafana" {
+		t.Errorf("curl %s after posture came back = %q, %v, want %q", appURL, out, err, "hello from grafana")
+	}
 
 	// Stop: the interface, its routes and its rule are gone.
 	agent.cmd.Process.Signal(syscall.SIGTERM)
@@ -166,6 +174,22 @@ func awaitTUNRoute(t *testing.T, ns string) string {
 		t.Errorf("no uid rule for uid %s to the TUN table", tunUser)
 	}
 	return vip
+}
+
+// awaitTUNTable waits for a route starting with prefix in the TUN table.
+func awaitTUNTable(t *testing.T, ns, prefix string, within time.Duration) {
+	t.Helper()
+	start := time.Now()
+	Eventually(t, within, func() error {
+		out, _ := exec.Command("ip", "-n", ns, "-4", "route", "show", "table", "5308").CombinedOutput()
+		for l := range strings.Lines(string(out)) {
+			if strings.HasPrefix(l, prefix+" ") || strings.TrimSpace(l) == prefix {
+				return nil
+			}
+		}
+		return fmt.Errorf("TUN table = %q, want a route %q", out, prefix)
+	})
+	t.Logf("TUN table has %q after %s", prefix, time.Since(start).Round(time.Millisecond))
 }
 
 // tunRules are the uid rules that send traffic to the TUN table; the

@@ -165,7 +165,7 @@ func TestTUNByNameWithNginxAndPostgres(t *testing.T) {
 	// The refusal says why, in the agent's log and in `gatehouse apps`.
 	refusal := ""
 	for l := range strings.Lines(x.agent.stderr.String()) {
-		if strings.Contains(l, "TUN flow refused: no access to the app") && strings.Contains(l, "disk encryption is off") {
+		if strings.Contains(l, "TUN route blocked: no access to the app") && strings.Contains(l, "disk encryption is off") {
 			refusal = l
 		}
 	}

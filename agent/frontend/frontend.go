@@ -21,6 +21,9 @@ type Access interface {
 	// (under a fresh key pair) when there is none and waiting for the
 	// answer. A refusal is an error carrying the controller's reasons.
 	Tunnel(ctx context.Context, app string) (Tunnel, error)
+	// Decision is the controller's latest decision on app; false when
+	// none is known yet (the first flow asks, and the controller decides).
+	Decision(app string) (api.Decision, bool)
 }
 
 // Tunnel is one app's live tunnel.

@@ -29,6 +29,8 @@ type fakeAccess struct {
 	tracked []net.Conn // every connection a flow registered
 }
 
+func (f *fakeAccess) Decision(string) (api.Decision, bool) { return api.Decision{}, false }
+
 func (f *fakeAccess) Tunnel(context.Context, string) (frontend.Tunnel, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -94,6 +94,12 @@ type fakeAccess struct {
 	tunnels map[string]*fakeTunnel
 }
 
+func (a *fakeAccess) Decision(app string) (api.Decision, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return api.Decision{App: app, Allowed: !a.denied[app]}, true
+}
+
 func (a *fakeAccess) Tunnel(_ context.Context, app string) (frontend.Tunnel, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

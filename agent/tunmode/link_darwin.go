@@ -69,6 +69,10 @@ func (l *link) addRoute(a netip.Addr) error {
 	return err
 }
 
+// blockRoute keeps a denied app routed to the interface, where its flows
+// are refused at once (no unreachable route type is used here yet).
+func (l *link) blockRoute(a netip.Addr) error { return l.addRoute(a) }
+
 func (l *link) delRoute(a netip.Addr) error {
 	return run(routePath, "-n", "delete", "-inet", "-host", a.String(), "-interface", l.name)
 }

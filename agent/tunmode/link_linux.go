@@ -71,6 +71,12 @@ func (l *link) addRoute(a netip.Addr) error {
 	return ip("-4", "route", "replace", netip.PrefixFrom(a, a.BitLen()).String(), "dev", l.name, "src", SourceAddr.String(), "table", strconv.Itoa(Table))
 }
 
+// blockRoute makes a an unreachable destination for the local user: the
+// kernel fails its connections at once with "no route to host".
+func (l *link) blockRoute(a netip.Addr) error {
+	return ip("-4", "route", "replace", "unreachable", netip.PrefixFrom(a, a.BitLen()).String(), "table", strconv.Itoa(Table))
+}
+
 func (l *link) delRoute(a netip.Addr) error {
 	return ip("-4", "route", "del", netip.PrefixFrom(a, a.BitLen()).String(), "dev", l.name, "table", strconv.Itoa(Table))
 }

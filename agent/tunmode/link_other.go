@@ -14,6 +14,7 @@ type link struct{ name string }
 func openLink(string, int, int, *slog.Logger) (*link, tun.Device, error) {
 	return nil, nil, errLinuxOnly()
 }
-func (l *link) addRoute(netip.Addr) error { return errLinuxOnly() }
-func (l *link) delRoute(netip.Addr) error { return errLinuxOnly() }
-func (l *link) remove() error             { return nil }
+func (l *link) addRoute(netip.Addr) error   { return errLinuxOnly() }
+func (l *link) delRoute(netip.Addr) error   { return errLinuxOnly() }
+func (l *link) blockRoute(netip.Addr) error { return errLinuxOnly() }
+func (l *link) remove() error               { return nil }

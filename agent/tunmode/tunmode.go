@@ -62,8 +62,10 @@ type TUN struct {
 }
 
 type appInfo struct {
-	name  string
-	ports []uint16
+	name    string
+	ports   []uint16
+	blocked bool   // the controller denies it: an unreachable route
+	why     string // the denial's reasons, for the log
 }
 
 var _ frontend.Frontend = (*TUN)(nil)
@@ -90,8 +92,11 @@ func New(cfg Config, access frontend.Access) (*TUN, error) {
 	return t, nil
 }
 
-// SetApps routes the virtual IP of every listed app to the interface and
-// withdraws the routes of the others.
+// SetApps routes the virtual IP of every listed app to the interface,
+// withdraws the routes of the others, and gives each app the controller
+// denies an unreachable route instead: its connections fail at once ("no
+// route to host") without waking the agent, and it is routed again when a
+// decision allows it.
 func (t *TUN) SetApps(ctx context.Context, apps []api.AppInfo) {
 	want := map[netip.Addr]appInfo{}
 	for _, a := range apps {
@@ -100,17 +105,21 @@ func (t *TUN) SetApps(ctx context.Context, apps []api.AppInfo) {
 			t.log.Warn("app has no virtual IP; not reachable in TUN mode (controller too old?)", "app", a.Name)
 			continue
 		}
-		want[ip] = appInfo{name: a.Name, ports: slices.Clone(a.Ports)}
+		info := appInfo{name: a.Name, ports: slices.Clone(a.Ports)}
+		if d, ok := t.access.Decision(a.Name); ok && !d.Allowed {
+			info.blocked, info.why = true, api.ReasonsText(d.Reasons)
+		}
+		want[ip] = info
 	}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		return
 	}
-	var add, del []netip.Addr
-	for ip := range want {
-		if _, ok := t.apps[ip]; !ok {
-			add = append(add, ip)
+	var set, del []netip.Addr
+	for ip, a := range want {
+		if had, ok := t.apps[ip]; !ok || had.blocked != a.blocked || had.why != a.why {
+			set = append(set, ip)
 		}
 	}
 	for ip := range t.apps {
@@ -125,12 +134,21 @@ func (t *TUN) SetApps(ctx context.Context, apps []api.AppInfo) {
 			t.log.Warn("withdraw app route", "ip", ip, "err", err)
 		}
 	}
-	for _, ip := range add {
+	for _, ip := range set {
+		a := want[ip]
+		if a.blocked {
+			if err := t.link.blockRoute(ip); err != nil {
+				t.log.Warn("block app route", "ip", ip, "err", err)
+				continue
+			}
+			t.log.Info("TUN route blocked: no access to the app", "app", a.name, "ip", ip, "interface", t.link.name, "reason", a.why)
+			continue
+		}
 		if err := t.link.addRoute(ip); err != nil {
 			t.log.Warn("add app route", "ip", ip, "err", err)
 			continue
 		}
-		t.log.Info("app routed to TUN", "app", want[ip].name, "ip", ip, "interface", t.link.name)
+		t.log.Info("app routed to TUN", "app", a.name, "ip", ip, "interface", t.link.name)
 	}
 }
 
