@@ -77,6 +77,11 @@ type Agent struct {
 
 	requests accessRequests // just-in-time access requests waiting for their answer
 
+	watch changes // tells the local API's watch streams of changes (watch.go); its own lock
+	// watchKeepAlive is how often an idle watch stream gets a keep-alive
+	// line; 0 is localapi.DefaultWatchKeepAlive. Tests shorten it.
+	watchKeepAlive time.Duration
+
 	postureMu  sync.Mutex // one report at a time; guards the two below; taken before mu
 	lastSent   api.PostureReport
 	lastSentAt time.Time
@@ -182,7 +187,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.loadSession()
 	a.control = controlclient.New(controlclient.Config{Controller: st.Controller, DeviceID: st.DeviceID, DeviceKey: key,
-		HTTPClient: hc, AccessToken: a.accessToken, Logger: cfg.Logger}, (*controlHandler)(a))
+		HTTPClient: hc, AccessToken: a.accessToken, Logger: cfg.Logger, Changed: a.stateChanged}, (*controlHandler)(a))
 	return a, nil
 }
 
@@ -336,8 +341,12 @@ func (a *Agent) collectLocked(ctx context.Context) api.PostureReport {
 		rep.CollectedAt = time.Now()
 	}
 	a.mu.Lock()
+	changed := a.report == nil || !samePosture(*a.report, rep)
 	a.report = &rep
 	a.mu.Unlock()
+	if changed {
+		a.stateChanged()
+	}
 	return rep
 }
 

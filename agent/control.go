@@ -119,4 +119,5 @@ func (a *Agent) applyDecisions(ctx context.Context, m api.DecisionsMsg) {
 		a.teardown(t, []api.Reason{{Code: "app.removed", Message: "the app is no longer offered to this device"}})
 	}
 	a.front.SetApps(ctx, m.Apps)
+	a.stateChanged() // after the front-end placed the apps: their addresses are in
 }

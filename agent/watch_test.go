@@ -1,0 +1,293 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/agent/controltest"
+	"github.com/gatehouse-ztna/gatehouse/agent/localapi"
+	"github.com/gatehouse-ztna/gatehouse/api"
+)
+
+// counterState is a state whose controller field is n: what a watch
+// stream sends shows which state it was built from.
+func counterState(n *atomic.Int64) func() localapi.Update {
+	return func() localapi.Update {
+		return localapi.Update{Type: localapi.UpdateSnapshot, Status: &localapi.Status{Controller: fmt.Sprint(n.Load())}}
+	}
+}
+
+// TestWatchSlowWatcherDropsToLatest: a watcher stuck writing holds up
+// neither the notifier nor the state; when it writes again it sends the
+// latest state once, not the changes it missed one by one; a change that
+// looks the same sends nothing.
+func TestWatchSlowWatcherDropsToLatest(t *testing.T) {
+	var c changes
+	var n atomic.Int64
+	sent := make(chan string, 100)
+	release := make(chan struct{})
+	var sends atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- watchStream(ctx, c.next, counterState(&n), time.Hour, func(u localapi.Update) error {
+			if sends.Add(1) == 2 {
+				<-release // the watcher's reader stops reading
+			}
+			sent <- u.Status.Controller
+			return nil
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("watchStream() = %v, want context.Canceled", err)
+		}
+	}()
+	if got := <-sent; got != "0" {
+		t.Fatalf("first snapshot from state %s, want 0", got)
+	}
+	n.Store(1)
+	c.notify()
+	for sends.Load() < 2 { // the watcher is now stuck sending state 1
+		time.Sleep(time.Millisecond)
+	}
+	start := time.Now()
+	for i := 2; i <= 10000; i++ {
+		n.Store(int64(i))
+		c.notify()
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("10 000 notifies with a stuck watcher took %s, want them not to wait for it", took)
+	}
+	close(release)
+	for _, want := range []string{"1", "10000"} {
+		if got := <-sent; got != want {
+			t.Fatalf("snapshot from state %s, want %s (the latest, missed changes dropped)", got, want)
+		}
+	}
+	c.notify() // nothing the user sees changed: no line
+	n.Store(10001)
+	c.notify()
+	if got := <-sent; got != "10001" {
+		t.Errorf("after an unchanged notify, the next snapshot is from state %s, want 10001", got)
+	}
+	if got := sends.Load(); got != 4 {
+		t.Errorf("watchStream sent %d lines, want 4 (0, 1, 10000, 10001)", got)
+	}
+}
+
+// TestWatchKeepAliveWhileIdle: no change, no snapshot; a keep-alive line
+// after the interval.
+func TestWatchKeepAliveWhileIdle(t *testing.T) {
+	var c changes
+	var n atomic.Int64
+	got := make(chan localapi.Update, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go watchStream(ctx, c.next, counterState(&n), 50*time.Millisecond, func(u localapi.Update) error {
+		got <- u
+		return nil
+	})
+	first := <-got
+	if first.Type != localapi.UpdateSnapshot || first.KeepAliveMS != 50 {
+		t.Fatalf("first update = %+v, want a snapshot saying keepalive_ms 50", first)
+	}
+	select {
+	case u := <-got:
+		if u.Type != localapi.UpdateKeepAlive || u.Status != nil {
+			t.Errorf("idle update = %+v, want a bare keep-alive", u)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no keep-alive within 5 s of a 50 ms interval")
+	}
+}
+
+func TestAccessEvents(t *testing.T) {
+	posture := []api.Reason{{Code: api.CodePostureFirewall, Message: "the firewall is off", Remediation: "Turn on the firewall"}}
+	other := []api.Reason{{Code: api.CodePostureDiskEncryption, Message: "disk encryption is off"}}
+	app := func(name string, allowed bool, rs []api.Reason) localapi.App {
+		return localapi.App{Name: name, Allowed: allowed, Reasons: rs}
+	}
+	tests := []struct {
+		name       string
+		prev, next []localapi.App
+		want       []localapi.Event
+	}{
+		{"revoked", []localapi.App{app("grafana", true, nil)}, []localapi.App{app("grafana", false, posture)},
+			[]localapi.Event{{Kind: localapi.EventRevoked, App: "grafana", Reasons: posture}}},
+		{"restored", []localapi.App{app("grafana", false, posture)}, []localapi.App{app("grafana", true, nil)},
+			[]localapi.Event{{Kind: localapi.EventRestored, App: "grafana"}}},
+		{"still blocked, another reason", []localapi.App{app("grafana", false, posture)}, []localapi.App{app("grafana", false, other)}, nil},
+		{"still allowed", []localapi.App{app("grafana", true, nil)}, []localapi.App{app("grafana", true, nil)}, nil},
+		{"new app", nil, []localapi.App{app("grafana", true, nil), app("db", false, posture)}, nil},
+		{"app gone", []localapi.App{app("grafana", true, nil)}, nil, nil},
+		{"two apps", []localapi.App{app("grafana", true, nil), app("db", false, other)},
+			[]localapi.App{app("grafana", false, posture), app("db", true, nil)},
+			[]localapi.Event{{Kind: localapi.EventRevoked, App: "grafana", Reasons: posture}, {Kind: localapi.EventRestored, App: "db"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := accessEvents(tt.prev, tt.next)
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("accessEvents() = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// watchAgent is an agent on a fake controller serving its local API.
+func watchAgent(t *testing.T) (*Agent, *controltest.Controller, *localapi.Client) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ghw") // short: a unix socket path is at most ~100 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "agent.sock")
+	a, fake, _ := testAgentWith(t, func(c *Config) { c.Socket = sock })
+	return a, fake, localapi.NewClient(sock)
+}
+
+// watchUpdates runs Watch in the background and hands over its updates
+// (and its last error as an update-less item).
+type watchItem struct {
+	u   localapi.Update
+	err error
+}
+
+func startWatch(t *testing.T, c *localapi.Client) (<-chan watchItem, context.CancelFunc) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan watchItem, 64)
+	go func() {
+		defer close(ch)
+		for u, err := range c.Watch(ctx) {
+			ch <- watchItem{u, err}
+		}
+	}()
+	t.Cleanup(cancel)
+	return ch, cancel
+}
+
+func nextUpdate(t *testing.T, ch <-chan watchItem, what string) localapi.Update {
+	t.Helper()
+	select {
+	case it, ok := <-ch:
+		if !ok {
+			t.Fatalf("%s: the watch ended", what)
+		}
+		if it.err != nil {
+			t.Fatalf("%s: watch error %v", what, it.err)
+		}
+		return it.u
+	case <-time.After(controltest.Wait):
+		t.Fatalf("%s: no update within %s", what, controltest.Wait)
+	}
+	return localapi.Update{}
+}
+
+// untilUpdate skips updates until one satisfies ok, and returns every
+// event seen on the way (that one's included).
+func untilUpdate(t *testing.T, ch <-chan watchItem, what string, ok func(localapi.Update) bool) (localapi.Update, []localapi.Event) {
+	t.Helper()
+	var evs []localapi.Event
+	for {
+		u := nextUpdate(t, ch, what)
+		evs = append(evs, u.Events...)
+		if ok(u) {
+			return u, evs
+		}
+	}
+}
+
+func appIs(name string, allowed bool) func(localapi.Update) bool {
+	return func(u localapi.Update) bool {
+		for _, a := range u.Apps {
+			if a.Name == name {
+				return a.Allowed == allowed
+			}
+		}
+		return false
+	}
+}
+
+// TestWatchFollowsTheAgent: over the real local API, the first snapshot
+// says connected; a decisions set allowing grafana shows it allowed with
+// its address; a denial shows it blocked with the reason and one revoked
+// event; allowed again, one restored event. The ninth watcher of one
+// caller is refused, and one that closes makes room.
+func TestWatchFollowsTheAgent(t *testing.T) {
+	_, fake, client := watchAgent(t)
+	ch, _ := startWatch(t, client)
+	first := nextUpdate(t, ch, "first snapshot")
+	if first.Type != localapi.UpdateSnapshot || first.Status == nil || !first.Status.Connected || first.Posture == nil || first.Login == nil {
+		t.Fatalf("first update = %+v, want a whole snapshot, connected", first)
+	}
+	if len(first.Events) != 0 {
+		t.Errorf("first snapshot has events %v, want none", first.Events)
+	}
+	grafana := api.AppInfo{Name: "grafana", Ports: []uint16{80}}
+	allow := api.DecisionsMsg{Apps: []api.AppInfo{grafana}, Decisions: []api.Decision{{App: "grafana", Allowed: true}}}
+	fake.SendDecisions(t, allow, api.MaxMessageBytes)
+	u, evs := untilUpdate(t, ch, "grafana allowed", appIs("grafana", true))
+	if len(evs) != 0 {
+		t.Errorf("grafana newly listed and allowed: events %v, want none", evs)
+	}
+	if addrs := u.Apps[0].LocalAddrs; len(addrs) != 1 || !strings.HasPrefix(addrs[0], "127.0.0.1:") {
+		t.Errorf("grafana's addresses = %v, want one 127.0.0.1:PORT", addrs)
+	}
+
+	why := []api.Reason{{Code: api.CodePostureFirewall, Message: "the firewall is off", Remediation: "Turn on the firewall"}}
+	deny := api.DecisionsMsg{Apps: []api.AppInfo{grafana}, Decisions: []api.Decision{{App: "grafana", Reasons: why}},
+		Checks: []api.CheckResult{{Profile: "secure", Check: "firewall", Status: api.CheckFail, Reason: why[0]}}}
+	fake.SendDecisions(t, deny, api.MaxMessageBytes)
+	fake.SendDecisions(t, deny, api.MaxMessageBytes) // the same again: no change the user sees
+	u, evs = untilUpdate(t, ch, "grafana blocked", appIs("grafana", false))
+	want := localapi.Event{Kind: localapi.EventRevoked, App: "grafana", Reasons: why}
+	if len(evs) != 1 || fmt.Sprint(evs[0]) != fmt.Sprint(want) {
+		t.Errorf("events when grafana was blocked = %+v, want one %+v", evs, want)
+	}
+	if got := evs[0].Text(); got != "access to grafana revoked: the firewall is off (Turn on the firewall)" {
+		t.Errorf("revoked event text = %q", got)
+	}
+	if len(u.Posture.Checks) != 1 || u.Posture.Checks[0].Status != api.CheckFail {
+		t.Errorf("posture checks = %+v, want the failing firewall check", u.Posture.Checks)
+	}
+	fake.SendDecisions(t, allow, api.MaxMessageBytes)
+	_, evs = untilUpdate(t, ch, "grafana allowed again", appIs("grafana", true))
+	if len(evs) != 1 || evs[0].Kind != localapi.EventRestored || evs[0].App != "grafana" {
+		t.Errorf("events when grafana came back = %+v, want one restored", evs)
+	}
+
+	// The cap: this caller holds one watch; seven more fit, the ninth not.
+	cancels := []context.CancelFunc{}
+	for i := range maxWatchersPerCaller - 1 {
+		c, cancel := startWatch(t, client)
+		nextUpdate(t, c, fmt.Sprintf("watcher %d", i+2))
+		cancels = append(cancels, cancel)
+	}
+	over, _ := startWatch(t, client)
+	select {
+	case it := <-over:
+		if it.err == nil || !strings.Contains(it.err.Error(), "429") || !strings.Contains(it.err.Error(), "already have 8 watch streams") {
+			t.Errorf("the ninth watch = %+v, want refused: 429, already have 8 watch streams", it)
+		}
+	case <-time.After(controltest.Wait):
+		t.Fatal("the ninth watch got no answer")
+	}
+	cancels[0]()
+	eventually(t, "a closed watch makes room", func() bool {
+		c, cancel := startWatch(t, client)
+		defer cancel()
+		it := <-c
+		return it.err == nil
+	})
+}
