@@ -78,9 +78,6 @@ type Agent struct {
 	requests accessRequests // just-in-time access requests waiting for their answer
 
 	watch changes // tells the local API's watch streams of changes (watch.go); its own lock
-	// watchKeepAlive is how often an idle watch stream gets a keep-alive
-	// line; 0 is localapi.DefaultWatchKeepAlive. Tests shorten it.
-	watchKeepAlive time.Duration
 
 	postureMu  sync.Mutex // one report at a time; guards the two below; taken before mu
 	lastSent   api.PostureReport

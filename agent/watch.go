@@ -117,17 +117,22 @@ func watchKey(u localapi.Update) []byte {
 	return b
 }
 
-// accessEvents are the access changes from prev to next: an app listed in
+// allowedByApp is each listed app's access.
+func allowedByApp(apps []localapi.App) map[string]bool {
+	m := make(map[string]bool, len(apps))
+	for _, a := range apps {
+		m[a.Name] = a.Allowed
+	}
+	return m
+}
+
+// accessEvents are the access changes from settled to next: an app in
 // both that went from allowed to blocked (revoked, with its reasons) or
 // back (restored). An app that appears or leaves makes none.
-func accessEvents(prev, next []localapi.App) []localapi.Event {
-	was := make(map[string]bool, len(prev))
-	for _, a := range prev {
-		was[a.Name] = a.Allowed
-	}
+func accessEvents(settled map[string]bool, next []localapi.App) []localapi.Event {
 	var evs []localapi.Event
 	for _, a := range next {
-		allowed, listed := was[a.Name]
+		allowed, listed := settled[a.Name]
 		switch {
 		case !listed || allowed == a.Allowed:
 		case allowed:
@@ -139,21 +144,62 @@ func accessEvents(prev, next []localapi.App) []localapi.Event {
 	return evs
 }
 
+// unsettled reports whether an app's access differs from settled, or an
+// app came or went.
+func unsettled(settled map[string]bool, apps []localapi.App) bool {
+	if len(settled) != len(apps) {
+		return true
+	}
+	for _, a := range apps {
+		if allowed, listed := settled[a.Name]; !listed || allowed != a.Allowed {
+			return true
+		}
+	}
+	return false
+}
+
+// watchTiming is how a watch stream paces itself.
+type watchTiming struct {
+	// keepAlive: a keep-alive line after this long without a line.
+	keepAlive time.Duration
+	// settle: an app's access must hold this long after it first
+	// changed before an event says so (see docs/decisions.md "watch":
+	// at each connection the controller's first decisions predate the
+	// agent's posture, and a notification pair for that blink is noise).
+	settle time.Duration
+	// after is time.After; tests fire the settle by hand.
+	after func(time.Duration) <-chan time.Time
+}
+
+// Defaults of watchTiming.
+const (
+	defaultWatchSettle = 400 * time.Millisecond
+)
+
 // watchStream sends state's snapshots to send: the first at once, then
 // one each time next's channel closes and the state looks different, and
-// a keep-alive after keepAlive without a line. It returns when ctx ends
-// or a send fails. Nothing is queued: a change that comes while a line
-// is being sent is caught by the next state built.
+// a keep-alive after keepAlive without a line. Access events come on the
+// line built when the apps' access has held for settle since it first
+// changed (a bounce within it makes none). It returns when ctx ends or a
+// send fails. Nothing is queued: a change that comes while a line is
+// being sent is caught by the next state built.
 func watchStream(ctx context.Context, next func() <-chan struct{}, state func() localapi.Update,
-	keepAlive time.Duration, send func(localapi.Update) error) error {
+	timing watchTiming, send func(localapi.Update) error) error {
+	if timing.after == nil {
+		timing.after = time.After
+	}
 	changed := next()
-	last := state()
-	last.KeepAliveMS = keepAlive.Milliseconds()
-	if err := send(last); err != nil {
+	u := state()
+	u.KeepAliveMS = timing.keepAlive.Milliseconds()
+	if err := send(u); err != nil {
 		return err
 	}
-	lastKey := watchKey(last)
-	idle := time.NewTimer(keepAlive)
+	lastKey := watchKey(u)
+	// settled is the access events were last computed against, from
+	// the first state on.
+	settled := allowedByApp(u.Apps)
+	var settling <-chan time.Time
+	idle := time.NewTimer(timing.keepAlive)
 	defer idle.Stop()
 	for {
 		select {
@@ -163,22 +209,29 @@ func watchStream(ctx context.Context, next func() <-chan struct{}, state func() 
 			if err := send(localapi.Update{Type: localapi.UpdateKeepAlive}); err != nil {
 				return err
 			}
-			idle.Reset(keepAlive)
+			idle.Reset(timing.keepAlive)
 			continue
+		case <-settling:
+			settling = nil
+			u = state()
+			u.Events = accessEvents(settled, u.Apps)
+			settled = allowedByApp(u.Apps)
 		case <-changed:
+			changed = next() // before the state is built: no change is missed
+			u = state()
+			if settling == nil && unsettled(settled, u.Apps) {
+				settling = timing.after(timing.settle)
+			}
 		}
-		changed = next() // before the state is built: no change is missed
-		u := state()
 		key := watchKey(u)
-		if bytes.Equal(key, lastKey) {
+		if len(u.Events) == 0 && bytes.Equal(key, lastKey) {
 			continue
 		}
-		u.Events = accessEvents(last.Apps, u.Apps)
 		if err := send(u); err != nil {
 			return err
 		}
-		last, lastKey = u, key
-		idle.Reset(keepAlive)
+		lastKey = key
+		idle.Reset(timing.keepAlive)
 	}
 }
 
@@ -207,11 +260,8 @@ func (a *Agent) serveWatch(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	enc := json.NewEncoder(w)
-	keepAlive := a.watchKeepAlive
-	if keepAlive <= 0 {
-		keepAlive = localapi.DefaultWatchKeepAlive
-	}
-	watchStream(ctx, a.watch.next, a.watchState, keepAlive, func(u localapi.Update) error {
+	timing := watchTiming{keepAlive: localapi.DefaultWatchKeepAlive, settle: defaultWatchSettle}
+	watchStream(ctx, a.watch.next, a.watchState, timing, func(u localapi.Update) error {
 		if err := rc.SetWriteDeadline(time.Now().Add(watchWriteWait)); err != nil {
 			return err
 		}

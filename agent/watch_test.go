@@ -37,7 +37,7 @@ func TestWatchSlowWatcherDropsToLatest(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- watchStream(ctx, c.next, counterState(&n), time.Hour, func(u localapi.Update) error {
+		done <- watchStream(ctx, c.next, counterState(&n), watchTiming{keepAlive: time.Hour, settle: time.Hour}, func(u localapi.Update) error {
 			if sends.Add(1) == 2 {
 				<-release // the watcher's reader stops reading
 			}
@@ -92,7 +92,7 @@ func TestWatchKeepAliveWhileIdle(t *testing.T) {
 	got := make(chan localapi.Update, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go watchStream(ctx, c.next, counterState(&n), 50*time.Millisecond, func(u localapi.Update) error {
+	go watchStream(ctx, c.next, counterState(&n), watchTiming{keepAlive: 50 * time.Millisecond, settle: time.Hour}, func(u localapi.Update) error {
 		got <- u
 		return nil
 	})
@@ -107,6 +107,102 @@ func TestWatchKeepAliveWhileIdle(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no keep-alive within 5 s of a 50 ms interval")
+	}
+}
+
+// TestWatchSettlesAccessEvents: snapshots go out at once; an access
+// event comes when the settle time since the first change is over, once
+// per change that held (a revoke after a bounce is one event), and none
+// for a bounce that ended where it started.
+func TestWatchSettlesAccessEvents(t *testing.T) {
+	var c changes
+	var apps atomic.Value // []localapi.App
+	apps.Store([]localapi.App(nil))
+	// built says the stream read the apps: what it decides next depends
+	// on them alone, whatever the test stores after.
+	built := make(chan struct{}, 100)
+	state := func() localapi.Update {
+		u := localapi.Update{Type: localapi.UpdateSnapshot, Apps: apps.Load().([]localapi.App)}
+		built <- struct{}{}
+		return u
+	}
+	fw := []api.Reason{{Code: api.CodePostureFirewall, Message: "the firewall is off"}}
+	set := func(allowed bool) {
+		a := localapi.App{Name: "grafana", Allowed: allowed}
+		if !allowed {
+			a.Reasons = fw
+		}
+		apps.Store([]localapi.App{a})
+		c.notify()
+		<-built
+	}
+	// Settle timers the test fires; unbuffered, so a fire returns once
+	// the stream took it, and is handled before anything notified next.
+	afters := make(chan chan time.Time, 10)
+	timing := watchTiming{keepAlive: time.Hour, settle: time.Hour, after: func(time.Duration) <-chan time.Time {
+		ch := make(chan time.Time)
+		afters <- ch
+		return ch
+	}}
+	sent := make(chan localapi.Update, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go watchStream(ctx, c.next, state, timing, func(u localapi.Update) error {
+		sent <- u
+		return nil
+	})
+	line := func(what string, allowed bool, events int) localapi.Update {
+		t.Helper()
+		select {
+		case u := <-sent:
+			if len(u.Apps) != 1 || u.Apps[0].Allowed != allowed || len(u.Events) != events {
+				t.Fatalf("%s: line %+v, want grafana allowed=%v with %d events", what, u, allowed, events)
+			}
+			return u
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no line", what)
+		}
+		return localapi.Update{}
+	}
+	settle := func() {
+		t.Helper()
+		select {
+		case ch := <-afters:
+			ch <- time.Now()
+			<-built
+		case <-time.After(5 * time.Second):
+			t.Fatal("no settle timer was started")
+		}
+	}
+	<-built
+	<-sent // the first snapshot: no apps
+	set(true)
+	line("grafana listed", true, 0)
+	settle() // grafana appeared: settled, silently
+
+	set(false)
+	line("blocked", false, 0)
+	set(true)
+	line("bounced back", true, 0)
+	set(false)
+	line("blocked again", false, 0)
+	settle()
+	u := line("settled blocked", false, 1)
+	if e := u.Events[0]; e.Kind != localapi.EventRevoked || e.App != "grafana" || fmt.Sprint(e.Reasons) != fmt.Sprint(fw) {
+		t.Errorf("event = %+v, want grafana revoked with the firewall reason", e)
+	}
+
+	set(true)
+	line("allowed", true, 0)
+	set(false)
+	line("blocked", false, 0)
+	settle() // ended where it started: no event, and nothing new to show
+	set(true)
+	line("allowed after the silent settle", true, 0)
+	settle()
+	u = line("settled allowed", true, 1)
+	if e := u.Events[0]; e.Kind != localapi.EventRestored || e.App != "grafana" {
+		t.Errorf("event = %+v, want grafana restored", e)
 	}
 }
 
@@ -135,7 +231,7 @@ func TestAccessEvents(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := accessEvents(tt.prev, tt.next)
+			got := accessEvents(allowedByApp(tt.prev), tt.next)
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Errorf("accessEvents() = %+v, want %+v", got, tt.want)
 			}
@@ -221,39 +317,39 @@ func appIs(name string, allowed bool) func(localapi.Update) bool {
 
 // TestWatchFollowsTheAgent: over the real local API, the first snapshot
 // says connected; a decisions set allowing grafana shows it allowed with
-// its address; a denial shows it blocked with the reason and one revoked
-// event; allowed again, one restored event. The ninth watcher of one
+// its address; a denial (sent twice) brings one revoked event with the
+// reason and the failing check; allowed again, one restored event. The ninth watcher of one
 // caller is refused, and one that closes makes room.
 func TestWatchFollowsTheAgent(t *testing.T) {
 	_, fake, client := watchAgent(t)
-	ch, _ := startWatch(t, client)
-	first := nextUpdate(t, ch, "first snapshot")
+	ch1, _ := startWatch(t, client)
+	first := nextUpdate(t, ch1, "first snapshot")
 	if first.Type != localapi.UpdateSnapshot || first.Status == nil || !first.Status.Connected || first.Posture == nil || first.Login == nil {
 		t.Fatalf("first update = %+v, want a whole snapshot, connected", first)
-	}
-	if len(first.Events) != 0 {
-		t.Errorf("first snapshot has events %v, want none", first.Events)
 	}
 	grafana := api.AppInfo{Name: "grafana", Ports: []uint16{80}}
 	allow := api.DecisionsMsg{Apps: []api.AppInfo{grafana}, Decisions: []api.Decision{{App: "grafana", Allowed: true}}}
 	fake.SendDecisions(t, allow, api.MaxMessageBytes)
-	u, evs := untilUpdate(t, ch, "grafana allowed", appIs("grafana", true))
-	if len(evs) != 0 {
-		t.Errorf("grafana newly listed and allowed: events %v, want none", evs)
-	}
+	u, _ := untilUpdate(t, ch1, "grafana allowed", appIs("grafana", true))
 	if addrs := u.Apps[0].LocalAddrs; len(addrs) != 1 || !strings.HasPrefix(addrs[0], "127.0.0.1:") {
 		t.Errorf("grafana's addresses = %v, want one 127.0.0.1:PORT", addrs)
 	}
 
+	// A watch started now takes grafana allowed as where it stands.
+	ch, _ := startWatch(t, client)
+	if u := nextUpdate(t, ch, "second watch's first snapshot"); !appIs("grafana", true)(u) || len(u.Events) != 0 {
+		t.Fatalf("second watch's first snapshot = %+v, want grafana allowed, no events", u)
+	}
+	var evs []localapi.Event
 	why := []api.Reason{{Code: api.CodePostureFirewall, Message: "the firewall is off", Remediation: "Turn on the firewall"}}
 	deny := api.DecisionsMsg{Apps: []api.AppInfo{grafana}, Decisions: []api.Decision{{App: "grafana", Reasons: why}},
 		Checks: []api.CheckResult{{Profile: "secure", Check: "firewall", Status: api.CheckFail, Reason: why[0]}}}
 	fake.SendDecisions(t, deny, api.MaxMessageBytes)
 	fake.SendDecisions(t, deny, api.MaxMessageBytes) // the same again: no change the user sees
-	u, evs = untilUpdate(t, ch, "grafana blocked", appIs("grafana", false))
+	u, evs = untilUpdate(t, ch, "grafana revoked", func(u localapi.Update) bool { return len(u.Events) > 0 })
 	want := localapi.Event{Kind: localapi.EventRevoked, App: "grafana", Reasons: why}
 	if len(evs) != 1 || fmt.Sprint(evs[0]) != fmt.Sprint(want) {
-		t.Errorf("events when grafana was blocked = %+v, want one %+v", evs, want)
+		t.Fatalf("events since grafana was allowed = %+v, want one %+v", evs, want)
 	}
 	if got := evs[0].Text(); got != "access to grafana revoked: the firewall is off (Turn on the firewall)" {
 		t.Errorf("revoked event text = %q", got)
@@ -262,16 +358,16 @@ func TestWatchFollowsTheAgent(t *testing.T) {
 		t.Errorf("posture checks = %+v, want the failing firewall check", u.Posture.Checks)
 	}
 	fake.SendDecisions(t, allow, api.MaxMessageBytes)
-	_, evs = untilUpdate(t, ch, "grafana allowed again", appIs("grafana", true))
+	_, evs = untilUpdate(t, ch, "grafana restored", func(u localapi.Update) bool { return len(u.Events) > 0 })
 	if len(evs) != 1 || evs[0].Kind != localapi.EventRestored || evs[0].App != "grafana" {
 		t.Errorf("events when grafana came back = %+v, want one restored", evs)
 	}
 
-	// The cap: this caller holds one watch; seven more fit, the ninth not.
+	// The cap: this caller holds two watches; six more fit, the ninth not.
 	cancels := []context.CancelFunc{}
-	for i := range maxWatchersPerCaller - 1 {
+	for i := range maxWatchersPerCaller - 2 {
 		c, cancel := startWatch(t, client)
-		nextUpdate(t, c, fmt.Sprintf("watcher %d", i+2))
+		nextUpdate(t, c, fmt.Sprintf("watcher %d", i+3))
 		cancels = append(cancels, cancel)
 	}
 	over, _ := startWatch(t, client)
