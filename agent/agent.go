@@ -99,6 +99,10 @@ type Agent struct {
 	exports   map[string]*export // by app: grants handed out as WireGuard configs (export.go)
 	stopped   bool
 	runCtx    context.Context // Run's context, nil before Run: background work lives within it
+
+	// watchTiming paces the local API's watch streams (watch.go), under
+	// mu too; tests shorten it.
+	watchTiming watchTiming
 }
 
 // New loads the enrolled state and device key.
@@ -159,7 +163,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, st: st, localUser: lu, hc: hc,
 		postureNow: make(chan struct{}, 1), postureCheck: make(chan struct{}, 1), heartbeat: 30 * time.Second, decisions: map[string]api.Decision{},
-		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}, exports: map[string]*export{}}
+		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}, exports: map[string]*export{}, watchTiming: defaultWatchTiming}
 	a.front = proxy.New(proxy.Config{ListenHost: cfg.ListenHost, PortBase: cfg.PortBase, Ports: st.LocalPorts,
 		SavePorts: a.savePorts, LocalUser: proxy.LocalUser{UID: lu.uid, Name: lu.name}, Logger: cfg.Logger}, (*access)(a))
 	fronts := frontends{a.front}

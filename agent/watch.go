@@ -26,10 +26,6 @@ import (
 // open (a tray and a few terminals); more are refused with 429.
 const maxWatchersPerCaller = 8
 
-// watchWriteWait is how long one line may take to reach a watcher; a
-// reader that takes longer (not reading at all) loses its stream.
-const watchWriteWait = 10 * time.Second
-
 // changes tells watchers that the agent's state may have changed.
 type changes struct {
 	mu sync.Mutex // a leaf: guards the fields below; nothing is called under it
@@ -167,14 +163,18 @@ type watchTiming struct {
 	// at each connection the controller's first decisions predate the
 	// agent's posture, and a notification pair for that blink is noise).
 	settle time.Duration
+	// writeWait: how long one line may take to reach the watcher; a
+	// reader that takes longer (not reading at all) loses its stream.
+	writeWait time.Duration
 	// after is time.After; tests fire the settle by hand.
 	after func(time.Duration) <-chan time.Time
 }
 
-// Defaults of watchTiming.
-const (
-	defaultWatchSettle = 400 * time.Millisecond
-)
+// defaultWatchTiming is the agent's; tests shorten it (Agent.watchTiming).
+var defaultWatchTiming = watchTiming{keepAlive: localapi.DefaultWatchKeepAlive, settle: defaultWatchSettle, writeWait: 10 * time.Second}
+
+// defaultWatchSettle is how long access must hold before an event.
+const defaultWatchSettle = 400 * time.Millisecond
 
 // watchStream sends state's snapshots to send: the first at once, then
 // one each time next's channel closes and the state looks different, and
@@ -239,7 +239,7 @@ func watchStream(ctx context.Context, next func() <-chan struct{}, state func() 
 // updates until the caller goes or the agent stops.
 func (a *Agent) serveWatch(w http.ResponseWriter, r *http.Request) {
 	a.mu.Lock()
-	runCtx := a.runCtx
+	runCtx, timing := a.runCtx, a.watchTiming
 	a.mu.Unlock()
 	if runCtx == nil {
 		http.Error(w, "the agent is not running", http.StatusServiceUnavailable)
@@ -260,9 +260,8 @@ func (a *Agent) serveWatch(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.Header().Set("Cache-Control", "no-store")
 	enc := json.NewEncoder(w)
-	timing := watchTiming{keepAlive: localapi.DefaultWatchKeepAlive, settle: defaultWatchSettle}
 	watchStream(ctx, a.watch.next, a.watchState, timing, func(u localapi.Update) error {
-		if err := rc.SetWriteDeadline(time.Now().Add(watchWriteWait)); err != nil {
+		if err := rc.SetWriteDeadline(time.Now().Add(timing.writeWait)); err != nil {
 			return err
 		}
 		if err := enc.Encode(u); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -385,5 +386,52 @@ func TestWatchFollowsTheAgent(t *testing.T) {
 		defer cancel()
 		it := <-c
 		return it.err == nil
+	})
+}
+
+// TestWatchStuckReaderIsDropped: a caller opens a watch and never reads.
+// The agent takes two hundred decision sets (each line a few KiB, far
+// more than the socket holds) without waiting for it, a reading watcher
+// sees the last at once, and the stuck stream is closed at its write
+// deadline, its place under the cap given back.
+func TestWatchStuckReaderIsDropped(t *testing.T) {
+	a, fake, client := watchAgent(t)
+	a.mu.Lock()
+	a.watchTiming.writeWait = 200 * time.Millisecond
+	a.mu.Unlock()
+	stuck, err := net.Dial("unix", a.cfg.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	if uc, ok := stuck.(*net.UnixConn); ok {
+		uc.SetReadBuffer(4096)
+	}
+	fmt.Fprintf(stuck, "GET %s HTTP/1.1\r\nHost: agent\r\n\r\n", localapi.PathWatch)
+	eventually(t, "the stuck watcher is counted", func() bool {
+		a.watch.mu.Lock()
+		defer a.watch.mu.Unlock()
+		return a.watch.watchers[os.Getuid()] == 1
+	})
+	ch, _ := startWatch(t, client)
+	nextUpdate(t, ch, "first snapshot")
+
+	long := strings.Repeat("x", 4000)
+	start := time.Now()
+	const sets = 200
+	for i := range sets {
+		why := []api.Reason{{Code: api.CodePostureFirewall, Message: fmt.Sprintf("set %d %s", i, long)}}
+		fake.SendDecisions(t, api.DecisionsMsg{Apps: []api.AppInfo{{Name: "grafana", Ports: []uint16{80}}},
+			Decisions: []api.Decision{{App: "grafana", Reasons: why}}}, api.MaxMessageBytes)
+	}
+	last := fmt.Sprintf("set %d ", sets-1)
+	untilUpdate(t, ch, "the last decision set", func(u localapi.Update) bool {
+		return len(u.Apps) == 1 && len(u.Apps[0].Reasons) == 1 && strings.HasPrefix(u.Apps[0].Reasons[0].Message, last)
+	})
+	t.Logf("%d decision sets of ~4 KiB reached a reading watcher in %s beside a stuck one", sets, time.Since(start))
+	eventually(t, "the stuck stream is dropped", func() bool {
+		a.watch.mu.Lock()
+		defer a.watch.mu.Unlock()
+		return a.watch.watchers[os.Getuid()] == 1 // the reading one
 	})
 }
