@@ -97,11 +97,6 @@ func TestWatchStreamsPostureFlips(t *testing.T) {
 	if len(evs) != 0 {
 		t.Errorf("events as the agent came up = %+v, want none", evs)
 	}
-	select {
-	case w := <-ch:
-		t.Errorf("the idle agent sent %+v on the watch, want nothing while nothing changes", w)
-	case <-time.After(3 * time.Second):
-	}
 	cli := startProc(t, nil, filepath.Join(a.bin, "gatehouse"), "--socket", a.socket, "status", "--watch")
 	Eventually(t, 10*time.Second, func() error {
 		if out := cli.stdout.String(); !strings.Contains(out, " grafana: allowed at 127.0.0.1:") {
@@ -109,6 +104,17 @@ func TestWatchStreamsPostureFlips(t *testing.T) {
 		}
 		return nil
 	})
+	// Idle for 3 s: no line, and how often the watching CLI and the
+	// agent (which polls posture every second) were woken.
+	const idle = 3 * time.Second
+	cliBefore, agentBefore := wakeups(t, cli.cmd.Process.Pid), wakeups(t, a.proc.cmd.Process.Pid)
+	select {
+	case w := <-ch:
+		t.Errorf("the idle agent sent %+v on the watch, want nothing while nothing changes", w)
+	case <-time.After(idle):
+	}
+	t.Logf("idle %s with two watchers: gatehouse status --watch woken %d times, the agent %d (context switches, all threads)",
+		idle, wakeups(t, cli.cmd.Process.Pid)-cliBefore, wakeups(t, a.proc.cmd.Process.Pid)-agentBefore)
 
 	const rounds = 10
 	var down, up, revoked, restored []time.Duration
@@ -229,6 +235,29 @@ func awaitEvent(t *testing.T, ch <-chan watched, within time.Duration) (watched,
 			t.Fatalf("no event on the watch within %s", within)
 		}
 	}
+}
+
+// wakeups is how many times pid's threads were switched in so far
+// (voluntary and not), from /proc.
+func wakeups(t *testing.T, pid int) int {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	Must(t, err)
+	n := 0
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // a thread that ended
+		}
+		for l := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				var c int
+				fmt.Sscan(strings.TrimSpace(v), &c)
+				n += c
+			}
+		}
+	}
+	return n
 }
 
 // setOverride replaces the posture override file atomically and returns
