@@ -81,6 +81,8 @@ type Agent struct {
 
 	requests accessRequests // just-in-time access requests waiting for their answer
 
+	watch changes // tells the local API's watch streams of changes (watch.go); its own lock
+
 	postureMu  sync.Mutex // one report at a time; guards the two below; taken before mu
 	lastSent   api.PostureReport
 	lastSentAt time.Time
@@ -102,6 +104,10 @@ type Agent struct {
 	domain    string             // the organisation's Gatehouse DNS domain, as the controller said
 	stopped   bool
 	runCtx    context.Context // Run's context, nil before Run: background work lives within it
+
+	// watchTiming paces the local API's watch streams (watch.go), under
+	// mu too; tests shorten it.
+	watchTiming watchTiming
 }
 
 // New loads the enrolled state and device key.
@@ -162,7 +168,8 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, st: st, localUser: lu, hc: hc,
 		postureNow: make(chan struct{}, 1), postureCheck: make(chan struct{}, 1), heartbeat: 30 * time.Second, decisions: map[string]api.Decision{},
-		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}, exports: map[string]*export{}, domain: api.DefaultDNSDomain}
+		tunnels: map[string]*appTunnel{}, pending: map[string]*inflight{}, exports: map[string]*export{}, domain: api.DefaultDNSDomain,
+		watchTiming: defaultWatchTiming}
 	a.front = proxy.New(proxy.Config{ListenHost: cfg.ListenHost, PortBase: cfg.PortBase, Ports: st.LocalPorts,
 		SavePorts: a.savePorts, LocalUser: proxy.LocalUser{UID: lu.uid, Name: lu.name}, Logger: cfg.Logger}, (*access)(a))
 	fronts := frontends{a.front}
@@ -198,7 +205,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.loadSession()
 	a.control = controlclient.New(controlclient.Config{Controller: st.Controller, DeviceID: st.DeviceID, DeviceKey: key,
-		HTTPClient: hc, AccessToken: a.accessToken, Logger: cfg.Logger}, (*controlHandler)(a))
+		HTTPClient: hc, AccessToken: a.accessToken, Logger: cfg.Logger, Changed: a.stateChanged}, (*controlHandler)(a))
 	return a, nil
 }
 
@@ -352,8 +359,12 @@ func (a *Agent) collectLocked(ctx context.Context) api.PostureReport {
 		rep.CollectedAt = time.Now()
 	}
 	a.mu.Lock()
+	changed := a.report == nil || !samePosture(*a.report, rep)
 	a.report = &rep
 	a.mu.Unlock()
+	if changed {
+		a.stateChanged()
+	}
 	return rep
 }
 

@@ -139,4 +139,5 @@ func (a *Agent) applyDecisions(ctx context.Context, m api.DecisionsMsg) {
 		a.dns.SetDomain(ctx, domain)
 	}
 	a.front.SetApps(ctx, m.Apps)
+	a.stateChanged() // after the front-end placed the apps: their addresses are in
 }

@@ -99,6 +99,7 @@ func (a *Agent) exportGranted(ctx context.Context, f *inflight, g api.Grant) {
 		a.release(ctx, g.App, g.PublicKey)
 		return
 	}
+	a.stateChanged()
 	a.log.Info("grant exported as a WireGuard config", "app", g.App, "overlay", g.OverlayAddr, "lease", time.Duration(g.Lease))
 	f.grant = g
 	close(f.done)
@@ -130,6 +131,7 @@ func (a *Agent) dropExport(app, pub string, reasons []api.Reason) bool {
 		a.decisions[app] = api.Decision{App: app, Reasons: reasons, EvaluatedAt: a.clock.Now()}
 	}
 	a.mu.Unlock()
+	a.stateChanged()
 	e.timer.Stop()
 	return true
 }

@@ -25,6 +25,7 @@ func (a *Agent) serveLocalAPI(path string) (*http.Server, error) {
 	mux.HandleFunc("GET "+localapi.PathLogin, func(w http.ResponseWriter, _ *http.Request) { reply(w, a.LoginState()) })
 	mux.HandleFunc("POST "+localapi.PathLogout, a.serveLogout)
 	mux.HandleFunc("POST "+localapi.PathRequest, a.serveRequest)
+	mux.HandleFunc("GET "+localapi.PathWatch, a.serveWatch)
 	mux.HandleFunc("POST "+localapi.PathWireGuardConfig, a.serveExport)
 	mux.HandleFunc("DELETE "+localapi.PathWireGuardConfig, a.serveReleaseExport)
 	srv := &http.Server{Handler: a.allowCaller(mux), ConnContext: callerContext}

@@ -56,6 +56,7 @@ func (a *Agent) Login(ctx context.Context) (localapi.Login, error) {
 	seq := s.login.seq
 	s.login.view, s.login.cancel = view, cancel
 	s.mu.Unlock()
+	a.stateChanged()
 	go func() {
 		defer a.bg.Done()
 		defer cancel()
@@ -94,6 +95,7 @@ func (a *Agent) finishLogin(ctx context.Context, seq int, da api.DeviceAuthoriza
 		s.login.cancel = nil
 	}
 	s.mu.Unlock()
+	a.stateChanged()
 	if err != nil {
 		a.log.Warn("sign-in failed", "err", err)
 		return
@@ -117,6 +119,7 @@ func (a *Agent) adoptTokens(tr api.TokenResponse) error {
 		s.timer = nil
 	}
 	s.tokens, s.ended, s.problem, s.refreshing, s.recovering = &t, nil, "", false, false
+	a.stateChanged()
 	return nil
 }
 

@@ -75,6 +75,7 @@ func (a *Agent) accessToken() string {
 // once (an access token that ran out while the agent was away), then
 // given up.
 func (a *Agent) sessionConnected(ctx context.Context, first controlclient.Sender, welcome api.WelcomeMsg) error {
+	defer a.stateChanged() // the welcome may name the user and methods
 	s := &a.sess
 	s.mu.Lock()
 	s.link, s.refreshing = welcome.Session, false
@@ -177,6 +178,7 @@ func (a *Agent) rotated(m api.TokensMsg) {
 		a.scheduleRefreshLocked()
 	}
 	s.mu.Unlock()
+	a.stateChanged() // a problem saving may have come or gone
 	a.log.Info("session refreshed", "session", t)
 	if redial {
 		a.control.Reconnect()
@@ -207,6 +209,7 @@ func (a *Agent) endSession(ctx context.Context, m api.SignedOutMsg) {
 		a.log.Error("could not forget the session's tokens", "err", err)
 	}
 	s.mu.Unlock()
+	a.stateChanged()
 	if had {
 		a.log.Info("signed out", "code", reason.Code, "why", reason.Message)
 	}

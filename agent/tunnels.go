@@ -197,6 +197,7 @@ func (a *Agent) granted(ctx context.Context, g api.Grant) {
 		old.close()
 	}
 	a.log.Info("tunnel up", "app", g.App, "overlay", g.OverlayAddr, "lease", time.Duration(g.Lease))
+	a.stateChanged()
 	f.t = t
 	close(f.done)
 }
@@ -254,6 +255,7 @@ func (a *Agent) denied(d api.Denial) {
 	}
 	a.decisions[d.App] = api.Decision{App: d.App, Reasons: d.Reasons, EvaluatedAt: a.clock.Now()}
 	a.mu.Unlock()
+	a.stateChanged()
 	a.log.Info("access denied", "app", d.App, "reasons", api.ReasonsText(d.Reasons))
 	if f != nil {
 		f.fail(&DeniedError{App: d.App, Reasons: d.Reasons})
@@ -327,6 +329,7 @@ func (a *Agent) teardown(t *appTunnel, reasons []api.Reason) {
 	delete(a.tunnels, t.app)
 	a.decisions[t.app] = api.Decision{App: t.app, Reasons: reasons, EvaluatedAt: a.clock.Now()}
 	a.mu.Unlock()
+	a.stateChanged()
 	t.close()
 	a.log.Info("tunnel down", "app", t.app, "reasons", api.ReasonsText(reasons))
 }
@@ -341,6 +344,7 @@ func (a *Agent) detach(t *appTunnel) {
 	}
 	delete(a.tunnels, t.app)
 	a.mu.Unlock()
+	a.stateChanged()
 	t.close()
 }
 

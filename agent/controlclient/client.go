@@ -92,6 +92,10 @@ type Config struct {
 	// Backoff between attempts; zero fields take DefaultBackoff's.
 	Backoff Backoff
 	Logger  *slog.Logger
+	// Changed, when set, runs (with no lock of the client held) each
+	// time Connected or LastError may have changed: a connection came
+	// up or ended, or an attempt failed. It must not block.
+	Changed func()
 }
 
 // Client keeps one control connection up and is the agent's Sender.
@@ -143,6 +147,7 @@ func (c *Client) Run(ctx context.Context) {
 		redial := c.redial
 		c.redial = false
 		c.mu.Unlock()
+		c.changed()
 		wait := b.Wait(time.Since(start))
 		if redial {
 			wait = 0
@@ -153,6 +158,13 @@ func (c *Client) Run(ctx context.Context) {
 			return
 		case <-time.After(wait):
 		}
+	}
+}
+
+// changed runs Config.Changed, if set.
+func (c *Client) changed() {
+	if c.cfg.Changed != nil {
+		c.cfg.Changed()
 	}
 }
 
@@ -230,11 +242,13 @@ func (c *Client) connectAndServe(ctx context.Context) error {
 		conn.Close(websocket.StatusNormalClosure, "presenting a new access token")
 	}
 	c.mu.Unlock()
+	c.changed()
 	c.log.Info("connected to controller", "controller", c.cfg.Controller, "user", welcome.User)
 	err = c.serve(ctx, conn)
 	c.mu.Lock()
 	c.conn = nil
 	c.mu.Unlock()
+	c.changed()
 	c.h.Disconnected(err)
 	return err
 }

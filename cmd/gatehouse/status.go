@@ -36,11 +36,14 @@ func sessionLine(s localapi.Session) string {
 }
 
 func statusCmd() *cobra.Command {
-	return &cobra.Command{
+	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show the agent's connection, identity and live tunnels",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if watch, _ := cmd.Flags().GetBool("watch"); watch {
+				return watchStatus(cmd)
+			}
 			s, err := agentClient(cmd).Status(cmd.Context())
 			if err != nil {
 				return err
@@ -88,4 +91,6 @@ func statusCmd() *cobra.Command {
 			return nil
 		},
 	}
+	c.Flags().Bool("watch", false, "follow the agent: print the state, then a line for each change (access revoked or restored, posture checks, sign-in, connection) until the agent stops")
+	return c
 }
