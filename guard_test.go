@@ -278,6 +278,11 @@ var allowedImports = map[string]map[string]string{
 		"/api/adminclient":      "gatehouse admin",
 		"/agent/sysservice":     "gatehouse service install|uninstall|start|stop|status",
 	},
+	"/gui": {
+		"/agent/localapi":   "the agent's state and actions, its only way to the agent",
+		"/api":              "reason codes and check statuses it maps into its view model",
+		"/internal/testenv": "tests: a private session bus, required in CI",
+	},
 	"/cmd/gatehouse-agent": {
 		"/agent":                "the agent",
 		"/internal/enrollflags": "the enroll flags it shares with gatehouse-gateway",
