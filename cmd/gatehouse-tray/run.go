@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"log"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/app"
+
+	"github.com/gatehouse-ztna/gatehouse/gui"
+)
+
+// appID names the app to the desktop (notifications, preferences).
+const appID = "io.gatehouse.tray"
+
+// run is the tray: it builds the fyne app, puts it in the system tray (or a
+// window where the desktop has none), shows every State from source as it
+// arrives, and returns when the user quits, ctx ends or source closes. It
+// never polls: source is the agent's watch stream.
+func run(ctx context.Context, source <-chan gui.State, actions gui.Actions) error {
+	a := app.NewWithID(appID)
+	a.SetIcon(gui.Icon(gui.LookAgentDown))
+	opts := gui.Options{Actions: actions}
+	var t *gui.Tray
+	if desk, err := gui.Detect(a); err == nil {
+		t = gui.NewTray(ctx, a, desk, opts)
+	} else {
+		log.Printf("gatehouse-tray: no system tray (%v): showing a window instead", err)
+		t = gui.NewWindowed(ctx, a, err.Error(), opts)
+	}
+
+	stopped := make(chan struct{}) // closed once the app stops
+	a.Lifecycle().SetOnStopped(func() { close(stopped) })
+	done := make(chan struct{})
+	go func() { // owned by run: ends when the app stops
+		defer close(done)
+		for {
+			select {
+			case <-stopped:
+				return
+			case <-ctx.Done():
+				fyne.Do(a.Quit)
+				<-stopped
+				return
+			case s, ok := <-source:
+				if !ok {
+					fyne.Do(a.Quit)
+					<-stopped
+					return
+				}
+				t.Update(s)
+			}
+		}
+	}()
+	a.Run()
+	<-done
+	return nil
+}
