@@ -70,23 +70,34 @@ type postureWindow struct {
 
 func (t *Tray) showPosture() {
 	if t.posture == nil {
-		p := &postureWindow{t: t, win: t.app.NewWindow("Gatehouse: posture"), body: container.NewVBox()}
-		p.win.SetContent(container.NewVScroll(p.body))
-		p.win.Resize(fyne.NewSize(520, 420))
-		p.win.SetOnClosed(func() { t.posture = nil })
+		p := &postureWindow{t: t}
+		p.win, p.body = t.scrollWindow("Gatehouse: posture", fyne.NewSize(520, 420), func() { t.posture = nil })
 		t.posture = p
 		p.draw()
 	}
-	t.posture.win.Show()
-	t.posture.win.RequestFocus()
+	raise(t.posture.win)
+}
+
+// scrollWindow makes a window around a scrolling body; onClosed runs when
+// the user closes it.
+func (t *Tray) scrollWindow(title string, size fyne.Size, onClosed func()) (fyne.Window, *fyne.Container) {
+	w, body := t.app.NewWindow(title), container.NewVBox()
+	w.SetContent(container.NewVScroll(body))
+	w.Resize(size)
+	w.SetOnClosed(onClosed)
+	return w, body
+}
+
+// raise shows w in front.
+func raise(w fyne.Window) {
+	w.Show()
+	w.RequestFocus()
 }
 
 func (p *postureWindow) draw() {
 	s := p.t.state
 	objs := []fyne.CanvasObject{boldLabel(s.StatusLine())}
-	switch {
-	case !s.AgentUp:
-	case len(s.Posture) == 0:
+	if s.AgentUp && len(s.Posture) == 0 {
 		objs = append(objs, wrapLabel("No posture checks apply to you."))
 	}
 	for _, c := range s.Posture {
@@ -124,15 +135,12 @@ type requestForm struct {
 
 func (t *Tray) showApps() {
 	if t.apps == nil {
-		a := &appsWindow{t: t, win: t.app.NewWindow("Gatehouse: apps and access"), body: container.NewVBox(), forms: map[string]*requestForm{}}
-		a.win.SetContent(container.NewVScroll(a.body))
-		a.win.Resize(fyne.NewSize(560, 480))
-		a.win.SetOnClosed(func() { t.apps = nil })
+		a := &appsWindow{t: t, forms: map[string]*requestForm{}}
+		a.win, a.body = t.scrollWindow("Gatehouse: apps and access", fyne.NewSize(560, 480), func() { t.apps = nil })
 		t.apps = a
 		a.draw()
 	}
-	t.apps.win.Show()
-	t.apps.win.RequestFocus()
+	raise(t.apps.win)
 }
 
 func (w *appsWindow) draw() {
@@ -264,8 +272,7 @@ func (t *Tray) showSignIn() {
 		t.signIn = w
 	}
 	t.signIn.draw()
-	t.signIn.win.Show()
-	t.signIn.win.RequestFocus()
+	raise(t.signIn.win)
 }
 
 func (w *signInWindow) draw() {
