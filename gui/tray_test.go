@@ -319,7 +319,13 @@ func TestWindowedWithoutTrayHost(t *testing.T) {
 	if !button(t, w, "Sign in…").Disabled() {
 		t.Error("Sign in is enabled with no agent to sign in through")
 	}
+	if got, want := w.Title(), "Gatehouse: Gatehouse agent is not running: start it (gatehouse service start)"; got != want {
+		t.Errorf("title = %q, want %q", got, want)
+	}
 	tr.Update(aliceState())
+	if got, want := w.Title(), "Gatehouse: alice: 1 of 3 apps blocked by posture (see Posture…)"; got != want {
+		t.Errorf("title = %q, want %q", got, want)
+	}
 	wantTexts(t, w, "alice: 1 of 3 apps blocked by posture (see Posture…)", "✓ grafana  127.0.0.1:8001", "Copy 127.0.0.1:8002", "Sign out")
 	test.Tap(button(t, w, "Copy 127.0.0.1:8001"))
 	if want := []string{"127.0.0.1:8001"}; !reflect.DeepEqual(acts.copied, want) {

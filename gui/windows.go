@@ -37,13 +37,17 @@ func newMainWindow(t *Tray, why string) *mainWindow {
 
 func (m *mainWindow) draw() {
 	t, s := m.t, m.t.state
+	// The title carries the status too: it is what a taskbar shows.
+	m.win.SetTitle("Gatehouse: " + s.StatusLine())
 	objs := []fyne.CanvasObject{boldLabel(s.StatusLine())}
 	for _, a := range s.Apps {
-		row := []fyne.CanvasObject{wrapLabel(appLine(a))}
+		// The line takes the width the copy buttons leave: a wrapping
+		// label in an HBox would get one character's.
+		copies := container.NewHBox()
 		for _, addr := range a.Addresses {
-			row = append(row, widget.NewButton("Copy "+addr, func() { t.actions.Copy(addr) }))
+			copies.Add(widget.NewButton("Copy "+addr, func() { t.actions.Copy(addr) }))
 		}
-		objs = append(objs, container.NewHBox(row...))
+		objs = append(objs, container.NewBorder(nil, nil, nil, copies, wrapLabel(appLine(a))))
 	}
 	signInOut := widget.NewButton("Sign in…", t.startSignIn)
 	if s.SignIn.Step == SignedIn {

@@ -29,23 +29,22 @@ func run(ctx context.Context, source <-chan gui.State, actions gui.Actions) erro
 		t = gui.NewWindowed(ctx, a, err.Error(), opts)
 	}
 
-	stopped := make(chan struct{}) // closed once the app stops
-	a.Lifecycle().SetOnStopped(func() { close(stopped) })
-	done := make(chan struct{})
-	go func() { // owned by run: ends when the app stops
-		defer close(done)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Owned by run: it ends with ctx (cancelled when the app stops) or
+	// with the stream. fyne catches SIGINT and SIGTERM itself and quits;
+	// run then returns without waiting for this goroutine, which may be
+	// handing fyne a last Update or Quit that a stopped app never takes
+	// (waiting for it hangs the exit), and the process ends.
+	go func() {
 		for {
 			select {
-			case <-stopped:
-				return
 			case <-ctx.Done():
 				fyne.Do(a.Quit)
-				<-stopped
 				return
 			case s, ok := <-source:
 				if !ok {
 					fyne.Do(a.Quit)
-					<-stopped
 					return
 				}
 				t.Update(s)
@@ -53,6 +52,5 @@ func run(ctx context.Context, source <-chan gui.State, actions gui.Actions) erro
 		}
 	}()
 	a.Run()
-	<-done
 	return nil
 }

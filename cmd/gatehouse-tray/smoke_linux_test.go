@@ -69,17 +69,20 @@ func TestTraySmokeUnderXvfb(t *testing.T) {
 		}
 	})
 
+	// The window's title carries the status line: the agent's State
+	// reached the window when it names alice's blocked app.
 	start := time.Now()
-	waitFor(t, 60*time.Second, exited, "the tray's window", func() bool {
+	waitFor(t, 60*time.Second, exited, "the tray's window showing the agent's state", func() bool {
 		out, _ := exec.Command("xwininfo", "-display", display, "-root", "-tree").Output()
-		return bytes.Contains(out, []byte(`"Gatehouse"`))
+		return bytes.Contains(out, []byte(`"Gatehouse: alice: 1 of 2 apps blocked by posture (see Posture…)"`))
 	})
-	t.Logf("window up %v after start", time.Since(start).Round(time.Millisecond))
+	t.Logf("window up with the agent's state %v after start", time.Since(start).Round(time.Millisecond))
 	if !strings.Contains(logs.String(), "no system tray") {
 		t.Errorf("the tray did not say why it opened a window; its output:\n%s", logs.String())
 	}
 
 	// Let it draw, then keep the screen.
+	time.Sleep(500 * time.Millisecond) // the title is set before the frame is drawn: a deadline, not a proof
 	var shot image.Image
 	waitFor(t, 20*time.Second, exited, "a drawn window on the screen", func() bool {
 		img, err := readXWD(filepath.Join(fb, "Xvfb_screen0"))
