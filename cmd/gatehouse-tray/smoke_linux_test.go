@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func TestTraySmokeUnderXvfb(t *testing.T) {
 
 	tray := exec.Command(bin, "--socket", socket)
 	tray.Env = env
-	var logs bytes.Buffer
+	var logs lockedBuffer // the tray writes it while the test reads
 	tray.Stdout, tray.Stderr = &logs, &logs
 	if err := tray.Start(); err != nil {
 		t.Fatal(err)
@@ -101,6 +102,15 @@ func TestTraySmokeUnderXvfb(t *testing.T) {
 		}
 	}
 
+	// Idle: nothing changes for 5 s. fyne's GLFW loop wakes 60 times a
+	// second on its own (its event ticker), so wake-ups are measured and
+	// reported, not required to be zero.
+	pid := tray.Process.Pid
+	cpu0, wake0 := cpuTicks(t, pid), wakeups(t, pid)
+	time.Sleep(5 * time.Second)
+	cpu1, wake1 := cpuTicks(t, pid), wakeups(t, pid)
+	t.Logf("idle 5 s: RSS %s, CPU %d ms, %d context switches/s", rss(t, pid), (cpu1-cpu0)*10, (wake1-wake0)/5)
+
 	second := exec.Command(bin, "--socket", socket)
 	second.Env = env
 	out, err := second.CombinedOutput()
@@ -124,6 +134,73 @@ func TestTraySmokeUnderXvfb(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Error("the tray did not exit within 10 s of SIGTERM")
 	}
+}
+
+// cpuTicks is the process's user+system time in clock ticks (100/s).
+func cpuTicks(t *testing.T, pid int) int {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	var utime, stime int
+	fmt.Sscan(fields[11], &utime)
+	fmt.Sscan(fields[12], &stime)
+	return utime + stime
+}
+
+// wakeups sums the context switches of every thread of the process.
+func wakeups(t *testing.T, pid int) int {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("no threads of %d: %v", pid, err)
+	}
+	n := 0
+	for _, task := range tasks {
+		status, err := os.ReadFile(task)
+		if err != nil {
+			continue // a thread that ended
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				var c int
+				fmt.Sscan(v, &c)
+				n += c
+			}
+		}
+	}
+	return n
+}
+
+func rss(t *testing.T, pid int) string {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
+type lockedBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // waitFor polls ok (an outside observer: the X server, the screen) until
