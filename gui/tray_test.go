@@ -339,3 +339,19 @@ func TestWindowedWithoutTrayHost(t *testing.T) {
 		t.Error("the windowed tray set a system tray icon or menu")
 	}
 }
+
+// BenchmarkUpdate is the tray's share of a posture flip reaching the
+// screen: a new State redrawn into the menu and the open posture and apps
+// windows (fyne's test driver lays them out; painting is the driver's).
+func BenchmarkUpdate(b *testing.B) {
+	a, acts := &trayApp{App: test.NewTempApp(b)}, &fakeActions{}
+	tr := NewTray(context.Background(), a, a, Options{Actions: acts, Now: func() time.Time { return now }})
+	tr.Update(aliceState())
+	tr.showPosture()
+	tr.showApps()
+	states := []State{aliceState(), allPassing()}
+	b.ResetTimer()
+	for i := range b.N {
+		tr.Update(states[i%2])
+	}
+}

@@ -30,8 +30,9 @@ import (
 // display with a session bus of its own (no tray host there, so it must
 // open its window and say why), against an agent answering on a real unix
 // socket; waits for the window, takes a screenshot (bin/tray-smoke.png,
-// not committed), checks a second tray refuses to start, and that SIGTERM
-// ends it cleanly.
+// not committed), measures it idle, checks a second tray refuses to start,
+// that --install-autostart names this binary, and that SIGTERM ends it
+// cleanly.
 func TestTraySmokeUnderXvfb(t *testing.T) {
 	for _, tool := range []string{"Xvfb", "xwininfo", "dbus-daemon"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -116,6 +117,18 @@ func TestTraySmokeUnderXvfb(t *testing.T) {
 	out, err := second.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "already running") {
 		t.Errorf("a second tray for the same user: %v, %s; want it refused as already running", err, out)
+	}
+
+	// --install-autostart writes the entry for this very binary and
+	// socket, by absolute paths, and exits without touching the display.
+	install := exec.Command(bin, "--install-autostart", "--socket", socket)
+	install.Env = env
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Errorf("--install-autostart: %v\n%s", err, out)
+	}
+	entry, err := os.ReadFile(filepath.Join(home, ".config", "autostart", "gatehouse-tray.desktop"))
+	if want := fmt.Sprintf("Exec=%q \"--socket\" %q\n", bin, socket); err != nil || !strings.Contains(string(entry), want) {
+		t.Errorf("the autostart entry (%v) lacks %q:\n%s", err, want, entry)
 	}
 
 	select {
