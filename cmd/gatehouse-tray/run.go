@@ -19,7 +19,7 @@ const appID = "io.gatehouse.tray"
 // never polls: source is the agent's watch stream.
 func run(ctx context.Context, source <-chan gui.State, actions gui.Actions) error {
 	a := app.NewWithID(appID)
-	a.SetIcon(gui.Icon(gui.LookAgentDown))
+	a.SetIcon(gui.Icon(gui.LookSignedOut)) // the neutral look: notifications and windows carry it whatever the state
 	opts := gui.Options{Actions: actions}
 	var t *gui.Tray
 	if desk, err := gui.Detect(a); err == nil {
