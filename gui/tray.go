@@ -38,10 +38,12 @@ type Tray struct {
 	state   State
 	look    Look
 	menuSig string
-	main    *mainWindow // the stand-in for the tray; nil with a tray
-	posture *postureWindow
-	apps    *appsWindow
-	signIn  *signInWindow
+	// trayMenu is the one menu the system tray is given.
+	trayMenu *fyne.Menu
+	main     *mainWindow // the stand-in for the tray; nil with a tray
+	posture  *postureWindow
+	apps     *appsWindow
+	signIn   *signInWindow
 	// started is the sign-in the last SignIn action started, shown until
 	// the State has it.
 	started SignIn
@@ -112,10 +114,20 @@ func (t *Tray) drawTray() {
 		t.desk.SetSystemTrayIcon(Icon(look))
 	}
 	m := t.menu()
-	if sig := menuSignature(m); sig != t.menuSig {
-		t.menuSig = sig
-		t.desk.SetSystemTrayMenu(m)
+	sig := menuSignature(m)
+	if sig == t.menuSig {
+		return
 	}
+	t.menuSig = sig
+	// One Menu, its items replaced: fyne's Linux tray re-applies the menu
+	// it was first given once the tray host answers (asynchronously), so a
+	// fresh Menu per State would be overwritten by the first, stale one.
+	if t.trayMenu == nil {
+		t.trayMenu = m
+	} else {
+		t.trayMenu.Items = m.Items
+	}
+	t.desk.SetSystemTrayMenu(t.trayMenu)
 }
 
 // menu is the tray menu for the current State.

@@ -34,42 +34,9 @@ import (
 // that --install-autostart names this binary, and that SIGTERM ends it
 // cleanly.
 func TestTraySmokeUnderXvfb(t *testing.T) {
-	for _, tool := range []string{"Xvfb", "xwininfo", "dbus-daemon"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testenv.SkipOrFail(t, tool+" is not installed (Debian: xvfb, x11-utils, dbus-daemon)")
-		}
-	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "gatehouse-tray")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("building gatehouse-tray: %v\n%s", err, out)
-	}
-	socket := fakeAgent(t, dir)
-	fb := filepath.Join(dir, "fb")
-	if err := os.Mkdir(fb, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	display := startXvfb(t, fb)
-	bus := startBus(t)
-	home := filepath.Join(dir, "home")
-	env := append(os.Environ(), "DISPLAY="+display, "DBUS_SESSION_BUS_ADDRESS="+bus,
-		"XDG_RUNTIME_DIR="+dir, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "WAYLAND_DISPLAY=")
-
-	tray := exec.Command(bin, "--socket", socket)
-	tray.Env = env
-	var logs lockedBuffer // the tray writes it while the test reads
-	tray.Stdout, tray.Stderr = &logs, &logs
-	if err := tray.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- tray.Wait() }()
-	t.Cleanup(func() {
-		_ = tray.Process.Kill()
-		if t.Failed() {
-			t.Logf("gatehouse-tray's output:\n%s", logs.String())
-		}
-	})
+	d := newDesktop(t)
+	tray, logs, exited := d.startTray(t)
+	bin, socket, display, fb, home, env := d.bin, d.socket, d.display, d.fb, d.home, d.env
 
 	// The window's title carries the status line: the agent's State
 	// reached the window when it names alice's blocked app.
@@ -214,6 +181,57 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// desktop is a user's session of the test's own: a virtual X display, a
+// session bus, a runtime dir and home, and an agent answering on a socket.
+type desktop struct {
+	bin, socket, display, fb, home, bus string
+	env                                 []string
+}
+
+func newDesktop(t *testing.T) *desktop {
+	t.Helper()
+	for _, tool := range []string{"Xvfb", "xwininfo", "dbus-daemon"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.SkipOrFail(t, tool+" is not installed (Debian: xvfb, x11-utils, dbus-daemon)")
+		}
+	}
+	dir := t.TempDir()
+	d := &desktop{bin: filepath.Join(dir, "gatehouse-tray"), fb: filepath.Join(dir, "fb"), home: filepath.Join(dir, "home")}
+	if out, err := exec.Command("go", "build", "-o", d.bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building gatehouse-tray: %v\n%s", err, out)
+	}
+	d.socket = fakeAgent(t, dir)
+	if err := os.Mkdir(d.fb, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	d.display, d.bus = startXvfb(t, d.fb), startBus(t)
+	d.env = append(os.Environ(), "DISPLAY="+d.display, "DBUS_SESSION_BUS_ADDRESS="+d.bus,
+		"XDG_RUNTIME_DIR="+dir, "HOME="+d.home, "XDG_CONFIG_HOME="+filepath.Join(d.home, ".config"), "WAYLAND_DISPLAY=")
+	return d
+}
+
+// startTray starts gatehouse-tray in the desktop; its output is shown if
+// the test fails.
+func (d *desktop) startTray(t *testing.T) (*exec.Cmd, *lockedBuffer, <-chan error) {
+	t.Helper()
+	tray := exec.Command(d.bin, "--socket", d.socket)
+	tray.Env = d.env
+	logs := &lockedBuffer{} // the tray writes it while the test reads
+	tray.Stdout, tray.Stderr = logs, logs
+	if err := tray.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- tray.Wait() }()
+	t.Cleanup(func() {
+		_ = tray.Process.Kill()
+		if t.Failed() {
+			t.Logf("gatehouse-tray's output:\n%s", logs.String())
+		}
+	})
+	return tray, logs, exited
 }
 
 // waitFor polls ok (an outside observer: the X server, the screen) until
