@@ -6,11 +6,20 @@ PLATFORMS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 win
 # make test proves every OS's code compiles; arm64 twins of darwin and
 # windows add build time, not coverage.
 CHECK_PLATFORMS := linux/arm64 darwin/amd64 windows/amd64
+# The tray (cmd/gatehouse-tray) is cgo (fyne: GLFW, OpenGL) and builds only
+# for the host here (make tray); its OS-specific parts that are pure Go
+# (autostart entry, single-instance lock) cross-build with the rest, and so
+# does gui except on darwin, where fyne's own widgets need cgo.
+TRAY_PURE := ./gui/autostart ./gui/instance
 
-.PHONY: build run test bench cross cross-check fmt vet clean
+.PHONY: build run test bench cross cross-check fmt vet clean tray
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/ $(CMDS)
+
+# The tray app, the only cgo binary (Debian: libgl1-mesa-dev, xorg-dev).
+tray:
+	CGO_ENABLED=1 $(GO) build -o $(BIN)/ ./cmd/gatehouse-tray
 
 # A controller (SQLite + embedded gateway), two demo apps and an enrolled
 # agent, on loopback; alice signs in (password + TOTP), then it shows access
@@ -44,6 +53,8 @@ cross:
 	@for p in $(PLATFORMS); do \
 		echo "build $$p"; \
 		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build -o /dev/null $(CMDS) || exit 1; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build $(TRAY_PURE) || exit 1; \
+		case $$p in darwin/*) ;; *) GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build ./gui || exit 1;; esac; \
 	done
 
 bench:

@@ -280,6 +280,21 @@ var allowedImports = map[string]map[string]string{
 		"/api/adminclient":      "gatehouse admin",
 		"/agent/sysservice":     "gatehouse service install|uninstall|start|stop|status",
 	},
+	"/gui": {
+		"/agent/localapi":   "the agent's state and actions, its only way to the agent",
+		"/api":              "reason codes and check statuses it maps into its view model",
+		"/internal/testenv": "tests: a private session bus, required in CI",
+	},
+	"/gui/autostart": {},
+	"/gui/instance":  {},
+	"/cmd/gatehouse-tray": {
+		"/agent/localapi":   "the agent's socket and client, the tray's only way to the agent",
+		"/api":              "tests: the reasons a fake agent answers with",
+		"/gui":              "the tray's windows, menu and notifications",
+		"/gui/autostart":    "--install-autostart",
+		"/gui/instance":     "one tray per user",
+		"/internal/testenv": "tests: Xvfb and the real binary, required in CI",
+	},
 	"/cmd/gatehouse-agent": {
 		"/agent":                "the agent",
 		"/internal/enrollflags": "the enroll flags it shares with gatehouse-gateway",
@@ -414,3 +429,42 @@ func isDeviceSide(rel string) bool {
 
 // isUnder reports whether rel is dir or inside it.
 func isUnder(rel, dir string) bool { return rel == dir || strings.HasPrefix(rel, dir+"/") }
+
+// trayForbidden are the rooms the tray (gui, cmd/gatehouse-tray and their
+// tests) must not link: the controller and gateway, and everything on the
+// device that holds or uses key material (the device key, the session's
+// tokens, WireGuard keys, the device proof). It reaches the agent only
+// through agent/localapi.
+var trayForbidden = []string{"/controller", "/gateway", "/tunnel", "/wire", "/agent/keystore", "/agent/controlclient"}
+
+// TestTrayLinksNoKeyMaterial checks the transitive imports of the tray's
+// packages and of their tests; the agent's core (which imports the
+// keystore) is forbidden too, by exact path, since agent/localapi lives
+// under it.
+func TestTrayLinksNoKeyMaterial(t *testing.T) {
+	out, err := exec.Command("go", "list", "-test", "-json=ImportPath,Deps", "./gui/...", "./cmd/gatehouse-tray").Output()
+	if err != nil {
+		t.Fatalf("go list -test: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	checked := 0
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		checked++
+		for _, dep := range p.Deps {
+			drel, internal := strings.CutPrefix(dep, module)
+			if !internal {
+				continue
+			}
+			if drel == "/agent" || slices.ContainsFunc(trayForbidden, func(dir string) bool { return isUnder(drel, dir) }) {
+				t.Errorf("%s links %s; the tray must reach the agent only through agent/localapi", p.ImportPath, dep)
+			}
+		}
+	}
+	if checked < 2 {
+		t.Fatalf("go list found %d tray packages: the guard checks nothing", checked)
+	}
+}
