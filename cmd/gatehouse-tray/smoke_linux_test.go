@@ -269,6 +269,16 @@ func fakeAgent(t *testing.T, dir string) string {
 	for path, answer := range answers {
 		mux.HandleFunc(path, func(w http.ResponseWriter, _ *http.Request) { _ = json.NewEncoder(w).Encode(answer) })
 	}
+	// The watch stream: the same state as one snapshot, then nothing
+	// changes until the caller goes.
+	status, posture, login := answers[localapi.PathStatus].(localapi.Status), answers[localapi.PathPosture].(localapi.Posture), answers[localapi.PathLogin].(localapi.Login)
+	snap := localapi.Update{Type: localapi.UpdateSnapshot, KeepAliveMS: time.Hour.Milliseconds(), Status: &status,
+		Apps: answers[localapi.PathApps].([]localapi.App), Posture: &posture, Login: &login}
+	mux.HandleFunc(localapi.PathWatch, func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(snap)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
 	socket := filepath.Join(dir, "agent.sock")
 	ln, err := net.Listen("unix", socket)
 	if err != nil {
