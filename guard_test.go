@@ -288,12 +288,16 @@ var allowedImports = map[string]map[string]string{
 	"/gui/autostart": {},
 	"/gui/instance":  {},
 	"/cmd/gatehouse-tray": {
-		"/agent/localapi":   "the agent's socket and client, the tray's only way to the agent",
-		"/api":              "tests: the reasons a fake agent answers with",
-		"/gui":              "the tray's windows, menu and notifications",
-		"/gui/autostart":    "--install-autostart",
-		"/gui/instance":     "one tray per user",
-		"/internal/testenv": "tests: Xvfb and the real binary, required in CI",
+		"/agent/localapi":       "the agent's socket and client, the tray's only way to the agent",
+		"/api":                  "tests: the reasons a fake agent answers with",
+		"/gui":                  "the tray's windows, menu and notifications",
+		"/gui/autostart":        "--install-autostart",
+		"/gui/instance":         "one tray per user",
+		"/internal/testenv":     "tests: Xvfb and the real binary, required in CI",
+		"/internal/desktoptest": "tests: a virtual X display and session bus, the screen read back",
+	},
+	"/internal/desktoptest": {
+		"/internal/testenv": "no Xvfb fails only in CI",
 	},
 	"/cmd/gatehouse-agent": {
 		"/agent":                "the agent",

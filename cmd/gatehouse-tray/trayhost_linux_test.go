@@ -42,7 +42,7 @@ func (w *watcher) item() string {
 // carries the agent's state and whose icon is the amber "blocked" look.
 func TestTrayRegistersInTheSystemTray(t *testing.T) {
 	d := newDesktop(t)
-	conn, err := dbus.Connect(d.bus)
+	conn, err := dbus.Connect(d.Bus)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestTrayRegistersInTheSystemTray(t *testing.T) {
 	if strings.Contains(logs.String(), "no system tray") {
 		t.Errorf("with a tray host the tray still fell back to a window: %s", logs.String())
 	}
-	out, _ := exec.Command("xwininfo", "-display", d.display, "-root", "-tree").Output()
+	out, _ := exec.Command("xwininfo", "-display", d.Display, "-root", "-tree").Output()
 	if bytes.Contains(out, []byte(`"Gatehouse: `)) {
 		t.Error("with a tray host the tray opened its stand-in window too")
 	}
