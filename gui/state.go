@@ -2,6 +2,7 @@ package gui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,8 +22,11 @@ type State struct {
 	Connected bool
 	Problem   string
 	SignIn    SignIn
-	Apps      []App
-	Posture   []Check
+	// DeviceUser is the user the device is enrolled to: who is served
+	// where the policies need no sign-in.
+	DeviceUser string
+	Apps       []App
+	Posture    []Check
 }
 
 // SignInStep is where the user's sign-in stands.
@@ -152,7 +156,7 @@ func (s State) Look() Look {
 	switch {
 	case !s.AgentUp:
 		return LookAgentDown
-	case s.SignIn.Step != SignedIn:
+	case s.SignIn.Step == SignInPending, s.signedOut():
 		return LookSignedOut
 	case !s.Connected || len(s.PostureBlocked()) > 0 || s.failingChecks() > 0:
 		return LookBlocked
@@ -188,25 +192,47 @@ func (s State) StatusLine() string {
 		return "Gatehouse agent is not running: start it (gatehouse service start)"
 	case s.SignIn.Step == SignInPending:
 		return fmt.Sprintf("Signing in: enter code %s in your browser", s.SignIn.Code)
-	case s.SignIn.Step == SignedOut:
+	case s.signedOut():
 		if s.SignIn.Ended != "" {
 			return "Signed out: " + s.SignIn.Ended
 		}
 		return "Signed out: choose Sign in"
 	case !s.Connected:
-		line := fmt.Sprintf("Signed in as %s, not connected to the controller", s.SignIn.User)
+		line := fmt.Sprintf("Signed in as %s, not connected to the controller", s.user())
 		if s.Problem != "" {
 			line += ": " + s.Problem
 		}
 		return line
 	}
 	if blocked := s.PostureBlocked(); len(blocked) > 0 {
-		return fmt.Sprintf("%s: %d of %d apps blocked by posture (see Posture…)", s.SignIn.User, len(blocked), len(s.Apps))
+		return fmt.Sprintf("%s: %d of %d apps blocked by posture (see Posture…)", s.user(), len(blocked), len(s.Apps))
 	}
 	if n := s.failingChecks(); n > 0 {
-		return fmt.Sprintf("%s: %d of %d posture checks do not pass (see Posture…)", s.SignIn.User, n, len(s.Posture))
+		return fmt.Sprintf("%s: %d of %d posture checks do not pass (see Posture…)", s.user(), n, len(s.Posture))
 	}
-	return fmt.Sprintf("Connected as %s: all checks pass", s.SignIn.User)
+	return fmt.Sprintf("Connected as %s: all checks pass", s.user())
+}
+
+// signedOut: no one is signed in and that matters, because a session
+// ended (Ended says why), an app is blocked for want of one, or there is
+// no app at all. A device whose policies need no sign-in is served as its
+// enrolled user while signed out.
+func (s State) signedOut() bool {
+	if s.SignIn.Step != SignedOut {
+		return false
+	}
+	needs := func(a App) bool {
+		return slices.ContainsFunc(a.Reasons, func(r Reason) bool { return r.Code == api.CodeSignInRequired })
+	}
+	return s.SignIn.Ended != "" || len(s.Apps) == 0 || slices.ContainsFunc(s.Apps, needs)
+}
+
+// user is who is served: the signed-in user, else the device's.
+func (s State) user() string {
+	if s.SignIn.User != "" {
+		return s.SignIn.User
+	}
+	return s.DeviceUser
 }
 
 // FromAgent builds the tray's State from what the agent's local API
@@ -215,7 +241,7 @@ func FromAgent(status localapi.Status, apps []localapi.App, posture localapi.Pos
 	if !agentUp {
 		return State{}
 	}
-	s := State{AgentUp: true, Connected: status.Connected, Problem: status.LastError}
+	s := State{AgentUp: true, Connected: status.Connected, Problem: status.LastError, DeviceUser: status.User}
 	s.SignIn = signInOf(status.Session, login)
 	for _, a := range apps {
 		s.Apps = append(s.Apps, appOf(a))

@@ -148,6 +148,9 @@ func TestLookAndStatusLine(t *testing.T) {
 		{"not connected", State{AgentUp: true, SignIn: alice, Problem: "dial: refused"}, LookBlocked, "Signed in as alice, not connected to the controller: dial: refused"},
 		{"blocked by posture", State{AgentUp: true, Connected: true, SignIn: alice, Apps: []App{grafana, db}}, LookBlocked, "alice: 1 of 2 apps blocked by posture (see Posture…)"},
 		{"a check fails, no app blocked", State{AgentUp: true, Connected: true, SignIn: alice, Apps: []App{grafana}, Posture: []Check{{Name: "x", Status: CheckUnknown}}}, LookBlocked, "alice: 1 of 1 posture checks do not pass (see Posture…)"},
+		{"no sign-in needed: served as the device's user", State{AgentUp: true, Connected: true, DeviceUser: "alice", Apps: []App{grafana}}, LookOK, "Connected as alice: all checks pass"},
+		{"no sign-in, blocked by posture", State{AgentUp: true, Connected: true, DeviceUser: "alice", Apps: []App{grafana, db}}, LookBlocked, "alice: 1 of 2 apps blocked by posture (see Posture…)"},
+		{"an app needs a sign-in", State{AgentUp: true, Connected: true, DeviceUser: "alice", Apps: []App{grafana, {Name: "wiki", Reasons: []Reason{{Code: api.CodeSignInRequired}}}}}, LookSignedOut, "Signed out: choose Sign in"},
 		{"all fine; a just-in-time app waiting is no posture problem", State{AgentUp: true, Connected: true, SignIn: alice, Apps: []App{grafana, jit}, Posture: []Check{{Name: "x", Status: CheckPass}, {Name: "y", Status: CheckWaived}}}, LookOK, "Connected as alice: all checks pass"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/internal/desktoptest"
+)
+
+var (
+	trayOnce sync.Once
+	trayBin  string
+	trayErr  error
+)
+
+// trayBinary builds the real gatehouse-tray (cgo: fyne) once per run.
+func trayBinary(t *testing.T) string {
+	t.Helper()
+	trayOnce.Do(func() {
+		trayBin = filepath.Join(binaries(t), "gatehouse-tray")
+		if out, err := exec.Command("go", "build", "-o", trayBin, "../cmd/gatehouse-tray").CombinedOutput(); err != nil {
+			trayErr = fmt.Errorf("%v\n%s", err, out)
+		}
+	})
+	if trayErr != nil {
+		t.Fatalf("build gatehouse-tray (Debian: libgl1-mesa-dev xorg-dev): %v", trayErr)
+	}
+	return trayBin
+}
+
+// trayTitle is the title of the tray's window (it carries the status
+// line) on d's display, or "" while there is none.
+var trayTitle = regexp.MustCompile(`"Gatehouse: [^"]*"`)
+
+// TestTrayFollowsARealAgent runs the real gatehouse-tray on a virtual X
+// display (no tray host there, so it opens its window) against a real
+// agent and controller: the window shows the agent's state; a posture
+// flip shows grafana blocked and a flip back shows it allowed, each with
+// exactly one desktop notification (a notification daemon of the test's
+// own on the session bus); the tray survives the agent stopping (it says
+// the agent is not running) and follows the agent when it is back.
+func TestTrayFollowsARealAgent(t *testing.T) {
+	env := New(t, Options{})
+	env.Standard(t)
+	a := newAgentProc(t)
+	a.enrollByToken(env, "alice")
+	a.run()
+	bin := trayBinary(t)
+	d := desktoptest.New(t, t.TempDir())
+	notes := d.Notifications(t)
+	tray := startProc(t, d.Env, bin, "--socket", a.socket)
+	title := func() string { return trayTitle.FindString(d.Windows()) }
+	await := func(what, want string, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for !strings.Contains(title(), want) {
+			select {
+			case <-tray.done:
+				t.Fatalf("gatehouse-tray exited before %s:\n%s", what, tray.stderr.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+			if time.Since(start) > within {
+				t.Fatalf("no %s within %s: the window title is %q", what, within, title())
+			}
+		}
+		return time.Since(start)
+	}
+	t.Logf("window showing the agent's state %s after start: %s", await("window with all checks passing", "all checks pass", 60*time.Second).Round(time.Millisecond), title())
+	if len(notes.Notes()) != 0 {
+		t.Errorf("notifications as the tray came up: %+v, want none", notes.Notes())
+	}
+
+	// Posture flips: the window follows each within the issue's 1 s
+	// (measured from the override's rename to the title on the X server),
+	// one notification each way.
+	var shown []time.Duration
+	for i := range 3 {
+		flip := setOverride(t, a.override, `{"disk_encryption": true, "firewall": false}`)
+		await("grafana blocked", "apps blocked by posture", 5*time.Second)
+		shown = append(shown, time.Since(flip))
+		flip = setOverride(t, a.override, GoodPosture)
+		await("grafana allowed again", "all checks pass", 5*time.Second)
+		shown = append(shown, time.Since(flip))
+		Eventually(t, 5*time.Second, func() error {
+			if n := len(notes.Notes()); n != 2*(i+1) {
+				return fmt.Errorf("after %d round trips %d notifications, want %d: %+v", i+1, n, 2*(i+1), notes.Notes())
+			}
+			return nil
+		})
+	}
+	for _, d := range shown {
+		if d > time.Second {
+			t.Errorf("posture flip → tray window took %s, want ≤ 1 s (all: %v)", d, shown)
+		}
+	}
+	t.Logf("posture flip → tray window: %v", shown)
+	got := notes.Notes()
+	if !strings.Contains(got[0].Summary, "grafana revoked") || !strings.Contains(got[0].Body, "firewall") || !strings.Contains(got[1].Summary, "grafana restored") {
+		t.Errorf("first notifications %+v, want grafana revoked (the firewall) then restored", got[:2])
+	}
+
+	// The agent stops: the tray stays, says so, and follows the agent
+	// when it is back.
+	Must(t, a.proc.cmd.Process.Signal(syscall.SIGTERM))
+	a.proc.awaitExit(t, 10*time.Second)
+	await("agent not running", "agent is not running", 10*time.Second)
+	a.run()
+	took := await("the restarted agent's state", "all checks pass", 30*time.Second)
+	t.Logf("tray back on the restarted agent %s after its socket appeared", took.Round(time.Millisecond))
+	select {
+	case <-tray.done:
+		t.Fatalf("gatehouse-tray exited across the agent's restart:\n%s", tray.stderr.String())
+	default:
+	}
+	if n := len(notes.Notes()); n != 6 {
+		t.Errorf("notifications across the agent's restart: %d in all, want still 6: %+v", n, notes.Notes())
+	}
+	if img, err := d.Screen(); err != nil || desktoptest.Colours(img) < 20 {
+		t.Errorf("the screen shows no drawn window (%v)", err)
+	} else if out, err := filepath.Abs("../bin/tray-e2e.png"); err == nil {
+		Must(t, desktoptest.SavePNG(out, img))
+		t.Logf("screenshot: %s", out)
+	}
+}
