@@ -44,6 +44,13 @@ type stackTUN struct {
 	// inspect, if set before the device starts, sees every packet before
 	// the netstack does.
 	inspect func(pkt []byte)
+	// cur is the packet Read is cutting into segments, curGSO its GSO
+	// options and curFrom the payload byte its next segment starts at; a
+	// packet may span several Reads when bufs run out. Only Read
+	// (WireGuard's one reader) touches them.
+	cur     *buffer.View
+	curGSO  stack.GSO
+	curFrom int
 }
 
 var _ tun.Device = (*stackTUN)(nil)
@@ -59,9 +66,10 @@ func newStackTUN(mtu int) (*stackTUN, error) {
 		return nil, fmt.Errorf("enable TCP SACK: %v", err)
 	}
 	ep := &groEndpoint{Endpoint: channel.New(stackQueue, uint32(mtu), "")}
-	// The stack makes segments of up to 32 KB and splits them itself
-	// (gVisor GSO): TCP's per-segment work is done once per large one.
-	ep.SupportedGSOKind = stack.GVisorGSOSupported
+	// The stack makes TCP segments of up to 32 KB and Read cuts them to
+	// the MSS (host GSO): TCP's per-segment work is done once per large
+	// one, and each small one is made straight into WireGuard's buffer.
+	ep.SupportedGSOKind = stack.HostGSOSupported
 	// Packets arrive authenticated (WireGuard's AEAD; on the TUN side, the
 	// host's kernel): their checksums need no second look, and the
 	// segments GRO merges (see Write) carry none that is valid.
@@ -119,30 +127,45 @@ func (t *stackTUN) BatchSize() int { return 1 }
 // for one, then takes what else is queued, up to len(bufs). A batch lets
 // WireGuard seal them in parallel and send them with one system call
 // (coalesced with UDP GSO where the kernel has it) instead of one per
-// packet.
+// packet. A large TCP segment the netstack made (host GSO) is cut here
+// into MSS-sized ones, each in a buffer of its own; what does not fit in
+// bufs is left for the next Read.
 func (t *stackTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	pkt := t.ep.ReadContext(t.ctx)
-	if pkt == nil {
-		return 0, os.ErrClosed
+	if t.cur == nil {
+		pkt := t.ep.ReadContext(t.ctx)
+		if pkt == nil {
+			return 0, os.ErrClosed
+		}
+		t.take(pkt)
 	}
 	n := 0
 	for {
-		view := pkt.ToView()
-		pkt.DecRef()
-		size, err := view.Read(bufs[n][offset:])
-		view.Release()
+		k, done, err := segment(t.cur.AsSlice(), t.curGSO, t.curFrom, bufs[n:], sizes[n:], offset)
+		n += k
+		if done {
+			t.cur.Release()
+			t.cur = nil
+		} else {
+			t.curFrom += k * int(t.curGSO.MSS)
+		}
 		if err != nil {
 			return n, err
 		}
-		sizes[n] = size
-		n++
 		if n == len(bufs) {
 			return n, nil
 		}
-		if pkt = t.ep.Read(); pkt == nil {
+		pkt := t.ep.Read()
+		if pkt == nil {
 			return n, nil
 		}
+		t.take(pkt)
 	}
+}
+
+// take makes pkt the packet Read cuts next.
+func (t *stackTUN) take(pkt *stack.PacketBuffer) {
+	t.cur, t.curGSO, t.curFrom = pkt.ToView(), pkt.GSOOptions, 0
+	pkt.DecRef()
 }
 
 // Write gives the netstack packets WireGuard decrypted. Consecutive
