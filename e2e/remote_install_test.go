@@ -108,7 +108,7 @@ func TestRemoteInstallFromREADME(t *testing.T) {
 // twoMachines makes two network namespaces joined by a veth pair, the
 // server at serverAddr and the laptop at laptopAddr, each with its own
 // loopback; Cleanup deletes them (and with them the link).
-func twoMachines(t *testing.T) (server, laptop string) {
+func twoMachines(t testing.TB) (server, laptop string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		testenv.SkipOrFail(t, "needs root to make network namespaces (CI runs as root)")

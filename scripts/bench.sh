@@ -12,6 +12,12 @@
 #   standalone gateway across namespaces, gatehouse/bare >= 0.80 (upload and download)
 #   resync of a gateway holding 1,000 peers, max      <= 2000 ms
 #   revocation p99, real collectors (a required process killed) <= 1000 ms
+#   TUN mode: iperf3 through one app tunnel >= 1 Gbit/s (upload and
+#     download), beside the bare veth and a bare wireguard-go pair
+#   TUN mode: agent RSS idle with 10 apps, tunnels up    <= 30 MB
+#
+# Split DNS (issue 9): an app name's answer over loopback UDP against a
+# trivial miekg/dns server in the same run (./agent/splitdns/), printed.
 #
 # Policy conditions (issue 8), CEL against the same rules in plain Go in
 # the same run (./controller/policy/, run with -cpu 1):
@@ -56,7 +62,7 @@ pattern="${BENCH:-.}"
 out="${BENCH_OUT:-bench.out}"
 
 status=0
-go test -p 1 -run '^$' -bench "$pattern" -benchtime="$benchtime" -count="$count" -timeout 30m ./e2e/ ./controller/gateways/ ./controller/ ./controller/identity/ ./posture/ 2>&1 |
+go test -p 1 -run '^$' -bench "$pattern" -benchtime="$benchtime" -count="$count" -timeout 30m ./e2e/ ./controller/gateways/ ./controller/ ./controller/identity/ ./posture/ ./agent/splitdns/ 2>&1 |
 	tee "$out" || status=$?
 # The policy engine's targets are for one core.
 go test -run '^$' -bench "$pattern" -benchtime="$benchtime" -count="$count" -cpu 1 -timeout 10m ./controller/policy/ 2>&1 |
@@ -97,6 +103,24 @@ function verdict(v, ok) {
 	r = metric("gatehouse/bare")
 	printf "standalone  %-8s gatehouse/bare %.2f (target >= 0.80) %s   gatehouse/direct %.3f   MB/s gatehouse %s, bare %s, direct %s (across namespaces)\n",
 		name[2], r, verdict(r, r >= 0.80), metric("gatehouse/direct"), metric("MB/s-gatehouse"), metric("MB/s-bare"), metric("MB/s-direct")
+}
+/^BenchmarkTUNThroughput\// {
+	split($1, name, "/")
+	sub(/-[0-9]+$/, "", name[2])
+	g = metric("Gbit/s-gatehouse")
+	printf "TUN mode    %-8s iperf3 %.2f Gbit/s (target >= 1) %s   wireguard-go %.2f, veth %.2f Gbit/s; gatehouse/wireguard-go %.2f, gatehouse/veth %.3f\n",
+		name[2], g, verdict(g, g != "" && g >= 1), metric("Gbit/s-wireguard-go"), metric("Gbit/s-veth"),
+		metric("gatehouse/wireguard-go"), metric("gatehouse/veth")
+}
+/^BenchmarkAgentRSS-/ {
+	m = metric("MB-agent-10-apps")
+	printf "%-34s %.1f MB (target <= 30) %s   no tunnels %.1f MB, bare wireguard-go %.1f MB; agent/wireguard-go %.1f\n",
+		"agent RSS, TUN, 10 apps idle", m, verdict(m, m != "" && m <= 30), metric("MB-agent-no-tunnels"),
+		metric("MB-wireguard-go"), metric("agent/wireguard-go")
+}
+/^BenchmarkAnswerRatio-/ {
+	printf "%-34s %.1f µs per answer; trivial miekg/dns server %.1f µs: ratio %.2f\n",
+		"split DNS answer (loopback UDP)", metric("µs-splitdns"), metric("µs-trivial"), metric("splitdns/trivial")
 }
 /^BenchmarkGatewayResync1000-/ {
 	m = metric("resync-max-ms")
@@ -146,7 +170,7 @@ function latency(label, target,   p99) {
 /^BenchmarkReevaluate10000Devices\/go/  { reevalGo = $3 }
 /^Benchmark/ && !/^BenchmarkThroughput\// && !/^BenchmarkDecision\// && !/^BenchmarkReevaluate10000Devices\// && !/^BenchmarkPostureReport\// {
 	n = $1; sub(/-[0-9]+$/, "", n)
-	if (n != "BenchmarkThroughputRatio" && n != "BenchmarkDownloadRatio" && n !~ /^BenchmarkRevocation/ && n != "BenchmarkColdConnect" && n != "BenchmarkAdminChangeAtRemoteGateway" && n !~ /^BenchmarkStandaloneThroughputRatio\// && n != "BenchmarkGatewayResync1000" && n != "BenchmarkSignInFirstTunnel" && n != "BenchmarkRefresh10000" && n !~ /^BenchmarkAuthenticateAgent\//)
+	if (n != "BenchmarkThroughputRatio" && n != "BenchmarkDownloadRatio" && n !~ /^BenchmarkRevocation/ && n != "BenchmarkColdConnect" && n != "BenchmarkAdminChangeAtRemoteGateway" && n !~ /^BenchmarkStandaloneThroughputRatio\// && n != "BenchmarkGatewayResync1000" && n != "BenchmarkSignInFirstTunnel" && n != "BenchmarkRefresh10000" && n !~ /^BenchmarkAuthenticateAgent\// && n !~ /^BenchmarkTUNThroughput\// && n != "BenchmarkAgentRSS" && n != "BenchmarkAnswerRatio")
 		print "other       " $0
 }
 END {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/stack/gro"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 )
@@ -37,7 +39,7 @@ const stackQueue = 1024
 // system call, where one call per packet is what bounds a user-space
 // WireGuard's throughput.
 type stackTUN struct {
-	ep     *channel.Endpoint
+	ep     *groEndpoint
 	stack  *stack.Stack
 	events chan tun.Event
 	mtu    int
@@ -46,6 +48,13 @@ type stackTUN struct {
 	// inspect, if set before the device starts, sees every packet before
 	// the netstack does.
 	inspect func(pkt []byte)
+	// cur is the packet Read is cutting into segments, curGSO its GSO
+	// options and curFrom the payload byte its next segment starts at; a
+	// packet may span several Reads when bufs run out. Only Read
+	// (WireGuard's one reader) touches them.
+	cur     *buffer.View
+	curGSO  stack.GSO
+	curFrom int
 }
 
 var _ tun.Device = (*stackTUN)(nil)
@@ -60,7 +69,15 @@ func newStackTUN(mtu int) (*stackTUN, error) {
 		s.Close()
 		return nil, fmt.Errorf("enable TCP SACK: %v", err)
 	}
-	ep := channel.New(stackQueue, uint32(mtu), "")
+	ep := &groEndpoint{Endpoint: channel.New(stackQueue, uint32(mtu), "")}
+	// The stack makes TCP segments of up to 32 KB and Read cuts them to
+	// the MSS (host GSO): TCP's per-segment work is done once per large
+	// one, and each small one is made straight into WireGuard's buffer.
+	ep.SupportedGSOKind = stack.HostGSOSupported
+	// Packets arrive authenticated (WireGuard's AEAD; on the TUN side, the
+	// host's kernel): their checksums need no second look, and the
+	// segments GRO merges (see Write) carry none that is valid.
+	ep.LinkEPCapabilities = stack.CapabilityRXChecksumOffload
 	if err := s.CreateNIC(nicID, ep); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("create NIC: %v", err)
@@ -114,34 +131,62 @@ func (t *stackTUN) BatchSize() int { return 1 }
 // for one, then takes what else is queued, up to len(bufs). A batch lets
 // WireGuard seal them in parallel and send them with one system call
 // (coalesced with UDP GSO where the kernel has it) instead of one per
-// packet.
+// packet. A large TCP segment the netstack made (host GSO) is cut here
+// into MSS-sized ones, each in a buffer of its own; what does not fit in
+// bufs is left for the next Read.
 func (t *stackTUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	pkt := t.ep.ReadContext(t.ctx)
-	if pkt == nil {
-		return 0, os.ErrClosed
+	if t.cur == nil {
+		pkt := t.ep.ReadContext(t.ctx)
+		if pkt == nil {
+			return 0, os.ErrClosed
+		}
+		t.take(pkt)
 	}
 	n := 0
 	for {
-		view := pkt.ToView()
-		pkt.DecRef()
-		size, err := view.Read(bufs[n][offset:])
-		view.Release()
+		k, done, err := segment(t.cur.AsSlice(), t.curGSO, t.curFrom, bufs[n:], sizes[n:], offset)
+		n += k
+		if done {
+			t.cur.Release()
+			t.cur = nil
+		} else {
+			t.curFrom += k * int(t.curGSO.MSS)
+		}
 		if err != nil {
 			return n, err
 		}
-		sizes[n] = size
-		n++
 		if n == len(bufs) {
 			return n, nil
 		}
-		if pkt = t.ep.Read(); pkt == nil {
+		pkt := t.ep.Read()
+		if pkt == nil {
 			return n, nil
 		}
+		t.take(pkt)
 	}
 }
 
-// Write gives the netstack packets WireGuard decrypted.
+// take makes pkt the packet Read cuts next.
+func (t *stackTUN) take(pkt *stack.PacketBuffer) {
+	t.cur, t.curGSO, t.curFrom = pkt.ToView(), pkt.GSOOptions, 0
+	pkt.DecRef()
+}
+
+// Write gives the netstack packets WireGuard decrypted. Consecutive
+// segments of one TCP flow in a batch are merged first (gVisor's GRO), so
+// the stack's TCP handles one large segment instead of many small ones.
 func (t *stackTUN) Write(bufs [][]byte, offset int) (int, error) {
+	d := t.ep.dispatcher()
+	if d == nil {
+		return len(bufs), nil // closing: the NIC is gone
+	}
+	g := groPool.Get().(*gro.GRO)
+	g.Dispatcher = d
+	defer func() {
+		g.Flush()
+		g.Dispatcher = nil
+		groPool.Put(g)
+	}()
 	for _, b := range bufs {
 		packet := b[offset:]
 		if len(packet) == 0 {
@@ -153,16 +198,47 @@ func (t *stackTUN) Write(bufs [][]byte, offset int) (int, error) {
 		pkb := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(packet)})
 		switch packet[0] >> 4 {
 		case 4:
-			t.ep.InjectInbound(header.IPv4ProtocolNumber, pkb)
+			pkb.NetworkProtocolNumber = header.IPv4ProtocolNumber
 		case 6:
-			t.ep.InjectInbound(header.IPv6ProtocolNumber, pkb)
+			pkb.NetworkProtocolNumber = header.IPv6ProtocolNumber
 		default:
 			pkb.DecRef()
 			return 0, syscall.EAFNOSUPPORT
 		}
+		g.Enqueue(pkb)
 		pkb.DecRef()
 	}
 	return len(bufs), nil
+}
+
+// groPool holds GRO tables for Write: WireGuard writes from one goroutine
+// per peer, so on a gateway many batches arrive at once, each merged on
+// its own.
+var groPool = sync.Pool{New: func() any {
+	g := new(gro.GRO)
+	g.Init(true)
+	return g
+}}
+
+// groEndpoint is the channel endpoint that also keeps the stack's
+// dispatcher, which Write hands packets to through GRO.
+type groEndpoint struct {
+	*channel.Endpoint
+	mu sync.RWMutex // guards d
+	d  stack.NetworkDispatcher
+}
+
+func (e *groEndpoint) Attach(d stack.NetworkDispatcher) {
+	e.mu.Lock()
+	e.d = d
+	e.mu.Unlock()
+	e.Endpoint.Attach(d)
+}
+
+func (e *groEndpoint) dispatcher() stack.NetworkDispatcher {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.d
 }
 
 // flushQuiet is how long the outbound queue must stay empty before a
