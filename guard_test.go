@@ -324,6 +324,7 @@ var allowedImports = map[string]map[string]string{
 		"/api/adminclient": "sets the demo's policy up",
 	},
 	"/e2e": {
+		"/internal/desktoptest":     "the real tray on a virtual X display with a notification daemon",
 		"/agent":                    "real agents",
 		"/agent/sysservice":         "the installed service's command line, run as a process",
 		"/agent/localapi":           "the service's socket path, moved under the test's dirs",
