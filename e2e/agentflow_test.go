@@ -102,7 +102,7 @@ func (w *signInWorld) leaf(t testing.TB) *x509.Certificate {
 // agentProc is a real gatehouse-agent process and the CLI that talks to
 // it.
 type agentProc struct {
-	t        *testing.T
+	t        testing.TB
 	bin      string
 	state    string
 	socket   string
@@ -112,7 +112,7 @@ type agentProc struct {
 
 // newAgentProc makes the agent's dirs; enroll (by token or sign-in)
 // comes next, then run.
-func newAgentProc(t *testing.T) *agentProc {
+func newAgentProc(t testing.TB) *agentProc {
 	t.Helper()
 	sockDir, err := os.MkdirTemp("", "gh-agent") // short: a unix socket path is at most ~100 bytes
 	Must(t, err)
@@ -183,7 +183,7 @@ func (a *agentProc) login() (cli *proc, page, code string) {
 }
 
 // openLine reads "Open PAGE and enter code CODE" from a sign-in's output.
-func openLine(t *testing.T, p *proc) (page, code string) {
+func openLine(t testing.TB, p *proc) (page, code string) {
 	t.Helper()
 	f := strings.Fields(p.awaitLine(t, "Open ", 15*time.Second))
 	if len(f) != 6 || !strings.HasPrefix(f[1], "https://127.0.0.1:") || !strings.HasSuffix(f[1], api.PathDevicePage) {
@@ -193,7 +193,7 @@ func openLine(t *testing.T, p *proc) (page, code string) {
 }
 
 // awaitExit waits for p to end and fails unless it succeeded.
-func (p *proc) awaitExit(t *testing.T, within time.Duration) {
+func (p *proc) awaitExit(t testing.TB, within time.Duration) {
 	t.Helper()
 	select {
 	case <-p.done:

@@ -21,7 +21,7 @@ var (
 )
 
 // trayBinary builds the real gatehouse-tray (cgo: fyne) once per run.
-func trayBinary(t *testing.T) string {
+func trayBinary(t testing.TB) string {
 	t.Helper()
 	trayOnce.Do(func() {
 		trayBin = filepath.Join(binaries(t), "gatehouse-tray")
@@ -60,16 +60,7 @@ func TestTrayFollowsARealAgent(t *testing.T) {
 	await := func(what, want string, within time.Duration) time.Duration {
 		t.Helper()
 		start := time.Now()
-		for !strings.Contains(title(), want) {
-			select {
-			case <-tray.done:
-				t.Fatalf("gatehouse-tray exited before %s:\n%s", what, tray.stderr.String())
-			case <-time.After(20 * time.Millisecond):
-			}
-			if time.Since(start) > within {
-				t.Fatalf("no %s within %s: the window title is %q", what, within, title())
-			}
-		}
+		awaitWindow(t, d, tray, want, within)
 		return time.Since(start)
 	}
 	t.Logf("window showing the agent's state %s after start: %s", await("window with all checks passing", "all checks pass", 60*time.Second).Round(time.Millisecond), title())

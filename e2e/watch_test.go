@@ -25,7 +25,7 @@ type watched struct {
 }
 
 // follow runs localapi.Client.Watch on socket until the test ends.
-func follow(t *testing.T, socket string) <-chan watched {
+func follow(t testing.TB, socket string) <-chan watched {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -41,7 +41,7 @@ func follow(t *testing.T, socket string) <-chan watched {
 
 // awaitApp reads updates until one shows app allowed (or not), and
 // returns it with the events seen on the way.
-func awaitApp(t *testing.T, ch <-chan watched, app string, allowed bool, within time.Duration) (watched, []localapi.Event) {
+func awaitApp(t testing.TB, ch <-chan watched, app string, allowed bool, within time.Duration) (watched, []localapi.Event) {
 	t.Helper()
 	var evs []localapi.Event
 	deadline := time.After(within)
@@ -262,7 +262,7 @@ func wakeups(t *testing.T, pid int) int {
 
 // setOverride replaces the posture override file atomically and returns
 // when it did.
-func setOverride(t *testing.T, file, report string) time.Time {
+func setOverride(t testing.TB, file, report string) time.Time {
 	t.Helper()
 	tmp := file + ".tmp"
 	Must(t, os.WriteFile(tmp, []byte(report), 0o600))
