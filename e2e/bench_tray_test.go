@@ -22,19 +22,11 @@ import (
 //     threads) and RSS, beside a bare fyne program with one window (the
 //     toolkit alone, testdata/fynebare) in the same kind of desktop.
 func BenchmarkTray(b *testing.B) {
-	env := New(b, Options{})
-	env.Standard(b)
-	a := newAgentProc(b)
-	a.enrollByToken(env, "alice")
-	a.run()
-	bin := trayBinary(b)
+	a, d, _, tray := trayWorld(b)
 	bare := filepath.Join(b.TempDir(), "fynebare")
 	if out, err := exec.Command("go", "build", "-o", bare, "./testdata/fynebare").CombinedOutput(); err != nil {
 		b.Fatalf("build the fyne baseline: %v\n%s", err, out)
 	}
-	d := desktoptest.New(b, b.TempDir())
-	d.Notifications(b)
-	tray := startProc(b, d.Env, bin, "--socket", a.socket)
 	stream := follow(b, a.socket)
 	awaitApp(b, stream, "grafana", true, 15*time.Second)
 	awaitWindow(b, d, tray, "all checks pass", 60*time.Second)

@@ -35,6 +35,22 @@ func trayBinary(t testing.TB) string {
 	return trayBin
 }
 
+// trayWorld is a controller with the standard apps, alice's agent
+// running, and the real tray following it on a desktop of its own with a
+// notification daemon.
+func trayWorld(t testing.TB) (*agentProc, *desktoptest.Desktop, *desktoptest.Notifier, *proc) {
+	t.Helper()
+	env := New(t, Options{})
+	env.Standard(t)
+	a := newAgentProc(t)
+	a.enrollByToken(env, "alice")
+	a.run()
+	bin := trayBinary(t)
+	d := desktoptest.New(t, t.TempDir())
+	notes := d.Notifications(t)
+	return a, d, notes, startProc(t, d.Env, bin, "--socket", a.socket)
+}
+
 // trayTitle is the title of the tray's window (it carries the status
 // line) on d's display, or "" while there is none.
 var trayTitle = regexp.MustCompile(`"Gatehouse: [^"]*"`)
@@ -47,15 +63,7 @@ var trayTitle = regexp.MustCompile(`"Gatehouse: [^"]*"`)
 // own on the session bus); the tray survives the agent stopping (it says
 // the agent is not running) and follows the agent when it is back.
 func TestTrayFollowsARealAgent(t *testing.T) {
-	env := New(t, Options{})
-	env.Standard(t)
-	a := newAgentProc(t)
-	a.enrollByToken(env, "alice")
-	a.run()
-	bin := trayBinary(t)
-	d := desktoptest.New(t, t.TempDir())
-	notes := d.Notifications(t)
-	tray := startProc(t, d.Env, bin, "--socket", a.socket)
+	a, d, notes, tray := trayWorld(t)
 	title := func() string { return trayTitle.FindString(d.Windows()) }
 	await := func(what, want string, within time.Duration) time.Duration {
 		t.Helper()
