@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"runtime"
 	"runtime/debug"
 	"time"
 )
@@ -81,13 +82,19 @@ func (a *Agent) idleCheck(t *appTunnel) {
 // freeMemorySoon returns the memory of closed tunnels to the OS once,
 // shortly after the first of a group of releases: the Go runtime would
 // otherwise keep the freed buffers' pages for reuse and the RSS would not
-// drop.
+// drop (measured: 42 MB with 10 tunnels released and a single collection,
+// 26 MB with two).
 func (a *Agent) freeMemorySoon() {
 	if !a.freeMemory.CompareAndSwap(false, true) {
 		return
 	}
 	a.clock.AfterFunc(freeMemoryDelay, func() {
 		a.freeMemory.Store(false)
+		// Two collections: wireguard-go keeps its message buffers in
+		// sync.Pools, whose contents survive one collection (as the
+		// pool's victim cache) and are freed by the next; FreeOSMemory
+		// then returns their pages.
+		runtime.GC()
 		debug.FreeOSMemory()
 	})
 }
