@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-ztna/gatehouse/agent/controlclient"
@@ -58,6 +59,11 @@ type Config struct {
 	// SOCKS5 is a loopback host:port for the SOCKS5 front-end (see
 	// agent/socks5); empty serves none.
 	SOCKS5 string
+	// TunnelIdle is how long an app tunnel with no open flow is kept
+	// before the agent closes it and releases its grant, returning its
+	// memory; the next flow asks for a grant again. 0 keeps every tunnel
+	// for as long as its lease is renewed. Exports are never released.
+	TunnelIdle time.Duration
 }
 
 // Agent is one running device agent.
@@ -82,6 +88,8 @@ type Agent struct {
 	requests accessRequests // just-in-time access requests waiting for their answer
 
 	watch changes // tells the local API's watch streams of changes (watch.go); its own lock
+
+	freeMemory atomic.Bool // a return of freed memory to the OS is scheduled (idle.go)
 
 	postureMu  sync.Mutex // one report at a time; guards the two below; taken before mu
 	lastSent   api.PostureReport

@@ -26,10 +26,16 @@ type appTunnel struct {
 	vip    netip.Addr
 	clock  Clock // what the lease is timed on
 	timer  Timer // tears the tunnel down at the end of the lease
+	// idle is how long the tunnel is kept without a flow (idle.go); 0
+	// keeps it, and idleTimer is nil.
+	idle      time.Duration
+	idleTimer Timer
 
 	mu      sync.Mutex            // guards the fields below
 	conns   map[net.Conn]struct{} // both ends of every flow
 	flows   int
+	dialing int       // dials in progress: flows about to be tracked
+	lastUse time.Time // monotonic: the last hand-out to a front-end, end of a dial, or end of the last flow
 	closed  bool
 	expires time.Time // monotonic: receipt of the grant or last renewal plus its lease
 }
@@ -97,6 +103,7 @@ func (a *Agent) tunnelFor(ctx context.Context, app string) (*appTunnel, error) {
 			"run `gatehouse connect %s --wireguard-config --release` to use it here", app, app)
 	}
 	if t := a.tunnels[app]; t != nil {
+		t.used() // under a.mu: an idle release cannot take it from the caller now
 		a.mu.Unlock()
 		return t, nil
 	}
@@ -240,6 +247,7 @@ func newAppTunnel(key tunnel.PrivateKey, g api.Grant, a *Agent) (*appTunnel, err
 	t.timer = a.clock.AfterFunc(time.Duration(g.Lease), func() {
 		a.teardown(t, []api.Reason{{Code: "lease.expired", Message: "the tunnel's lease ran out without renewal"}})
 	})
+	a.armIdle(t)
 	return t, nil
 }
 
@@ -357,6 +365,9 @@ func (t *appTunnel) close() {
 	t.mu.Lock()
 	t.closed = true
 	t.timer.Stop()
+	if t.idleTimer != nil {
+		t.idleTimer.Stop()
+	}
 	for c := range t.conns {
 		tunnel.Abort(c)
 	}
@@ -367,7 +378,22 @@ func (t *appTunnel) close() {
 
 // Dial implements frontend.Tunnel.
 func (t *appTunnel) Dial(ctx context.Context, port uint16) (net.Conn, error) {
-	return t.client.DialContext(ctx, netip.AddrPortFrom(t.vip, port))
+	return t.dial(ctx, netip.AddrPortFrom(t.vip, port))
+}
+
+// dial dials dst through the tunnel; while it runs, and for the idle
+// period after, the tunnel is not released for idleness.
+func (t *appTunnel) dial(ctx context.Context, dst netip.AddrPort) (net.Conn, error) {
+	t.mu.Lock()
+	t.dialing++
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		t.dialing--
+		t.lastUse = t.clock.Now()
+		t.mu.Unlock()
+	}()
+	return t.client.DialContext(ctx, dst)
 }
 
 // Track implements frontend.Tunnel: close aborts every tracked
@@ -393,6 +419,10 @@ func (t *appTunnel) Untrack(cs ...net.Conn) {
 		delete(t.conns, c)
 	}
 	t.flows--
+	if t.flows == 0 && !t.closed && t.idleTimer != nil {
+		t.lastUse = t.clock.Now()
+		t.idleTimer.Reset(t.idle)
+	}
 }
 
 // DialInTunnel dials any address through app's live tunnel, bypassing the
@@ -401,11 +431,14 @@ func (t *appTunnel) Untrack(cs ...net.Conn) {
 func (a *Agent) DialInTunnel(ctx context.Context, app string, dst netip.AddrPort) (net.Conn, error) {
 	a.mu.Lock()
 	t := a.tunnels[app]
+	if t != nil {
+		t.used()
+	}
 	a.mu.Unlock()
 	if t == nil {
 		return nil, fmt.Errorf("no live tunnel for %s", app)
 	}
-	c, err := t.client.DialContext(ctx, dst)
+	c, err := t.dial(ctx, dst)
 	if err != nil {
 		return nil, err
 	}

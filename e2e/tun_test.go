@@ -62,9 +62,9 @@ func TestTUNMode(t *testing.T) {
 		return at
 	}
 	setPosture(GoodPosture)
-	startAgent := func() *proc {
-		return startProc(t, nil, netnsExec(laptop, filepath.Join(bin, "gatehouse-agent"), "--state-dir", state, "run",
-			"--posture-override", override, "--local-user", tunUser, "--port-base", "0", "--tun", "--tun-name", "gh0")...)
+	startAgent := func(extra ...string) *proc {
+		return startProc(t, nil, netnsExec(laptop, append([]string{filepath.Join(bin, "gatehouse-agent"), "--state-dir", state, "run",
+			"--posture-override", override, "--local-user", tunUser, "--port-base", "0", "--tun", "--tun-name", "gh0"}, extra...)...)...)
 	}
 	agent := startAgent()
 	vip := awaitTUNRoute(t, laptop)
@@ -142,13 +142,25 @@ func TestTUNMode(t *testing.T) {
 	if n := len(tunRules(t, laptop)); n != 1 {
 		t.Errorf("uid rules after kill -9 = %d, want the crashed agent's 1 left behind", n)
 	}
-	agent = startAgent()
+	agent = startAgent("--tunnel-idle", "1s")
 	awaitTUNRoute(t, laptop)
 	if rules := tunRules(t, laptop); len(rules) != 1 {
 		t.Errorf("uid rules after a restart following kill -9 = %q, want exactly 1 (the stale one removed)", rules)
 	}
 	if out, err := curlAs(laptop, tunUser, appURL); err != nil || out != "hello from grafana" {
 		t.Errorf("curl %s after the restart = %q, %v, want %q", appURL, out, err, "hello from grafana")
+	}
+	// With --tunnel-idle 1s the tunnel, its flow ended, is released and
+	// leaves `gatehouse status`; the next curl asks for a grant again.
+	agent.awaitLog(t, "tunnel released: idle", 10*time.Second)
+	status := func() string {
+		return runCmd(t, nil, false, filepath.Join(bin, "gatehouse"), "--socket", filepath.Join(state, "agent.sock"), "status")
+	}
+	if st := status(); !strings.Contains(st, "tunnels:    none") {
+		t.Errorf("gatehouse status after the idle release = %q, want no tunnel", st)
+	}
+	if out, err := curlAs(laptop, tunUser, appURL); err != nil || out != "hello from grafana" {
+		t.Errorf("curl %s after the idle release = %q, %v, want %q", appURL, out, err, "hello from grafana")
 	}
 	agent.cmd.Process.Signal(syscall.SIGTERM)
 	agent.awaitExit(t, 10*time.Second)

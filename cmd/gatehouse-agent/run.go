@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -60,5 +61,6 @@ func runCmd() *cobra.Command {
 	f.StringVar(&tunName, "tun-name", "gh0", "name of the TUN interface (with --tun)")
 	f.BoolVar(&dnsOn, "dns", true, "with --tun, answer APP.DOMAIN on the TUN's address 169.254.53.8:53, registered with systemd-resolved where it runs (see docs/split-dns.md)")
 	f.StringVar(&cfg.SOCKS5, "socks5", "", "also serve the apps over SOCKS5 on this loopback host:port, e.g. 127.0.0.1:1080 (names: APP, APP.gatehouse or the app's virtual IP)")
+	f.DurationVar(&cfg.TunnelIdle, "tunnel-idle", 5*time.Minute, "close an app's tunnel and release its grant after this long with no open connection (0: never); the next connection asks again")
 	return cmd
 }
