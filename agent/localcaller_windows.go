@@ -54,3 +54,8 @@ func sidName(sid string) string {
 	}
 	return sid
 }
+
+// callerUID is -1 on Windows: callers are SIDs, not uids, so every
+// watcher counts against one cap (the pipe's ACL admits only the device's
+// user, administrators and SYSTEM).
+func callerUID(context.Context) int { return -1 }

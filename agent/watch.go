@@ -270,14 +270,3 @@ func (a *Agent) serveWatch(w http.ResponseWriter, r *http.Request) {
 		return rc.Flush()
 	})
 }
-
-// callerUID is the local API caller's uid, or -1 where the kernel does
-// not name callers (there the socket's mode admits only the agent's
-// account, and every watcher counts against one cap).
-func callerUID(ctx context.Context) int {
-	id, ok := ctx.Value(callerKey{}).(callerID)
-	if !ok || id.err != nil {
-		return -1
-	}
-	return id.uid
-}
