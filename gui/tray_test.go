@@ -359,3 +359,48 @@ func BenchmarkUpdate(b *testing.B) {
 		tr.Update(states[i%2])
 	}
 }
+
+// TestWindowChildShowsOneWindowAndQuitsWhenItCloses: the process the
+// quiet tray starts for a window shows that window with the agent's
+// state, follows it, notifies nothing (the tray process does) and quits
+// when its last window closes.
+func TestWindowChildShowsOneWindowAndQuitsWhenItCloses(t *testing.T) {
+	a, acts := newTrayApp(t), &fakeActions{}
+	tr := NewWindowChild(context.Background(), a, Options{Actions: acts, Now: func() time.Time { return now }})
+	tr.Update(allPassing())
+	if err := tr.Open(WindowPosture); err != nil {
+		t.Fatalf("Open(%q) = %v", WindowPosture, err)
+	}
+	if err := tr.Open("settings"); err == nil {
+		t.Errorf("Open(%q) = nil, want an error naming the windows", "settings")
+	}
+	w := tr.posture.win
+	tr.Update(aliceState())
+	wantTexts(t, w, "alice: 1 of 3 apps blocked by posture (see Posture…)")
+	if len(a.notes) != 0 || a.menu != nil || a.icon != nil {
+		t.Errorf("a window child notified (%d) or set a tray icon or menu", len(a.notes))
+	}
+	if err := tr.Open(WindowApps); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if a.quits != 0 {
+		t.Error("the child quit with its apps window still open")
+	}
+	tr.apps.win.Close()
+	if a.quits != 1 {
+		t.Errorf("closing the last window quit the app %d times, want 1", a.quits)
+	}
+}
+
+// TestTrayDoesNotQuitWhenAWindowCloses: in the tray itself, closing
+// the posture window leaves the tray running.
+func TestTrayDoesNotQuitWhenAWindowCloses(t *testing.T) {
+	tr, a, _ := newTestTray(t)
+	tr.Update(aliceState())
+	a.item(t, "Posture…").Action()
+	tr.posture.win.Close()
+	if a.quits != 0 {
+		t.Errorf("closing the tray's posture window quit the app")
+	}
+}
