@@ -288,7 +288,9 @@ var allowedImports = map[string]map[string]string{
 	"/gui/autostart": {},
 	"/gui/instance":  {},
 	"/gui/sni": {
-		"/gui": "the State, its menu, icons and notifications, drawn over D-Bus",
+		"/gui":                  "the State, its menu, icons and notifications, drawn over D-Bus",
+		"/api":                  "tests: the reason codes of a blocked app",
+		"/internal/desktoptest": "tests: a session bus with a tray host and a notification daemon",
 	},
 	"/cmd/gatehouse-tray": {
 		"/agent/localapi":       "the agent's socket and client, the tray's only way to the agent",
