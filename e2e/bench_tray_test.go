@@ -77,7 +77,7 @@ func BenchmarkTray(b *testing.B) {
 
 // idle measures pid over 5 s of nothing happening: CPU ms per second,
 // context switches per second (all threads) and RSS in MB at the end.
-func idle(b *testing.B, pid int) (cpuMS, wakeups, rssMB float64) {
+func idle(b testing.TB, pid int) (cpuMS, wakeups, rssMB float64) {
 	const span = 5 * time.Second
 	cpu0, wake0 := desktoptest.CPUTicks(b, pid), desktoptest.Wakeups(b, pid)
 	time.Sleep(span)
