@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
@@ -402,5 +403,52 @@ func TestTrayDoesNotQuitWhenAWindowCloses(t *testing.T) {
 	tr.posture.win.Close()
 	if a.quits != 0 {
 		t.Errorf("closing the tray's posture window quit the app")
+	}
+}
+
+// TestWindowChildSignIn: the sign-in child starts the sign-in itself
+// (the browser opens on the page), shows the code, and quits when the
+// window closes; a sign-in that fails shows why, and closing that quits.
+func TestWindowChildSignIn(t *testing.T) {
+	a, acts := newTrayApp(t), &fakeActions{}
+	acts.signIn = SignIn{Step: SignInPending, URL: "https://ctl.example/device?code=ABCD-EFGH", Code: "ABCD-EFGH"}
+	tr := NewWindowChild(context.Background(), a, Options{Actions: acts})
+	tr.Update(State{AgentUp: true, Connected: true})
+	if err := tr.Open(WindowSignIn); err != nil {
+		t.Fatal(err)
+	}
+	tr.busy.Wait()
+	if want := []string{"https://ctl.example/device?code=ABCD-EFGH"}; !reflect.DeepEqual(acts.opened, want) {
+		t.Errorf("opened %q, want %q", acts.opened, want)
+	}
+	wantTexts(t, tr.signIn.win, "ABCD-EFGH")
+	tr.signIn.win.Close()
+	if a.quits != 1 {
+		t.Errorf("closing the sign-in window quit %d times, want 1", a.quits)
+	}
+
+	a, acts = newTrayApp(t), &fakeActions{err: errors.New("could not start the sign-in: the agent is not running")}
+	tr = NewWindowChild(context.Background(), a, Options{Actions: acts})
+	tr.Update(State{AgentUp: true, Connected: true})
+	if err := tr.Open(WindowSignIn); err != nil {
+		t.Fatal(err)
+	}
+	tr.busy.Wait()
+	if tr.signIn != nil {
+		t.Error("a failed sign-in opened the code window")
+	}
+	var errWin fyne.Window
+	for _, w := range a.Driver().AllWindows() {
+		if w.Title() == "Gatehouse: Could not sign in" {
+			errWin = w
+		}
+	}
+	if errWin == nil {
+		t.Fatal("a failed sign-in showed no error window")
+	}
+	wantTexts(t, errWin, "could not start the sign-in: the agent is not running")
+	errWin.Close()
+	if a.quits != 1 {
+		t.Errorf("closing the error window quit %d times, want 1", a.quits)
 	}
 }
