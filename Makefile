@@ -54,7 +54,7 @@ cross:
 		echo "build $$p"; \
 		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build -o /dev/null $(CMDS) || exit 1; \
 		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build $(TRAY_PURE) || exit 1; \
-		case $$p in darwin/*) ;; *) GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build ./gui || exit 1;; esac; \
+		case $$p in darwin/*) ;; *) GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build ./gui ./gui/sni || exit 1;; esac; \
 	done
 
 bench:

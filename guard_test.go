@@ -287,12 +287,18 @@ var allowedImports = map[string]map[string]string{
 	},
 	"/gui/autostart": {},
 	"/gui/instance":  {},
+	"/gui/sni": {
+		"/gui":                  "the State, its menu, icons and notifications, drawn over D-Bus",
+		"/api":                  "tests: the reason codes of a blocked app",
+		"/internal/desktoptest": "tests: a session bus with a tray host and a notification daemon",
+	},
 	"/cmd/gatehouse-tray": {
 		"/agent/localapi":       "the agent's socket and client, the tray's only way to the agent",
 		"/api":                  "tests: the reasons a fake agent answers with",
 		"/gui":                  "the tray's windows, menu and notifications",
 		"/gui/autostart":        "--install-autostart",
 		"/gui/instance":         "one tray per user",
+		"/gui/sni":              "the Linux tray without fyne's driver (no wake-ups while idle)",
 		"/internal/testenv":     "tests: Xvfb and the real binary, required in CI",
 		"/internal/desktoptest": "tests: a virtual X display and session bus, the screen read back",
 	},

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +21,11 @@ import (
 //     flip → the agent's watch stream shows it (the tray's own source);
 //   - idle for 5 s: the tray's CPU, wake-ups (context switches of all its
 //     threads) and RSS, beside a bare fyne program with one window (the
-//     toolkit alone, testdata/fynebare) in the same kind of desktop.
+//     toolkit alone, testdata/fynebare) in the same kind of desktop;
+//   - the same tray WITH a tray host on the session bus (a fake panel):
+//     on Linux it then runs without fyne's driver (gui/sni). Flip → its
+//     menu (read over D-Bus as a panel does), and idle CPU, wake-ups and
+//     RSS (sni-*).
 func BenchmarkTray(b *testing.B) {
 	a, d, _, tray := trayWorld(b)
 	bare := filepath.Join(b.TempDir(), "fynebare")
@@ -73,11 +78,38 @@ func BenchmarkTray(b *testing.B) {
 	b.ReportMetric(bwake, "fyne-wakeups/s")
 	b.ReportMetric(brss, "fyne-MB")
 	b.ReportMetric(wake/bwake, "tray/fyne-wakeups")
+
+	// With a tray host: the windowed tray goes, a panel appears, the
+	// tray starts again and draws its menu over D-Bus.
+	Must(b, tray.cmd.Process.Signal(syscall.SIGTERM))
+	tray.awaitExit(b, 10*time.Second)
+	host := d.TrayHost(b)
+	quiet := startTray(b, d, a)
+	awaitMenu(b, host, quiet, "all checks pass", 60*time.Second)
+	var toMenu []time.Duration
+	for range 3 {
+		for _, step := range []struct{ report, menu string }{
+			{`{"disk_encryption": true, "firewall": false}`, "apps blocked by posture"},
+			{GoodPosture, "all checks pass"},
+		} {
+			flip := setOverride(b, a.override, step.report)
+			awaitMenu(b, host, quiet, step.menu, 5*time.Second)
+			toMenu = append(toMenu, time.Since(flip))
+		}
+	}
+	slices.Sort(toMenu)
+	b.ReportMetric(ms(toMenu, 0.5), "sni-p50-ms")
+	b.ReportMetric(ms(toMenu, 1), "sni-max-ms")
+	time.Sleep(time.Second)
+	scpu, swake, srss := idle(b, quiet.cmd.Process.Pid)
+	b.ReportMetric(scpu, "sni-cpu-ms/s")
+	b.ReportMetric(swake, "sni-wakeups/s")
+	b.ReportMetric(srss, "sni-MB")
 }
 
 // idle measures pid over 5 s of nothing happening: CPU ms per second,
 // context switches per second (all threads) and RSS in MB at the end.
-func idle(b *testing.B, pid int) (cpuMS, wakeups, rssMB float64) {
+func idle(b testing.TB, pid int) (cpuMS, wakeups, rssMB float64) {
 	const span = 5 * time.Second
 	cpu0, wake0 := desktoptest.CPUTicks(b, pid), desktoptest.Wakeups(b, pid)
 	time.Sleep(span)

@@ -72,7 +72,10 @@ type trayApp struct {
 	menu  *fyne.Menu
 	menus int // how many times the menu was set
 	notes []*fyne.Notification
+	quits int
 }
+
+func (a *trayApp) Quit() { a.quits++ }
 
 func (a *trayApp) SetSystemTrayMenu(m *fyne.Menu)        { a.menu = m; a.menus++ }
 func (a *trayApp) SetSystemTrayIcon(r fyne.Resource)     { a.icon = r }

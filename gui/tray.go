@@ -2,6 +2,7 @@ package gui
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +48,10 @@ type Tray struct {
 	// started is the sign-in the last SignIn action started, shown until
 	// the State has it.
 	started SignIn
+	// child: the Tray only opens windows for a tray running elsewhere
+	// (NewWindowChild); open counts its windows on screen.
+	child bool
+	open  int
 }
 
 // NewTray puts the tray icon and menu in desk, the app's system tray.
@@ -65,6 +70,58 @@ func NewWindowed(ctx context.Context, app fyne.App, why string, o Options) *Tray
 	t.main = newMainWindow(t, why)
 	t.main.win.Show()
 	return t
+}
+
+// Window names a window a child process opens alone (NewWindowChild).
+type Window string
+
+const (
+	WindowPosture Window = "posture"
+	WindowApps    Window = "apps"
+	WindowSignIn  Window = "signin" // starts a sign-in and shows its code
+)
+
+// NewWindowChild is a Tray without tray icon or stand-in window, for a
+// process the quiet tray (gui/sni) starts to show one window: it sends no
+// desktop notifications (the tray process does) and quits the app when
+// its last window closes. Open shows the window.
+func NewWindowChild(ctx context.Context, app fyne.App, o Options) *Tray {
+	t := newTray(ctx, app, o)
+	t.child = true
+	return t
+}
+
+// Open shows w; call it on the fyne goroutine (in fyne.Do), after the
+// first Update so the window opens with the agent's state.
+func (t *Tray) Open(w Window) error {
+	switch w {
+	case WindowPosture:
+		t.showPosture()
+	case WindowApps:
+		t.showApps()
+	case WindowSignIn:
+		t.startSignIn()
+	default:
+		return fmt.Errorf("no window %q: want %s, %s or %s", w, WindowPosture, WindowApps, WindowSignIn)
+	}
+	return nil
+}
+
+// newWindow makes a window that, when closed, runs onClosed and, in a
+// window child, quits the app if it was the last one.
+func (t *Tray) newWindow(title string, onClosed func()) fyne.Window {
+	w := t.app.NewWindow(title)
+	t.open++
+	w.SetOnClosed(func() {
+		if onClosed != nil {
+			onClosed()
+		}
+		t.open--
+		if t.child && t.open == 0 {
+			t.app.Quit()
+		}
+	})
+	return w
 }
 
 func newTray(ctx context.Context, app fyne.App, o Options) *Tray {
@@ -86,6 +143,9 @@ func (t *Tray) Update(s State) {
 func (t *Tray) apply(s State) {
 	notes := Notifications(t.state, s)
 	t.state = s
+	if t.child {
+		notes = nil // the tray process notifies
+	}
 	for _, n := range notes {
 		t.app.SendNotification(fyne.NewNotification(n.Title, n.Body))
 	}
@@ -114,7 +174,7 @@ func (t *Tray) drawTray() {
 		t.desk.SetSystemTrayIcon(Icon(look))
 	}
 	m := t.menu()
-	sig := menuSignature(m)
+	sig := MenuSignature(m)
 	if sig == t.menuSig {
 		return
 	}
@@ -132,26 +192,46 @@ func (t *Tray) drawTray() {
 
 // menu is the tray menu for the current State.
 func (t *Tray) menu() *fyne.Menu {
-	s := t.state
+	return Menu(t.state, MenuActions{
+		Copy:    t.actions.Copy,
+		SignIn:  t.startSignIn,
+		SignOut: t.signOut,
+		Posture: t.showPosture,
+		Apps:    t.showApps,
+		Quit:    t.app.Quit,
+	})
+}
+
+// MenuActions are what the tray menu's items do.
+type MenuActions struct {
+	Copy                                 func(text string)
+	SignIn, SignOut, Posture, Apps, Quit func()
+}
+
+// Menu is the tray menu for s: the status line, the apps (click copies
+// the address), Sign in / Sign out, Posture…, Request access…, Quit. It
+// is data only (no driver needed): fyne's tray draws it, and so does
+// gui/sni where the tray runs without fyne's driver.
+func Menu(s State, do MenuActions) *fyne.Menu {
 	status := fyne.NewMenuItem(s.StatusLine(), nil)
 	status.Disabled = true
 	items := []*fyne.MenuItem{status, fyne.NewMenuItemSeparator()}
 	for _, a := range s.Apps {
-		items = append(items, t.appMenuItem(a))
+		items = append(items, appMenuItem(a, do.Copy))
 	}
 	if len(s.Apps) > 0 {
 		items = append(items, fyne.NewMenuItemSeparator())
 	}
-	signInOut := fyne.NewMenuItem("Sign in…", t.startSignIn)
+	signInOut := fyne.NewMenuItem("Sign in…", do.SignIn)
 	if s.SignIn.Step == SignedIn {
-		signInOut = fyne.NewMenuItem("Sign out", t.signOut)
+		signInOut = fyne.NewMenuItem("Sign out", do.SignOut)
 	}
 	signInOut.Disabled = !s.AgentUp
-	quit := fyne.NewMenuItem("Quit", t.app.Quit)
+	quit := fyne.NewMenuItem("Quit", do.Quit)
 	quit.IsQuit = true
 	items = append(items, signInOut,
-		fyne.NewMenuItem("Posture…", t.showPosture),
-		fyne.NewMenuItem("Request access…", t.showApps),
+		fyne.NewMenuItem("Posture…", do.Posture),
+		fyne.NewMenuItem("Request access…", do.Apps),
 		fyne.NewMenuItemSeparator(), quit)
 	return fyne.NewMenu("Gatehouse", items...)
 }
@@ -159,16 +239,16 @@ func (t *Tray) menu() *fyne.Menu {
 // appMenuItem is "✓ grafana  127.0.0.1:8001" (click copies the address)
 // or "✗ db  blocked: the firewall is off"; an app with several addresses
 // lists them in a submenu.
-func (t *Tray) appMenuItem(a App) *fyne.MenuItem {
+func appMenuItem(a App, copyText func(string)) *fyne.MenuItem {
 	item := fyne.NewMenuItem(appLine(a), nil)
 	switch {
 	case len(a.Addresses) == 1:
 		addr := a.Addresses[0]
-		item.Action = func() { t.actions.Copy(addr) }
+		item.Action = func() { copyText(addr) }
 	case len(a.Addresses) > 1:
 		var sub []*fyne.MenuItem
 		for _, addr := range a.Addresses {
-			sub = append(sub, fyne.NewMenuItem("Copy "+addr, func() { t.actions.Copy(addr) }))
+			sub = append(sub, fyne.NewMenuItem("Copy "+addr, func() { copyText(addr) }))
 		}
 		item.ChildMenu = fyne.NewMenu("", sub...)
 	}
@@ -191,7 +271,10 @@ func appLine(a App) string {
 	return "✗ " + a.Name + "  blocked"
 }
 
-func menuSignature(m *fyne.Menu) string {
+// MenuSignature is m's labels, disabled marks and submenus in one
+// string: equal signatures draw the same menu (set it only when it
+// changes: each set rebuilds the host's menu over D-Bus).
+func MenuSignature(m *fyne.Menu) string {
 	var b strings.Builder
 	var walk func(*fyne.Menu)
 	walk = func(m *fyne.Menu) {
@@ -254,7 +337,7 @@ func (t *Tray) signOut() {
 // showError opens a small window with what went wrong (the error says
 // what to do next).
 func (t *Tray) showError(title string, err error) {
-	w := t.app.NewWindow("Gatehouse: " + title)
+	w := t.newWindow("Gatehouse: "+title, nil)
 	msg := widget.NewLabel(err.Error())
 	msg.Wrapping = fyne.TextWrapWord
 	w.SetContent(container.NewBorder(nil, widget.NewButton("Close", w.Close), nil, nil, msg))

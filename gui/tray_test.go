@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 
 	"github.com/gatehouse-ztna/gatehouse/api"
@@ -357,5 +358,97 @@ func BenchmarkUpdate(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		tr.Update(states[i%2])
+	}
+}
+
+// TestWindowChildShowsOneWindowAndQuitsWhenItCloses: the process the
+// quiet tray starts for a window shows that window with the agent's
+// state, follows it, notifies nothing (the tray process does) and quits
+// when its last window closes.
+func TestWindowChildShowsOneWindowAndQuitsWhenItCloses(t *testing.T) {
+	a, acts := newTrayApp(t), &fakeActions{}
+	tr := NewWindowChild(context.Background(), a, Options{Actions: acts, Now: func() time.Time { return now }})
+	tr.Update(allPassing())
+	if err := tr.Open(WindowPosture); err != nil {
+		t.Fatalf("Open(%q) = %v", WindowPosture, err)
+	}
+	if err := tr.Open("settings"); err == nil {
+		t.Errorf("Open(%q) = nil, want an error naming the windows", "settings")
+	}
+	w := tr.posture.win
+	tr.Update(aliceState())
+	wantTexts(t, w, "alice: 1 of 3 apps blocked by posture (see Posture…)")
+	if len(a.notes) != 0 || a.menu != nil || a.icon != nil {
+		t.Errorf("a window child notified (%d) or set a tray icon or menu", len(a.notes))
+	}
+	if err := tr.Open(WindowApps); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if a.quits != 0 {
+		t.Error("the child quit with its apps window still open")
+	}
+	tr.apps.win.Close()
+	if a.quits != 1 {
+		t.Errorf("closing the last window quit the app %d times, want 1", a.quits)
+	}
+}
+
+// TestTrayDoesNotQuitWhenAWindowCloses: in the tray itself, closing
+// the posture window leaves the tray running.
+func TestTrayDoesNotQuitWhenAWindowCloses(t *testing.T) {
+	tr, a, _ := newTestTray(t)
+	tr.Update(aliceState())
+	a.item(t, "Posture…").Action()
+	tr.posture.win.Close()
+	if a.quits != 0 {
+		t.Errorf("closing the tray's posture window quit the app")
+	}
+}
+
+// TestWindowChildSignIn: the sign-in child starts the sign-in itself
+// (the browser opens on the page), shows the code, and quits when the
+// window closes; a sign-in that fails shows why, and closing that quits.
+func TestWindowChildSignIn(t *testing.T) {
+	a, acts := newTrayApp(t), &fakeActions{}
+	acts.signIn = SignIn{Step: SignInPending, URL: "https://ctl.example/device?code=ABCD-EFGH", Code: "ABCD-EFGH"}
+	tr := NewWindowChild(context.Background(), a, Options{Actions: acts})
+	tr.Update(State{AgentUp: true, Connected: true})
+	if err := tr.Open(WindowSignIn); err != nil {
+		t.Fatal(err)
+	}
+	tr.busy.Wait()
+	if want := []string{"https://ctl.example/device?code=ABCD-EFGH"}; !reflect.DeepEqual(acts.opened, want) {
+		t.Errorf("opened %q, want %q", acts.opened, want)
+	}
+	wantTexts(t, tr.signIn.win, "ABCD-EFGH")
+	tr.signIn.win.Close()
+	if a.quits != 1 {
+		t.Errorf("closing the sign-in window quit %d times, want 1", a.quits)
+	}
+
+	a, acts = newTrayApp(t), &fakeActions{err: errors.New("could not start the sign-in: the agent is not running")}
+	tr = NewWindowChild(context.Background(), a, Options{Actions: acts})
+	tr.Update(State{AgentUp: true, Connected: true})
+	if err := tr.Open(WindowSignIn); err != nil {
+		t.Fatal(err)
+	}
+	tr.busy.Wait()
+	if tr.signIn != nil {
+		t.Error("a failed sign-in opened the code window")
+	}
+	var errWin fyne.Window
+	for _, w := range a.Driver().AllWindows() {
+		if w.Title() == "Gatehouse: Could not sign in" {
+			errWin = w
+		}
+	}
+	if errWin == nil {
+		t.Fatal("a failed sign-in showed no error window")
+	}
+	wantTexts(t, errWin, "could not start the sign-in: the agent is not running")
+	errWin.Close()
+	if a.quits != 1 {
+		t.Errorf("closing the error window quit %d times, want 1", a.quits)
 	}
 }

@@ -23,3 +23,7 @@ func Detect(app fyne.App) (desktop.App, error) {
 	}
 	return desk, nil
 }
+
+// TrayHost reports whether the desktop has a system tray host, or why
+// not, without a fyne app (the quiet tray, gui/sni, runs without one).
+func TrayHost() error { return trayHost() }

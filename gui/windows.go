@@ -85,10 +85,9 @@ func (t *Tray) showPosture() {
 // scrollWindow makes a window around a scrolling body; onClosed runs when
 // the user closes it.
 func (t *Tray) scrollWindow(title string, size fyne.Size, onClosed func()) (fyne.Window, *fyne.Container) {
-	w, body := t.app.NewWindow(title), container.NewVBox()
+	w, body := t.newWindow(title, onClosed), container.NewVBox()
 	w.SetContent(container.NewVScroll(body))
 	w.Resize(size)
-	w.SetOnClosed(onClosed)
 	return w, body
 }
 
@@ -269,10 +268,9 @@ type signInWindow struct {
 
 func (t *Tray) showSignIn() {
 	if t.signIn == nil {
-		w := &signInWindow{t: t, win: t.app.NewWindow("Gatehouse: sign in"), body: container.NewVBox(), note: wrapLabel("")}
+		w := &signInWindow{t: t, win: t.newWindow("Gatehouse: sign in", func() { t.signIn = nil }), body: container.NewVBox(), note: wrapLabel("")}
 		w.win.SetContent(container.NewVBox(w.body, w.note))
 		w.win.Resize(fyne.NewSize(460, 240))
-		w.win.SetOnClosed(func() { t.signIn = nil })
 		t.signIn = w
 	}
 	t.signIn.draw()

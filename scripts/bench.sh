@@ -19,6 +19,9 @@
 #     the agent's watch stream); idle CPU, wake-ups and RSS beside a bare
 #     fyne window (the toolkit alone), printed: fyne's GLFW loop ticks at
 #     60 Hz whatever happens, so "no wake-ups" is the toolkit's to meet
+#   tray with a tray host (a fake panel on the session bus): on Linux it
+#     runs without fyne's driver; idle wake-ups/s <= 1 (target: none while
+#     nothing changes), CPU, RSS and flip → menu printed
 #
 # Split DNS (issue 9): an app name's answer over loopback UDP against a
 # trivial miekg/dns server in the same run (./agent/splitdns/), printed.
@@ -130,6 +133,12 @@ function verdict(v, ok) {
 	printf "%-34s CPU %s ms/s, %s wake-ups/s, RSS %s MB; bare fyne window %s ms/s, %s wake-ups/s, %s MB; tray/fyne wake-ups %s\n",
 		"tray idle (Xvfb, software GL)", metric("tray-cpu-ms/s"), metric("tray-wakeups/s"), metric("tray-MB"),
 		metric("fyne-cpu-ms/s"), metric("fyne-wakeups/s"), metric("fyne-MB"), metric("tray/fyne-wakeups")
+	if (metric("sni-wakeups/s") != "") {
+		w = metric("sni-wakeups/s")
+		printf "%-34s CPU %s ms/s, %s wake-ups/s (target 0) %s, RSS %s MB; posture flip → menu p50 %s ms, max %s ms\n",
+			"tray idle with a tray host (D-Bus)", metric("sni-cpu-ms/s"), w, verdict(w, w <= 1), metric("sni-MB"),
+			metric("sni-p50-ms"), metric("sni-max-ms")
+	}
 }
 /^BenchmarkAnswerRatio-/ {
 	printf "%-34s %.1f µs per answer; trivial miekg/dns server %.1f µs: ratio %.2f\n",

@@ -29,9 +29,19 @@ func run(ctx context.Context, source <-chan gui.State, actions gui.Actions) erro
 		t = gui.NewWindowed(ctx, a, err.Error(), opts)
 	}
 
+	stop := follow(ctx, a, source, t, nil)
+	defer stop()
+	a.Run()
+	return nil
+}
+
+// follow hands every State from source to t until ctx ends or source
+// closes, then quits a; first (if any) runs on the fyne goroutine after
+// the first State is shown. Call the returned stop when the app has
+// stopped.
+func follow(ctx context.Context, a fyne.App, source <-chan gui.State, t *gui.Tray, first func()) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// Owned by run: it ends with ctx (cancelled when the app stops) or
+	// Owned by the caller through stop: it ends with ctx (cancelled when the app stops) or
 	// with the stream. fyne catches SIGINT and SIGTERM itself and quits;
 	// run then returns without waiting for this goroutine, which may be
 	// handing fyne a last Update or Quit that a stopped app never takes
@@ -48,9 +58,12 @@ func run(ctx context.Context, source <-chan gui.State, actions gui.Actions) erro
 					return
 				}
 				t.Update(s)
+				if first != nil {
+					fyne.Do(first)
+					first = nil
+				}
 			}
 		}
 	}()
-	a.Run()
-	return nil
+	return cancel
 }

@@ -97,6 +97,12 @@ func TestTraySmokeUnderXvfb(t *testing.T) {
 		t.Fatalf("the tray exited by itself: %v", err)
 	default:
 	}
+	terminate(t, tray, exited)
+}
+
+// terminate sends the tray SIGTERM and waits up to 10 s for a clean exit.
+func terminate(t *testing.T, tray *exec.Cmd, exited <-chan error) {
+	t.Helper()
 	if err := tray.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +112,7 @@ func TestTraySmokeUnderXvfb(t *testing.T) {
 			t.Errorf("after SIGTERM the tray exited with %v, want 0", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Error("the tray did not exit within 10 s of SIGTERM")
+		t.Fatal("the tray did not exit within 10 s of SIGTERM")
 	}
 }
 

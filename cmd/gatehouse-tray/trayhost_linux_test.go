@@ -2,73 +2,33 @@ package main
 
 import (
 	"bytes"
-	"os/exec"
+	"fmt"
+	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/godbus/dbus/v5"
-	"github.com/godbus/dbus/v5/prop"
+	"github.com/gatehouse-ztna/gatehouse/internal/desktoptest"
 )
 
-// watcher plays the desktop panel's StatusNotifierWatcher, with a host
-// registered, and records the items that register.
-type watcher struct {
-	mu    sync.Mutex // guards items
-	items []string   // the bus names of the registered items
-}
-
-func (w *watcher) RegisterStatusNotifierItem(path string, sender dbus.Sender) *dbus.Error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.items = append(w.items, string(sender))
-	return nil
-}
-
-func (w *watcher) item() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.items) == 0 {
-		return ""
-	}
-	return w.items[len(w.items)-1]
-}
-
 // TestTrayRegistersInTheSystemTray: with a tray host on the session bus,
-// the real gatehouse-tray opens no window but registers a
-// StatusNotifierItem whose menu (read over D-Bus as the panel reads it)
-// carries the agent's state and whose icon is the amber "blocked" look.
+// the real gatehouse-tray opens no window and runs no fyne driver (no GL
+// library mapped) but registers a StatusNotifierItem whose menu (read
+// over D-Bus as the panel reads it) carries the agent's state and whose
+// icon is the amber "blocked" look; clicking Posture… opens the posture
+// window in a child process, once however often it is clicked, and the
+// tray sleeps while nothing changes.
 func TestTrayRegistersInTheSystemTray(t *testing.T) {
 	d := newDesktop(t)
-	conn, err := dbus.Connect(d.Bus)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	w := &watcher{}
-	const iface = "org.kde.StatusNotifierWatcher"
-	if err := conn.Export(w, "/StatusNotifierWatcher", iface); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := prop.Export(conn, "/StatusNotifierWatcher", prop.Map{iface: {
-		"IsStatusNotifierHostRegistered": {Value: true, Emit: prop.EmitFalse},
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	if reply, err := conn.RequestName(iface, dbus.NameFlagDoNotQueue); err != nil || reply != dbus.RequestNameReplyPrimaryOwner {
-		t.Fatalf("taking %s: %v %v", iface, reply, err)
-	}
-
-	_, logs, exited := d.startTray(t)
+	host := d.TrayHost(t)
+	tray, logs, exited := d.startTray(t)
 	var labels []string
 	waitFor(t, 60*time.Second, exited, "a registered tray item whose menu shows the agent's state", func() bool {
-		item := w.item()
-		if item == "" {
+		if host.Item() == "" {
 			return false
 		}
-		labels = menuLabels(t, conn, item)
+		labels = host.MenuLabels(host.Item())
 		return slices.Contains(labels, "alice: 1 of 2 apps blocked by posture (see Posture…)")
 	})
 	for _, want := range []string{"✓ grafana  127.0.0.1:8001", "✗ db  blocked: the firewall is off", "Sign out", "Posture…", "Request access…", "Quit"} {
@@ -79,60 +39,60 @@ func TestTrayRegistersInTheSystemTray(t *testing.T) {
 	if strings.Contains(logs.String(), "no system tray") {
 		t.Errorf("with a tray host the tray still fell back to a window: %s", logs.String())
 	}
-	out, _ := exec.Command("xwininfo", "-display", d.Display, "-root", "-tree").Output()
-	if bytes.Contains(out, []byte(`"Gatehouse: `)) {
+	if strings.Contains(d.Windows(), `"Gatehouse: `) {
 		t.Error("with a tray host the tray opened its stand-in window too")
+	}
+	if maps, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", tray.Process.Pid)); err != nil || bytes.Contains(maps, []byte("_dri.so")) {
+		t.Errorf("the tray process mapped libGL (%v): fyne's driver runs in it", err)
+	}
+
+	// Idle: nothing changes (the fake agent's stream keeps alive hourly),
+	// so the tray sleeps. A thread's wake-up or two from the Go runtime
+	// (a GC or scavenger pass) is allowed; fyne's driver would be ~450/s.
+	pid := tray.Process.Pid
+	time.Sleep(time.Second)
+	wake0, cpu0 := desktoptest.Wakeups(t, pid), desktoptest.CPUTicks(t, pid)
+	time.Sleep(5 * time.Second)
+	wake, cpu := desktoptest.Wakeups(t, pid)-wake0, desktoptest.CPUTicks(t, pid)-cpu0
+	t.Logf("idle 5 s in the system tray: RSS %s, CPU %d ms, %d context switches", desktoptest.RSS(t, pid), cpu*10, wake)
+	if wake > 10 {
+		t.Errorf("idle 5 s in the system tray: %d context switches, want ≤ 10 (no wake-ups while nothing changes)", wake)
 	}
 
 	// The icon the panel draws: amber (blocked) on the disc's left side.
-	v, err := conn.Object(w.item(), "/StatusNotifierItem").GetProperty("org.kde.StatusNotifierItem.IconPixmap")
+	w, h, px, err := host.IconPixmap(host.Item())
 	if err != nil {
-		t.Fatalf("reading the item's icon: %v", err)
+		t.Fatal(err)
 	}
-	var pixmaps []struct {
-		W, H int32
-		Pix  []byte
+	at := 4 * (h/2*w + w/6) // ARGB, a pixel left of the mark
+	if len(px) < at+4 {
+		t.Fatalf("the icon is %dx%d with %d bytes", w, h, len(px))
 	}
-	if err := dbus.Store([]any{v.Value()}, &pixmaps); err != nil || len(pixmaps) == 0 {
-		t.Fatalf("the item's icon %v: %v", v, err)
-	}
-	px := pixmaps[0]
-	at := 4 * (int(px.H/2)*int(px.W) + int(px.W)/6) // ARGB, a pixel left of the mark
-	if len(px.Pix) < at+4 {
-		t.Fatalf("the icon is %dx%d with %d bytes", px.W, px.H, len(px.Pix))
-	}
-	if got, want := px.Pix[at:at+4], []byte{0xff, 0xe0, 0x9b, 0x12}; !bytes.Equal(got, want) {
+	if got, want := px[at:at+4], []byte{0xff, 0xe0, 0x9b, 0x12}; !bytes.Equal(got, want) {
 		t.Errorf("the icon's disc is ARGB %x, want the blocked look's %x", got, want)
 	}
-}
 
-// menuLabels reads the item's menu as a panel does (dbusmenu GetLayout).
-func menuLabels(t *testing.T, conn *dbus.Conn, item string) []string {
-	var revision uint32
-	var layout struct {
-		ID       int32
-		Props    map[string]dbus.Variant
-		Children []dbus.Variant
-	}
-	call := conn.Object(item, "/StatusNotifierMenu").Call("com.canonical.dbusmenu.GetLayout", 0, int32(0), int32(-1), []string{})
-	if err := call.Store(&revision, &layout); err != nil {
-		t.Logf("reading the tray's menu: %v", err)
-		return nil
-	}
-	var labels []string
-	for _, c := range layout.Children {
-		var child struct {
-			ID       int32
-			Props    map[string]dbus.Variant
-			Children []dbus.Variant
-		}
-		if err := dbus.Store([]any{c.Value()}, &child); err != nil {
-			t.Logf("a menu item: %v", err)
-			continue
-		}
-		if l, ok := child.Props["label"].Value().(string); ok {
-			labels = append(labels, l)
+	// Posture… opens the window in a child; a second click does not open
+	// a second one.
+	for range 2 {
+		if err := host.Click(host.Item(), "Posture…"); err != nil {
+			t.Fatal(err)
 		}
 	}
-	return labels
+	waitFor(t, 60*time.Second, exited, "the posture window", func() bool { return d.HasWindow("Gatehouse: posture") })
+	time.Sleep(2 * time.Second) // a second child would have its window by now: a deadline, not a proof
+	if n := strings.Count(d.Windows(), `"Gatehouse: posture":`); n != 1 {
+		t.Errorf("two clicks on Posture… show %d posture windows, want 1", n)
+	}
+
+	// The tray quits: its window goes with it.
+	terminate(t, tray, exited)
+	end := time.Now().Add(10 * time.Second)
+	for d.HasWindow("Gatehouse: posture") {
+		if time.Now().After(end) {
+			t.Fatal("the posture window outlived the tray by 10 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // the child's last writes (fyne's preferences) before the temp dir goes: a deadline
 }

@@ -39,7 +39,17 @@ func Dir() (string, error) {
 // Acquire takes the lock in dir, or fails with ErrRunning while another
 // process holds it.
 func Acquire(dir string) (*Lock, error) {
-	path := filepath.Join(dir, "gatehouse-tray.lock")
+	return acquire(filepath.Join(dir, "gatehouse-tray.lock"))
+}
+
+// AcquireWindow takes the lock of one window (by name) in dir: a window
+// the tray opens in a process of its own is open at most once. It is not
+// the tray's lock, which the tray holds while its windows run.
+func AcquireWindow(dir, name string) (*Lock, error) {
+	return acquire(filepath.Join(dir, "gatehouse-tray-window-"+name+".lock"))
+}
+
+func acquire(path string) (*Lock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening the tray's lock %s: %w", path, err)

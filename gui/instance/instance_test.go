@@ -38,3 +38,28 @@ func TestDirIsTheRuntimeDir(t *testing.T) {
 		t.Errorf("Dir() without XDG_RUNTIME_DIR = %q, %v, want %s/gatehouse", dir, err, home)
 	}
 }
+
+// TestWindowLocksAreApartFromTheTrays: the tray holds its lock while a
+// window child runs; each window is open once, and different windows at
+// once.
+func TestWindowLocksAreApartFromTheTrays(t *testing.T) {
+	dir := t.TempDir()
+	tray, err := Acquire(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tray.Release()
+	posture, err := AcquireWindow(dir, "posture")
+	if err != nil {
+		t.Fatalf("AcquireWindow(posture) beside the tray = %v", err)
+	}
+	defer posture.Release()
+	if _, err := AcquireWindow(dir, "posture"); !errors.Is(err, ErrRunning) {
+		t.Errorf("AcquireWindow(posture) twice = %v, want ErrRunning", err)
+	}
+	apps, err := AcquireWindow(dir, "apps")
+	if err != nil {
+		t.Fatalf("AcquireWindow(apps) beside posture = %v", err)
+	}
+	apps.Release()
+}

@@ -172,3 +172,15 @@ func SavePNG(path string, img image.Image) error {
 	}
 	return os.WriteFile(path, buf.Bytes(), 0o644)
 }
+
+// BusOnly is a desktop with a session bus and nothing else (no display):
+// for tests of what talks D-Bus alone (the tray host, notifications).
+func BusOnly(t testing.TB) *Desktop {
+	t.Helper()
+	if _, err := exec.LookPath("dbus-daemon"); err != nil {
+		testenv.SkipOrFail(t, "dbus-daemon is not installed (Debian: dbus-daemon)")
+	}
+	d := &Desktop{Bus: startBus(t)}
+	d.Env = append(os.Environ(), "DBUS_SESSION_BUS_ADDRESS="+d.Bus)
+	return d
+}
