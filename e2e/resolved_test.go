@@ -101,7 +101,9 @@ func startResolved(t testing.TB, laptop string) *resolvedHost {
 		"mount --bind " + withLine("/etc/group", "systemd-resolve:x:4353:") + " /etc/group",
 		"mount --bind " + write("resolv.conf", "nameserver 127.0.0.53\noptions timeout:2 attempts:1\n") + " /etc/resolv.conf",
 		// resolved makes /run/systemd/resolve itself, owned by its account.
-		"mount -t tmpfs tmpfs /run/systemd",
+		// A host without /run/systemd (no systemd at all) gets a fresh /run
+		// in this namespace rather than a new dir in its own.
+		"if [ -d /run/systemd ]; then mount -t tmpfs tmpfs /run/systemd; else mount -t tmpfs tmpfs /run; mkdir /run/systemd; fi",
 	}
 	if root != "/" {
 		// The agent calls /usr/bin/resolvectl by its absolute path: a
@@ -203,6 +205,11 @@ func TestSplitDNSThroughSystemdResolved(t *testing.T) {
 		if !strings.Contains(status, want) {
 			t.Errorf("resolvectl status gh0 = %q, want %q in it", status, want)
 		}
+	}
+
+	st := runCmd(t, nil, false, filepath.Join(x.bin, "gatehouse"), "--socket", filepath.Join(x.state, "agent.sock"), "status")
+	if want := "dns:        " + tunResolver + ":53 answers APP." + tunNameDomain + " (via systemd-resolved)"; !strings.Contains(st, want) {
+		t.Errorf("gatehouse status = %q, want a line %q", st, want)
 	}
 
 	// libc asks resolved's stub, which asks the agent: the device's user
