@@ -48,12 +48,30 @@ func newTUNInstall(tb testing.TB, upstreams ...string) *tunInstall {
 // run`.
 func newTUNInstallWith(tb testing.TB, agentArgs []string, upstreams ...string) *tunInstall {
 	tb.Helper()
+	return newTUNInstallOpts(tb, tunOptions{agentArgs: agentArgs}, upstreams...)
+}
+
+// tunOptions change what newTUNInstallOpts sets up.
+type tunOptions struct {
+	// ctrlArgs and agentArgs are more flags for the controller and for
+	// `gatehouse-agent run`.
+	ctrlArgs, agentArgs []string
+	// names are the apps' names, one per upstream; nil: app0, app1, ….
+	names []string
+	// agentIn, when set, says how the agent's argv runs in the laptop
+	// namespace (given by name); nil: ip netns exec.
+	agentIn func(laptop string, argv []string) []string
+}
+
+// newTUNInstallOpts is newTUNInstall with opts.
+func newTUNInstallOpts(tb testing.TB, opts tunOptions, upstreams ...string) *tunInstall {
+	tb.Helper()
 	server, laptop := twoMachines(tb)
 	x := &tunInstall{server: server, laptop: laptop, bin: binaries(tb), dir: tb.TempDir()}
 	x.state = filepath.Join(x.dir, "agent")
 	data := filepath.Join(x.dir, "gatehouse")
-	startProc(tb, nil, netnsExec(server, filepath.Join(x.bin, "gatehouse-controller"), "--data-dir", data, "--listen", ":8443",
-		"--public-name", serverAddr, "--gateway-host", serverAddr, "--trust-posture-overrides")...).
+	startProc(tb, nil, append(netnsExec(server, filepath.Join(x.bin, "gatehouse-controller"), "--data-dir", data, "--listen", ":8443",
+		"--public-name", serverAddr, "--gateway-host", serverAddr, "--trust-posture-overrides"), opts.ctrlArgs...)...).
 		awaitLine(tb, "admin token written to ", 30*time.Second)
 	url := "https://" + serverAddr + ":8443"
 	ca := filepath.Join(data, "ca.pem")
@@ -67,6 +85,9 @@ func newTUNInstallWith(tb testing.TB, agentArgs []string, upstreams ...string) *
 	var apps []string
 	for i, up := range upstreams {
 		name := fmt.Sprintf("app%d", i)
+		if opts.names != nil {
+			name = opts.names[i]
+		}
 		admin("apps", "create", name, "--upstream", up)
 		apps = append(apps, name)
 	}
@@ -78,8 +99,14 @@ func newTUNInstallWith(tb testing.TB, agentArgs []string, upstreams ...string) *
 		"--controller", url, "--token-file", tokFile, "--ca", ca)...)
 	override := filepath.Join(x.dir, "posture.json")
 	Must(tb, os.WriteFile(override, []byte(GoodPosture), 0o644))
-	x.agent = startProc(tb, nil, netnsExec(laptop, append([]string{filepath.Join(x.bin, "gatehouse-agent"), "--state-dir", state, "run",
-		"--posture-override", override, "--local-user", tunUser, "--port-base", "0", "--tun", "--tun-name", "gh0"}, agentArgs...)...)...)
+	argv := append([]string{filepath.Join(x.bin, "gatehouse-agent"), "--state-dir", state, "run",
+		"--posture-override", override, "--local-user", tunUser, "--port-base", "0", "--tun", "--tun-name", "gh0"}, opts.agentArgs...)
+	if opts.agentIn != nil {
+		argv = opts.agentIn(laptop, argv)
+	} else {
+		argv = netnsExec(laptop, argv...)
+	}
+	x.agent = startProc(tb, nil, argv...)
 	return x
 }
 
