@@ -190,7 +190,7 @@ func TestQuietTrayFollowsARealAgent(t *testing.T) {
 	time.Sleep(time.Second)
 	cpu, wake, rss := idle(t, tray.cmd.Process.Pid)
 	t.Logf("idle 5 s in the system tray: %.1f ms CPU/s, %.1f context switches/s, RSS %.0f MB", cpu, wake, rss)
-	if wake > 5 { // the stream's keep-alive every 20 s is a wake-up or two; fyne's driver is ~450/s
+	if wake > 10 { // the stream's keep-alive every 20 s and the Go runtime (more under -race); fyne's driver is ~450/s
 		t.Errorf("idle in the system tray: %.1f context switches/s, want none while nothing changes", wake)
 	}
 }

@@ -250,8 +250,12 @@ func TestNewSYNEndsTimeWait(t *testing.T) {
 	awaitSegment(t, p, 5*time.Second, "the ACK of our FIN", func(s tuntest.Segment) bool {
 		return from(s) && s.Flags == header.TCPFlagAck && s.Ack == 1002
 	})
-	// The gateway is in TIME_WAIT for this tuple now. A new connection:
+	// The gateway is in TIME_WAIT for this tuple now. A new connection,
+	// its SYN sent again after 1 s as a real client does (TIME_WAIT lasts
+	// a minute: without the recycling both vanish):
 	send(header.TCPFlagSyn, 900000, 0)
+	retry := time.AfterFunc(time.Second, func() { _ = p.Send(tuntest.TCPPacket(tuntest.Segment{Src: src, Dst: appAddr, Flags: header.TCPFlagSyn, Seq: 900000})) })
+	defer retry.Stop()
 	again := awaitSegment(t, p, 3*time.Second, "SYN-ACK to a new SYN on a tuple in TIME_WAIT",
 		func(s tuntest.Segment) bool { return from(s) && isSYNACK(s) })
 	if again.Ack != 900001 {

@@ -1,6 +1,8 @@
 package tunnel
 
 import (
+	"time"
+
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
@@ -18,11 +20,30 @@ func (s *Server) recycleTimeWait(pkt []byte) {
 	if !ok {
 		return
 	}
-	ep, ok := s.tun.stack.FindTransportEndpoint(netProtoOf(id), header.TCPProtocolNumber, id, nicID).(*tcp.Endpoint)
-	if ok && ep.EndpointState() == tcp.StateTimeWait {
-		ep.Abort() // its RST carries the old connection's numbers; the client's new SYN-SENT ignores it
+	find := func() (*tcp.Endpoint, bool) {
+		ep, ok := s.tun.stack.FindTransportEndpoint(netProtoOf(id), header.TCPProtocolNumber, id, nicID).(*tcp.Endpoint)
+		return ep, ok && ep.EndpointState() == tcp.StateTimeWait
+	}
+	ep, ok := find()
+	if !ok {
+		return
+	}
+	ep.Abort() // its RST carries the old connection's numbers; the client's new SYN-SENT ignores it
+	// The abort may finish on the endpoint's own goroutine: until the
+	// tuple is free, the SYN would still reach the TIME_WAIT endpoint and
+	// vanish. Wait for it, briefly (a busy machine; rare: first SYNs on a
+	// tuple in TIME_WAIT only).
+	for range timeWaitSpins {
+		if _, still := find(); !still {
+			return
+		}
+		time.Sleep(50 * time.Microsecond)
 	}
 }
+
+// timeWaitSpins bounds the wait for an aborted TIME_WAIT to free its
+// tuple: 200 × 50 µs, 10 ms at most.
+const timeWaitSpins = 200
 
 // firstSYN reads the tuple of pkt (as the server's netstack names it:
 // local is the destination) if pkt is an unfragmented TCP segment with

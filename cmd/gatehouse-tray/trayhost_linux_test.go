@@ -47,16 +47,17 @@ func TestTrayRegistersInTheSystemTray(t *testing.T) {
 	}
 
 	// Idle: nothing changes (the fake agent's stream keeps alive hourly),
-	// so the tray sleeps. A thread's wake-up or two from the Go runtime
-	// (a GC or scavenger pass) is allowed; fyne's driver would be ~450/s.
+	// so the tray sleeps. The Go runtime's own wake-ups (GC, scavenger,
+	// more of them under the race detector on a busy machine) are allowed,
+	// up to 10/s; fyne's driver is ~450/s. The benchmark reports the figure.
 	pid := tray.Process.Pid
 	time.Sleep(time.Second)
 	wake0, cpu0 := desktoptest.Wakeups(t, pid), desktoptest.CPUTicks(t, pid)
 	time.Sleep(5 * time.Second)
 	wake, cpu := desktoptest.Wakeups(t, pid)-wake0, desktoptest.CPUTicks(t, pid)-cpu0
 	t.Logf("idle 5 s in the system tray: RSS %s, CPU %d ms, %d context switches", desktoptest.RSS(t, pid), cpu*10, wake)
-	if wake > 10 {
-		t.Errorf("idle 5 s in the system tray: %d context switches, want ≤ 10 (no wake-ups while nothing changes)", wake)
+	if wake > 50 {
+		t.Errorf("idle 5 s in the system tray: %d context switches, want ≤ 50 (no wake-ups of its own while nothing changes)", wake)
 	}
 
 	// The icon the panel draws: amber (blocked) on the disc's left side.
