@@ -254,7 +254,9 @@ func TestNewSYNEndsTimeWait(t *testing.T) {
 	// its SYN sent again after 1 s as a real client does (TIME_WAIT lasts
 	// a minute: without the recycling both vanish):
 	send(header.TCPFlagSyn, 900000, 0)
-	retry := time.AfterFunc(time.Second, func() { _ = p.Send(tuntest.TCPPacket(tuntest.Segment{Src: src, Dst: appAddr, Flags: header.TCPFlagSyn, Seq: 900000})) })
+	retry := time.AfterFunc(time.Second, func() {
+		_ = p.Send(tuntest.TCPPacket(tuntest.Segment{Src: src, Dst: appAddr, Flags: header.TCPFlagSyn, Seq: 900000}))
+	})
 	defer retry.Stop()
 	again := awaitSegment(t, p, 3*time.Second, "SYN-ACK to a new SYN on a tuple in TIME_WAIT",
 		func(s tuntest.Segment) bool { return from(s) && isSYNACK(s) })
