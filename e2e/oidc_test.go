@@ -80,6 +80,7 @@ func newOIDCEnvAt(t testing.TB, host string, tune func(*controller.Config)) (*En
 			// per-source limits are tested in controller/httpapi.
 			s.SignIn.Pages = httpapi.Rate{Every: time.Millisecond, Burst: 1000}
 			s.SignIn.DeviceAuth = httpapi.Rate{Every: time.Millisecond, Burst: 1000}
+			s.Limits.AgentAuth = httpapi.Rate{Every: time.Millisecond, Burst: 1000} // one link per sign-in
 		},
 	})
 	env.Standard(t)
