@@ -93,31 +93,9 @@ func TestTrayFollowsARealAgent(t *testing.T) {
 	// Posture flips: the window follows each within the issue's 1 s
 	// (measured from the override's rename to the title on the X server),
 	// one notification each way.
-	var shown []time.Duration
-	for i := range 3 {
-		flip := setOverride(t, a.override, `{"disk_encryption": true, "firewall": false}`)
-		await("grafana blocked", "apps blocked by posture", 5*time.Second)
-		shown = append(shown, time.Since(flip))
-		flip = setOverride(t, a.override, GoodPosture)
-		await("grafana allowed again", "all checks pass", 5*time.Second)
-		shown = append(shown, time.Since(flip))
-		Eventually(t, 5*time.Second, func() error {
-			if n := len(notes.Notes()); n != 2*(i+1) {
-				return fmt.Errorf("after %d round trips %d notifications, want %d: %+v", i+1, n, 2*(i+1), notes.Notes())
-			}
-			return nil
-		})
-	}
-	for _, d := range shown {
-		if d > time.Second {
-			t.Errorf("posture flip → tray window took %s, want ≤ 1 s (all: %v)", d, shown)
-		}
-	}
-	t.Logf("posture flip → tray window: %v", shown)
-	got := notes.Notes()
-	if !strings.Contains(got[0].Summary, "grafana revoked") || !strings.Contains(got[0].Body, "firewall") || !strings.Contains(got[1].Summary, "grafana restored") {
-		t.Errorf("first notifications %+v, want grafana revoked (the firewall) then restored", got[:2])
-	}
+	flipRoundTrips(t, a, notes, "tray window", func(want string) {
+		await(want, want, 5*time.Second)
+	}, "apps blocked by posture", "all checks pass")
 
 	// The agent stops: the tray stays, says so, and follows the agent
 	// when it is back.
@@ -161,31 +139,9 @@ func TestQuietTrayFollowsARealAgent(t *testing.T) {
 		t.Errorf("the menu %q does not offer grafana with its address", host.MenuLabels(host.Item()))
 	}
 
-	var shown []time.Duration
-	for i := range 3 {
-		flip := setOverride(t, a.override, `{"disk_encryption": true, "firewall": false}`)
-		awaitMenu(t, host, tray, "apps blocked by posture", 5*time.Second)
-		shown = append(shown, time.Since(flip))
-		flip = setOverride(t, a.override, GoodPosture)
-		awaitMenu(t, host, tray, "Connected as alice: all checks pass", 5*time.Second)
-		shown = append(shown, time.Since(flip))
-		Eventually(t, 5*time.Second, func() error {
-			if n := len(notes.Notes()); n != 2*(i+1) {
-				return fmt.Errorf("after %d round trips %d notifications, want %d: %+v", i+1, n, 2*(i+1), notes.Notes())
-			}
-			return nil
-		})
-	}
-	for _, d := range shown {
-		if d > time.Second {
-			t.Errorf("posture flip → tray menu took %s, want ≤ 1 s (all: %v)", d, shown)
-		}
-	}
-	t.Logf("posture flip → tray menu: %v", shown)
-	got := notes.Notes()
-	if !strings.Contains(got[0].Summary, "grafana revoked") || !strings.Contains(got[0].Body, "firewall") || !strings.Contains(got[1].Summary, "grafana restored") {
-		t.Errorf("first notifications %+v, want grafana revoked (the firewall) then restored", got[:2])
-	}
+	flipRoundTrips(t, a, notes, "tray menu", func(want string) {
+		awaitMenu(t, host, tray, want, 5*time.Second)
+	}, "apps blocked by posture", "Connected as alice: all checks pass")
 
 	time.Sleep(time.Second)
 	cpu, wake, rss := idle(t, tray.cmd.Process.Pid)
@@ -217,5 +173,38 @@ func awaitMenu(t testing.TB, host *desktoptest.TrayHost, p *proc, want string, w
 		if time.Now().After(end) {
 			t.Fatalf("no tray menu showing %q within %s: %q", want, within, labels)
 		}
+	}
+}
+
+// flipRoundTrips flips alice's posture (the firewall off) and back three
+// times: after each flip shown(want) must see the tray show blocked, then
+// allowed, within 1 s of the flip, and exactly one notification must come
+// each way, the first naming grafana revoked for the firewall.
+func flipRoundTrips(t *testing.T, a *agentProc, notes *desktoptest.Notifier, where string, shown func(want string), blocked, allowed string) {
+	t.Helper()
+	var took []time.Duration
+	for i := range 3 {
+		flip := setOverride(t, a.override, `{"disk_encryption": true, "firewall": false}`)
+		shown(blocked)
+		took = append(took, time.Since(flip))
+		flip = setOverride(t, a.override, GoodPosture)
+		shown(allowed)
+		took = append(took, time.Since(flip))
+		Eventually(t, 5*time.Second, func() error {
+			if n := len(notes.Notes()); n != 2*(i+1) {
+				return fmt.Errorf("after %d round trips %d notifications, want %d: %+v", i+1, n, 2*(i+1), notes.Notes())
+			}
+			return nil
+		})
+	}
+	for _, d := range took {
+		if d > time.Second {
+			t.Errorf("posture flip → %s took %s, want ≤ 1 s (all: %v)", where, d, took)
+		}
+	}
+	t.Logf("posture flip → %s: %v", where, took)
+	got := notes.Notes()
+	if !strings.Contains(got[0].Summary, "grafana revoked") || !strings.Contains(got[0].Body, "firewall") || !strings.Contains(got[1].Summary, "grafana restored") {
+		t.Errorf("first notifications %+v, want grafana revoked (the firewall) then restored", got[:2])
 	}
 }
