@@ -399,17 +399,8 @@ var deviceSide = []string{"/agent", "/wire", "/posture", "/tunnel", "/gui", "/cm
 // TestDeviceSideLinksNoControllerOrGateway checks the transitive imports of
 // every device-side package and of its tests.
 func TestDeviceSideLinksNoControllerOrGateway(t *testing.T) {
-	out, err := exec.Command("go", "list", "-test", "-json=ImportPath,Deps", "./...").Output()
-	if err != nil {
-		t.Fatalf("go list -test: %v", err)
-	}
-	dec := json.NewDecoder(strings.NewReader(string(out)))
 	checked := 0
-	for dec.More() {
-		var p pkg
-		if err := dec.Decode(&p); err != nil {
-			t.Fatal(err)
-		}
+	for _, p := range listTestDeps(t, "./...") {
 		// "x", "x [x.test]", "x_test [x.test]" and "x.test" all belong to x.
 		base := strings.TrimSuffix(strings.TrimSuffix(strings.Fields(p.ImportPath)[0], ".test"), "_test")
 		rel := strings.TrimPrefix(base, module)
@@ -438,6 +429,27 @@ func isDeviceSide(rel string) bool {
 	return false
 }
 
+// listTestDeps lists the packages matching patterns and their tests
+// ("x", "x [x.test]", "x_test [x.test]", "x.test"), each with its
+// transitive imports.
+func listTestDeps(t *testing.T, patterns ...string) []pkg {
+	t.Helper()
+	out, err := exec.Command("go", append([]string{"list", "-test", "-json=ImportPath,Deps"}, patterns...)...).Output()
+	if err != nil {
+		t.Fatalf("go list -test: %v", err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
 // isUnder reports whether rel is dir or inside it.
 func isUnder(rel, dir string) bool { return rel == dir || strings.HasPrefix(rel, dir+"/") }
 
@@ -453,17 +465,8 @@ var trayForbidden = []string{"/controller", "/gateway", "/tunnel", "/wire", "/ag
 // keystore) is forbidden too, by exact path, since agent/localapi lives
 // under it.
 func TestTrayLinksNoKeyMaterial(t *testing.T) {
-	out, err := exec.Command("go", "list", "-test", "-json=ImportPath,Deps", "./gui/...", "./cmd/gatehouse-tray").Output()
-	if err != nil {
-		t.Fatalf("go list -test: %v", err)
-	}
-	dec := json.NewDecoder(strings.NewReader(string(out)))
 	checked := 0
-	for dec.More() {
-		var p pkg
-		if err := dec.Decode(&p); err != nil {
-			t.Fatal(err)
-		}
+	for _, p := range listTestDeps(t, "./gui/...", "./cmd/gatehouse-tray") {
 		checked++
 		for _, dep := range p.Deps {
 			drel, internal := strings.CutPrefix(dep, module)
