@@ -29,9 +29,15 @@ type pkg struct {
 
 func listPackages(t *testing.T) []pkg {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-json", "-deps=false", "./...").Output()
+	return goList(t, "-json", "-deps=false", "./...")
+}
+
+// goList runs go list with args (a -json form) and decodes its packages.
+func goList(t *testing.T, args ...string) []pkg {
+	t.Helper()
+	out, err := exec.Command("go", append([]string{"list"}, args...)...).Output()
 	if err != nil {
-		t.Fatalf("go list: %v", err)
+		t.Fatalf("go list %s: %v", strings.Join(args, " "), err)
 	}
 	var pkgs []pkg
 	dec := json.NewDecoder(strings.NewReader(string(out)))
@@ -434,20 +440,7 @@ func isDeviceSide(rel string) bool {
 // transitive imports.
 func listTestDeps(t *testing.T, patterns ...string) []pkg {
 	t.Helper()
-	out, err := exec.Command("go", append([]string{"list", "-test", "-json=ImportPath,Deps"}, patterns...)...).Output()
-	if err != nil {
-		t.Fatalf("go list -test: %v", err)
-	}
-	var pkgs []pkg
-	dec := json.NewDecoder(strings.NewReader(string(out)))
-	for dec.More() {
-		var p pkg
-		if err := dec.Decode(&p); err != nil {
-			t.Fatal(err)
-		}
-		pkgs = append(pkgs, p)
-	}
-	return pkgs
+	return goList(t, append([]string{"-test", "-json=ImportPath,Deps"}, patterns...)...)
 }
 
 // isUnder reports whether rel is dir or inside it.
