@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-ztna/gatehouse/internal/testenv"
 )
 
 var (
@@ -40,29 +41,11 @@ func binaries(t testing.TB) string {
 	return binDir
 }
 
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // proc is a binary the test started; Cleanup stops it.
 type proc struct {
 	name           string
 	cmd            *exec.Cmd
-	stdout, stderr *lockedBuffer
+	stdout, stderr *testenv.Buffer
 	done           chan struct{}
 }
 
@@ -71,7 +54,7 @@ type proc struct {
 func startProc(t testing.TB, env []string, argv ...string) *proc {
 	t.Helper()
 	p := &proc{name: filepath.Base(argv[0]), cmd: exec.Command(argv[0], argv[1:]...),
-		stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+		stdout: &testenv.Buffer{}, stderr: &testenv.Buffer{}, done: make(chan struct{})}
 	p.cmd.Env = append(cleanEnv(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {

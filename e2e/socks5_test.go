@@ -96,7 +96,7 @@ func TestSOCKS5WithCurl(t *testing.T) {
 	}
 
 	// A posture flip resets an open flow within 1 s.
-	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	stdout, stderr := &testenv.Buffer{}, &testenv.Buffer{}
 	stream := exec.Command("curl", "-sS", "-N", "--socks5-hostname", socks, "http://grafana:"+port+"/stream")
 	stream.Stdout, stream.Stderr = stdout, stderr
 	Must(t, stream.Start())

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +17,8 @@ import (
 	"github.com/gatehouse-ztna/gatehouse/agent/localapi"
 	"github.com/gatehouse-ztna/gatehouse/api"
 	"github.com/gatehouse-ztna/gatehouse/internal/desktoptest"
+
+	"github.com/gatehouse-ztna/gatehouse/internal/testenv"
 )
 
 // TestTraySmokeUnderXvfb starts the real gatehouse-tray on a virtual X
@@ -116,24 +116,6 @@ func terminate(t *testing.T, tray *exec.Cmd, exited <-chan error) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
-type lockedBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // desktop is a user's session of the test's own: a virtual X display, a
 // session bus, a runtime dir and home, and an agent answering on a socket.
 type desktop struct {
@@ -154,11 +136,11 @@ func newDesktop(t *testing.T) *desktop {
 
 // startTray starts gatehouse-tray in the desktop; its output is shown if
 // the test fails.
-func (d *desktop) startTray(t *testing.T) (*exec.Cmd, *lockedBuffer, <-chan error) {
+func (d *desktop) startTray(t *testing.T) (*exec.Cmd, *testenv.Buffer, <-chan error) {
 	t.Helper()
 	tray := exec.Command(d.bin, "--socket", d.socket)
 	tray.Env = d.Env
-	logs := &lockedBuffer{} // the tray writes it while the test reads
+	logs := &testenv.Buffer{} // the tray writes it while the test reads
 	tray.Stdout, tray.Stderr = logs, logs
 	if err := tray.Start(); err != nil {
 		t.Fatal(err)

@@ -1,5 +1,6 @@
 // Package testenv says what a test may do when the machine lacks one of
-// its prerequisites (root, a tool). Imported by tests only.
+// its prerequisites (root, a tool), runs a test as a child process, and
+// collects a process's output for a test to read. Imported by tests only.
 package testenv
 
 import (
